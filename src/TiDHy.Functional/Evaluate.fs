@@ -1,0 +1,182 @@
+namespace TiDHy.Functional
+
+/// Every array of MODEL.md's evaluation record for a window `[batch; T; ·]`.
+type EvaluationRecord =
+    {
+        /// `Σ_t Σ_d ℓ(I_hat, I)` averaged over the batch.
+        SpatialLossRHatAvg: float
+        /// `Σ_t Σ_d ℓ(I_bar, I)` averaged over the batch.
+        SpatialLossRBarAvg: float
+        /// `temp_weight · Σ_t Σ_i (R_hat − R_bar)²` averaged over the batch.
+        TempLossAvg: float
+        /// One-step-ahead predictions `decode(r̂)`: `[batch; T; D]`.
+        IBar: float[,,]
+        /// Reconstructions `decode(r)`: `[batch; T; D]`.
+        IHat: float[,,]
+        /// The data: `[batch; T; D]`.
+        I: float[,,]
+        /// One-step-ahead latent predictions `r̂` (from the previous `r2`): `[batch; T; R]`.
+        RBar: float[,,]
+        /// Inferred `r`: `[batch; T; R]`.
+        RHat: float[,,]
+        /// Inferred `r2`: `[batch; T; R2]`.
+        R2Hat: float[,,]
+        /// Mixture weights `hypernet(r2)[0:M]`: `[batch; T; M]`.
+        W: float[,,]
+        /// Dynamics matrices `V_t` used by the predictions: `[batch; T; R; R]`.
+        Ut: float[,,,]
+        /// Dynamic bias weights `hypernet(r2)[M:]`: `[batch; T; R]`, with `dyn_bias` only.
+        B: float[,,] option
+        /// `(R_hat − R_bar)²`: `[batch; T; R]`.
+        TempLoss: float[,,]
+        /// `ℓ(I_hat, I)`: `[batch; T; D]`.
+        SpatialLossRHat: float[,,]
+        /// `ℓ(I_bar, I)`: `[batch; T; D]`.
+        SpatialLossRBar: float[,,]
+        /// Inference iterations per time step: `[T]` (at `t = 0` without a carry, the first step's).
+        Iterations: int[]
+        /// Whether each step's inference converged: `[T]`.
+        Converged: bool[]
+        /// `r, r2` after the last step: the carry of the next window in stateful mode.
+        Final: Carry
+    }
+
+/// The record of one evaluation time step: every array `[batch; ·]`.
+type EvaluationStep =
+    {
+        /// `decode(r̂)`: `[batch; D]`.
+        IBar: float[,]
+        /// `decode(r)`: `[batch; D]`.
+        IHat: float[,]
+        /// `r̂`: `[batch; R]`.
+        RBar: float[,]
+        /// `r`: `[batch; R]`.
+        RHat: float[,]
+        /// `r2`: `[batch; R2]`.
+        R2Hat: float[,]
+        /// `hypernet(r2)[0:M]`: `[batch; M]`.
+        W: float[,]
+        /// `V_t`: `[batch; R; R]`.
+        Ut: float[,,]
+        /// `hypernet(r2)[M:]`: `[batch; R]` (empty without `dyn_bias`).
+        B: float[,]
+        /// Inference iterations.
+        Iterations: int
+        /// Whether inference converged.
+        Converged: bool
+    }
+
+/// The evaluation record (MODEL.md "Evaluation record") as a scan over time.
+[<RequireQualifiedAccess>]
+module Evaluate =
+
+    /// One regular evaluation step from the carry `(r_p, r2)`: the one-step-ahead forecast with the
+    /// OLD `r2`, then inference on `x [batch; D]`, then the mixture weights of the NEW `r2`.
+    let step (cfg: Config) (p: Params) (carry: Carry) (x: float[,]) : Carry * EvaluationStep =
+        let forecast = Model.temporalPrediction cfg p carry.R carry.R2
+        let inf = Inference.infer cfg p x carry.R carry.R2
+        let wb = Model.hypernet cfg p inf.R2
+        let batch = Array2D.length1 x
+
+        { R = inf.R; R2 = inf.R2 },
+        {
+            IBar = Model.decode cfg p forecast.RHat
+            IHat = Model.decode cfg p inf.R
+            RBar = forecast.RHat
+            RHat = inf.R
+            R2Hat = inf.R2
+            W = wb[*, 0 .. cfg.MixDim - 1]
+            Ut = forecast.Vt
+            B =
+                if cfg.DynBias then
+                    wb[*, cfg.MixDim ..]
+                else
+                    Array2D.zeroCreate batch 0
+            Iterations = inf.Iterations
+            Converged = inf.Converged
+        }
+
+    /// The first step without a carry: `R_bar = 0`, `R2_hat = 0`, `I_bar = decode(0)`,
+    /// `r = inf_first_step(x)`, `W = 0`, `Ut = 0`. Returns the carry `(r, 0)`.
+    let firstStep (cfg: Config) (p: Params) (x: float[,]) : Carry * EvaluationStep =
+        let batch = Array2D.length1 x
+        let zero = Forward.zeroCarry cfg batch
+        let first = Inference.inferFirstStep cfg p x
+
+        { zero with R = first.R },
+        {
+            IBar = Model.decode cfg p zero.R
+            IHat = Model.decode cfg p first.R
+            RBar = zero.R
+            RHat = first.R
+            R2Hat = zero.R2
+            W = Array2D.zeroCreate batch cfg.MixDim
+            Ut = Array3D.zeroCreate batch cfg.RDim cfg.RDim
+            B = Array2D.zeroCreate batch (if cfg.DynBias then cfg.RDim else 0)
+            Iterations = first.Iterations
+            Converged = first.Converged
+        }
+
+    let private stack (steps: float[,][]) =
+        let b, n = Array2D.length1 steps[0], Array2D.length2 steps[0]
+        Array3D.init b steps.Length n (fun s t j -> steps[t][s, j])
+
+    /// The evaluation record of a window `X [batch; T; D]`. Without a carry (upstream) `t = 0` is
+    /// the first step (`inf_first_step`); with a carry (stateful mode) every step is a regular one
+    /// from the previous state, so consecutive non-overlapping windows chain like one long series.
+    let evaluateRecord (cfg: Config) (p: Params) (init: Carry option) (X: float[,,]) : EvaluationRecord =
+        let cfg = Config.validateOrThrow cfg
+        Model.checkParams cfg p
+        let batch, time = Shape.checkWindow (nameof X) 1 cfg.InputDim X
+        Shape.checkFinite (nameof X) (Seq.cast X)
+        let xs = Array.init time (Forward.timeStep X)
+
+        let final, steps =
+            match init with
+            | None ->
+                let c0, s0 = firstStep cfg p xs[0]
+                let c, rest = Forward.scan (step cfg p) c0 xs[1..]
+                c, Array.append [| s0 |] rest
+            | Some c ->
+                Shape.checkMatrix "init.R" batch cfg.RDim c.R
+                Shape.checkMatrix "init.R2" batch cfg.R2Dim c.R2
+                Forward.scan (step cfg p) c xs
+
+        let iBar = steps |> Array.map _.IBar |> stack
+        let iHat = steps |> Array.map _.IHat |> stack
+        let rBar = steps |> Array.map _.RBar |> stack
+        let rHat = steps |> Array.map _.RHat |> stack
+        let ell = Loss.element cfg.Loss
+        let lossRHat = Array3D.mapi (fun s t d v -> ell v X[s, t, d]) iHat
+        let lossRBar = Array3D.mapi (fun s t d v -> ell v X[s, t, d]) iBar
+        let tempLoss = Array3D.mapi (fun s t i v -> (v - rBar[s, t, i]) ** 2.0) rHat
+
+        let avg (a: float[,,]) =
+            let mutable sum = 0.0
+            a |> Array3D.iter (fun v -> sum <- sum + v)
+            sum / float batch
+
+        {
+            SpatialLossRHatAvg = avg lossRHat
+            SpatialLossRBarAvg = avg lossRBar
+            TempLossAvg = cfg.TempWeight * avg tempLoss
+            IBar = iBar
+            IHat = iHat
+            I = Array3D.init batch time cfg.InputDim (fun s t d -> X[s, t, d])
+            RBar = rBar
+            RHat = rHat
+            R2Hat = steps |> Array.map _.R2Hat |> stack
+            W = steps |> Array.map _.W |> stack
+            Ut = Array4D.init batch time cfg.RDim cfg.RDim (fun s t i j -> steps[t].Ut[s, i, j])
+            B =
+                if cfg.DynBias then
+                    Some(steps |> Array.map _.B |> stack)
+                else
+                    None
+            TempLoss = tempLoss
+            SpatialLossRHat = lossRHat
+            SpatialLossRBar = lossRBar
+            Iterations = steps |> Array.map _.Iterations
+            Converged = steps |> Array.map _.Converged
+            Final = final
+        }

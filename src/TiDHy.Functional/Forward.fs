@@ -1,0 +1,147 @@
+namespace TiDHy.Functional
+
+/// The latent state carried from one time step to the next (and, in stateful mode, from one
+/// window to the next).
+type Carry =
+    {
+        /// `r`: `[batch; R]`.
+        R: float[,]
+        /// `r2`: `[batch; R2]`.
+        R2: float[,]
+    }
+
+/// One time step's terms of the training objective (each a batch mean `⟨·⟩`).
+type StepLosses =
+    {
+        /// `⟨ℓ(decode(r), x_t)⟩`.
+        SpatialLossRHat: float
+        /// `⟨ℓ(decode(r̂), x_t)⟩`.
+        SpatialLossRBar: float
+        /// `⟨(r − r̂)²⟩`, not yet weighted by `temp_weight`.
+        TempLoss: float
+        /// `⟨(r2 − R2dec([r_p, r2_p]))²⟩` (0 without the r2 decoder).
+        R2Loss: float
+        /// Inference iterations of this step.
+        Iterations: int
+        /// Whether this step's inference converged.
+        Converged: bool
+    }
+
+/// The training objective over a window (MODEL.md "The training objective").
+type ForwardResult =
+    {
+        /// `L_hat`.
+        SpatialLossRHat: float
+        /// `L_bar`.
+        SpatialLossRBar: float
+        /// `temp_weight·L_temp`.
+        TempLoss: float
+        /// `L_r2` (0 without the r2 decoder).
+        R2Loss: float
+        /// `r` at the window's start: `[batch; R]` (zeros unless a carry was given).
+        RFirst: float[,]
+        /// `r2` after the last step: `[batch; R2]`.
+        R2Last: float[,]
+        /// `r, r2` after the last step: the carry of the next window in stateful mode.
+        Final: Carry
+        /// Inference iterations per inference step: `[T − 1]`, or `[T]` when a carry was given.
+        Iterations: int[]
+        /// Whether each inference step converged, like `Iterations`.
+        Converged: bool[]
+    }
+
+/// The training objective over a window as a scan over time, in the Linen manner:
+/// `step : Config -> Params -> Carry -> x_t -> Carry * StepLosses`.
+[<RequireQualifiedAccess>]
+module Forward =
+
+    /// `scan f init xs`: threads the carry through `xs`, collecting each output; returns the final
+    /// carry and the outputs in order.
+    let scan (f: 'c -> 'x -> 'c * 'y) (init: 'c) (xs: 'x seq) : 'c * 'y[] =
+        let folder (c, ys) x =
+            let c', y = f c x
+            c', y :: ys
+
+        let c, ys = Seq.fold folder (init, []) xs
+        c, List.rev ys |> List.toArray
+
+    /// The zero carry for `batch` samples: `r [batch; R]` and `r2 [batch; R2]` all 0.
+    let zeroCarry (cfg: Config) (batch: int) =
+        {
+            R = Array2D.zeroCreate batch cfg.RDim
+            R2 = Array2D.zeroCreate batch cfg.R2Dim
+        }
+
+    /// Time step `t` of a window `[batch; T; D]`: `[batch; D]`.
+    let timeStep (window: float[,,]) (t: int) =
+        Array2D.init (Array3D.length1 window) (Array3D.length3 window) (fun b d -> window[b, t, d])
+
+    /// `⟨(a − b)²⟩` of two `[batch; n]` arrays.
+    let squaredError (a: float[,]) (b: float[,]) =
+        Loss.batchMean (Array2D.init (Array2D.length1 a) (Array2D.length2 a) (fun i j -> (a[i, j] - b[i, j]) ** 2.0))
+
+    /// One step of the objective: inference from the carry `(r_p, r2_p)` on `x [batch; D]`, then
+    /// the step's loss terms (the temporal prediction uses the NEW `r2`). Returns the new carry.
+    let step (cfg: Config) (p: Params) (carry: Carry) (x: float[,]) : Carry * StepLosses =
+        let inf = Inference.infer cfg p x carry.R carry.R2
+        let rHat = (Model.temporalPrediction cfg p carry.R inf.R2).RHat
+
+        let r2Loss =
+            if cfg.UseR2Decoder then
+                squaredError inf.R2 (Model.r2Decode cfg p carry.R carry.R2)
+            else
+                0.0
+
+        { R = inf.R; R2 = inf.R2 },
+        {
+            SpatialLossRHat = Loss.batch cfg.Loss (Model.decode cfg p inf.R) x
+            SpatialLossRBar = Loss.batch cfg.Loss (Model.decode cfg p rHat) x
+            TempLoss = squaredError inf.R rHat
+            R2Loss = r2Loss
+            Iterations = inf.Iterations
+            Converged = inf.Converged
+        }
+
+    let private checkCarry (cfg: Config) (batch: int) (c: Carry) =
+        Shape.checkMatrix "init.R" batch cfg.RDim c.R
+        Shape.checkMatrix "init.R2" batch cfg.R2Dim c.R2
+
+    /// The training objective over a window `X [batch; T; D]` (T ≥ 2 without a carry, ≥ 1 with one).
+    /// Without a carry (upstream): `r = r2 = 0`, `L_hat` starts at `⟨ℓ(decode(0), X_0)⟩` and
+    /// inference runs at `t = 1 … T−1`. With a carry (stateful mode), the carry is the state just
+    /// before the window: `L_hat` starts at 0 and inference runs at every `t = 0 … T−1`, so that
+    /// consecutive non-overlapping windows chain like one long series.
+    let forward (cfg: Config) (p: Params) (init: Carry option) (X: float[,,]) : ForwardResult =
+        let cfg = Config.validateOrThrow cfg
+        Model.checkParams cfg p
+
+        let batch, time =
+            Shape.checkWindow (nameof X) (if init.IsSome then 1 else 2) cfg.InputDim X
+
+        Shape.checkFinite (nameof X) (Seq.cast X)
+        let xs = Array.init time (timeStep X)
+
+        let carry0, lHat0, steps =
+            match init with
+            | None ->
+                let c = zeroCarry cfg batch
+                c, Loss.batch cfg.Loss (Model.decode cfg p c.R) xs[0], xs[1..]
+            | Some c ->
+                checkCarry cfg batch c
+                c, 0.0, xs
+
+        let final, outs = scan (step cfg p) carry0 steps
+
+        let total (f: StepLosses -> float) = Array.sumBy f outs
+
+        {
+            SpatialLossRHat = lHat0 + total _.SpatialLossRHat
+            SpatialLossRBar = total _.SpatialLossRBar
+            TempLoss = cfg.TempWeight * total _.TempLoss
+            R2Loss = total _.R2Loss
+            RFirst = carry0.R
+            R2Last = final.R2
+            Final = final
+            Iterations = outs |> Array.map _.Iterations
+            Converged = outs |> Array.map _.Converged
+        }

@@ -1,0 +1,378 @@
+namespace TiDHy.Functional
+
+open System
+
+/// The result of inference at one time step (`Inference.infer`).
+type InferResult =
+    {
+        /// Inferred `r`: `[batch; R]`.
+        R: float[,]
+        /// Inferred `r2`: `[batch; R2]`.
+        R2: float[,]
+        /// Loop iterations run (upstream's count; at most `max_iter`).
+        Iterations: int
+        /// True when the loop stopped on the tolerance rather than at `max_iter`.
+        Converged: bool
+        /// Iterations that updated each sample: `[batch]`; all equal to `Iterations` unless
+        /// convergence is `PerSample`.
+        SampleIterations: int[]
+    }
+
+/// The result of the first step's inference (`Inference.inferFirstStep`).
+type FirstStepResult =
+    {
+        /// Inferred `r`: `[batch; R]`.
+        R: float[,]
+        /// Loop iterations run (at most `max_iter`).
+        Iterations: int
+        /// True when the loop stopped on the tolerance rather than at `max_iter`.
+        Converged: bool
+        /// Iterations that updated each sample: `[batch]`.
+        SampleIterations: int[]
+    }
+
+/// Inference at one time step (MODEL.md "Inference at one step"): the inner optimisation of `r`
+/// and `r2` with the parameters held constant, its objective and the objective's analytic gradient.
+[<RequireQualifiedAccess>]
+module Inference =
+
+    /// Nesterov momentum of the inner SGD.
+    [<Literal>]
+    let Momentum = 0.9
+
+    /// The scale of the per-sample data terms: `1/B` with `BatchMean`, 1 with `PerSample`.
+    let dataScale (cfg: Config) (batch: int) =
+        match cfg.BatchScaling with
+        | BatchScaling.BatchMean -> 1.0 / float batch
+        | BatchScaling.PerSample -> 1.0
+
+    /// The step size of `r` at iteration `i` (from 0): `lr_r·0.5^k`, `k` the number of milestones
+    /// `m, 2m, … < max_iter` (`m = max_iter div 10`) that are `≤ i`.
+    let rStepSize (cfg: Config) (i: int) =
+        let m = cfg.MaxIter / 10
+
+        let k =
+            Seq.initInfinite (fun j -> (j + 1) * m)
+            |> Seq.takeWhile (fun ms -> ms < cfg.MaxIter && ms <= i)
+            |> Seq.length
+
+        cfg.LrR * pown 0.5 k
+
+    /// One sample's objective and its gradient with respect to `r` and `r2`.
+    /// `scale` multiplies the data terms; `target` is the r2 decoder's prediction (held constant).
+    let private sampleObjective
+        (cfg: Config)
+        (p: Params)
+        (vs: float[,][])
+        (scale: float)
+        (x: float[])
+        (rP: float[])
+        (target: float[] option)
+        (r: float[])
+        (r2: float[])
+        =
+        let xBar = Model.decodeSample cfg p r
+        let ell = Loss.element cfg.Loss
+        let dEll = Loss.derivative cfg.Loss
+        let tp = Model.temporalSample p vs rP r2
+        let e = Numerics.sub r tp.RHat
+        let spatial = Array.fold2 (fun s xb xo -> s + ell xb xo) 0.0 xBar x
+        let temporal = e |> Array.sumBy (fun v -> v * v)
+
+        let r2Err =
+            match target with
+            | Some t -> Numerics.sub r2 t
+            | None -> [||]
+
+        let l1 (v: float[]) = v |> Array.sumBy abs
+
+        let value =
+            scale
+            * (spatial + cfg.TempWeight * temporal + (r2Err |> Array.sumBy (fun v -> v * v)))
+            + cfg.L1InfW * l1 tp.W
+            + cfg.L1InfR2 * l1 r2
+            + cfg.L1InfR * l1 r
+
+        let gXBar = Array.map2 (fun xb xo -> scale * dEll xb xo) xBar x
+        let gDecode = Model.decodeVjp cfg p r gXBar
+
+        let gR =
+            Array.init r.Length (fun i ->
+                gDecode[i]
+                + scale * 2.0 * cfg.TempWeight * e[i]
+                + cfg.L1InfR * Numerics.sign r[i])
+
+        let gRHat = e |> Array.map (fun v -> -scale * 2.0 * cfg.TempWeight * v)
+        let gW = tp.W |> Array.map (fun w -> cfg.L1InfW * Numerics.sign w)
+        let gHyper = Model.temporalVjpR2 p vs rP tp gRHat gW
+
+        let gR2 =
+            Array.init r2.Length (fun j ->
+                gHyper[j]
+                + (if r2Err.Length > 0 then scale * 2.0 * r2Err[j] else 0.0)
+                + cfg.L1InfR2 * Numerics.sign r2[j])
+
+        value, gR, gR2
+
+    let private checkInputs (cfg: Config) (p: Params) (x: float[,]) (rP: float[,]) (r2: float[,]) =
+        Model.checkParams cfg p
+        let b = Shape.checkBatch (nameof x) cfg.InputDim x
+        Shape.checkMatrix (nameof rP) b cfg.RDim rP
+        Shape.checkMatrix (nameof r2) b cfg.R2Dim r2
+        Shape.checkFinite (nameof x) (Seq.cast x)
+        Shape.checkFinite (nameof rP) (Seq.cast rP)
+        Shape.checkFinite (nameof r2) (Seq.cast r2)
+        b
+
+    let private targets (cfg: Config) (p: Params) (b: int) (target: float[,] option) =
+        match target with
+        | Some t ->
+            Shape.checkMatrix (nameof target) b cfg.R2Dim t
+            Array.init b (fun s -> Some(Numerics.row t s))
+        | None ->
+            if cfg.UseR2Decoder then
+                invalidArg (nameof target) "target: use_r2_decoder needs the r2 decoder's prediction."
+
+            Array.create b None
+
+    /// The inference objective `L` of MODEL.md step 2 at the iterate `(r, r2)`, for `x [batch; D]`,
+    /// `rP [batch; R]`, `r [batch; R]`, `r2 [batch; R2]`; `target [batch; R2]` is the r2 decoder's
+    /// prediction `R2dec([r_iter, r2_iter])`, held constant (required iff `use_r2_decoder`).
+    /// The data terms are scaled as `cfg.BatchScaling` says; the L1 terms are sums over the batch.
+    let objective
+        (cfg: Config)
+        (p: Params)
+        (x: float[,])
+        (rP: float[,])
+        (target: float[,] option)
+        (r: float[,])
+        (r2: float[,])
+        =
+        let b = checkInputs cfg p x rP r2
+        Shape.checkMatrix (nameof r) b cfg.RDim r
+        let ts = targets cfg p b target
+        let vs = Model.dynamicsMatrices p
+        let scale = dataScale cfg b
+
+        Array.init b (fun s ->
+            let v, _, _ =
+                sampleObjective
+                    cfg
+                    p
+                    vs
+                    scale
+                    (Numerics.row x s)
+                    (Numerics.row rP s)
+                    ts[s]
+                    (Numerics.row r s)
+                    (Numerics.row r2 s)
+
+            v)
+        |> Array.sum
+
+    /// The analytic gradient `(∂L/∂r [batch; R], ∂L/∂r2 [batch; R2])` of `objective` (same
+    /// arguments), with `d|v|/dv = sign(v)`, `sign(0) = 0` and `ReLU′(0) = 0`.
+    let gradient
+        (cfg: Config)
+        (p: Params)
+        (x: float[,])
+        (rP: float[,])
+        (target: float[,] option)
+        (r: float[,])
+        (r2: float[,])
+        =
+        let b = checkInputs cfg p x rP r2
+        Shape.checkMatrix (nameof r) b cfg.RDim r
+        let ts = targets cfg p b target
+        let vs = Model.dynamicsMatrices p
+        let scale = dataScale cfg b
+
+        let gs =
+            Array.init b (fun s ->
+                let _, gr, gr2 =
+                    sampleObjective
+                        cfg
+                        p
+                        vs
+                        scale
+                        (Numerics.row x s)
+                        (Numerics.row rP s)
+                        ts[s]
+                        (Numerics.row r s)
+                        (Numerics.row r2 s)
+
+                gr, gr2)
+
+        Numerics.ofRows cfg.RDim (Array.map fst gs), Numerics.ofRows cfg.R2Dim (Array.map snd gs)
+
+    let private relChange (a: float[]) (old: float[]) =
+        Numerics.norm (Numerics.sub a old) / (Numerics.norm old + 1e-16)
+
+    /// `inf(x, r_p, r2₀)`: `max_iter` at most of Nesterov SGD on `r` (from 0) and `r2` (from `r2₀`),
+    /// each followed by soft-thresholding, stopping as `cfg.Convergence` says. `x [batch; D]`,
+    /// `rP [batch; R]`, `r2 [batch; R2]`; returns `r [batch; R]`, `r2 [batch; R2]` and the counts.
+    let infer (cfg: Config) (p: Params) (x: float[,]) (rP: float[,]) (r2: float[,]) : InferResult =
+        let b = checkInputs cfg p x rP r2
+        let vs = Model.dynamicsMatrices p
+        let scale = dataScale cfg b
+        let xs = Numerics.rows x
+        let rPs = Numerics.rows rP
+        let r = Array.init b (fun _ -> Array.zeroCreate<float> cfg.RDim)
+        let r2 = Numerics.rows r2
+        let vr = Array.init b (fun _ -> Array.zeroCreate<float> cfg.RDim)
+        let vr2 = Array.init b (fun _ -> Array.zeroCreate<float> cfg.R2Dim)
+        let active = Array.create b true
+        let sampleIters = Array.zeroCreate<int> b
+        let mutable i = 0
+        let mutable converged = false
+
+        let nesterov (lr: float) (param: float[]) (vel: float[]) (g: float[]) =
+            for j in 0 .. param.Length - 1 do
+                vel[j] <- Momentum * vel[j] + g[j]
+                param[j] <- param[j] - lr * (g[j] + Momentum * vel[j])
+
+        while not converged && i < cfg.MaxIter do
+            let lrR = rStepSize cfg i
+            let oldR = r |> Array.map Array.copy
+            let oldR2 = r2 |> Array.map Array.copy
+
+            for s in 0 .. b - 1 do
+                if active[s] then
+                    let target =
+                        p.R2Decoder |> Option.map (fun m -> Model.r2DecodeSample m oldR[s] oldR2[s])
+
+                    let _, gr, gr2 = sampleObjective cfg p vs scale xs[s] rPs[s] target r[s] r2[s]
+                    nesterov lrR r[s] vr[s] gr
+                    nesterov cfg.LrR2 r2[s] vr2[s] gr2
+                    r2[s] <- r2[s] |> Array.map (Numerics.softThreshold cfg.LmdaR2)
+                    r[s] <- r[s] |> Array.map (Numerics.softThreshold cfg.LmdaR)
+                    sampleIters[s] <- sampleIters[s] + 1
+
+            match cfg.Convergence with
+            | Convergence.Batch ->
+                let flat (a: float[][]) = Array.concat a
+
+                converged <-
+                    relChange (flat r) (flat oldR) < cfg.Tol
+                    && relChange (flat r2) (flat oldR2) < cfg.Tol
+            | Convergence.AllSamples ->
+                converged <-
+                    Array.forall
+                        id
+                        (Array.init b (fun s -> relChange r[s] oldR[s] < cfg.Tol && relChange r2[s] oldR2[s] < cfg.Tol))
+            | Convergence.PerSample ->
+                for s in 0 .. b - 1 do
+                    if
+                        active[s]
+                        && relChange r[s] oldR[s] < cfg.Tol
+                        && relChange r2[s] oldR2[s] < cfg.Tol
+                    then
+                        active[s] <- false
+
+                converged <- not (Array.contains true active)
+
+            i <- i + 1
+
+        {
+            R = Numerics.ofRows cfg.RDim r
+            R2 = Numerics.ofRows cfg.R2Dim r2
+            Iterations = i
+            Converged = converged
+            SampleIterations = sampleIters
+        }
+
+    /// The first step's objective `⟨ℓ(decode(r), x)⟩` (data scaled as `cfg.BatchScaling` says) for
+    /// `x [batch; D]` and `r [batch; R]`.
+    let firstStepObjective (cfg: Config) (p: Params) (x: float[,]) (r: float[,]) =
+        Model.checkParams cfg p
+        let b = Shape.checkBatch (nameof x) cfg.InputDim x
+        Shape.checkMatrix (nameof r) b cfg.RDim r
+        let ell = Loss.element cfg.Loss
+        let scale = dataScale cfg b
+
+        Array.init b (fun s ->
+            Array.fold2
+                (fun acc xb xo -> acc + ell xb xo)
+                0.0
+                (Model.decodeSample cfg p (Numerics.row r s))
+                (Numerics.row x s))
+        |> Array.sumBy (fun v -> scale * v)
+
+    let private firstStepSampleGradient (cfg: Config) (p: Params) (scale: float) (x: float[]) (r: float[]) =
+        let dEll = Loss.derivative cfg.Loss
+        let xBar = Model.decodeSample cfg p r
+        Model.decodeVjp cfg p r (Array.map2 (fun xb xo -> scale * dEll xb xo) xBar x)
+
+    /// The analytic gradient `∂/∂r [batch; R]` of `firstStepObjective` (same arguments).
+    let firstStepGradient (cfg: Config) (p: Params) (x: float[,]) (r: float[,]) =
+        Model.checkParams cfg p
+        let b = Shape.checkBatch (nameof x) cfg.InputDim x
+        Shape.checkMatrix (nameof r) b cfg.RDim r
+        let scale = dataScale cfg b
+
+        Array.init b (fun s -> firstStepSampleGradient cfg p scale (Numerics.row x s) (Numerics.row r s))
+        |> Numerics.ofRows cfg.RDim
+
+    /// AdamW hyperparameters of the first step (PyTorch's defaults).
+    [<Literal>]
+    let FirstStepWeightDecay = 0.01
+
+    /// `inf_first_step(x)`: AdamW (lr `lr_r`, betas 0.9/0.999, eps 1e-8, weight decay 0.01) on
+    /// `⟨ℓ(decode(r), x)⟩` from `r = 0`, no shrinkage, stopping when every sample's relative change
+    /// is below `tol` (each sample on its own with `PerSample` convergence). `x [batch; D]`;
+    /// returns `r [batch; R]`.
+    let inferFirstStep (cfg: Config) (p: Params) (x: float[,]) : FirstStepResult =
+        Model.checkParams cfg p
+        let b = Shape.checkBatch (nameof x) cfg.InputDim x
+        Shape.checkFinite (nameof x) (Seq.cast x)
+        let scale = dataScale cfg b
+        let xs = Numerics.rows x
+        let r = Array.init b (fun _ -> Array.zeroCreate<float> cfg.RDim)
+        let m1 = Array.init b (fun _ -> Array.zeroCreate<float> cfg.RDim)
+        let m2 = Array.init b (fun _ -> Array.zeroCreate<float> cfg.RDim)
+        let active = Array.create b true
+        let sampleIters = Array.zeroCreate<int> b
+        let beta1, beta2, eps = 0.9, 0.999, 1e-8
+        let lr = cfg.LrR
+        let mutable i = 0
+        let mutable converged = false
+
+        while not converged && i < cfg.MaxIter do
+            let step = float (i + 1)
+            let bc1 = 1.0 - Math.Pow(beta1, step)
+            let bc2Sqrt = sqrt (1.0 - Math.Pow(beta2, step))
+            let changes = Array.zeroCreate<bool> b
+
+            for s in 0 .. b - 1 do
+                if active[s] then
+                    let old = Array.copy r[s]
+                    let g = firstStepSampleGradient cfg p scale xs[s] r[s]
+
+                    for j in 0 .. cfg.RDim - 1 do
+                        r[s][j] <- r[s][j] * (1.0 - lr * FirstStepWeightDecay)
+                        m1[s][j] <- beta1 * m1[s][j] + (1.0 - beta1) * g[j]
+                        m2[s][j] <- beta2 * m2[s][j] + (1.0 - beta2) * g[j] * g[j]
+                        let denom = sqrt (m2[s][j]) / bc2Sqrt + eps
+                        r[s][j] <- r[s][j] - (lr / bc1) * m1[s][j] / denom
+
+                    sampleIters[s] <- sampleIters[s] + 1
+                    changes[s] <- relChange r[s] old < cfg.Tol
+
+            match cfg.Convergence with
+            | Convergence.PerSample ->
+                for s in 0 .. b - 1 do
+                    if changes[s] then
+                        active[s] <- false
+
+                converged <- not (Array.contains true active)
+            | Convergence.Batch
+            | Convergence.AllSamples -> converged <- Array.forall id changes
+
+            i <- i + 1
+
+        {
+            R = Numerics.ofRows cfg.RDim r
+            Iterations = i
+            Converged = converged
+            SampleIterations = sampleIters
+        }

@@ -1,0 +1,266 @@
+namespace TiDHy.Functional
+
+open System
+
+/// The result of `Model.temporalPrediction` for a batch.
+type TemporalPrediction =
+    {
+        /// `r̂ = V_t·r_p (+ b ⊙ c)`: `[batch; R]`.
+        RHat: float[,]
+        /// `V_t = Σ_k w_k·V_k`: `[batch; R; R]`.
+        Vt: float[,,]
+        /// Mixture weights `w = hypernet(r2)[0:M]`: `[batch; M]`.
+        W: float[,]
+        /// Dynamic bias weights `b = hypernet(r2)[M:]`: `[batch; R]`, with `dyn_bias` only.
+        B: float[,] option
+    }
+
+/// The forward pieces of MODEL.md: the spatial decoder, the hypernetwork, the temporal prediction
+/// and the r2 decoder, for a batch, with the per-sample rules and their input derivatives that
+/// inference uses. Batch functions check shapes first; per-sample functions (`…Sample`, `…Vjp`)
+/// assume checked inputs.
+[<RequireQualifiedAccess>]
+module Model =
+
+    /// Raises `ArgumentException` unless every tensor of `p` has the shape `cfg` requires.
+    let checkParams (cfg: Config) (p: Params) =
+        let actual = StateDict.ofParams p |> List.map (fun (n, t) -> n, t.Shape)
+        let expected = StateDict.expected cfg
+
+        if actual <> expected then
+            let show l =
+                String.Join(", ", l |> List.map (fun (n, s) -> $"{n} {Shape.show s}"))
+
+            invalidArg
+                (nameof p)
+                $"p: parameters do not fit the configuration; expected {show expected}, got {show actual}."
+
+    /// `W·v + b` for one sample: `v [i]` → `[o]`.
+    let linear (l: LinearParams) (v: float[]) =
+        let y = Numerics.matVec l.Weight v
+
+        match l.Bias with
+        | Some b -> Numerics.add y b
+        | None -> y
+
+    /// The intermediate values of one MLP application, kept for its derivative.
+    type MlpTrace =
+        {
+            /// Input `[i]`.
+            Input: float[]
+            /// After `.0` (before LayerNorm): `[h]`.
+            Pre: float[]
+            /// After ELU: `[h]`.
+            Act: float[]
+            /// Output of `.4`: `[o]`.
+            Out: float[]
+        }
+
+    /// `Linear, LayerNorm, ELU, Linear, Linear` for one sample: `v [i]` → trace with output `[o]`.
+    let mlpTrace (m: MlpParams) (v: float[]) =
+        let pre = linear m.Input v
+        let act = Numerics.layerNorm m.Norm.Gamma m.Norm.Beta pre |> Array.map Numerics.elu
+        let out = act |> linear m.Hidden |> linear m.Output
+
+        {
+            Input = v
+            Pre = pre
+            Act = act
+            Out = out
+        }
+
+    /// Gradient with respect to the MLP input `[i]`, given the trace and the output gradient `g [o]`.
+    let mlpVjp (m: MlpParams) (trace: MlpTrace) (g: float[]) =
+        let gAct = g |> Numerics.matTVec m.Output.Weight |> Numerics.matTVec m.Hidden.Weight
+        let normed = Numerics.layerNorm m.Norm.Gamma m.Norm.Beta trace.Pre
+        let gNorm = Array.map2 (fun ga n -> ga * Numerics.eluDerivative n) gAct normed
+
+        Numerics.layerNormVjp m.Norm.Gamma trace.Pre gNorm
+        |> Numerics.matTVec m.Input.Weight
+
+    /// The spatial decoder's output before its final sigmoid (BCE only), for one sample `r [R]` → `[D]`, with the MLP trace if nonlinear.
+    let private decodeLinearPart (p: Params) (r: float[]) =
+        match p.SpatialDecoder with
+        | LinearDecoder l -> linear l r, None
+        | NonlinearDecoder m ->
+            let t = mlpTrace m r
+            t.Out, Some t
+
+    /// `decode(r)` for one sample: `r [R]` → `x̄ [D]` (through a sigmoid when the loss is BCE).
+    let decodeSample (cfg: Config) (p: Params) (r: float[]) =
+        let y, _ = decodeLinearPart p r
+
+        if cfg.Loss = LossKind.BCE then
+            Array.map Numerics.sigmoid y
+        else
+            y
+
+    /// Gradient with respect to `r [R]` of `Σ_d g_d·decode(r)_d`, given `g [D]` (one sample).
+    let decodeVjp (cfg: Config) (p: Params) (r: float[]) (g: float[]) =
+        let y, trace = decodeLinearPart p r
+
+        let gy =
+            if cfg.Loss = LossKind.BCE then
+                Array.map2 (fun gd yd -> gd * Numerics.sigmoidDerivativeOfOutput (Numerics.sigmoid yd)) g y
+            else
+                g
+
+        match p.SpatialDecoder, trace with
+        | LinearDecoder l, _ -> Numerics.matTVec l.Weight gy
+        | NonlinearDecoder m, Some t -> mlpVjp m t gy
+        | NonlinearDecoder _, None -> invalidOp "a nonlinear decoder always has a trace"
+
+    /// `hypernet(r2)` for one sample: `r2 [R2]` → `wb [O]` (after the final ReLU), with the MLP trace.
+    let hypernetTrace (p: Params) (r2: float[]) =
+        let t = mlpTrace p.Hypernet r2
+        Array.map Numerics.relu t.Out, t
+
+    /// Gradient with respect to `r2 [R2]` of `Σ_o g_o·hypernet(r2)_o`, given the trace and `g [O]`.
+    let hypernetVjp (p: Params) (trace: MlpTrace) (g: float[]) =
+        let gPre = Array.map2 (fun go o -> go * Numerics.reluDerivative o) g trace.Out
+        mlpVjp p.Hypernet trace gPre
+
+    /// The number of dynamics matrices `M`.
+    let mixDim (p: Params) =
+        match p.Temporal with
+        | FullRank t -> Array2D.length1 t
+        | LowRank u -> Array3D.length1 u
+
+    /// The dynamics matrix `V_k [R; R]`: row `k` of `temporal` reshaped, or `U_k·U_kᵀ` (low rank).
+    let dynamicsMatrix (p: Params) (k: int) =
+        match p.Temporal with
+        | FullRank t ->
+            let r = int (sqrt (float (Array2D.length2 t)))
+            Array2D.init r r (fun i j -> t[k, i * r + j])
+        | LowRank u ->
+            let r = Array3D.length2 u
+            Array2D.init r r (fun i j -> u[k, i, 0] * u[k, j, 0] + u[k, i, 1] * u[k, j, 1])
+
+    /// The pieces of one sample's temporal prediction, kept for its derivative.
+    type TemporalTrace =
+        {
+            /// `r̂ [R]`.
+            RHat: float[]
+            /// `V_t [R; R]`.
+            Vt: float[,]
+            /// `w [M]`.
+            W: float[]
+            /// `b [R]` (empty without `dyn_bias`).
+            B: float[]
+            /// The hypernetwork's trace.
+            Hyper: MlpTrace
+        }
+
+    /// `temporal_prediction(r_p, r2)` for one sample, given the dynamics matrices `vs` (`M` of `[R; R]`).
+    let temporalSample (p: Params) (vs: float[,][]) (rP: float[]) (r2: float[]) =
+        let m = vs.Length
+        let wb, trace = hypernetTrace p r2
+        let w = wb[0 .. m - 1]
+        let b = wb[m..]
+        let r = rP.Length
+
+        let vt =
+            Array2D.init r r (fun i j -> Seq.sum (seq { for k in 0 .. m - 1 -> w[k] * vs[k][i, j] }))
+
+        let rHat = Numerics.matVec vt rP
+
+        let rHat =
+            match p.TemporalBias with
+            | Some c -> Array.init r (fun i -> rHat[i] + b[i] * c[i])
+            | None -> rHat
+
+        {
+            RHat = rHat
+            Vt = vt
+            W = w
+            B = b
+            Hyper = trace
+        }
+
+    /// Gradient with respect to `r2 [R2]` of `Σ_i g_i·r̂_i + Σ_k gW_k·w_k`, given `g [R]` on `r̂`
+    /// and `gW [M]` on the mixture weights (one sample; `r_p` is held constant).
+    let temporalVjpR2 (p: Params) (vs: float[,][]) (rP: float[]) (trace: TemporalTrace) (g: float[]) (gW: float[]) =
+        let m = vs.Length
+
+        let gw =
+            Array.init m (fun k ->
+                Array.fold2 (fun s gi vi -> s + gi * vi) 0.0 g (Numerics.matVec vs[k] rP)
+                + gW[k])
+
+        let gb =
+            match p.TemporalBias with
+            | Some c -> Array.map2 (*) g c
+            | None -> [||]
+
+        hypernetVjp p trace.Hyper (Array.append gw gb)
+
+    /// `R2dec([r, r2])` for one sample: `r [R]`, `r2 [R2]` → `[R2]`.
+    let r2DecodeSample (m: MlpParams) (r: float[]) (r2: float[]) = (mlpTrace m (Array.append r r2)).Out
+
+    let private checkLatents (cfg: Config) (name: string) (cols: int) (a: float[,]) =
+        let b = Shape.checkBatch name cols a
+        b
+
+    /// `decode(r)`: the spatial decoder applied to `r [batch; R]`; returns `x̄ [batch; D]`.
+    let decode (cfg: Config) (p: Params) (r: float[,]) : float[,] =
+        checkParams cfg p
+        checkLatents cfg (nameof r) cfg.RDim r |> ignore
+
+        Numerics.rows r
+        |> Array.map (decodeSample cfg p)
+        |> Numerics.ofRows cfg.InputDim
+
+    /// `hypernet(r2)`: `r2 [batch; R2]` → `wb [batch; O]`, `O = M` (+ R with `dyn_bias`), all ≥ 0.
+    let hypernet (cfg: Config) (p: Params) (r2: float[,]) : float[,] =
+        checkParams cfg p
+        checkLatents cfg (nameof r2) cfg.R2Dim r2 |> ignore
+
+        Numerics.rows r2
+        |> Array.map (hypernetTrace p >> fst)
+        |> Numerics.ofRows (Config.hyperOutDim cfg)
+
+    /// The `M` dynamics matrices `V_k`, each `[R; R]`.
+    let dynamicsMatrices (p: Params) =
+        Array.init (mixDim p) (dynamicsMatrix p)
+
+    /// `temporal_prediction(r_p, r2)` for `r_p [batch; R]` and `r2 [batch; R2]`.
+    let temporalPrediction (cfg: Config) (p: Params) (rP: float[,]) (r2: float[,]) : TemporalPrediction =
+        checkParams cfg p
+        let b = checkLatents cfg (nameof rP) cfg.RDim rP
+        let b2 = checkLatents cfg (nameof r2) cfg.R2Dim r2
+
+        if b <> b2 then
+            invalidArg (nameof r2) $"r2: batch {b2} differs from r_p's batch {b}."
+
+        let vs = dynamicsMatrices p
+
+        let traces =
+            Array.init b (fun s -> temporalSample p vs (Numerics.row rP s) (Numerics.row r2 s))
+
+        let r = cfg.RDim
+
+        {
+            RHat = traces |> Array.map _.RHat |> Numerics.ofRows r
+            Vt = Array3D.init b r r (fun s i j -> traces[s].Vt[i, j])
+            W = traces |> Array.map _.W |> Numerics.ofRows cfg.MixDim
+            B =
+                if cfg.DynBias then
+                    Some(traces |> Array.map _.B |> Numerics.ofRows r)
+                else
+                    None
+        }
+
+    /// `R2dec([r, r2])` for `r [batch; R]`, `r2 [batch; R2]`; returns `[batch; R2]`. Requires `use_r2_decoder`.
+    let r2Decode (cfg: Config) (p: Params) (r: float[,]) (r2: float[,]) : float[,] =
+        checkParams cfg p
+
+        match p.R2Decoder with
+        | None -> invalidArg (nameof p) "p: the configuration has no r2 decoder (use_r2_decoder = false)."
+        | Some m ->
+            let b = checkLatents cfg (nameof r) cfg.RDim r
+
+            if checkLatents cfg (nameof r2) cfg.R2Dim r2 <> b then
+                invalidArg (nameof r2) "r2: batch differs from r's batch."
+
+            Array.init b (fun s -> r2DecodeSample m (Numerics.row r s) (Numerics.row r2 s))
+            |> Numerics.ofRows cfg.R2Dim

@@ -1,0 +1,68 @@
+namespace TiDHy.Functional
+
+open System
+
+/// Shape checks, in one place. Each one raises an ArgumentException that names the argument, the
+/// expected shape and the actual one, so that a bad input fails before any arithmetic runs.
+[<RequireQualifiedAccess>]
+module Shape =
+
+    /// Formats dimensions as `[2; 3]`.
+    let show (dims: int seq) = "[" + String.Join("; ", dims) + "]"
+
+    /// The dimensions of a matrix `[rows; cols]`.
+    let ofMatrix (a: float[,]) =
+        [| Array2D.length1 a; Array2D.length2 a |]
+
+    /// The dimensions of a rank-3 array `[n0; n1; n2]`.
+    let ofArray3 (a: float[,,]) =
+        [| Array3D.length1 a; Array3D.length2 a; Array3D.length3 a |]
+
+    let private fail name (expected: string) (actual: int seq) =
+        raise (ArgumentException($"{name}: expected shape {expected}, got {show actual}.", (name: string)))
+
+    /// Checks that a vector has `n` entries.
+    let checkVector (name: string) (n: int) (v: float[]) =
+        if isNull v then
+            nullArg name
+
+        if v.Length <> n then
+            fail name (show [ n ]) [ v.Length ]
+
+    /// Checks that a matrix is `[rows; cols]`.
+    let checkMatrix (name: string) (rows: int) (cols: int) (a: float[,]) =
+        if isNull a then
+            nullArg name
+
+        if Array2D.length1 a <> rows || Array2D.length2 a <> cols then
+            fail name (show [ rows; cols ]) (ofMatrix a)
+
+    /// Checks that a batch matrix has `cols` columns and at least one row; returns the row count.
+    let checkBatch (name: string) (cols: int) (a: float[,]) =
+        if isNull a then
+            nullArg name
+
+        if Array2D.length1 a < 1 || Array2D.length2 a <> cols then
+            fail name (sprintf "[batch >= 1; %d]" cols) (ofMatrix a)
+
+        Array2D.length1 a
+
+    /// Checks that a window `[batch; time; features]` has `features` features, and at least one
+    /// sample and `minTime` time steps; returns `(batch, time)`.
+    let checkWindow (name: string) (minTime: int) (features: int) (a: float[,,]) =
+        if isNull a then
+            nullArg name
+
+        let dims = ofArray3 a
+
+        if dims[0] < 1 || dims[1] < minTime || dims[2] <> features then
+            fail name (sprintf "[batch >= 1; time >= %d; %d]" minTime features) dims
+
+        dims[0], dims[1]
+
+    /// Checks that every entry of a sequence is finite (no NaN, no infinity).
+    let checkFinite (name: string) (values: float seq) =
+        values
+        |> Seq.iteri (fun i v ->
+            if not (Double.IsFinite v) then
+                raise (ArgumentException($"{name}: entry {i} (row-major) is {v}; the data must be finite.", name)))
