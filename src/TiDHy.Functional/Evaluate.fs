@@ -27,7 +27,7 @@ type EvaluationRecord =
         Ut: float[,,,]
         /// Dynamic bias weights `hypernet(r2)[M:]`: `[batch; T; R]`, with `dyn_bias` only.
         B: float[,,] option
-        /// `(R_hat − R_bar)²`: `[batch; T; R]`.
+        /// `(R_hat − R_bar)²`: `[batch; T; R]`, 0 at `t = 0` without a carry.
         TempLoss: float[,,]
         /// `ℓ(I_hat, I)`: `[batch; T; D]`.
         SpatialLossRHat: float[,,]
@@ -60,6 +60,8 @@ type EvaluationStep =
         Ut: float[,,]
         /// `hypernet(r2)[M:]`: `[batch; R]` (empty without `dyn_bias`).
         B: float[,]
+        /// `(r − r̂)²`: `[batch; R]` (0 at the first step, which has no prediction).
+        TempLoss: float[,]
         /// Inference iterations.
         Iterations: int
         /// Whether inference converged.
@@ -92,12 +94,13 @@ module Evaluate =
                     wb[*, cfg.MixDim ..]
                 else
                     Array2D.zeroCreate batch 0
+            TempLoss = Array2D.init batch cfg.RDim (fun s i -> (inf.R[s, i] - forecast.RHat[s, i]) ** 2.0)
             Iterations = inf.Iterations
             Converged = inf.Converged
         }
 
     /// The first step without a carry: `R_bar = 0`, `R2_hat = 0`, `I_bar = decode(0)`,
-    /// `r = inf_first_step(x)`, `W = 0`, `Ut = 0`. Returns the carry `(r, 0)`.
+    /// `r = inf_first_step(x)`, `W = 0`, `Ut = 0`, temporal loss 0. Returns the carry `(r, 0)`.
     let firstStep (cfg: Config) (p: Params) (x: float[,]) : Carry * EvaluationStep =
         let batch = Array2D.length1 x
         let zero = Forward.zeroCarry cfg batch
@@ -113,6 +116,7 @@ module Evaluate =
             W = Array2D.zeroCreate batch cfg.MixDim
             Ut = Array3D.zeroCreate batch cfg.RDim cfg.RDim
             B = Array2D.zeroCreate batch (if cfg.DynBias then cfg.RDim else 0)
+            TempLoss = Array2D.zeroCreate batch cfg.RDim
             Iterations = first.Iterations
             Converged = first.Converged
         }
@@ -149,7 +153,7 @@ module Evaluate =
         let ell = Loss.element cfg.Loss
         let lossRHat = Array3D.mapi (fun s t d v -> ell v X[s, t, d]) iHat
         let lossRBar = Array3D.mapi (fun s t d v -> ell v X[s, t, d]) iBar
-        let tempLoss = Array3D.mapi (fun s t i v -> (v - rBar[s, t, i]) ** 2.0) rHat
+        let tempLoss = steps |> Array.map _.TempLoss |> stack
 
         let avg (a: float[,,]) =
             let mutable sum = 0.0

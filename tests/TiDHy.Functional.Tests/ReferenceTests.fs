@@ -1,0 +1,169 @@
+/// The upstream PyTorch fixtures, one test case per fixture file and case, at the tolerances of
+/// `reference/README.md`: stages 1e-10, inference / forward / evaluation 1e-7, equal iteration counts.
+module TiDHy.Functional.Tests.ReferenceTests
+
+open System.IO
+open System.Text.Json
+open TiDHy.Functional
+open TiDHy.Functional.Tests.TestUtil
+open TiDHy.Functional.Tests.Fixtures
+open Xunit
+
+/// Relative error allowed for `temporal_prediction` and `decode`.
+let stageTol = 1e-10
+
+/// Relative error allowed for inference, forward and evaluation outputs.
+let inferenceTol = 1e-7
+
+let private flat (a: 'T[,]) = Seq.cast<'T> a |> Seq.toArray
+let private flat3 (a: 'T[,,]) = Seq.cast<'T> a |> Seq.toArray
+
+let private flat4 (a: float[,,,]) =
+    [|
+        for i in 0 .. Array4D.length1 a - 1 do
+            for j in 0 .. Array4D.length2 a - 1 do
+                for k in 0 .. Array4D.length3 a - 1 do
+                    for l in 0 .. Array4D.length4 a - 1 do
+                        yield a[i, j, k, l]
+    |]
+
+let private checkShape what (actual: int[]) (e: JsonElement) =
+    Assert.True((actual = shape e), $"{what}: shape {Shape.show actual}, expected {Shape.show (shape e)}")
+
+let private runTemporalPrediction (f: Fixture) (case: JsonElement) =
+    let i, o = prop "inputs" case, prop "outputs" case
+
+    let tp =
+        Model.temporalPrediction f.Config f.Params (matrix (prop "r_p" i)) (matrix (prop "r2" i))
+
+    assertClose "r_hat" stageTol (flat tp.RHat) (data (prop "r_hat" o))
+    checkShape "V_t" (Shape.ofArray3 tp.Vt) (prop "V_t" o)
+    assertClose "V_t" stageTol (flat3 tp.Vt) (data (prop "V_t" o))
+    assertClose "w" stageTol (flat tp.W) (data (prop "w" o))
+
+let private runDecode (f: Fixture) (case: JsonElement) =
+    let x = Model.decode f.Config f.Params (matrix (prop "r" (prop "inputs" case)))
+    assertClose "x" stageTol (flat x) (data (prop "x" (prop "outputs" case)))
+
+let private runInf (f: Fixture) (case: JsonElement) =
+    let i, o = prop "inputs" case, prop "outputs" case
+
+    let res =
+        Inference.infer f.Config f.Params (matrix (prop "x" i)) (matrix (prop "r_p" i)) (matrix (prop "r2" i))
+
+    Assert.Equal((prop "iterations" o).GetInt32(), res.Iterations)
+    assertClose "r" inferenceTol (flat res.R) (data (prop "r" o))
+    assertClose "r2" inferenceTol (flat res.R2) (data (prop "r2" o))
+
+let private runInfFirstStep (f: Fixture) (case: JsonElement) =
+    let i, o = prop "inputs" case, prop "outputs" case
+    let res = Inference.inferFirstStep f.Config f.Params (matrix (prop "x" i))
+    Assert.Equal((prop "iterations" o).GetInt32(), res.Iterations)
+    assertClose "r" inferenceTol (flat res.R) (data (prop "r" o))
+
+let private runForward (f: Fixture) (case: JsonElement) =
+    let i, o = prop "inputs" case, prop "outputs" case
+    let res = Forward.forward f.Config f.Params None (array3 (prop "X" i))
+
+    let expectedIters =
+        (prop "iterations" o).EnumerateArray() |> Seq.map _.GetInt32() |> Seq.toArray
+
+    Assert.Equal<int[]>(expectedIters, res.Iterations)
+    let scalar name = (prop name o).GetDouble()
+    assertCloseScalar "spatial_loss_rhat" inferenceTol res.SpatialLossRHat (scalar "spatial_loss_rhat")
+    assertCloseScalar "spatial_loss_rbar" inferenceTol res.SpatialLossRBar (scalar "spatial_loss_rbar")
+    assertCloseScalar "temp_loss" inferenceTol res.TempLoss (scalar "temp_loss")
+    assertCloseScalar "r2_losses" inferenceTol res.R2Loss (scalar "r2_losses")
+    assertClose "r_first" inferenceTol (flat res.RFirst) (data (prop "r_first" o))
+    assertClose "r2_last" inferenceTol (flat res.R2Last) (data (prop "r2_last" o))
+
+let private runEvaluateRecord (f: Fixture) (case: JsonElement) =
+    let i, o = prop "inputs" case, prop "outputs" case
+    let res = Evaluate.evaluateRecord f.Config f.Params None (array3 (prop "X" i))
+    let scalar name = (prop name o).GetDouble()
+    assertCloseScalar "spatial_loss_rhat_avg" inferenceTol res.SpatialLossRHatAvg (scalar "spatial_loss_rhat_avg")
+    assertCloseScalar "spatial_loss_rbar_avg" inferenceTol res.SpatialLossRBarAvg (scalar "spatial_loss_rbar_avg")
+    assertCloseScalar "temp_loss_avg" inferenceTol res.TempLossAvg (scalar "temp_loss_avg")
+
+    let arrays =
+        [
+            "I_bar", res.IBar
+            "I_hat", res.IHat
+            "I", res.I
+            "R_bar", res.RBar
+            "R_hat", res.RHat
+            "R2_hat", res.R2Hat
+            "W", res.W
+            "temp_loss", res.TempLoss
+            "spatial_loss_rhat", res.SpatialLossRHat
+            "spatial_loss_rbar", res.SpatialLossRBar
+        ]
+        @ (res.B |> Option.map (fun b -> "b", b) |> Option.toList)
+
+    for name, a in arrays do
+        checkShape name (Shape.ofArray3 a) (prop name o)
+        assertClose name inferenceTol (flat3 a) (data (prop name o))
+
+    let mutable bEl = Unchecked.defaultof<JsonElement>
+    Assert.Equal(o.TryGetProperty("b", &bEl), res.B.IsSome)
+
+    checkShape
+        "Ut"
+        [|
+            Array4D.length1 res.Ut
+            Array4D.length2 res.Ut
+            Array4D.length3 res.Ut
+            Array4D.length4 res.Ut
+        |]
+        (prop "Ut" o)
+
+    assertClose "Ut" inferenceTol (flat4 res.Ut) (data (prop "Ut" o))
+
+let private runners =
+    Map
+        [
+            "temporal_prediction", runTemporalPrediction
+            "decode", runDecode
+            "inf", runInf
+            "inf_first_step", runInfFirstStep
+            "forward", runForward
+            "evaluate_record", runEvaluateRecord
+        ]
+
+/// One row per (fixture file, model case); a single failing row when the folder has no fixture.
+let cases () : obj[] seq =
+    let files = files referenceDir
+
+    if files.Length = 0 then
+        Seq.singleton [| box $"(no *.json in {referenceDir})"; box "none" |]
+    else
+        seq {
+            for file in files do
+                let f = load file
+
+                for name in f.Cases.Keys do
+                    if modelCases.Contains name then
+                        yield [| box (Path.GetFileNameWithoutExtension file); box name |]
+        }
+
+[<Theory>]
+[<MemberData(nameof cases)>]
+let ``Reference fixture matches upstream PyTorch`` (fixture: string, case: string) =
+    let path = Path.Combine(referenceDir, fixture + ".json")
+    Assert.True(File.Exists path, $"Reference fixture {path} not found (folder: {referenceDir}).")
+    let f = load path
+    runners[case] f f.Cases[case]
+
+[<Fact>]
+let ``Reference folder holds fixtures whose every case is a known kind`` () =
+    let files = files referenceDir
+    Assert.True(files.Length > 0, $"No reference fixtures in {referenceDir}")
+
+    for file in files do
+        let f = load file
+
+        for name in f.Cases.Keys do
+            Assert.True(
+                modelCases.Contains name || trainingCases.Contains name,
+                $"{Path.GetFileName file}: unknown case kind '{name}'"
+            )
