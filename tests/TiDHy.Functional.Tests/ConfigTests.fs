@@ -1,1 +1,208 @@
 module TiDHy.Functional.Tests.ConfigTests
+
+open System.IO
+open TiDHy.Functional
+open TiDHy.Functional.Tests.TestUtil
+open Xunit
+
+let private errorsOf cfg =
+    match Config.validate cfg with
+    | Ok _ -> []
+    | Error es -> es
+
+/// Asserts that validation rejects `cfg` with an error naming `field` and showing `value`.
+let private rejects (field: string) (value: string) (cfg: Config) =
+    let es = errorsOf cfg
+
+    Assert.True(
+        es |> List.exists (fun e -> e.Field = field && e.Value = value),
+        $"expected an error on {field} = {value}, got %A{es}"
+    )
+
+    let ex =
+        Assert.Throws<InvalidConfigException>(fun () -> Config.validateOrThrow cfg |> ignore)
+
+    Assert.Contains($"{field} = {value}", ex.Message)
+
+[<Fact>]
+let ``The defaults are upstream's SLDS configuration and valid`` () =
+    let cfg = Config.defaults 20
+    Assert.Equal<ConfigError list>([], errorsOf cfg)
+    Assert.Equal((10, 5, 15, 50, 50), (cfg.RDim, cfg.R2Dim, cfg.MixDim, cfg.HyperHidDim, cfg.R2DecoderHidDim))
+    Assert.Equal((2000, 0.01, 0.2, 0.2, 2.0), (cfg.MaxIter, cfg.Tol, cfg.LrR, cfg.LrR2, cfg.TempWeight))
+
+    Assert.Equal(
+        (0.01, 0.01, 0.001, 1e-5, 500.0),
+        (cfg.LearningRateS, cfg.LearningRateT, cfg.LearningRateH, cfg.WeightDecay, cfg.ClipGrad)
+    )
+
+    Assert.Equal((5.0, 5.0, true, 0.5, 0.01), (cfg.CosEta, cfg.OrthAlphaR2, cfg.GradNorm, cfg.GradAlpha, cfg.LrWeights))
+    Assert.Equal((200, 20, 1000), (cfg.SequenceLength, cfg.Overlap, cfg.NumEpochs))
+    Assert.Equal(LossKind.MSE, cfg.Loss)
+    Assert.Equal(BatchScaling.BatchMean, cfg.BatchScaling)
+    Assert.Equal(Convergence.Batch, cfg.Convergence)
+
+[<Fact>]
+let ``Every dimension at or below zero is rejected by name`` () =
+    let cfg = Config.defaults 6
+
+    for field, set in
+        [
+            "input_dim", (fun v -> { cfg with InputDim = v })
+            "r_dim", (fun v -> { cfg with RDim = v })
+            "r2_dim", (fun v -> { cfg with R2Dim = v })
+            "mix_dim", (fun v -> { cfg with MixDim = v })
+            "hyper_hid_dim", (fun v -> { cfg with HyperHidDim = v })
+            "r2_decoder_hid_dim", (fun v -> { cfg with R2DecoderHidDim = v })
+            "sequence_length",
+            (fun v ->
+                { cfg with
+                    SequenceLength = v
+                    Overlap = 0
+                })
+            "num_epochs", (fun v -> { cfg with NumEpochs = v })
+        ] do
+        rejects field "0" (set 0)
+        rejects field "-3" (set -3)
+
+[<Fact>]
+let ``max_iter below 10 is rejected`` () =
+    rejects "max_iter" "9" { Config.defaults 6 with MaxIter = 9 }
+    Assert.Equal<ConfigError list>([], errorsOf { Config.defaults 6 with MaxIter = 10 })
+
+[<Fact>]
+let ``A negative tolerance or learning rate is rejected`` () =
+    let cfg = Config.defaults 6
+    rejects "tol" "-0.1" { cfg with Tol = -0.1 }
+    rejects "lr_r" "-0.2" { cfg with LrR = -0.2 }
+    rejects "lr_r2" "-1" { cfg with LrR2 = -1.0 }
+    rejects "learning_rate_s" "-0.01" { cfg with LearningRateS = -0.01 }
+    rejects "learning_rate_t" "-0.01" { cfg with LearningRateT = -0.01 }
+    rejects "learning_rate_h" "-0.001" { cfg with LearningRateH = -0.001 }
+    rejects "lr_weights" "-0.01" { cfg with LrWeights = -0.01 }
+
+[<Fact>]
+let ``NaN in any numeric field is rejected by name`` () =
+    let cfg = Config.defaults 6
+
+    let setters: (string * (float -> Config)) list =
+        [
+            "tol", (fun v -> { cfg with Tol = v })
+            "lr_r", (fun v -> { cfg with LrR = v })
+            "lr_r2", (fun v -> { cfg with LrR2 = v })
+            "temp_weight", (fun v -> { cfg with TempWeight = v })
+            "lmda_r", (fun v -> { cfg with LmdaR = v })
+            "lmda_r2", (fun v -> { cfg with LmdaR2 = v })
+            "L1_inf_w", (fun v -> { cfg with L1InfW = v })
+            "L1_inf_r", (fun v -> { cfg with L1InfR = v })
+            "L1_inf_r2", (fun v -> { cfg with L1InfR2 = v })
+            "learning_rate_s", (fun v -> { cfg with LearningRateS = v })
+            "learning_rate_t", (fun v -> { cfg with LearningRateT = v })
+            "learning_rate_h", (fun v -> { cfg with LearningRateH = v })
+            "weight_decay", (fun v -> { cfg with WeightDecay = v })
+            "clip_grad", (fun v -> { cfg with ClipGrad = v })
+            "cos_eta", (fun v -> { cfg with CosEta = v })
+            "Orth_alpha_r2", (fun v -> { cfg with OrthAlphaR2 = v })
+            "grad_alpha", (fun v -> { cfg with GradAlpha = v })
+            "lr_weights", (fun v -> { cfg with LrWeights = v })
+            "L1_alpha", (fun v -> { cfg with L1Alpha = v })
+            "L1_alpha_W", (fun v -> { cfg with L1AlphaW = v })
+            "L1_alpha_spat", (fun v -> { cfg with L1AlphaSpat = v })
+            "Orth_alpha_spat", (fun v -> { cfg with OrthAlphaSpat = v })
+            "Lnuc_alpha", (fun v -> { cfg with LnucAlpha = v })
+        ]
+
+    for field, set in setters do
+        rejects field "NaN" (set nan)
+        rejects field "Infinity" (set infinity)
+
+[<Fact>]
+let ``An unknown loss is rejected naming loss_type and the value`` () =
+    let ex =
+        Assert.Throws<InvalidConfigException>(fun () -> Config.parseLoss "L2" |> ignore)
+
+    Assert.Contains("loss_type = \"L2\"", ex.Message)
+
+    let ex =
+        Assert.Throws<InvalidConfigException>(fun () ->
+            ConfigJson.parse """{"input_dim": 4, "loss_type": "Gaussian"}""" |> ignore)
+
+    Assert.Contains("loss_type = \"Gaussian\"", ex.Message)
+
+[<Fact>]
+let ``An overlap not below the sequence length and a zero clip are rejected`` () =
+    rejects "overlap" "200" { Config.defaults 6 with Overlap = 200 }
+    rejects "overlap" "-1" { Config.defaults 6 with Overlap = -1 }
+
+    rejects
+        "clip_grad"
+        "0"
+        { Config.defaults 6 with
+            ClipGrad = 0.0
+        }
+
+[<Fact>]
+let ``Validation reports every problem at once`` () =
+    let es =
+        errorsOf
+            { Config.defaults 0 with
+                MaxIter = 3
+                Tol = nan
+            }
+
+    Assert.Equal<string list>([ "input_dim"; "max_iter"; "tol" ], es |> List.map _.Field)
+
+[<Fact>]
+let ``JSON with upstream names round-trips`` () =
+    let cfg =
+        { smallConfig with
+            Loss = LossKind.Poisson
+            DynBias = true
+            BatchScaling = BatchScaling.PerSample
+            Convergence = Convergence.PerSample
+            LmdaR = 0.125
+            Tol = 1e-3 / 7.0
+        }
+
+    Assert.Equal(cfg, ConfigJson.parse (ConfigJson.toJson cfg))
+
+[<Fact>]
+let ``JSON takes defaults for missing keys and upstream batch_converge`` () =
+    let cfg =
+        ConfigJson.parse """{"input_dim": 7, "batch_converge": false, "sequence_length": 50}"""
+
+    Assert.Equal(
+        { Config.defaults 7 with
+            Convergence = Convergence.AllSamples
+            SequenceLength = 50
+            Overlap = 5
+        },
+        cfg
+    )
+
+[<Fact>]
+let ``JSON rejects unknown keys, a missing input_dim, contradictions and unsupported upstream options`` () =
+    let fails (json: string) (fragment: string) =
+        let ex =
+            Assert.Throws<InvalidConfigException>(fun () -> ConfigJson.parse json |> ignore)
+
+        Assert.Contains(fragment, ex.Message)
+
+    fails """{"input_dim": 4, "r_dimm": 3}""" "r_dimm"
+    fails """{"r_dim": 3}""" "input_dim"
+    fails """{"input_dim": 4, "batch_converge": true, "convergence": "PerSample"}""" "contradicts batch_converge"
+    fails """{"input_dim": 4, "grad_norm_inf": true}""" "grad_norm_inf"
+    fails """{"input_dim": 4, "max_iter": 2.5}""" "max_iter"
+    fails """{"input_dim": 4, "max_iter": 5}""" "max_iter = 5"
+    fails """{"input_dim": 4, "tol": "NaN"}""" "tol = NaN"
+    fails """{"input_dim": 4,""" "not valid JSON"
+
+[<Fact>]
+let ``Every reference fixture's config parses`` () =
+    let files = Fixtures.files referenceDir
+    Assert.NotEmpty files
+
+    for file in files do
+        use doc = System.Text.Json.JsonDocument.Parse(File.ReadAllText file)
+        let cfg = ConfigJson.ofElement (doc.RootElement.GetProperty "config")
+        Assert.Equal(doc.RootElement.GetProperty("config").GetProperty("r_dim").GetInt32(), cfg.RDim)
