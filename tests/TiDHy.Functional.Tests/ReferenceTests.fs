@@ -36,14 +36,14 @@ let private runTemporalPrediction (f: Fixture) (case: JsonElement) =
     let tp =
         Model.temporalPrediction f.Config f.Params (matrix (prop "r_p" i)) (matrix (prop "r2" i))
 
-    assertClose "r_hat" stageTol (flat tp.RHat) (data (prop "r_hat" o))
+    assertClose $"{f.Name} r_hat" stageTol (flat tp.RHat) (data (prop "r_hat" o))
     checkShape "V_t" (Shape.ofArray3 tp.Vt) (prop "V_t" o)
-    assertClose "V_t" stageTol (flat3 tp.Vt) (data (prop "V_t" o))
-    assertClose "w" stageTol (flat tp.W) (data (prop "w" o))
+    assertClose $"{f.Name} V_t" stageTol (flat3 tp.Vt) (data (prop "V_t" o))
+    assertClose $"{f.Name} w" stageTol (flat tp.W) (data (prop "w" o))
 
 let private runDecode (f: Fixture) (case: JsonElement) =
     let x = Model.decode f.Config f.Params (matrix (prop "r" (prop "inputs" case)))
-    assertClose "x" stageTol (flat x) (data (prop "x" (prop "outputs" case)))
+    assertClose $"{f.Name} x" stageTol (flat x) (data (prop "x" (prop "outputs" case)))
 
 let private runInf (f: Fixture) (case: JsonElement) =
     let i, o = prop "inputs" case, prop "outputs" case
@@ -52,14 +52,14 @@ let private runInf (f: Fixture) (case: JsonElement) =
         Inference.infer f.Config f.Params (matrix (prop "x" i)) (matrix (prop "r_p" i)) (matrix (prop "r2" i))
 
     Assert.Equal((prop "iterations" o).GetInt32(), res.Iterations)
-    assertClose "r" inferenceTol (flat res.R) (data (prop "r" o))
-    assertClose "r2" inferenceTol (flat res.R2) (data (prop "r2" o))
+    assertClose $"{f.Name} r" inferenceTol (flat res.R) (data (prop "r" o))
+    assertClose $"{f.Name} r2" inferenceTol (flat res.R2) (data (prop "r2" o))
 
 let private runInfFirstStep (f: Fixture) (case: JsonElement) =
     let i, o = prop "inputs" case, prop "outputs" case
     let res = Inference.inferFirstStep f.Config f.Params (matrix (prop "x" i))
     Assert.Equal((prop "iterations" o).GetInt32(), res.Iterations)
-    assertClose "r" inferenceTol (flat res.R) (data (prop "r" o))
+    assertClose $"{f.Name} r" inferenceTol (flat res.R) (data (prop "r" o))
 
 let private runForward (f: Fixture) (case: JsonElement) =
     let i, o = prop "inputs" case, prop "outputs" case
@@ -70,20 +70,31 @@ let private runForward (f: Fixture) (case: JsonElement) =
 
     Assert.Equal<int[]>(expectedIters, res.Iterations)
     let scalar name = (prop name o).GetDouble()
-    assertCloseScalar "spatial_loss_rhat" inferenceTol res.SpatialLossRHat (scalar "spatial_loss_rhat")
-    assertCloseScalar "spatial_loss_rbar" inferenceTol res.SpatialLossRBar (scalar "spatial_loss_rbar")
-    assertCloseScalar "temp_loss" inferenceTol res.TempLoss (scalar "temp_loss")
-    assertCloseScalar "r2_losses" inferenceTol res.R2Loss (scalar "r2_losses")
-    assertClose "r_first" inferenceTol (flat res.RFirst) (data (prop "r_first" o))
-    assertClose "r2_last" inferenceTol (flat res.R2Last) (data (prop "r2_last" o))
+    assertCloseScalar $"{f.Name} spatial_loss_rhat" inferenceTol res.SpatialLossRHat (scalar "spatial_loss_rhat")
+    assertCloseScalar $"{f.Name} spatial_loss_rbar" inferenceTol res.SpatialLossRBar (scalar "spatial_loss_rbar")
+    assertCloseScalar $"{f.Name} temp_loss" inferenceTol res.TempLoss (scalar "temp_loss")
+    assertCloseScalar $"{f.Name} r2_losses" inferenceTol res.R2Loss (scalar "r2_losses")
+    assertClose $"{f.Name} r_first" inferenceTol (flat res.RFirst) (data (prop "r_first" o))
+    assertClose $"{f.Name} r2_last" inferenceTol (flat res.R2Last) (data (prop "r2_last" o))
 
 let private runEvaluateRecord (f: Fixture) (case: JsonElement) =
     let i, o = prop "inputs" case, prop "outputs" case
     let res = Evaluate.evaluateRecord f.Config f.Params None (array3 (prop "X" i))
     let scalar name = (prop name o).GetDouble()
-    assertCloseScalar "spatial_loss_rhat_avg" inferenceTol res.SpatialLossRHatAvg (scalar "spatial_loss_rhat_avg")
-    assertCloseScalar "spatial_loss_rbar_avg" inferenceTol res.SpatialLossRBarAvg (scalar "spatial_loss_rbar_avg")
-    assertCloseScalar "temp_loss_avg" inferenceTol res.TempLossAvg (scalar "temp_loss_avg")
+
+    assertCloseScalar
+        $"{f.Name} spatial_loss_rhat_avg"
+        inferenceTol
+        res.SpatialLossRHatAvg
+        (scalar "spatial_loss_rhat_avg")
+
+    assertCloseScalar
+        $"{f.Name} spatial_loss_rbar_avg"
+        inferenceTol
+        res.SpatialLossRBarAvg
+        (scalar "spatial_loss_rbar_avg")
+
+    assertCloseScalar $"{f.Name} temp_loss_avg" inferenceTol res.TempLossAvg (scalar "temp_loss_avg")
 
     let arrays =
         [
@@ -102,7 +113,7 @@ let private runEvaluateRecord (f: Fixture) (case: JsonElement) =
 
     for name, a in arrays do
         checkShape name (Shape.ofArray3 a) (prop name o)
-        assertClose name inferenceTol (flat3 a) (data (prop name o))
+        assertClose $"{f.Name} {name}" inferenceTol (flat3 a) (data (prop name o))
 
     let mutable bEl = Unchecked.defaultof<JsonElement>
     Assert.Equal(o.TryGetProperty("b", &bEl), res.B.IsSome)
@@ -117,7 +128,7 @@ let private runEvaluateRecord (f: Fixture) (case: JsonElement) =
         |]
         (prop "Ut" o)
 
-    assertClose "Ut" inferenceTol (flat4 res.Ut) (data (prop "Ut" o))
+    assertClose $"{f.Name} Ut" inferenceTol (flat4 res.Ut) (data (prop "Ut" o))
 
 let private runners =
     Map
