@@ -127,8 +127,11 @@ type Config =
 /// One reason a configuration is impossible: the field (upstream name), its value and why.
 type ConfigError =
     {
+        /// The field's upstream name, e.g. `max_iter`.
         Field: string
+        /// The offending value as text, e.g. `5` or `NaN`.
         Value: string
+        /// Why it is rejected.
         Reason: string
     }
 
