@@ -49,13 +49,14 @@ module Inference =
     /// The step size of `r` at iteration `i` (from 0): `lr_r·0.5^k`, `k` the number of milestones
     /// `m, 2m, … < max_iter` (`m = max_iter div 10`) that are `≤ i`.
     let rStepSize (cfg: Config) (i: int) =
+        if cfg.MaxIter < 10 then
+            invalidArg (nameof cfg) $"cfg: max_iter = {cfg.MaxIter}: must be at least 10."
+
+        if i < 0 then
+            invalidArg (nameof i) $"i: expected an iteration >= 0, got {i}."
+
         let m = cfg.MaxIter / 10
-
-        let k =
-            Seq.initInfinite (fun j -> (j + 1) * m)
-            |> Seq.takeWhile (fun ms -> ms < cfg.MaxIter && ms <= i)
-            |> Seq.length
-
+        let k = min (i / m) ((cfg.MaxIter - 1) / m)
         cfg.LrR * pown 0.5 k
 
     /// One sample's objective and its gradient with respect to `r` and `r2`.
@@ -115,6 +116,7 @@ module Inference =
         value, gR, gR2
 
     let private checkInputs (cfg: Config) (p: Params) (x: float[,]) (rP: float[,]) (r2: float[,]) =
+        Config.validateOrThrow cfg |> ignore
         Model.checkParams cfg p
         let b = Shape.checkBatch (nameof x) cfg.InputDim x
         Shape.checkMatrix (nameof rP) b cfg.RDim rP
@@ -126,6 +128,10 @@ module Inference =
 
     let private targets (cfg: Config) (p: Params) (b: int) (target: float[,] option) =
         match target with
+        | Some _ when not cfg.UseR2Decoder ->
+            invalidArg
+                (nameof target)
+                "target: given, but the configuration has no r2 decoder (use_r2_decoder = false)."
         | Some t ->
             Shape.checkMatrix (nameof target) b cfg.R2Dim t
             Array.init b (fun s -> Some(Numerics.row t s))
@@ -284,6 +290,7 @@ module Inference =
     /// The first step's objective `⟨ℓ(decode(r), x)⟩` (data scaled as `cfg.BatchScaling` says) for
     /// `x [batch; D]` and `r [batch; R]`.
     let firstStepObjective (cfg: Config) (p: Params) (x: float[,]) (r: float[,]) =
+        Config.validateOrThrow cfg |> ignore
         Model.checkParams cfg p
         let b = Shape.checkBatch (nameof x) cfg.InputDim x
         Shape.checkMatrix (nameof r) b cfg.RDim r
@@ -305,6 +312,7 @@ module Inference =
 
     /// The analytic gradient `∂/∂r [batch; R]` of `firstStepObjective` (same arguments).
     let firstStepGradient (cfg: Config) (p: Params) (x: float[,]) (r: float[,]) =
+        Config.validateOrThrow cfg |> ignore
         Model.checkParams cfg p
         let b = Shape.checkBatch (nameof x) cfg.InputDim x
         Shape.checkMatrix (nameof r) b cfg.RDim r
@@ -322,6 +330,7 @@ module Inference =
     /// is below `tol` (each sample on its own with `PerSample` convergence). `x [batch; D]`;
     /// returns `r [batch; R]`.
     let inferFirstStep (cfg: Config) (p: Params) (x: float[,]) : FirstStepResult =
+        Config.validateOrThrow cfg |> ignore
         Model.checkParams cfg p
         let b = Shape.checkBatch (nameof x) cfg.InputDim x
         Shape.checkFinite (nameof x) (Seq.cast x)

@@ -657,3 +657,35 @@ let ``The objective and its gradient with use_r2_decoder and no target raise an 
     assertArgumentException "target" [] (fun () -> Inference.gradient cfg p x rP None r r2 |> ignore)
     let target = Some(Model.r2Decode cfg p r r2)
     Assert.True(Double.IsFinite(Inference.objective cfg p x rP target r r2))
+
+[<Fact>]
+let ``A target without the r2 decoder is rejected naming target`` () =
+    let cfg = smallConfig
+    let p, x, rP, r2 = inputs cfg 26 2
+    let r = randomMatrix 27 1.0 2 cfg.RDim
+    let target = Some(Array2D.create 2 cfg.R2Dim 5.0)
+
+    assertArgumentException "target" [ "use_r2_decoder" ] (fun () ->
+        Inference.objective cfg p x rP target r r2 |> ignore)
+
+    assertArgumentException "target" [ "use_r2_decoder" ] (fun () ->
+        Inference.gradient cfg p x rP target r r2 |> ignore)
+
+[<Fact>]
+let ``Inference with an invalid configuration fails at once instead of running`` () =
+    let cfg = smallConfig
+    let p, x, rP, r2 = inputs cfg 28 2
+    let bad = { cfg with MaxIter = 5 }
+
+    let ex =
+        Assert.Throws<InvalidConfigException>(fun () -> Inference.infer bad p x rP r2 |> ignore)
+
+    Assert.Contains("max_iter = 5", ex.Message)
+
+    Assert.Throws<InvalidConfigException>(fun () -> Inference.inferFirstStep bad p x |> ignore)
+    |> ignore
+
+    Assert.Throws<InvalidConfigException>(fun () -> Inference.infer { cfg with Tol = nan } p x rP r2 |> ignore)
+    |> ignore
+
+    assertArgumentException "cfg" [ "max_iter = 5" ] (fun () -> Inference.rStepSize bad 3 |> ignore)
