@@ -141,75 +141,38 @@ module Inference =
 
             Array.create b None
 
+    /// Each sample's objective term and gradient, after the input checks.
+    let private perSample
+        (cfg: Config)
+        (p: Params)
+        (x: float[,])
+        (rP: float[,])
+        (target: float[,] option)
+        (r: float[,])
+        (r2: float[,])
+        =
+        let b = checkInputs cfg p x rP r2
+        Shape.checkMatrix (nameof r) b cfg.RDim r
+        let ts = targets cfg p b target
+        let vs = Model.dynamicsMatrices p
+        let scale = dataScale cfg b
+        let row (a: float[,]) s = Numerics.row a s
+        Array.init b (fun s -> sampleObjective cfg p vs scale (row x s) (row rP s) ts[s] (row r s) (row r2 s))
+
     /// The inference objective `L` of MODEL.md step 2 at the iterate `(r, r2)`, for `x [batch; D]`,
     /// `rP [batch; R]`, `r [batch; R]`, `r2 [batch; R2]`; `target [batch; R2]` is the r2 decoder's
     /// prediction `R2dec([r_iter, r2_iter])`, held constant (required iff `use_r2_decoder`).
     /// The data terms are scaled as `cfg.BatchScaling` says; the L1 terms are sums over the batch.
-    let objective
-        (cfg: Config)
-        (p: Params)
-        (x: float[,])
-        (rP: float[,])
-        (target: float[,] option)
-        (r: float[,])
-        (r2: float[,])
-        =
-        let b = checkInputs cfg p x rP r2
-        Shape.checkMatrix (nameof r) b cfg.RDim r
-        let ts = targets cfg p b target
-        let vs = Model.dynamicsMatrices p
-        let scale = dataScale cfg b
-
-        Array.init b (fun s ->
-            let v, _, _ =
-                sampleObjective
-                    cfg
-                    p
-                    vs
-                    scale
-                    (Numerics.row x s)
-                    (Numerics.row rP s)
-                    ts[s]
-                    (Numerics.row r s)
-                    (Numerics.row r2 s)
-
-            v)
-        |> Array.sum
+    let objective cfg p x rP target r r2 : float =
+        perSample cfg p x rP target r r2 |> Array.sumBy (fun (v, _, _) -> v)
 
     /// The analytic gradient `(∂L/∂r [batch; R], ∂L/∂r2 [batch; R2])` of `objective` (same
     /// arguments), with `d|v|/dv = sign(v)`, `sign(0) = 0` and `ReLU′(0) = 0`.
-    let gradient
-        (cfg: Config)
-        (p: Params)
-        (x: float[,])
-        (rP: float[,])
-        (target: float[,] option)
-        (r: float[,])
-        (r2: float[,])
-        =
-        let b = checkInputs cfg p x rP r2
-        Shape.checkMatrix (nameof r) b cfg.RDim r
-        let ts = targets cfg p b target
-        let vs = Model.dynamicsMatrices p
-        let scale = dataScale cfg b
+    let gradient cfg p x rP target r r2 : float[,] * float[,] =
+        let gs = perSample cfg p x rP target r r2
 
-        let gs =
-            Array.init b (fun s ->
-                let _, gr, gr2 =
-                    sampleObjective
-                        cfg
-                        p
-                        vs
-                        scale
-                        (Numerics.row x s)
-                        (Numerics.row rP s)
-                        ts[s]
-                        (Numerics.row r s)
-                        (Numerics.row r2 s)
-
-                gr, gr2)
-
-        Numerics.ofRows cfg.RDim (Array.map fst gs), Numerics.ofRows cfg.R2Dim (Array.map snd gs)
+        Numerics.ofRows cfg.RDim (gs |> Array.map (fun (_, gr, _) -> gr)),
+        Numerics.ofRows cfg.R2Dim (gs |> Array.map (fun (_, _, gr2) -> gr2))
 
     let private relChange (a: float[]) (old: float[]) =
         Numerics.norm (Numerics.sub a old) / (Numerics.norm old + 1e-16)

@@ -197,14 +197,10 @@ module Model =
     /// `R2dec([r, r2])` for one sample: `r [R]`, `r2 [R2]` → `[R2]`.
     let r2DecodeSample (m: MlpParams) (r: float[]) (r2: float[]) = (mlpTrace m (Array.append r r2)).Out
 
-    let private checkLatents (cfg: Config) (name: string) (cols: int) (a: float[,]) =
-        let b = Shape.checkBatch name cols a
-        b
-
     /// `decode(r)`: the spatial decoder applied to `r [batch; R]`; returns `x̄ [batch; D]`.
     let decode (cfg: Config) (p: Params) (r: float[,]) : float[,] =
         checkParams cfg p
-        checkLatents cfg (nameof r) cfg.RDim r |> ignore
+        Shape.checkBatch (nameof r) cfg.RDim r |> ignore
 
         Numerics.rows r
         |> Array.map (decodeSample cfg p)
@@ -213,7 +209,7 @@ module Model =
     /// `hypernet(r2)`: `r2 [batch; R2]` → `wb [batch; O]`, `O = M` (+ R with `dyn_bias`), all ≥ 0.
     let hypernet (cfg: Config) (p: Params) (r2: float[,]) : float[,] =
         checkParams cfg p
-        checkLatents cfg (nameof r2) cfg.R2Dim r2 |> ignore
+        Shape.checkBatch (nameof r2) cfg.R2Dim r2 |> ignore
 
         Numerics.rows r2
         |> Array.map (hypernetTrace p >> fst)
@@ -226,8 +222,8 @@ module Model =
     /// `temporal_prediction(r_p, r2)` for `r_p [batch; R]` and `r2 [batch; R2]`.
     let temporalPrediction (cfg: Config) (p: Params) (rP: float[,]) (r2: float[,]) : TemporalPrediction =
         checkParams cfg p
-        let b = checkLatents cfg (nameof rP) cfg.RDim rP
-        let b2 = checkLatents cfg (nameof r2) cfg.R2Dim r2
+        let b = Shape.checkBatch (nameof rP) cfg.RDim rP
+        let b2 = Shape.checkBatch (nameof r2) cfg.R2Dim r2
 
         if b <> b2 then
             invalidArg (nameof r2) $"r2: batch {b2} differs from r_p's batch {b}."
@@ -257,9 +253,9 @@ module Model =
         match p.R2Decoder with
         | None -> invalidArg (nameof p) "p: the configuration has no r2 decoder (use_r2_decoder = false)."
         | Some m ->
-            let b = checkLatents cfg (nameof r) cfg.RDim r
+            let b = Shape.checkBatch (nameof r) cfg.RDim r
 
-            if checkLatents cfg (nameof r2) cfg.R2Dim r2 <> b then
+            if Shape.checkBatch (nameof r2) cfg.R2Dim r2 <> b then
                 invalidArg (nameof r2) "r2: batch differs from r's batch."
 
             Array.init b (fun s -> r2DecodeSample m (Numerics.row r s) (Numerics.row r2 s))
