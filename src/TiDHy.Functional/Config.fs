@@ -80,7 +80,8 @@ type Config =
         BatchScaling: BatchScaling
         /// Inference convergence (upstream `batch_converge`: true = `Batch`, false = `AllSamples`).
         Convergence: Convergence
-        /// `stateful`: each window starts from the previous window's final `r, r2`.
+        /// `stateful`: in `Forward.forwardWindows` / `Evaluate.evaluateWindows`, each window starts
+        /// from the previous window's final `r, r2`.
         Stateful: bool
         /// `normalize_spatial`: unit-norm columns of `spatial_decoder.0.weight`.
         NormalizeSpatial: bool

@@ -184,3 +184,15 @@ module Evaluate =
             Converged = steps |> Array.map _.Converged
             Final = final
         }
+
+    /// The evaluation records of consecutive windows `[batch; T; D]` of one series (same batch, in
+    /// time order). With `cfg.Stateful` each window starts from the previous one's `Final` carry
+    /// (the first with the first step, as upstream); otherwise every window starts afresh.
+    let evaluateWindows (cfg: Config) (p: Params) (windows: float[,,] seq) : EvaluationRecord[] =
+        windows
+        |> Forward.scan
+            (fun carry X ->
+                let record = evaluateRecord cfg p carry X
+                (if cfg.Stateful then Some record.Final else None), record)
+            None
+        |> snd

@@ -145,3 +145,15 @@ module Forward =
             Iterations = outs |> Array.map _.Iterations
             Converged = outs |> Array.map _.Converged
         }
+
+    /// The objective over consecutive windows `[batch; T; D]` of one series (same batch, in time
+    /// order). With `cfg.Stateful` each window starts from the previous one's `Final` carry (the
+    /// first from zeros, as upstream); otherwise every window starts afresh. One result per window.
+    let forwardWindows (cfg: Config) (p: Params) (windows: float[,,] seq) : ForwardResult[] =
+        windows
+        |> scan
+            (fun carry X ->
+                let res = forward cfg p carry X
+                (if cfg.Stateful then Some res.Final else None), res)
+            None
+        |> snd

@@ -125,3 +125,27 @@ let ``Params of another config are rejected`` () =
             |> ignore)
 
     Assert.Equal("p", ex.ParamName)
+
+[<Fact>]
+let ``Window sequences carry the state only in stateful mode`` () =
+    let p = Init.ofSeed smallConfig 8
+    let X = window 9 2 9 6
+    let parts = [ slice X 0 3; slice X 3 6; slice X 6 9 ]
+
+    for stateful in [ false; true ] do
+        let cfg = { smallConfig with Stateful = stateful }
+        let records = Evaluate.evaluateWindows cfg p parts
+        let results = Forward.forwardWindows cfg p parts
+        let first = Evaluate.evaluateRecord cfg p None parts[0]
+        Assert.Equal<float[]>(flat3 first.RHat, flat3 records[0].RHat)
+
+        let expectedSecond =
+            Evaluate.evaluateRecord cfg p (if stateful then Some first.Final else None) parts[1]
+
+        Assert.Equal<float[]>(flat3 expectedSecond.RHat, flat3 records[1].RHat)
+        let f0 = Forward.forward cfg p None parts[0]
+        let f1 = Forward.forward cfg p (if stateful then Some f0.Final else None) parts[1]
+        Assert.Equal(f1.SpatialLossRHat, results[1].SpatialLossRHat)
+        Assert.Equal(3, results.Length)
+        // Stateful mode runs inference at every step of the later windows, upstream's mode at T − 1.
+        Assert.Equal((if stateful then 3 else 2), results[2].Iterations.Length)
