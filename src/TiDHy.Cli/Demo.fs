@@ -88,6 +88,11 @@ let run (seed: int) =
     printfn ""
     printfn "Evaluation record (per window, summed over time, averaged over windows):"
 
+    let energy =
+        (Seq.cast<float> X |> Seq.sumBy (fun v -> v * v)) / float (Array3D.length1 X)
+
+    printfn "  data energy          ⟨x²⟩                 %10.4f   (the MSE of predicting 0)" energy
+
     printfn
         "  reconstruction loss  ⟨ℓ(decode(r), x)⟩   %10.4f   (%.5f per step)"
         record.SpatialLossRHatAvg
