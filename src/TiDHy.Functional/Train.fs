@@ -2,168 +2,8 @@ namespace TiDHy.Functional
 
 open System
 open System.Diagnostics
+open System.IO
 open System.Threading
-
-/// What one training step measured.
-type StepMetrics =
-    {
-        /// `L_hat`.
-        SpatialLossRHat: float
-        /// `L_bar`.
-        SpatialLossRBar: float
-        /// `temp_weight·L_temp`.
-        TempLoss: float
-        /// `L_r2` (0 without the r2 decoder).
-        R2Loss: float
-        /// `cos_reg` (unweighted).
-        CosReg: float
-        /// `orth_r2` (unweighted).
-        OrthR2: float
-        /// The optional regularisers, weighted and summed (0 when all are off).
-        Regularisers: float
-        /// `L_hat + L_bar + temp_weight·L_temp + L_r2 + cos_eta·cos_reg + Orth_alpha_r2·orth_r2`
-        /// + the optional regularisers: the plain loss, whatever the GradNorm weights.
-        Total: float
-        /// The global gradient norm before clipping.
-        GradNormBeforeClip: float
-        /// The GradNorm update of this step (`None` without `grad_norm`).
-        GradNorm: GradNormStep option
-        /// Mean inference iterations per inference step of the window.
-        MeanIterations: float
-    }
-
-/// The mean training losses of one epoch (batch metrics averaged over its batches).
-type EpochLosses =
-    {
-        /// `L_hat`.
-        SpatialLossRHat: float
-        /// `L_bar`.
-        SpatialLossRBar: float
-        /// `temp_weight·L_temp`.
-        TempLoss: float
-        /// `L_r2`.
-        R2Loss: float
-        /// The plain total loss (`StepMetrics.Total`).
-        Total: float
-    }
-
-/// One epoch of the metrics history.
-type EpochRecord =
-    {
-        /// The epoch, from 0.
-        Epoch: int
-        /// Mean training losses over the epoch's batches.
-        Train: EpochLosses
-        /// The validation objective `L_hat + L_bar + temp_weight·L_temp + L_r2`, per window averaged
-        /// over the validation windows, when validation ran in this epoch.
-        Validation: float option
-        /// The outer learning-rate factor of the epoch schedule.
-        LearningRateFactor: float
-        /// Wall-clock seconds of the epoch (validation included).
-        Seconds: float
-    }
-
-/// The best parameters seen by `Train.fit`.
-type BestModel =
-    {
-        /// The parameters at the end of `Epoch`.
-        Params: Params
-        /// The epoch they are from.
-        Epoch: int
-        /// The score that made them best: the validation objective, or the epoch's mean training
-        /// total when there is no validation data.
-        Score: float
-    }
-
-/// Everything training carries from step to step; a checkpoint stores it whole.
-type TrainState =
-    {
-        /// The model parameters.
-        Params: Params
-        /// The outer AdamW state.
-        Optimizer: AdamWState
-        /// GradNorm's task weights and first losses (unused without `grad_norm`).
-        GradNorm: GradNormState
-        /// Completed epochs.
-        Epoch: int
-        /// Completed batches of the current epoch.
-        Batch: int
-        /// The latent state after the last batch, passed to the next batch in stateful mode.
-        Carry: Carry option
-        /// One record per completed epoch.
-        History: EpochRecord[]
-        /// The best parameters so far.
-        Best: BestModel option
-    }
-
-/// The objective of one training batch and the gradient a step follows (`Train.objective`).
-type StepObjective =
-    {
-        /// The objective's four terms with their gradients.
-        Terms: ObjectiveTerms
-        /// `cos_reg` (unweighted).
-        CosReg: float
-        /// `orth_r2` (unweighted).
-        OrthR2: float
-        /// The optional regularisers, weighted and summed.
-        Regularisers: float
-        /// The plain total loss (`StepMetrics.Total`).
-        Total: float
-        /// GradNorm's task losses with their unweighted gradients (`None` without `grad_norm`).
-        Tasks: Term[] option
-        /// The network gradient before clipping, shaped like the parameters.
-        Gradient: Params
-        /// The forward pass (inference included) over the window.
-        Forward: ForwardResult
-    }
-
-/// Progress of `Train.fit`, reported after every batch.
-type FitProgress =
-    {
-        /// The current epoch, from 0.
-        Epoch: int
-        /// The epoch at which the fit ends (exclusive).
-        Epochs: int
-        /// Batches done in this epoch.
-        Batch: int
-        /// Batches per epoch.
-        Batches: int
-        /// The metrics of the batch just done.
-        Metrics: StepMetrics
-        /// The epoch just completed, on the last batch of an epoch.
-        Completed: EpochRecord option
-        /// Time since the fit started.
-        Elapsed: TimeSpan
-    }
-
-/// Options of `Train.fit` (hyperparameters of the model itself live in `Config`).
-type FitOptions =
-    {
-        /// Windows per batch (the last batch of an epoch may be smaller unless stateful).
-        BatchSize: int
-        /// Train until this many epochs are complete (counting those already in the state).
-        Epochs: int
-        /// Seed of the per-epoch shuffle of the windows.
-        Seed: int
-        /// Validate every this many epochs (and after the last); 0 never.
-        ValidateEvery: int
-        /// A folder for `last.tidhy.json` (after every epoch and on cancellation) and
-        /// `best.tidhy.json` (when the best model improves); `None` writes nothing.
-        CheckpointDirectory: string option
-        /// Called after every batch.
-        Progress: FitProgress -> unit
-        /// Checked before every batch: a cancelled fit stops after the batch in progress.
-        Cancellation: CancellationToken
-    }
-
-/// The result of `Train.fit`.
-type FitResult =
-    {
-        /// The state at the end (or where the fit was cancelled): resume by passing it back.
-        State: TrainState
-        /// True when the fit stopped because of the cancellation token.
-        Cancelled: bool
-    }
 
 /// The outer optimisation of MODEL.md ("One outer training step", GradNorm) as a pure step, and the
 /// epoch loop over windows.
@@ -182,6 +22,7 @@ module Train =
             Epoch = 0
             Batch = 0
             Carry = None
+            Running = EpochLosses.zero
             History = [||]
             Best = None
         }
@@ -306,3 +147,243 @@ module Train =
                 else
                     Array.averageBy float o.Forward.Iterations
         }
+
+    /// Options of `fit` with defaults: batches of 16, `cfg.NumEpochs` epochs, seed 0, validation
+    /// every epoch, no checkpoint folder, no progress callback, no cancellation.
+    let defaultFitOptions (cfg: Config) : FitOptions =
+        {
+            BatchSize = 16
+            Epochs = cfg.NumEpochs
+            Seed = 0
+            ValidateEvery = 1
+            CheckpointDirectory = None
+            Progress = ignore
+            Cancellation = CancellationToken.None
+        }
+
+    /// The order in which epoch `epoch` visits `n` windows: a permutation of `0 … n−1` drawn from
+    /// `seed` and `epoch` alone, so a resumed fit repeats it.
+    let epochOrder (seed: int) (epoch: int) (n: int) =
+        let u = Random.uniform01 (Random.foldIn epoch (Random.key seed)) n
+        let order = Array.init n id
+
+        for i in n - 1 .. -1 .. 1 do
+            let j = min i (int (u[i] * float (i + 1)))
+            let t = order[i]
+            order[i] <- order[j]
+            order[j] <- t
+
+        order
+
+    /// The window indices of each batch of epoch `epoch` for `n` windows. Without `cfg.Stateful`:
+    /// `epochOrder` cut into batches of `batchSize` (the last may be smaller). With it: the windows
+    /// are `batchSize` consecutive streams of `n / batchSize` windows, and batch `k` holds window `k`
+    /// of every stream, so each sample's carry passes to its next window; `n` must then be a
+    /// multiple of `batchSize`.
+    let batches (cfg: Config) (batchSize: int) (seed: int) (epoch: int) (n: int) : int[][] =
+        if batchSize <= 0 then
+            invalidArg (nameof batchSize) $"batchSize: expected a positive batch size, got {batchSize}."
+
+        if n <= 0 then
+            invalidArg (nameof n) $"n: expected at least one window, got {n}."
+
+        if cfg.Stateful then
+            if n % batchSize <> 0 then
+                invalidArg
+                    (nameof n)
+                    $"n: stateful training needs a window count that is a multiple of the batch size; got {n} windows for batches of {batchSize}."
+
+            let length = n / batchSize
+            Array.init length (fun k -> Array.init batchSize (fun i -> i * length + k))
+        else
+            epochOrder seed epoch n |> Array.chunkBySize batchSize
+
+    let private gather (windows: float[,,]) (idx: int[]) =
+        Array3D.init idx.Length (Array3D.length2 windows) (Array3D.length3 windows) (fun b t d -> windows[idx[b], t, d])
+
+    /// The validation objective of `p` on windows `[n; T; D]`: `L_hat + L_bar + temp_weight·L_temp + L_r2`
+    /// of each window (from a zero state), averaged over the windows; evaluated in batches of `batchSize`.
+    let validationLoss (cfg: Config) (p: Params) (batchSize: int) (windows: float[,,]) =
+        let n = Array3D.length1 windows
+
+        let total =
+            Array.init n id
+            |> Array.chunkBySize (max 1 batchSize)
+            |> Array.sumBy (fun idx ->
+                let r = Forward.forward cfg p None (gather windows idx)
+
+                float idx.Length
+                * (r.SpatialLossRHat + r.SpatialLossRBar + r.TempLoss + r.R2Loss))
+
+        total / float n
+
+    let private addLosses (a: EpochLosses) (m: StepMetrics) : EpochLosses =
+        {
+            SpatialLossRHat = a.SpatialLossRHat + m.SpatialLossRHat
+            SpatialLossRBar = a.SpatialLossRBar + m.SpatialLossRBar
+            TempLoss = a.TempLoss + m.TempLoss
+            R2Loss = a.R2Loss + m.R2Loss
+            Total = a.Total + m.Total
+        }
+
+    let private meanLosses (a: EpochLosses) (count: int) : EpochLosses =
+        let c = float count
+
+        {
+            SpatialLossRHat = a.SpatialLossRHat / c
+            SpatialLossRBar = a.SpatialLossRBar / c
+            TempLoss = a.TempLoss / c
+            R2Loss = a.R2Loss / c
+            Total = a.Total / c
+        }
+
+    /// The file name of the latest checkpoint in `FitOptions.CheckpointDirectory`.
+    [<Literal>]
+    let LastCheckpoint = "last.tidhy.json"
+
+    /// The file name of the best model's checkpoint in `FitOptions.CheckpointDirectory`.
+    [<Literal>]
+    let BestCheckpoint = "best.tidhy.json"
+
+    /// Trains from `state` on the windows `train [n; T; D]` until `options.Epochs` epochs are
+    /// complete: each epoch runs `step` on the batches of `batches` (seeded shuffle, or stateful
+    /// streams), then validates on `validation [m; T'; D]` every `ValidateEvery` epochs and after the
+    /// last, records the epoch in `History` and keeps the best parameters (lowest validation
+    /// objective, or lowest mean training total without validation data). With a checkpoint folder,
+    /// `last.tidhy.json` is written after every epoch and when cancelled, `best.tidhy.json` whenever
+    /// the best improves. Cancellation stops after the batch in progress; the returned state resumes
+    /// exactly where it stopped (same shuffle, same batch). Raises `InvalidOperationException` when the
+    /// loss becomes NaN or infinite, leaving the last checkpoint as it was.
+    let fit
+        (cfg: Config)
+        (options: FitOptions)
+        (train: float[,,])
+        (validation: float[,,] option)
+        (state: TrainState)
+        : FitResult =
+        let cfg = Config.validateOrThrow cfg
+        Model.checkParams cfg state.Params
+        let n, _ = Shape.checkWindow (nameof train) 2 cfg.InputDim train
+        Shape.checkFinite (nameof train) (Seq.cast train)
+
+        match validation with
+        | Some v ->
+            Shape.checkWindow (nameof validation) 2 cfg.InputDim v |> ignore
+            Shape.checkFinite (nameof validation) (Seq.cast v)
+        | None -> ()
+
+        if options.Epochs < 0 then
+            invalidArg (nameof options) $"options.Epochs: expected a count >= 0, got {options.Epochs}."
+
+        if options.ValidateEvery < 0 then
+            invalidArg (nameof options) $"options.ValidateEvery: expected a count >= 0, got {options.ValidateEvery}."
+
+        options.CheckpointDirectory |> Option.iter (Directory.CreateDirectory >> ignore)
+
+        let save name s =
+            options.CheckpointDirectory
+            |> Option.iter (fun dir -> Checkpoint.save (Path.Combine(dir, name)) cfg s)
+
+        let clock = Stopwatch.StartNew()
+        let mutable s = state
+        let mutable cancelled = false
+        let mutable epochStart = clock.Elapsed
+
+        while not cancelled && s.Epoch < options.Epochs do
+            let epoch = s.Epoch
+            let bs = batches cfg options.BatchSize options.Seed epoch n
+
+            if s.Batch >= bs.Length then
+                invalidOp $"state: batch {s.Batch} of epoch {epoch}, but an epoch has {bs.Length} batches."
+
+            if options.Cancellation.IsCancellationRequested then
+                cancelled <- true
+            else
+                let s', m = step cfg s (gather train bs[s.Batch])
+
+                if not (Double.IsFinite m.Total) then
+                    invalidOp
+                        $"Training diverged at epoch {epoch}, batch {s.Batch}: the loss is {m.Total}. Lower the learning rates (learning_rate_s/t/h, lr_r, lr_r2) or clip_grad; the last checkpoint is unchanged."
+
+                s <-
+                    { s' with
+                        Running = addLosses s.Running m
+                    }
+
+                let completed =
+                    if s.Batch = bs.Length then
+                        let last = epoch + 1 = options.Epochs
+
+                        let validated =
+                            match validation with
+                            | Some v when options.ValidateEvery > 0 && ((epoch + 1) % options.ValidateEvery = 0 || last) ->
+                                Some(validationLoss cfg s.Params options.BatchSize v)
+                            | _ -> None
+
+                        let trainLosses = meanLosses s.Running s.Batch
+
+                        let record =
+                            {
+                                Epoch = epoch
+                                Train = trainLosses
+                                Validation = validated
+                                LearningRateFactor = Optim.scheduleFactor cfg epoch
+                                Seconds = (clock.Elapsed - epochStart).TotalSeconds
+                            }
+
+                        let score =
+                            match validation, validated with
+                            | Some _, Some v -> Some v
+                            | Some _, None -> None
+                            | None, _ -> Some trainLosses.Total
+
+                        let improved =
+                            match score, s.Best with
+                            | Some sc, Some b -> Double.IsFinite sc && sc < b.Score
+                            | Some sc, None -> Double.IsFinite sc
+                            | None, _ -> false
+
+                        s <-
+                            { s with
+                                Epoch = epoch + 1
+                                Batch = 0
+                                Carry = None
+                                Running = EpochLosses.zero
+                                History = Array.append s.History [| record |]
+                                Best =
+                                    if improved then
+                                        Some
+                                            {
+                                                Params = s.Params
+                                                Epoch = epoch
+                                                Score = score.Value
+                                            }
+                                    else
+                                        s.Best
+                            }
+
+                        save LastCheckpoint s
+
+                        if improved then
+                            save BestCheckpoint s
+
+                        epochStart <- clock.Elapsed
+                        Some record
+                    else
+                        None
+
+                options.Progress
+                    {
+                        Epoch = epoch
+                        Epochs = options.Epochs
+                        Batch = (if completed.IsSome then bs.Length else s.Batch)
+                        Batches = bs.Length
+                        Metrics = m
+                        Completed = completed
+                        Elapsed = clock.Elapsed
+                    }
+
+        if cancelled then
+            save LastCheckpoint s
+
+        { State = s; Cancelled = cancelled }
