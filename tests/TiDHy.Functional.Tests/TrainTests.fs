@@ -211,3 +211,32 @@ let ``Bad training input is an error naming the argument`` () =
         Assert.Throws<System.ArgumentException>(fun () -> Train.fit cfg options withNaN None state |> ignore)
 
     Assert.Contains("train", ex.Message)
+
+[<Fact>]
+let ``With normalize_spatial and normalize_temporal a step leaves unit-norm decoder columns and temporal rows`` () =
+    let ncfg =
+        { cfg with
+            NormalizeSpatial = true
+            NormalizeTemporal = true
+            LearningRateS = 0.2
+            LearningRateT = 0.2
+        }
+
+    let s, _ =
+        Train.step ncfg (Train.init ncfg (Random.key 4)) (syntheticWindows 1 3 5 cfg.InputDim)
+
+    match s.Params.SpatialDecoder, s.Params.Temporal with
+    | LinearDecoder l, FullRank t ->
+        for j in 0 .. Array2D.length2 l.Weight - 1 do
+            assertCloseScalar $"column {j}" 1e-12 (Numerics.norm l.Weight[*, j]) 1.0
+
+        for k in 0 .. Array2D.length1 t - 1 do
+            assertCloseScalar $"row {k}" 1e-12 (Numerics.norm t[k, *]) 1.0
+    | _ -> failwith "expected a linear decoder and full-rank temporal"
+
+    let free, _ =
+        Train.step cfg (Train.init cfg (Random.key 4)) (syntheticWindows 1 3 5 cfg.InputDim)
+
+    match free.Params.SpatialDecoder with
+    | LinearDecoder l -> Assert.True(abs (Numerics.norm l.Weight[*, 0] - 1.0) > 1e-6)
+    | _ -> ()
