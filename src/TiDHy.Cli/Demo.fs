@@ -40,9 +40,9 @@ let windows (length: int) (series: float[,]) =
     let count = Array2D.length1 series / length
     Array3D.init count length (Array2D.length2 series) (fun w t d -> series[w * length + t, d])
 
-/// Runs the demo and prints what it measured; returns the exit code.
-let run (seed: int) =
-    let features, time, length, epochs = 8, 400, 50, 20
+/// Runs the demo: prints what it measured and writes a report folder `outDir`; returns the exit code.
+let run (seed: int) (epochs: int) (outDir: string) =
+    let features, time, length = 8, 400, 50
     let kData, kModel = Random.split (Random.key seed)
     let series, states = switchingRotations kData time features
     let X = windows length series
@@ -85,31 +85,19 @@ let run (seed: int) =
     printfn ""
     printfn "Training %d epochs (batches of 4 windows, GradNorm on, seed %d):" epochs seed
 
-    let progress (fp: FitProgress) =
-        match fp.Completed with
-        | Some e when e.Epoch = 0 || (e.Epoch + 1) % 4 = 0 ->
-            printfn
-                "  epoch %d: total %.4f  (L_hat %.4f, L_bar %.4f, temp %.4f)  %.1f s"
-                (e.Epoch + 1)
-                e.Train.Total
-                e.Train.SpatialLossRHat
-                e.Train.SpatialLossRBar
-                e.Train.TempLoss
-                e.Seconds
-        | _ -> ()
-
     let fit =
-        Train.fit
-            cfg
-            { Train.defaultFitOptions cfg with
-                BatchSize = 4
-                Epochs = epochs
-                Seed = seed
-                Progress = progress
-            }
-            X
-            None
-            (Train.initState cfg p)
+        Progress.run 0 epochs (fun report ->
+            Train.fit
+                cfg
+                { Train.defaultFitOptions cfg with
+                    BatchSize = 4
+                    Epochs = epochs
+                    Seed = seed
+                    Progress = report
+                }
+                X
+                None
+                (Train.initState cfg p))
 
     let trained = fit.State.Params
     let record = Evaluate.evaluateRecord cfg trained None X
@@ -151,6 +139,26 @@ let run (seed: int) =
         forward.TempLoss
 
     printfn "Reference float64 path: %.1f s in all (evaluations, training, objective)." watch.Elapsed.TotalSeconds
+
+    let index =
+        Report.write
+            outDir
+            "TiDHy demo: a switching rotation"
+            [
+                "seed", string seed
+                "series", $"{time} steps × {features} features, {Array3D.length1 X} windows of {length}"
+                "model", $"R={cfg.RDim}, R2={cfg.R2Dim}, M={cfg.MixDim}, H={cfg.HyperHidDim}, max_iter={cfg.MaxIter}"
+                "epochs", string epochs
+                "reconstruction loss (before → after)",
+                $"{untrained.SpatialLossRHatAvg:F4} → {record.SpatialLossRHatAvg:F4}"
+                "forecast loss (before → after)", $"{untrained.SpatialLossRBarAvg:F4} → {record.SpatialLossRBarAvg:F4}"
+                "temporal loss (before → after)", $"{untrained.TempLossAvg:F4} → {record.TempLossAvg:F4}"
+            ]
+            fit.State.History
+            (Some(Report.timeline record))
+            (Some(Array2D.init time 1 (fun t _ -> float states[t])))
+
+    printfn "Report: %s" index
 
     let finite =
         Double.IsFinite record.SpatialLossRHatAvg

@@ -19,10 +19,10 @@ let main argv =
     | [ "help" ] ->
         printf "%s" usage
         if argv.Length = 0 then 2 else 0
-    | [ "demo" ] -> Demo.run 1
+    | [ "demo" ] -> Demo.run 1 20 "tidhy-demo"
     | [ "demo"; "--seed"; s ] ->
         match Int32.TryParse s with
-        | true, seed -> Demo.run seed
+        | true, seed -> Demo.run seed 20 "tidhy-demo"
         | _ ->
             eprintfn "tidhy demo: --seed expects an integer, got '%s'." s
             2
