@@ -183,7 +183,7 @@ public sealed class TiDHyOptions
     /// <summary>The validated F# configuration; errors become <see cref="ArgumentException"/> with <paramref name="paramName"/>.</summary>
     internal F.Config ToConfig(string? paramName)
     {
-        var buffer = new MemoryStream();
+        using var buffer = new MemoryStream();
         using (var writer = new Utf8JsonWriter(buffer))
         {
             writer.WriteStartObject();
