@@ -15,14 +15,11 @@ type NpyDtype =
     /// `'<f4'`, float32: read into `float` exactly; written rounded to the nearest float32.
     | Float32
 
-/// An n-dimensional array of rank 1 to 4 in C (row-major) order: `Data[((i0·n1 + i1)·n2 + i2)…]`.
-type NpyArray =
-    {
-        /// The dimensions, `[n0; …]`, each ≥ 0.
-        Shape: int[]
-        /// The entries in C order, `[n0·n1·…]`.
-        Data: float[]
-    }
+/// An n-dimensional array as `.npy` files hold it: the dimensions `Shape` `[n0; …]` and the entries
+/// `Data` in C (row-major) order, `Data[((i0·n1 + i1)·n2 + i2)…]`. The same record as the
+/// `NamedTensor` of state_dicts, so parameters move to and from `.npz` as they are; `Npy` reads
+/// and writes ranks 1 to 4.
+type NpyArray = NamedTensor
 
 /// NumPy `.npy` and `.npz` files (format versions 1.0, 2.0 and 3.0; dtypes `<f8` and `<f4`; C order;
 /// rank 1 to 4), read and written without Python. Writes match `numpy.save` byte for byte (header
