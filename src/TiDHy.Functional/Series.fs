@@ -113,7 +113,9 @@ module Series =
     /// Windows `[count; length; features]` of `series` `[time; features]`, window `w` holding steps
     /// `w·stride … w·stride + length − 1`, with `count = windowCountStrided length stride time`.
     /// Steps after the last complete window are not in any window (`time − (count − 1)·stride −
-    /// length` of them). Upstream's `stack_data(inputs, L, overlap=s)` uses `s` as this stride.
+    /// length` of them). Upstream's `stack_data(inputs, L, overlap=s)` uses `s` as this stride (its
+    /// loop `while len(inputs) > L` also omits a final window that ends exactly on the last step;
+    /// here that window is kept).
     /// Raises when no window fits.
     let windowsStrided (length: int) (stride: int) (series: float[,]) =
         if isNull series then
