@@ -26,7 +26,7 @@ let cfg =
         HyperHidDim = 24
         MaxIter = 100
         SequenceLength = T
-        Overlap = 0
+        Overlap = T
         NumEpochs = 50
     }
 

@@ -146,7 +146,7 @@ public sealed class TiDHyOptions
     /// <summary><c>sequence_length</c>: time steps per training window.</summary>
     public int SequenceLength { get; set; }
 
-    /// <summary><c>overlap</c>: time steps shared by consecutive training windows (below <see cref="SequenceLength"/>).</summary>
+    /// <summary><c>overlap</c>: upstream's name for the step between the starts of consecutive training windows, from 1 to <see cref="SequenceLength"/> (non-overlapping windows).</summary>
     public int Overlap { get; set; }
 
     /// <summary><c>num_epochs</c>: training epochs (the default of <see cref="FitSettings.Epochs"/>).</summary>

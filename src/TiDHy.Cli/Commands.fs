@@ -38,10 +38,12 @@ type TrainArgs =
         member a.Usage =
             match a with
             | Data _ -> "training series [time × features]: .csv (header optional), .npy or .npz."
-            | Config _ -> "configuration JSON with MODEL.md's names; missing keys take the defaults, input_dim comes from the data."
+            | Config _ ->
+                "configuration JSON with MODEL.md's names; missing keys take the defaults, input_dim comes from the data."
             | Out _ -> "output folder: config.json, checkpoints, model.json, metrics.csv, plots and index.html."
             | Val_Data _ -> "validation series (default: the last --val-fraction of --data)."
-            | Val_Fraction _ -> "fraction of the series held out for validation when --val-data is absent (default 0.1; 0 for none)."
+            | Val_Fraction _ ->
+                "fraction of the series held out for validation when --val-data is absent (default 0.1; 0 for none)."
             | Epochs _ -> "train until this many epochs are complete (default: the config's num_epochs)."
             | Batch_Size _ -> "windows per batch (default 16)."
             | Seed _ -> "seed of the initialisation and the shuffle (default 0)."
@@ -118,7 +120,10 @@ let configFor (path: string option) (features: int) : Config =
         | :? JsonObject as o ->
             match o["input_dim"] with
             | null -> o["input_dim"] <- JsonValue.Create features
-            | v when v.GetValueKind() = Text.Json.JsonValueKind.Number && v.GetValue<int>() <> features ->
+            | v when
+                v.GetValueKind() = Text.Json.JsonValueKind.Number
+                && v.GetValue<int>() <> features
+                ->
                 fail $"{path}: input_dim = {v} but the data has {features} features."
             | _ -> ()
 
@@ -136,14 +141,14 @@ let loadSeries (path: string) : float[,] =
 
     Data.load path
 
-/// Consecutive windows of `cfg.SequenceLength` steps, `overlap` apart, of a series; an error naming
-/// `what` when the series is shorter than one window.
-let windowsOf (what: string) (cfg: Config) (overlap: int) (series: float[,]) =
+/// Windows of `cfg.SequenceLength` steps starting `step` apart (upstream's `stack_data`), of a
+/// series; an error naming `what` when the series is shorter than one window.
+let windowsOf (what: string) (cfg: Config) (step: int) (series: float[,]) =
     if Array2D.length1 series < cfg.SequenceLength then
         fail
             $"{what}: {Array2D.length1 series} time steps, fewer than one window of sequence_length = {cfg.SequenceLength}."
 
-    Series.windows cfg.SequenceLength overlap series
+    Series.windowsStrided cfg.SequenceLength step series
 
 /// Installs a Ctrl-C handler that cancels `cts` instead of killing the process, for the lifetime of
 /// the returned value.
@@ -157,12 +162,14 @@ let cancelOnCtrlC (cts: CancellationTokenSource) =
     Console.CancelKeyPress.AddHandler handler
 
     { new IDisposable with
-        member _.Dispose() = Console.CancelKeyPress.RemoveHandler handler
+        member _.Dispose() =
+            Console.CancelKeyPress.RemoveHandler handler
     }
 
 let private summaryOf (cfg: Config) (state: TrainState) =
     [
-        "model", $"D={cfg.InputDim}, R={cfg.RDim}, R2={cfg.R2Dim}, M={cfg.MixDim}, H={cfg.HyperHidDim}, loss {Config.lossName cfg.Loss}"
+        "model",
+        $"D={cfg.InputDim}, R={cfg.RDim}, R2={cfg.R2Dim}, M={cfg.MixDim}, H={cfg.HyperHidDim}, loss {Config.lossName cfg.Loss}"
         "epochs", string state.Epoch
         match state.Best with
         | Some b -> "best", $"epoch {b.Epoch + 1}, score {b.Score:F6}"
@@ -194,7 +201,20 @@ let train (args: ParseResults<TrainArgs>) =
                 series[.. n - nValid - 1, *], Some series[n - nValid .., *]
 
     let trainWindows = windowsOf dataPath cfg cfg.Overlap trainSeries
-    let validWindows = validSeries |> Option.map (windowsOf "validation data" cfg 0)
+
+    let validWindows =
+        match validSeries, args.TryGetResult TrainArgs.Val_Data with
+        | Some v, None when Array2D.length1 v < cfg.SequenceLength ->
+            printfn
+                "Note: the held-out %d steps are fewer than one window of %d; training without validation."
+                (Array2D.length1 v)
+                cfg.SequenceLength
+
+            None
+        | Some v, Some file -> Some(windowsOf file cfg cfg.SequenceLength v)
+        | Some v, None -> Some(windowsOf "validation data" cfg cfg.SequenceLength v)
+        | None, _ -> None
+
     Directory.CreateDirectory out |> ignore
     let last = Path.Combine(out, Train.LastCheckpoint)
 
@@ -224,7 +244,7 @@ let train (args: ParseResults<TrainArgs>) =
         }
 
     printfn
-        "Training on %s: %d windows of %d steps (overlap %d), %s; epochs %d → %d; output %s"
+        "Training on %s: %d windows of %d steps starting %d apart, %s; epochs %d → %d; output %s"
         dataPath
         (Array3D.length1 trainWindows)
         cfg.SequenceLength
@@ -311,14 +331,19 @@ let eval (args: ParseResults<EvalArgs>) =
     let cfg, p =
         modelOf (args.GetResult EvalArgs.Model) (args.TryGetResult EvalArgs.Config) (Array2D.length2 series)
 
-    let windows = windowsOf dataPath cfg 0 series
+    let windows = windowsOf dataPath cfg cfg.SequenceLength series
 
     // Stateful windows chain exactly like one long series, so a stateful model is evaluated on
     // the windows' span as one window.
     let record =
         if cfg.Stateful then
             let n, t = Array3D.length1 windows, cfg.SequenceLength
-            Evaluate.evaluateRecord cfg p None (Array3D.init 1 (n * t) cfg.InputDim (fun _ i d -> windows[i / t, i % t, d]))
+
+            Evaluate.evaluateRecord
+                cfg
+                p
+                None
+                (Array3D.init 1 (n * t) cfg.InputDim (fun _ i d -> windows[i / t, i % t, d]))
         else
             Evaluate.evaluateRecord cfg p None windows
 

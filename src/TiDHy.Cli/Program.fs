@@ -17,7 +17,8 @@ let private guarded (f: unit -> int) =
         eprintfn "tidhy: invalid configuration: %s" (String.Join("; ", errs |> List.map string))
         1
     | CheckpointException msg
-    | StateDictException msg ->
+    | StateDictException msg
+    | DataFormatException msg ->
         eprintfn "tidhy: %s" msg
         1
     | :? ArgumentException as ex ->
@@ -40,7 +41,10 @@ let main argv =
         match args.GetSubCommand() with
         | CliArgs.Demo a ->
             guarded (fun () ->
-                Demo.run (a.GetResult(DemoArgs.Seed, 1)) (a.GetResult(DemoArgs.Epochs, 20)) (a.GetResult(DemoArgs.Out, "tidhy-demo")))
+                Demo.run
+                    (a.GetResult(DemoArgs.Seed, 1))
+                    (a.GetResult(DemoArgs.Epochs, 20))
+                    (a.GetResult(DemoArgs.Out, "tidhy-demo")))
         | CliArgs.Train a -> guarded (fun () -> train a)
         | CliArgs.Eval a -> guarded (fun () -> eval a)
         | CliArgs.Import_Torch a -> guarded (fun () -> importTorch a)

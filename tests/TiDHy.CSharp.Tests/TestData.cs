@@ -17,7 +17,7 @@ internal static class TestData
             MaxIter = 20,
             Tol = 1e-3,
             SequenceLength = 6,
-            Overlap = 0,
+            Overlap = 6,
             NumEpochs = 3,
         };
 

@@ -82,12 +82,12 @@ public class TiDHyOptionsTests
         o.MaxIter = 5;
         o.Tol = double.NaN;
         o.RDim = 0;
-        o.Overlap = 6;
+        o.Overlap = 7;
         var e = Assert.Throws<ArgumentException>(o.Validate);
         Assert.Contains("MaxIter (max_iter) = 5", e.Message);
         Assert.Contains("Tol (tol) = NaN", e.Message);
         Assert.Contains("RDim (r_dim) = 0", e.Message);
-        Assert.Contains("Overlap (overlap) = 6", e.Message);
+        Assert.Contains("Overlap (overlap) = 7", e.Message);
         Assert.Throws<ArgumentException>(() => o.ToJson());
     }
 

@@ -21,7 +21,7 @@ var options = new TiDHyOptions(features)
     HyperHidDim = 16,
     MaxIter = 50,
     SequenceLength = windowLength,
-    Overlap = 0,
+    Overlap = windowLength,
     Convergence = ConvergenceMode.PerSample,
 };
 var model = TiDHyModel.Create(options, seed: 42);
