@@ -65,6 +65,10 @@ internal static class Interop
         {
             throw new InvalidDataException(e.Message, e);
         }
+        catch (F.DataFormatException e)
+        {
+            throw new InvalidDataException(e.Message, e);
+        }
         catch (ArgumentException e) when (e is not ArgumentNullException && renames.Any(r => r.Core == e.ParamName))
         {
             var (core, csharp) = renames.First(r => r.Core == e.ParamName);
