@@ -9,7 +9,7 @@ const int features = 6, windowLength = 20;
 // A [time, features] series: two latent sines whose mixture switches every 40 steps, seen through
 // a fixed linear map, plus a little noise.
 var series = SineMixture(time: 480, features, seed: 1);
-var windows = Windows(series, windowLength);
+var windows = TiDHyData.Windows(series, windowLength, step: windowLength);
 var train = Slice(windows, 0, 20);
 var validation = Slice(windows, 20, windows.GetLength(0));
 
@@ -83,25 +83,6 @@ static double[,] SineMixture(int time, int features, int seed)
 }
 
 // Non-overlapping windows [count, length, features] of a [time, features] series.
-static double[,,] Windows(double[,] series, int length)
-{
-    var count = series.GetLength(0) / length;
-    var features = series.GetLength(1);
-    var w = new double[count, length, features];
-    for (var i = 0; i < count; i++)
-    {
-        for (var t = 0; t < length; t++)
-        {
-            for (var d = 0; d < features; d++)
-            {
-                w[i, t, d] = series[(i * length) + t, d];
-            }
-        }
-    }
-
-    return w;
-}
-
 static double[,,] Slice(double[,,] windows, int from, int to)
 {
     var (length, features) = (windows.GetLength(1), windows.GetLength(2));
