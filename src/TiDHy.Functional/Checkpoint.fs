@@ -182,15 +182,9 @@ module Checkpoint =
         raise (CheckpointException $"{what}: {reason}")
 
     let private readFloat what (e: JsonElement) =
-        match e.ValueKind with
-        | JsonValueKind.Number -> e.GetDouble()
-        | JsonValueKind.String ->
-            match e.GetString() with
-            | "NaN" -> nan
-            | "Infinity" -> infinity
-            | "-Infinity" -> -infinity
-            | s -> fail what $"'{s}' is not a number"
-        | _ -> fail what $"{e.GetRawText()} is not a number"
+        match ConfigJson.tryFloat e with
+        | Some v -> v
+        | None -> fail what $"{e.GetRawText()} is not a number"
 
     let private get what (e: JsonElement) (name: string) =
         let mutable v = Unchecked.defaultof<JsonElement>

@@ -32,16 +32,23 @@ module ConfigJson =
                 ]
         )
 
-    let private getFloat key (e: JsonElement) =
+    /// A JSON number, or one of the strings "NaN", "Infinity", "-Infinity" (how this library writes
+    /// non-finite values); `None` for anything else.
+    let tryFloat (e: JsonElement) : float option =
         match e.ValueKind with
-        | JsonValueKind.Number -> e.GetDouble()
+        | JsonValueKind.Number -> Some(e.GetDouble())
         | JsonValueKind.String ->
             match e.GetString() with
-            | "NaN" -> nan
-            | "Infinity" -> infinity
-            | "-Infinity" -> -infinity
-            | s -> fail key $"\"{s}\"" "expected a number"
-        | _ -> fail key (e.GetRawText()) "expected a number"
+            | "NaN" -> Some nan
+            | "Infinity" -> Some infinity
+            | "-Infinity" -> Some -infinity
+            | _ -> None
+        | _ -> None
+
+    let private getFloat key (e: JsonElement) =
+        match tryFloat e with
+        | Some v -> v
+        | None -> fail key (e.GetRawText()) "expected a number"
 
     let private getInt key (e: JsonElement) =
         let mutable i = 0

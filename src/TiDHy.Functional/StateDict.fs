@@ -245,12 +245,9 @@ module StateDict =
         let data =
             dataEl.EnumerateArray()
             |> Seq.mapi (fun i d ->
-                match d.ValueKind with
-                | JsonValueKind.Number -> d.GetDouble()
-                | JsonValueKind.String when d.GetString() = "NaN" -> nan
-                | JsonValueKind.String when d.GetString() = "Infinity" -> infinity
-                | JsonValueKind.String when d.GetString() = "-Infinity" -> -infinity
-                | _ -> bad $"data entry {i} is {d.GetRawText()}, not a number")
+                match ConfigJson.tryFloat d with
+                | Some v -> v
+                | None -> bad $"data entry {i} is {d.GetRawText()}, not a number")
             |> Seq.toArray
 
         let count = Array.fold (*) 1 shape

@@ -6,6 +6,10 @@ module TiDHy.Functional.Tests.GradientCheck
 
 open System
 
+/// The largest norm-wise relative error allowed between an analytic gradient and central
+/// differences in float64, in every gradient check.
+let tolerance = 1e-6
+
 /// The default central-difference step for an entry `v`: `1e-6·max(1, |v|)`.
 let defaultStep (v: float) = 1e-6 * max 1.0 (abs v)
 

@@ -13,8 +13,6 @@ open Xunit
 // ---------------------------------------------------------------------------------------------
 // Gradient checks
 
-/// The largest norm-wise relative error allowed between the analytic and numerical gradients.
-let gradientTol = 1e-6
 
 /// One combination of the options that the inference objective depends on.
 type GradientCase =
@@ -172,11 +170,15 @@ let firstStepGradientError (c: FirstStepCase) =
     GradientCheck.relativeError (GradientCheck.flatten g) (GradientCheck.flatten n)
 
 let private assertAllWithin (what: string) (errors: (string * float) list) =
-    let bad = errors |> List.filter (fun (_, e) -> not (e <= gradientTol))
+    let bad = errors |> List.filter (fun (_, e) -> not (e <= GradientCheck.tolerance))
 
     if not bad.IsEmpty then
         let lines = bad |> List.map (fun (c, e) -> $"  {c}: {e:E3}")
-        Assert.Fail($"{what}: relative error above {gradientTol:E0} in\n" + String.Join("\n", lines))
+
+        Assert.Fail(
+            $"{what}: relative error above {GradientCheck.tolerance:E0} in\n"
+            + String.Join("\n", lines)
+        )
 
 [<Theory>]
 [<InlineData("MSE")>]
@@ -241,10 +243,12 @@ let ``The gradient check notices a gradient that is off by a small term`` () =
 
     Assert.True(
         GradientCheck.relativeError (GradientCheck.flatten gR) (GradientCheck.flatten n)
-        <= gradientTol
+        <= GradientCheck.tolerance
     )
 
-    Assert.True(GradientCheck.relativeError (GradientCheck.flatten wrong) (GradientCheck.flatten n) > gradientTol)
+    Assert.True(
+        GradientCheck.relativeError (GradientCheck.flatten wrong) (GradientCheck.flatten n) > GradientCheck.tolerance
+    )
 
 // ---------------------------------------------------------------------------------------------
 // Per-sample independence

@@ -7,8 +7,6 @@ open TiDHy.Functional.Tests.TestUtil
 open TiDHy.Functional.Tests.TestInputs
 open Xunit
 
-/// The largest norm-wise relative error allowed between analytic and numerical parameter gradients.
-let gradientTol = 1e-6
 
 /// One combination of the options the training objective depends on.
 type ObjectiveCase =
@@ -133,9 +131,9 @@ let ``Every parameter gradient of the objective matches central differences for 
                 let names = [| "L_hat"; "L_bar"; "L_temp"; "L_r2" |]
 
                 for k in 0..3 do
-                    report $"objective gradient {c} {names[k]}" errs[k] gradientTol
+                    report $"objective gradient {c} {names[k]}" errs[k] GradientCheck.tolerance
 
-                    if not (errs[k] <= gradientTol) then
+                    if not (errs[k] <= GradientCheck.tolerance) then
                         yield $"{c} {names[k]}: {errs[k]:E3}"
         ]
 
@@ -147,9 +145,9 @@ let ``Objective gradients match central differences in stateful mode (no X_0 ter
         let errs = objectiveGradientErrors c.Config false
 
         errs
-        |> Array.iteri (fun k e -> report $"objective gradient stateful {c} term {k}" e gradientTol)
+        |> Array.iteri (fun k e -> report $"objective gradient stateful {c} term {k}" e GradientCheck.tolerance)
 
-        Assert.True(Array.forall (fun e -> e <= gradientTol) errs, $"{c}: %A{errs}")
+        Assert.True(Array.forall (fun e -> e <= GradientCheck.tolerance) errs, $"{c}: %A{errs}")
 
 [<Fact>]
 let ``Objective values equal the forward pass over the same window`` () =

@@ -7,7 +7,6 @@ open TiDHy.Functional
 open TiDHy.Functional.Tests.TestUtil
 open Xunit
 
-let private gradientTol = 1e-6
 
 let private variants =
     [
@@ -56,8 +55,8 @@ let ``Every regulariser gradient matches central differences for both ranks and 
             let what =
                 $"{name} nonlin={cfg.NonlinDecoder} lowrank={cfg.LowRankTemp} dyn_bias={cfg.DynBias}"
 
-            report $"regulariser gradient {what}" err gradientTol
-            Assert.True(err <= gradientTol, $"{what}: relative error {err:E3}")
+            report $"regulariser gradient {what}" err GradientCheck.tolerance
+            Assert.True(err <= GradientCheck.tolerance, $"{what}: relative error {err:E3}")
 
 [<Fact>]
 let ``The weighted core and optional regularisers are the weighted sums of their parts`` () =
@@ -89,7 +88,11 @@ let ``The weighted core and optional regularisers are the weighted sums of their
     let numerical =
         GradientCheck.paramGradients (fun q -> [| (Regularisers.optional cfg q).Value |]) p
 
-    Assert.True(GradientCheck.paramRelativeError opt.Grad numerical[0] <= gradientTol)
+    Assert.True(
+        GradientCheck.paramRelativeError opt.Grad numerical[0]
+        <= GradientCheck.tolerance
+    )
+
     let off = Regularisers.optional smallConfig p
     Assert.Equal(0.0, off.Value)
     Assert.Equal(0.0, ParamTree.norm off.Grad)
