@@ -177,10 +177,11 @@ module Inference =
     let private relChange (a: float[]) (old: float[]) =
         Numerics.norm (Numerics.sub a old) / (Numerics.norm old + 1e-16)
 
-    /// `inf(x, r_p, r2₀)`: `max_iter` at most of Nesterov SGD on `r` (from 0) and `r2` (from `r2₀`),
-    /// each followed by soft-thresholding, stopping as `cfg.Convergence` says. `x [batch; D]`,
-    /// `rP [batch; R]`, `r2 [batch; R2]`; returns `r [batch; R]`, `r2 [batch; R2]` and the counts.
-    let infer (cfg: Config) (p: Params) (x: float[,]) (rP: float[,]) (r2: float[,]) : InferResult =
+    /// `inf(x, r_p, r2₀)` on the reference path (the definition, whatever `cfg.Backend` says):
+    /// `max_iter` at most of Nesterov SGD on `r` (from 0) and `r2` (from `r2₀`), each followed by
+    /// soft-thresholding, stopping as `cfg.Convergence` says. `x [batch; D]`, `rP [batch; R]`,
+    /// `r2 [batch; R2]`; returns `r [batch; R]`, `r2 [batch; R2]` and the counts.
+    let inferReference (cfg: Config) (p: Params) (x: float[,]) (rP: float[,]) (r2: float[,]) : InferResult =
         let b = checkInputs cfg p x rP r2
         let vs = Model.dynamicsMatrices p
         let scale = dataScale cfg b
@@ -288,11 +289,11 @@ module Inference =
     [<Literal>]
     let FirstStepWeightDecay = 0.01
 
-    /// `inf_first_step(x)`: AdamW (lr `lr_r`, betas 0.9/0.999, eps 1e-8, weight decay 0.01) on
-    /// `⟨ℓ(decode(r), x)⟩` from `r = 0`, no shrinkage, stopping when every sample's relative change
-    /// is below `tol` (each sample on its own with `PerSample` convergence). `x [batch; D]`;
-    /// returns `r [batch; R]`.
-    let inferFirstStep (cfg: Config) (p: Params) (x: float[,]) : FirstStepResult =
+    /// `inf_first_step(x)` on the reference path: AdamW (lr `lr_r`, betas 0.9/0.999, eps 1e-8,
+    /// weight decay 0.01) on `⟨ℓ(decode(r), x)⟩` from `r = 0`, no shrinkage, stopping when every
+    /// sample's relative change is below `tol` (each sample on its own with `PerSample`
+    /// convergence). `x [batch; D]`; returns `r [batch; R]`.
+    let inferFirstStepReference (cfg: Config) (p: Params) (x: float[,]) : FirstStepResult =
         Config.validateOrThrow cfg |> ignore
         Model.checkParams cfg p
         let b = Shape.checkBatch (nameof x) cfg.InputDim x
@@ -348,3 +349,43 @@ module Inference =
             Converged = converged
             SampleIterations = sampleIters
         }
+
+    /// `inf(x, r_p, r2₀)` (see `inferReference` for the definition) on the implementation that
+    /// `cfg.Backend` names: the generated fused kernels by default (float64, or float32 with
+    /// `FusedFloat32`), or the reference path. `x [batch; D]`, `rP [batch; R]`, `r2 [batch; R2]`;
+    /// returns `r [batch; R]`, `r2 [batch; R2]` and the counts.
+    let infer (cfg: Config) (p: Params) (x: float[,]) (rP: float[,]) (r2: float[,]) : InferResult =
+        match cfg.Backend with
+        | Backend.Reference -> inferReference cfg p x rP r2
+        | Backend.Fused
+        | Backend.FusedFloat32 ->
+            checkInputs cfg p x rP r2 |> ignore
+            let r, r2, iterations, converged, sampleIters = Fused.infer cfg p x rP r2
+
+            {
+                R = r
+                R2 = r2
+                Iterations = iterations
+                Converged = converged
+                SampleIterations = sampleIters
+            }
+
+    /// `inf_first_step(x)` (see `inferFirstStepReference`) on the implementation that
+    /// `cfg.Backend` names. `x [batch; D]`; returns `r [batch; R]`.
+    let inferFirstStep (cfg: Config) (p: Params) (x: float[,]) : FirstStepResult =
+        match cfg.Backend with
+        | Backend.Reference -> inferFirstStepReference cfg p x
+        | Backend.Fused
+        | Backend.FusedFloat32 ->
+            Config.validateOrThrow cfg |> ignore
+            Model.checkParams cfg p
+            Shape.checkBatch (nameof x) cfg.InputDim x |> ignore
+            Shape.checkFinite (nameof x) (Seq.cast x)
+            let r, iterations, converged, sampleIters = Fused.inferFirstStep cfg p x
+
+            {
+                R = r
+                Iterations = iterations
+                Converged = converged
+                SampleIterations = sampleIters
+            }

@@ -42,6 +42,9 @@ public sealed record InferenceSettings
     /// <summary>Worker threads at most; 0 = one per core (or <c>TIDHY_KERNEL_THREADS</c>).</summary>
     public int Threads { get; init; }
 
+    /// <summary>A copy with <see cref="Threads"/> = <paramref name="threads"/>.</summary>
+    public InferenceSettings WithThreads(int threads) => this with { Threads = threads };
+
     /// <summary>Raises <see cref="ArgumentException"/> naming the first impossible setting.</summary>
     public void Validate()
     {
