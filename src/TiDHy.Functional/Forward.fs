@@ -84,7 +84,7 @@ module Forward =
     /// the step's loss terms (the temporal prediction uses the NEW `r2`). Returns the new carry.
     let step (cfg: Config) (p: Params) (carry: Carry) (x: float[,]) : Carry * StepLosses =
         let inf = Inference.infer cfg p x carry.R carry.R2
-        let rHat = (Model.temporalPrediction cfg p carry.R inf.R2).RHat
+        let rHat = inf.RHat
 
         let r2Loss =
             if cfg.UseR2Decoder then

@@ -157,7 +157,8 @@ module Fused =
 
     /// `inf(x, r_p, r2₀)` through the fused kernel for `cfg`, in float32 when `cfg.Backend` is
     /// `FusedFloat32`, else float64: `x [batch; D]`, `rP [batch; R]`, `r2 [batch; R2]`; returns
-    /// `r [batch; R]`, `r2 [batch; R2]`, the iterations, whether it converged, and each sample's iterations.
+    /// `r [batch; R]`, `r2 [batch; R2]`, the temporal prediction `r̂ [batch; R]` from `rP` with the final
+    /// `r2`, the iterations, whether it converged, and each sample's iterations.
     let infer (cfg: Config) (p: Params) (x: float[,]) (rP: float[,]) (r2: float[,]) =
         let b = Array2D.length1 x
         let k = kernel cfg
@@ -165,11 +166,12 @@ module Fused =
         let m = model cfg p
         let iters = Array.zeroCreate<int> b
 
-        let rOut, r2Out, stats =
+        let rOut, r2Out, rHatOut, stats =
             match cfg.Backend with
             | Backend.FusedFloat32 ->
                 let r = Array.zeroCreate<float32>(b * cfg.RDim)
                 let r2o = Array.zeroCreate<float32>(b * cfg.R2Dim)
+                let rHat = Array.zeroCreate<float32>(b * cfg.RDim)
 
                 let st =
                     k.Infer(
@@ -181,13 +183,15 @@ module Fused =
                         ReadOnlySpan(single (flat2 r2)),
                         Span r,
                         Span r2o,
+                        Span rHat,
                         Span iters
                     )
 
-                double r, double r2o, st
+                double r, double r2o, double rHat, st
             | _ ->
                 let r = Array.zeroCreate<float>(b * cfg.RDim)
                 let r2o = Array.zeroCreate<float>(b * cfg.R2Dim)
+                let rHat = Array.zeroCreate<float>(b * cfg.RDim)
 
                 let st =
                     k.Infer(
@@ -199,12 +203,18 @@ module Fused =
                         ReadOnlySpan(flat2 r2),
                         Span r,
                         Span r2o,
+                        Span rHat,
                         Span iters
                     )
 
-                r, r2o, st
+                r, r2o, rHat, st
 
-        toMatrix b cfg.RDim rOut, toMatrix b cfg.R2Dim r2Out, stats.Iterations, stats.Converged, iters
+        toMatrix b cfg.RDim rOut,
+        toMatrix b cfg.R2Dim r2Out,
+        toMatrix b cfg.RDim rHatOut,
+        stats.Iterations,
+        stats.Converged,
+        iters
 
     /// `inf_first_step(x)` through the fused kernel for `cfg` (precision as in `infer`): `x [batch; D]`;
     /// returns `r [batch; R]`, the iterations, whether it converged, and each sample's iterations.

@@ -9,6 +9,9 @@ type InferResult =
         R: float[,]
         /// Inferred `r2`: `[batch; R2]`.
         R2: float[,]
+        /// The temporal prediction from the previous `r` with the inferred `r2`,
+        /// `temporal_prediction(r_p, r2).r̂`: `[batch; R]` (what the training objective compares `r` with).
+        RHat: float[,]
         /// Loop iterations run (upstream's count; at most `max_iter`).
         Iterations: int
         /// True when the loop stopped on the tolerance rather than at `max_iter`.
@@ -243,9 +246,12 @@ module Inference =
 
             i <- i + 1
 
+        let r2 = Numerics.ofRows cfg.R2Dim r2
+
         {
             R = Numerics.ofRows cfg.RDim r
-            R2 = Numerics.ofRows cfg.R2Dim r2
+            R2 = r2
+            RHat = (Model.temporalPrediction cfg p rP r2).RHat
             Iterations = i
             Converged = converged
             SampleIterations = sampleIters
@@ -360,11 +366,12 @@ module Inference =
         | Backend.Fused
         | Backend.FusedFloat32 ->
             checkInputs cfg p x rP r2 |> ignore
-            let r, r2, iterations, converged, sampleIters = Fused.infer cfg p x rP r2
+            let r, r2, rHat, iterations, converged, sampleIters = Fused.infer cfg p x rP r2
 
             {
                 R = r
                 R2 = r2
+                RHat = rHat
                 Iterations = iterations
                 Converged = converged
                 SampleIterations = sampleIters

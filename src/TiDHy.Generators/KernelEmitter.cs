@@ -75,9 +75,9 @@ internal static class KernelEmitter
         w.Line();
         foreach (var (t, suf) in new[] { ("float", "F32"), ("double", "F64") })
         {
-            w.Line($"/// <summary>MODEL.md's <c>inf</c> in {t} for <paramref name=\"batch\"/> samples: x [batch×D], rP [batch×R], r2Init [batch×R2] → r [batch×R], r2 [batch×R2], sampleIterations [batch].</summary>");
-            w.Line($"public static K.InferenceStats Infer(K.KernelWeights<{t}> weights, K.InferenceSettings settings, int batch, global::System.ReadOnlySpan<{t}> x, global::System.ReadOnlySpan<{t}> rP, global::System.ReadOnlySpan<{t}> r2Init, global::System.Span<{t}> r, global::System.Span<{t}> r2, global::System.Span<int> sampleIterations)");
-            w.Line($"    => Job{suf}.Rent().Infer(weights, settings, batch, x, rP, r2Init, r, r2, sampleIterations);");
+            w.Line($"/// <summary>MODEL.md's <c>inf</c> in {t} for <paramref name=\"batch\"/> samples: x [batch×D], rP [batch×R], r2Init [batch×R2] → r [batch×R], r2 [batch×R2], rHat [batch×R] (the temporal prediction from rP with the final r2), sampleIterations [batch].</summary>");
+            w.Line($"public static K.InferenceStats Infer(K.KernelWeights<{t}> weights, K.InferenceSettings settings, int batch, global::System.ReadOnlySpan<{t}> x, global::System.ReadOnlySpan<{t}> rP, global::System.ReadOnlySpan<{t}> r2Init, global::System.Span<{t}> r, global::System.Span<{t}> r2, global::System.Span<{t}> rHat, global::System.Span<int> sampleIterations)");
+            w.Line($"    => Job{suf}.Rent().Infer(weights, settings, batch, x, rP, r2Init, r, r2, rHat, sampleIterations);");
             w.Line();
             w.Line($"/// <summary>MODEL.md's <c>inf_first_step</c> in {t}: x [batch×D] → r [batch×R], sampleIterations [batch].</summary>");
             w.Line($"public static K.InferenceStats InferFirstStep(K.KernelWeights<{t}> weights, K.InferenceSettings settings, int batch, global::System.ReadOnlySpan<{t}> x, global::System.Span<{t}> r, global::System.Span<int> sampleIterations)");
@@ -88,8 +88,8 @@ internal static class KernelEmitter
         w.Line("public override K.KernelVariant Variant => " + s.ClassName + ".Variant;");
         foreach (var t in new[] { "float", "double" })
         {
-            w.Line($"public override K.InferenceStats Infer(K.KernelWeights<{t}> w, K.InferenceSettings s, int batch, global::System.ReadOnlySpan<{t}> x, global::System.ReadOnlySpan<{t}> rP, global::System.ReadOnlySpan<{t}> r2Init, global::System.Span<{t}> r, global::System.Span<{t}> r2, global::System.Span<int> sampleIterations)");
-            w.Line($"    => {s.ClassName}.Infer(w, s, batch, x, rP, r2Init, r, r2, sampleIterations);");
+            w.Line($"public override K.InferenceStats Infer(K.KernelWeights<{t}> w, K.InferenceSettings s, int batch, global::System.ReadOnlySpan<{t}> x, global::System.ReadOnlySpan<{t}> rP, global::System.ReadOnlySpan<{t}> r2Init, global::System.Span<{t}> r, global::System.Span<{t}> r2, global::System.Span<{t}> rHat, global::System.Span<int> sampleIterations)");
+            w.Line($"    => {s.ClassName}.Infer(w, s, batch, x, rP, r2Init, r, r2, rHat, sampleIterations);");
             w.Line($"public override K.InferenceStats InferFirstStep(K.KernelWeights<{t}> w, K.InferenceSettings s, int batch, global::System.ReadOnlySpan<{t}> x, global::System.Span<{t}> r, global::System.Span<int> sampleIterations)");
             w.Line($"    => {s.ClassName}.InferFirstStep(w, s, batch, x, r, sampleIterations);");
         }
@@ -268,6 +268,7 @@ internal static class KernelEmitter
             EmitHyper();
             EmitTemporal();
             EmitHyperGrad();
+            EmitPredict();
             EmitUpdate();
             EmitUpdateFirst();
             EmitLaneTests();
@@ -384,7 +385,7 @@ internal static class KernelEmitter
 
         private void EmitInfer()
         {
-            w.Open($"internal K.InferenceStats Infer(K.KernelWeights<{T}> w, K.InferenceSettings s, int batch, global::System.ReadOnlySpan<{T}> x, global::System.ReadOnlySpan<{T}> rP, global::System.ReadOnlySpan<{T}> r2Init, global::System.Span<{T}> r, global::System.Span<{T}> r2, global::System.Span<int> sampleIterations)");
+            w.Open($"internal K.InferenceStats Infer(K.KernelWeights<{T}> w, K.InferenceSettings s, int batch, global::System.ReadOnlySpan<{T}> x, global::System.ReadOnlySpan<{T}> rP, global::System.ReadOnlySpan<{T}> r2Init, global::System.Span<{T}> r, global::System.Span<{T}> r2, global::System.Span<{T}> rHat, global::System.Span<int> sampleIterations)");
             w.Line("Bind(w, s, batch);");
             Sizes();
             w.Line("CheckLength(x.Length, batch * D, nameof(x));");
@@ -392,6 +393,7 @@ internal static class KernelEmitter
             w.Line("CheckLength(r2Init.Length, batch * R2, nameof(r2Init));");
             w.Line("CheckLength(r.Length, batch * R, nameof(r));");
             w.Line("CheckLength(r2.Length, batch * R2, nameof(r2));");
+            w.Line("CheckLength(rHat.Length, batch * R, nameof(rHat));");
             w.Line("CheckLength(sampleIterations.Length, batch, nameof(sampleIterations));");
             w.Line("first = false;");
             w.Line($"Prepare(batch, ({Total(infBlock)}) * L, ({Total(scratch)}) * L);");
@@ -404,6 +406,7 @@ internal static class KernelEmitter
             EmitWorkers();
             w.Line($"Gather(r, R, {Offset(infBlock, "rv")});");
             w.Line($"Gather(r2, R2, {Offset(infBlock, "r2v")});");
+            w.Line($"Gather(rHat, R, {Offset(infBlock, "vr")});");
             w.Line("if (conv == 3) FinishBlockwise(); else FillIterations(Iterations);");
             w.Line("GatherIterations(sampleIterations);");
             w.Line("return new K.InferenceStats(Iterations, Converged);");
@@ -469,12 +472,15 @@ internal static class KernelEmitter
             w.Close();
             w.Line("BlockIters[b] = it;");
             w.Line("BlockConverged[b] = V512.ExtractMostSignificantBits(active) == 0;");
+            if (inf) w.Line("Predict(blk, scr);");
             w.Close();
             w.Line("return;");
             w.Close();
             w.Line("var (b0, b1) = Range(worker);");
             if (inf) w.Line("for (int b = b0; b < b1; b++) Precompute(Blk + (long)b * BlockStride);");
             w.Line("int sense = 0;");
+            w.Line("int iterations = maxIter;");
+            w.Line("bool converged = false;");
             w.Open("for (int it = 0; it < maxIter; it++)");
             w.Line("int parity = it & 1;");
             w.Open("for (int b = b0; b < b1; b++)");
@@ -498,16 +504,15 @@ internal static class KernelEmitter
             w.Line("Barrier.SignalAndWait(ref sense);");
             w.Line(inf ? "bool done = conv == 1 ? BatchDecision(parity, tolD) : AllDecision(parity);" : "bool done = AllDecision(parity);");
             w.Open("if (done)");
+            w.Line("iterations = it + 1;");
+            w.Line("converged = true;");
+            w.Line("break;");
+            w.Close();
+            w.Close();
+            if (inf) w.Line("for (int b = b0; b < b1; b++) Predict(Blk + (long)b * BlockStride, scr);");
             w.Open("if (worker == 0)");
-            w.Line("Iterations = it + 1;");
-            w.Line("Converged = true;");
-            w.Close();
-            w.Line("return;");
-            w.Close();
-            w.Close();
-            w.Open("if (worker == 0)");
-            w.Line("Iterations = maxIter;");
-            w.Line("Converged = false;");
+            w.Line("Iterations = iterations;");
+            w.Line("Converged = converged;");
             w.Close();
         }
 
@@ -780,10 +785,7 @@ internal static class KernelEmitter
         {
             Hot($"private void Temporal({T}* blk, {T}* scr)");
             Prologue(true, true, infBlock);
-            w.Line($"for (int k = 0; k < M; k++) V512.Store(V512.Max({Ld("wb + k * L")}, {V}.Zero), gp + k * L);");
-            LaneMatVec("e", R, "gp", M, "pk", (o, i) => $"{i} * R + {o}");
-            Switch(s.DynBias, "dynBias", () =>
-                w.Line($"for (int i = 0; i < R; i++) V512.Store(V512.FusedMultiplyAdd(V512.Max({Ld("wb + (M + i) * L")}, {V}.Zero), {Bc("wC[i]")}, {Ld("e + i * L")}), e + i * L);"));
+            RHat("e");
             w.Line($"{V} vK2tw = {Bc("k2tw")}, vKNeg = {Bc("kNeg2tw")}, vL1r = {Bc("l1r")};");
             w.Open("for (int i = 0; i < R; i++)");
             w.Line($"{V} rr = {Ld("rv + i * L")};");
@@ -798,6 +800,25 @@ internal static class KernelEmitter
             w.Close();
             Switch(s.DynBias, "dynBias", () =>
                 w.Line($"for (int i = 0; i < R; i++) V512.Store(V512.ConditionalSelect(V512.GreaterThan({Ld("wb + (M + i) * L")}, {V}.Zero), {Ld("e + i * L")} * {Bc("wC[i]")}, {V}.Zero), gp + (M + i) * L);"));
+            w.Close();
+            w.Line();
+        }
+
+        /// <summary>dst ← r̂ = Σ_k relu(wb_k)·P_k (+ relu(wb_{M+i})·c_i), with relu(wb) left in gp.</summary>
+        private void RHat(string dst)
+        {
+            w.Line($"for (int k = 0; k < M; k++) V512.Store(V512.Max({Ld("wb + k * L")}, {V}.Zero), gp + k * L);");
+            LaneMatVec(dst, R, "gp", M, "pk", (o, i) => $"{i} * R + {o}");
+            Switch(s.DynBias, "dynBias", () =>
+                w.Line($"for (int i = 0; i < R; i++) V512.Store(V512.FusedMultiplyAdd(V512.Max({Ld("wb + (M + i) * L")}, {V}.Zero), {Bc("wC[i]")}, {Ld(dst + " + i * L")}), {dst} + i * L);"));
+        }
+
+        private void EmitPredict()
+        {
+            Hot($"private void Predict({T}* blk, {T}* scr)");
+            Prologue(true, true, infBlock);
+            w.Line("Hyper(blk, scr);");
+            RHat("vr");
             w.Close();
             w.Line();
         }

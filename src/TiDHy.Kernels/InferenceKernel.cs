@@ -73,7 +73,9 @@ public readonly record struct InferenceStats(int Iterations, bool Converged);
 
 /// <summary>
 /// A generated fused inference kernel. All arrays are row-major: <c>x [batch×D]</c>, <c>rP [batch×R]</c>,
-/// <c>r2 [batch×R2]</c>, outputs <c>r [batch×R]</c>, <c>r2 [batch×R2]</c>, <c>sampleIterations [batch]</c>.
+/// <c>r2 [batch×R2]</c>, outputs <c>r [batch×R]</c>, <c>r2 [batch×R2]</c>, <c>rHat [batch×R]</c> (the temporal
+/// prediction <c>temporal_prediction(rP, r2).r̂</c> with the final r2, which the training objective needs next),
+/// <c>sampleIterations [batch]</c>.
 /// </summary>
 public abstract class InferenceKernel
 {
@@ -81,10 +83,10 @@ public abstract class InferenceKernel
     public abstract KernelVariant Variant { get; }
 
     /// <summary>MODEL.md's <c>inf</c> in float32.</summary>
-    public abstract InferenceStats Infer(KernelWeights<float> w, InferenceSettings s, int batch, ReadOnlySpan<float> x, ReadOnlySpan<float> rP, ReadOnlySpan<float> r2Init, Span<float> r, Span<float> r2, Span<int> sampleIterations);
+    public abstract InferenceStats Infer(KernelWeights<float> w, InferenceSettings s, int batch, ReadOnlySpan<float> x, ReadOnlySpan<float> rP, ReadOnlySpan<float> r2Init, Span<float> r, Span<float> r2, Span<float> rHat, Span<int> sampleIterations);
 
     /// <summary>MODEL.md's <c>inf</c> in float64.</summary>
-    public abstract InferenceStats Infer(KernelWeights<double> w, InferenceSettings s, int batch, ReadOnlySpan<double> x, ReadOnlySpan<double> rP, ReadOnlySpan<double> r2Init, Span<double> r, Span<double> r2, Span<int> sampleIterations);
+    public abstract InferenceStats Infer(KernelWeights<double> w, InferenceSettings s, int batch, ReadOnlySpan<double> x, ReadOnlySpan<double> rP, ReadOnlySpan<double> r2Init, Span<double> r, Span<double> r2, Span<double> rHat, Span<int> sampleIterations);
 
     /// <summary>MODEL.md's <c>inf_first_step</c> in float32.</summary>
     public abstract InferenceStats InferFirstStep(KernelWeights<float> w, InferenceSettings s, int batch, ReadOnlySpan<float> x, Span<float> r, Span<int> sampleIterations);

@@ -249,6 +249,7 @@ let ``On generated configurations and inputs fused float64 inference equals the 
             Assert.Equal<int[]>(reference.SampleIterations, fused.SampleIterations)
             check "r" 1e-9 fused.R reference.R
             check "r2" 1e-9 fused.R2 reference.R2
+            check "r_hat" 1e-9 fused.RHat reference.RHat
 
         if kFirst <= 1e5 then
             let refFirst = Inference.inferFirstStepReference cfg p x
@@ -343,6 +344,7 @@ let ``Fused results do not depend on the number of worker threads`` () =
             let s = (Fused.settings cfg).WithThreads threads
             let r = Array.zeroCreate<float>(b * cfg.RDim)
             let r2o = Array.zeroCreate<float>(b * cfg.R2Dim)
+            let rHat = Array.zeroCreate<float>(b * cfg.RDim)
             let its = Array.zeroCreate<int> b
             let flatX, flatRP, flatR2 = flat x, flat rP, flat r2
 
@@ -356,14 +358,16 @@ let ``Fused results do not depend on the number of worker threads`` () =
                     ReadOnlySpan flatR2,
                     Span r,
                     Span r2o,
+                    Span rHat,
                     Span its
                 )
 
-            st, r, r2o, its
+            st, r, r2o, its, rHat
 
-        let st1, r1, r21, i1 = run 1
-        let stN, rN, r2N, iN = run 2
+        let st1, r1, r21, i1, h1 = run 1
+        let stN, rN, r2N, iN, hN = run 2
         Assert.Equal(st1, stN)
+        Assert.Equal<float[]>(h1, hN)
         Assert.Equal<float[]>(r1, rN)
         Assert.Equal<float[]>(r21, r2N)
         Assert.Equal<int[]>(i1, iN)
