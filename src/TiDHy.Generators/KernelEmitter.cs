@@ -651,7 +651,7 @@ internal static class KernelEmitter
             w.Line($"{V} xh = ({Ld(pre + " + j * L")} - mean) * inv;");
             w.Line($"V512.Store(xh, {pre} + j * L);");
             w.Line($"{V} nv = V512.FusedMultiplyAdd(xh, {Bc(gamma + "[j]")}, {Bc(beta + "[j]")});");
-            w.Line($"{V} ex = V512.Exp(V512.Min(nv, {V}.Zero));");
+            w.Line($"{V} ex = K.LaneMath.Exp(V512.Min(nv, {V}.Zero));");
             w.Line($"{V} pos = V512.GreaterThan(nv, {V}.Zero);");
             w.Line($"V512.Store(V512.ConditionalSelect(pos, nv, ex - {V}.One), {act} + j * L);");
             if (eluD is not null) w.Line($"V512.Store(V512.ConditionalSelect(pos, {V}.One, ex), {eluD} + j * L);");
@@ -732,7 +732,7 @@ internal static class KernelEmitter
                 () =>
                 {
                     w.Open("for (int d = 0; d < D; d++)");
-                    w.Line($"{V} p = {V}.One / ({V}.One + V512.Exp(-{Ld("gy + d * L")}));");
+                    w.Line($"{V} p = {V}.One / ({V}.One + K.LaneMath.Exp(-{Ld("gy + d * L")}));");
                     w.Line($"{V} xo = {Ld("x + d * L")};");
                     w.Line($"{V} pq = p * ({V}.One - p);");
                     w.Line($"{V} g = vScale * ((p - xo) / V512.Max(pq, {Bc(Lit(1e-12))}));");
