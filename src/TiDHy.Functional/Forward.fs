@@ -118,7 +118,7 @@ module Forward =
         let batch, time =
             Shape.checkWindow (nameof X) (if init.IsSome then 1 else 2) cfg.InputDim X
 
-        Shape.checkFinite (nameof X) (Seq.cast X)
+        Shape.checkFiniteArray3 (nameof X) X
         let xs = Array.init time (timeStep X)
 
         let carry0, lHat0, steps =

@@ -124,9 +124,9 @@ module Inference =
         let b = Shape.checkBatch (nameof x) cfg.InputDim x
         Shape.checkMatrix (nameof rP) b cfg.RDim rP
         Shape.checkMatrix (nameof r2) b cfg.R2Dim r2
-        Shape.checkFinite (nameof x) (Seq.cast x)
-        Shape.checkFinite (nameof rP) (Seq.cast rP)
-        Shape.checkFinite (nameof r2) (Seq.cast r2)
+        Shape.checkFiniteMatrix (nameof x) x
+        Shape.checkFiniteMatrix (nameof rP) rP
+        Shape.checkFiniteMatrix (nameof r2) r2
         b
 
     let private targets (cfg: Config) (p: Params) (b: int) (target: float[,] option) =
@@ -303,7 +303,7 @@ module Inference =
         Config.validateOrThrow cfg |> ignore
         Model.checkParams cfg p
         let b = Shape.checkBatch (nameof x) cfg.InputDim x
-        Shape.checkFinite (nameof x) (Seq.cast x)
+        Shape.checkFiniteMatrix (nameof x) x
         let scale = dataScale cfg b
         let xs = Numerics.rows x
         let r = Array.init b (fun _ -> Array.zeroCreate<float> cfg.RDim)
@@ -387,7 +387,7 @@ module Inference =
             Config.validateOrThrow cfg |> ignore
             Model.checkParams cfg p
             Shape.checkBatch (nameof x) cfg.InputDim x |> ignore
-            Shape.checkFinite (nameof x) (Seq.cast x)
+            Shape.checkFiniteMatrix (nameof x) x
             let r, iterations, converged, sampleIters = Fused.inferFirstStep cfg p x
 
             {
