@@ -38,10 +38,16 @@ type Measurement =
         Runs: int
     }
 
-/// Best wall time of `run` over repetitions after one warm-up: at least `minRuns`, and more while
-/// the total stays under `budget` seconds (at most `maxRuns`).
-let best (minRuns: int) (maxRuns: int) (budget: float) (run: unit -> unit) =
+/// Best wall time of `run` over repetitions after a warm-up of `warmup` seconds (at least one run,
+/// so that the runtime's tiered compilation has optimised the code): at least `minRuns`, and more
+/// while the total stays under `budget` seconds (at most `maxRuns`).
+let best (warmup: float) (minRuns: int) (maxRuns: int) (budget: float) (run: unit -> unit) =
+    let w = Stopwatch.StartNew()
     run ()
+
+    while w.Elapsed.TotalSeconds < warmup do
+        run ()
+
     let total = Stopwatch.StartNew()
     let mutable bestT = infinity
     let mutable runs = 0
@@ -57,33 +63,49 @@ let best (minRuns: int) (maxRuns: int) (budget: float) (run: unit -> unit) =
 let inv (v: float) =
     v.ToString("R", CultureInfo.InvariantCulture)
 
-let json (m: Measurement) =
-    let iters = float ((timeSteps - 1) * 50)
-    let spi = m.Seconds / iters
+let perIteration (m: Measurement) =
+    m.Seconds / float ((timeSteps - 1) * 50)
+
+let json (m: Measurement) (reference: Measurement option) =
+    let spi = perIteration m
     let sips = float m.Batch / spi
 
-    let speedup =
+    let vsUpstream =
         match upstream.TryFind m.Batch with
-        | Some u -> $", \"speedup_vs_upstream\": {inv (sips / u)}"
+        | Some u -> $", \"upstream_sample_iterations_per_second\": {inv u}, \"speedup_vs_upstream\": {inv (sips / u)}"
         | None -> ""
 
-    $"{{\"impl\": \"{m.Impl}\", \"batch\": {m.Batch}, \"seconds_per_iteration\": {inv spi}, \"sample_iterations_per_second\": {inv sips}, \"forward_seconds\": {inv m.Seconds}, \"runs\": {m.Runs}, \"threads\": {Environment.ProcessorCount}{speedup}}}"
+    let vsReference =
+        match reference with
+        | Some r when r.Impl <> m.Impl -> $", \"speedup_vs_reference\": {inv (perIteration r / spi)}"
+        | _ -> ""
 
-let text (m: Measurement) =
-    let spi = m.Seconds / float ((timeSteps - 1) * 50)
-    $"{m.Impl, -14} batch {m.Batch, 5}: {spi * 1e6, 10:F2} µs/iteration  {float m.Batch / spi, 14:N0} sample-iterations/s  ({m.Runs} runs)"
+    $"{{\"impl\": \"{m.Impl}\", \"batch\": {m.Batch}, \"seconds_per_iteration\": {inv spi}, \"sample_iterations_per_second\": {inv sips}, \"forward_seconds\": {inv m.Seconds}, \"runs\": {m.Runs}, \"cores\": {Environment.ProcessorCount}{vsUpstream}{vsReference}}}"
+
+let text (m: Measurement) (reference: Measurement option) =
+    let spi = perIteration m
+
+    let vs =
+        match reference with
+        | Some r when r.Impl <> m.Impl -> $"  {perIteration r / spi, 8:F1}x the reference"
+        | _ -> ""
+
+    $"{m.Impl, -14} batch {m.Batch, 5}: {spi * 1e6, 10:F2} µs/iteration  {float m.Batch / spi, 14:N0} sample-iterations/s  ({m.Runs} runs){vs}"
 
 let impls =
     [
+        "reference", Backend.Reference
         "fused-float32", Backend.FusedFloat32
         "fused-float64", Backend.Fused
-        "reference", Backend.Reference
     ]
 
+/// Times every implementation at every batch size. The reference path is slow (seconds per forward
+/// at batch 2048): it runs once as a warm-up and once to three times more within two seconds.
 let inference (batches: int list) (asJson: bool) (withReference: bool) (maxReferenceBatch: int) =
     for batch in batches do
         let X = window batch
         let p = Init.init (config Backend.Fused) (Random.key 0)
+        let mutable reference = None
 
         for name, backend in impls do
             let cfg = config backend
@@ -101,13 +123,13 @@ let inference (batches: int list) (asJson: bool) (withReference: bool) (maxRefer
                 else
                     printfn $"{name, -14} batch {batch, 5}: skipped ({why})"
             else
-                let minRuns, maxRuns, budget =
+                let warmup, minRuns, maxRuns, budget =
                     if backend = Backend.Reference then
-                        2, 3, 2.0
+                        0.0, 1, 3, 2.0
                     else
-                        5, 200, 2.0
+                        1.0, 5, 200, 2.0
 
-                let seconds, runs = best minRuns maxRuns budget run
+                let seconds, runs = best warmup minRuns maxRuns budget run
 
                 let m =
                     {
@@ -117,7 +139,10 @@ let inference (batches: int list) (asJson: bool) (withReference: bool) (maxRefer
                         Runs = runs
                     }
 
-                printfn "%s" (if asJson then json m else text m)
+                if backend = Backend.Reference then
+                    reference <- Some m
+
+                printfn "%s" (if asJson then json m reference else text m reference)
 
 [<EntryPoint>]
 let main argv =
@@ -137,7 +162,7 @@ let main argv =
             |> fun s -> s.Split(',') |> Array.map int |> List.ofArray
 
         let maxRef =
-            opt "--max-reference-batch" rest |> Option.map int |> Option.defaultValue 256
+            opt "--max-reference-batch" rest |> Option.map int |> Option.defaultValue 4096
 
         inference batches (List.contains "--json" rest) (not (List.contains "--no-reference" rest)) maxRef
         0

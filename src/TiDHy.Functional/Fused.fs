@@ -152,7 +152,16 @@ module Fused =
         | null -> invalidOp $"No registered fused kernel runs this configuration ({q})."
         | k -> k
 
-    let private single (a: float[]) = Array.map float32 a
+    let private single (a: float[,]) : float32[] =
+        let cols = Array2D.length2 a
+        let out = Array.zeroCreate<float32> a.Length
+
+        for i in 0 .. Array2D.length1 a - 1 do
+            for j in 0 .. cols - 1 do
+                out[i * cols + j] <- float32 a[i, j]
+
+        out
+
     let private double (a: float32[]) = Array.map float a
 
     /// `inf(x, r_p, r2₀)` through the fused kernel for `cfg`, in float32 when `cfg.Backend` is
@@ -178,9 +187,9 @@ module Fused =
                         m.Single,
                         s,
                         b,
-                        ReadOnlySpan(single (flat2 x)),
-                        ReadOnlySpan(single (flat2 rP)),
-                        ReadOnlySpan(single (flat2 r2)),
+                        ReadOnlySpan(single x),
+                        ReadOnlySpan(single rP),
+                        ReadOnlySpan(single r2),
                         Span r,
                         Span r2o,
                         Span rHat,
@@ -231,7 +240,7 @@ module Fused =
                 let r = Array.zeroCreate<float32>(b * cfg.RDim)
 
                 let st =
-                    k.InferFirstStep(m.Single, s, b, ReadOnlySpan(single (flat2 x)), Span r, Span iters)
+                    k.InferFirstStep(m.Single, s, b, ReadOnlySpan(single x), Span r, Span iters)
 
                 double r, st
             | _ ->
