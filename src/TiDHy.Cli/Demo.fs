@@ -1,133 +1,164 @@
-/// `tidhy demo`: TiDHy's inference and evaluation on a built-in switching dataset.
+/// `tidhy demo`: TiDHy trained and evaluated on a small instance of the paper's SLDS benchmark
+/// (three switching linear dynamical systems, partially superimposed), with a report folder.
 module TiDHy.Cli.Demo
 
 open System
 open System.Diagnostics
+open System.IO
 open TiDHy.Functional
 
-/// A built-in series `[time; features]` with its true discrete states `[time]`: a 2-D latent that
-/// rotates slowly or quickly by a sticky two-state switch, seen through a random linear map with
-/// Gaussian noise.
-let switchingRotations (key: Key) (time: int) (features: int) =
-    let kSwitch, kMap, kNoise = Random.splitN 3 key |> fun ks -> ks[0], ks[1], ks[2]
-    let stay = Random.uniform01 kSwitch time
-    let c = Random.normal kMap (features * 2)
-    let noise = Random.normal kNoise (time * features)
-    let angles = [| 2.0 * Math.PI / 60.0; 2.0 * Math.PI / 12.0 |]
-    let states = Array.zeroCreate<int> time
-    let series = Array2D.zeroCreate<float> time features
-    let mutable x0, x1 = 1.0, 0.0
+/// The demo's data: MODEL.md's SLDS benchmark, shortened so that the demo runs in about a minute.
+let dataOptions =
+    { Slds.defaults with
+        TrainLength = 3000
+        ValLength = 500
+        TestLength = 1000
+        Projection = None
+    }
 
-    for t in 0 .. time - 1 do
-        states[t] <-
-            if t = 0 then 0
-            elif stay[t] < 0.97 then states[t - 1]
-            else 1 - states[t - 1]
+/// The demo's model: upstream's defaults for the data's channels, with shorter windows and fewer
+/// inference iterations.
+let config (features: int) =
+    { Config.defaults features with
+        MaxIter = 200
+        SequenceLength = 100
+        Overlap = 50
+        NumEpochs = 100
+    }
 
-        let a = angles[states[t]]
-        let y0 = 0.995 * (cos a * x0 - sin a * x1) + 0.01
-        let y1 = 0.995 * (sin a * x0 + cos a * x1)
-        x0 <- y0
-        x1 <- y1
-
-        for d in 0 .. features - 1 do
-            series[t, d] <- (c[2 * d] * x0 + c[2 * d + 1] * x1) / sqrt 2.0 + 0.05 * noise[t * features + d]
-
-    series, states
-
-/// Non-overlapping windows `[count; length; features]` of a series `[time; features]`.
-let windows (length: int) (series: float[,]) =
-    let count = Array2D.length1 series / length
-    Array3D.init count length (Array2D.length2 series) (fun w t d -> series[w * length + t, d])
-
-/// Runs the demo and prints what it measured; returns the exit code.
-let run (seed: int) =
-    let features, time, length = 8, 400, 50
+/// Runs the demo: prints what it measured and writes a report folder `outDir`; returns the exit code.
+let run (seed: int) (epochs: int) (outDir: string) =
     let kData, kModel = Random.split (Random.key seed)
-    let series, states = switchingRotations kData time features
-    let X = windows length series
+    let data = Slds.generate dataOptions kData
+    let features = Array2D.length2 data.Train.Observations
+    let cfg = config features
 
-    let cfg =
-        { Config.defaults features with
-            MaxIter = 200
-            Convergence = Convergence.PerSample
-        }
+    let train =
+        Series.windowsStrided cfg.SequenceLength cfg.Overlap data.Train.Observations
 
-    let p = Init.init cfg kModel
+    let valid =
+        Series.windowsStrided cfg.SequenceLength cfg.SequenceLength data.Val.Observations
+
+    let test =
+        Series.windowsStrided cfg.SequenceLength cfg.SequenceLength data.Test.Observations
 
     printfn
-        "TiDHy demo (seed %d): a %d-step, %d-feature switching series in %d windows of %d steps."
+        "TiDHy demo (seed %d): SLDS benchmark, %d systems × %d states, %d channels; %d/%d/%d time steps (train/val/test)."
         seed
-        time
+        dataOptions.Systems
+        dataOptions.States
         features
-        (Array3D.length1 X)
-        length
+        dataOptions.TrainLength
+        dataOptions.ValLength
+        dataOptions.TestLength
 
     printfn
-        "Model: R=%d, R2=%d, M=%d, H=%d; inference max_iter=%d, tol=%g (untrained weights: training arrives with the Training issue)."
+        "Windows of %d steps: %d for training (starting %d apart), %d for validation, %d for testing."
+        cfg.SequenceLength
+        (Array3D.length1 train)
+        cfg.Overlap
+        (Array3D.length1 valid)
+        (Array3D.length1 test)
+
+    printfn
+        "Model: R=%d, R2=%d, M=%d, H=%d; inference max_iter=%d, tol=%g; GradNorm %b."
         cfg.RDim
         cfg.R2Dim
         cfg.MixDim
         cfg.HyperHidDim
         cfg.MaxIter
         cfg.Tol
-
-    let switches =
-        states |> Array.pairwise |> Array.filter (fun (a, b) -> a <> b) |> Array.length
-
-    printfn
-        "True discrete state switches: %d; time in the fast state: %.0f%%."
-        switches
-        (100.0 * (states |> Array.averageBy float))
+        cfg.GradNorm
 
     let watch = Stopwatch.StartNew()
-    let record = Evaluate.evaluateRecord cfg p None X
-    let forward = Forward.forward cfg p None X
-    watch.Stop()
-    let steps = float (Array3D.length1 X * length)
+    let state0 = Train.init cfg kModel
+    let untrained = Evaluate.evaluateRecord cfg state0.Params None test
     printfn ""
-    printfn "Evaluation record (per window, summed over time, averaged over windows):"
+    printfn "Training %d epochs (batches of 8 windows):" epochs
+    Directory.CreateDirectory outDir |> ignore
+
+    let fit =
+        Progress.run 0 epochs (fun report ->
+            Train.fit
+                cfg
+                { Train.defaultFitOptions cfg with
+                    BatchSize = 8
+                    Epochs = epochs
+                    Seed = seed
+                    ValidateEvery = 5
+                    CheckpointDirectory = Some outDir
+                    Progress = report
+                }
+                train
+                (Some valid)
+                state0)
+
+    let best =
+        fit.State.Best |> Option.map _.Params |> Option.defaultValue fit.State.Params
+
+    let record = Evaluate.evaluateRecord cfg best None test
+    watch.Stop()
+    Output.saveRecord (Path.Combine(outDir, "record.npz")) record
+    StateDict.save (Path.Combine(outDir, "model.json")) best
+    printfn ""
+    printfn "Test windows (per window, summed over time, averaged over windows), untrained → trained:"
 
     let energy =
-        (Seq.cast<float> X |> Seq.sumBy (fun v -> v * v)) / float (Array3D.length1 X)
+        (Seq.cast<float> test |> Seq.sumBy (fun v -> v * v))
+        / float (Array3D.length1 test)
 
-    printfn "  data energy          ⟨x²⟩                 %10.4f   (the MSE of predicting 0)" energy
+    printfn "  data energy          ⟨x²⟩                   %10.4f   (the MSE of predicting 0)" energy
 
-    printfn
-        "  reconstruction loss  ⟨ℓ(decode(r), x)⟩   %10.4f   (%.5f per step)"
-        record.SpatialLossRHatAvg
-        (record.SpatialLossRHatAvg / float length)
+    let row (name: string) (a: float) (b: float) =
+        printfn "  %-44s %10.4f → %10.4f" name a b
 
-    printfn
-        "  forecast loss        ⟨ℓ(decode(r̂), x)⟩   %10.4f   (%.5f per step)"
-        record.SpatialLossRBarAvg
-        (record.SpatialLossRBarAvg / float length)
-
-    printfn "  temporal loss        temp_weight·⟨(r − r̂)²⟩ %8.4f" record.TempLossAvg
+    row "reconstruction loss  ⟨ℓ(decode(r), x)⟩" untrained.SpatialLossRHatAvg record.SpatialLossRHatAvg
+    row "forecast loss        ⟨ℓ(decode(r̂), x)⟩" untrained.SpatialLossRBarAvg record.SpatialLossRBarAvg
+    row "temporal loss        temp_weight·⟨(r − r̂)²⟩" untrained.TempLossAvg record.TempLossAvg
 
     printfn
-        "  inference iterations per step: mean %.1f, max %d; converged at %d of %d steps"
+        "  inference iterations per step: mean %.1f, max %d"
         (Array.averageBy float record.Iterations)
         (Array.max record.Iterations)
-        (record.Converged |> Array.filter id |> Array.length)
-        record.Converged.Length
+
+    let used = Array3D.length1 test * cfg.SequenceLength
+
+    let states =
+        Array2D.init used dataOptions.Systems (fun t s -> float data.Test.States[t, s])
+
+    let index =
+        Report.write
+            outDir
+            "TiDHy demo: the SLDS benchmark"
+            [
+                "seed", string seed
+                "data",
+                $"{dataOptions.Systems} switching linear systems, {features} channels; {dataOptions.TrainLength}/{dataOptions.ValLength}/{dataOptions.TestLength} steps"
+                "model", $"R={cfg.RDim}, R2={cfg.R2Dim}, M={cfg.MixDim}, H={cfg.HyperHidDim}, max_iter={cfg.MaxIter}"
+                "epochs", string epochs
+                "best epoch",
+                (fit.State.Best
+                 |> Option.map (fun b -> $"{b.Epoch + 1} (validation {b.Score:F4})")
+                 |> Option.defaultValue "none")
+                "test reconstruction loss (untrained → trained)",
+                $"{untrained.SpatialLossRHatAvg:F4} → {record.SpatialLossRHatAvg:F4}"
+                "test forecast loss (untrained → trained)",
+                $"{untrained.SpatialLossRBarAvg:F4} → {record.SpatialLossRBarAvg:F4}"
+                "test temporal loss (untrained → trained)", $"{untrained.TempLossAvg:F4} → {record.TempLossAvg:F4}"
+                "time", $"{watch.Elapsed.TotalSeconds:F1} s"
+            ]
+            fit.State.History
+            (Some(Report.timeline record))
+            (Some states)
 
     printfn ""
 
     printfn
-        "Training objective on the same windows: L_hat %.4f, L_bar %.4f, temp %.4f"
-        forward.SpatialLossRHat
-        forward.SpatialLossRBar
-        forward.TempLoss
-
-    printfn
-        "Reference float64 path: %.1f s for %g window steps (evaluation and objective)."
+        "%.1f s in all. Report: %s (plots, metrics.csv, record.npz, model.json, checkpoints)"
         watch.Elapsed.TotalSeconds
-        (2.0 * steps)
+        index
 
-    let finite =
-        Double.IsFinite record.SpatialLossRHatAvg
-        && Double.IsFinite record.TempLossAvg
-        && Double.IsFinite forward.SpatialLossRHat
-
-    if finite then 0 else 1
+    if Double.IsFinite record.SpatialLossRHatAvg && Double.IsFinite record.TempLossAvg then
+        0
+    else
+        1

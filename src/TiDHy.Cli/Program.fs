@@ -1,35 +1,58 @@
 module TiDHy.Cli.Program
 
 open System
+open Argu
+open TiDHy.Cli.Commands
+open TiDHy.Functional
 
-let usage =
-    """tidhy: Timescale Demixing via Hypernetworks.
-
-Usage:
-  tidhy demo [--seed N]   Run inference and evaluation on a built-in switching series.
-  tidhy --help            Show this help.
-"""
+/// Runs `f`, turning the library's and the user's errors into one-line messages and exit code 1.
+let private guarded (f: unit -> int) =
+    try
+        f ()
+    with
+    | UserError msg ->
+        eprintfn "tidhy: %s" msg
+        1
+    | InvalidConfigException errs ->
+        eprintfn "tidhy: invalid configuration: %s" (String.Join("; ", errs |> List.map string))
+        1
+    | CheckpointException msg
+    | StateDictException msg
+    | DataFormatException msg ->
+        eprintfn "tidhy: %s" msg
+        1
+    | :? ArgumentException as ex ->
+        eprintfn "tidhy: %s" ex.Message
+        1
+    | :? InvalidOperationException as ex ->
+        eprintfn "tidhy: %s" ex.Message
+        1
+    | :? IO.IOException as ex ->
+        eprintfn "tidhy: %s" ex.Message
+        1
 
 [<EntryPoint>]
 let main argv =
-    match List.ofArray argv with
-    | []
-    | [ "--help" ]
-    | [ "-h" ]
-    | [ "help" ] ->
-        printf "%s" usage
-        if argv.Length = 0 then 2 else 0
-    | [ "demo" ] -> Demo.run 1
-    | [ "demo"; "--seed"; s ] ->
-        match Int32.TryParse s with
-        | true, seed -> Demo.run seed
+    let parser = ArgumentParser.Create<CliArgs>(programName = "tidhy")
+
+    try
+        let args = parser.ParseCommandLine(argv, raiseOnUsage = true)
+
+        match args.GetSubCommand() with
+        | CliArgs.Demo a ->
+            guarded (fun () ->
+                Demo.run
+                    (a.GetResult(DemoArgs.Seed, 1))
+                    (a.GetResult(DemoArgs.Epochs, 20))
+                    (a.GetResult(DemoArgs.Out, "tidhy-demo")))
+        | CliArgs.Train a -> guarded (fun () -> train a)
+        | CliArgs.Eval a -> guarded (fun () -> eval a)
+        | CliArgs.Import_Torch a -> guarded (fun () -> importTorch a)
+    with :? ArguParseException as ex ->
+        match ex.ErrorCode with
+        | ErrorCode.HelpText ->
+            printfn "%s" ex.Message
+            0
         | _ ->
-            eprintfn "tidhy demo: --seed expects an integer, got '%s'." s
+            eprintfn "%s" ex.Message
             2
-    | "demo" :: ("--help" | "-h") :: _ ->
-        printfn "tidhy demo [--seed N]: inference and evaluation on a built-in switching series (seed default 1)."
-        0
-    | cmd :: _ ->
-        eprintfn "tidhy: unknown command or arguments '%s'. Run 'tidhy --help'." (String.Join(" ", argv))
-        ignore cmd
-        2

@@ -132,7 +132,9 @@ type Config =
         LnucAlpha: float
         /// `sequence_length`: time steps per training window.
         SequenceLength: int
-        /// `overlap`: time steps shared by consecutive training windows.
+        /// `overlap`: upstream's name for the step between the starts of consecutive training windows
+        /// (upstream `stack_data` advances by it), so windows share `sequence_length − overlap` steps;
+        /// `overlap = sequence_length` gives non-overlapping windows.
         Overlap: int
         /// `num_epochs`: training epochs.
         NumEpochs: int
@@ -268,7 +270,7 @@ module Config =
 
     /// Every problem with `cfg` (empty when it is valid): a dimension ≤ 0, `max_iter < 10`, a NaN or
     /// infinite value, a negative tolerance, learning rate, weight or threshold, `clip_grad ≤ 0`,
-    /// or an overlap not below the sequence length.
+    /// or an overlap (window step) outside `[1, sequence_length]`.
     let errors (cfg: Config) : ConfigError list =
         let err field (value: obj) reason =
             {
@@ -323,9 +325,12 @@ module Config =
                 []
 
         let overlap =
-            if cfg.Overlap < 0 || (cfg.SequenceLength > 0 && cfg.Overlap >= cfg.SequenceLength) then
+            if cfg.Overlap < 1 || (cfg.SequenceLength > 0 && cfg.Overlap > cfg.SequenceLength) then
                 [
-                    err "overlap" cfg.Overlap $"must be in [0, sequence_length = {cfg.SequenceLength})"
+                    err
+                        "overlap"
+                        cfg.Overlap
+                        $"must be in [1, sequence_length = {cfg.SequenceLength}] (the step between window starts)"
                 ]
             else
                 []

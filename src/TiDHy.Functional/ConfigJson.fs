@@ -167,7 +167,7 @@ module ConfigJson =
         | k -> fail k (e.GetRawText()) "unknown configuration key"
 
     /// A configuration from a JSON object element with upstream names. `input_dim` is required;
-    /// `overlap` defaults to `sequence_length div 10`. `batch_converge` and `convergence` must agree
+    /// `overlap` (the window step) defaults to `max 1 (sequence_length div 10)`. `batch_converge` and `convergence` must agree
     /// when both are given. The result is validated (`Config.validateOrThrow`).
     let ofElement (json: JsonElement) : Config =
         if json.ValueKind <> JsonValueKind.Object then
@@ -192,7 +192,7 @@ module ConfigJson =
                 cfg
             else
                 { cfg with
-                    Overlap = cfg.SequenceLength / 10
+                    Overlap = max 1 (cfg.SequenceLength / 10)
                 }
 
         // `convergence` is the finer setting; `batch_converge` may accompany it only if it agrees.

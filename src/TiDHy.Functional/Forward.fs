@@ -44,6 +44,8 @@ type ForwardResult =
         R2Last: float[,]
         /// `r, r2` after the last step: the carry of the next window in stateful mode.
         Final: Carry
+        /// `r, r2` after each inference step, in time order (like `Iterations`).
+        States: Carry[]
         /// Inference iterations per inference step: `[T − 1]`, or `[T]` when a carry was given.
         Iterations: int[]
         /// Whether each inference step converged, like `Iterations`.
@@ -152,7 +154,15 @@ module Forward =
                 checkCarry cfg batch c
                 c, 0.0, xs
 
-        let final, outs = scan (step cfg p) carry0 steps
+        let final, outs =
+            scan
+                (fun c x ->
+                    let c', l = step cfg p c x
+                    c', (c', l))
+                carry0
+                steps
+
+        let states, outs = Array.unzip outs
 
         let total (f: StepLosses -> float) = Array.sumBy f outs
 
@@ -164,6 +174,7 @@ module Forward =
             RFirst = carry0.R
             R2Last = final.R2
             Final = final
+            States = states
             Iterations = outs |> Array.map _.Iterations
             Converged = outs |> Array.map _.Converged
         }

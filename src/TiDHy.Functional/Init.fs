@@ -87,9 +87,51 @@ module Init =
 
         w |> Array2D.mapi (fun _ j v -> v / max norms[j] 1e-12)
 
+    let private unitRows (a: float[,]) =
+        Array2D.init (Array2D.length1 a) (Array2D.length2 a) (fun i j ->
+            a[i, j] / max (Numerics.norm (Numerics.row a i)) 1e-12)
+
+    /// Upstream's `normalize()`: with `normalize_spatial`, unit-norm columns of
+    /// `spatial_decoder.0.weight`; with `normalize_temporal`, unit-norm rows of `temporal` (the last
+    /// axis: rows of `[M; R·R]`, or each `[2]` row of a low-rank factor). Norms below 1e-12 divide
+    /// by 1e-12, as PyTorch's `F.normalize` does. Other parameters are returned unchanged.
+    let normalize (cfg: Config) (p: Params) : Params =
+        let decoder =
+            match p.SpatialDecoder with
+            | LinearDecoder l when cfg.NormalizeSpatial ->
+                LinearDecoder
+                    { l with
+                        Weight = normalizeColumns l.Weight
+                    }
+            | NonlinearDecoder n when cfg.NormalizeSpatial ->
+                NonlinearDecoder
+                    { n with
+                        Input =
+                            { n.Input with
+                                Weight = normalizeColumns n.Input.Weight
+                            }
+                    }
+            | d -> d
+
+        let temporal =
+            match p.Temporal with
+            | LowRank u when cfg.NormalizeTemporal ->
+                LowRank(
+                    u
+                    |> Array3D.mapi (fun k i _ v -> v / max (sqrt (u[k, i, 0] ** 2.0 + u[k, i, 1] ** 2.0)) 1e-12)
+                )
+            | FullRank t when cfg.NormalizeTemporal -> FullRank(unitRows t)
+            | t -> t
+
+        { p with
+            SpatialDecoder = decoder
+            Temporal = temporal
+        }
+
     /// Parameters for `cfg` drawn from `key` (MODEL.md "Initialisation"): decoder `.0.weight` and
     /// every hypernetwork / r2-decoder weight Xavier normal, temporal orthogonal, temporal bias
-    /// Xavier normal, the rest PyTorch defaults; then upstream's optional unit-norm normalisations.
+    /// Xavier normal, the rest PyTorch defaults; then upstream's optional unit-norm normalisations
+    /// (`normalize`).
     let init (cfg: Config) (key: Key) : Params =
         let cfg = Config.validateOrThrow cfg
         let ks = Random.splitN 5 key
@@ -106,59 +148,30 @@ module Init =
                         Weight = xavierNormal kx cfg.InputDim r
                     }
 
-        let decoder =
-            match decoder with
-            | LinearDecoder l when cfg.NormalizeSpatial ->
-                LinearDecoder
-                    { l with
-                        Weight = normalizeColumns l.Weight
-                    }
-            | NonlinearDecoder n when cfg.NormalizeSpatial ->
-                NonlinearDecoder
-                    { n with
-                        Input =
-                            { n.Input with
-                                Weight = normalizeColumns n.Input.Weight
-                            }
-                    }
-            | d -> d
-
-        let unitRows (a: float[,]) =
-            Array2D.init (Array2D.length1 a) (Array2D.length2 a) (fun i j ->
-                a[i, j] / max (Numerics.norm (Numerics.row a i)) 1e-12)
-
         let temporal =
             if cfg.LowRankTemp then
                 let flat = orthogonal ks[1] m (2 * r)
-
-                let u = Array3D.init m r 2 (fun k i c -> flat[k, 2 * i + c])
-
-                if cfg.NormalizeTemporal then
-                    LowRank(
-                        u
-                        |> Array3D.mapi (fun k i _ v -> v / max (sqrt (u[k, i, 0] ** 2.0 + u[k, i, 1] ** 2.0)) 1e-12)
-                    )
-                else
-                    LowRank u
+                LowRank(Array3D.init m r 2 (fun k i c -> flat[k, 2 * i + c]))
             else
-                let t = orthogonal ks[1] m (r * r)
-                FullRank(if cfg.NormalizeTemporal then unitRows t else t)
+                FullRank(orthogonal ks[1] m (r * r))
 
-        {
-            SpatialDecoder = decoder
-            Temporal = temporal
-            TemporalBias =
-                if cfg.DynBias then
-                    Some((xavierNormal ks[2] 1 r)[0, *])
-                else
-                    None
-            Hypernet = mlp ks[3] cfg.R2Dim cfg.HyperHidDim (Config.hyperOutDim cfg) (not cfg.DynBias) true
-            R2Decoder =
-                if cfg.UseR2Decoder then
-                    Some(mlp ks[4] (r + cfg.R2Dim) cfg.R2DecoderHidDim cfg.R2Dim true true)
-                else
-                    None
-        }
+        normalize
+            cfg
+            {
+                SpatialDecoder = decoder
+                Temporal = temporal
+                TemporalBias =
+                    if cfg.DynBias then
+                        Some((xavierNormal ks[2] 1 r)[0, *])
+                    else
+                        None
+                Hypernet = mlp ks[3] cfg.R2Dim cfg.HyperHidDim (Config.hyperOutDim cfg) (not cfg.DynBias) true
+                R2Decoder =
+                    if cfg.UseR2Decoder then
+                        Some(mlp ks[4] (r + cfg.R2Dim) cfg.R2DecoderHidDim cfg.R2Dim true true)
+                    else
+                        None
+            }
 
     /// `init cfg (Random.key seed)`.
     let ofSeed (cfg: Config) (seed: int) = init cfg (Random.key seed)

@@ -58,7 +58,7 @@ let ``Every dimension at or below zero is rejected by name`` () =
             (fun v ->
                 { cfg with
                     SequenceLength = v
-                    Overlap = 0
+                    Overlap = 1
                 })
             "num_epochs", (fun v -> { cfg with NumEpochs = v })
         ] do
@@ -130,9 +130,10 @@ let ``An unknown loss is rejected naming loss_type and the value`` () =
     Assert.Contains("loss_type = \"Gaussian\"", ex.Message)
 
 [<Fact>]
-let ``An overlap not below the sequence length and a zero clip are rejected`` () =
-    rejects "overlap" "200" { Config.defaults 6 with Overlap = 200 }
-    rejects "overlap" "-1" { Config.defaults 6 with Overlap = -1 }
+let ``A window step (overlap) outside 1 … sequence_length and a zero clip are rejected`` () =
+    rejects "overlap" "201" { Config.defaults 6 with Overlap = 201 }
+    rejects "overlap" "0" { Config.defaults 6 with Overlap = 0 }
+    Assert.True(Config.errors { Config.defaults 6 with Overlap = 200 } |> List.isEmpty)
 
     rejects
         "clip_grad"

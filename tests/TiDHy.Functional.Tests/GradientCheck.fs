@@ -73,3 +73,39 @@ let relativeError (actual: float seq) (expected: float seq) =
         let diff = norm (Array.map2 (-) a e)
         let scale = norm e
         if scale = 0.0 then diff else diff / scale
+
+/// Central differences of a vector-valued function of the parameters: for every output `k` of
+/// `f p [K]`, a tree shaped like `p` holding `∂f_k/∂θ` for each parameter θ, each entry perturbed
+/// by `defaultStep` on its own (the other leaves stay exactly as in `p`).
+let paramGradients (f: TiDHy.Functional.Params -> float[]) (p: TiDHy.Functional.Params) : TiDHy.Functional.Params[] =
+    let outputs = (f p).Length
+    let results = Collections.Generic.Dictionary<string, float[][]>()
+
+    for name, data in TiDHy.Functional.ParamTree.leaves p do
+        let grads = Array.init outputs (fun _ -> Array.zeroCreate<float> data.Length)
+
+        let at (i: int) (v: float) =
+            let probe = Array.copy data
+            probe[i] <- v
+
+            TiDHy.Functional.ParamTree.mapN (fun n leaves -> if n = name then probe else leaves[0]) [| p |]
+            |> f
+
+        for i in 0 .. data.Length - 1 do
+            let h = defaultStep data[i]
+            let plus, minus = data[i] + h, data[i] - h
+            let fPlus, fMinus = at i plus, at i minus
+
+            for k in 0 .. outputs - 1 do
+                grads[k][i] <- (fPlus[k] - fMinus[k]) / (plus - minus)
+
+        results[name] <- grads
+
+    TiDHy.Functional.ParamTree.mapMany outputs (fun name _ -> results[name]) [| p |]
+
+/// The norm-wise relative error of two parameter trees of the same structure, all leaves together.
+let paramRelativeError (actual: TiDHy.Functional.Params) (expected: TiDHy.Functional.Params) =
+    let flat (p: TiDHy.Functional.Params) =
+        TiDHy.Functional.ParamTree.leaves p |> List.toArray |> Array.collect snd
+
+    relativeError (flat actual) (flat expected)

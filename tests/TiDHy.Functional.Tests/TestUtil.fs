@@ -39,8 +39,16 @@ let relError (actual: float seq) (expected: float seq) =
         elif scale = 0.0 then diff
         else diff / scale
 
-/// Fails unless `relError actual expected ≤ tol`, naming `what` and the error. When
-/// `$TIDHY_ERROR_REPORT` names a file, each measured error is appended to it.
+/// When `$TIDHY_ERROR_REPORT` names a file, appends the measured error `err` of `what` and its
+/// tolerance to it (a tab-separated line), so that a run can list every error it measured.
+let report (what: string) (err: float) (tol: float) =
+    match Environment.GetEnvironmentVariable "TIDHY_ERROR_REPORT" with
+    | null
+    | "" -> ()
+    | path -> lock repoRoot (fun () -> File.AppendAllText(path, $"{what}\t{err:E3}\t{tol:E0}\n"))
+
+/// Fails unless `relError actual expected ≤ tol`, naming `what` and the error; the error is
+/// `report`ed.
 let assertClose (what: string) (tol: float) (actual: float seq) (expected: float seq) =
     let a = Seq.toArray actual
     let e = Seq.toArray expected
@@ -49,11 +57,7 @@ let assertClose (what: string) (tol: float) (actual: float seq) (expected: float
         Assert.Fail($"{what}: {a.Length} values, expected {e.Length}")
 
     let err = relError a e
-
-    match Environment.GetEnvironmentVariable "TIDHY_ERROR_REPORT" with
-    | null
-    | "" -> ()
-    | path -> lock repoRoot (fun () -> File.AppendAllText(path, $"{what}\t{err:E3}\t{tol:E0}\n"))
+    report what err tol
 
     if not (err <= tol) then
         Assert.Fail($"{what}: relative error {err:E3} > {tol:E0}")

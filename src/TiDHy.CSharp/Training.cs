@@ -1,0 +1,125 @@
+using F = TiDHy.Functional;
+
+namespace TiDHy.CSharp;
+
+/// <summary>The mean training losses of one epoch.</summary>
+/// <param name="SpatialLossRHat">Reconstruction loss <c>L_hat</c> of the inferred latents.</param>
+/// <param name="SpatialLossRBar">Reconstruction loss <c>L_bar</c> of the predicted latents.</param>
+/// <param name="TempLoss">Weighted temporal loss <c>temp_weight·L_temp</c>.</param>
+/// <param name="R2Loss">The r2 decoder's loss <c>L_r2</c> (0 without it).</param>
+/// <param name="Total">The plain total loss, regularisers included.</param>
+public sealed record TrainingLosses(double SpatialLossRHat, double SpatialLossRBar, double TempLoss, double R2Loss, double Total)
+{
+    internal static TrainingLosses From(F.EpochLosses l) => new(l.SpatialLossRHat, l.SpatialLossRBar, l.TempLoss, l.R2Loss, l.Total);
+}
+
+/// <summary>What one training batch measured.</summary>
+/// <param name="SpatialLossRHat">Reconstruction loss <c>L_hat</c> of the inferred latents.</param>
+/// <param name="SpatialLossRBar">Reconstruction loss <c>L_bar</c> of the predicted latents.</param>
+/// <param name="TempLoss">Weighted temporal loss <c>temp_weight·L_temp</c>.</param>
+/// <param name="R2Loss">The r2 decoder's loss <c>L_r2</c> (0 without it).</param>
+/// <param name="CosReg">The cosine regulariser of the dynamics matrices, unweighted.</param>
+/// <param name="OrthR2">The orthogonality regulariser of the hypernetwork input, unweighted.</param>
+/// <param name="Regularisers">The optional regularisers (L1, orthogonality, nuclear norm), weighted and summed; 0 when all are off.</param>
+/// <param name="Total">The plain total loss, regularisers included, whatever the GradNorm weights.</param>
+/// <param name="GradientNorm">The global gradient norm before clipping.</param>
+/// <param name="MeanIterations">Mean inference iterations per time step of the batch.</param>
+public sealed record BatchMetrics(
+    double SpatialLossRHat,
+    double SpatialLossRBar,
+    double TempLoss,
+    double R2Loss,
+    double CosReg,
+    double OrthR2,
+    double Regularisers,
+    double Total,
+    double GradientNorm,
+    double MeanIterations
+)
+{
+    internal static BatchMetrics From(F.StepMetrics m) =>
+        new(
+            m.SpatialLossRHat,
+            m.SpatialLossRBar,
+            m.TempLoss,
+            m.R2Loss,
+            m.CosReg,
+            m.OrthR2,
+            m.Regularisers,
+            m.Total,
+            m.GradNormBeforeClip,
+            m.MeanIterations
+        );
+}
+
+/// <summary>One completed epoch of the training history.</summary>
+/// <param name="Epoch">The epoch, from 0.</param>
+/// <param name="Train">Mean training losses over the epoch's batches.</param>
+/// <param name="Validation">The validation objective averaged over the validation windows, when validation ran in this epoch.</param>
+/// <param name="LearningRateFactor">The factor of the epoch's learning-rate schedule.</param>
+/// <param name="Duration">Wall-clock time of the epoch, validation included.</param>
+public sealed record EpochSummary(int Epoch, TrainingLosses Train, double? Validation, double LearningRateFactor, TimeSpan Duration)
+{
+    internal static EpochSummary From(F.EpochRecord r) =>
+        new(r.Epoch, TrainingLosses.From(r.Train), Interop.Nullable(r.Validation), r.LearningRateFactor, TimeSpan.FromSeconds(r.Seconds));
+}
+
+/// <summary>Progress of <see cref="TiDHyModel.Fit"/>, reported after every batch.</summary>
+/// <param name="Epoch">The current epoch, from 0.</param>
+/// <param name="Epochs">The epoch count at which the fit ends.</param>
+/// <param name="Batch">Batches done in this epoch.</param>
+/// <param name="Batches">Batches per epoch.</param>
+/// <param name="Metrics">The metrics of the batch just done.</param>
+/// <param name="CompletedEpoch">The epoch just completed, on the last batch of an epoch; null otherwise.</param>
+/// <param name="Elapsed">Time since the fit started.</param>
+public sealed record TrainingProgress(
+    int Epoch,
+    int Epochs,
+    int Batch,
+    int Batches,
+    BatchMetrics Metrics,
+    EpochSummary? CompletedEpoch,
+    TimeSpan Elapsed
+)
+{
+    internal static TrainingProgress From(F.FitProgress p) =>
+        new(
+            p.Epoch,
+            p.Epochs,
+            p.Batch,
+            p.Batches,
+            BatchMetrics.From(p.Metrics),
+            Interop.ValueOrNull(p.Completed) is { } c ? EpochSummary.From(c) : null,
+            p.Elapsed
+        );
+}
+
+/// <summary>The outcome of <see cref="TiDHyModel.Fit"/>.</summary>
+public sealed class TrainingReport
+{
+    private TrainingReport(bool cancelled, F.TrainState state)
+    {
+        Cancelled = cancelled;
+        EpochsCompleted = state.Epoch;
+        History = Array.AsReadOnly(state.History.Select(EpochSummary.From).ToArray());
+        BestEpoch = Interop.ValueOrNull(state.Best)?.Epoch;
+        BestScore = Interop.ValueOrNull(state.Best)?.Score;
+    }
+
+    /// <summary>True when the fit stopped early because of its cancellation token; a later fit resumes where it stopped.</summary>
+    public bool Cancelled { get; }
+
+    /// <summary>Epochs completed in total, earlier fits included.</summary>
+    public int EpochsCompleted { get; }
+
+    /// <summary>One summary per completed epoch, earlier fits included, in order.</summary>
+    public IReadOnlyList<EpochSummary> History { get; }
+
+    /// <summary>The epoch of the best parameters (lowest validation objective, or lowest training total without validation data); null before the first epoch completes.</summary>
+    public int? BestEpoch { get; }
+
+    /// <summary>The score of the best parameters; null before the first epoch completes.</summary>
+    public double? BestScore { get; }
+
+    internal static TrainingReport From(F.FitResult result) => new(result.Cancelled, result.State);
+}

@@ -1,0 +1,48 @@
+/// Files the commands write besides the report: the evaluation record as `.npz`.
+[<RequireQualifiedAccess>]
+module TiDHy.Cli.Output
+
+open TiDHy.Functional
+
+/// The entries of an evaluation record's `.npz`, with upstream's names: the `[window; T; ·]`
+/// arrays, `Ut [window; T; R; R]`, `b` with a dynamic bias, the elementwise losses and the three
+/// averaged losses as 1-element arrays.
+let recordEntries (r: EvaluationRecord) : (string * NpyArray) list =
+    let ut =
+        Npy.create
+            [|
+                Array4D.length1 r.Ut
+                Array4D.length2 r.Ut
+                Array4D.length3 r.Ut
+                Array4D.length4 r.Ut
+            |]
+            [|
+                for i in 0 .. Array4D.length1 r.Ut - 1 do
+                    for j in 0 .. Array4D.length2 r.Ut - 1 do
+                        for k in 0 .. Array4D.length3 r.Ut - 1 do
+                            for l in 0 .. Array4D.length4 r.Ut - 1 do
+                                yield r.Ut[i, j, k, l]
+            |]
+
+    let scalar v = Npy.create [| 1 |] [| v |]
+
+    [
+        "I", Npy.ofArray3 r.I
+        "I_hat", Npy.ofArray3 r.IHat
+        "I_bar", Npy.ofArray3 r.IBar
+        "R_hat", Npy.ofArray3 r.RHat
+        "R_bar", Npy.ofArray3 r.RBar
+        "R2_hat", Npy.ofArray3 r.R2Hat
+        "W", Npy.ofArray3 r.W
+        "Ut", ut
+        yield! r.B |> Option.map (fun b -> "b", Npy.ofArray3 b) |> Option.toList
+        "spatial_loss_rhat", Npy.ofArray3 r.SpatialLossRHat
+        "spatial_loss_rbar", Npy.ofArray3 r.SpatialLossRBar
+        "temp_loss", Npy.ofArray3 r.TempLoss
+        "spatial_loss_rhat_avg", scalar r.SpatialLossRHatAvg
+        "spatial_loss_rbar_avg", scalar r.SpatialLossRBarAvg
+        "temp_loss_avg", scalar r.TempLossAvg
+    ]
+
+/// Writes the evaluation record to `path` as `.npz` (float64, atomically).
+let saveRecord (path: string) (r: EvaluationRecord) = Npy.writeNpz path (recordEntries r)

@@ -1,0 +1,113 @@
+namespace TiDHy.Functional
+
+open System
+open System.IO
+
+/// Loading and saving series `[time; features]` by file extension: `.csv`, `.npy` and `.npz`.
+[<RequireQualifiedAccess>]
+module Data =
+
+    /// The `.npz` entry names `load` looks for, in order, when an archive holds several arrays.
+    let npzEntryNames = [ "data"; "X"; "x"; "inputs_train" ]
+
+    let private joined (items: string seq) = String.Join(", ", items)
+
+    let private extension (path: string) =
+        if String.IsNullOrWhiteSpace path then
+            invalidArg (nameof path) $"path: expected a file path, got '{path}'."
+
+        Path.GetExtension(path).ToLowerInvariant()
+
+    let private unsupported (path: string) (ext: string) : 'a =
+        invalidArg
+            (nameof path)
+            $"path: '{path}' has the extension '{ext}'; supported: .csv (numbers, header optional), .npy and .npz (NumPy, float64 or float32)."
+
+    /// A series `[time; features]` of an array: rank 2 as is, rank 1 `[n]` as one feature `[n; 1]`.
+    let private asSeries (source: string) (a: NpyArray) =
+        match a.Shape.Length with
+        | 2 -> Npy.toMatrix a
+        | 1 -> Array2D.init a.Shape[0] 1 (fun i _ -> a.Data[i])
+        | _ ->
+            DataFile.fail
+                source
+                $"expected a series [time; features] (rank 2, or rank 1 for one feature), got shape {Shape.show a.Shape}."
+
+    /// The series `[time; features]` in entry `entry` of the `.npz` file `path` (rank 2, or rank 1 as
+    /// one feature). Raises a `DataFormatException` naming the file and listing its entries when there
+    /// is no such entry.
+    let loadNpzEntry (path: string) (entry: string) =
+        let entries = Npy.readNpz path
+
+        match entries |> Array.tryFind (fun (n, _) -> n = entry) with
+        | Some(_, a) -> asSeries $"{path}, entry '{entry}'" a
+        | None ->
+            let names = entries |> Array.map (fun (n, _) -> $"'{n}'")
+            DataFile.fail path $"no entry '{entry}'; the archive holds [{joined names}]."
+
+    /// Loads the series `[time; features]` of `path`, by extension (case-insensitive):
+    /// `.csv` — numbers, ',' separated, header optional (see `Csv.read`);
+    /// `.npy` — a rank-2 array, or rank 1 read as one feature `[n; 1]`, float64 or float32;
+    /// `.npz` — its only array, else the first of the entries named in `npzEntryNames`
+    /// (`data`, `X`, `x`, `inputs_train`), else an error listing the entries (use `loadNpzEntry`).
+    /// Raises an ArgumentException for another extension, FileNotFoundException for a missing file
+    /// and `DataFormatException` (naming the file, entry and position) for malformed contents.
+    let load (path: string) : float[,] =
+        match extension path with
+        | ".csv" -> Csv.read path
+        | ".npy" -> asSeries path (Npy.read path)
+        | ".npz" ->
+            let entries = Npy.readNpz path
+
+            match entries with
+            | [| name, a |] -> asSeries $"{path}, entry '{name}'" a
+            | _ ->
+                match
+                    npzEntryNames
+                    |> List.tryPick (fun n -> entries |> Array.tryFind (fun (e, _) -> e = n))
+                with
+                | Some(name, a) -> asSeries $"{path}, entry '{name}'" a
+                | None ->
+                    let names = entries |> Array.map (fun (n, _) -> $"'{n}'")
+
+                    DataFile.fail
+                        path
+                        $"{entries.Length} entries [{joined names}] and none named {joined npzEntryNames}; choose one with Data.loadNpzEntry."
+        | ext -> unsupported path ext
+
+    /// Saves the series `series` `[time; features]` to `path`, by extension, atomically: `.csv`
+    /// without a header, `.npy` as float64, `.npz` as float64 in the entry `data`.
+    let save (path: string) (series: float[,]) =
+        if isNull series then
+            nullArg (nameof series)
+
+        match extension path with
+        | ".csv" -> Csv.write path None series
+        | ".npy" -> Npy.writeMatrix path series
+        | ".npz" -> Npy.writeNpz path [ "data", Npy.ofMatrix series ]
+        | ext -> unsupported path ext
+
+    let private ofInts (m: int[,]) = Array2D.map float m |> Npy.ofMatrix
+
+    /// Saves an SLDS data set to the `.npz` file `path` with upstream's names: `inputs_train`,
+    /// `inputs_val`, `inputs_test` (observations `[time; channels]`), `states_z`, `states_z_val`,
+    /// `states_z_test` (discrete states `[time; Systems]`, as floats), `states_x`, `states_x_val`,
+    /// `states_x_test` (latents `[time; Systems·2]`), and `projection` `[channels; n]` when the
+    /// data were projected; float64, atomically. `load` on this file gives `inputs_train`.
+    let saveSlds (path: string) (data: SldsData) =
+        let split (suffix: string) (s: SldsSplit) =
+            [
+                "inputs" + (if suffix = "" then "_train" else suffix), Npy.ofMatrix s.Observations
+                "states_z" + suffix, ofInts s.States
+                "states_x" + suffix, Npy.ofMatrix s.Latents
+            ]
+
+        let entries =
+            split "" data.Train
+            @ split "_val" data.Val
+            @ split "_test" data.Test
+            @ (data.Projection
+               |> Option.map (fun p -> [ "projection", Npy.ofMatrix p ])
+               |> Option.defaultValue [])
+
+        Npy.writeNpz path entries

@@ -1,0 +1,389 @@
+namespace TiDHy.Functional
+
+open System
+open System.Diagnostics
+open System.IO
+open System.Threading
+
+/// The outer optimisation of MODEL.md ("One outer training step", GradNorm) as a pure step, and the
+/// epoch loop over windows.
+[<RequireQualifiedAccess>]
+module Train =
+
+    /// A fresh training state: parameters `p`, a fresh AdamW, GradNorm weights 1, epoch 0.
+    let initState (cfg: Config) (p: Params) : TrainState =
+        let cfg = Config.validateOrThrow cfg
+        Model.checkParams cfg p
+
+        {
+            Params = p
+            Optimizer = Optim.init p
+            GradNorm = GradNorm.init cfg
+            Epoch = 0
+            Batch = 0
+            Carry = None
+            Running = EpochLosses.zero
+            History = [||]
+            Best = None
+        }
+
+    /// `initState cfg (Init.init cfg key)`.
+    let init (cfg: Config) (key: Key) = initState cfg (Init.init cfg key)
+
+    /// The parameter group of each leaf, with the learning rate scaled for `epoch` (`Optim.scheduleFactor`).
+    let groups (cfg: Config) (epoch: int) =
+        let factor = Optim.scheduleFactor cfg epoch
+
+        fun name ->
+            let g = Optim.groupOf cfg name
+
+            { g with
+                LearningRate = g.LearningRate * factor
+            }
+
+    /// The task losses and unweighted task gradients of GradNorm (MODEL.md); the optional
+    /// regularisers join every task, as upstream adds them to each task loss.
+    let private tasks (cfg: Config) (terms: ObjectiveTerms) (core: Term) (optional: Term) =
+        let sum (ts: Term list) =
+            {
+                Value = ts |> List.sumBy _.Value
+                Grad = ts |> List.map _.Grad |> List.reduce ParamTree.add
+            }
+
+        [|
+            yield sum [ terms.SpatialLossRHat; optional ]
+            yield sum [ terms.SpatialLossRBar; optional ]
+            yield sum [ terms.TempLoss; core; optional ]
+            if cfg.UseR2Decoder then
+                yield sum [ terms.R2Loss; optional ]
+        |]
+
+    /// The objective of one batch and the network gradient that a training step follows, before
+    /// clipping: `Σ` of every term's gradient, or `Σ a_i·∂L_i/∂θ` with `grad_norm` (`a` the
+    /// current GradNorm weights). In stateful mode the window starts from `state.Carry`.
+    /// `X [batch; T; D]`.
+    let objective (cfg: Config) (state: TrainState) (X: float[,,]) : StepObjective =
+        let cfg = Config.validateOrThrow cfg
+        let p = state.Params
+        let init = if cfg.Stateful then state.Carry else None
+        let traj, fwd = Objective.trajectory cfg p init X
+        let terms = Objective.terms cfg p traj
+        let core, cosReg, orthR2 = Regularisers.core cfg p
+        let optional = Regularisers.optional cfg p
+
+        let plain =
+            [|
+                terms.SpatialLossRHat
+                terms.SpatialLossRBar
+                terms.TempLoss
+                terms.R2Loss
+                core
+                optional
+            |]
+
+        let taskTerms =
+            if cfg.GradNorm then
+                Some(tasks cfg terms core optional)
+            else
+                None
+
+        {
+            Terms = terms
+            CosReg = cosReg
+            OrthR2 = orthR2
+            Regularisers = optional.Value
+            Total = plain |> Array.sumBy _.Value
+            Tasks = taskTerms
+            Gradient =
+                match taskTerms with
+                | Some ts -> ParamTree.linearCombination state.GradNorm.Weights (ts |> Array.map _.Grad)
+                | None -> ParamTree.linearCombination (Array.create plain.Length 1.0) (plain |> Array.map _.Grad)
+            Forward = fwd
+        }
+
+    /// One outer training step on a batch of windows `X [batch; T; D]`: inference over the window,
+    /// the objective's gradients (`objective`), clipping, one AdamW step (rates of epoch
+    /// `state.Epoch`), GradNorm's update with `grad_norm`, and upstream's normalisations. Pure:
+    /// returns the new state (with `Batch` advanced) and the step's metrics.
+    let step (cfg: Config) (state: TrainState) (X: float[,,]) : TrainState * StepMetrics =
+        let cfg = Config.validateOrThrow cfg
+        let o = objective cfg state X
+
+        let gradNorm, gnStep =
+            match o.Tasks with
+            | Some ts ->
+                let gn, record =
+                    GradNorm.update cfg state.GradNorm (ts |> Array.map _.Value) (ts |> Array.map _.Grad)
+
+                gn, Some record
+            | None -> state.GradNorm, None
+
+        let clipped, normBefore = Optim.clipGradNorm cfg.ClipGrad o.Gradient
+
+        let p', opt =
+            Optim.adamW Optim.adamWDefaults (groups cfg state.Epoch) state.Optimizer state.Params clipped
+
+        { state with
+            Params = Init.normalize cfg p'
+            Optimizer = opt
+            GradNorm = gradNorm
+            Batch = state.Batch + 1
+            Carry = if cfg.Stateful then Some o.Forward.Final else None
+        },
+        {
+            SpatialLossRHat = o.Terms.SpatialLossRHat.Value
+            SpatialLossRBar = o.Terms.SpatialLossRBar.Value
+            TempLoss = o.Terms.TempLoss.Value
+            R2Loss = o.Terms.R2Loss.Value
+            CosReg = o.CosReg
+            OrthR2 = o.OrthR2
+            Regularisers = o.Regularisers
+            Total = o.Total
+            GradNormBeforeClip = normBefore
+            GradNorm = gnStep
+            MeanIterations =
+                if o.Forward.Iterations.Length = 0 then
+                    0.0
+                else
+                    Array.averageBy float o.Forward.Iterations
+        }
+
+    /// Options of `fit` with defaults: batches of 16, `cfg.NumEpochs` epochs, seed 0, validation
+    /// every epoch, no checkpoint folder, no progress callback, no cancellation.
+    let defaultFitOptions (cfg: Config) : FitOptions =
+        {
+            BatchSize = 16
+            Epochs = cfg.NumEpochs
+            Seed = 0
+            ValidateEvery = 1
+            CheckpointDirectory = None
+            Progress = ignore
+            Cancellation = CancellationToken.None
+        }
+
+    /// The order in which epoch `epoch` visits `n` windows: a permutation of `0 … n−1` drawn from
+    /// `seed` and `epoch` alone, so a resumed fit repeats it.
+    let epochOrder (seed: int) (epoch: int) (n: int) =
+        let u = Random.uniform01 (Random.foldIn epoch (Random.key seed)) n
+        let order = Array.init n id
+
+        for i in n - 1 .. -1 .. 1 do
+            let j = min i (int (u[i] * float (i + 1)))
+            let t = order[i]
+            order[i] <- order[j]
+            order[j] <- t
+
+        order
+
+    /// The window indices of each batch of epoch `epoch` for `n` windows. Without `cfg.Stateful`:
+    /// `epochOrder` cut into batches of `batchSize` (the last may be smaller). With it: the windows
+    /// are `batchSize` consecutive streams of `n / batchSize` windows, and batch `k` holds window `k`
+    /// of every stream, so each sample's carry passes to its next window; `n` must then be a
+    /// multiple of `batchSize`.
+    let batches (cfg: Config) (batchSize: int) (seed: int) (epoch: int) (n: int) : int[][] =
+        if batchSize <= 0 then
+            invalidArg (nameof batchSize) $"batchSize: expected a positive batch size, got {batchSize}."
+
+        if n <= 0 then
+            invalidArg (nameof n) $"n: expected at least one window, got {n}."
+
+        if cfg.Stateful then
+            if n % batchSize <> 0 then
+                invalidArg
+                    (nameof n)
+                    $"n: stateful training needs a window count that is a multiple of the batch size; got {n} windows for batches of {batchSize}."
+
+            let length = n / batchSize
+            Array.init length (fun k -> Array.init batchSize (fun i -> i * length + k))
+        else
+            epochOrder seed epoch n |> Array.chunkBySize batchSize
+
+    let private gather (windows: float[,,]) (idx: int[]) =
+        Array3D.init idx.Length (Array3D.length2 windows) (Array3D.length3 windows) (fun b t d -> windows[idx[b], t, d])
+
+    /// The validation objective of `p` on windows `[n; T; D]`: `L_hat + L_bar + temp_weight·L_temp + L_r2`
+    /// of each window (from a zero state), averaged over the windows; evaluated in batches of `batchSize`.
+    let validationLoss (cfg: Config) (p: Params) (batchSize: int) (windows: float[,,]) =
+        let n = Array3D.length1 windows
+
+        let total =
+            Array.init n id
+            |> Array.chunkBySize (max 1 batchSize)
+            |> Array.sumBy (fun idx ->
+                let r = Forward.forward cfg p None (gather windows idx)
+
+                float idx.Length
+                * (r.SpatialLossRHat + r.SpatialLossRBar + r.TempLoss + r.R2Loss))
+
+        total / float n
+
+    let private addLosses (a: EpochLosses) (m: StepMetrics) : EpochLosses =
+        {
+            SpatialLossRHat = a.SpatialLossRHat + m.SpatialLossRHat
+            SpatialLossRBar = a.SpatialLossRBar + m.SpatialLossRBar
+            TempLoss = a.TempLoss + m.TempLoss
+            R2Loss = a.R2Loss + m.R2Loss
+            Total = a.Total + m.Total
+        }
+
+    let private meanLosses (a: EpochLosses) (count: int) : EpochLosses =
+        let c = float count
+
+        {
+            SpatialLossRHat = a.SpatialLossRHat / c
+            SpatialLossRBar = a.SpatialLossRBar / c
+            TempLoss = a.TempLoss / c
+            R2Loss = a.R2Loss / c
+            Total = a.Total / c
+        }
+
+    /// The file name of the latest checkpoint in `FitOptions.CheckpointDirectory`.
+    [<Literal>]
+    let LastCheckpoint = "last.tidhy.json"
+
+    /// The file name of the best model's checkpoint in `FitOptions.CheckpointDirectory`.
+    [<Literal>]
+    let BestCheckpoint = "best.tidhy.json"
+
+    /// Trains from `state` on the windows `train [n; T; D]` until `options.Epochs` epochs are
+    /// complete: each epoch runs `step` on the batches of `batches` (seeded shuffle, or stateful
+    /// streams), then validates on `validation [m; T'; D]` every `ValidateEvery` epochs and after the
+    /// last, records the epoch in `History` and keeps the best parameters (lowest validation
+    /// objective, or lowest mean training total without validation data). With a checkpoint folder,
+    /// `last.tidhy.json` is written after every epoch and when cancelled, `best.tidhy.json` whenever
+    /// the best improves. Cancellation stops after the batch in progress; the returned state resumes
+    /// exactly where it stopped (same shuffle, same batch). Raises `InvalidOperationException` when the
+    /// loss becomes NaN or infinite, leaving the last checkpoint as it was.
+    let fit
+        (cfg: Config)
+        (options: FitOptions)
+        (train: float[,,])
+        (validation: float[,,] option)
+        (state: TrainState)
+        : FitResult =
+        let cfg = Config.validateOrThrow cfg
+        Model.checkParams cfg state.Params
+        let n, _ = Shape.checkWindow (nameof train) 2 cfg.InputDim train
+        Shape.checkFinite (nameof train) (Seq.cast train)
+
+        match validation with
+        | Some v ->
+            Shape.checkWindow (nameof validation) 2 cfg.InputDim v |> ignore
+            Shape.checkFinite (nameof validation) (Seq.cast v)
+        | None -> ()
+
+        if options.Epochs < 0 then
+            invalidArg (nameof options) $"options.Epochs: expected a count >= 0, got {options.Epochs}."
+
+        if options.ValidateEvery < 0 then
+            invalidArg (nameof options) $"options.ValidateEvery: expected a count >= 0, got {options.ValidateEvery}."
+
+        options.CheckpointDirectory |> Option.iter (Directory.CreateDirectory >> ignore)
+
+        let save name s =
+            options.CheckpointDirectory
+            |> Option.iter (fun dir -> Checkpoint.save (Path.Combine(dir, name)) cfg s)
+
+        let clock = Stopwatch.StartNew()
+        let mutable s = state
+        let mutable cancelled = false
+        let mutable epochStart = clock.Elapsed
+
+        while not cancelled && s.Epoch < options.Epochs do
+            let epoch = s.Epoch
+            let bs = batches cfg options.BatchSize options.Seed epoch n
+
+            if s.Batch >= bs.Length then
+                invalidOp $"state: batch {s.Batch} of epoch {epoch}, but an epoch has {bs.Length} batches."
+
+            if options.Cancellation.IsCancellationRequested then
+                cancelled <- true
+            else
+                let s', m = step cfg s (gather train bs[s.Batch])
+
+                if not (Double.IsFinite m.Total) then
+                    invalidOp
+                        $"Training diverged at epoch {epoch}, batch {s.Batch}: the loss is {m.Total}. Lower the learning rates (learning_rate_s/t/h, lr_r, lr_r2) or clip_grad; the last checkpoint is unchanged."
+
+                s <-
+                    { s' with
+                        Running = addLosses s.Running m
+                    }
+
+                let completed =
+                    if s.Batch = bs.Length then
+                        let last = epoch + 1 = options.Epochs
+
+                        let validated =
+                            match validation with
+                            | Some v when options.ValidateEvery > 0 && ((epoch + 1) % options.ValidateEvery = 0 || last) ->
+                                Some(validationLoss cfg s.Params options.BatchSize v)
+                            | _ -> None
+
+                        let trainLosses = meanLosses s.Running s.Batch
+
+                        let record =
+                            {
+                                Epoch = epoch
+                                Train = trainLosses
+                                Validation = validated
+                                LearningRateFactor = Optim.scheduleFactor cfg epoch
+                                Seconds = (clock.Elapsed - epochStart).TotalSeconds
+                            }
+
+                        let score =
+                            match validation, validated with
+                            | Some _, Some v -> Some v
+                            | Some _, None -> None
+                            | None, _ -> Some trainLosses.Total
+
+                        let improved =
+                            match score, s.Best with
+                            | Some sc, Some b -> Double.IsFinite sc && sc < b.Score
+                            | Some sc, None -> Double.IsFinite sc
+                            | None, _ -> false
+
+                        s <-
+                            { s with
+                                Epoch = epoch + 1
+                                Batch = 0
+                                Carry = None
+                                Running = EpochLosses.zero
+                                History = Array.append s.History [| record |]
+                                Best =
+                                    if improved then
+                                        Some
+                                            {
+                                                Params = s.Params
+                                                Epoch = epoch
+                                                Score = score.Value
+                                            }
+                                    else
+                                        s.Best
+                            }
+
+                        save LastCheckpoint s
+
+                        if improved then
+                            save BestCheckpoint s
+
+                        epochStart <- clock.Elapsed
+                        Some record
+                    else
+                        None
+
+                options.Progress
+                    {
+                        Epoch = epoch
+                        Epochs = options.Epochs
+                        Batch = (if completed.IsSome then bs.Length else s.Batch)
+                        Batches = bs.Length
+                        Metrics = m
+                        Completed = completed
+                        Elapsed = clock.Elapsed
+                    }
+
+        if cancelled then
+            save LastCheckpoint s
+
+        { State = s; Cancelled = cancelled }

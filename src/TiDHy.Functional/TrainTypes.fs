@@ -1,0 +1,181 @@
+namespace TiDHy.Functional
+
+open System
+open System.Threading
+
+/// What one training step measured.
+type StepMetrics =
+    {
+        /// `L_hat`.
+        SpatialLossRHat: float
+        /// `L_bar`.
+        SpatialLossRBar: float
+        /// `temp_weight·L_temp`.
+        TempLoss: float
+        /// `L_r2` (0 without the r2 decoder).
+        R2Loss: float
+        /// `cos_reg` (unweighted).
+        CosReg: float
+        /// `orth_r2` (unweighted).
+        OrthR2: float
+        /// The optional regularisers, weighted and summed (0 when all are off).
+        Regularisers: float
+        /// `L_hat + L_bar + temp_weight·L_temp + L_r2 + cos_eta·cos_reg + Orth_alpha_r2·orth_r2`
+        /// + the optional regularisers: the plain loss, whatever the GradNorm weights.
+        Total: float
+        /// The global gradient norm before clipping.
+        GradNormBeforeClip: float
+        /// The GradNorm update of this step (`None` without `grad_norm`).
+        GradNorm: GradNormStep option
+        /// Mean inference iterations per inference step of the window.
+        MeanIterations: float
+    }
+
+/// The mean training losses of one epoch (batch metrics averaged over its batches).
+type EpochLosses =
+    {
+        /// `L_hat`.
+        SpatialLossRHat: float
+        /// `L_bar`.
+        SpatialLossRBar: float
+        /// `temp_weight·L_temp`.
+        TempLoss: float
+        /// `L_r2`.
+        R2Loss: float
+        /// The plain total loss (`StepMetrics.Total`).
+        Total: float
+    }
+
+/// Operations on `EpochLosses`.
+[<RequireQualifiedAccess>]
+module EpochLosses =
+
+    /// All losses 0.
+    let zero: EpochLosses =
+        {
+            SpatialLossRHat = 0.0
+            SpatialLossRBar = 0.0
+            TempLoss = 0.0
+            R2Loss = 0.0
+            Total = 0.0
+        }
+
+/// One epoch of the metrics history.
+type EpochRecord =
+    {
+        /// The epoch, from 0.
+        Epoch: int
+        /// Mean training losses over the epoch's batches.
+        Train: EpochLosses
+        /// The validation objective `L_hat + L_bar + temp_weight·L_temp + L_r2`, per window averaged
+        /// over the validation windows, when validation ran in this epoch.
+        Validation: float option
+        /// The outer learning-rate factor of the epoch schedule.
+        LearningRateFactor: float
+        /// Wall-clock seconds of the epoch (validation included).
+        Seconds: float
+    }
+
+/// The best parameters seen by `Train.fit`.
+type BestModel =
+    {
+        /// The parameters at the end of `Epoch`.
+        Params: Params
+        /// The epoch they are from.
+        Epoch: int
+        /// The score that made them best: the validation objective, or the epoch's mean training
+        /// total when there is no validation data.
+        Score: float
+    }
+
+/// Everything training carries from step to step; a checkpoint stores it whole.
+type TrainState =
+    {
+        /// The model parameters.
+        Params: Params
+        /// The outer AdamW state.
+        Optimizer: AdamWState
+        /// GradNorm's task weights and first losses (unused without `grad_norm`).
+        GradNorm: GradNormState
+        /// Completed epochs.
+        Epoch: int
+        /// Completed batches of the current epoch.
+        Batch: int
+        /// The latent state after the last batch, passed to the next batch in stateful mode.
+        Carry: Carry option
+        /// Sums of the batch losses of the current epoch so far (`Batch` of them).
+        Running: EpochLosses
+        /// One record per completed epoch.
+        History: EpochRecord[]
+        /// The best parameters so far.
+        Best: BestModel option
+    }
+
+/// The objective of one training batch and the gradient a step follows (`Train.objective`).
+type StepObjective =
+    {
+        /// The objective's four terms with their gradients.
+        Terms: ObjectiveTerms
+        /// `cos_reg` (unweighted).
+        CosReg: float
+        /// `orth_r2` (unweighted).
+        OrthR2: float
+        /// The optional regularisers, weighted and summed.
+        Regularisers: float
+        /// The plain total loss (`StepMetrics.Total`).
+        Total: float
+        /// GradNorm's task losses with their unweighted gradients (`None` without `grad_norm`).
+        Tasks: Term[] option
+        /// The network gradient before clipping, shaped like the parameters.
+        Gradient: Params
+        /// The forward pass (inference included) over the window.
+        Forward: ForwardResult
+    }
+
+/// Progress of `Train.fit`, reported after every batch.
+type FitProgress =
+    {
+        /// The current epoch, from 0.
+        Epoch: int
+        /// The epoch at which the fit ends (exclusive).
+        Epochs: int
+        /// Batches done in this epoch.
+        Batch: int
+        /// Batches per epoch.
+        Batches: int
+        /// The metrics of the batch just done.
+        Metrics: StepMetrics
+        /// The epoch just completed, on the last batch of an epoch.
+        Completed: EpochRecord option
+        /// Time since the fit started.
+        Elapsed: TimeSpan
+    }
+
+/// Options of `Train.fit` (hyperparameters of the model itself live in `Config`).
+type FitOptions =
+    {
+        /// Windows per batch (the last batch of an epoch may be smaller unless stateful).
+        BatchSize: int
+        /// Train until this many epochs are complete (counting those already in the state).
+        Epochs: int
+        /// Seed of the per-epoch shuffle of the windows.
+        Seed: int
+        /// Validate every this many epochs (and after the last); 0 never.
+        ValidateEvery: int
+        /// A folder for `last.tidhy.json` (after every epoch and on cancellation) and
+        /// `best.tidhy.json` (when the best model improves); `None` writes nothing.
+        CheckpointDirectory: string option
+        /// Called after every batch.
+        Progress: FitProgress -> unit
+        /// Checked before every batch: a cancelled fit stops after the batch in progress.
+        Cancellation: CancellationToken
+    }
+
+/// The result of `Train.fit`.
+type FitResult =
+    {
+        /// The state at the end (or where the fit was cancelled): resume by passing it back.
+        State: TrainState
+        /// True when the fit stopped because of the cancellation token.
+        Cancelled: bool
+    }

@@ -1,0 +1,103 @@
+using TiDHy.CSharp;
+
+namespace TiDHy.CSharp.Tests;
+
+public class TiDHyOptionsTests
+{
+    [Fact]
+    public void New_options_carry_upstreams_SLDS_defaults()
+    {
+        var o = new TiDHyOptions(7);
+        Assert.Equal(7, o.InputDim);
+        Assert.Equal(10, o.RDim);
+        Assert.Equal(5, o.R2Dim);
+        Assert.Equal(15, o.MixDim);
+        Assert.Equal(2000, o.MaxIter);
+        Assert.Equal(0.01, o.Tol);
+        Assert.Equal(LossKind.Mse, o.Loss);
+        Assert.Equal(BatchScaling.BatchMean, o.BatchScaling);
+        Assert.Equal(ConvergenceMode.Batch, o.Convergence);
+        Assert.True(o.GradNorm);
+        Assert.Equal(1e-5, o.WeightDecay);
+        Assert.Equal(200, o.SequenceLength);
+        Assert.Equal(1000, o.NumEpochs);
+    }
+
+    [Fact]
+    public void The_parameterless_constructor_leaves_InputDim_to_be_set()
+    {
+        var o = new TiDHyOptions();
+        Assert.Equal(0, o.InputDim);
+        var e = Assert.Throws<ArgumentException>(o.Validate);
+        Assert.Contains("InputDim (input_dim)", e.Message);
+        o.InputDim = 3;
+        o.Validate();
+    }
+
+    [Fact]
+    public void Options_survive_a_JSON_round_trip_with_every_property()
+    {
+        var o = TestData.SmallOptions();
+        o.Loss = LossKind.Poisson;
+        o.Convergence = ConvergenceMode.PerSample;
+        o.BatchScaling = BatchScaling.PerSample;
+        o.DynBias = true;
+        o.UseR2Decoder = true;
+        o.LrR = 0.123456789012345;
+        o.LnucAlpha = 1e-7;
+        var back = TiDHyOptions.FromJson(o.ToJson());
+        foreach (var p in typeof(TiDHyOptions).GetProperties())
+        {
+            Assert.Equal(p.GetValue(o), p.GetValue(back));
+        }
+    }
+
+    [Fact]
+    public void FromJson_reads_upstream_names_and_takes_defaults_for_missing_keys()
+    {
+        var o = TiDHyOptions.FromJson("""{ "input_dim": 6, "r_dim": 4, "loss_type": "BCE", "batch_converge": false, "sequence_length": 50 }""");
+        Assert.Equal(6, o.InputDim);
+        Assert.Equal(4, o.RDim);
+        Assert.Equal(LossKind.Bce, o.Loss);
+        Assert.Equal(ConvergenceMode.AllSamples, o.Convergence);
+        Assert.Equal(5, o.Overlap);
+        Assert.Equal(15, o.MixDim);
+    }
+
+    [Fact]
+    public void FromJson_rejects_unknown_keys_and_bad_JSON_naming_the_json_parameter()
+    {
+        var unknown = Assert.Throws<ArgumentException>(() => TiDHyOptions.FromJson("""{ "input_dim": 6, "r_dimm": 4 }"""));
+        Assert.Equal("json", unknown.ParamName);
+        Assert.Contains("r_dimm", unknown.Message);
+        var broken = Assert.Throws<ArgumentException>(() => TiDHyOptions.FromJson("{ \"input_dim\": "));
+        Assert.Equal("json", broken.ParamName);
+        Assert.Throws<ArgumentNullException>("json", () => TiDHyOptions.FromJson(null!));
+    }
+
+    [Fact]
+    public void Validation_names_every_invalid_property_with_its_upstream_name()
+    {
+        var o = TestData.SmallOptions();
+        o.MaxIter = 5;
+        o.Tol = double.NaN;
+        o.RDim = 0;
+        o.Overlap = 7;
+        var e = Assert.Throws<ArgumentException>(o.Validate);
+        Assert.Contains("MaxIter (max_iter) = 5", e.Message);
+        Assert.Contains("Tol (tol) = NaN", e.Message);
+        Assert.Contains("RDim (r_dim) = 0", e.Message);
+        Assert.Contains("Overlap (overlap) = 7", e.Message);
+        Assert.Throws<ArgumentException>(() => o.ToJson());
+    }
+
+    [Fact]
+    public void Clone_gives_an_independent_copy()
+    {
+        var o = TestData.SmallOptions();
+        var c = o.Clone();
+        c.RDim = 9;
+        Assert.Equal(3, o.RDim);
+        Assert.Equal(9, c.RDim);
+    }
+}

@@ -1,0 +1,299 @@
+/// The `tidhy` commands as a user runs them, on tiny inputs: exit codes, the files written and the
+/// messages for bad input. The commands run in-process (`Program.main`) with the console captured;
+/// the tests of this module run one after another.
+module TiDHy.Cli.Tests.CliTests
+
+open System
+open System.IO
+open System.Text.Json
+open TiDHy.Functional
+open Xunit
+
+let private gate = obj ()
+
+/// Runs `tidhy args` and returns the exit code, standard output and standard error.
+let run (args: string list) =
+    lock gate (fun () ->
+        let out, err = new StringWriter(), new StringWriter()
+        let oldOut, oldErr = Console.Out, Console.Error
+        Console.SetOut out
+        Console.SetError err
+
+        try
+            let code = TiDHy.Cli.Program.main (List.toArray args)
+            code, out.ToString(), err.ToString()
+        finally
+            Console.SetOut oldOut
+            Console.SetError oldErr)
+
+let private tempDir () =
+    let d = Path.Combine(Path.GetTempPath(), $"tidhy-cli-{Guid.NewGuid():N}")
+    Directory.CreateDirectory d |> ignore
+    d
+
+/// A small series `[time; 3]` written as CSV with a header.
+let private writeSeries (dir: string) (name: string) (time: int) =
+    let path = Path.Combine(dir, name)
+
+    let lines =
+        [
+            yield "a,b,c"
+            for t in 0 .. time - 1 do
+                let f = if (t / 15) % 2 = 0 then 0.2 else 0.5
+
+                yield
+                    String.Join(
+                        ",",
+                        [
+                            for d in 0..2 ->
+                                (sin (f * float t + float d)).ToString("R", Globalization.CultureInfo.InvariantCulture)
+                        ]
+                    )
+        ]
+
+    File.WriteAllLines(path, lines)
+    path
+
+let private writeConfig (dir: string) (extra: string) =
+    let path = Path.Combine(dir, $"config-{Guid.NewGuid():N}.json")
+
+    File.WriteAllText(
+        path,
+        $"""{{"r_dim": 3, "r2_dim": 2, "mix_dim": 4, "hyper_hid_dim": 8, "max_iter": 20, "tol": 0.01,
+            "sequence_length": 10, "overlap": 5, "num_epochs": 2{extra}}}"""
+    )
+
+    path
+
+let private expectFiles (dir: string) (names: string list) =
+    for n in names do
+        Assert.True(File.Exists(Path.Combine(dir, n)), $"{n} missing in {dir}")
+
+[<Fact>]
+let ``Help lists every command and each command's options; a bad command is a usage error`` () =
+    let code, out, _ = run [ "--help" ]
+    Assert.Equal(0, code)
+
+    for c in [ "demo"; "train"; "eval"; "import-torch" ] do
+        Assert.Contains(c, out)
+
+    let code, out, _ = run [ "train"; "--help" ]
+    Assert.Equal(0, code)
+    Assert.Contains("--data", out)
+    Assert.Contains("--resume", out)
+    let code, out, _ = run [ "eval"; "--help" ]
+    Assert.Equal(0, code)
+    Assert.Contains("--model", out)
+    let code, _, err = run [ "frobnicate" ]
+    Assert.Equal(2, code)
+    Assert.Contains("frobnicate", err)
+    let code, _, err = run [ "train"; "--out"; "x" ]
+    Assert.Equal(2, code)
+    Assert.Contains("--data", err)
+
+[<Fact>]
+let ``train writes checkpoints, the model, metrics and a report, and resumes only when asked`` () =
+    let dir = tempDir ()
+    let data = writeSeries dir "series.csv" 120
+    let cfg = writeConfig dir ""
+    let out = Path.Combine(dir, "run")
+
+    let code, stdout, err =
+        run [ "train"; "--data"; data; "--config"; cfg; "--out"; out; "--batch-size"; "4" ]
+
+    Assert.True((code = 0), $"exit {code}: {err}")
+    Assert.Contains("epoch 2/2", stdout)
+
+    expectFiles
+        out
+        [
+            "config.json"
+            "last.tidhy.json"
+            "best.tidhy.json"
+            "model.json"
+            "metrics.csv"
+            "index.html"
+            "losses.svg"
+            "W.svg"
+        ]
+
+    Assert.Equal(3, File.ReadAllLines(Path.Combine(out, "metrics.csv")).Length)
+    let code, _, err = run [ "train"; "--data"; data; "--config"; cfg; "--out"; out ]
+    Assert.Equal(1, code)
+    Assert.Contains("--resume", err)
+
+    let code, _, err =
+        run
+            [
+                "train"
+                "--data"
+                data
+                "--config"
+                cfg
+                "--out"
+                out
+                "--resume"
+                "--epochs"
+                "3"
+                "--batch-size"
+                "4"
+            ]
+
+    Assert.True((code = 0), $"exit {code}: {err}")
+    Assert.Equal(4, File.ReadAllLines(Path.Combine(out, "metrics.csv")).Length)
+    let stored, state = Checkpoint.read (Path.Combine(out, "last.tidhy.json"))
+    Assert.Equal(3, state.Epoch)
+    Assert.Equal(3, stored.InputDim)
+
+[<Fact>]
+let ``eval writes the record as npz and a report, from a checkpoint or a state_dict with its config`` () =
+    let dir = tempDir ()
+    let data = writeSeries dir "series.csv" 80
+    let cfg = writeConfig dir ""
+    let run1 = Path.Combine(dir, "run")
+
+    let code, _, err =
+        run [ "train"; "--data"; data; "--config"; cfg; "--out"; run1; "--epochs"; "1" ]
+
+    Assert.True((code = 0), $"exit {code}: {err}")
+    let out = Path.Combine(dir, "eval")
+
+    let code, stdout, err =
+        run
+            [
+                "eval"
+                "--model"
+                Path.Combine(run1, "last.tidhy.json")
+                "--data"
+                data
+                "--out"
+                out
+            ]
+
+    Assert.True((code = 0), $"exit {code}: {err}")
+    Assert.Contains("Evaluated 8 windows", stdout)
+    expectFiles out [ "record.npz"; "metrics.csv"; "index.html"; "r.svg"; "reconstruction_0.svg" ]
+    let entries = Npy.readNpz (Path.Combine(out, "record.npz")) |> Map.ofArray
+    Assert.Equal<int[]>([| 8; 10; 3 |], entries["I_hat"].Shape)
+    Assert.Equal<int[]>([| 8; 10; 3; 3 |], entries["Ut"].Shape)
+    let model = Path.Combine(run1, "model.json")
+    let code, _, err = run [ "eval"; "--model"; model; "--data"; data; "--out"; out ]
+    Assert.Equal(1, code)
+    Assert.Contains("--config", err)
+
+    let code, _, err =
+        run [ "eval"; "--model"; model; "--config"; cfg; "--data"; data; "--out"; out ]
+
+    Assert.True((code = 0), $"exit {code}: {err}")
+
+[<Fact>]
+let ``import-torch turns an upstream state_dict into a checkpoint that eval uses`` () =
+    let dir = tempDir ()
+
+    let fixture =
+        Path.Combine(TiDHy.Functional.Tests.TestUtil.referenceDir, "mse_linear.json")
+
+    use doc = JsonDocument.Parse(File.ReadAllText fixture)
+    let sd = Path.Combine(dir, "state_dict.json")
+    File.WriteAllText(sd, doc.RootElement.GetProperty("params").GetRawText())
+    let cfgPath = Path.Combine(dir, "config.json")
+    File.WriteAllText(cfgPath, doc.RootElement.GetProperty("config").GetRawText())
+    let ckpt = Path.Combine(dir, "imported.tidhy.json")
+
+    let code, stdout, err =
+        run [ "import-torch"; "--state-dict"; sd; "--config"; cfgPath; "--out"; ckpt ]
+
+    Assert.True((code = 0), $"exit {code}: {err}")
+    Assert.Contains("Imported", stdout)
+    let cfg, state = Checkpoint.read ckpt
+
+    let expected =
+        StateDict.toParams cfg (StateDict.ofJsonElement (doc.RootElement.GetProperty "params"))
+
+    Assert.Equal(expected, state.Params)
+    // A state_dict that does not fit the configuration names the tensor.
+    let wrong = Path.Combine(dir, "wrong.json")
+
+    let cfgNode =
+        Nodes.JsonNode.Parse(doc.RootElement.GetProperty("config").GetRawText())
+
+    cfgNode["r_dim"] <- Nodes.JsonValue.Create 5
+    File.WriteAllText(wrong, cfgNode.ToJsonString())
+
+    let code, _, err =
+        run [ "import-torch"; "--state-dict"; sd; "--config"; wrong; "--out"; ckpt ]
+
+    Assert.Equal(1, code)
+    Assert.Contains("temporal", err)
+
+[<Fact>]
+let ``Bad input gives exit code 1 and a message naming the file, line or key`` () =
+    let dir = tempDir ()
+    let data = writeSeries dir "series.csv" 60
+    let cfg = writeConfig dir ""
+    let out = Path.Combine(dir, "run")
+
+    let code, _, err =
+        run [ "train"; "--data"; Path.Combine(dir, "missing.csv"); "--out"; out ]
+
+    Assert.Equal(1, code)
+    Assert.Contains("missing.csv", err)
+    let ragged = Path.Combine(dir, "ragged.csv")
+    File.WriteAllLines(ragged, [ "1,2,3"; "4,5"; "6,7,8" ])
+    let code, _, err = run [ "train"; "--data"; ragged; "--config"; cfg; "--out"; out ]
+    Assert.Equal(1, code)
+    Assert.Contains("ragged.csv", err)
+    Assert.Contains("2", err)
+    let badKey = writeConfig dir ", \"r_dimm\": 3"
+    let code, _, err = run [ "train"; "--data"; data; "--config"; badKey; "--out"; out ]
+    Assert.Equal(1, code)
+    Assert.Contains("r_dimm", err)
+    let wrongDim = writeConfig dir ", \"input_dim\": 7"
+
+    let code, _, err =
+        run [ "train"; "--data"; data; "--config"; wrongDim; "--out"; out ]
+
+    Assert.Equal(1, code)
+    Assert.Contains("input_dim", err)
+    let short = writeSeries dir "short.csv" 5
+
+    let code, _, err =
+        run
+            [
+                "train"
+                "--data"
+                short
+                "--config"
+                cfg
+                "--out"
+                out
+                "--val-fraction"
+                "0"
+            ]
+
+    Assert.Equal(1, code)
+    Assert.Contains("sequence_length", err)
+    let corrupt = Path.Combine(dir, "corrupt.tidhy.json")
+    File.WriteAllText(corrupt, "TIDHY-CHECKPOINT 1 sha256=00\n{}")
+    let code, _, err = run [ "eval"; "--model"; corrupt; "--data"; data; "--out"; out ]
+    Assert.Equal(1, code)
+    Assert.Contains("corrupt", err)
+
+[<Fact>]
+let ``demo writes a report folder`` () =
+    let out = Path.Combine(tempDir (), "demo")
+    let code, stdout, err = run [ "demo"; "--epochs"; "1"; "--out"; out ]
+    Assert.True((code = 0), $"exit {code}: {err}")
+    Assert.Contains("Report:", stdout)
+
+    expectFiles
+        out
+        [
+            "index.html"
+            "losses.svg"
+            "states.svg"
+            "W.svg"
+            "record.npz"
+            "model.json"
+            "metrics.csv"
+        ]

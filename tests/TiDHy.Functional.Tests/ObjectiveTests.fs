@@ -1,0 +1,173 @@
+/// Tests of `Objective`: every parameter gradient of the training objective against central
+/// differences of its values, for every option, and the values against `Forward.forward`.
+module TiDHy.Functional.Tests.ObjectiveTests
+
+open TiDHy.Functional
+open TiDHy.Functional.Tests.TestUtil
+open TiDHy.Functional.Tests.TestInputs
+open Xunit
+
+/// The largest norm-wise relative error allowed between analytic and numerical parameter gradients.
+let gradientTol = 1e-6
+
+/// One combination of the options the training objective depends on.
+type ObjectiveCase =
+    {
+        Loss: LossKind
+        NonlinDecoder: bool
+        LowRankTemp: bool
+        DynBias: bool
+        UseR2Decoder: bool
+    }
+
+    override c.ToString() =
+        $"{Config.lossName c.Loss} nonlin={c.NonlinDecoder} lowrank={c.LowRankTemp} "
+        + $"dyn_bias={c.DynBias} r2_decoder={c.UseR2Decoder}"
+
+    /// The small test configuration with these options.
+    member c.Config =
+        { smallConfig with
+            Loss = c.Loss
+            NonlinDecoder = c.NonlinDecoder
+            LowRankTemp = c.LowRankTemp
+            DynBias = c.DynBias
+            UseR2Decoder = c.UseR2Decoder
+        }
+
+/// Every combination: 3 losses × decoder × temporal rank × dynamic bias × r2 decoder.
+let objectiveCases =
+    [
+        for loss in [ LossKind.MSE; LossKind.BCE; LossKind.Poisson ] do
+            for nonlin in [ false; true ] do
+                for lowRank in [ false; true ] do
+                    for dynBias in [ false; true ] do
+                        for r2Dec in [ false; true ] do
+                            {
+                                Loss = loss
+                                NonlinDecoder = nonlin
+                                LowRankTemp = lowRank
+                                DynBias = dynBias
+                                UseR2Decoder = r2Dec
+                            }
+    ]
+
+/// A random trajectory of `steps` inference steps for a batch of `b` (the latents are data, so
+/// they need not come from inference), starting with the upstream `X_0` term when `initial`.
+let randomTrajectory (cfg: Config) (seed: int) (b: int) (steps: int) (initial: bool) =
+    let r k =
+        awayFromZero (seed + k) 0.6 0.1 b cfg.RDim
+
+    let r2 k =
+        awayFromZero (seed + 100 + k) 0.6 0.1 b cfg.R2Dim
+
+    {
+        Initial =
+            if initial then
+                Some(observations cfg.Loss (seed + 300) b cfg.InputDim)
+            else
+                None
+        Steps =
+            Array.init steps (fun t ->
+                {
+                    X = observations cfg.Loss (seed + 200 + t) b cfg.InputDim
+                    RPrev = r t
+                    R2Prev = r2 t
+                    R = r (t + 1)
+                    R2 = r2 (t + 1)
+                })
+    }
+
+/// True when every term of the objective is smooth in the parameters at `traj`: the decoder at
+/// `r_t`, at `r̂_t` and at 0, the hypernetwork at `r2_t`, and the r2 decoder at `[r_{t−1}, r2_{t−1}]`.
+let objectiveSmoothIn (cfg: Config) (p: Params) (traj: Trajectory) =
+    traj.Steps
+    |> Array.forall (fun s ->
+        let rHat = (Model.temporalPrediction cfg p s.RPrev s.R2).RHat
+
+        decoderSmoothAt cfg p s.R
+        && decoderSmoothAt cfg p rHat
+        && Numerics.rows s.R2 |> Array.forall (mlpSmoothAt p.Hypernet true)
+        && (match p.R2Decoder with
+            | Some m ->
+                Array.forall2
+                    (fun a b -> mlpSmoothAt m false (Array.append a b))
+                    (Numerics.rows s.RPrev)
+                    (Numerics.rows s.R2Prev)
+            | None -> true))
+    && (match traj.Initial with
+        | Some x0 -> decoderSmoothAt cfg p (Array2D.zeroCreate (Array2D.length1 x0) cfg.RDim)
+        | None -> true)
+
+/// The relative errors of the four terms' analytic gradients (`Objective.terms`) against central
+/// differences of `Objective.values`, at smooth parameters and a random trajectory.
+let objectiveGradientErrors (cfg: Config) (initial: bool) =
+    let p, traj =
+        firstSmooth
+            (string cfg)
+            (fun seed -> paramsFor cfg seed, randomTrajectory cfg (seed + 11) 2 3 initial)
+            (fun (p, traj) -> objectiveSmoothIn cfg p traj)
+
+    let terms = Objective.terms cfg p traj
+
+    let numerical =
+        GradientCheck.paramGradients
+            (fun q ->
+                let a, b, c, d = Objective.values cfg q traj
+                [| a; b; c; d |])
+            p
+
+    [|
+        terms.SpatialLossRHat.Grad
+        terms.SpatialLossRBar.Grad
+        terms.TempLoss.Grad
+        terms.R2Loss.Grad
+    |]
+    |> Array.mapi (fun k g -> GradientCheck.paramRelativeError g numerical[k])
+
+[<Fact>]
+let ``Every parameter gradient of the objective matches central differences for every option`` () =
+    let failures =
+        [
+            for c in objectiveCases do
+                let errs = objectiveGradientErrors c.Config true
+                let names = [| "L_hat"; "L_bar"; "L_temp"; "L_r2" |]
+
+                for k in 0..3 do
+                    report $"objective gradient {c} {names[k]}" errs[k] gradientTol
+
+                    if not (errs[k] <= gradientTol) then
+                        yield $"{c} {names[k]}: {errs[k]:E3}"
+        ]
+
+    Assert.True(failures.IsEmpty, String.concat "\n" failures)
+
+[<Fact>]
+let ``Objective gradients match central differences in stateful mode (no X_0 term)`` () =
+    for c in objectiveCases |> List.filter (fun c -> c.Loss = LossKind.MSE) do
+        let errs = objectiveGradientErrors c.Config false
+
+        errs
+        |> Array.iteri (fun k e -> report $"objective gradient stateful {c} term {k}" e gradientTol)
+
+        Assert.True(Array.forall (fun e -> e <= gradientTol) errs, $"{c}: %A{errs}")
+
+[<Fact>]
+let ``Objective values equal the forward pass over the same window`` () =
+    for c in
+        objectiveCases
+        |> List.filter (fun c -> not c.NonlinDecoder || c.Loss = LossKind.MSE) do
+        let cfg = c.Config
+        let p = paramsFor cfg 5
+
+        let X =
+            Array3D.init 3 4 cfg.InputDim (fun b t d -> (observations cfg.Loss (40 + t) 3 cfg.InputDim)[b, d])
+
+        let traj, fwd = Objective.trajectory cfg p None X
+        let hat, bar, temp, r2 = Objective.values cfg p traj
+        assertCloseScalar $"{c} L_hat" 1e-12 hat fwd.SpatialLossRHat
+        assertCloseScalar $"{c} L_bar" 1e-12 bar fwd.SpatialLossRBar
+        assertCloseScalar $"{c} L_temp" 1e-12 temp fwd.TempLoss
+        assertCloseScalar $"{c} L_r2" 1e-12 r2 fwd.R2Loss
+        Assert.Equal(3, traj.Steps.Length)
+        let terms = Objective.terms cfg p traj
+        Assert.Equal(hat, terms.SpatialLossRHat.Value)

@@ -1,0 +1,143 @@
+/// Tests of `Regularisers`: each gradient against central differences, for both temporal ranks and
+/// both decoder kinds, and the invariants of the cosine regulariser.
+module TiDHy.Functional.Tests.RegularisersTests
+
+open FsCheck.FSharp
+open TiDHy.Functional
+open TiDHy.Functional.Tests.TestUtil
+open Xunit
+
+let private gradientTol = 1e-6
+
+let private variants =
+    [
+        for nonlin in [ false; true ] do
+            for lowRank in [ false; true ] do
+                for dynBias in [ false; true ] do
+                    { smallConfig with
+                        NonlinDecoder = nonlin
+                        LowRankTemp = lowRank
+                        DynBias = dynBias
+                        UseR2Decoder = nonlin
+                    }
+    ]
+
+let private regularisers: (string * (Params -> Term)) list =
+    [
+        "cos_reg", Regularisers.cosReg
+        "orth_r2", Regularisers.orthR2
+        "L1 temporal", Regularisers.l1Temporal
+        "L1 hypernet.4.weight", Regularisers.l1HypernetOutput
+        "L1 spatial", Regularisers.l1Spatial
+        "orth spatial", Regularisers.orthSpatial
+        "nuclear", Regularisers.nuclear
+    ]
+
+/// `p` with N(0, 0.3²) noise added to every value: away from the orthogonal initialisation, where
+/// every cosine is 0 and `|cos|` has its kink.
+let private jitter (seed: int) (p: Params) =
+    let mutable k = seed
+
+    ParamTree.mapN
+        (fun _ leaves ->
+            k <- k + 1
+            Array.map2 (fun v z -> v + 0.3 * z) leaves[0] (Random.normal (Random.key k) leaves[0].Length))
+        [| p |]
+
+[<Fact>]
+let ``Every regulariser gradient matches central differences for both ranks and decoders`` () =
+    for cfg in variants do
+        let p = Init.init cfg (Random.key 17) |> jitter 100
+
+        for name, f in regularisers do
+            let numerical = GradientCheck.paramGradients (fun q -> [| (f q).Value |]) p
+            let err = GradientCheck.paramRelativeError (f p).Grad numerical[0]
+
+            let what =
+                $"{name} nonlin={cfg.NonlinDecoder} lowrank={cfg.LowRankTemp} dyn_bias={cfg.DynBias}"
+
+            report $"regulariser gradient {what}" err gradientTol
+            Assert.True(err <= gradientTol, $"{what}: relative error {err:E3}")
+
+[<Fact>]
+let ``The weighted core and optional regularisers are the weighted sums of their parts`` () =
+    let cfg =
+        { smallConfig with
+            CosEta = 0.7
+            OrthAlphaR2 = 1.3
+            L1Alpha = 0.1
+            L1AlphaW = 0.2
+            L1AlphaSpat = 0.3
+            OrthAlphaSpat = 0.4
+            LnucAlpha = 0.5
+        }
+
+    let p = Init.init cfg (Random.key 3)
+    let core, cosV, orthV = Regularisers.core cfg p
+    assertCloseScalar "core" 1e-14 core.Value (0.7 * cosV + 1.3 * orthV)
+    let opt = Regularisers.optional cfg p
+
+    let expected =
+        0.1 * (Regularisers.l1Temporal p).Value
+        + 0.2 * (Regularisers.l1HypernetOutput p).Value
+        + 0.3 * (Regularisers.l1Spatial p).Value
+        + 0.4 * (Regularisers.orthSpatial p).Value
+        + 0.5 * (Regularisers.nuclear p).Value
+
+    assertCloseScalar "optional" 1e-14 opt.Value expected
+
+    let numerical =
+        GradientCheck.paramGradients (fun q -> [| (Regularisers.optional cfg q).Value |]) p
+
+    Assert.True(GradientCheck.paramRelativeError opt.Grad numerical[0] <= gradientTol)
+    let off = Regularisers.optional smallConfig p
+    Assert.Equal(0.0, off.Value)
+    Assert.Equal(0.0, ParamTree.norm off.Grad)
+
+[<Fact>]
+let ``cos_reg of upstream's orthogonal initialisation is zero`` () =
+    let p = Init.init smallConfig (Random.key 9)
+    Assert.True((Regularisers.cosReg p).Value < 1e-12)
+
+[<Fact>]
+let ``The cosine sum is between 0 and the number of pairs and ignores positive row scales`` () =
+    let gen =
+        gen {
+            let! n = Gen.choose (2, 6)
+            let! len = Gen.choose (1, 5)
+
+            let! rows =
+                Gen.arrayOfLength
+                    n
+                    (Gen.arrayOfLength len (Gen.choose (-1000, 1000) |> Gen.map (fun v -> float v / 100.0)))
+
+            let! scales =
+                Gen.arrayOfLength n (Gen.choose (1, 1000) |> Gen.map (fun v -> float v / 100.0))
+
+            return rows, scales
+        }
+
+    FsCheck.Check.One(
+        FsCheck.Config.QuickThrowOnFailure,
+        Prop.forAll (Arb.fromGen gen) (fun (rows, scales) ->
+            let v, _ = Regularisers.cosineSum rows
+            let n = float rows.Length
+            let scaled = Array.map2 (fun (r: float[]) c -> Array.map ((*) c) r) rows scales
+            let allLarge = rows |> Array.forall (fun r -> Numerics.norm r > 1e-2)
+
+            v >= 0.0
+            && v <= n * (n - 1.0) / 2.0 + 1e-12
+            && (not allLarge
+                || abs (fst (Regularisers.cosineSum scaled) - v) <= 1e-9 * max 1.0 v))
+    )
+
+[<Fact>]
+let ``The nuclear norm of a low-rank V_k equals the sum of its singular values`` () =
+    let cfg = { smallConfig with LowRankTemp = true }
+    let p = Init.init cfg (Random.key 4)
+
+    let bySvd =
+        Model.dynamicsMatrices p
+        |> Array.sumBy (fun v -> MathNet.Numerics.LinearAlgebra.Matrix<float>.Build.DenseOfArray(v).Svd(false).S.Sum())
+
+    assertCloseScalar "nuclear" 1e-12 (Regularisers.nuclear p).Value bySvd
