@@ -380,7 +380,7 @@ internal static class KernelEmitter
         private void EmitWorkers()
         {
             w.Line("int want = s.Threads > 0 ? s.Threads : K.WorkerPool.Capacity;");
-            w.Line("K.WorkerPool.Run(this, global::System.Math.Min(want, global::System.Math.Max(1, Blocks / 2)));");
+            w.Line("K.WorkerPool.Run(this, global::System.Math.Min(want, Blocks));");
         }
 
         private void EmitInfer()
