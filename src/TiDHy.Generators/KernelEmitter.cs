@@ -583,16 +583,60 @@ internal static class KernelEmitter
             w.Close();
         }
 
+        /// <summary>
+        /// k rows of a matrix–vector product. Fewer than 8 rows cannot hide the FMA latency with one
+        /// accumulator each, so up to 4 rows get two (even and odd columns), summed at the end.
+        /// </summary>
         private void MatVecChunk(string o0, int k, string dst, string src, Sz cols, string wts, string? bias)
         {
             w.Open();
             for (int j = 0; j < k; j++) w.Line($"{T}* mw{j} = {wts} + ({o0} + {j}) * {cols.Name};");
             for (int j = 0; j < k; j++) w.Line($"{V} ma{j} = {(bias is null ? V + ".Zero" : Bc($"{bias}[{o0} + {j}]"))};");
+            if (k <= 4)
+            {
+                for (int j = 0; j < k; j++) w.Line($"{V} mb{j} = {V}.Zero;");
+                w.Line("int mi = 0;");
+                w.Open($"for (; mi + 2 <= {cols.Name}; mi += 2)");
+                w.Line($"{V} mx = {Ld(src + " + mi * L")};");
+                w.Line($"{V} my = {Ld(src + " + (mi + 1) * L")};");
+                for (int j = 0; j < k; j++)
+                {
+                    w.Line($"ma{j} = V512.FusedMultiplyAdd({Bc($"mw{j}[mi]")}, mx, ma{j});");
+                    w.Line($"mb{j} = V512.FusedMultiplyAdd({Bc($"mw{j}[mi + 1]")}, my, mb{j});");
+                }
+                w.Close();
+                w.Open($"if (mi < {cols.Name})");
+                w.Line($"{V} mx = {Ld(src + " + mi * L")};");
+                for (int j = 0; j < k; j++) w.Line($"ma{j} = V512.FusedMultiplyAdd({Bc($"mw{j}[mi]")}, mx, ma{j});");
+                w.Close();
+                for (int j = 0; j < k; j++) w.Line($"V512.Store(ma{j} + mb{j}, {dst} + ({o0} + {j}) * L);");
+                w.Close();
+                return;
+            }
             w.Open($"for (int mi = 0; mi < {cols.Name}; mi++)");
             w.Line($"{V} mx = {Ld(src + " + mi * L")};");
             for (int j = 0; j < k; j++) w.Line($"ma{j} = V512.FusedMultiplyAdd({Bc($"mw{j}[mi]")}, mx, ma{j});");
             w.Close();
             for (int j = 0; j < k; j++) w.Line($"V512.Store(ma{j}, {dst} + ({o0} + {j}) * L);");
+            w.Close();
+        }
+
+        /// <summary>
+        /// Declares <paramref name="acc"/> = Σ_j term(j) over j &lt; n with four partial sums, so that the
+        /// additions overlap instead of waiting on each other. <paramref name="term"/> gets the index
+        /// expression and the partial sum's name and returns the statement that adds to it.
+        /// </summary>
+        private void Sum4(string acc, Sz n, Func<string, string, string> term)
+        {
+            w.Line($"{V} {acc};");
+            w.Open();
+            w.Line($"{V} {acc}0 = {V}.Zero, {acc}1 = {V}.Zero, {acc}2 = {V}.Zero, {acc}3 = {V}.Zero;");
+            w.Line("int sj = 0;");
+            w.Open($"for (; sj + 4 <= {n.Name}; sj += 4)");
+            for (int q = 0; q < 4; q++) w.Line(term(q == 0 ? "sj" : $"(sj + {q})", $"{acc}{q}"));
+            w.Close();
+            w.Line($"for (; sj < {n.Name}; sj++) {term("sj", acc + "0")}");
+            w.Line($"{acc} = ({acc}0 + {acc}1) + ({acc}2 + {acc}3);");
             w.Close();
         }
 
@@ -637,14 +681,9 @@ internal static class KernelEmitter
         private void LayerNormElu(string pre, Sz n, string gamma, string beta, string act, string? eluD, string sd)
         {
             w.Open();
-            w.Line($"{V} ls = {V}.Zero;");
-            w.Line($"for (int j = 0; j < {n.Name}; j++) ls += {Ld(pre + " + j * L")};");
+            Sum4("ls", n, (j, a) => $"{a} += {Ld($"{pre} + {j} * L")};");
             w.Line($"{V} mean = ls / {Bc($"({T}){n.Name}")};");
-            w.Line($"{V} lq = {V}.Zero;");
-            w.Open($"for (int j = 0; j < {n.Name}; j++)");
-            w.Line($"{V} dv = {Ld(pre + " + j * L")} - mean;");
-            w.Line("lq = V512.FusedMultiplyAdd(dv, dv, lq);");
-            w.Close();
+            Sum4("lq", n, (j, a) => $"{{ {V} dv = {Ld($"{pre} + {j} * L")} - mean; {a} = V512.FusedMultiplyAdd(dv, dv, {a}); }}");
             w.Line($"{V} inv = {V}.One / V512.Sqrt(lq / {Bc($"({T}){n.Name}")} + {Bc(Lit(1e-5))});");
             w.Line($"V512.Store(inv, {sd});");
             w.Open($"for (int j = 0; j < {n.Name}; j++)");
@@ -663,14 +702,9 @@ internal static class KernelEmitter
         private void LayerNormVjp(string g, Sz n, string gamma, string xh, string sd)
         {
             w.Open();
-            w.Line($"{V} mg = {V}.Zero;");
-            w.Line($"{V} mgx = {V}.Zero;");
-            w.Open($"for (int j = 0; j < {n.Name}; j++)");
-            w.Line($"{V} gx = {Ld(g + " + j * L")} * {Bc(gamma + "[j]")};");
-            w.Line($"V512.Store(gx, {g} + j * L);");
-            w.Line("mg += gx;");
-            w.Line($"mgx = V512.FusedMultiplyAdd(gx, {Ld(xh + " + j * L")}, mgx);");
-            w.Close();
+            w.Line($"for (int j = 0; j < {n.Name}; j++) V512.Store({Ld(g + " + j * L")} * {Bc(gamma + "[j]")}, {g} + j * L);");
+            Sum4("mg", n, (j, a) => $"{a} += {Ld($"{g} + {j} * L")};");
+            Sum4("mgx", n, (j, a) => $"{a} = V512.FusedMultiplyAdd({Ld($"{g} + {j} * L")}, {Ld($"{xh} + {j} * L")}, {a});");
             w.Line($"mg /= {Bc($"({T}){n.Name}")};");
             w.Line($"mgx /= {Bc($"({T}){n.Name}")};");
             w.Line($"{V} inv = {Ld(sd)};");
