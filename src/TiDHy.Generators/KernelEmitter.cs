@@ -454,28 +454,39 @@ internal static class KernelEmitter
         }
 
         /// <summary>The loop over iterations with a batch-wide rule, or the blockwise loops of PerSample convergence.</summary>
+        /// <summary>
+        /// The loop over iterations: blockwise (each block to its own end, dynamic scheduling) for
+        /// PerSample convergence, else synchronised over the workers with one barrier per iteration.
+        /// A fixed convergence mode emits only its own loop and rule.
+        /// </summary>
         private void EmitDriver(bool inf)
         {
+            bool blockwise = s.Convergence is 0 or 3;
+            bool synced = s.Convergence != 3;
             Sizes();
             w.Line($"{T}* scr = ScratchOf(worker);");
-            w.Open("if (conv == 3)");
-            w.Line("int b;");
-            w.Open("while ((b = global::System.Threading.Interlocked.Increment(ref NextBlock) - 1) < Blocks)");
-            w.Line($"{T}* blk = Blk + (long)b * BlockStride;");
-            if (inf) w.Line("Precompute(blk);");
-            w.Line($"{V} active = b == Blocks - 1 ? lastMask : {V}.AllBitsSet;");
-            w.Line("int it = 0;");
-            w.Open("for (; it < maxIter && V512.ExtractMostSignificantBits(active) != 0; it++)");
-            w.Line(inf ? "StepInf(blk, scr, lrR[it], active, true);" : "StepFirst(blk, scr, it, active, true);");
-            w.Line("CountLanes(b, active);");
-            w.Line($"active = V512.AndNot(active, {(inf ? "LanesConverged(scr)" : "LanesConvergedR(scr)")});");
-            w.Close();
-            w.Line("BlockIters[b] = it;");
-            w.Line("BlockConverged[b] = V512.ExtractMostSignificantBits(active) == 0;");
-            if (inf) w.Line("Predict(blk, scr);");
-            w.Close();
-            w.Line("return;");
-            w.Close();
+            if (blockwise)
+            {
+                if (synced) w.Open("if (conv == 3)");
+                w.Line("int b;");
+                w.Open("while ((b = global::System.Threading.Interlocked.Increment(ref NextBlock) - 1) < Blocks)");
+                w.Line($"{T}* blk = Blk + (long)b * BlockStride;");
+                if (inf) w.Line("Precompute(blk);");
+                w.Line($"{V} active = b == Blocks - 1 ? lastMask : {V}.AllBitsSet;");
+                w.Line("int it = 0;");
+                w.Open("for (; it < maxIter && V512.ExtractMostSignificantBits(active) != 0; it++)");
+                w.Line(inf ? "StepInf(blk, scr, lrR[it], active, true);" : "StepFirst(blk, scr, it, active, true);");
+                w.Line("CountLanes(b, active);");
+                w.Line($"active = V512.AndNot(active, {(inf ? "LanesConverged(scr)" : "LanesConvergedR(scr)")});");
+                w.Close();
+                w.Line("BlockIters[b] = it;");
+                w.Line("BlockConverged[b] = V512.ExtractMostSignificantBits(active) == 0;");
+                if (inf) w.Line("Predict(blk, scr);");
+                w.Close();
+                if (!synced) return;
+                w.Line("return;");
+                w.Close();
+            }
             w.Line("var (b0, b1) = Range(worker);");
             if (inf) w.Line("for (int b = b0; b < b1; b++) Precompute(Blk + (long)b * BlockStride);");
             w.Line("int sense = 0;");
@@ -488,22 +499,30 @@ internal static class KernelEmitter
             w.Line($"{V} valid = b == Blocks - 1 ? lastMask : {V}.AllBitsSet;");
             w.Line(inf ? "StepInf(blk, scr, lrR[it], valid, false);" : "StepFirst(blk, scr, it, valid, false);");
             w.Line("var p = PartialOf(parity, b);");
-            if (inf)
+            string allRule(string lanes) =>
+                $"p[0] = V512.ExtractMostSignificantBits({lanes}(scr) & valid) == V512.ExtractMostSignificantBits(valid) ? 1.0 : 0.0;";
+            void BatchSums()
+            {
+                w.Line($"{T}* st = scr + ({Offset(scratch, "stat")}) * L;");
+                for (int q = 0; q < 4; q++)
+                    w.Line($"p[{q}] = V512.Sum(V512.ConditionalSelect(valid, {Ld(q == 0 ? "st" : $"st + {q} * L")}, {V}.Zero));");
+            }
+            if (!inf) w.Line(allRule("LanesConvergedR"));
+            else if (s.Convergence == 1) BatchSums();
+            else if (s.Convergence == 2) w.Line(allRule("LanesConverged"));
+            else
             {
                 w.Open("if (conv == 1)");
-                w.Line($"{T}* st = scr + ({Offset(scratch, "stat")}) * L;");
-                w.Line($"p[0] = V512.Sum(V512.ConditionalSelect(valid, {Ld("st")}, {V}.Zero));");
-                w.Line($"p[1] = V512.Sum(V512.ConditionalSelect(valid, {Ld("st + L")}, {V}.Zero));");
-                w.Line($"p[2] = V512.Sum(V512.ConditionalSelect(valid, {Ld("st + 2 * L")}, {V}.Zero));");
-                w.Line($"p[3] = V512.Sum(V512.ConditionalSelect(valid, {Ld("st + 3 * L")}, {V}.Zero));");
+                BatchSums();
                 w.Close();
-                w.Line("else p[0] = V512.ExtractMostSignificantBits(LanesConverged(scr) & valid) == V512.ExtractMostSignificantBits(valid) ? 1.0 : 0.0;");
+                w.Line("else " + allRule("LanesConverged"));
             }
-            else w.Line("p[0] = V512.ExtractMostSignificantBits(LanesConvergedR(scr) & valid) == V512.ExtractMostSignificantBits(valid) ? 1.0 : 0.0;");
             w.Close();
             w.Line("Barrier.SignalAndWait(ref sense);");
-            w.Line(inf ? "bool done = conv == 1 ? BatchDecision(parity, tolD) : AllDecision(parity);" : "bool done = AllDecision(parity);");
-            w.Open("if (done)");
+            string decision = !inf || s.Convergence == 2 ? "AllDecision(parity)"
+                : s.Convergence == 1 ? "BatchDecision(parity, tolD)"
+                : "conv == 1 ? BatchDecision(parity, tolD) : AllDecision(parity)";
+            w.Open($"if ({decision})");
             w.Line("iterations = it + 1;");
             w.Line("converged = true;");
             w.Line("break;");
