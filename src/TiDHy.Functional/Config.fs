@@ -30,6 +30,17 @@ type Convergence =
     /// Each sample stops on its own and keeps its values while the others continue.
     | PerSample
 
+/// Which implementation runs inference (`Inference.infer`, `Inference.inferFirstStep`, and so
+/// `Forward` and `Evaluate`). Not an upstream setting; JSON key `backend`.
+[<RequireQualifiedAccess>]
+type Backend =
+    /// The F# reference path in float64: the definition that the fused kernels are tested against.
+    | Reference
+    /// Generated fused kernels (TiDHy.Kernels) in float64: equal to the reference to rounding (the default).
+    | Fused
+    /// Generated fused kernels in float32: several times faster, results within about 1e-3 of float64.
+    | FusedFloat32
+
 /// Every hyperparameter of MODEL.md, with upstream's SLDS defaults (`Config.defaults`). Field
 /// documentation gives the upstream name. Immutable: derive variants with `{ cfg with … }`.
 type Config =
@@ -80,6 +91,8 @@ type Config =
         BatchScaling: BatchScaling
         /// Inference convergence (upstream `batch_converge`: true = `Batch`, false = `AllSamples`).
         Convergence: Convergence
+        /// Inference implementation (not upstream; `Backend.Fused` by default).
+        Backend: Backend
         /// `stateful`: in `Forward.forwardWindows` / `Evaluate.evaluateWindows`, each window starts
         /// from the previous window's final `r, r2`.
         Stateful: bool
@@ -175,6 +188,7 @@ module Config =
             L1InfR2 = 0.0
             BatchScaling = BatchScaling.BatchMean
             Convergence = Convergence.Batch
+            Backend = Backend.Fused
             Stateful = false
             NormalizeSpatial = false
             NormalizeTemporal = false

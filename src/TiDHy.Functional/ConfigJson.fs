@@ -151,6 +151,15 @@ module ConfigJson =
                     BatchScaling = BatchScaling.PerSample
                 }
             | s -> fail key $"\"{s}\"" "expected \"BatchMean\" or \"PerSample\""
+        | "backend" ->
+            match getString key e with
+            | "Reference" -> { cfg with Backend = Backend.Reference }
+            | "Fused" -> { cfg with Backend = Backend.Fused }
+            | "FusedFloat32" ->
+                { cfg with
+                    Backend = Backend.FusedFloat32
+                }
+            | s -> fail key $"\"{s}\"" "expected \"Reference\", \"Fused\" or \"FusedFloat32\""
         | "learning_rate_gamma" ->
             if f () <> 0.5 then
                 fail key (e.GetRawText()) "only 0.5 is supported (MODEL.md: the outer rates halve)"
@@ -232,8 +241,8 @@ module ConfigJson =
         else
             $"\"{v}\""
 
-    /// The JSON object of `cfg`, with upstream names and the port's `batch_scaling` and
-    /// `convergence`; `parse (toJson cfg) = cfg`.
+    /// The JSON object of `cfg`, with upstream names and the port's `batch_scaling`,
+    /// `convergence` and `backend`; `parse (toJson cfg) = cfg`.
     let toJson (cfg: Config) : string =
         let b (v: bool) = if v then "true" else "false"
         let s (v: string) = $"\"{v}\""
@@ -263,6 +272,7 @@ module ConfigJson =
                 "L1_inf_r2", jsonFloat cfg.L1InfR2
                 "batch_scaling", s (string cfg.BatchScaling)
                 "convergence", s (string cfg.Convergence)
+                "backend", s (string cfg.Backend)
                 "stateful", b cfg.Stateful
                 "normalize_spatial", b cfg.NormalizeSpatial
                 "normalize_temporal", b cfg.NormalizeTemporal

@@ -132,7 +132,7 @@ module Evaluate =
         let cfg = Config.validateOrThrow cfg
         Model.checkParams cfg p
         let batch, time = Shape.checkWindow (nameof X) 1 cfg.InputDim X
-        Shape.checkFinite (nameof X) (Seq.cast X)
+        Shape.checkFiniteArray3 (nameof X) X
         let xs = Array.init time (Forward.timeStep X)
 
         let final, steps =

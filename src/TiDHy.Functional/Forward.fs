@@ -82,11 +82,33 @@ module Forward =
     let squaredError (a: float[,]) (b: float[,]) =
         Loss.batchMean (Array2D.init (Array2D.length1 a) (Array2D.length2 a) (fun i j -> (a[i, j] - b[i, j]) ** 2.0))
 
+    /// `⟨ℓ(decode(r), x)⟩`, `⟨ℓ(decode(r̂), x)⟩` and `⟨(r − r̂)²⟩` for `x [batch; D]` and `r`, `rHat`
+    /// `[batch; R]`, in one pass over the samples (the sums run in `Loss.batch`'s order).
+    let stepLosses (cfg: Config) (p: Params) (x: float[,]) (r: float[,]) (rHat: float[,]) =
+        let ell = Loss.element cfg.Loss
+        let mutable hat = 0.0
+        let mutable bar = 0.0
+        let mutable temp = 0.0
+
+        for s in 0 .. Array2D.length1 x - 1 do
+            let xs, rs, hs = Numerics.row x s, Numerics.row r s, Numerics.row rHat s
+            let dHat, dBar = Model.decodeSample cfg p rs, Model.decodeSample cfg p hs
+
+            for d in 0 .. xs.Length - 1 do
+                hat <- hat + ell dHat[d] xs[d]
+                bar <- bar + ell dBar[d] xs[d]
+
+            for i in 0 .. rs.Length - 1 do
+                temp <- temp + (rs[i] - hs[i]) * (rs[i] - hs[i])
+
+        let b = float (Array2D.length1 x)
+        hat / b, bar / b, temp / b
+
     /// One step of the objective: inference from the carry `(r_p, r2_p)` on `x [batch; D]`, then
     /// the step's loss terms (the temporal prediction uses the NEW `r2`). Returns the new carry.
     let step (cfg: Config) (p: Params) (carry: Carry) (x: float[,]) : Carry * StepLosses =
         let inf = Inference.infer cfg p x carry.R carry.R2
-        let rHat = (Model.temporalPrediction cfg p carry.R inf.R2).RHat
+        let lHat, lBar, lTemp = stepLosses cfg p x inf.R inf.RHat
 
         let r2Loss =
             if cfg.UseR2Decoder then
@@ -96,9 +118,9 @@ module Forward =
 
         { R = inf.R; R2 = inf.R2 },
         {
-            SpatialLossRHat = Loss.batch cfg.Loss (Model.decode cfg p inf.R) x
-            SpatialLossRBar = Loss.batch cfg.Loss (Model.decode cfg p rHat) x
-            TempLoss = squaredError inf.R rHat
+            SpatialLossRHat = lHat
+            SpatialLossRBar = lBar
+            TempLoss = lTemp
             R2Loss = r2Loss
             Iterations = inf.Iterations
             Converged = inf.Converged
@@ -120,7 +142,7 @@ module Forward =
         let batch, time =
             Shape.checkWindow (nameof X) (if init.IsSome then 1 else 2) cfg.InputDim X
 
-        Shape.checkFinite (nameof X) (Seq.cast X)
+        Shape.checkFiniteArray3 (nameof X) X
         let xs = Array.init time (timeStep X)
 
         let carry0, lHat0, steps =

@@ -9,6 +9,9 @@ type InferResult =
         R: float[,]
         /// Inferred `r2`: `[batch; R2]`.
         R2: float[,]
+        /// The temporal prediction from the previous `r` with the inferred `r2`,
+        /// `temporal_prediction(r_p, r2).r̂`: `[batch; R]` (what the training objective compares `r` with).
+        RHat: float[,]
         /// Loop iterations run (upstream's count; at most `max_iter`).
         Iterations: int
         /// True when the loop stopped on the tolerance rather than at `max_iter`.
@@ -121,9 +124,9 @@ module Inference =
         let b = Shape.checkBatch (nameof x) cfg.InputDim x
         Shape.checkMatrix (nameof rP) b cfg.RDim rP
         Shape.checkMatrix (nameof r2) b cfg.R2Dim r2
-        Shape.checkFinite (nameof x) (Seq.cast x)
-        Shape.checkFinite (nameof rP) (Seq.cast rP)
-        Shape.checkFinite (nameof r2) (Seq.cast r2)
+        Shape.checkFiniteMatrix (nameof x) x
+        Shape.checkFiniteMatrix (nameof rP) rP
+        Shape.checkFiniteMatrix (nameof r2) r2
         b
 
     let private targets (cfg: Config) (p: Params) (b: int) (target: float[,] option) =
@@ -177,10 +180,11 @@ module Inference =
     let private relChange (a: float[]) (old: float[]) =
         Numerics.norm (Numerics.sub a old) / (Numerics.norm old + 1e-16)
 
-    /// `inf(x, r_p, r2₀)`: `max_iter` at most of Nesterov SGD on `r` (from 0) and `r2` (from `r2₀`),
-    /// each followed by soft-thresholding, stopping as `cfg.Convergence` says. `x [batch; D]`,
-    /// `rP [batch; R]`, `r2 [batch; R2]`; returns `r [batch; R]`, `r2 [batch; R2]` and the counts.
-    let infer (cfg: Config) (p: Params) (x: float[,]) (rP: float[,]) (r2: float[,]) : InferResult =
+    /// `inf(x, r_p, r2₀)` on the reference path (the definition, whatever `cfg.Backend` says):
+    /// `max_iter` at most of Nesterov SGD on `r` (from 0) and `r2` (from `r2₀`), each followed by
+    /// soft-thresholding, stopping as `cfg.Convergence` says. `x [batch; D]`, `rP [batch; R]`,
+    /// `r2 [batch; R2]`; returns `r [batch; R]`, `r2 [batch; R2]` and the counts.
+    let inferReference (cfg: Config) (p: Params) (x: float[,]) (rP: float[,]) (r2: float[,]) : InferResult =
         let b = checkInputs cfg p x rP r2
         let vs = Model.dynamicsMatrices p
         let scale = dataScale cfg b
@@ -242,9 +246,12 @@ module Inference =
 
             i <- i + 1
 
+        let r2 = Numerics.ofRows cfg.R2Dim r2
+
         {
             R = Numerics.ofRows cfg.RDim r
-            R2 = Numerics.ofRows cfg.R2Dim r2
+            R2 = r2
+            RHat = (Model.temporalPrediction cfg p rP r2).RHat
             Iterations = i
             Converged = converged
             SampleIterations = sampleIters
@@ -288,15 +295,15 @@ module Inference =
     [<Literal>]
     let FirstStepWeightDecay = 0.01
 
-    /// `inf_first_step(x)`: AdamW (lr `lr_r`, betas 0.9/0.999, eps 1e-8, weight decay 0.01) on
-    /// `⟨ℓ(decode(r), x)⟩` from `r = 0`, no shrinkage, stopping when every sample's relative change
-    /// is below `tol` (each sample on its own with `PerSample` convergence). `x [batch; D]`;
-    /// returns `r [batch; R]`.
-    let inferFirstStep (cfg: Config) (p: Params) (x: float[,]) : FirstStepResult =
+    /// `inf_first_step(x)` on the reference path: AdamW (lr `lr_r`, betas 0.9/0.999, eps 1e-8,
+    /// weight decay 0.01) on `⟨ℓ(decode(r), x)⟩` from `r = 0`, no shrinkage, stopping when every
+    /// sample's relative change is below `tol` (each sample on its own with `PerSample`
+    /// convergence). `x [batch; D]`; returns `r [batch; R]`.
+    let inferFirstStepReference (cfg: Config) (p: Params) (x: float[,]) : FirstStepResult =
         Config.validateOrThrow cfg |> ignore
         Model.checkParams cfg p
         let b = Shape.checkBatch (nameof x) cfg.InputDim x
-        Shape.checkFinite (nameof x) (Seq.cast x)
+        Shape.checkFiniteMatrix (nameof x) x
         let scale = dataScale cfg b
         let xs = Numerics.rows x
         let r = Array.init b (fun _ -> Array.zeroCreate<float> cfg.RDim)
@@ -348,3 +355,44 @@ module Inference =
             Converged = converged
             SampleIterations = sampleIters
         }
+
+    /// `inf(x, r_p, r2₀)` (see `inferReference` for the definition) on the implementation that
+    /// `cfg.Backend` names: the generated fused kernels by default (float64, or float32 with
+    /// `FusedFloat32`), or the reference path. `x [batch; D]`, `rP [batch; R]`, `r2 [batch; R2]`;
+    /// returns `r [batch; R]`, `r2 [batch; R2]` and the counts.
+    let infer (cfg: Config) (p: Params) (x: float[,]) (rP: float[,]) (r2: float[,]) : InferResult =
+        match cfg.Backend with
+        | Backend.Reference -> inferReference cfg p x rP r2
+        | Backend.Fused
+        | Backend.FusedFloat32 ->
+            checkInputs cfg p x rP r2 |> ignore
+            let r, r2, rHat, iterations, converged, sampleIters = Fused.infer cfg p x rP r2
+
+            {
+                R = r
+                R2 = r2
+                RHat = rHat
+                Iterations = iterations
+                Converged = converged
+                SampleIterations = sampleIters
+            }
+
+    /// `inf_first_step(x)` (see `inferFirstStepReference`) on the implementation that
+    /// `cfg.Backend` names. `x [batch; D]`; returns `r [batch; R]`.
+    let inferFirstStep (cfg: Config) (p: Params) (x: float[,]) : FirstStepResult =
+        match cfg.Backend with
+        | Backend.Reference -> inferFirstStepReference cfg p x
+        | Backend.Fused
+        | Backend.FusedFloat32 ->
+            Config.validateOrThrow cfg |> ignore
+            Model.checkParams cfg p
+            Shape.checkBatch (nameof x) cfg.InputDim x |> ignore
+            Shape.checkFiniteMatrix (nameof x) x
+            let r, iterations, converged, sampleIters = Fused.inferFirstStep cfg p x
+
+            {
+                R = r
+                Iterations = iterations
+                Converged = converged
+                SampleIterations = sampleIters
+            }

@@ -22,18 +22,28 @@ type TemporalPrediction =
 [<RequireQualifiedAccess>]
 module Model =
 
+    /// The configuration each `Params` value last passed `checkParams` with: a `Params` value and its
+    /// arrays never change shape, so the check runs once per pair (it copies every tensor).
+    let private validated =
+        System.Runtime.CompilerServices.ConditionalWeakTable<Params, Config>()
+
     /// Raises `ArgumentException` unless every tensor of `p` has the shape `cfg` requires.
     let checkParams (cfg: Config) (p: Params) =
-        let actual = StateDict.ofParams p |> List.map (fun (n, t) -> n, t.Shape)
-        let expected = StateDict.expected cfg
+        match validated.TryGetValue p with
+        | true, c when c = cfg -> ()
+        | _ ->
+            let actual = StateDict.ofParams p |> List.map (fun (n, t) -> n, t.Shape)
+            let expected = StateDict.expected cfg
 
-        if actual <> expected then
-            let show l =
-                String.Join(", ", l |> List.map (fun (n, s) -> $"{n} {Shape.show s}"))
+            if actual <> expected then
+                let show l =
+                    String.Join(", ", l |> List.map (fun (n, s) -> $"{n} {Shape.show s}"))
 
-            invalidArg
-                (nameof p)
-                $"p: parameters do not fit the configuration; expected {show expected}, got {show actual}."
+                invalidArg
+                    (nameof p)
+                    $"p: parameters do not fit the configuration; expected {show expected}, got {show actual}."
+
+            validated.AddOrUpdate(p, cfg)
 
     /// `W·v + b` for one sample: `v [i]` → `[o]`.
     let linear (l: LinearParams) (v: float[]) =

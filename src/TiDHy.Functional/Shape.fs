@@ -66,3 +66,26 @@ module Shape =
         |> Seq.iteri (fun i v ->
             if not (Double.IsFinite v) then
                 raise (ArgumentException($"{name}: entry {i} (row-major) is {v}; the data must be finite.", name)))
+
+    /// `checkFinite` for a matrix, scanning it without boxing its entries (the same error).
+    let checkFiniteMatrix (name: string) (a: float[,]) =
+        let mutable finite = true
+
+        for i in 0 .. Array2D.length1 a - 1 do
+            for j in 0 .. Array2D.length2 a - 1 do
+                finite <- finite && Double.IsFinite a[i, j]
+
+        if not finite then
+            checkFinite name (Seq.cast a)
+
+    /// `checkFinite` for a rank-3 array, scanning it without boxing its entries (the same error).
+    let checkFiniteArray3 (name: string) (a: float[,,]) =
+        let mutable finite = true
+
+        for i in 0 .. Array3D.length1 a - 1 do
+            for j in 0 .. Array3D.length2 a - 1 do
+                for k in 0 .. Array3D.length3 a - 1 do
+                    finite <- finite && Double.IsFinite a[i, j, k]
+
+        if not finite then
+            checkFinite name (Seq.cast a)

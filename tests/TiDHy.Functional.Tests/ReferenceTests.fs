@@ -141,6 +141,21 @@ let private runners =
             "evaluate_record", runEvaluateRecord
         ]
 
+/// Runs one model case of a fixture with inference on `backend` (the fixture's name gains the
+/// backend's name when it is not the reference path, so that reported errors say which ran).
+let runCase (backend: Backend) (case: string) (f: Fixture) =
+    let f =
+        { f with
+            Name =
+                (if backend = Backend.Reference then
+                     f.Name
+                 else
+                     $"{f.Name} [{backend}]")
+            Config = { f.Config with Backend = backend }
+        }
+
+    runners[case] f f.Cases[case]
+
 /// One row per (fixture file, model case); a single failing row when the folder has no fixture.
 let cases () : obj[] seq =
     let files = files referenceDir
@@ -162,8 +177,7 @@ let cases () : obj[] seq =
 let ``Reference fixture matches upstream PyTorch`` (fixture: string, case: string) =
     let path = Path.Combine(referenceDir, fixture + ".json")
     Assert.True(File.Exists path, $"Reference fixture {path} not found (folder: {referenceDir}).")
-    let f = load path
-    runners[case] f f.Cases[case]
+    runCase Backend.Reference case (load path)
 
 [<Fact>]
 let ``Reference folder holds fixtures whose every case is a known kind`` () =

@@ -1,0 +1,52 @@
+using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.Text;
+
+namespace TiDHy.Generators;
+
+/// <summary>
+/// A parsed kernel declaration: plain values only (no symbols, syntax or compilation), so that an
+/// unchanged declaration compares equal across runs and its output is cached. Option values follow
+/// the enums of TiDHy.Kernels (0 = Any, decided at run time); sizes are 0 when given at run time.
+/// </summary>
+internal sealed record KernelSpec(
+    string? Namespace,
+    string ClassName,
+    int Loss,
+    int Decoder,
+    int LowRank,
+    int DynBias,
+    int R2Decoder,
+    int Scaling,
+    int Convergence,
+    int D,
+    int R,
+    int R2,
+    int M,
+    int H,
+    int H2)
+{
+    public string FullName => Namespace is null ? ClassName : Namespace + "." + ClassName;
+}
+
+/// <summary>Where a diagnostic points, without holding a syntax tree.</summary>
+internal sealed record LocationInfo(string FilePath, TextSpan Span, LinePositionSpan LineSpan)
+{
+    public Location ToLocation() => Location.Create(FilePath, Span, LineSpan);
+
+    public static LocationInfo? From(Location? location) =>
+        location?.SourceTree is null ? null : new LocationInfo(location.SourceTree.FilePath, location.SourceSpan, location.GetLineSpan().Span);
+}
+
+/// <summary>A diagnostic to report: its descriptor id, message arguments and location.</summary>
+internal sealed record DiagnosticInfo(string Id, EquatableArray<string> Arguments, LocationInfo? Location)
+{
+    public Diagnostic ToDiagnostic()
+    {
+        var args = new object[Arguments.Count];
+        for (int i = 0; i < args.Length; i++) args[i] = Arguments.Items[i];
+        return Diagnostic.Create(KernelDiagnostics.ById(Id), Location?.ToLocation(), args);
+    }
+}
+
+/// <summary>The parse of one declaration: a spec when valid, and its diagnostics.</summary>
+internal sealed record ParseResult(KernelSpec? Spec, EquatableArray<DiagnosticInfo> Diagnostics);

@@ -1,0 +1,99 @@
+using System;
+
+namespace TiDHy.Kernels;
+
+/// <summary>The run-time settings of one inference call: the model options and MODEL.md's scalars.</summary>
+public sealed record InferenceSettings
+{
+    /// <summary>loss_type.</summary>
+    public KernelLoss Loss { get; init; } = KernelLoss.Mse;
+    /// <summary>Linear or nonlinear decoder.</summary>
+    public KernelDecoder Decoder { get; init; } = KernelDecoder.Linear;
+    /// <summary>low_rank_temp.</summary>
+    public bool LowRank { get; init; }
+    /// <summary>dyn_bias.</summary>
+    public bool DynBias { get; init; }
+    /// <summary>use_r2_decoder.</summary>
+    public bool R2Decoder { get; init; }
+    /// <summary>Batch scaling of the data terms.</summary>
+    public KernelScaling Scaling { get; init; } = KernelScaling.BatchMean;
+    /// <summary>Convergence mode.</summary>
+    public KernelConvergence Convergence { get; init; } = KernelConvergence.Batch;
+    /// <summary>max_iter (≥ 10).</summary>
+    public int MaxIter { get; init; } = 2000;
+    /// <summary>tol.</summary>
+    public double Tol { get; init; } = 0.01;
+    /// <summary>lr_r.</summary>
+    public double LrR { get; init; } = 0.2;
+    /// <summary>lr_r2.</summary>
+    public double LrR2 { get; init; } = 0.2;
+    /// <summary>temp_weight.</summary>
+    public double TempWeight { get; init; } = 2.0;
+    /// <summary>lmda_r.</summary>
+    public double LmdaR { get; init; }
+    /// <summary>lmda_r2.</summary>
+    public double LmdaR2 { get; init; }
+    /// <summary>L1_inf_w.</summary>
+    public double L1InfW { get; init; }
+    /// <summary>L1_inf_r.</summary>
+    public double L1InfR { get; init; }
+    /// <summary>L1_inf_r2.</summary>
+    public double L1InfR2 { get; init; }
+    /// <summary>Worker threads at most; 0 = one per core (or <c>TIDHY_KERNEL_THREADS</c>).</summary>
+    public int Threads { get; init; }
+
+    /// <summary>A copy with <see cref="Threads"/> = <paramref name="threads"/>.</summary>
+    public InferenceSettings WithThreads(int threads) => this with { Threads = threads };
+
+    /// <summary>Raises <see cref="ArgumentException"/> naming the first impossible setting.</summary>
+    public void Validate()
+    {
+        if (Loss == KernelLoss.Any || Decoder == KernelDecoder.Any || Scaling == KernelScaling.Any || Convergence == KernelConvergence.Any)
+            throw new ArgumentException("InferenceSettings: Loss, Decoder, Scaling and Convergence must be concrete, not Any.");
+        if (MaxIter < 10) throw new ArgumentException($"InferenceSettings.MaxIter = {MaxIter}: must be at least 10.");
+        if (Threads < 0) throw new ArgumentException($"InferenceSettings.Threads = {Threads}: must be >= 0.");
+    }
+
+    /// <summary>The step size of <c>r</c> at iteration <paramref name="i"/>: lr_r·0.5^k (MODEL.md step 4).</summary>
+    public double RStepSize(int i)
+    {
+        int m = MaxIter / 10;
+        int k = Math.Min(i / m, (MaxIter - 1) / m);
+        double lr = LrR;
+        double half = 1.0;
+        for (int j = 0; j < k; j++) half *= 0.5;
+        return lr * half;
+    }
+}
+
+/// <summary>What an inference call reports besides its outputs.</summary>
+/// <param name="Iterations">Loop iterations run (at most max_iter).</param>
+/// <param name="Converged">True when it stopped on the tolerance.</param>
+public readonly record struct InferenceStats(int Iterations, bool Converged);
+
+/// <summary>
+/// A generated fused inference kernel. All arrays are row-major: <c>x [batch×D]</c>, <c>rP [batch×R]</c>,
+/// <c>r2 [batch×R2]</c>, outputs <c>r [batch×R]</c>, <c>r2 [batch×R2]</c>, <c>rHat [batch×R]</c> (the temporal
+/// prediction <c>temporal_prediction(rP, r2).r̂</c> with the final r2, which the training objective needs next),
+/// <c>sampleIterations [batch]</c>.
+/// </summary>
+public abstract class InferenceKernel
+{
+    /// <summary>What the kernel is specialised for.</summary>
+    public abstract KernelVariant Variant { get; }
+
+    /// <summary>MODEL.md's <c>inf</c> in float32.</summary>
+    public abstract InferenceStats Infer(KernelWeights<float> w, InferenceSettings s, int batch, ReadOnlySpan<float> x, ReadOnlySpan<float> rP, ReadOnlySpan<float> r2Init, Span<float> r, Span<float> r2, Span<float> rHat, Span<int> sampleIterations);
+
+    /// <summary>MODEL.md's <c>inf</c> in float64.</summary>
+    public abstract InferenceStats Infer(KernelWeights<double> w, InferenceSettings s, int batch, ReadOnlySpan<double> x, ReadOnlySpan<double> rP, ReadOnlySpan<double> r2Init, Span<double> r, Span<double> r2, Span<double> rHat, Span<int> sampleIterations);
+
+    /// <summary>MODEL.md's <c>inf_first_step</c> in float32.</summary>
+    public abstract InferenceStats InferFirstStep(KernelWeights<float> w, InferenceSettings s, int batch, ReadOnlySpan<float> x, Span<float> r, Span<int> sampleIterations);
+
+    /// <summary>MODEL.md's <c>inf_first_step</c> in float64.</summary>
+    public abstract InferenceStats InferFirstStep(KernelWeights<double> w, InferenceSettings s, int batch, ReadOnlySpan<double> x, Span<double> r, Span<int> sampleIterations);
+
+    /// <summary>The variant's name.</summary>
+    public override string ToString() => Variant.Name;
+}

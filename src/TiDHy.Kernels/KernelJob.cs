@@ -1,0 +1,224 @@
+using System;
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+
+namespace TiDHy.Kernels;
+
+/// <summary>
+/// The reusable state of one kernel call that generated kernels build on: a pinned, 64-byte-aligned
+/// workspace holding the batch in blocks of <see cref="Lanes"/> samples (structure of arrays: element
+/// <c>j</c> of a block's vector <c>v</c> for lane <c>l</c> is at <c>block·BlockStride + (v·Lanes + l)</c>),
+/// per-worker scratch, the per-block partial sums of the batch-wide stopping rules (double-buffered by
+/// iteration parity so that one barrier per iteration suffices), and the per-lane iteration counts.
+/// Generated kernels keep one instance per calling thread, so calls after the first allocate nothing.
+/// </summary>
+/// <typeparam name="T">float or double.</typeparam>
+public abstract unsafe class KernelJob<T> : IWorkerJob where T : unmanaged
+{
+    /// <summary>Samples per block: one 512-bit vector of <typeparamref name="T"/>.</summary>
+    public static int Lanes => Vector512<T>.Count;
+
+    private T[] space = [];
+    private int origin;
+    private int workers = 1;
+
+    /// <summary>The spinning barrier of this job's workers.</summary>
+    protected readonly SpinBarrier Barrier = new();
+
+    /// <summary>Samples in the call.</summary>
+    protected int Batch;
+
+    /// <summary>Blocks of <see cref="Lanes"/> samples (the last may be partly padding).</summary>
+    protected int Blocks;
+
+    /// <summary>The first block.</summary>
+    protected T* Blk;
+
+    /// <summary>Elements per block.</summary>
+    protected int BlockStride;
+
+    /// <summary>The first worker's scratch.</summary>
+    protected T* Scr;
+
+    /// <summary>Elements of scratch per worker.</summary>
+    protected int ScratchStride;
+
+    /// <summary>Per-block partial sums: <c>[parity][block][4]</c>.</summary>
+    protected double[] Partials = [];
+
+    /// <summary>Iterations that updated each lane: <c>[block·Lanes + lane]</c>.</summary>
+    protected int[] LaneIters = [];
+
+    /// <summary>Per-block results of blockwise (per-sample) convergence: iterations run.</summary>
+    protected int[] BlockIters = [];
+
+    /// <summary>Per-block results of blockwise convergence: every lane converged.</summary>
+    protected bool[] BlockConverged = [];
+
+    /// <summary>The next block to hand out under dynamic scheduling.</summary>
+    protected int NextBlock;
+
+    /// <summary>The call's iteration count (written by worker 0).</summary>
+    protected int Iterations;
+
+    /// <summary>Whether the call converged (written by worker 0).</summary>
+    protected bool Converged;
+
+    /// <inheritdoc />
+    public int Workers
+    {
+        get => workers;
+        set
+        {
+            workers = value;
+            Barrier.Reset(value);
+            NextBlock = 0;
+        }
+    }
+
+    /// <inheritdoc />
+    public abstract void RunWorker(int worker);
+
+    /// <summary>Sizes the workspace for <paramref name="batch"/> samples and clears it.</summary>
+    protected void Prepare(int batch, int blockStride, int scratchStride)
+    {
+        Batch = batch;
+        Blocks = (batch + Lanes - 1) / Lanes;
+        BlockStride = blockStride;
+        ScratchStride = scratchStride;
+        int cores = WorkerPool.Capacity;
+        long need = (long)Blocks * blockStride + (long)cores * scratchStride + 64;
+        if (need > int.MaxValue) throw new ArgumentOutOfRangeException(nameof(batch), batch, "batch: too large for one kernel call.");
+        if (space.Length < need)
+        {
+            space = GC.AllocateArray<T>((int)need, pinned: true);
+            origin = (int)((64 - ((nint)Unsafe.AsPointer(ref space[0]) & 63)) & 63) / sizeof(T);
+        }
+        Blk = (T*)Unsafe.AsPointer(ref space[origin]);
+        Scr = Blk + (long)Blocks * blockStride;
+        new Span<T>(Blk, Blocks * blockStride).Clear();
+        if (Partials.Length < 8 * Blocks) Partials = new double[8 * Blocks];
+        if (LaneIters.Length < Blocks * Lanes) LaneIters = new int[Blocks * Lanes];
+        Array.Clear(LaneIters, 0, Blocks * Lanes);
+        if (BlockIters.Length < Blocks)
+        {
+            BlockIters = new int[Blocks];
+            BlockConverged = new bool[Blocks];
+        }
+        Iterations = 0;
+        Converged = false;
+    }
+
+    /// <summary>Copies <paramref name="src"/> <c>[Batch×cols]</c> into vectors <paramref name="vec"/>… of every block.</summary>
+    protected void Scatter(ReadOnlySpan<T> src, int cols, int vec)
+    {
+        int lanes = Lanes;
+        for (int s = 0; s < Batch; s++)
+        {
+            T* dst = Blk + (long)(s / lanes) * BlockStride + vec * lanes + s % lanes;
+            var row = src.Slice(s * cols, cols);
+            for (int c = 0; c < cols; c++) dst[c * lanes] = row[c];
+        }
+    }
+
+    /// <summary>Copies vectors <paramref name="vec"/>… of every block into <paramref name="dst"/> <c>[Batch×cols]</c>.</summary>
+    protected void Gather(Span<T> dst, int cols, int vec)
+    {
+        int lanes = Lanes;
+        for (int s = 0; s < Batch; s++)
+        {
+            T* src = Blk + (long)(s / lanes) * BlockStride + vec * lanes + s % lanes;
+            var row = dst.Slice(s * cols, cols);
+            for (int c = 0; c < cols; c++) row[c] = src[c * lanes];
+        }
+    }
+
+    /// <summary>Copies the per-lane iteration counts into <paramref name="dst"/> <c>[Batch]</c>.</summary>
+    protected void GatherIterations(Span<int> dst) => LaneIters.AsSpan(0, Batch).CopyTo(dst);
+
+    /// <summary>Sets every sample's iteration count to <paramref name="n"/>.</summary>
+    protected void FillIterations(int n) => LaneIters.AsSpan(0, Batch).Fill(n);
+
+    /// <summary>Lanes of block <paramref name="b"/> that hold samples.</summary>
+    protected int ValidLanes(int b) => Math.Min(Lanes, Batch - b * Lanes);
+
+    /// <summary>The first and one-past-last block of worker <paramref name="worker"/> under static scheduling.</summary>
+    protected (int Start, int End) Range(int worker) =>
+        ((int)((long)Blocks * worker / workers), (int)((long)Blocks * (worker + 1) / workers));
+
+    /// <summary>Worker <paramref name="worker"/>'s scratch.</summary>
+    protected T* ScratchOf(int worker) => Scr + (long)worker * ScratchStride;
+
+    /// <summary>The partial sums of block <paramref name="b"/> at iteration parity <paramref name="parity"/>.</summary>
+    protected Span<double> PartialOf(int parity, int b) => Partials.AsSpan((parity * Blocks + b) * 4, 4);
+
+    /// <summary>
+    /// The batch-wide rule: relative changes of <c>r</c> and <c>r2</c> (Frobenius norms over the batch,
+    /// summed over the blocks in order) both below <paramref name="tol"/>.
+    /// </summary>
+    protected bool BatchDecision(int parity, double tol)
+    {
+        double dr = 0, or = 0, dr2 = 0, or2 = 0;
+        var p = Partials.AsSpan(parity * Blocks * 4, Blocks * 4);
+        for (int b = 0; b < Blocks; b++)
+        {
+            dr += p[4 * b];
+            or += p[4 * b + 1];
+            dr2 += p[4 * b + 2];
+            or2 += p[4 * b + 3];
+        }
+        return Math.Sqrt(dr) / (Math.Sqrt(or) + 1e-16) < tol && Math.Sqrt(dr2) / (Math.Sqrt(or2) + 1e-16) < tol;
+    }
+
+    /// <summary>The all-samples rule: every block reported all its samples converged (partial slot 0 = 1).</summary>
+    protected bool AllDecision(int parity)
+    {
+        var p = Partials.AsSpan(parity * Blocks * 4, Blocks * 4);
+        for (int b = 0; b < Blocks; b++)
+            if (p[4 * b] == 0.0) return false;
+        return true;
+    }
+
+    /// <summary>Combines the per-block results of blockwise convergence into the call's results.</summary>
+    protected void FinishBlockwise()
+    {
+        int it = 0;
+        bool conv = true;
+        for (int b = 0; b < Blocks; b++)
+        {
+            it = Math.Max(it, BlockIters[b]);
+            conv &= BlockConverged[b];
+        }
+        Iterations = it;
+        Converged = conv;
+    }
+
+    /// <summary>A lane mask with all bits set in the first <paramref name="n"/> lanes.</summary>
+    protected static Vector512<T> FirstLanes(int n)
+    {
+        Span<T> buf = stackalloc T[Vector512<T>.Count];
+        var ones = Vector512<T>.AllBitsSet.ToScalar();
+        for (int i = 0; i < buf.Length; i++) buf[i] = i < n ? ones : default;
+        return Vector512.Create((ReadOnlySpan<T>)buf);
+    }
+
+    /// <summary>Adds 1 to the iteration count of each lane of block <paramref name="b"/> set in <paramref name="mask"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    protected void CountLanes(int b, Vector512<T> mask)
+    {
+        ulong bits = mask.ExtractMostSignificantBits();
+        int at = b * Lanes;
+        while (bits != 0)
+        {
+            int l = System.Numerics.BitOperations.TrailingZeroCount(bits);
+            LaneIters[at + l]++;
+            bits &= bits - 1;
+        }
+    }
+
+    /// <summary>Raises <see cref="ArgumentException"/> unless <paramref name="length"/> equals <paramref name="n"/>.</summary>
+    protected static void CheckLength(int length, int n, string name)
+    {
+        if (length != n) throw new ArgumentException($"{name}: expected {n} values, got {length}.", name);
+    }
+}

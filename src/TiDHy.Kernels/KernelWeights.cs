@@ -1,0 +1,187 @@
+using System;
+using System.Collections.Generic;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+
+namespace TiDHy.Kernels;
+
+/// <summary>
+/// A kernel's parameter block in precision <typeparamref name="T"/> (float or double): every tensor in one
+/// pinned, 64-byte-aligned array, at the offsets below (-1 when absent). Two consecutive linear layers
+/// with no nonlinearity between them (<c>.3</c> then <c>.4</c> of each MLP) are composed into one
+/// (<c>W4·W3</c>, <c>W4·b3 + b4</c>, computed in float64), and the matrices whose transposed products the
+/// analytic gradients need are also stored transposed.
+/// </summary>
+/// <typeparam name="T">float or double.</typeparam>
+public sealed unsafe class KernelWeights<T> where T : unmanaged
+{
+    private readonly T[] data;
+    private readonly int origin;
+
+    /// <summary>input_dim.</summary>
+    public int D { get; private init; }
+    /// <summary>r_dim.</summary>
+    public int R { get; private init; }
+    /// <summary>r2_dim.</summary>
+    public int R2 { get; private init; }
+    /// <summary>mix_dim.</summary>
+    public int M { get; private init; }
+    /// <summary>hyper_hid_dim.</summary>
+    public int H { get; private init; }
+    /// <summary>r2_decoder_hid_dim.</summary>
+    public int H2 { get; private init; }
+    /// <summary>Hypernetwork outputs (M, or M+R with the dynamic bias).</summary>
+    public int O { get; private init; }
+    /// <summary>The decoder is the nonlinear MLP.</summary>
+    public bool Nonlinear { get; private init; }
+    /// <summary>Low-rank factors are stored in <see cref="Temporal"/>.</summary>
+    public bool LowRank { get; private init; }
+    /// <summary>A dynamic bias is present.</summary>
+    public bool DynBias { get; private init; }
+    /// <summary>An r2 decoder is present.</summary>
+    public bool R2Decoder { get; private init; }
+
+#pragma warning disable CS1591 // offsets are documented as a group in the class summary
+    public int DecW { get; private init; } = -1;
+    public int DecWT { get; private init; } = -1;
+    public int DecB { get; private init; } = -1;
+    public int Dec0W { get; private init; } = -1;
+    public int Dec0WT { get; private init; } = -1;
+    public int Dec0B { get; private init; } = -1;
+    public int DecGamma { get; private init; } = -1;
+    public int DecBeta { get; private init; } = -1;
+    public int DecOW { get; private init; } = -1;
+    public int DecOWT { get; private init; } = -1;
+    public int DecOB { get; private init; } = -1;
+    public int Temporal { get; private init; } = -1;
+    public int C { get; private init; } = -1;
+    public int Hyp0W { get; private init; } = -1;
+    public int Hyp0WT { get; private init; } = -1;
+    public int Hyp0B { get; private init; } = -1;
+    public int HypGamma { get; private init; } = -1;
+    public int HypBeta { get; private init; } = -1;
+    public int HypOW { get; private init; } = -1;
+    public int HypOWT { get; private init; } = -1;
+    public int HypOB { get; private init; } = -1;
+    public int Q0W { get; private init; } = -1;
+    public int Q0B { get; private init; } = -1;
+    public int QGamma { get; private init; } = -1;
+    public int QBeta { get; private init; } = -1;
+    public int QOW { get; private init; } = -1;
+    public int QOB { get; private init; } = -1;
+#pragma warning restore CS1591
+
+    private KernelWeights(T[] data, int origin)
+    {
+        this.data = data;
+        this.origin = origin;
+    }
+
+    /// <summary>The first element of the block; stable for the object's lifetime (the array is pinned).</summary>
+    public T* Pointer => (T*)Unsafe.AsPointer(ref data[origin]);
+
+    private static T Cast(double v) =>
+        typeof(T) == typeof(float) ? (T)(object)(float)v
+        : typeof(T) == typeof(double) ? (T)(object)v
+        : throw new NotSupportedException($"KernelWeights<{typeof(T).Name}>: only float and double.");
+
+    private static double[] Transpose(double[] a, int rows, int cols)
+    {
+        var t = new double[a.Length];
+        for (int i = 0; i < rows; i++)
+            for (int j = 0; j < cols; j++)
+                t[j * rows + i] = a[i * cols + j];
+        return t;
+    }
+
+    /// <summary>W4·W3 [o×h] and W4·b3 + b4 [o] of an MLP's last two layers.</summary>
+    private static (double[] W, double[] B) Compose(KernelMlp mlp, int h, int o)
+    {
+        var w = new double[o * h];
+        var b = new double[o];
+        for (int i = 0; i < o; i++)
+        {
+            double bi = mlp.B4 is null ? 0.0 : mlp.B4[i];
+            for (int k = 0; k < h; k++)
+            {
+                double w4 = mlp.W4[i * h + k];
+                bi += w4 * mlp.B3[k];
+                for (int j = 0; j < h; j++) w[i * h + j] += w4 * mlp.W3[k * h + j];
+            }
+            b[i] = bi;
+        }
+        return (w, b);
+    }
+
+    /// <summary>Packs <paramref name="m"/> into a new parameter block.</summary>
+    public static KernelWeights<T> Pack(KernelModel m)
+    {
+        ArgumentNullException.ThrowIfNull(m);
+        int align = 64 / sizeof(T);
+        var parts = new List<double[]>();
+        int length = 0;
+        int Add(double[] a)
+        {
+            int at = length;
+            parts.Add(a);
+            length += (a.Length + align - 1) / align * align;
+            return at;
+        }
+
+        int decW = -1, decWT = -1, decB = -1, dec0W = -1, dec0WT = -1, dec0B = -1, decG = -1, decBeta = -1, decOW = -1, decOWT = -1, decOB = -1;
+        if (m.LinearDecoder is not null)
+        {
+            decW = Add(m.LinearDecoder);
+            decWT = Add(Transpose(m.LinearDecoder, m.D, m.R));
+            decB = Add(m.LinearDecoderBias!);
+        }
+        else
+        {
+            var n = m.NonlinearDecoder!;
+            var (ow, ob) = Compose(n, m.H, m.D);
+            dec0W = Add(n.W0);
+            dec0WT = Add(Transpose(n.W0, m.H, m.R));
+            dec0B = Add(n.B0);
+            decG = Add(n.Gamma);
+            decBeta = Add(n.Beta);
+            decOW = Add(ow);
+            decOWT = Add(Transpose(ow, m.D, m.H));
+            decOB = Add(ob);
+        }
+        int temporal = Add(m.Temporal);
+        int c = m.TemporalBias is null ? -1 : Add(m.TemporalBias);
+        var hy = m.Hypernet;
+        var (how, hob) = Compose(hy, m.H, m.O);
+        int hyp0W = Add(hy.W0), hyp0WT = Add(Transpose(hy.W0, m.H, m.R2)), hyp0B = Add(hy.B0);
+        int hypG = Add(hy.Gamma), hypBeta = Add(hy.Beta);
+        int hypOW = Add(how), hypOWT = Add(Transpose(how, m.O, m.H)), hypOB = Add(hob);
+        int q0W = -1, q0B = -1, qG = -1, qBeta = -1, qOW = -1, qOB = -1;
+        if (m.R2Decoder is { } q)
+        {
+            var (qow, qob) = Compose(q, m.H2, m.R2);
+            q0W = Add(q.W0); q0B = Add(q.B0); qG = Add(q.Gamma); qBeta = Add(q.Beta); qOW = Add(qow); qOB = Add(qob);
+        }
+
+        var data = GC.AllocateArray<T>(length + align, pinned: true);
+        int origin = (int)((64 - ((nint)Unsafe.AsPointer(ref data[0]) & 63)) & 63) / sizeof(T);
+        int at = origin;
+        foreach (var p in parts)
+        {
+            for (int i = 0; i < p.Length; i++) data[at + i] = Cast(p[i]);
+            at += (p.Length + align - 1) / align * align;
+        }
+
+        return new KernelWeights<T>(data, origin)
+        {
+            D = m.D, R = m.R, R2 = m.R2, M = m.M, H = m.H, H2 = m.H2, O = m.O,
+            Nonlinear = m.NonlinearDecoder is not null, LowRank = m.LowRank,
+            DynBias = m.TemporalBias is not null, R2Decoder = m.R2Decoder is not null,
+            DecW = decW, DecWT = decWT, DecB = decB, Dec0W = dec0W, Dec0WT = dec0WT, Dec0B = dec0B,
+            DecGamma = decG, DecBeta = decBeta, DecOW = decOW, DecOWT = decOWT, DecOB = decOB,
+            Temporal = temporal, C = c,
+            Hyp0W = hyp0W, Hyp0WT = hyp0WT, Hyp0B = hyp0B, HypGamma = hypG, HypBeta = hypBeta,
+            HypOW = hypOW, HypOWT = hypOWT, HypOB = hypOB,
+            Q0W = q0W, Q0B = q0B, QGamma = qG, QBeta = qBeta, QOW = qOW, QOB = qOB,
+        };
+    }
+}
