@@ -89,6 +89,9 @@ public sealed class TiDHyOptions
     /// <summary><c>convergence</c>: when inference stops (upstream <c>batch_converge</c>).</summary>
     public ConvergenceMode Convergence { get; set; }
 
+    /// <summary><c>backend</c>: which implementation runs inference (not upstream; <see cref="InferenceBackend.Fused"/> by default).</summary>
+    public InferenceBackend Backend { get; set; }
+
     /// <summary><c>stateful</c>: consecutive windows continue from the previous window's final state.</summary>
     public bool Stateful { get; set; }
 
@@ -319,6 +322,15 @@ public sealed class TiDHyOptions
             (ConvergenceMode.Batch, "Batch"),
             (ConvergenceMode.AllSamples, "AllSamples"),
             (ConvergenceMode.PerSample, "PerSample")
+        ),
+        Name(
+            "backend",
+            nameof(Backend),
+            o => o.Backend,
+            (o, v) => o.Backend = v,
+            (InferenceBackend.Fused, "Fused"),
+            (InferenceBackend.FusedFloat32, "FusedFloat32"),
+            (InferenceBackend.Reference, "Reference")
         ),
         Bool("stateful", nameof(Stateful), o => o.Stateful, (o, v) => o.Stateful = v),
         Bool("normalize_spatial", nameof(NormalizeSpatial), o => o.NormalizeSpatial, (o, v) => o.NormalizeSpatial = v),

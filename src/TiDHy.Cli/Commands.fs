@@ -1,4 +1,4 @@
-/// The `tidhy` commands: `demo`, `train`, `eval` and `import-torch`, their arguments (Argu)
+/// The `tidhy` commands: `demo`, `train`, `eval`, `import-torch` and `bench`, their arguments (Argu)
 /// and their work. Every command returns an exit code: 0 done, 1 failed (the message names the
 /// file, field or value), 2 bad usage, 130 stopped by Ctrl-C after saving a checkpoint.
 module TiDHy.Cli.Commands
@@ -78,12 +78,27 @@ type ImportArgs =
             | Config _ -> "the model's configuration JSON (upstream names)."
             | Out _ -> "the checkpoint to write (*.tidhy.json), usable by train --resume and eval."
 
+type BenchArgs =
+    | Batch of sizes: string
+    | Json
+    | No_Reference
+    | Max_Reference_Batch of int
+
+    interface IArgParserTemplate with
+        member a.Usage =
+            match a with
+            | Batch _ -> "comma-separated batch sizes (default 1,16,256,2048)."
+            | Json -> "one JSON line per implementation and batch size."
+            | No_Reference -> "skip the slow F# reference path."
+            | Max_Reference_Batch _ -> "time the reference path only up to this batch size (default 4096)."
+
 [<RequireQualifiedAccess>]
 type CliArgs =
     | [<CliPrefix(CliPrefix.None)>] Demo of ParseResults<DemoArgs>
     | [<CliPrefix(CliPrefix.None)>] Train of ParseResults<TrainArgs>
     | [<CliPrefix(CliPrefix.None)>] Eval of ParseResults<EvalArgs>
     | [<CliPrefix(CliPrefix.None)>] Import_Torch of ParseResults<ImportArgs>
+    | [<CliPrefix(CliPrefix.None)>] Bench of ParseResults<BenchArgs>
 
     interface IArgParserTemplate with
         member a.Usage =
@@ -92,6 +107,7 @@ type CliArgs =
             | Train _ -> "train a model on a series file."
             | Eval _ -> "evaluate a trained model on a series file."
             | Import_Torch _ -> "turn an upstream PyTorch state_dict (JSON) into a checkpoint."
+            | Bench _ -> "time the inference loop: fused float32/float64 kernels against the reference path."
 
 /// A failure the user can fix, reported as one line without a stack trace.
 exception UserError of string
@@ -414,4 +430,23 @@ let importTorch (args: ParseResults<ImportArgs>) =
     let out = args.GetResult ImportArgs.Out
     Checkpoint.save out cfg (Train.initState cfg p)
     printfn "Imported %s (%d tensors) into %s." sd (StateDict.ofParams p).Length out
+    0
+
+/// `tidhy bench`: the inference benchmark of bench/TiDHy.Bench (D=20, R=10, R2=5, M=15, H=50, T=3,
+/// max_iter=50, tol=0), one line per implementation and batch size.
+let bench (args: ParseResults<BenchArgs>) =
+    let batches =
+        args.GetResult(BenchArgs.Batch, "1,16,256,2048").Split(',')
+        |> Array.map (fun s ->
+            match Int32.TryParse(s.Trim()) with
+            | true, b when b > 0 -> b
+            | _ -> fail $"--batch: '{s}' is not a positive batch size.")
+        |> List.ofArray
+
+    TiDHy.Bench.InferenceBenchmark.inference
+        batches
+        (args.Contains BenchArgs.Json)
+        (not (args.Contains BenchArgs.No_Reference))
+        (args.GetResult(BenchArgs.Max_Reference_Batch, 4096))
+
     0

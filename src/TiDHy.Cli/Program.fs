@@ -48,6 +48,7 @@ let main argv =
         | CliArgs.Train a -> guarded (fun () -> train a)
         | CliArgs.Eval a -> guarded (fun () -> eval a)
         | CliArgs.Import_Torch a -> guarded (fun () -> importTorch a)
+        | CliArgs.Bench a -> guarded (fun () -> bench a)
     with :? ArguParseException as ex ->
         match ex.ErrorCode with
         | ErrorCode.HelpText ->

@@ -100,4 +100,26 @@ public class TiDHyOptionsTests
         Assert.Equal(3, o.RDim);
         Assert.Equal(9, c.RDim);
     }
+
+    [Fact]
+    public void The_backend_defaults_to_the_fused_kernels_and_round_trips_through_JSON()
+    {
+        var o = new TiDHyOptions(4);
+        Assert.Equal(InferenceBackend.Fused, o.Backend);
+        o.Backend = InferenceBackend.Reference;
+        Assert.Equal(InferenceBackend.Reference, TiDHyOptions.FromJson(o.ToJson()).Backend);
+        Assert.Equal(InferenceBackend.FusedFloat32, TiDHyOptions.FromJson("""{ "input_dim": 4, "backend": "FusedFloat32" }""").Backend);
+    }
+
+    [Fact]
+    public void The_reference_and_fused_backends_give_the_same_evaluation_to_rounding()
+    {
+        var windows = TestData.SineWindows(3, TestData.SmallOptions().SequenceLength, 4);
+        var fused = TiDHyModel.Create(TestData.SmallOptions(), seed: 5).Evaluate(windows);
+        var reference = TestData.SmallOptions();
+        reference.Backend = InferenceBackend.Reference;
+        var slow = TiDHyModel.Create(reference, seed: 5).Evaluate(windows);
+        Assert.Equal(slow.Iterations, fused.Iterations);
+        Assert.True(Math.Abs(slow.SpatialLossRHatAverage - fused.SpatialLossRHatAverage) <= 1e-9 * Math.Abs(slow.SpatialLossRHatAverage));
+    }
 }

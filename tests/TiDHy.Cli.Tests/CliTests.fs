@@ -297,3 +297,19 @@ let ``demo writes a report folder`` () =
             "model.json"
             "metrics.csv"
         ]
+
+[<Fact>]
+let ``bench prints one JSON line per implementation and batch size`` () =
+    let code, stdout, err = run [ "bench"; "--batch"; "4"; "--json"; "--no-reference" ]
+    Assert.True((code = 0), $"exit {code}: {err}")
+    let lines = stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries)
+    Assert.Equal(3, lines.Length)
+
+    for line in lines do
+        use doc = JsonDocument.Parse line
+        Assert.Equal(4, doc.RootElement.GetProperty("batch").GetInt32())
+
+    Assert.Contains("\"sample_iterations_per_second\"", lines[1])
+    let code, _, err = run [ "bench"; "--batch"; "0" ]
+    Assert.Equal(1, code)
+    Assert.Contains("--batch", err)

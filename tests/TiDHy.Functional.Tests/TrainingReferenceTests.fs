@@ -27,6 +27,11 @@ let private checkTree (what: string) (actual: Params) (expected: JsonElement) =
         assertClose $"{what} {p.Name}" trainingTol leaves[p.Name] t.Data
 
 let private runTrainStep (f: Fixture) (case: JsonElement) =
+    let f =
+        { f with
+            Name = $"{f.Name} [{f.Config.Backend}]"
+        }
+
     let o = prop "outputs" case
     let X = array3 (prop "X" (prop "inputs" case))
     let state = Train.initState f.Config f.Params
@@ -60,6 +65,11 @@ let private runTrainStep (f: Fixture) (case: JsonElement) =
     checkTree $"{f.Name} params_after" state'.Params (prop "params_after" o)
 
 let private runTrainGradNorm (f: Fixture) (case: JsonElement) =
+    let f =
+        { f with
+            Name = $"{f.Name} [{f.Config.Backend}]"
+        }
+
     let o = prop "outputs" case
     let X = array3 (prop "X" (prop "inputs" case))
     let steps = (prop "steps" o).EnumerateArray() |> Seq.toArray
@@ -87,8 +97,9 @@ let private runTrainGradNorm (f: Fixture) (case: JsonElement) =
 let private runners =
     Map [ "train_step", runTrainStep; "train_gradnorm", runTrainGradNorm ]
 
-/// One row per (fixture file, training case); a single failing row when the folder has no
-/// training case at all.
+/// One row per (fixture file, training case, inference backend): the training step with inference
+/// through the F# reference path and through the fused float64 kernels; a single failing row when
+/// the folder has no training case at all.
 let cases () : obj[] seq =
     let rows =
         [
@@ -97,18 +108,29 @@ let cases () : obj[] seq =
 
                 for name in f.Cases.Keys do
                     if trainingCases.Contains name then
-                        yield [| box (Path.GetFileNameWithoutExtension file); box name |]
+                        for backend in [ "Reference"; "Fused" ] do
+                            yield [| box (Path.GetFileNameWithoutExtension file); box name; box backend |]
         ]
 
     if rows.IsEmpty then
-        Seq.singleton [| box $"(no training case in {referenceDir})"; box "none" |]
+        Seq.singleton [| box $"(no training case in {referenceDir})"; box "none"; box "Fused" |]
     else
         Seq.ofList rows
 
 [<Theory>]
 [<MemberData(nameof cases)>]
-let ``Reference training fixture matches upstream PyTorch`` (fixture: string, case: string) =
+let ``Reference training fixture matches upstream PyTorch`` (fixture: string, case: string, backend: string) =
     let path = Path.Combine(referenceDir, fixture + ".json")
     Assert.True(File.Exists path, $"Reference fixture {path} not found (folder: {referenceDir}).")
     let f = load path
-    runners[case] f f.Cases[case]
+
+    let backend =
+        match backend with
+        | "Reference" -> Backend.Reference
+        | _ -> Backend.Fused
+
+    runners[case]
+        { f with
+            Config = { f.Config with Backend = backend }
+        }
+        f.Cases[case]

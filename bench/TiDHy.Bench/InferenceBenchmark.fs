@@ -1,0 +1,145 @@
+/// The inference benchmark behind `dotnet run -c Release --project bench/TiDHy.Bench -- inference
+/// --batch 1,16,256,2048 --json` and `tidhy bench`: the time of a full `Forward.forward` over a window (T = 3, max_iter = 50, tol = 0, so every
+/// inference step runs exactly 50 iterations) divided by (T − 1)·max_iter, best of several runs
+/// after a warm-up, for the fused float32 and float64 kernels and the F# reference path.
+module TiDHy.Bench.InferenceBenchmark
+
+open System
+open System.Diagnostics
+open System.Globalization
+open TiDHy.Functional
+
+/// Upstream's PyTorch CPU throughput on this machine (sample-iterations per second), from the issue.
+let upstream = Map [ 16, 12_700.0; 256, 71_000.0; 2048, 104_000.0 ]
+
+/// The workload: D = 20, R = 10, R2 = 5, M = 15, H = 50, MSE, linear decoder, full rank, no bias, no
+/// r2 decoder, BatchMean scaling, Batch convergence, T = 3, max_iter = 50, tol = 0, lr 0.02.
+let config (backend: Backend) =
+    { Config.defaults 20 with
+        MaxIter = 50
+        Tol = 0.0
+        LrR = 0.02
+        LrR2 = 0.02
+        Backend = backend
+    }
+
+let timeSteps = 3
+
+/// The window `[batch; T; D]` of 0.5·N(0, 1) draws from a fixed seed.
+let window (batch: int) =
+    let z = Random.normal (Random.key 1) (batch * timeSteps * 20)
+    Array3D.init batch timeSteps 20 (fun b t d -> 0.5 * z[(b * timeSteps + t) * 20 + d])
+
+type Measurement =
+    {
+        Impl: string
+        Batch: int
+        Seconds: float
+        Runs: int
+    }
+
+/// Best wall time of `run` over repetitions after a warm-up of `warmup` seconds (at least one run,
+/// so that the runtime's tiered compilation has optimised the code): at least `minRuns`, and more
+/// while the total stays under `budget` seconds (at most `maxRuns`).
+let best (warmup: float) (minRuns: int) (maxRuns: int) (budget: float) (run: unit -> unit) =
+    let w = Stopwatch.StartNew()
+    run ()
+
+    while w.Elapsed.TotalSeconds < warmup do
+        run ()
+
+    let total = Stopwatch.StartNew()
+    let mutable bestT = infinity
+    let mutable runs = 0
+
+    while runs < minRuns || (runs < maxRuns && total.Elapsed.TotalSeconds < budget) do
+        let sw = Stopwatch.StartNew()
+        run ()
+        bestT <- min bestT sw.Elapsed.TotalSeconds
+        runs <- runs + 1
+
+    bestT, runs
+
+let inv (v: float) =
+    v.ToString("R", CultureInfo.InvariantCulture)
+
+let perIteration (m: Measurement) =
+    m.Seconds / float ((timeSteps - 1) * 50)
+
+let json (m: Measurement) (reference: Measurement option) =
+    let spi = perIteration m
+    let sips = float m.Batch / spi
+
+    let vsUpstream =
+        match upstream.TryFind m.Batch with
+        | Some u -> $", \"upstream_sample_iterations_per_second\": {inv u}, \"speedup_vs_upstream\": {inv (sips / u)}"
+        | None -> ""
+
+    let vsReference =
+        match reference with
+        | Some r when r.Impl <> m.Impl -> $", \"speedup_vs_reference\": {inv (perIteration r / spi)}"
+        | _ -> ""
+
+    $"{{\"impl\": \"{m.Impl}\", \"batch\": {m.Batch}, \"seconds_per_iteration\": {inv spi}, \"sample_iterations_per_second\": {inv sips}, \"forward_seconds\": {inv m.Seconds}, \"runs\": {m.Runs}, \"cores\": {Environment.ProcessorCount}{vsUpstream}{vsReference}}}"
+
+let text (m: Measurement) (reference: Measurement option) =
+    let spi = perIteration m
+
+    let vs =
+        match reference with
+        | Some r when r.Impl <> m.Impl -> $"  {perIteration r / spi, 8:F1}x the reference"
+        | _ -> ""
+
+    $"{m.Impl, -14} batch {m.Batch, 5}: {spi * 1e6, 10:F2} µs/iteration  {float m.Batch / spi, 14:N0} sample-iterations/s  ({m.Runs} runs){vs}"
+
+let impls =
+    [
+        "reference", Backend.Reference
+        "fused-float32", Backend.FusedFloat32
+        "fused-float64", Backend.Fused
+    ]
+
+/// Times every implementation at every batch size. The reference path is slow (seconds per forward
+/// at batch 2048): it runs once as a warm-up and once to three times more within two seconds.
+let inference (batches: int list) (asJson: bool) (withReference: bool) (maxReferenceBatch: int) =
+    for batch in batches do
+        let X = window batch
+        let p = Init.init (config Backend.Fused) (Random.key 0)
+        let mutable reference = None
+
+        for name, backend in impls do
+            let cfg = config backend
+            let run () = Forward.forward cfg p None X |> ignore
+
+            if backend = Backend.Reference && (not withReference || batch > maxReferenceBatch) then
+                let why =
+                    if withReference then
+                        $"batch above {maxReferenceBatch} (--max-reference-batch)"
+                    else
+                        "--no-reference"
+
+                if asJson then
+                    printfn $"{{\"impl\": \"{name}\", \"batch\": {batch}, \"skipped\": \"{why}\"}}"
+                else
+                    printfn $"{name, -14} batch {batch, 5}: skipped ({why})"
+            else
+                let warmup, minRuns, maxRuns, budget =
+                    if backend = Backend.Reference then
+                        0.0, 1, 3, 2.0
+                    else
+                        1.0, 5, 200, 2.0
+
+                let seconds, runs = best warmup minRuns maxRuns budget run
+
+                let m =
+                    {
+                        Impl = name
+                        Batch = batch
+                        Seconds = seconds
+                        Runs = runs
+                    }
+
+                if backend = Backend.Reference then
+                    reference <- Some m
+
+                printfn "%s" (if asJson then json m reference else text m reference)
