@@ -202,7 +202,11 @@ module Train =
         Array3D.init idx.Length (Array3D.length2 windows) (Array3D.length3 windows) (fun b t d -> windows[idx[b], t, d])
 
     /// The validation objective of `p` on windows `[n; T; D]`: `L_hat + L_bar + temp_weight·L_temp + L_r2`
-    /// of each window (from a zero state), averaged over the windows; evaluated in batches of `batchSize`.
+    /// of each window (from a zero state), averaged over the windows; evaluated in batches of
+    /// `batchSize`, the last one smaller. With `BatchScaling.BatchMean` (upstream) each sample's
+    /// inference step is `lr/B`, so a smaller last batch takes larger steps than training did; use
+    /// `BatchScaling.PerSample` (with `lr` divided by the training batch size) for results that do
+    /// not depend on the batch.
     let validationLoss (cfg: Config) (p: Params) (batchSize: int) (windows: float[,,]) =
         let n = Array3D.length1 windows
 
