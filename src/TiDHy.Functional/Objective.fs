@@ -121,7 +121,7 @@ module Objective =
         let gAct = Numerics.matTVec m.Hidden.Weight gHidden
         let n = trace.Pre.Length
         let unit = Numerics.layerNorm (Array.create n 1.0) (Array.zeroCreate n) trace.Pre
-        let normed = Numerics.layerNorm m.Norm.Gamma m.Norm.Beta trace.Pre
+        let normed = Array.init n (fun j -> m.Norm.Gamma[j] * unit[j] + m.Norm.Beta[j])
         let gNorm = Array.map2 (fun ga v -> ga * Numerics.eluDerivative v) gAct normed
 
         for j in 0 .. n - 1 do
@@ -132,45 +132,81 @@ module Objective =
         addLinear acc.Input gPre trace.Input
         Numerics.matTVec m.Input.Weight gPre
 
-    /// `decode(r)` for one sample, with the parameter gradient of `Σ ℓ(decode(r), x)·scale` added
-    /// into `acc`; returns the gradient w.r.t. `r`.
+    /// `decode(r)` for one sample, with the parameter gradient of `scale·Σ_d ℓ(decode(r)_d, x_d)`
+    /// added into `acc`; returns the gradient w.r.t. `r` and `Σ_d ℓ(decode(r)_d, x_d)`.
     let private decodeBackward (cfg: Config) (p: Params) (acc: Params) (scale: float) (r: float[]) (x: float[]) =
         let bce = cfg.Loss = LossKind.BCE
         let dl = Loss.derivative cfg.Loss
+        let l = Loss.element cfg.Loss
 
+        // The loss summed over features, and its gradient w.r.t. the decoder's last pre-activation.
         let outGrad (y: float[]) =
-            Array.init y.Length (fun d ->
-                if bce then
-                    let s = Numerics.sigmoid y[d]
-                    scale * dl s x[d] * Numerics.sigmoidDerivativeOfOutput s
-                else
-                    scale * dl y[d] x[d])
+            let pred = if bce then Array.map Numerics.sigmoid y else y
+
+            let g =
+                Array.init y.Length (fun d ->
+                    if bce then
+                        scale * dl pred[d] x[d] * Numerics.sigmoidDerivativeOfOutput pred[d]
+                    else
+                        scale * dl pred[d] x[d])
+
+            g, Array.fold2 (fun a pd xd -> a + l pd xd) 0.0 pred x
 
         match p.SpatialDecoder, acc.SpatialDecoder with
-        | LinearDecoder l, LinearDecoder a ->
-            let gy = outGrad (Model.linear l r)
+        | LinearDecoder lin, LinearDecoder a ->
+            let gy, loss = outGrad (Model.linear lin r)
             addLinear a gy r
-            Numerics.matTVec l.Weight gy
+            Numerics.matTVec lin.Weight gy, loss
         | NonlinearDecoder m, NonlinearDecoder a ->
             let t = Model.mlpTrace m r
-            mlpBackward m a t (outGrad t.Out)
+            let gy, loss = outGrad t.Out
+            mlpBackward m a t gy, loss
         | _ -> invalidOp "the gradient tree is shaped like the parameters"
+
+    /// One sample's temporal prediction as the gradients need it: `P_k = V_k·r_p` (`M` of `[R]`),
+    /// so that `r̂ = Σ_k w_k·P_k (+ b ⊙ c)` and `∂r̂/∂w_k = P_k`.
+    type private TemporalPass =
+        {
+            RHat: float[]
+            W: float[]
+            B: float[]
+            Hyper: Model.MlpTrace
+            P: float[][]
+        }
+
+    let private temporalForward (p: Params) (vs: float[,][]) (rP: float[]) (r2: float[]) =
+        let m = vs.Length
+        let wb, hyper = Model.hypernetTrace p r2
+        let pk = vs |> Array.map (fun v -> Numerics.matVec v rP)
+
+        let rHat =
+            Array.init rP.Length (fun i ->
+                let mutable s = 0.0
+
+                for k in 0 .. m - 1 do
+                    s <- s + wb[k] * pk[k][i]
+
+                match p.TemporalBias with
+                | Some c -> s + wb[m + i] * c[i]
+                | None -> s)
+
+        {
+            RHat = rHat
+            W = wb[0 .. m - 1]
+            B = wb[m..]
+            Hyper = hyper
+            P = pk
+        }
 
     /// Adds the parameter gradient of `Σ g·r̂` into `acc`, for one sample's temporal prediction
     /// `trace` from `rP` (the hypernetwork's input `r2` is data).
-    let private temporalBackward
-        (p: Params)
-        (acc: Params)
-        (vs: float[,][])
-        (rP: float[])
-        (trace: Model.TemporalTrace)
-        (g: float[])
-        =
-        let m = vs.Length
+    let private temporalBackward (p: Params) (acc: Params) (rP: float[]) (trace: TemporalPass) (g: float[]) =
+        let m = trace.P.Length
         let r = rP.Length
 
         let gw =
-            Array.init m (fun k -> Array.fold2 (fun s gi vi -> s + gi * vi) 0.0 g (Numerics.matVec vs[k] rP))
+            trace.P
+            |> Array.map (fun pk -> Array.fold2 (fun s gi vi -> s + gi * vi) 0.0 g pk)
 
         match p.Temporal, acc.Temporal with
         | FullRank _, FullRank a ->
@@ -203,58 +239,103 @@ module Objective =
 
         mlpBackward p.Hypernet acc.Hypernet trace.Hyper gOut |> ignore
 
+    /// Work items of `terms` are split into this many contiguous chunks, each accumulated on its own
+    /// and then summed in order: parallel, yet the same sums on every machine.
+    [<Literal>]
+    let private Chunks = 4
+
     /// The four terms of the objective at parameters `p` for the latents of `traj`, each with its
-    /// gradient with respect to every parameter (a tree shaped like `p`).
+    /// gradient with respect to every parameter (a tree shaped like `p`). The values come from the
+    /// same per-sample pass as the gradients; they equal `values` to rounding.
     let terms (cfg: Config) (p: Params) (traj: Trajectory) : ObjectiveTerms =
         let cfg = Config.validateOrThrow cfg
         Model.checkParams cfg p
-        let hat, bar, temp, r2Loss = values cfg p traj
-
-        let gHat, gBar, gTemp, gR2 =
-            ParamTree.zerosLike p, ParamTree.zerosLike p, ParamTree.zerosLike p, ParamTree.zerosLike p
-
         let vs = Model.dynamicsMatrices p
 
-        match traj.Initial with
-        | Some x0 ->
-            let b = Array2D.length1 x0
+        let batch =
+            match traj.Initial, Array.tryHead traj.Steps with
+            | Some x0, _ -> Array2D.length1 x0
+            | None, Some s -> Array2D.length1 s.X
+            | None, None -> 1
 
-            for s in 0 .. b - 1 do
-                decodeBackward cfg p gHat (1.0 / float b) (Array.zeroCreate cfg.RDim) (Numerics.row x0 s)
-                |> ignore
-        | None -> ()
+        let scale = 1.0 / float batch
 
-        for step in traj.Steps do
-            let b = Array2D.length1 step.X
-            let scale = 1.0 / float b
+        // Items: (-1, s) is sample s of the X_0 term, (k, s) sample s of inference step k.
+        let items =
+            [|
+                match traj.Initial with
+                | Some _ ->
+                    for s in 0 .. batch - 1 do
+                        yield -1, s
+                | None -> ()
+                for k in 0 .. traj.Steps.Length - 1 do
+                    for s in 0 .. Array2D.length1 traj.Steps[k].X - 1 do
+                        yield k, s
+            |]
 
-            for s in 0 .. b - 1 do
-                let x = Numerics.row step.X s
-                let r = Numerics.row step.R s
-                let rP = Numerics.row step.RPrev s
-                decodeBackward cfg p gHat scale r x |> ignore
-                let trace = Model.temporalSample p vs rP (Numerics.row step.R2 s)
-                let gRHat = decodeBackward cfg p gBar scale trace.RHat x
-                temporalBackward p gBar vs rP trace gRHat
+        let chunk (c: int) =
+            let gHat, gBar, gTemp, gR2 =
+                ParamTree.zerosLike p, ParamTree.zerosLike p, ParamTree.zerosLike p, ParamTree.zerosLike p
 
-                let gTempRHat =
-                    Array.map2 (fun ri rh -> -2.0 * cfg.TempWeight * scale * (ri - rh)) r trace.RHat
+            let sums = Array.zeroCreate<float> 4
+            let first, last = items.Length * c / Chunks, items.Length * (c + 1) / Chunks - 1
 
-                temporalBackward p gTemp vs rP trace gTempRHat
+            for i in first..last do
+                match items[i] with
+                | -1, s ->
+                    let x0 = traj.Initial.Value
 
-                match p.R2Decoder, gR2.R2Decoder with
-                | Some m, Some acc ->
-                    let t = Model.mlpTrace m (Array.append rP (Numerics.row step.R2Prev s))
+                    let _, l =
+                        decodeBackward cfg p gHat scale (Array.zeroCreate cfg.RDim) (Numerics.row x0 s)
 
-                    let g =
-                        Array.map2 (fun target o -> -2.0 * scale * (target - o)) (Numerics.row step.R2 s) t.Out
+                    sums[0] <- sums[0] + l
+                | k, s ->
+                    let step = traj.Steps[k]
+                    let x = Numerics.row step.X s
+                    let r = Numerics.row step.R s
+                    let rP = Numerics.row step.RPrev s
+                    let _, lHat = decodeBackward cfg p gHat scale r x
+                    let trace = temporalForward p vs rP (Numerics.row step.R2 s)
+                    let gRHat, lBar = decodeBackward cfg p gBar scale trace.RHat x
+                    temporalBackward p gBar rP trace gRHat
 
-                    mlpBackward m acc t g |> ignore
-                | _ -> ()
+                    let gTempRHat =
+                        Array.map2 (fun ri rh -> -2.0 * cfg.TempWeight * scale * (ri - rh)) r trace.RHat
+
+                    temporalBackward p gTemp rP trace gTempRHat
+                    sums[0] <- sums[0] + lHat
+                    sums[1] <- sums[1] + lBar
+
+                    sums[2] <-
+                        sums[2]
+                        + Array.fold2 (fun a ri rh -> a + (ri - rh) * (ri - rh)) 0.0 r trace.RHat
+
+                    match p.R2Decoder, gR2.R2Decoder with
+                    | Some m, Some acc ->
+                        let t = Model.mlpTrace m (Array.append rP (Numerics.row step.R2Prev s))
+                        let target = Numerics.row step.R2 s
+                        let g = Array.map2 (fun tg o -> -2.0 * scale * (tg - o)) target t.Out
+                        mlpBackward m acc t g |> ignore
+                        sums[3] <- sums[3] + Array.fold2 (fun a tg o -> a + (tg - o) * (tg - o)) 0.0 target t.Out
+                    | _ -> ()
+
+            [| gHat; gBar; gTemp; gR2 |], sums
+
+        let parts = Array.Parallel.init Chunks chunk
+
+        let grad k =
+            parts |> Array.map (fun (g, _) -> g[k]) |> Array.reduce ParamTree.add
+
+        let value k =
+            parts |> Array.sumBy (fun (_, v) -> v[k]) |> (*) scale
 
         {
-            SpatialLossRHat = { Value = hat; Grad = gHat }
-            SpatialLossRBar = { Value = bar; Grad = gBar }
-            TempLoss = { Value = temp; Grad = gTemp }
-            R2Loss = { Value = r2Loss; Grad = gR2 }
+            SpatialLossRHat = { Value = value 0; Grad = grad 0 }
+            SpatialLossRBar = { Value = value 1; Grad = grad 1 }
+            TempLoss =
+                {
+                    Value = cfg.TempWeight * value 2
+                    Grad = grad 2
+                }
+            R2Loss = { Value = value 3; Grad = grad 3 }
         }

@@ -168,4 +168,7 @@ let ``Objective values equal the forward pass over the same window`` () =
         assertCloseScalar $"{c} L_r2" 1e-12 r2 fwd.R2Loss
         Assert.Equal(3, traj.Steps.Length)
         let terms = Objective.terms cfg p traj
-        Assert.Equal(hat, terms.SpatialLossRHat.Value)
+        assertCloseScalar $"{c} terms L_hat" 1e-12 terms.SpatialLossRHat.Value hat
+        assertCloseScalar $"{c} terms L_bar" 1e-12 terms.SpatialLossRBar.Value bar
+        assertCloseScalar $"{c} terms L_temp" 1e-12 terms.TempLoss.Value temp
+        assertCloseScalar $"{c} terms L_r2" 1e-12 terms.R2Loss.Value r2
