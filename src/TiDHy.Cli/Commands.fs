@@ -19,7 +19,7 @@ type DemoArgs =
         member a.Usage =
             match a with
             | Seed _ -> "seed of the data, the model and the shuffle (default 1)."
-            | Epochs _ -> "training epochs (default 20)."
+            | Epochs _ -> "training epochs (default 40)."
             | Out _ -> "report folder (default ./tidhy-demo)."
 
 type TrainArgs =

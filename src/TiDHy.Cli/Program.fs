@@ -43,7 +43,7 @@ let main argv =
             guarded (fun () ->
                 Demo.run
                     (a.GetResult(DemoArgs.Seed, 1))
-                    (a.GetResult(DemoArgs.Epochs, 20))
+                    (a.GetResult(DemoArgs.Epochs, 40))
                     (a.GetResult(DemoArgs.Out, "tidhy-demo")))
         | CliArgs.Train a -> guarded (fun () -> train a)
         | CliArgs.Eval a -> guarded (fun () -> eval a)
