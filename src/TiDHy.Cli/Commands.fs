@@ -56,10 +56,13 @@ type EvalArgs =
     | [<Mandatory>] Out of dir: string
     | Config of file: string
     | States of file: string
+    | Batch_Size of int
 
     interface IArgParserTemplate with
         member a.Usage =
             match a with
+            | Batch_Size _ ->
+                "windows per inference batch (default 16, train's default; with upstream's batch_scaling BatchMean inference depends on it)."
             | Model _ -> "a checkpoint (*.tidhy.json) or a state_dict JSON (then --config is needed)."
             | Data _ -> "series [time × features] to evaluate: .csv, .npy or .npz."
             | Out _ -> "output folder: record.npz, metrics.csv, plots and index.html."
@@ -166,14 +169,17 @@ let windowsOf (what: string) (cfg: Config) (step: int) (series: float[,]) =
 
     Series.windowsStrided cfg.SequenceLength step series
 
-/// Installs a Ctrl-C handler that cancels `cts` instead of killing the process, for the lifetime of
-/// the returned value.
+/// Installs a Ctrl-C handler for the lifetime of the returned value: the first Ctrl-C cancels `cts`
+/// instead of killing the process (training stops after its batch and saves a checkpoint), a second
+/// one ends the process.
 let cancelOnCtrlC (cts: CancellationTokenSource) =
     let handler =
         ConsoleCancelEventHandler(fun _ e ->
-            e.Cancel <- true
-            eprintfn "Stopping after the current batch (Ctrl-C again to wait)…"
-            cts.Cancel())
+            // The first Ctrl-C stops cleanly; a second one ends the process at once.
+            if not cts.IsCancellationRequested then
+                e.Cancel <- true
+                eprintfn "Stopping after the current batch and saving a checkpoint (Ctrl-C again to quit at once)…"
+                cts.Cancel())
 
     Console.CancelKeyPress.AddHandler handler
 
@@ -293,7 +299,7 @@ let train (args: ParseResults<TrainArgs>) =
 
     let tl =
         validWindows
-        |> Option.map (fun v -> Report.timeline (Evaluate.evaluateRecord cfg best None v))
+        |> Option.map (fun v -> Report.timeline (Evaluate.evaluateBatched cfg best options.BatchSize v))
 
     let index = Report.write out "TiDHy training" (summaryOf cfg s) s.History tl None
     printfn "Report: %s" index
@@ -361,7 +367,7 @@ let eval (args: ParseResults<EvalArgs>) =
                 None
                 (Array3D.init 1 (n * t) cfg.InputDim (fun _ i d -> windows[i / t, i % t, d]))
         else
-            Evaluate.evaluateRecord cfg p None windows
+            Evaluate.evaluateBatched cfg p (args.GetResult(EvalArgs.Batch_Size, 16)) windows
 
     Directory.CreateDirectory out |> ignore
     Output.saveRecord (Path.Combine(out, "record.npz")) record

@@ -196,3 +196,83 @@ module Evaluate =
                 (if cfg.Stateful then Some record.Final else None), record)
             None
         |> snd
+
+    /// `evaluateRecord` (from a zero state) on windows `X [n; T; D]` in batches of `batchSize`
+    /// windows (the last may be smaller), joined into one record over all `n` windows: arrays in
+    /// window order, averages over all windows, `Iterations` the most any batch took at each step and
+    /// `Converged` true where every batch converged. With `BatchScaling.BatchMean` (upstream) each
+    /// sample's inference step is `lr/B`, so evaluating in batches of the training batch size keeps
+    /// inference as it was in training.
+    let evaluateBatched (cfg: Config) (p: Params) (batchSize: int) (X: float[,,]) : EvaluationRecord =
+        if batchSize <= 0 then
+            invalidArg (nameof batchSize) $"batchSize: expected a positive batch size, got {batchSize}."
+
+        let n, _ = Shape.checkWindow (nameof X) 1 cfg.InputDim X
+
+        let parts =
+            Array.init n id
+            |> Array.chunkBySize batchSize
+            |> Array.map (fun idx -> idx.Length, evaluateRecord cfg p None X[idx[0] .. idx[idx.Length - 1], *, *])
+
+        let cat3 (f: EvaluationRecord -> float[,,]) =
+            let arrays = parts |> Array.map (snd >> f)
+            let t, k = Array3D.length2 arrays[0], Array3D.length3 arrays[0]
+            let offsets = Array.scan (+) 0 (arrays |> Array.map Array3D.length1)
+
+            let owner i =
+                Array.findIndexBack (fun o -> o <= i) offsets[.. arrays.Length - 1]
+
+            Array3D.init n t k (fun i j l ->
+                let a = owner i
+                arrays[a][i - offsets[a], j, l])
+
+        let ut =
+            let arrays = parts |> Array.map (fun (_, r) -> r.Ut)
+            let t, r = Array4D.length2 arrays[0], Array4D.length3 arrays[0]
+            let out = Array4D.zeroCreate n t r r
+            let mutable i0 = 0
+
+            for a in arrays do
+                for i in 0 .. Array4D.length1 a - 1 do
+                    for j in 0 .. t - 1 do
+                        for k in 0 .. r - 1 do
+                            for l in 0 .. r - 1 do
+                                out[i0 + i, j, k, l] <- a[i, j, k, l]
+
+                i0 <- i0 + Array4D.length1 a
+
+            out
+
+        let avg (f: EvaluationRecord -> float) =
+            (parts |> Array.sumBy (fun (b, r) -> float b * f r)) / float n
+
+        let rows (f: Carry -> float[,]) =
+            parts
+            |> Array.collect (fun (_, r) -> Numerics.rows (f r.Final))
+            |> Numerics.ofRows (Array2D.length2 (f (snd parts[0]).Final))
+
+        let first = snd parts[0]
+
+        {
+            SpatialLossRHatAvg = avg _.SpatialLossRHatAvg
+            SpatialLossRBarAvg = avg _.SpatialLossRBarAvg
+            TempLossAvg = avg _.TempLossAvg
+            IBar = cat3 _.IBar
+            IHat = cat3 _.IHat
+            I = cat3 _.I
+            RBar = cat3 _.RBar
+            RHat = cat3 _.RHat
+            R2Hat = cat3 _.R2Hat
+            W = cat3 _.W
+            Ut = ut
+            B = first.B |> Option.map (fun _ -> cat3 (fun r -> r.B.Value))
+            TempLoss = cat3 _.TempLoss
+            SpatialLossRHat = cat3 _.SpatialLossRHat
+            SpatialLossRBar = cat3 _.SpatialLossRBar
+            Iterations =
+                Array.init first.Iterations.Length (fun j ->
+                    parts |> Array.map (fun (_, r) -> r.Iterations[j]) |> Array.max)
+            Converged =
+                Array.init first.Converged.Length (fun j -> parts |> Array.forall (fun (_, r) -> r.Converged[j]))
+            Final = { R = rows _.R; R2 = rows _.R2 }
+        }
