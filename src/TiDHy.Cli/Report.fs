@@ -54,15 +54,8 @@ let private num (v: float) =
 
 /// Writes `text` to `path` atomically (a temporary file, then a rename).
 let writeAtomic (path: string) (text: string) =
-    let full = Path.GetFullPath path
-    let tmp = full + $".tmp-{Guid.NewGuid():N}"
-
-    try
-        File.WriteAllText(tmp, text)
-        File.Move(tmp, full, true)
-    finally
-        if File.Exists tmp then
-            File.Delete tmp
+    let bytes = Encoding.UTF8.GetBytes text
+    DataFile.writeAtomic path (fun s -> s.Write(bytes, 0, bytes.Length))
 
 /// The metrics history as CSV: one row per epoch; an empty `validation` cell when the epoch did not
 /// validate.

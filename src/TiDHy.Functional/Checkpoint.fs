@@ -164,19 +164,7 @@ module Checkpoint =
     /// written and flushed, then renamed over `path`, so a failure leaves any existing checkpoint intact.
     let save (path: string) (cfg: Config) (s: TrainState) =
         let bytes = toBytes cfg s
-        let full = Path.GetFullPath path
-        let tmp = full + $".tmp-{Guid.NewGuid():N}"
-
-        try
-            do
-                use f = new FileStream(tmp, FileMode.CreateNew, FileAccess.Write)
-                f.Write(bytes, 0, bytes.Length)
-                f.Flush true
-
-            File.Move(tmp, full, true)
-        finally
-            if File.Exists tmp then
-                File.Delete tmp
+        DataFile.writeAtomic path (fun f -> f.Write(bytes, 0, bytes.Length))
 
     let private fail (what: string) (reason: string) =
         raise (CheckpointException $"{what}: {reason}")

@@ -9,7 +9,7 @@ open System.IO
 exception DataFormatException of string with
     override e.Message = e.Data0
 
-/// What the data file formats share: atomic writing.
+/// What the library's file writers share (data files, state dicts, checkpoints, reports): atomic writing.
 [<RequireQualifiedAccess>]
 module DataFile =
 

@@ -320,12 +320,5 @@ module StateDict =
     /// Writes the state_dict of `p` as JSON to `path`, atomically: a temporary file beside it is
     /// written, then renamed, so that a failure leaves any existing file intact.
     let save (path: string) (p: Params) =
-        let full = Path.GetFullPath path
-        let tmp = full + $".tmp-{Guid.NewGuid():N}"
-
-        try
-            File.WriteAllText(tmp, toJson (ofParams p))
-            File.Move(tmp, full, true)
-        finally
-            if File.Exists tmp then
-                File.Delete tmp
+        let bytes = Encoding.UTF8.GetBytes(toJson (ofParams p))
+        DataFile.writeAtomic path (fun s -> s.Write(bytes, 0, bytes.Length))
