@@ -435,7 +435,7 @@ let importTorch (args: ParseResults<ImportArgs>) =
 
     let out = args.GetResult ImportArgs.Out
     Checkpoint.save out cfg (Train.initState cfg p)
-    printfn "Imported %s (%d tensors) into %s." sd (StateDict.ofParams p).Length out
+    printfn "Imported %s (%d tensors) into %s." sd (ParamLayout.ofParams p).Length out
     0
 
 /// `tidhy bench`: the inference benchmark of bench/TiDHy.Bench (D=20, R=10, R2=5, M=15, H=50, T=3,

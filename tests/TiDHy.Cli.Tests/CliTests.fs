@@ -208,7 +208,7 @@ let ``import-torch turns an upstream state_dict into a checkpoint that eval uses
     let cfg, state = Checkpoint.read ckpt
 
     let expected =
-        StateDict.toParams cfg (StateDict.ofJsonElement (doc.RootElement.GetProperty "params"))
+        ParamLayout.toParams cfg (StateDict.ofJsonElement (doc.RootElement.GetProperty "params"))
 
     Assert.Equal(expected, state.Params)
     // A state_dict that does not fit the configuration names the tensor.

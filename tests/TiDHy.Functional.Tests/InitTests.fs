@@ -52,8 +52,8 @@ let ``Every variant's parameters have the state_dict shapes of its config`` () =
     for cfg in variants do
         let p = Init.ofSeed cfg 1
         Model.checkParams cfg p
-        let shapes = StateDict.ofParams p |> List.map (fun (n, t) -> n, t.Shape)
-        Assert.Equal<(string * int[]) list>(StateDict.expected cfg, shapes)
+        let shapes = ParamLayout.ofParams p |> List.map (fun (n, t) -> n, t.Shape)
+        Assert.Equal<(string * int[]) list>(ParamLayout.expected cfg, shapes)
 
 let private gram (rows: float[][]) =
     Array.init rows.Length (fun i ->

@@ -13,7 +13,7 @@ let private asMap entries = Map.ofList entries
 let ``Params survive a state_dict round trip for every variant`` () =
     for cfg in InitTests.variants do
         let p = Init.ofSeed cfg 3
-        Assert.Equal(p, StateDict.toParams cfg (asMap (StateDict.ofParams p)))
+        Assert.Equal(p, ParamLayout.toParams cfg (asMap (ParamLayout.ofParams p)))
 
 [<Fact>]
 let ``State dict JSON round-trips bit for bit`` () =
@@ -24,7 +24,7 @@ let ``State dict JSON round-trips bit for bit`` () =
         }
 
     let p = Init.ofSeed cfg 3
-    let entries = StateDict.ofParams p
+    let entries = ParamLayout.ofParams p
     Assert.Equal<Map<string, NamedTensor>>(asMap entries, StateDict.parseJson (StateDict.toJson entries))
 
 [<Fact>]
@@ -33,22 +33,22 @@ let ``Every fixture's params export to exactly the fixture's tensors`` () =
         let f = Fixtures.load file
         use doc = JsonDocument.Parse(File.ReadAllText file)
         let original = StateDict.ofJsonElement (doc.RootElement.GetProperty "params")
-        Assert.Equal<Map<string, NamedTensor>>(original, asMap (StateDict.ofParams f.Params))
+        Assert.Equal<Map<string, NamedTensor>>(original, asMap (ParamLayout.ofParams f.Params))
 
 let private fails (cfg: Config) (sd: Map<string, NamedTensor>) (fragment: string) =
     let ex =
-        Assert.Throws<StateDictException>(fun () -> StateDict.toParams cfg sd |> ignore)
+        Assert.Throws<StateDictException>(fun () -> ParamLayout.toParams cfg sd |> ignore)
 
     Assert.Contains(fragment, ex.Message)
 
 [<Fact>]
 let ``A missing tensor is an error naming it`` () =
-    let sd = asMap (StateDict.ofParams (Init.ofSeed smallConfig 1))
+    let sd = asMap (ParamLayout.ofParams (Init.ofSeed smallConfig 1))
     fails smallConfig (sd.Remove "hypernet.3.bias") "missing tensor 'hypernet.3.bias' (expected shape [8])"
 
 [<Fact>]
 let ``A misshapen tensor is an error naming it and both shapes`` () =
-    let sd = asMap (StateDict.ofParams (Init.ofSeed smallConfig 1))
+    let sd = asMap (ParamLayout.ofParams (Init.ofSeed smallConfig 1))
 
     let bad =
         sd.Add(
@@ -65,7 +65,7 @@ let ``A misshapen tensor is an error naming it and both shapes`` () =
 
 [<Fact>]
 let ``An unexpected tensor is an error naming it`` () =
-    let sd = asMap (StateDict.ofParams (Init.ofSeed smallConfig 1))
+    let sd = asMap (ParamLayout.ofParams (Init.ofSeed smallConfig 1))
 
     fails
         smallConfig
@@ -79,7 +79,7 @@ let ``An unexpected tensor is an error naming it`` () =
         "unexpected tensor 'temporal_bias'"
     // With dyn_bias the last hypernetwork layer has no bias: upstream's dict for it has none.
     let cfgBias = { smallConfig with DynBias = true }
-    let sdBias = asMap (StateDict.ofParams (Init.ofSeed cfgBias 1))
+    let sdBias = asMap (ParamLayout.ofParams (Init.ofSeed cfgBias 1))
 
     fails
         cfgBias
@@ -94,7 +94,7 @@ let ``An unexpected tensor is an error naming it`` () =
 
 [<Fact>]
 let ``A non-finite weight is an error naming the tensor`` () =
-    let sd = asMap (StateDict.ofParams (Init.ofSeed smallConfig 1))
+    let sd = asMap (ParamLayout.ofParams (Init.ofSeed smallConfig 1))
     let t = sd["hypernet.0.bias"]
     let data = Array.copy t.Data
     data[2] <- nan
@@ -142,7 +142,7 @@ let ``Loading a file names the file in the error`` () =
 
     try
         let path = Path.Combine(dir.FullName, "truncated.json")
-        File.WriteAllText(path, (StateDict.toJson (StateDict.ofParams (Init.ofSeed smallConfig 1))).Substring(0, 200))
+        File.WriteAllText(path, (StateDict.toJson (ParamLayout.ofParams (Init.ofSeed smallConfig 1))).Substring(0, 200))
 
         let ex =
             Assert.Throws<StateDictException>(fun () -> StateDict.load smallConfig path |> ignore)

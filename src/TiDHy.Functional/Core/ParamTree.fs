@@ -180,7 +180,7 @@ module ParamTree =
 
     /// The leaves of `p` as `(state_dict name, flattened data)` in upstream's state_dict order.
     let leaves (p: Params) : (string * float[]) list =
-        StateDict.ofParams p |> List.map (fun (n, t) -> n, t.Data)
+        ParamLayout.ofParams p |> List.map (fun (n, t) -> n, t.Data)
 
     /// The Euclidean norm of every leaf of `p` together (PyTorch's global gradient norm).
     let norm (p: Params) =

@@ -32,8 +32,8 @@ module Model =
         match validated.TryGetValue p with
         | true, c when c = cfg -> ()
         | _ ->
-            let actual = StateDict.ofParams p |> List.map (fun (n, t) -> n, t.Shape)
-            let expected = StateDict.expected cfg
+            let actual = ParamLayout.ofParams p |> List.map (fun (n, t) -> n, t.Shape)
+            let expected = ParamLayout.expected cfg
 
             if actual <> expected then
                 let show l =

@@ -55,7 +55,7 @@ module Checkpoint =
     let private stateDict (w: Utf8JsonWriter) (name: string) (p: Params) =
         w.WriteStartObject name
 
-        for n, t in StateDict.ofParams p do
+        for n, t in ParamLayout.ofParams p do
             tensor w n t
 
         w.WriteEndObject()
@@ -255,7 +255,7 @@ module Checkpoint =
 
         let paramsOf name (e: JsonElement) =
             try
-                StateDict.toParams cfg (StateDict.ofJsonElement e)
+                ParamLayout.toParams cfg (StateDict.ofJsonElement e)
             with StateDictException msg ->
                 fail what $"{name}: {msg}"
 

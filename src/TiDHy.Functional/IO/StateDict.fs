@@ -1,0 +1,128 @@
+namespace TiDHy.Functional
+
+open System
+open System.Globalization
+open System.IO
+open System.Text
+open System.Text.Json
+
+/// The state_dict file format: `ParamLayout`'s named tensors as JSON
+/// (`{name: {"shape": [...], "data": [...]}}`), so that weights trained upstream load here and
+/// weights trained here load upstream.
+[<RequireQualifiedAccess>]
+module StateDict =
+
+    /// Reads one tensor `{"shape": [...], "data": [...]}`; `what` names it in errors.
+    let tensorOfJson (what: string) (e: JsonElement) : NamedTensor =
+        let bad reason =
+            raise (StateDictException $"{what}: {reason}")
+
+        if e.ValueKind <> JsonValueKind.Object then
+            bad "expected an object {\"shape\": [...], \"data\": [...]}"
+
+        let mutable shapeEl = Unchecked.defaultof<JsonElement>
+        let mutable dataEl = Unchecked.defaultof<JsonElement>
+
+        if
+            not (e.TryGetProperty("shape", &shapeEl))
+            || shapeEl.ValueKind <> JsonValueKind.Array
+        then
+            bad "missing \"shape\" array"
+
+        if
+            not (e.TryGetProperty("data", &dataEl))
+            || dataEl.ValueKind <> JsonValueKind.Array
+        then
+            bad "missing \"data\" array"
+
+        let shape =
+            shapeEl.EnumerateArray()
+            |> Seq.map (fun d ->
+                let mutable v = 0
+
+                if d.ValueKind = JsonValueKind.Number && d.TryGetInt32(&v) && v >= 0 then
+                    v
+                else
+                    bad $"shape entry {d.GetRawText()} is not a non-negative integer")
+            |> Seq.toArray
+
+        let data =
+            dataEl.EnumerateArray()
+            |> Seq.mapi (fun i d ->
+                match ConfigJson.tryFloat d with
+                | Some v -> v
+                | None -> bad $"data entry {i} is {d.GetRawText()}, not a number")
+            |> Seq.toArray
+
+        let count = Array.fold (*) 1 shape
+
+        if data.Length <> count then
+            bad $"{data.Length} values for shape {Shape.show shape} ({count} expected)"
+
+        { Shape = shape; Data = data }
+
+    /// Reads a state_dict object `{name: tensor, ...}` (the fixtures' `params` format).
+    let ofJsonElement (e: JsonElement) : Map<string, NamedTensor> =
+        if e.ValueKind <> JsonValueKind.Object then
+            raise (StateDictException "state dict: expected a JSON object of named tensors")
+
+        e.EnumerateObject()
+        |> Seq.map (fun p -> p.Name, tensorOfJson $"tensor '{p.Name}'" p.Value)
+        |> Map.ofSeq
+
+    /// Parses a state_dict from JSON text.
+    let parseJson (text: string) : Map<string, NamedTensor> =
+        use doc =
+            try
+                JsonDocument.Parse text
+            with :? JsonException as ex ->
+                raise (StateDictException $"state dict: not valid JSON: {ex.Message}")
+
+        ofJsonElement doc.RootElement
+
+    /// The JSON text of a state_dict, numbers in round-trip form.
+    let toJson (entries: (string * NamedTensor) list) : string =
+        let num (v: float) =
+            if Double.IsFinite v then
+                v.ToString("R", CultureInfo.InvariantCulture)
+            else
+                $"\"{v}\""
+
+        let sb = StringBuilder()
+        sb.Append("{") |> ignore
+
+        entries
+        |> List.iteri (fun i (name, t) ->
+            if i > 0 then
+                sb.Append(",") |> ignore
+
+            sb
+                .Append("\n  ")
+                .Append(JsonSerializer.Serialize name)
+                .Append(": {\"shape\": [")
+                .Append(String.Join(", ", t.Shape))
+                .Append("], \"data\": [")
+                .Append(String.Join(", ", t.Data |> Array.map num))
+                .Append("]}")
+            |> ignore)
+
+        sb.Append("\n}\n").ToString()
+
+    /// Reads a state_dict JSON file and converts it for `cfg` (see `ParamLayout.toParams`); errors name the file.
+    let load (cfg: Config) (path: string) : Params =
+        let text =
+            try
+                File.ReadAllText path
+            with ex ->
+                raise (StateDictException $"{path}: cannot be read: {ex.Message}")
+
+        try
+            ParamLayout.toParams cfg (parseJson text)
+        with StateDictException msg ->
+            raise (StateDictException $"{path}: {msg}")
+
+    /// Writes the state_dict of `p` as JSON to `path`, atomically: a temporary file beside it is
+    /// written, then renamed, so that a failure leaves any existing file intact.
+    let save (path: string) (p: Params) =
+        let bytes = Encoding.UTF8.GetBytes(toJson (ParamLayout.ofParams p))
+        DataFile.writeAtomic path (fun s -> s.Write(bytes, 0, bytes.Length))
