@@ -79,14 +79,45 @@ module Model =
             Out = out
         }
 
-    /// Gradient with respect to the MLP input `[i]`, given the trace and the output gradient `g [o]`.
-    let mlpVjp (m: MlpParams) (trace: MlpTrace) (g: float[]) =
-        let gAct = g |> Numerics.matTVec m.Output.Weight |> Numerics.matTVec m.Hidden.Weight
-        let normed = Numerics.layerNorm m.Norm.Gamma m.Norm.Beta trace.Pre
-        let gNorm = Array.map2 (fun ga n -> ga * Numerics.eluDerivative n) gAct normed
+    /// Adds the parameter gradient of `Σ_o gy_o·(W·x + b)_o` into `acc` (`gy [o]`, `x [i]`).
+    let linearBackward (acc: LinearParams) (gy: float[]) (x: float[]) =
+        for o in 0 .. gy.Length - 1 do
+            for i in 0 .. x.Length - 1 do
+                acc.Weight[o, i] <- acc.Weight[o, i] + gy[o] * x[i]
 
-        Numerics.layerNormVjp m.Norm.Gamma trace.Pre gNorm
-        |> Numerics.matTVec m.Input.Weight
+        match acc.Bias with
+        | Some b ->
+            for o in 0 .. gy.Length - 1 do
+                b[o] <- b[o] + gy[o]
+        | None -> ()
+
+    /// The reverse-mode rule of `mlpTrace`: given the trace and the output gradient `g [o]`, adds the
+    /// parameter gradient of `Σ_o g_o·mlp(v)_o` into `acc` when given, and returns the gradient with
+    /// respect to the input `[i]`. The one MLP backward of the reference path (inference and training).
+    let mlpBackward (m: MlpParams) (acc: MlpParams option) (trace: MlpTrace) (g: float[]) =
+        acc
+        |> Option.iter (fun a -> linearBackward a.Output g (linear m.Hidden trace.Act))
+
+        let gHidden = Numerics.matTVec m.Output.Weight g
+        acc |> Option.iter (fun a -> linearBackward a.Hidden gHidden trace.Act)
+        let gAct = Numerics.matTVec m.Hidden.Weight gHidden
+        let n = trace.Pre.Length
+        let unit = Numerics.layerNorm (Array.create n 1.0) (Array.zeroCreate n) trace.Pre
+        let normed = Array.init n (fun j -> m.Norm.Gamma[j] * unit[j] + m.Norm.Beta[j])
+        let gNorm = Array.map2 (fun ga v -> ga * Numerics.eluDerivative v) gAct normed
+
+        acc
+        |> Option.iter (fun a ->
+            for j in 0 .. n - 1 do
+                a.Norm.Gamma[j] <- a.Norm.Gamma[j] + gNorm[j] * unit[j]
+                a.Norm.Beta[j] <- a.Norm.Beta[j] + gNorm[j])
+
+        let gPre = Numerics.layerNormVjp m.Norm.Gamma trace.Pre gNorm
+        acc |> Option.iter (fun a -> linearBackward a.Input gPre trace.Input)
+        Numerics.matTVec m.Input.Weight gPre
+
+    /// Gradient with respect to the MLP input `[i]`, given the trace and the output gradient `g [o]`.
+    let mlpVjp (m: MlpParams) (trace: MlpTrace) (g: float[]) = mlpBackward m None trace g
 
     /// The spatial decoder's output before its final sigmoid (BCE only), for one sample `r [R]` → `[D]`, with the MLP trace if nonlinear.
     let private decodeLinearPart (p: Params) (r: float[]) =
@@ -105,14 +136,26 @@ module Model =
         else
             y
 
+    /// The decoder's output rule: given the gradient `g [D]` with respect to the decoded value (after
+    /// the sigmoid, BCE only) and the sigmoid's output `pred [D]`, the gradient with respect to the
+    /// decoder's last pre-activation. The identity for MSE and Poisson.
+    let decodeOutputVjp (cfg: Config) (pred: float[]) (g: float[]) =
+        if cfg.Loss = LossKind.BCE then
+            Array.map2 (fun gd pd -> gd * Numerics.sigmoidDerivativeOfOutput pd) g pred
+        else
+            g
+
     /// Gradient with respect to `r [R]` of `Σ_d g_d·decode(r)_d`, given `g [D]` (one sample).
     let decodeVjp (cfg: Config) (p: Params) (r: float[]) (g: float[]) =
         let y, trace = decodeLinearPart p r
 
         let gy =
-            if cfg.Loss = LossKind.BCE then
-                Array.map2 (fun gd yd -> gd * Numerics.sigmoidDerivativeOfOutput (Numerics.sigmoid yd)) g y
-            else
+            decodeOutputVjp
+                cfg
+                (if cfg.Loss = LossKind.BCE then
+                     Array.map Numerics.sigmoid y
+                 else
+                     y)
                 g
 
         match p.SpatialDecoder, trace with
@@ -146,56 +189,59 @@ module Model =
             let r = Array3D.length2 u
             Array2D.init r r (fun i j -> u[k, i, 0] * u[k, j, 0] + u[k, i, 1] * u[k, j, 1])
 
-    /// The pieces of one sample's temporal prediction, kept for its derivative.
+    /// The pieces of one sample's temporal prediction, kept for its derivatives.
     type TemporalTrace =
         {
-            /// `r̂ [R]`.
+            /// `r̂ = Σ_k w_k·P_k (+ b ⊙ c)`: `[R]`.
             RHat: float[]
-            /// `V_t [R; R]`.
-            Vt: float[,]
             /// `w [M]`.
             W: float[]
             /// `b [R]` (empty without `dyn_bias`).
             B: float[]
             /// The hypernetwork's trace.
             Hyper: MlpTrace
+            /// `P_k = V_k·r_p` (`M` of `[R]`), so that `∂r̂/∂w_k = P_k`.
+            P: float[][]
         }
 
-    /// `temporal_prediction(r_p, r2)` for one sample, given the dynamics matrices `vs` (`M` of `[R; R]`).
+    /// `temporal_prediction(r_p, r2)` for one sample, given the dynamics matrices `vs` (`M` of
+    /// `[R; R]`): `r̂ = Σ_k w_k·(V_k·r_p) (+ b ⊙ c)`, which is `V_t·r_p (+ b ⊙ c)` with `V_t = Σ_k w_k·V_k`.
+    /// The one temporal prediction of the reference path (inference, evaluation and training).
     let temporalSample (p: Params) (vs: float[,][]) (rP: float[]) (r2: float[]) =
         let m = vs.Length
-        let wb, trace = hypernetTrace p r2
-        let w = wb[0 .. m - 1]
-        let b = wb[m..]
-        let r = rP.Length
-
-        let vt =
-            Array2D.init r r (fun i j -> Seq.sum (seq { for k in 0 .. m - 1 -> w[k] * vs[k][i, j] }))
-
-        let rHat = Numerics.matVec vt rP
+        let wb, hyper = hypernetTrace p r2
+        let pk = vs |> Array.map (fun v -> Numerics.matVec v rP)
 
         let rHat =
-            match p.TemporalBias with
-            | Some c -> Array.init r (fun i -> rHat[i] + b[i] * c[i])
-            | None -> rHat
+            Array.init rP.Length (fun i ->
+                let mutable s = 0.0
+
+                for k in 0 .. m - 1 do
+                    s <- s + wb[k] * pk[k][i]
+
+                match p.TemporalBias with
+                | Some c -> s + wb[m + i] * c[i]
+                | None -> s)
 
         {
             RHat = rHat
-            Vt = vt
-            W = w
-            B = b
-            Hyper = trace
+            W = wb[0 .. m - 1]
+            B = wb[m..]
+            Hyper = hyper
+            P = pk
         }
+
+    /// `V_t = Σ_k w_k·V_k [R; R]` for one sample's mixture weights `w [M]`.
+    let mixedDynamics (vs: float[,][]) (w: float[]) =
+        let r = Array2D.length1 vs[0]
+        Array2D.init r r (fun i j -> Seq.sum (seq { for k in 0 .. w.Length - 1 -> w[k] * vs[k][i, j] }))
 
     /// Gradient with respect to `r2 [R2]` of `Σ_i g_i·r̂_i + Σ_k gW_k·w_k`, given `g [R]` on `r̂`
     /// and `gW [M]` on the mixture weights (one sample; `r_p` is held constant).
-    let temporalVjpR2 (p: Params) (vs: float[,][]) (rP: float[]) (trace: TemporalTrace) (g: float[]) (gW: float[]) =
-        let m = vs.Length
-
+    let temporalVjpR2 (p: Params) (trace: TemporalTrace) (g: float[]) (gW: float[]) =
         let gw =
-            Array.init m (fun k ->
-                Array.fold2 (fun s gi vi -> s + gi * vi) 0.0 g (Numerics.matVec vs[k] rP)
-                + gW[k])
+            trace.P
+            |> Array.mapi (fun k pk -> Array.fold2 (fun s gi vi -> s + gi * vi) 0.0 g pk + gW[k])
 
         let gb =
             match p.TemporalBias with
@@ -247,7 +293,9 @@ module Model =
 
         {
             RHat = traces |> Array.map _.RHat |> Numerics.ofRows r
-            Vt = Array3D.init b r r (fun s i j -> traces[s].Vt[i, j])
+            Vt =
+                let vts = traces |> Array.map (fun t -> mixedDynamics vs t.W)
+                Array3D.init b r r (fun s i j -> vts[s][i, j])
             W = traces |> Array.map _.W |> Numerics.ofRows cfg.MixDim
             B =
                 if cfg.DynBias then

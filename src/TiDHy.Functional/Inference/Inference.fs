@@ -108,7 +108,7 @@ module Inference =
 
         let gRHat = e |> Array.map (fun v -> -scale * 2.0 * cfg.TempWeight * v)
         let gW = tp.W |> Array.map (fun w -> cfg.L1InfW * Numerics.sign w)
-        let gHyper = Model.temporalVjpR2 p vs rP tp gRHat gW
+        let gHyper = Model.temporalVjpR2 p tp gRHat gW
 
         let gR2 =
             Array.init r2.Length (fun j ->

@@ -101,37 +101,6 @@ module Objective =
 
     // The reverse-mode rules below add into gradient trees that `terms` creates and owns.
 
-    let private addLinear (acc: LinearParams) (gy: float[]) (x: float[]) =
-        for o in 0 .. gy.Length - 1 do
-            for i in 0 .. x.Length - 1 do
-                acc.Weight[o, i] <- acc.Weight[o, i] + gy[o] * x[i]
-
-        match acc.Bias with
-        | Some b ->
-            for o in 0 .. gy.Length - 1 do
-                b[o] <- b[o] + gy[o]
-        | None -> ()
-
-    /// Adds the parameter gradient of `Σ g·mlp(v)` into `acc`; returns the gradient w.r.t. `v`.
-    let private mlpBackward (m: MlpParams) (acc: MlpParams) (trace: Model.MlpTrace) (g: float[]) =
-        let hidden = Model.linear m.Hidden trace.Act
-        addLinear acc.Output g hidden
-        let gHidden = Numerics.matTVec m.Output.Weight g
-        addLinear acc.Hidden gHidden trace.Act
-        let gAct = Numerics.matTVec m.Hidden.Weight gHidden
-        let n = trace.Pre.Length
-        let unit = Numerics.layerNorm (Array.create n 1.0) (Array.zeroCreate n) trace.Pre
-        let normed = Array.init n (fun j -> m.Norm.Gamma[j] * unit[j] + m.Norm.Beta[j])
-        let gNorm = Array.map2 (fun ga v -> ga * Numerics.eluDerivative v) gAct normed
-
-        for j in 0 .. n - 1 do
-            acc.Norm.Gamma[j] <- acc.Norm.Gamma[j] + gNorm[j] * unit[j]
-            acc.Norm.Beta[j] <- acc.Norm.Beta[j] + gNorm[j]
-
-        let gPre = Numerics.layerNormVjp m.Norm.Gamma trace.Pre gNorm
-        addLinear acc.Input gPre trace.Input
-        Numerics.matTVec m.Input.Weight gPre
-
     /// `decode(r)` for one sample, with the parameter gradient of `scale·Σ_d ℓ(decode(r)_d, x_d)`
     /// added into `acc`; returns the gradient w.r.t. `r` and `Σ_d ℓ(decode(r)_d, x_d)`.
     let private decodeBackward (cfg: Config) (p: Params) (acc: Params) (scale: float) (r: float[]) (x: float[]) =
@@ -144,63 +113,24 @@ module Objective =
             let pred = if bce then Array.map Numerics.sigmoid y else y
 
             let g =
-                Array.init y.Length (fun d ->
-                    if bce then
-                        scale * dl pred[d] x[d] * Numerics.sigmoidDerivativeOfOutput pred[d]
-                    else
-                        scale * dl pred[d] x[d])
+                Model.decodeOutputVjp cfg pred (Array.init y.Length (fun d -> scale * dl pred[d] x[d]))
 
             g, Array.fold2 (fun a pd xd -> a + l pd xd) 0.0 pred x
 
         match p.SpatialDecoder, acc.SpatialDecoder with
         | LinearDecoder lin, LinearDecoder a ->
             let gy, loss = outGrad (Model.linear lin r)
-            addLinear a gy r
+            Model.linearBackward a gy r
             Numerics.matTVec lin.Weight gy, loss
         | NonlinearDecoder m, NonlinearDecoder a ->
             let t = Model.mlpTrace m r
             let gy, loss = outGrad t.Out
-            mlpBackward m a t gy, loss
+            Model.mlpBackward m (Some a) t gy, loss
         | _ -> invalidOp "the gradient tree is shaped like the parameters"
-
-    /// One sample's temporal prediction as the gradients need it: `P_k = V_k·r_p` (`M` of `[R]`),
-    /// so that `r̂ = Σ_k w_k·P_k (+ b ⊙ c)` and `∂r̂/∂w_k = P_k`.
-    type private TemporalPass =
-        {
-            RHat: float[]
-            W: float[]
-            B: float[]
-            Hyper: Model.MlpTrace
-            P: float[][]
-        }
-
-    let private temporalForward (p: Params) (vs: float[,][]) (rP: float[]) (r2: float[]) =
-        let m = vs.Length
-        let wb, hyper = Model.hypernetTrace p r2
-        let pk = vs |> Array.map (fun v -> Numerics.matVec v rP)
-
-        let rHat =
-            Array.init rP.Length (fun i ->
-                let mutable s = 0.0
-
-                for k in 0 .. m - 1 do
-                    s <- s + wb[k] * pk[k][i]
-
-                match p.TemporalBias with
-                | Some c -> s + wb[m + i] * c[i]
-                | None -> s)
-
-        {
-            RHat = rHat
-            W = wb[0 .. m - 1]
-            B = wb[m..]
-            Hyper = hyper
-            P = pk
-        }
 
     /// Adds the parameter gradient of `Σ g·r̂` into `acc`, for one sample's temporal prediction
     /// `trace` from `rP` (the hypernetwork's input `r2` is data).
-    let private temporalBackward (p: Params) (acc: Params) (rP: float[]) (trace: TemporalPass) (g: float[]) =
+    let private temporalBackward (p: Params) (acc: Params) (rP: float[]) (trace: Model.TemporalTrace) (g: float[]) =
         let m = trace.P.Length
         let r = rP.Length
 
@@ -237,7 +167,7 @@ module Objective =
         let gOut =
             Array.map2 (fun go o -> go * Numerics.reluDerivative o) (Array.append gw gb) trace.Hyper.Out
 
-        mlpBackward p.Hypernet acc.Hypernet trace.Hyper gOut |> ignore
+        Model.mlpBackward p.Hypernet (Some acc.Hypernet) trace.Hyper gOut |> ignore
 
     /// Work items of `terms` are split into this many contiguous chunks, each accumulated on its own
     /// and then summed in order: parallel, yet the same sums on every machine.
@@ -295,7 +225,7 @@ module Objective =
                     let r = Numerics.row step.R s
                     let rP = Numerics.row step.RPrev s
                     let _, lHat = decodeBackward cfg p gHat scale r x
-                    let trace = temporalForward p vs rP (Numerics.row step.R2 s)
+                    let trace = Model.temporalSample p vs rP (Numerics.row step.R2 s)
                     let gRHat, lBar = decodeBackward cfg p gBar scale trace.RHat x
                     temporalBackward p gBar rP trace gRHat
 
@@ -315,7 +245,7 @@ module Objective =
                         let t = Model.mlpTrace m (Array.append rP (Numerics.row step.R2Prev s))
                         let target = Numerics.row step.R2 s
                         let g = Array.map2 (fun tg o -> -2.0 * scale * (tg - o)) target t.Out
-                        mlpBackward m acc t g |> ignore
+                        Model.mlpBackward m (Some acc) t g |> ignore
                         sums[3] <- sums[3] + Array.fold2 (fun a tg o -> a + (tg - o) * (tg - o)) 0.0 target t.Out
                     | _ -> ()
 
