@@ -28,7 +28,7 @@ module Model =
         System.Runtime.CompilerServices.ConditionalWeakTable<Params, Config>()
 
     /// Raises `ArgumentException` unless every tensor of `p` has the shape `cfg` requires.
-    let checkParams (cfg: Config) (p: Params) =
+    let internal checkParams (cfg: Config) (p: Params) =
         match validated.TryGetValue p with
         | true, c when c = cfg -> ()
         | _ ->
@@ -46,7 +46,7 @@ module Model =
             validated.AddOrUpdate(p, cfg)
 
     /// `W·v + b` for one sample: `v [i]` → `[o]`.
-    let linear (l: LinearParams) (v: float[]) =
+    let internal linear (l: LinearParams) (v: float[]) =
         let y = Numerics.matVec l.Weight v
 
         match l.Bias with
@@ -54,7 +54,7 @@ module Model =
         | None -> y
 
     /// The intermediate values of one MLP application, kept for its derivative.
-    type MlpTrace =
+    type internal MlpTrace =
         {
             /// Input `[i]`.
             Input: float[]
@@ -67,7 +67,7 @@ module Model =
         }
 
     /// `Linear, LayerNorm, ELU, Linear, Linear` for one sample: `v [i]` → trace with output `[o]`.
-    let mlpTrace (m: MlpParams) (v: float[]) =
+    let internal mlpTrace (m: MlpParams) (v: float[]) =
         let pre = linear m.Input v
         let act = Numerics.layerNorm m.Norm.Gamma m.Norm.Beta pre |> Array.map Numerics.elu
         let out = act |> linear m.Hidden |> linear m.Output
@@ -80,7 +80,7 @@ module Model =
         }
 
     /// Adds the parameter gradient of `Σ_o gy_o·(W·x + b)_o` into `acc` (`gy [o]`, `x [i]`).
-    let linearBackward (acc: LinearParams) (gy: float[]) (x: float[]) =
+    let internal linearBackward (acc: LinearParams) (gy: float[]) (x: float[]) =
         for o in 0 .. gy.Length - 1 do
             for i in 0 .. x.Length - 1 do
                 acc.Weight[o, i] <- acc.Weight[o, i] + gy[o] * x[i]
@@ -94,7 +94,7 @@ module Model =
     /// The reverse-mode rule of `mlpTrace`: given the trace and the output gradient `g [o]`, adds the
     /// parameter gradient of `Σ_o g_o·mlp(v)_o` into `acc` when given, and returns the gradient with
     /// respect to the input `[i]`. The one MLP backward of the reference path (inference and training).
-    let mlpBackward (m: MlpParams) (acc: MlpParams option) (trace: MlpTrace) (g: float[]) =
+    let internal mlpBackward (m: MlpParams) (acc: MlpParams option) (trace: MlpTrace) (g: float[]) =
         acc
         |> Option.iter (fun a -> linearBackward a.Output g (linear m.Hidden trace.Act))
 
@@ -117,7 +117,7 @@ module Model =
         Numerics.matTVec m.Input.Weight gPre
 
     /// Gradient with respect to the MLP input `[i]`, given the trace and the output gradient `g [o]`.
-    let mlpVjp (m: MlpParams) (trace: MlpTrace) (g: float[]) = mlpBackward m None trace g
+    let internal mlpVjp (m: MlpParams) (trace: MlpTrace) (g: float[]) = mlpBackward m None trace g
 
     /// The spatial decoder's output before its final sigmoid (BCE only), for one sample `r [R]` → `[D]`, with the MLP trace if nonlinear.
     let private decodeLinearPart (p: Params) (r: float[]) =
@@ -128,7 +128,7 @@ module Model =
             t.Out, Some t
 
     /// `decode(r)` for one sample: `r [R]` → `x̄ [D]` (through a sigmoid when the loss is BCE).
-    let decodeSample (cfg: Config) (p: Params) (r: float[]) =
+    let internal decodeSample (cfg: Config) (p: Params) (r: float[]) =
         let y, _ = decodeLinearPart p r
 
         if cfg.Loss = LossKind.BCE then
@@ -139,14 +139,14 @@ module Model =
     /// The decoder's output rule: given the gradient `g [D]` with respect to the decoded value (after
     /// the sigmoid, BCE only) and the sigmoid's output `pred [D]`, the gradient with respect to the
     /// decoder's last pre-activation. The identity for MSE and Poisson.
-    let decodeOutputVjp (cfg: Config) (pred: float[]) (g: float[]) =
+    let internal decodeOutputVjp (cfg: Config) (pred: float[]) (g: float[]) =
         if cfg.Loss = LossKind.BCE then
             Array.map2 (fun gd pd -> gd * Numerics.sigmoidDerivativeOfOutput pd) g pred
         else
             g
 
     /// Gradient with respect to `r [R]` of `Σ_d g_d·decode(r)_d`, given `g [D]` (one sample).
-    let decodeVjp (cfg: Config) (p: Params) (r: float[]) (g: float[]) =
+    let internal decodeVjp (cfg: Config) (p: Params) (r: float[]) (g: float[]) =
         let y, trace = decodeLinearPart p r
 
         let gy =
@@ -164,23 +164,23 @@ module Model =
         | NonlinearDecoder _, None -> invalidOp "a nonlinear decoder always has a trace"
 
     /// `hypernet(r2)` for one sample: `r2 [R2]` → `wb [O]` (after the final ReLU), with the MLP trace.
-    let hypernetTrace (p: Params) (r2: float[]) =
+    let internal hypernetTrace (p: Params) (r2: float[]) =
         let t = mlpTrace p.Hypernet r2
         Array.map Numerics.relu t.Out, t
 
     /// Gradient with respect to `r2 [R2]` of `Σ_o g_o·hypernet(r2)_o`, given the trace and `g [O]`.
-    let hypernetVjp (p: Params) (trace: MlpTrace) (g: float[]) =
+    let internal hypernetVjp (p: Params) (trace: MlpTrace) (g: float[]) =
         let gPre = Array.map2 (fun go o -> go * Numerics.reluDerivative o) g trace.Out
         mlpVjp p.Hypernet trace gPre
 
     /// The number of dynamics matrices `M`.
-    let mixDim (p: Params) =
+    let internal mixDim (p: Params) =
         match p.Temporal with
         | FullRank t -> Array2D.length1 t
         | LowRank u -> Array3D.length1 u
 
     /// The dynamics matrix `V_k [R; R]`: row `k` of `temporal` reshaped, or `U_k·U_kᵀ` (low rank).
-    let dynamicsMatrix (p: Params) (k: int) =
+    let internal dynamicsMatrix (p: Params) (k: int) =
         match p.Temporal with
         | FullRank t ->
             let r = int (sqrt (float (Array2D.length2 t)))
@@ -190,7 +190,7 @@ module Model =
             Array2D.init r r (fun i j -> u[k, i, 0] * u[k, j, 0] + u[k, i, 1] * u[k, j, 1])
 
     /// The pieces of one sample's temporal prediction, kept for its derivatives.
-    type TemporalTrace =
+    type internal TemporalTrace =
         {
             /// `r̂ = Σ_k w_k·P_k (+ b ⊙ c)`: `[R]`.
             RHat: float[]
@@ -207,7 +207,7 @@ module Model =
     /// `temporal_prediction(r_p, r2)` for one sample, given the dynamics matrices `vs` (`M` of
     /// `[R; R]`): `r̂ = Σ_k w_k·(V_k·r_p) (+ b ⊙ c)`, which is `V_t·r_p (+ b ⊙ c)` with `V_t = Σ_k w_k·V_k`.
     /// The one temporal prediction of the reference path (inference, evaluation and training).
-    let temporalSample (p: Params) (vs: float[,][]) (rP: float[]) (r2: float[]) =
+    let internal temporalSample (p: Params) (vs: float[,][]) (rP: float[]) (r2: float[]) =
         let m = vs.Length
         let wb, hyper = hypernetTrace p r2
         let pk = vs |> Array.map (fun v -> Numerics.matVec v rP)
@@ -232,13 +232,13 @@ module Model =
         }
 
     /// `V_t = Σ_k w_k·V_k [R; R]` for one sample's mixture weights `w [M]`.
-    let mixedDynamics (vs: float[,][]) (w: float[]) =
+    let internal mixedDynamics (vs: float[,][]) (w: float[]) =
         let r = Array2D.length1 vs[0]
         Array2D.init r r (fun i j -> Seq.sum (seq { for k in 0 .. w.Length - 1 -> w[k] * vs[k][i, j] }))
 
     /// Gradient with respect to `r2 [R2]` of `Σ_i g_i·r̂_i + Σ_k gW_k·w_k`, given `g [R]` on `r̂`
     /// and `gW [M]` on the mixture weights (one sample; `r_p` is held constant).
-    let temporalVjpR2 (p: Params) (trace: TemporalTrace) (g: float[]) (gW: float[]) =
+    let internal temporalVjpR2 (p: Params) (trace: TemporalTrace) (g: float[]) (gW: float[]) =
         let gw =
             trace.P
             |> Array.mapi (fun k pk -> Array.fold2 (fun s gi vi -> s + gi * vi) 0.0 g pk + gW[k])
@@ -251,7 +251,7 @@ module Model =
         hypernetVjp p trace.Hyper (Array.append gw gb)
 
     /// `R2dec([r, r2])` for one sample: `r [R]`, `r2 [R2]` → `[R2]`.
-    let r2DecodeSample (m: MlpParams) (r: float[]) (r2: float[]) = (mlpTrace m (Array.append r r2)).Out
+    let internal r2DecodeSample (m: MlpParams) (r: float[]) (r2: float[]) = (mlpTrace m (Array.append r r2)).Out
 
     /// `decode(r)`: the spatial decoder applied to `r [batch; R]`; returns `x̄ [batch; D]`.
     let decode (cfg: Config) (p: Params) (r: float[,]) : float[,] =

@@ -4,7 +4,7 @@ namespace TiDHy.Functional
 /// elementwise or normalising op's forward rule beside its derivative rule. This is the plain
 /// reference arithmetic: clarity first, no allocation tricks.
 [<RequireQualifiedAccess>]
-module Numerics =
+module internal Numerics =
 
     /// `W·v` for `W [o; i]` and `v [i]`; returns `[o]`.
     let matVec (w: float[,]) (v: float[]) =

@@ -5,7 +5,7 @@ open System
 /// Shape checks, in one place. Each one raises an ArgumentException that names the argument, the
 /// expected shape and the actual one, so that a bad input fails before any arithmetic runs.
 [<RequireQualifiedAccess>]
-module Shape =
+module internal Shape =
 
     /// Formats dimensions as `[2; 3]`.
     let show (dims: int seq) = "[" + String.Join("; ", dims) + "]"

@@ -14,7 +14,7 @@ exception DataFormatException of string with
 module DataFile =
 
     /// Raises a `DataFormatException` with message `"{source}: {reason}"`.
-    let fail (source: string) (reason: string) : 'a =
+    let internal fail (source: string) (reason: string) : 'a =
         raise (DataFormatException $"{source}: {reason}")
 
     /// Writes `path` atomically: `write` fills a new temporary file beside it, which is flushed and
