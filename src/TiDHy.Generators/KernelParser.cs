@@ -1,22 +1,18 @@
+using System;
 using System.Collections.Immutable;
+using System.Globalization;
 using System.Linq;
 using System.Threading;
 using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.CSharp;
 using Microsoft.CodeAnalysis.CSharp.Syntax;
+using TiDHy.Kernels;
 
 namespace TiDHy.Generators;
 
 /// <summary>Turns an attributed class into a <see cref="KernelSpec"/> and its diagnostics.</summary>
 internal static class KernelParser
 {
-    private static readonly (string Name, int Max)[] Options =
-    [
-        ("Loss", 3), ("Decoder", 2), ("LowRank", 2), ("DynBias", 2), ("R2Decoder", 2), ("Scaling", 2), ("Convergence", 3),
-    ];
-
-    private static readonly string[] Sizes = ["D", "R", "R2", "M", "H", "H2"];
-
     public static ParseResult Parse(GeneratorAttributeSyntaxContext ctx, CancellationToken ct)
     {
         var node = (ClassDeclarationSyntax)ctx.TargetNode;
@@ -28,39 +24,56 @@ internal static class KernelParser
         void Report(string id, params string[] args) =>
             diags.Add(new DiagnosticInfo(id, new EquatableArray<string>(args.ToImmutableArray()), location));
 
+        static string Str(int v) => v.ToString(CultureInfo.InvariantCulture);
+
         bool isStatic = node.Modifiers.Any(SyntaxKind.StaticKeyword);
         bool isPartial = node.Modifiers.Any(SyntaxKind.PartialKeyword);
         if (!isStatic || !isPartial) Report(KernelDiagnostics.NotStaticPartial.Id, name);
         if (symbol.ContainingType is not null || symbol.TypeParameters.Length > 0) Report(KernelDiagnostics.NestedOrGeneric.Id, name);
 
-        var values = new System.Collections.Generic.Dictionary<string, int>();
-        var attribute = ctx.Attributes[0];
-        foreach (var arg in attribute.NamedArguments)
+        // The attribute's named arguments fill the same two records as TiDHyKernelAttribute's setters.
+        var options = default(KernelOptions);
+        var sizes = default(KernelSizes);
+        foreach (var arg in ctx.Attributes[0].NamedArguments)
         {
             ct.ThrowIfCancellationRequested();
-            if (arg.Value.Value is int v) values[arg.Key] = v;
+            if (arg.Value.Value is not int v) continue;
+
+            TEnum Option<TEnum>(TEnum value) where TEnum : struct, Enum
+            {
+                if (!Enum.IsDefined(typeof(TEnum), value)) Report(KernelDiagnostics.BadOption.Id, arg.Key, Str(v), name);
+                return value;
+            }
+
+            int Size(int value)
+            {
+                if (value < 0) Report(KernelDiagnostics.BadSize.Id, arg.Key, Str(value), name);
+                return value;
+            }
+
+            switch (arg.Key)
+            {
+                case nameof(KernelOptions.Loss): options = options with { Loss = Option((KernelLoss)v) }; break;
+                case nameof(KernelOptions.Decoder): options = options with { Decoder = Option((KernelDecoder)v) }; break;
+                case nameof(KernelOptions.LowRank): options = options with { LowRank = Option((KernelSwitch)v) }; break;
+                case nameof(KernelOptions.DynBias): options = options with { DynBias = Option((KernelSwitch)v) }; break;
+                case nameof(KernelOptions.R2Decoder): options = options with { R2Decoder = Option((KernelSwitch)v) }; break;
+                case nameof(KernelOptions.Scaling): options = options with { Scaling = Option((KernelScaling)v) }; break;
+                case nameof(KernelOptions.Convergence): options = options with { Convergence = Option((KernelConvergence)v) }; break;
+                case nameof(KernelSizes.D): sizes = sizes with { D = Size(v) }; break;
+                case nameof(KernelSizes.R): sizes = sizes with { R = Size(v) }; break;
+                case nameof(KernelSizes.R2): sizes = sizes with { R2 = Size(v) }; break;
+                case nameof(KernelSizes.M): sizes = sizes with { M = Size(v) }; break;
+                case nameof(KernelSizes.H): sizes = sizes with { H = Size(v) }; break;
+                case nameof(KernelSizes.H2): sizes = sizes with { H2 = Size(v) }; break;
+            }
         }
 
-        int Get(string key) => values.TryGetValue(key, out var v) ? v : 0;
-
-        foreach (var (opt, max) in Options)
-        {
-            int v = Get(opt);
-            if (v < 0 || v > max) Report(KernelDiagnostics.BadOption.Id, opt, v.ToString(System.Globalization.CultureInfo.InvariantCulture), name);
-        }
-        foreach (var size in Sizes)
-        {
-            int v = Get(size);
-            if (v < 0) Report(KernelDiagnostics.BadSize.Id, size, v.ToString(System.Globalization.CultureInfo.InvariantCulture), name);
-        }
-        if (Get("R2Decoder") == 1 && Get("H2") > 0)
-            Report(KernelDiagnostics.UnusedSize.Id, name, Get("H2").ToString(System.Globalization.CultureInfo.InvariantCulture));
+        if (options.R2Decoder == KernelSwitch.Off && sizes.H2 > 0)
+            Report(KernelDiagnostics.UnusedSize.Id, name, Str(sizes.H2));
 
         string? ns = symbol.ContainingNamespace is { IsGlobalNamespace: false } n ? n.ToDisplayString() : null;
-        KernelSpec? spec = diags.Count > 0
-            ? null
-            : new KernelSpec(ns, name, Get("Loss"), Get("Decoder"), Get("LowRank"), Get("DynBias"), Get("R2Decoder"),
-                Get("Scaling"), Get("Convergence"), Get("D"), Get("R"), Get("R2"), Get("M"), Get("H"), Get("H2"));
+        KernelSpec? spec = diags.Count > 0 ? null : new KernelSpec(ns, name, options, sizes);
         return new ParseResult(spec, new EquatableArray<DiagnosticInfo>(diags.ToImmutable()));
     }
 }

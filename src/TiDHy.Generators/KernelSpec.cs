@@ -1,29 +1,15 @@
 using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.Text;
+using TiDHy.Kernels;
 
 namespace TiDHy.Generators;
 
 /// <summary>
 /// A parsed kernel declaration: plain values only (no symbols, syntax or compilation), so that an
-/// unchanged declaration compares equal across runs and its output is cached. Option values follow
-/// the enums of TiDHy.Kernels (0 = Any, decided at run time); sizes are 0 when given at run time.
+/// unchanged declaration compares equal across runs and its output is cached. The options and sizes
+/// are TiDHy.Kernels' own types (linked into this assembly): <c>Any</c> and 0 are decided at run time.
 /// </summary>
-internal sealed record KernelSpec(
-    string? Namespace,
-    string ClassName,
-    int Loss,
-    int Decoder,
-    int LowRank,
-    int DynBias,
-    int R2Decoder,
-    int Scaling,
-    int Convergence,
-    int D,
-    int R,
-    int R2,
-    int M,
-    int H,
-    int H2)
+internal sealed record KernelSpec(string? Namespace, string ClassName, KernelOptions Options, KernelSizes Sizes)
 {
     public string FullName => Namespace is null ? ClassName : Namespace + "." + ClassName;
 }

@@ -1,24 +1,18 @@
 using System;
+using System.ComponentModel;
 
 namespace TiDHy.Kernels;
 
-/// <summary>The run-time settings of one inference call: the model options and MODEL.md's scalars.</summary>
+/// <summary>
+/// The run-time settings of one inference call: the model options and MODEL.md's scalars.
+/// Infrastructure for generated kernels (TiDHy.Functional fills it from a configuration).
+/// </summary>
+[EditorBrowsable(EditorBrowsableState.Never)]
 public sealed record InferenceSettings
 {
-    /// <summary>loss_type.</summary>
-    public KernelLoss Loss { get; init; } = KernelLoss.Mse;
-    /// <summary>Linear or nonlinear decoder.</summary>
-    public KernelDecoder Decoder { get; init; } = KernelDecoder.Linear;
-    /// <summary>low_rank_temp.</summary>
-    public bool LowRank { get; init; }
-    /// <summary>dyn_bias.</summary>
-    public bool DynBias { get; init; }
-    /// <summary>use_r2_decoder.</summary>
-    public bool R2Decoder { get; init; }
-    /// <summary>Batch scaling of the data terms.</summary>
-    public KernelScaling Scaling { get; init; } = KernelScaling.BatchMean;
-    /// <summary>Convergence mode.</summary>
-    public KernelConvergence Convergence { get; init; } = KernelConvergence.Batch;
+    /// <summary>The model options, all concrete (no <c>Any</c>).</summary>
+    public KernelOptions Options { get; init; } = new(
+        KernelLoss.Mse, KernelDecoder.Linear, KernelSwitch.Off, KernelSwitch.Off, KernelSwitch.Off, KernelScaling.BatchMean, KernelConvergence.Batch);
     /// <summary>max_iter (≥ 10).</summary>
     public int MaxIter { get; init; } = 2000;
     /// <summary>tol.</summary>
@@ -48,35 +42,31 @@ public sealed record InferenceSettings
     /// <summary>Raises <see cref="ArgumentException"/> naming the first impossible setting.</summary>
     public void Validate()
     {
-        if (Loss == KernelLoss.Any || Decoder == KernelDecoder.Any || Scaling == KernelScaling.Any || Convergence == KernelConvergence.Any)
-            throw new ArgumentException("InferenceSettings: Loss, Decoder, Scaling and Convergence must be concrete, not Any.");
+        if (!Options.IsConcrete)
+            throw new ArgumentException($"InferenceSettings.Options = {Options}: every option must be concrete, not Any.");
         if (MaxIter < 10) throw new ArgumentException($"InferenceSettings.MaxIter = {MaxIter}: must be at least 10.");
         if (Threads < 0) throw new ArgumentException($"InferenceSettings.Threads = {Threads}: must be >= 0.");
     }
 
-    /// <summary>The step size of <c>r</c> at iteration <paramref name="i"/>: lr_r·0.5^k (MODEL.md step 4).</summary>
-    public double RStepSize(int i)
-    {
-        int m = MaxIter / 10;
-        int k = Math.Min(i / m, (MaxIter - 1) / m);
-        double lr = LrR;
-        double half = 1.0;
-        for (int j = 0; j < k; j++) half *= 0.5;
-        return lr * half;
-    }
+    /// <summary>The step size of <c>r</c> at iteration <paramref name="i"/>: <see cref="ModelConstants.RStepSize"/> of lr_r and max_iter.</summary>
+    public double RStepSize(int i) => ModelConstants.RStepSize(LrR, MaxIter, i);
 }
 
 /// <summary>What an inference call reports besides its outputs.</summary>
 /// <param name="Iterations">Loop iterations run (at most max_iter).</param>
 /// <param name="Converged">True when it stopped on the tolerance.</param>
+/// <remarks>Infrastructure for generated kernels.</remarks>
+[EditorBrowsable(EditorBrowsableState.Never)]
 public readonly record struct InferenceStats(int Iterations, bool Converged);
 
 /// <summary>
 /// A generated fused inference kernel. All arrays are row-major: <c>x [batch×D]</c>, <c>rP [batch×R]</c>,
 /// <c>r2 [batch×R2]</c>, outputs <c>r [batch×R]</c>, <c>r2 [batch×R2]</c>, <c>rHat [batch×R]</c> (the temporal
 /// prediction <c>temporal_prediction(rP, r2).r̂</c> with the final r2, which the training objective needs next),
-/// <c>sampleIterations [batch]</c>.
+/// <c>sampleIterations [batch]</c>. Infrastructure for generated kernels: each generated kernel class
+/// derives one; TiDHy.Functional chooses and calls them.
 /// </summary>
+[EditorBrowsable(EditorBrowsableState.Never)]
 public abstract class InferenceKernel
 {
     /// <summary>What the kernel is specialised for.</summary>

@@ -1,4 +1,5 @@
 using System;
+using System.ComponentModel;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 
@@ -11,8 +12,10 @@ namespace TiDHy.Kernels;
 /// per-worker scratch, the per-block partial sums of the batch-wide stopping rules (double-buffered by
 /// iteration parity so that one barrier per iteration suffices), and the per-lane iteration counts.
 /// Generated kernels keep one instance per calling thread, so calls after the first allocate nothing.
+/// Infrastructure for generated kernels.
 /// </summary>
 /// <typeparam name="T">float or double.</typeparam>
+[EditorBrowsable(EditorBrowsableState.Never)]
 public abstract unsafe class KernelJob<T> : IWorkerJob where T : unmanaged
 {
     /// <summary>Samples per block: one 512-bit vector of <typeparamref name="T"/>.</summary>
@@ -22,8 +25,7 @@ public abstract unsafe class KernelJob<T> : IWorkerJob where T : unmanaged
     private int origin;
     private int workers = 1;
 
-    /// <summary>The spinning barrier of this job's workers.</summary>
-    protected readonly SpinBarrier Barrier = new();
+    private readonly SpinBarrier barrier = new();
 
     /// <summary>Samples in the call.</summary>
     protected int Batch;
@@ -64,20 +66,33 @@ public abstract unsafe class KernelJob<T> : IWorkerJob where T : unmanaged
     /// <summary>Whether the call converged (written by worker 0).</summary>
     protected bool Converged;
 
-    /// <inheritdoc />
-    public int Workers
+    int IWorkerJob.Workers
     {
         get => workers;
         set
         {
             workers = value;
-            Barrier.Reset(value);
+            barrier.Reset(value);
             NextBlock = 0;
         }
     }
 
-    /// <inheritdoc />
+    /// <summary>Runs worker <paramref name="worker"/> (0 … workers−1) of this call to completion.</summary>
     public abstract void RunWorker(int worker);
+
+    /// <summary>
+    /// Runs <see cref="RunWorker"/> on up to <paramref name="threads"/> workers (0 = every core of the
+    /// pool), never more than one per block, and returns when all have finished.
+    /// </summary>
+    protected void RunWorkers(int threads)
+    {
+        int want = threads > 0 ? threads : WorkerPool.Capacity;
+        WorkerPool.Run(this, Math.Min(want, Blocks));
+    }
+
+    /// <summary>Waits until every worker of this call has arrived; <paramref name="localSense"/> is the caller's own flag (start at 0).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    protected void SignalAndWait(ref int localSense) => barrier.SignalAndWait(ref localSense);
 
     /// <summary>Sizes the workspace for <paramref name="batch"/> samples and clears it.</summary>
     protected void Prepare(int batch, int blockStride, int scratchStride)
@@ -167,7 +182,8 @@ public abstract unsafe class KernelJob<T> : IWorkerJob where T : unmanaged
             dr2 += p[4 * b + 2];
             or2 += p[4 * b + 3];
         }
-        return Math.Sqrt(dr) / (Math.Sqrt(or) + 1e-16) < tol && Math.Sqrt(dr2) / (Math.Sqrt(or2) + 1e-16) < tol;
+        return Math.Sqrt(dr) / (Math.Sqrt(or) + ModelConstants.RelChangeGuard) < tol
+            && Math.Sqrt(dr2) / (Math.Sqrt(or2) + ModelConstants.RelChangeGuard) < tol;
     }
 
     /// <summary>The all-samples rule: every block reported all its samples converged (partial slot 0 = 1).</summary>

@@ -14,21 +14,16 @@ namespace TiDHy.Kernels;
 /// <param name="B3">.3.bias [h].</param>
 /// <param name="W4">.4.weight [o×h].</param>
 /// <param name="B4">.4.bias [o], or null (the hypernetwork with a dynamic bias).</param>
-public sealed record KernelMlp(double[] W0, double[] B0, double[] Gamma, double[] Beta, double[] W3, double[] B3, double[] W4, double[]? B4);
+internal sealed record KernelMlp(double[] W0, double[] B0, double[] Gamma, double[] Beta, double[] W3, double[] B3, double[] W4, double[]? B4);
 
 /// <summary>
 /// A TiDHy parameter set in float64 with the state_dict layouts of MODEL.md, the input from which
 /// <see cref="KernelWeights{T}"/> packs a kernel's parameter block.
 /// </summary>
-public sealed class KernelModel
+internal sealed class KernelModel
 {
     /// <summary>Creates a model description; shapes are checked against the sizes.</summary>
-    /// <param name="d">input_dim D.</param>
-    /// <param name="r">r_dim R.</param>
-    /// <param name="r2">r2_dim R2.</param>
-    /// <param name="m">mix_dim M.</param>
-    /// <param name="h">hyper_hid_dim H.</param>
-    /// <param name="h2">r2_decoder_hid_dim H2.</param>
+    /// <param name="sizes">D, R, R2, M, H, H2 (all positive).</param>
     /// <param name="linearDecoder">spatial_decoder.0 [D×R] and bias [D] when the decoder is linear, else null.</param>
     /// <param name="linearDecoderBias">spatial_decoder.0.bias [D] when linear.</param>
     /// <param name="nonlinearDecoder">The nonlinear decoder MLP (i = R, o = D), else null.</param>
@@ -38,11 +33,11 @@ public sealed class KernelModel
     /// <param name="hypernet">The hypernetwork MLP (i = R2, o = M or M+R).</param>
     /// <param name="r2Decoder">The r2 decoder MLP (i = R+R2, h = H2, o = R2), or null.</param>
     public KernelModel(
-        int d, int r, int r2, int m, int h, int h2,
+        KernelSizes sizes,
         double[]? linearDecoder, double[]? linearDecoderBias, KernelMlp? nonlinearDecoder,
         double[] temporal, bool lowRank, double[]? temporalBias, KernelMlp hypernet, KernelMlp? r2Decoder)
     {
-        D = d; R = r; R2 = r2; M = m; H = h; H2 = h2;
+        Sizes = sizes;
         LinearDecoder = linearDecoder; LinearDecoderBias = linearDecoderBias; NonlinearDecoder = nonlinearDecoder;
         Temporal = temporal ?? throw new ArgumentNullException(nameof(temporal));
         LowRank = lowRank; TemporalBias = temporalBias;
@@ -51,18 +46,14 @@ public sealed class KernelModel
         Check();
     }
 
-    /// <summary>input_dim.</summary>
-    public int D { get; }
-    /// <summary>r_dim.</summary>
-    public int R { get; }
-    /// <summary>r2_dim.</summary>
-    public int R2 { get; }
-    /// <summary>mix_dim.</summary>
-    public int M { get; }
-    /// <summary>hyper_hid_dim.</summary>
-    public int H { get; }
-    /// <summary>r2_decoder_hid_dim.</summary>
-    public int H2 { get; }
+    /// <summary>The sizes.</summary>
+    public KernelSizes Sizes { get; }
+    private int D => Sizes.D;
+    private int R => Sizes.R;
+    private int R2 => Sizes.R2;
+    private int M => Sizes.M;
+    private int H => Sizes.H;
+    private int H2 => Sizes.H2;
     /// <summary>Hypernetwork outputs: M, or M+R with a dynamic bias.</summary>
     public int O => TemporalBias is null ? M : M + R;
     /// <summary>Linear decoder weight [D×R] or null.</summary>

@@ -1,5 +1,6 @@
 using System;
 using System.Collections.Generic;
+using System.ComponentModel;
 
 namespace TiDHy.Kernels;
 
@@ -7,14 +8,17 @@ namespace TiDHy.Kernels;
 /// Every generated kernel of the loaded assemblies (each registers itself from a module initializer
 /// emitted by TiDHy.Generators). <see cref="Find"/> returns the most specific kernel that matches a
 /// configuration; among equally specific ones, the one registered last (an application's own variant
-/// wins over the library's).
+/// wins over the library's). Infrastructure for generated kernels: TiDHy.Functional chooses a kernel
+/// for a configuration with it.
 /// </summary>
+[EditorBrowsable(EditorBrowsableState.Never)]
 public static class KernelRegistry
 {
     private static readonly object Gate = new();
     private static InferenceKernel[] kernels = [];
 
-    /// <summary>Adds a kernel (idempotent).</summary>
+    /// <summary>Adds a kernel (idempotent). Infrastructure for generated kernels.</summary>
+    [EditorBrowsable(EditorBrowsableState.Never)]
     public static void Register(InferenceKernel kernel)
     {
         ArgumentNullException.ThrowIfNull(kernel);
@@ -29,16 +33,16 @@ public static class KernelRegistry
     }
 
     /// <summary>The registered kernels, in registration order.</summary>
-    public static IReadOnlyList<InferenceKernel> All => kernels;
+    internal static IReadOnlyList<InferenceKernel> All => kernels;
 
-    /// <summary>The most specific registered kernel that can run <paramref name="q"/>, or null.</summary>
-    public static InferenceKernel? Find(in KernelQuery q)
+    /// <summary>The most specific registered kernel that can run the concrete <paramref name="options"/> and <paramref name="sizes"/>, or null.</summary>
+    internal static InferenceKernel? Find(in KernelOptions options, in KernelSizes sizes)
     {
         InferenceKernel? best = null;
         int bestScore = -1;
         foreach (var k in kernels)
         {
-            if (!k.Variant.Matches(q)) continue;
+            if (!k.Variant.Matches(options, sizes)) continue;
             int s = k.Variant.Specificity;
             if (s >= bestScore)
             {

@@ -1,5 +1,6 @@
 using System;
 using System.Collections.Generic;
+using System.ComponentModel;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 
@@ -12,34 +13,23 @@ namespace TiDHy.Kernels;
 /// (<c>W4·W3</c>, <c>W4·b3 + b4</c>, computed in float64), and the matrices whose transposed products the
 /// analytic gradients need are also stored transposed.
 /// </summary>
+/// <para>Infrastructure for generated kernels: TiDHy.Functional packs it, generated code reads it.</para>
 /// <typeparam name="T">float or double.</typeparam>
+[EditorBrowsable(EditorBrowsableState.Never)]
 public sealed unsafe class KernelWeights<T> where T : unmanaged
 {
     private readonly T[] data;
     private readonly int origin;
 
-    /// <summary>input_dim.</summary>
-    public int D { get; private init; }
-    /// <summary>r_dim.</summary>
-    public int R { get; private init; }
-    /// <summary>r2_dim.</summary>
-    public int R2 { get; private init; }
-    /// <summary>mix_dim.</summary>
-    public int M { get; private init; }
-    /// <summary>hyper_hid_dim.</summary>
-    public int H { get; private init; }
-    /// <summary>r2_decoder_hid_dim.</summary>
-    public int H2 { get; private init; }
+    /// <summary>The sizes of the packed model.</summary>
+    public KernelSizes Sizes { get; private init; }
     /// <summary>Hypernetwork outputs (M, or M+R with the dynamic bias).</summary>
     public int O { get; private init; }
-    /// <summary>The decoder is the nonlinear MLP.</summary>
-    public bool Nonlinear { get; private init; }
-    /// <summary>Low-rank factors are stored in <see cref="Temporal"/>.</summary>
-    public bool LowRank { get; private init; }
-    /// <summary>A dynamic bias is present.</summary>
-    public bool DynBias { get; private init; }
-    /// <summary>An r2 decoder is present.</summary>
-    public bool R2Decoder { get; private init; }
+    /// <summary>
+    /// The options the packed model fixes: its decoder, low rank, dynamic bias and r2 decoder (loss,
+    /// scaling and convergence are <c>Any</c>: the parameters do not decide them).
+    /// </summary>
+    public KernelOptions Options { get; private init; }
 
 #pragma warning disable CS1591 // offsets are documented as a group in the class summary
     public int DecW { get; private init; } = -1;
@@ -114,7 +104,7 @@ public sealed unsafe class KernelWeights<T> where T : unmanaged
     }
 
     /// <summary>Packs <paramref name="m"/> into a new parameter block.</summary>
-    public static KernelWeights<T> Pack(KernelModel m)
+    internal static KernelWeights<T> Pack(KernelModel m)
     {
         ArgumentNullException.ThrowIfNull(m);
         int align = 64 / sizeof(T);
@@ -132,33 +122,33 @@ public sealed unsafe class KernelWeights<T> where T : unmanaged
         if (m.LinearDecoder is not null)
         {
             decW = Add(m.LinearDecoder);
-            decWT = Add(Transpose(m.LinearDecoder, m.D, m.R));
+            decWT = Add(Transpose(m.LinearDecoder, m.Sizes.D, m.Sizes.R));
             decB = Add(m.LinearDecoderBias!);
         }
         else
         {
             var n = m.NonlinearDecoder!;
-            var (ow, ob) = Compose(n, m.H, m.D);
+            var (ow, ob) = Compose(n, m.Sizes.H, m.Sizes.D);
             dec0W = Add(n.W0);
-            dec0WT = Add(Transpose(n.W0, m.H, m.R));
+            dec0WT = Add(Transpose(n.W0, m.Sizes.H, m.Sizes.R));
             dec0B = Add(n.B0);
             decG = Add(n.Gamma);
             decBeta = Add(n.Beta);
             decOW = Add(ow);
-            decOWT = Add(Transpose(ow, m.D, m.H));
+            decOWT = Add(Transpose(ow, m.Sizes.D, m.Sizes.H));
             decOB = Add(ob);
         }
         int temporal = Add(m.Temporal);
         int c = m.TemporalBias is null ? -1 : Add(m.TemporalBias);
         var hy = m.Hypernet;
-        var (how, hob) = Compose(hy, m.H, m.O);
-        int hyp0W = Add(hy.W0), hyp0WT = Add(Transpose(hy.W0, m.H, m.R2)), hyp0B = Add(hy.B0);
+        var (how, hob) = Compose(hy, m.Sizes.H, m.O);
+        int hyp0W = Add(hy.W0), hyp0WT = Add(Transpose(hy.W0, m.Sizes.H, m.Sizes.R2)), hyp0B = Add(hy.B0);
         int hypG = Add(hy.Gamma), hypBeta = Add(hy.Beta);
-        int hypOW = Add(how), hypOWT = Add(Transpose(how, m.O, m.H)), hypOB = Add(hob);
+        int hypOW = Add(how), hypOWT = Add(Transpose(how, m.O, m.Sizes.H)), hypOB = Add(hob);
         int q0W = -1, q0B = -1, qG = -1, qBeta = -1, qOW = -1, qOB = -1;
         if (m.R2Decoder is { } q)
         {
-            var (qow, qob) = Compose(q, m.H2, m.R2);
+            var (qow, qob) = Compose(q, m.Sizes.H2, m.Sizes.R2);
             q0W = Add(q.W0); q0B = Add(q.B0); qG = Add(q.Gamma); qBeta = Add(q.Beta); qOW = Add(qow); qOB = Add(qob);
         }
 
@@ -173,9 +163,15 @@ public sealed unsafe class KernelWeights<T> where T : unmanaged
 
         return new KernelWeights<T>(data, origin)
         {
-            D = m.D, R = m.R, R2 = m.R2, M = m.M, H = m.H, H2 = m.H2, O = m.O,
-            Nonlinear = m.NonlinearDecoder is not null, LowRank = m.LowRank,
-            DynBias = m.TemporalBias is not null, R2Decoder = m.R2Decoder is not null,
+            Sizes = m.Sizes, O = m.O,
+            Options = new KernelOptions(
+                KernelLoss.Any,
+                m.NonlinearDecoder is not null ? KernelDecoder.Nonlinear : KernelDecoder.Linear,
+                KernelOptions.Switch(m.LowRank),
+                KernelOptions.Switch(m.TemporalBias is not null),
+                KernelOptions.Switch(m.R2Decoder is not null),
+                KernelScaling.Any,
+                KernelConvergence.Any),
             DecW = decW, DecWT = decWT, DecB = decB, Dec0W = dec0W, Dec0WT = dec0WT, Dec0B = dec0B,
             DecGamma = decG, DecBeta = decBeta, DecOW = decOW, DecOWT = decOWT, DecOB = decOB,
             Temporal = temporal, C = c,

@@ -1,3 +1,4 @@
+using System.ComponentModel;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 
@@ -7,7 +8,9 @@ namespace TiDHy.Kernels;
 /// Elementwise functions on sample lanes that the generated kernels inline. The runtime's
 /// <c>Vector512.Exp</c> is not inlined and starts as unoptimised tier-0 code, which slows the first
 /// second of every process threefold; these are compiled fully optimised into their callers.
+/// Infrastructure for generated kernels.
 /// </summary>
+[EditorBrowsable(EditorBrowsableState.Never)]
 public static class LaneMath
 {
     private const MethodImplOptions Inline = MethodImplOptions.AggressiveInlining | MethodImplOptions.AggressiveOptimization;

@@ -4,7 +4,7 @@ using System.Threading;
 namespace TiDHy.Kernels;
 
 /// <summary>Work split over the cores: <see cref="RunWorker"/> is called once for each worker index.</summary>
-public interface IWorkerJob
+internal interface IWorkerJob
 {
     /// <summary>The number of workers this run uses (set by <see cref="WorkerPool.Run"/> before any worker starts).</summary>
     int Workers { get; set; }
@@ -17,7 +17,7 @@ public interface IWorkerJob
 /// A sense-reversing spinning barrier for the workers of one job: inference with a batch-wide stopping
 /// rule meets here once per iteration. Waiters spin, then yield, never sleep.
 /// </summary>
-public sealed class SpinBarrier
+internal sealed class SpinBarrier
 {
     private int remaining;
     private int sense;
@@ -51,7 +51,7 @@ public sealed class SpinBarrier
 /// Background threads (one fewer than the cores) that run the workers of one job at a time beside the
 /// calling thread, which is worker 0. A caller that finds the pool busy runs its job on one worker.
 /// </summary>
-public static class WorkerPool
+internal static class WorkerPool
 {
     private sealed class PoolThread
     {

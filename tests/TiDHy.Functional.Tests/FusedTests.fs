@@ -395,7 +395,7 @@ let ``The registry picks the most specific matching kernel`` () =
 let ``A size-specialised variant declared in a C# project is used for a matching configuration`` () =
     // Touching the type loads its assembly, whose generated module initializer registers the kernel.
     let variant = TiDHy.CustomKernels.SmallConfigKernel.Variant
-    Assert.Equal(smallConfig.InputDim, variant.D)
+    Assert.Equal(smallConfig.InputDim, variant.Sizes.D)
     Assert.Equal<string>("TiDHy.CustomKernels.SmallConfigKernel", (Fused.kernel smallConfig).Variant.Name)
     Assert.Equal<string>("TiDHy.Kernels.MseLinearKernel", (Fused.kernel { smallConfig with InputDim = 7 }).Variant.Name)
     // And it computes the same inference as the reference path.

@@ -135,6 +135,6 @@ public sealed class GeneratorTests
         Assert.Contains("TiDHy.Kernels.GeneralKernel", names);
         Assert.Contains("TiDHy.Kernels.MseLinearKernel", names);
         Assert.Contains("TiDHy.Kernels.SldsKernel", names);
-        Assert.Equal(20, SldsKernel.Variant.D);
+        Assert.Equal(20, SldsKernel.Variant.Sizes.D);
     }
 }

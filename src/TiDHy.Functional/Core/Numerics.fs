@@ -85,7 +85,7 @@ module internal Numerics =
 
     /// LayerNorm's epsilon (PyTorch's default).
     [<Literal>]
-    let LayerNormEps = 1e-5
+    let LayerNormEps = TiDHy.Kernels.ModelConstants.LayerNormEps
 
     /// LayerNorm of `v [n]` with scale `gamma [n]` and shift `beta [n]`:
     /// `(v − mean)/sqrt(var + 1e-5)·γ + β`, biased variance.

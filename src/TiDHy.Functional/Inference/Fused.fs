@@ -4,12 +4,45 @@ open System
 open System.Runtime.CompilerServices
 open TiDHy.Kernels
 
+/// The result of inference at one time step (`Inference.infer`, on either path; defined here, before
+/// `Fused` and `Inference`, so that both return it).
+type InferResult =
+    {
+        /// Inferred `r`: `[batch; R]`.
+        R: float[,]
+        /// Inferred `r2`: `[batch; R2]`.
+        R2: float[,]
+        /// The temporal prediction from the previous `r` with the inferred `r2`,
+        /// `temporal_prediction(r_p, r2).r̂`: `[batch; R]` (what the training objective compares `r` with).
+        RHat: float[,]
+        /// Loop iterations run (upstream's count; at most `max_iter`).
+        Iterations: int
+        /// True when the loop stopped on the tolerance rather than at `max_iter`.
+        Converged: bool
+        /// Iterations that updated each sample: `[batch]`; all equal to `Iterations` unless
+        /// convergence is `PerSample`.
+        SampleIterations: int[]
+    }
+
+/// The result of the first step's inference (`Inference.inferFirstStep`, on either path).
+type FirstStepResult =
+    {
+        /// Inferred `r`: `[batch; R]`.
+        R: float[,]
+        /// Loop iterations run (at most `max_iter`).
+        Iterations: int
+        /// True when the loop stopped on the tolerance rather than at `max_iter`.
+        Converged: bool
+        /// Iterations that updated each sample: `[batch]`.
+        SampleIterations: int[]
+    }
+
 /// The adapter between the F# model and the generated fused kernels of TiDHy.Kernels (C#): packs
 /// `Params` once into the kernels' flat float64 model (cached per `Params` value, which is immutable),
 /// translates a `Config` into a registry query and run-time settings, and runs `inf` /
 /// `inf_first_step` in float64 or float32. Inputs are assumed checked (`Inference` checks them).
 [<RequireQualifiedAccess>]
-module Fused =
+module internal Fused =
 
     let private flat2 (a: float[,]) : float[] =
         let out = Array.zeroCreate<float> a.Length
@@ -43,6 +76,49 @@ module Fused =
             Option.toObj m.Output.Bias
         )
 
+    /// The kernels' options of `cfg`, all concrete: the registry's query and the run-time settings'.
+    let options (cfg: Config) =
+        KernelOptions(
+            (match cfg.Loss with
+             | LossKind.MSE -> KernelLoss.Mse
+             | LossKind.BCE -> KernelLoss.Bce
+             | LossKind.Poisson -> KernelLoss.Poisson),
+            (if cfg.NonlinDecoder then
+                 KernelDecoder.Nonlinear
+             else
+                 KernelDecoder.Linear),
+            KernelOptions.Switch cfg.LowRankTemp,
+            KernelOptions.Switch cfg.DynBias,
+            KernelOptions.Switch cfg.UseR2Decoder,
+            (match cfg.BatchScaling with
+             | BatchScaling.BatchMean -> KernelScaling.BatchMean
+             | BatchScaling.PerSample -> KernelScaling.PerSample),
+            (match cfg.Convergence with
+             | Convergence.Batch -> KernelConvergence.Batch
+             | Convergence.AllSamples -> KernelConvergence.AllSamples
+             | Convergence.PerSample -> KernelConvergence.PerSample)
+        )
+
+    /// The kernels' sizes of `cfg`: D, R, R2, M, H, H2.
+    let sizes (cfg: Config) =
+        KernelSizes(cfg.InputDim, cfg.RDim, cfg.R2Dim, cfg.MixDim, cfg.HyperHidDim, cfg.R2DecoderHidDim)
+
+    /// The kernels' run-time settings of `cfg`.
+    let settings (cfg: Config) =
+        InferenceSettings(
+            Options = options cfg,
+            MaxIter = cfg.MaxIter,
+            Tol = cfg.Tol,
+            LrR = cfg.LrR,
+            LrR2 = cfg.LrR2,
+            TempWeight = cfg.TempWeight,
+            LmdaR = cfg.LmdaR,
+            LmdaR2 = cfg.LmdaR2,
+            L1InfW = cfg.L1InfW,
+            L1InfR = cfg.L1InfR,
+            L1InfR2 = cfg.L1InfR2
+        )
+
     let private packed = ConditionalWeakTable<Params, KernelModel>()
 
     /// The kernels' float64 model of `p` (sizes from `cfg`), built once per `Params` value.
@@ -61,12 +137,7 @@ module Fused =
                     | LowRank u -> flat3 u, true
 
                 KernelModel(
-                    cfg.InputDim,
-                    cfg.RDim,
-                    cfg.R2Dim,
-                    cfg.MixDim,
-                    cfg.HyperHidDim,
-                    cfg.R2DecoderHidDim,
+                    sizes cfg,
                     linW,
                     linB,
                     nonlin,
@@ -80,76 +151,14 @@ module Fused =
                 )
         )
 
-    let private loss (cfg: Config) =
-        match cfg.Loss with
-        | LossKind.MSE -> KernelLoss.Mse
-        | LossKind.BCE -> KernelLoss.Bce
-        | LossKind.Poisson -> KernelLoss.Poisson
-
-    let private decoder (cfg: Config) =
-        if cfg.NonlinDecoder then
-            KernelDecoder.Nonlinear
-        else
-            KernelDecoder.Linear
-
-    let private scaling (cfg: Config) =
-        match cfg.BatchScaling with
-        | BatchScaling.BatchMean -> KernelScaling.BatchMean
-        | BatchScaling.PerSample -> KernelScaling.PerSample
-
-    let private convergence (cfg: Config) =
-        match cfg.Convergence with
-        | Convergence.Batch -> KernelConvergence.Batch
-        | Convergence.AllSamples -> KernelConvergence.AllSamples
-        | Convergence.PerSample -> KernelConvergence.PerSample
-
-    /// The registry query of `cfg`: its options and sizes.
-    let query (cfg: Config) =
-        KernelQuery(
-            loss cfg,
-            decoder cfg,
-            cfg.LowRankTemp,
-            cfg.DynBias,
-            cfg.UseR2Decoder,
-            scaling cfg,
-            convergence cfg,
-            cfg.InputDim,
-            cfg.RDim,
-            cfg.R2Dim,
-            cfg.MixDim,
-            cfg.HyperHidDim,
-            cfg.R2DecoderHidDim
-        )
-
-    /// The kernels' run-time settings of `cfg`.
-    let settings (cfg: Config) =
-        InferenceSettings(
-            Loss = loss cfg,
-            Decoder = decoder cfg,
-            LowRank = cfg.LowRankTemp,
-            DynBias = cfg.DynBias,
-            R2Decoder = cfg.UseR2Decoder,
-            Scaling = scaling cfg,
-            Convergence = convergence cfg,
-            MaxIter = cfg.MaxIter,
-            Tol = cfg.Tol,
-            LrR = cfg.LrR,
-            LrR2 = cfg.LrR2,
-            TempWeight = cfg.TempWeight,
-            LmdaR = cfg.LmdaR,
-            LmdaR2 = cfg.LmdaR2,
-            L1InfW = cfg.L1InfW,
-            L1InfR = cfg.L1InfR,
-            L1InfR2 = cfg.L1InfR2
-        )
-
     /// The most specific registered kernel for `cfg` (a variant declared by an application that
     /// matches wins over the library's general ones).
     let kernel (cfg: Config) : InferenceKernel =
-        let q = query cfg
+        let o = options cfg
+        let z = sizes cfg
 
-        match KernelRegistry.Find(&q) with
-        | null -> invalidOp $"No registered fused kernel runs this configuration ({q})."
+        match KernelRegistry.Find(&o, &z) with
+        | null -> invalidOp $"No registered fused kernel runs this configuration ({o}, {z})."
         | k -> k
 
     let private single (a: float[,]) : float32[] =
@@ -168,7 +177,7 @@ module Fused =
     /// `FusedFloat32`, else float64: `x [batch; D]`, `rP [batch; R]`, `r2 [batch; R2]`; returns
     /// `r [batch; R]`, `r2 [batch; R2]`, the temporal prediction `r̂ [batch; R]` from `rP` with the final
     /// `r2`, the iterations, whether it converged, and each sample's iterations.
-    let infer (cfg: Config) (p: Params) (x: float[,]) (rP: float[,]) (r2: float[,]) =
+    let infer (cfg: Config) (p: Params) (x: float[,]) (rP: float[,]) (r2: float[,]) : InferResult =
         let b = Array2D.length1 x
         let k = kernel cfg
         let s = settings cfg
@@ -218,16 +227,18 @@ module Fused =
 
                 r, r2o, rHat, st
 
-        toMatrix b cfg.RDim rOut,
-        toMatrix b cfg.R2Dim r2Out,
-        toMatrix b cfg.RDim rHatOut,
-        stats.Iterations,
-        stats.Converged,
-        iters
+        {
+            R = toMatrix b cfg.RDim rOut
+            R2 = toMatrix b cfg.R2Dim r2Out
+            RHat = toMatrix b cfg.RDim rHatOut
+            Iterations = stats.Iterations
+            Converged = stats.Converged
+            SampleIterations = iters
+        }
 
     /// `inf_first_step(x)` through the fused kernel for `cfg` (precision as in `infer`): `x [batch; D]`;
     /// returns `r [batch; R]`, the iterations, whether it converged, and each sample's iterations.
-    let inferFirstStep (cfg: Config) (p: Params) (x: float[,]) =
+    let inferFirstStep (cfg: Config) (p: Params) (x: float[,]) : FirstStepResult =
         let b = Array2D.length1 x
         let k = kernel cfg
         let s = settings cfg
@@ -248,4 +259,9 @@ module Fused =
                 let st = k.InferFirstStep(m.Double, s, b, ReadOnlySpan(flat2 x), Span r, Span iters)
                 r, st
 
-        toMatrix b cfg.RDim rOut, stats.Iterations, stats.Converged, iters
+        {
+            R = toMatrix b cfg.RDim rOut
+            Iterations = stats.Iterations
+            Converged = stats.Converged
+            SampleIterations = iters
+        }

@@ -1,38 +1,7 @@
 namespace TiDHy.Functional
 
 open System
-
-/// The result of inference at one time step (`Inference.infer`).
-type InferResult =
-    {
-        /// Inferred `r`: `[batch; R]`.
-        R: float[,]
-        /// Inferred `r2`: `[batch; R2]`.
-        R2: float[,]
-        /// The temporal prediction from the previous `r` with the inferred `r2`,
-        /// `temporal_prediction(r_p, r2).r̂`: `[batch; R]` (what the training objective compares `r` with).
-        RHat: float[,]
-        /// Loop iterations run (upstream's count; at most `max_iter`).
-        Iterations: int
-        /// True when the loop stopped on the tolerance rather than at `max_iter`.
-        Converged: bool
-        /// Iterations that updated each sample: `[batch]`; all equal to `Iterations` unless
-        /// convergence is `PerSample`.
-        SampleIterations: int[]
-    }
-
-/// The result of the first step's inference (`Inference.inferFirstStep`).
-type FirstStepResult =
-    {
-        /// Inferred `r`: `[batch; R]`.
-        R: float[,]
-        /// Loop iterations run (at most `max_iter`).
-        Iterations: int
-        /// True when the loop stopped on the tolerance rather than at `max_iter`.
-        Converged: bool
-        /// Iterations that updated each sample: `[batch]`.
-        SampleIterations: int[]
-    }
+open TiDHy.Kernels
 
 /// Inference at one time step (MODEL.md "Inference at one step"): the inner optimisation of `r`
 /// and `r2` with the parameters held constant, its objective and the objective's analytic gradient.
@@ -41,7 +10,7 @@ module Inference =
 
     /// Nesterov momentum of the inner SGD.
     [<Literal>]
-    let Momentum = 0.9
+    let Momentum = ModelConstants.NesterovMomentum
 
     /// The scale of the per-sample data terms: `1/B` with `BatchMean`, 1 with `PerSample`.
     let dataScale (cfg: Config) (batch: int) =
@@ -58,9 +27,7 @@ module Inference =
         if i < 0 then
             invalidArg (nameof i) $"i: expected an iteration >= 0, got {i}."
 
-        let m = cfg.MaxIter / 10
-        let k = min (i / m) ((cfg.MaxIter - 1) / m)
-        cfg.LrR * pown 0.5 k
+        ModelConstants.RStepSize(cfg.LrR, cfg.MaxIter, i)
 
     /// One sample's objective and its gradient with respect to `r` and `r2`.
     /// `scale` multiplies the data terms; `target` is the r2 decoder's prediction (held constant).
@@ -178,7 +145,8 @@ module Inference =
         Numerics.ofRows cfg.R2Dim (gs |> Array.map (fun (_, _, gr2) -> gr2))
 
     let private relChange (a: float[]) (old: float[]) =
-        Numerics.norm (Numerics.sub a old) / (Numerics.norm old + 1e-16)
+        Numerics.norm (Numerics.sub a old)
+        / (Numerics.norm old + ModelConstants.RelChangeGuard)
 
     /// `inf(x, r_p, r2₀)` on the reference path (the definition, whatever `cfg.Backend` says):
     /// `max_iter` at most of Nesterov SGD on `r` (from 0) and `r2` (from `r2₀`), each followed by
@@ -293,7 +261,7 @@ module Inference =
 
     /// AdamW hyperparameters of the first step (PyTorch's defaults).
     [<Literal>]
-    let FirstStepWeightDecay = 0.01
+    let FirstStepWeightDecay = ModelConstants.FirstStepWeightDecay
 
     /// `inf_first_step(x)` on the reference path: AdamW (lr `lr_r`, betas 0.9/0.999, eps 1e-8,
     /// weight decay 0.01) on `⟨ℓ(decode(r), x)⟩` from `r = 0`, no shrinkage, stopping when every
@@ -311,7 +279,10 @@ module Inference =
         let m2 = Array.init b (fun _ -> Array.zeroCreate<float> cfg.RDim)
         let active = Array.create b true
         let sampleIters = Array.zeroCreate<int> b
-        let beta1, beta2, eps = 0.9, 0.999, 1e-8
+
+        let beta1, beta2, eps =
+            ModelConstants.AdamBeta1, ModelConstants.AdamBeta2, ModelConstants.AdamEps
+
         let lr = cfg.LrR
         let mutable i = 0
         let mutable converged = false
@@ -366,16 +337,7 @@ module Inference =
         | Backend.Fused
         | Backend.FusedFloat32 ->
             checkInputs cfg p x rP r2 |> ignore
-            let r, r2, rHat, iterations, converged, sampleIters = Fused.infer cfg p x rP r2
-
-            {
-                R = r
-                R2 = r2
-                RHat = rHat
-                Iterations = iterations
-                Converged = converged
-                SampleIterations = sampleIters
-            }
+            Fused.infer cfg p x rP r2
 
     /// `inf_first_step(x)` (see `inferFirstStepReference`) on the implementation that
     /// `cfg.Backend` names. `x [batch; D]`; returns `r [batch; R]`.
@@ -388,11 +350,4 @@ module Inference =
             Model.checkParams cfg p
             Shape.checkBatch (nameof x) cfg.InputDim x |> ignore
             Shape.checkFiniteMatrix (nameof x) x
-            let r, iterations, converged, sampleIters = Fused.inferFirstStep cfg p x
-
-            {
-                R = r
-                Iterations = iterations
-                Converged = converged
-                SampleIterations = sampleIters
-            }
+            Fused.inferFirstStep cfg p x

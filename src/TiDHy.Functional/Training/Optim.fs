@@ -1,6 +1,7 @@
 namespace TiDHy.Functional
 
 open System
+open TiDHy.Kernels
 
 /// AdamW's constants (PyTorch's defaults unless changed).
 type AdamWHyper =
@@ -44,9 +45,9 @@ module Optim =
     /// PyTorch's AdamW defaults: β = (0.9, 0.999), eps = 1e-8.
     let adamWDefaults =
         {
-            Beta1 = 0.9
-            Beta2 = 0.999
-            Eps = 1e-8
+            Beta1 = ModelConstants.AdamBeta1
+            Beta2 = ModelConstants.AdamBeta2
+            Eps = ModelConstants.AdamEps
         }
 
     /// One AdamW step on flat tensors `p`, `g`, `m`, `v` (all `[n]`), `step` counting from 1 for the

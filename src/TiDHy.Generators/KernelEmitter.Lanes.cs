@@ -1,0 +1,148 @@
+using System;
+using System.Globalization;
+
+namespace TiDHy.Generators;
+
+internal static partial class KernelEmitter
+{
+    /// <summary>
+    /// Lane primitives: broadcasts and loads, matrix–vector products (weights broadcast, samples in
+    /// lanes; <c>Numerics.matVec</c> / <c>Numerics.matTVec</c> with a transposed copy), lane–lane
+    /// products, four-way partial sums and the sign.
+    /// </summary>
+    private sealed partial class JobEmitter
+    {
+        /// <summary>A scalar broadcast to every lane.</summary>
+        private string Bc(string scalar) => $"V512.Create({scalar})";
+
+        /// <summary>A lane vector loaded from <paramref name="p"/>.</summary>
+        private string Ld(string p) => $"V512.Load({p})";
+
+        /// <summary><c>Numerics.sign</c> per lane: 1, −1, or 0 at 0.</summary>
+        private string Sign(string v) =>
+            $"(V512.ConditionalSelect(V512.GreaterThan({v}, {V}.Zero), {V}.One, {V}.Zero) - V512.ConditionalSelect(V512.LessThan({v}, {V}.Zero), {V}.One, {V}.Zero))";
+
+        /// <summary>dst[o] = bias[o] + Σ_i W[o, i]·src[i] for every lane; W row-major [rows×cols].</summary>
+        private void MatVec(string dst, Sz rows, string src, Sz cols, string wts, string? bias)
+        {
+            w.Open();
+            if (rows.Fixed > 0)
+            {
+                for (int o = 0; o < rows.Fixed;)
+                {
+                    int k = Math.Min(Chunk, rows.Fixed - o);
+                    MatVecChunk(o.ToString(CultureInfo.InvariantCulture), k, dst, src, cols, wts, bias);
+                    o += k;
+                }
+            }
+            else
+            {
+                w.Line("int mo = 0;");
+                w.Open($"for (; mo + {Chunk} <= {rows.Name}; mo += {Chunk})");
+                MatVecChunk("mo", Chunk, dst, src, cols, wts, bias);
+                w.Close();
+                w.Open($"for (; mo + 4 <= {rows.Name}; mo += 4)");
+                MatVecChunk("mo", 4, dst, src, cols, wts, bias);
+                w.Close();
+                w.Open($"for (; mo < {rows.Name}; mo++)");
+                MatVecChunk("mo", 1, dst, src, cols, wts, bias);
+                w.Close();
+            }
+            w.Close();
+        }
+
+        /// <summary>
+        /// k rows of a matrix–vector product. Fewer than 8 rows cannot hide the FMA latency with one
+        /// accumulator each, so up to 4 rows get two (even and odd columns), summed at the end.
+        /// </summary>
+        private void MatVecChunk(string o0, int k, string dst, string src, Sz cols, string wts, string? bias)
+        {
+            w.Open();
+            for (int j = 0; j < k; j++) w.Line($"{T}* mw{j} = {wts} + ({o0} + {j}) * {cols.Name};");
+            for (int j = 0; j < k; j++) w.Line($"{V} ma{j} = {(bias is null ? V + ".Zero" : Bc($"{bias}[{o0} + {j}]"))};");
+            if (k <= 4)
+            {
+                for (int j = 0; j < k; j++) w.Line($"{V} mb{j} = {V}.Zero;");
+                w.Line("int mi = 0;");
+                w.Open($"for (; mi + 2 <= {cols.Name}; mi += 2)");
+                w.Line($"{V} mx = {Ld(src + " + mi * L")};");
+                w.Line($"{V} my = {Ld(src + " + (mi + 1) * L")};");
+                for (int j = 0; j < k; j++)
+                {
+                    w.Line($"ma{j} = V512.FusedMultiplyAdd({Bc($"mw{j}[mi]")}, mx, ma{j});");
+                    w.Line($"mb{j} = V512.FusedMultiplyAdd({Bc($"mw{j}[mi + 1]")}, my, mb{j});");
+                }
+                w.Close();
+                w.Open($"if (mi < {cols.Name})");
+                w.Line($"{V} mx = {Ld(src + " + mi * L")};");
+                for (int j = 0; j < k; j++) w.Line($"ma{j} = V512.FusedMultiplyAdd({Bc($"mw{j}[mi]")}, mx, ma{j});");
+                w.Close();
+                for (int j = 0; j < k; j++) w.Line($"V512.Store(ma{j} + mb{j}, {dst} + ({o0} + {j}) * L);");
+                w.Close();
+                return;
+            }
+            w.Open($"for (int mi = 0; mi < {cols.Name}; mi++)");
+            w.Line($"{V} mx = {Ld(src + " + mi * L")};");
+            for (int j = 0; j < k; j++) w.Line($"ma{j} = V512.FusedMultiplyAdd({Bc($"mw{j}[mi]")}, mx, ma{j});");
+            w.Close();
+            for (int j = 0; j < k; j++) w.Line($"V512.Store(ma{j}, {dst} + ({o0} + {j}) * L);");
+            w.Close();
+        }
+
+        /// <summary>
+        /// Declares <paramref name="acc"/> = Σ_j term(j) over j &lt; n with four partial sums, so that the
+        /// additions overlap instead of waiting on each other. <paramref name="term"/> gets the index
+        /// expression and the partial sum's name and returns the statement that adds to it.
+        /// </summary>
+        private void Sum4(string acc, Sz n, Func<string, string, string> term)
+        {
+            w.Line($"{V} {acc};");
+            w.Open();
+            w.Line($"{V} {acc}0 = {V}.Zero, {acc}1 = {V}.Zero, {acc}2 = {V}.Zero, {acc}3 = {V}.Zero;");
+            w.Line("int sj = 0;");
+            w.Open($"for (; sj + 4 <= {n.Name}; sj += 4)");
+            for (int q = 0; q < 4; q++) w.Line(term(q == 0 ? "sj" : $"(sj + {q})", $"{acc}{q}"));
+            w.Close();
+            w.Line($"for (; sj < {n.Name}; sj++) {term("sj", acc + "0")}");
+            w.Line($"{acc} = ({acc}0 + {acc}1) + ({acc}2 + {acc}3);");
+            w.Close();
+        }
+
+        /// <summary>dst[o] = Σ_i a[i]·B[index(o, i)] with lane vectors on both sides.</summary>
+        private void LaneMatVec(string dst, Sz rows, string a, Sz inner, string b, Func<string, string, string> index)
+        {
+            w.Open();
+            void ChunkAt(string o0, int k)
+            {
+                w.Open();
+                for (int j = 0; j < k; j++) w.Line($"{V} la{j} = {V}.Zero;");
+                w.Open($"for (int li = 0; li < {inner.Name}; li++)");
+                w.Line($"{V} lx = {Ld(a + " + li * L")};");
+                for (int j = 0; j < k; j++) w.Line($"la{j} = V512.FusedMultiplyAdd(lx, {Ld($"{b} + ({index($"{o0} + {j}", "li")}) * L")}, la{j});");
+                w.Close();
+                for (int j = 0; j < k; j++) w.Line($"V512.Store(la{j}, {dst} + ({o0} + {j}) * L);");
+                w.Close();
+            }
+            if (rows.Fixed > 0)
+            {
+                for (int o = 0; o < rows.Fixed;)
+                {
+                    int k = Math.Min(Chunk, rows.Fixed - o);
+                    ChunkAt(o.ToString(CultureInfo.InvariantCulture), k);
+                    o += k;
+                }
+            }
+            else
+            {
+                w.Line("int lo = 0;");
+                w.Open($"for (; lo + 4 <= {rows.Name}; lo += 4)");
+                ChunkAt("lo", 4);
+                w.Close();
+                w.Open($"for (; lo < {rows.Name}; lo++)");
+                ChunkAt("lo", 1);
+                w.Close();
+            }
+            w.Close();
+        }
+    }
+}

@@ -1,0 +1,240 @@
+using System;
+using TiDHy.Kernels;
+
+namespace TiDHy.Generators;
+
+internal static partial class KernelEmitter
+{
+    /// <summary>
+    /// The model's equations for a block of samples, each emitting method named after the F# function
+    /// of TiDHy.Functional it mirrors (forward value and, where the inner optimisation needs it, the
+    /// vector–Jacobian product). The emitted methods keep the kernels' own short names.
+    /// </summary>
+    private sealed partial class JobEmitter
+    {
+        /// <summary>
+        /// <c>Numerics.layerNorm</c> then <c>Numerics.elu</c> (the first layers of <c>Model.mlpTrace</c>):
+        /// pre ← x̂ (normalised, kept for the derivative), sd ← 1/σ, act ← ELU(x̂·γ + β), eluD ← ELU′.
+        /// </summary>
+        private void EmitLayerNorm(string pre, Sz n, string gamma, string beta, string act, string? eluD, string sd)
+        {
+            w.Open();
+            Sum4("ls", n, (j, a) => $"{a} += {Ld($"{pre} + {j} * L")};");
+            w.Line($"{V} mean = ls / {Bc($"({T}){n.Name}")};");
+            Sum4("lq", n, (j, a) => $"{{ {V} dv = {Ld($"{pre} + {j} * L")} - mean; {a} = V512.FusedMultiplyAdd(dv, dv, {a}); }}");
+            w.Line($"{V} inv = {V}.One / V512.Sqrt(lq / {Bc($"({T}){n.Name}")} + {Bc(Const(nameof(ModelConstants.LayerNormEps)))});");
+            w.Line($"V512.Store(inv, {sd});");
+            w.Open($"for (int j = 0; j < {n.Name}; j++)");
+            w.Line($"{V} xh = ({Ld(pre + " + j * L")} - mean) * inv;");
+            w.Line($"V512.Store(xh, {pre} + j * L);");
+            w.Line($"{V} nv = V512.FusedMultiplyAdd(xh, {Bc(gamma + "[j]")}, {Bc(beta + "[j]")});");
+            w.Line($"{V} ex = K.LaneMath.Exp(V512.Min(nv, {V}.Zero));");
+            w.Line($"{V} pos = V512.GreaterThan(nv, {V}.Zero);");
+            w.Line($"V512.Store(V512.ConditionalSelect(pos, nv, ex - {V}.One), {act} + j * L);");
+            if (eluD is not null) w.Line($"V512.Store(V512.ConditionalSelect(pos, {V}.One, ex), {eluD} + j * L);");
+            w.Close();
+            w.Close();
+        }
+
+        /// <summary><c>Numerics.layerNormVjp</c>: g ← LayerNorm's vector–Jacobian product at x̂ (with 1/σ in sd) for the output gradient g.</summary>
+        private void EmitLayerNormVjp(string g, Sz n, string gamma, string xh, string sd)
+        {
+            w.Open();
+            w.Line($"for (int j = 0; j < {n.Name}; j++) V512.Store({Ld(g + " + j * L")} * {Bc(gamma + "[j]")}, {g} + j * L);");
+            Sum4("mg", n, (j, a) => $"{a} += {Ld($"{g} + {j} * L")};");
+            Sum4("mgx", n, (j, a) => $"{a} = V512.FusedMultiplyAdd({Ld($"{g} + {j} * L")}, {Ld($"{xh} + {j} * L")}, {a});");
+            w.Line($"mg /= {Bc($"({T}){n.Name}")};");
+            w.Line($"mgx /= {Bc($"({T}){n.Name}")};");
+            w.Line($"{V} inv = {Ld(sd)};");
+            w.Line($"for (int j = 0; j < {n.Name}; j++) V512.Store(({Ld(g + " + j * L")} - mg - {Ld(xh + " + j * L")} * mgx) * inv, {g} + j * L);");
+            w.Close();
+        }
+
+        /// <summary>
+        /// <c>Precompute</c>, mirroring <c>Model.dynamicsMatrices</c> applied to r_p: P_k = V_k·r_p for
+        /// every k, once per call (full rank, or the low-rank factors <c>V_k = u_k u_kᵀ</c>).
+        /// </summary>
+        private void EmitDynamicsMatrices()
+        {
+            Hot($"private void Precompute({T}* blk)");
+            Prologue(true, false, infBlock);
+            Switch(opt.LowRank, "lowRank", () =>
+            {
+                w.Open("for (int k = 0; k < M; k++)");
+                w.Line($"{T}* u = wTemporal + k * R * 2;");
+                w.Line($"{V} t0 = {V}.Zero, t1 = {V}.Zero;");
+                w.Open("for (int j = 0; j < R; j++)");
+                w.Line($"{V} x = {Ld("rp + j * L")};");
+                w.Line($"t0 = V512.FusedMultiplyAdd({Bc("u[2 * j]")}, x, t0);");
+                w.Line($"t1 = V512.FusedMultiplyAdd({Bc("u[2 * j + 1]")}, x, t1);");
+                w.Close();
+                w.Line($"for (int i = 0; i < R; i++) V512.Store(V512.FusedMultiplyAdd({Bc("u[2 * i]")}, t0, {Bc("u[2 * i + 1]")} * t1), pk + (k * R + i) * L);");
+                w.Close();
+            }, () =>
+            {
+                w.Open("for (int k = 0; k < M; k++)");
+                MatVec("(pk + k * R * L)", R, "rp", R, "(wTemporal + k * R * R)", null);
+                w.Close();
+            });
+            w.Close();
+            w.Line();
+        }
+
+        /// <summary><c>R2Target</c>, mirroring <c>Model.r2Decode</c>: the r2 decoder's prediction from the current r and r2.</summary>
+        private void EmitR2Decode()
+        {
+            Hot($"private void R2Target({T}* blk, {T}* scr)");
+            Prologue(true, true, infBlock);
+            w.Line($"for (int j = 0; j < R; j++) V512.Store({Ld("rv + j * L")}, qin + j * L);");
+            w.Line($"for (int j = 0; j < R2; j++) V512.Store({Ld("r2v + j * L")}, qin + (R + j) * L);");
+            MatVec("qpre", H2, "qin", QI, "wQ0W", "wQ0B");
+            EmitLayerNorm("qpre", H2, "wQGamma", "wQBeta", "qact", null, "sdq");
+            MatVec("tgt", R2, "qact", H2, "wQOW", "wQOB");
+            w.Close();
+            w.Line();
+        }
+
+        /// <summary>
+        /// <c>Loss.derivative</c> (scaled): gy ← scale·ℓ′(gy, x), with the BCE derivative taken through
+        /// the sigmoid (its guard is <see cref="ModelConstants.BceGuard"/>).
+        /// </summary>
+        private void EmitLossDerivative()
+        {
+            void Loop(Func<string, string, string> g)
+            {
+                w.Open("for (int d = 0; d < D; d++)");
+                w.Line($"{V} y = {Ld("gy + d * L")};");
+                w.Line($"{V} xo = {Ld("x + d * L")};");
+                w.Line($"V512.Store({g("y", "xo")}, gy + d * L);");
+                w.Close();
+            }
+            Loss(
+                () => Loop((y, x) => $"vScale * ({Bc(Lit(2.0))} * ({y} - {x}))"),
+                () =>
+                {
+                    w.Open("for (int d = 0; d < D; d++)");
+                    w.Line($"{V} p = {V}.One / ({V}.One + K.LaneMath.Exp(-{Ld("gy + d * L")}));");
+                    w.Line($"{V} xo = {Ld("x + d * L")};");
+                    w.Line($"{V} pq = p * ({V}.One - p);");
+                    w.Line($"{V} g = vScale * ((p - xo) / V512.Max(pq, {Bc(Const(nameof(ModelConstants.BceGuard)))}));");
+                    w.Line("V512.Store(g * pq, gy + d * L);");
+                    w.Close();
+                },
+                () => Loop((y, x) => $"vScale * ({V}.One - {x} / {y})"));
+        }
+
+        /// <summary>
+        /// <c>DecodeGrad</c>, mirroring <c>Model.decode</c> (<c>Model.decodeSample</c>), the loss derivative
+        /// and <c>Model.decodeVjp</c>: gr ← ∂(scale·Σ ℓ(decode(r), x))/∂r.
+        /// </summary>
+        private void EmitDecode()
+        {
+            Hot($"private void DecodeGrad({T}* x, {T}* r, {T}* scr)");
+            Prologue(true, true, null);
+            w.Line($"{V} vScale = {Bc("scale")};");
+            Decoder(() =>
+            {
+                MatVec("gy", D, "r", R, "wDecW", "wDecB");
+                EmitLossDerivative();
+                MatVec("gr", R, "gy", D, "wDecWT", null);
+            }, () =>
+            {
+                MatVec("dpre", H, "r", R, "wDec0W", "wDec0B");
+                EmitLayerNorm("dpre", H, "wDecGamma", "wDecBeta", "dact", "de", "sdd");
+                MatVec("gy", D, "dact", H, "wDecOW", "wDecOB");
+                EmitLossDerivative();
+                MatVec("dact", H, "gy", D, "wDecOWT", null);
+                w.Line($"for (int j = 0; j < H; j++) V512.Store({Ld("dact + j * L")} * {Ld("de + j * L")}, dact + j * L);");
+                EmitLayerNormVjp("dact", H, "wDecGamma", "dpre", "sdd");
+                MatVec("gr", R, "dact", H, "wDec0WT", null);
+            });
+            w.Close();
+            w.Line();
+        }
+
+        /// <summary><c>Hyper</c>, mirroring <c>Model.hypernet</c> (<c>Model.hypernetTrace</c>): wb ← hypernet(r2), the trace kept for the VJP.</summary>
+        private void EmitHypernet()
+        {
+            Hot($"private void Hyper({T}* blk, {T}* scr)");
+            Prologue(true, true, infBlock);
+            MatVec("hpre", H, "r2v", R2, "wHyp0W", "wHyp0B");
+            EmitLayerNorm("hpre", H, "wHypGamma", "wHypBeta", "hact", "he", "sdh");
+            MatVec("wb", O, "hact", H, "wHypOW", "wHypOB");
+            w.Close();
+            w.Line();
+        }
+
+        /// <summary>
+        /// <c>Temporal</c>, mirroring <c>Model.temporalSample</c> and <c>Model.temporalVjpR2</c>: the
+        /// temporal term's gradient with respect to r (added to gr, with the L1 term) and to the
+        /// hypernetwork's output (into gp, through the ReLU, with the L1 term on W).
+        /// </summary>
+        private void EmitTemporalVjp()
+        {
+            Hot($"private void Temporal({T}* blk, {T}* scr)");
+            Prologue(true, true, infBlock);
+            EmitTemporalSample("e");
+            w.Line($"{V} vK2tw = {Bc("k2tw")}, vKNeg = {Bc("kNeg2tw")}, vL1r = {Bc("l1r")};");
+            w.Open("for (int i = 0; i < R; i++)");
+            w.Line($"{V} rr = {Ld("rv + i * L")};");
+            w.Line($"{V} ev = rr - {Ld("e + i * L")};");
+            w.Line($"V512.Store({Ld("gr + i * L")} + vK2tw * ev + vL1r * {Sign("rr")}, gr + i * L);");
+            w.Line("V512.Store(vKNeg * ev, e + i * L);");
+            w.Close();
+            LaneMatVec("gp", M, "e", R, "pk", (o, i) => $"({o}) * R + {i}");
+            w.Line($"{V} vL1w = {Bc("l1w")};");
+            w.Open("for (int k = 0; k < M; k++)");
+            w.Line($"V512.Store(V512.ConditionalSelect(V512.GreaterThan({Ld("wb + k * L")}, {V}.Zero), {Ld("gp + k * L")} + vL1w, {V}.Zero), gp + k * L);");
+            w.Close();
+            Switch(opt.DynBias, "dynBias", () =>
+                w.Line($"for (int i = 0; i < R; i++) V512.Store(V512.ConditionalSelect(V512.GreaterThan({Ld("wb + (M + i) * L")}, {V}.Zero), {Ld("e + i * L")} * {Bc("wC[i]")}, {V}.Zero), gp + (M + i) * L);"));
+            w.Close();
+            w.Line();
+        }
+
+        /// <summary>
+        /// <c>Model.temporalSample</c>'s r̂: dst ← Σ_k relu(wb_k)·P_k (+ relu(wb_{M+i})·c_i), with relu(wb) left in gp.
+        /// </summary>
+        private void EmitTemporalSample(string dst)
+        {
+            w.Line($"for (int k = 0; k < M; k++) V512.Store(V512.Max({Ld("wb + k * L")}, {V}.Zero), gp + k * L);");
+            LaneMatVec(dst, R, "gp", M, "pk", (o, i) => $"{i} * R + {o}");
+            Switch(opt.DynBias, "dynBias", () =>
+                w.Line($"for (int i = 0; i < R; i++) V512.Store(V512.FusedMultiplyAdd(V512.Max({Ld("wb + (M + i) * L")}, {V}.Zero), {Bc("wC[i]")}, {Ld(dst + " + i * L")}), {dst} + i * L);"));
+        }
+
+        /// <summary><c>Predict</c>, mirroring <c>Model.temporalPrediction</c>: r̂ from r_p with the final r2 (returned as rHat).</summary>
+        private void EmitTemporalPrediction()
+        {
+            Hot($"private void Predict({T}* blk, {T}* scr)");
+            Prologue(true, true, infBlock);
+            w.Line("Hyper(blk, scr);");
+            EmitTemporalSample("vr");
+            w.Close();
+            w.Line();
+        }
+
+        /// <summary>
+        /// <c>HyperGrad</c>, mirroring <c>Model.hypernetVjp</c>: gr2 ← the hypernetwork's VJP of gp, plus the
+        /// r2 decoder's term (target held constant) and the L1 term on r2.
+        /// </summary>
+        private void EmitHypernetVjp()
+        {
+            Hot($"private void HyperGrad({T}* blk, {T}* scr)");
+            Prologue(true, true, infBlock);
+            MatVec("hact", H, "gp", O, "wHypOWT", null);
+            w.Line($"for (int j = 0; j < H; j++) V512.Store({Ld("hact + j * L")} * {Ld("he + j * L")}, hact + j * L);");
+            EmitLayerNormVjp("hact", H, "wHypGamma", "hpre", "sdh");
+            MatVec("gr2", R2, "hact", H, "wHyp0WT", null);
+            w.Line($"{V} vK2 = {Bc("k2")}, vL1r2 = {Bc("l1r2")};");
+            w.Open("for (int j = 0; j < R2; j++)");
+            w.Line($"{V} q = {Ld("r2v + j * L")};");
+            w.Line($"{V} g = {Ld("gr2 + j * L")};");
+            Switch(opt.R2Decoder, "r2dec", () => w.Line($"g += vK2 * (q - {Ld("tgt + j * L")});"));
+            w.Line($"V512.Store(g + vL1r2 * {Sign("q")}, gr2 + j * L);");
+            w.Close();
+            w.Close();
+            w.Line();
+        }
+    }
+}

@@ -1,0 +1,106 @@
+using TiDHy.Kernels;
+
+namespace TiDHy.Generators;
+
+internal static partial class KernelEmitter
+{
+    /// <summary>
+    /// The inner optimisers: <c>inf</c>'s Nesterov SGD with soft-thresholding (MODEL.md steps 4–5,
+    /// <c>Inference.inferReference</c>) and <c>inf_first_step</c>'s AdamW (<c>Inference.inferFirstStepReference</c>,
+    /// PyTorch's semantics as in <c>Optim.adamWTensor</c>). Their constants are <see cref="ModelConstants"/>'s.
+    /// </summary>
+    private sealed partial class JobEmitter
+    {
+        /// <summary><c>Numerics.softThreshold</c> in place: v ← sign(v)·max(|v| − λ, 0).</summary>
+        private void EmitSoftThreshold(string v, string lmda) =>
+            w.Line($"{{ {V} sa = V512.Max(V512.Abs({v}) - {lmda}, {V}.Zero); {v} = V512.ConditionalSelect(V512.GreaterThan({v}, {V}.Zero), sa, {V}.Zero) - V512.ConditionalSelect(V512.LessThan({v}, {V}.Zero), sa, {V}.Zero); }}");
+
+        /// <summary>
+        /// <c>Update</c>: one Nesterov step of r (step size lr from the schedule) and of r2, each followed by
+        /// the shrinkage, masked lanes unchanged; leaves ‖Δ‖² and ‖old‖² of each in the stat slots.
+        /// </summary>
+        private void EmitNesterovStep()
+        {
+            Hot($"private void Update({T}* blk, {T}* scr, {T} lr, {V} mask, bool masked)");
+            Prologue(false, true, infBlock);
+            w.Line($"{V} mom = {Bc(Const(nameof(ModelConstants.NesterovMomentum)))};");
+            foreach (var (p, vel, g, n, lrs, lm, st) in new[] { ("rv", "vr", "gr", "R", "lr", "lmdaR", 0), ("r2v", "vr2", "gr2", "R2", "lrR2", "lmdaR2", 2) })
+            {
+                w.Open();
+                w.Line($"{V} vLr = {Bc(lrs)}, vLm = {Bc(lm)}, dd = {V}.Zero, oo = {V}.Zero;");
+                w.Open($"for (int j = 0; j < {n}; j++)");
+                w.Line($"{V} p = {Ld(p + " + j * L")}, v = {Ld(vel + " + j * L")}, g = {Ld(g + " + j * L")};");
+                w.Line($"{V} nv = V512.FusedMultiplyAdd(mom, v, g);");
+                w.Line($"{V} np = p - vLr * V512.FusedMultiplyAdd(mom, nv, g);");
+                EmitSoftThreshold("np", "vLm");
+                w.Open("if (masked)");
+                w.Line("np = V512.ConditionalSelect(mask, np, p);");
+                w.Line("nv = V512.ConditionalSelect(mask, nv, v);");
+                w.Close();
+                w.Line($"V512.Store(np, {p} + j * L);");
+                w.Line($"V512.Store(nv, {vel} + j * L);");
+                w.Line($"{V} df = np - p;");
+                w.Line("dd = V512.FusedMultiplyAdd(df, df, dd);");
+                w.Line("oo = V512.FusedMultiplyAdd(p, p, oo);");
+                w.Close();
+                w.Line($"V512.Store(dd, stat + {st} * L);");
+                w.Line($"V512.Store(oo, stat + {st + 1} * L);");
+                w.Close();
+            }
+            w.Close();
+            w.Line();
+        }
+
+        /// <summary>
+        /// In <c>InferFirstStep</c>: AdamW's bias corrections per iteration, <c>lr/(1 − β1^t)</c> and
+        /// <c>sqrt(1 − β2^t)</c> in float64, rounded once to the kernel's precision.
+        /// </summary>
+        private void EmitAdamWSchedule()
+        {
+            w.Open("if (lrBc1.Length < maxIter)");
+            w.Line($"lrBc1 = new {T}[maxIter];");
+            w.Line($"bc2Sqrt = new {T}[maxIter];");
+            w.Close();
+            w.Open("for (int i = 0; i < maxIter; i++)");
+            w.Line("double step = i + 1;");
+            w.Line($"lrBc1[i] = ({T})(s.LrR / (1.0 - global::System.Math.Pow({Constant(nameof(ModelConstants.AdamBeta1))}, step)));");
+            w.Line($"bc2Sqrt[i] = ({T})global::System.Math.Sqrt(1.0 - global::System.Math.Pow({Constant(nameof(ModelConstants.AdamBeta2))}, step));");
+            w.Close();
+        }
+
+        /// <summary>
+        /// <c>UpdateFirst</c>: one AdamW step of r (decoupled decay, then Adam with bias correction; no
+        /// shrinkage), masked lanes unchanged; leaves ‖Δ‖² and ‖old‖² in the stat slots.
+        /// </summary>
+        private void EmitAdamWStep()
+        {
+            string b1 = Constant(nameof(ModelConstants.AdamBeta1));
+            string b2 = Constant(nameof(ModelConstants.AdamBeta2));
+            Hot($"private void UpdateFirst({T}* blk, {T}* scr, int it, {V} mask, bool masked)");
+            Prologue(false, true, firstBlock);
+            w.Line($"{V} c1 = {Bc("decay")}, b1 = {Bc(Const(nameof(ModelConstants.AdamBeta1)))}, ob1 = {Bc(ConstExpr($"1.0 - {b1}"))}, b2 = {Bc(Const(nameof(ModelConstants.AdamBeta2)))}, ob2 = {Bc(ConstExpr($"1.0 - {b2}"))};");
+            w.Line($"{V} lrb = {Bc("lrBc1[it]")}, bc2 = {Bc("bc2Sqrt[it]")}, eps = {Bc(Const(nameof(ModelConstants.AdamEps)))}, dd = {V}.Zero, oo = {V}.Zero;");
+            w.Open("for (int j = 0; j < R; j++)");
+            w.Line($"{V} p = {Ld("rv + j * L")}, g = {Ld("gr + j * L")}, a = {Ld("m1 + j * L")}, q = {Ld("m2 + j * L")};");
+            w.Line($"{V} na = b1 * a + ob1 * g;");
+            w.Line($"{V} nq = b2 * q + ob2 * g * g;");
+            w.Line($"{V} np = p * c1 - lrb * na / (V512.Sqrt(nq) / bc2 + eps);");
+            w.Open("if (masked)");
+            w.Line("np = V512.ConditionalSelect(mask, np, p);");
+            w.Line("na = V512.ConditionalSelect(mask, na, a);");
+            w.Line("nq = V512.ConditionalSelect(mask, nq, q);");
+            w.Close();
+            w.Line("V512.Store(np, rv + j * L);");
+            w.Line("V512.Store(na, m1 + j * L);");
+            w.Line("V512.Store(nq, m2 + j * L);");
+            w.Line($"{V} df = np - p;");
+            w.Line("dd = V512.FusedMultiplyAdd(df, df, dd);");
+            w.Line("oo = V512.FusedMultiplyAdd(p, p, oo);");
+            w.Close();
+            w.Line("V512.Store(dd, stat);");
+            w.Line("V512.Store(oo, stat + L);");
+            w.Close();
+            w.Line();
+        }
+    }
+}
