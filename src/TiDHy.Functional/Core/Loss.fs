@@ -17,7 +17,7 @@ module Loss =
 
     /// PyTorch's BCELoss derivative: `(pred − obs) / max(pred·(1 − pred), 1e-12)`.
     let bceDerivative (pred: float) (obs: float) =
-        (pred - obs) / max (pred * (1.0 - pred)) 1e-12
+        (pred - obs) / max (pred * (1.0 - pred)) TiDHy.Kernels.ModelConstants.BceGuard
 
     /// `pred − obs·log pred` (defined for `pred > 0`).
     let poisson (pred: float) (obs: float) = pred - obs * log pred
