@@ -14,9 +14,9 @@ public class TiDHyOptionsTests
         Assert.Equal(15, o.MixDim);
         Assert.Equal(2000, o.MaxIter);
         Assert.Equal(0.01, o.Tol);
-        Assert.Equal(LossKind.Mse, o.Loss);
+        Assert.Equal(LossKind.MSE, o.Loss);
         Assert.Equal(BatchScaling.BatchMean, o.BatchScaling);
-        Assert.Equal(ConvergenceMode.Batch, o.Convergence);
+        Assert.Equal(Convergence.Batch, o.Convergence);
         Assert.True(o.GradNorm);
         Assert.Equal(1e-5, o.WeightDecay);
         Assert.Equal(200, o.SequenceLength);
@@ -39,7 +39,7 @@ public class TiDHyOptionsTests
     {
         var o = TestData.SmallOptions();
         o.Loss = LossKind.Poisson;
-        o.Convergence = ConvergenceMode.PerSample;
+        o.Convergence = Convergence.PerSample;
         o.BatchScaling = BatchScaling.PerSample;
         o.DynBias = true;
         o.UseR2Decoder = true;
@@ -58,8 +58,8 @@ public class TiDHyOptionsTests
         var o = TiDHyOptions.FromJson("""{ "input_dim": 6, "r_dim": 4, "loss_type": "BCE", "batch_converge": false, "sequence_length": 50 }""");
         Assert.Equal(6, o.InputDim);
         Assert.Equal(4, o.RDim);
-        Assert.Equal(LossKind.Bce, o.Loss);
-        Assert.Equal(ConvergenceMode.AllSamples, o.Convergence);
+        Assert.Equal(LossKind.BCE, o.Loss);
+        Assert.Equal(Convergence.AllSamples, o.Convergence);
         Assert.Equal(5, o.Overlap);
         Assert.Equal(15, o.MixDim);
     }
@@ -105,10 +105,10 @@ public class TiDHyOptionsTests
     public void The_backend_defaults_to_the_fused_kernels_and_round_trips_through_JSON()
     {
         var o = new TiDHyOptions(4);
-        Assert.Equal(InferenceBackend.Fused, o.Backend);
-        o.Backend = InferenceBackend.Reference;
-        Assert.Equal(InferenceBackend.Reference, TiDHyOptions.FromJson(o.ToJson()).Backend);
-        Assert.Equal(InferenceBackend.FusedFloat32, TiDHyOptions.FromJson("""{ "input_dim": 4, "backend": "FusedFloat32" }""").Backend);
+        Assert.Equal(Backend.Fused, o.Backend);
+        o.Backend = Backend.Reference;
+        Assert.Equal(Backend.Reference, TiDHyOptions.FromJson(o.ToJson()).Backend);
+        Assert.Equal(Backend.FusedFloat32, TiDHyOptions.FromJson("""{ "input_dim": 4, "backend": "FusedFloat32" }""").Backend);
     }
 
     [Fact]
@@ -117,9 +117,84 @@ public class TiDHyOptionsTests
         var windows = TestData.SineWindows(3, TestData.SmallOptions().SequenceLength, 4);
         var fused = TiDHyModel.Create(TestData.SmallOptions(), seed: 5).Evaluate(windows);
         var reference = TestData.SmallOptions();
-        reference.Backend = InferenceBackend.Reference;
+        reference.Backend = Backend.Reference;
         var slow = TiDHyModel.Create(reference, seed: 5).Evaluate(windows);
         Assert.Equal(slow.Iterations, fused.Iterations);
         Assert.True(Math.Abs(slow.SpatialLossRHatAverage - fused.SpatialLossRHatAverage) <= 1e-9 * Math.Abs(slow.SpatialLossRHatAverage));
+    }
+}
+
+/// <summary>The generated options against the F# option table they come from.</summary>
+public class TiDHyOptionsTableTests
+{
+    private static readonly TiDHy.Functional.ConfigOption[] Table = [.. TiDHy.Functional.ConfigOptions.all];
+
+    [Fact]
+    public void There_is_one_property_per_option_and_no_other()
+    {
+        var properties = typeof(TiDHyOptions).GetProperties().Select(p => p.Name).ToArray();
+        Assert.Equal(Table.Select(o => o.Property), properties);
+    }
+
+    [Fact]
+    public void Every_property_has_its_options_default()
+    {
+        var options = new TiDHyOptions(7);
+        var defaults = TiDHy.Functional.ConfigModule.defaults(7);
+        foreach (var o in Table)
+        {
+            var value = typeof(TiDHyOptions).GetProperty(o.Property)!.GetValue(options)!;
+            var expected = TiDHy.Functional.ConfigOptions.get(o, defaults);
+            if (o.Kind is TiDHy.Functional.OptionKind.Enum e)
+            {
+                Assert.Equal(TiDHy.Functional.ConfigOptions.caseName(e.Item, expected), value.ToString());
+            }
+            else
+            {
+                Assert.Equal(expected, value);
+            }
+        }
+
+        Assert.Equal(TiDHy.Functional.ConfigJson.toJson(defaults), options.ToJson());
+    }
+
+    [Fact]
+    public void Every_enum_has_the_unions_cases_in_order()
+    {
+        foreach (var o in Table)
+        {
+            if (o.Kind is TiDHy.Functional.OptionKind.Enum e)
+            {
+                var type = typeof(TiDHyOptions).GetProperty(o.Property)!.PropertyType;
+                Assert.True(type.IsEnum, o.Property);
+                Assert.Equal(e.Item.Names, Enum.GetNames(type));
+                Assert.Equal(e.Item.Union.Name, type.Name);
+            }
+        }
+    }
+
+    [Fact]
+    public void Every_invalid_number_is_named_by_its_property_and_key()
+    {
+        foreach (var o in Table)
+        {
+            var options = new TiDHyOptions(7);
+            var property = typeof(TiDHyOptions).GetProperty(o.Property)!;
+            if (property.PropertyType == typeof(double))
+            {
+                property.SetValue(options, double.NaN);
+            }
+            else if (property.PropertyType == typeof(int))
+            {
+                property.SetValue(options, -1);
+            }
+            else
+            {
+                continue;
+            }
+
+            var e = Assert.Throws<ArgumentException>(options.Validate);
+            Assert.Contains($"{o.Property} ({o.Key}) = ", e.Message);
+        }
     }
 }

@@ -207,3 +207,83 @@ let ``Every reference fixture's config parses`` () =
         use doc = System.Text.Json.JsonDocument.Parse(File.ReadAllText file)
         let cfg = ConfigJson.ofElement (doc.RootElement.GetProperty "config")
         Assert.Equal(doc.RootElement.GetProperty("config").GetProperty("r_dim").GetInt32(), cfg.RDim)
+
+[<Fact>]
+let ``Every Config field has exactly one option declaration with a unique key`` () =
+    let fields = Microsoft.FSharp.Reflection.FSharpType.GetRecordFields typeof<Config>
+
+    for f in fields do
+        Assert.Single(f.GetCustomAttributes(typeof<ConfigOptionAttribute>, false))
+        |> ignore
+
+    Assert.Equal<string list>(fields |> Array.map _.Name |> Array.toList, ConfigOptions.all |> List.map _.Property)
+    Assert.Equal(fields.Length, ConfigOptions.all |> List.distinctBy _.Key |> List.length)
+    Assert.Equal<string list>([ "input_dim" ], ConfigOptions.all |> List.filter _.Default.IsNone |> List.map _.Key)
+
+    for o in ConfigOptions.all do
+        Assert.Equal(o, ConfigOptions.find o.Key)
+        Assert.False(System.String.IsNullOrWhiteSpace o.Doc, o.Key)
+
+[<Fact>]
+let ``The defaults are the declared defaults`` () =
+    let cfg = Config.defaults 9
+
+    for o in ConfigOptions.all do
+        match o.Default with
+        | Some d -> Assert.Equal(d, ConfigOptions.get o cfg)
+        | None -> Assert.Equal(box 9, ConfigOptions.get o cfg)
+
+/// A valid value of `o` other than its value in `cfg`.
+let private another (o: ConfigOption) (cfg: Config) : obj =
+    match o.Kind, ConfigOptions.get o cfg with
+    | OptionKind.Int, (:? int as v) -> box (if o.Key = "overlap" then v - 1 else v + 1)
+    | OptionKind.Float, (:? float as v) -> box (v + 0.375)
+    | OptionKind.Bool, (:? bool as v) -> box (not v)
+    | OptionKind.Enum cases, v -> cases.Values |> List.find (fun c -> not (c.Equals v))
+    | _ -> failwith "unexpected kind"
+
+[<Fact>]
+let ``Every option round-trips through JSON and is named when it differs`` () =
+    let cfg = Config.defaults 6
+
+    for o in ConfigOptions.all do
+        let changed = ConfigOptions.set o (another o cfg) cfg
+        Assert.Equal(Ok changed, Config.validate changed)
+        Assert.NotEqual(cfg, changed)
+        let back = ConfigJson.parse (ConfigJson.toJson changed)
+        Assert.Equal(changed, back)
+        Assert.Equal(ConfigOptions.get o changed, ConfigOptions.get o back)
+
+        let differing =
+            List.zip (ConfigJson.fields cfg) (ConfigJson.fields changed)
+            |> List.filter (fun (a, b) -> a <> b)
+            |> List.map (fst >> fst)
+
+        Assert.Equal<string list>([ o.Key ], differing)
+
+[<Fact>]
+let ``Every enum option reads its case names and rejects others listing them`` () =
+    for o in ConfigOptions.all do
+        match o.Kind with
+        | OptionKind.Enum cases ->
+            for name, value in List.zip cases.Names cases.Values do
+                let cfg = ConfigJson.parse $"""{{"input_dim": 3, "{o.Key}": "{name}"}}"""
+                Assert.Equal(value, ConfigOptions.get o cfg)
+                Assert.Equal(name, ConfigOptions.caseName cases value)
+
+            let ex =
+                Assert.Throws<InvalidConfigException>(fun () ->
+                    ConfigJson.parse $"""{{"input_dim": 3, "{o.Key}": "Nope"}}""" |> ignore)
+
+            Assert.Contains($"{o.Key} = \"Nope\": expected \"{cases.Names.Head}\"", ex.Message)
+        | _ -> ()
+
+[<Fact>]
+let ``batch_converge = false agrees with either per-sample convergence`` () =
+    let cfg =
+        ConfigJson.parse """{"input_dim": 4, "batch_converge": false, "convergence": "PerSample"}"""
+
+    Assert.Equal(Convergence.PerSample, cfg.Convergence)
+
+    let cfg = ConfigJson.parse """{"input_dim": 4, "batch_converge": true}"""
+    Assert.Equal(Convergence.Batch, cfg.Convergence)

@@ -22,7 +22,7 @@ var options = new TiDHyOptions(features)
     MaxIter = 50,
     SequenceLength = windowLength,
     Overlap = windowLength,
-    Convergence = ConvergenceMode.PerSample,
+    Convergence = Convergence.PerSample,
 };
 var model = TiDHyModel.Create(options, seed: 42);
 Console.WriteLine($"{train.GetLength(0)} training and {validation.GetLength(0)} validation windows of {windowLength} steps, {features} features.");

@@ -196,25 +196,15 @@ module Checkpoint =
 
         Array2D.init rows cols (fun i j -> t.Data[i * cols + j])
 
-    /// The configuration differences between `expected` and `stored`, as `name: stored → expected`.
+    /// The configuration differences between `expected` and `stored`, option by option (the table
+    /// `ConfigOptions.all`), as `name: stored in the checkpoint, expected here`.
     let private differences (expected: Config) (stored: Config) =
-        let fields (c: Config) =
-            (ConfigJson.toJson c).Split('\n')
-            |> Array.filter (fun l -> l.Contains ":")
-            |> Array.map (fun l ->
-                let i = l.IndexOf ':'
-                l[.. i - 1].Trim().Trim('"'), l[i + 1 ..].Trim().TrimEnd(','))
-            |> Map.ofArray
-
-        let e, s = fields expected, fields stored
-
-        e
-        |> Map.toList
-        |> List.choose (fun (k, v) ->
-            match s.TryFind k with
-            | Some sv when sv = v -> None
-            | Some sv -> Some $"{k}: {sv} in the checkpoint, {v} here"
-            | None -> Some $"{k}: missing in the checkpoint")
+        List.zip (ConfigJson.fields expected) (ConfigJson.fields stored)
+        |> List.choose (fun ((key, v), (_, sv)) ->
+            if sv = v then
+                None
+            else
+                Some $"{key}: {sv} in the checkpoint, {v} here")
 
     /// Parses checkpoint bytes; `what` names the source in errors. Returns the stored configuration
     /// and training state.
