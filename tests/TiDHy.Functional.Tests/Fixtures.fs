@@ -41,7 +41,9 @@ let load (path: string) =
             let doc = JsonDocument.Parse(File.ReadAllText path)
             let root = doc.RootElement
             let cfg = ConfigJson.ofElement (root.GetProperty "config")
-            let p = ParamLayout.toParams cfg (StateDict.ofJsonElement (root.GetProperty "params"))
+
+            let p =
+                ParamLayout.toParams cfg (StateDict.ofJsonElement (root.GetProperty "params"))
 
             {
                 Name = root.GetProperty("name").GetString()
