@@ -1,8 +1,8 @@
 /// `dotnet run -c Release --project bench/TiDHy.Bench -- inference --batch 1,16,256,2048 --json`
-/// (see `InferenceBenchmark`).
+/// (see `TiDHy.Cli.InferenceBenchmark`, src/TiDHy.Cli/InferenceBenchmark.fs, which `tidhy bench` runs too).
 module TiDHy.Bench.Program
 
-open TiDHy.Bench.InferenceBenchmark
+open TiDHy.Cli.InferenceBenchmark
 
 [<EntryPoint>]
 let main argv =

@@ -5,7 +5,20 @@ module TiDHy.Cli.Demo
 open System
 open System.Diagnostics
 open System.IO
+open Argu
 open TiDHy.Functional
+
+type DemoArgs =
+    | Seed of int
+    | Epochs of int
+    | Out of dir: string
+
+    interface IArgParserTemplate with
+        member a.Usage =
+            match a with
+            | Seed _ -> "seed of the data, the model and the shuffle (default 1)."
+            | Epochs _ -> "training epochs (default 40)."
+            | Out _ -> "report folder (default ./tidhy-demo)."
 
 /// The demo's data: MODEL.md's SLDS benchmark (with upstream's projection to 20 channels),
 /// shortened to 20 000 / 2 000 / 2 000 steps so that the demo runs in a minute or two.
@@ -194,3 +207,11 @@ let run (seed: int) (epochs: int) (outDir: string) =
         0
     else
         1
+
+/// `tidhy demo` with its arguments (`--seed 1`, `--epochs 40`, `--out tidhy-demo` by default);
+/// returns the exit code.
+let runArgs (args: ParseResults<DemoArgs>) =
+    run
+        (args.GetResult(DemoArgs.Seed, 1))
+        (args.GetResult(DemoArgs.Epochs, 40))
+        (args.GetResult(DemoArgs.Out, "tidhy-demo"))

@@ -1,9 +1,34 @@
+/// The `tidhy` program: parses the command line (Argu) and runs one command (one module each),
+/// turning errors into one-line messages. Exit codes: 0 done, 1 failed, 2 bad usage, 130 stopped by
+/// Ctrl-C after saving a checkpoint.
 module TiDHy.Cli.Program
 
 open System
 open Argu
-open TiDHy.Cli.Commands
 open TiDHy.Functional
+open TiDHy.Cli.Args
+open TiDHy.Cli.Demo
+open TiDHy.Cli.TrainCommand
+open TiDHy.Cli.EvalCommand
+open TiDHy.Cli.ImportTorchCommand
+open TiDHy.Cli.BenchCommand
+
+[<RequireQualifiedAccess>]
+type CliArgs =
+    | [<CliPrefix(CliPrefix.None)>] Demo of ParseResults<DemoArgs>
+    | [<CliPrefix(CliPrefix.None)>] Train of ParseResults<TrainArgs>
+    | [<CliPrefix(CliPrefix.None)>] Eval of ParseResults<EvalArgs>
+    | [<CliPrefix(CliPrefix.None)>] Import_Torch of ParseResults<ImportArgs>
+    | [<CliPrefix(CliPrefix.None)>] Bench of ParseResults<BenchArgs>
+
+    interface IArgParserTemplate with
+        member a.Usage =
+            match a with
+            | Demo _ -> "train and evaluate on a built-in switching series, writing a report."
+            | Train _ -> "train a model on a series file."
+            | Eval _ -> "evaluate a trained model on a series file."
+            | Import_Torch _ -> "turn an upstream PyTorch state_dict (JSON) into a checkpoint."
+            | Bench _ -> "time the inference loop: fused float32/float64 kernels against the reference path."
 
 /// Runs `f`, turning the library's and the user's errors into one-line messages and exit code 1.
 let private guarded (f: unit -> int) =
@@ -39,16 +64,11 @@ let main argv =
         let args = parser.ParseCommandLine(argv, raiseOnUsage = true)
 
         match args.GetSubCommand() with
-        | CliArgs.Demo a ->
-            guarded (fun () ->
-                Demo.run
-                    (a.GetResult(DemoArgs.Seed, 1))
-                    (a.GetResult(DemoArgs.Epochs, 40))
-                    (a.GetResult(DemoArgs.Out, "tidhy-demo")))
-        | CliArgs.Train a -> guarded (fun () -> train a)
-        | CliArgs.Eval a -> guarded (fun () -> eval a)
-        | CliArgs.Import_Torch a -> guarded (fun () -> importTorch a)
-        | CliArgs.Bench a -> guarded (fun () -> bench a)
+        | CliArgs.Demo a -> guarded (fun () -> Demo.runArgs a)
+        | CliArgs.Train a -> guarded (fun () -> TrainCommand.run a)
+        | CliArgs.Eval a -> guarded (fun () -> EvalCommand.run a)
+        | CliArgs.Import_Torch a -> guarded (fun () -> ImportTorchCommand.run a)
+        | CliArgs.Bench a -> guarded (fun () -> BenchCommand.run a)
     with :? ArguParseException as ex ->
         match ex.ErrorCode with
         | ErrorCode.HelpText ->

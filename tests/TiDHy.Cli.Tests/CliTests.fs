@@ -187,6 +187,74 @@ let ``eval writes the record as npz and a report, from a checkpoint or a state_d
     Assert.True((code = 0), $"exit {code}: {err}")
 
 [<Fact>]
+let ``train holds out the rounded last fraction and eval joins a stateful model's windows into one`` () =
+    let dir = tempDir ()
+    let data = writeSeries dir "series.csv" 59
+    let cfg = writeConfig dir ", \"stateful\": true"
+    let run1 = Path.Combine(dir, "run")
+
+    // 0.5 × 59 = 29.5 held-out steps round to 30 (Series.splitTail): 29 training steps hold 4
+    // windows starting 5 apart, the 30 held out 3 windows of 10.
+    let code, stdout, err =
+        run
+            [
+                "train"
+                "--data"
+                data
+                "--config"
+                cfg
+                "--out"
+                run1
+                "--epochs"
+                "1"
+                "--val-fraction"
+                "0.5"
+                "--batch-size"
+                "1"
+            ]
+
+    Assert.True((code = 0), $"exit {code}: {err}")
+    Assert.Contains("4 windows of 10 steps starting 5 apart, 3 validation windows", stdout)
+    // 0.1 × 59 = 5.9 rounds to 6 held-out steps, fewer than a window.
+    let code, stdout, err =
+        run
+            [
+                "train"
+                "--data"
+                data
+                "--config"
+                cfg
+                "--out"
+                Path.Combine(dir, "run2")
+                "--epochs"
+                "1"
+                "--batch-size"
+                "1"
+            ]
+
+    Assert.True((code = 0), $"exit {code}: {err}")
+    Assert.Contains("the held-out 6 steps are fewer than one window of 10", stdout)
+    let out = Path.Combine(dir, "eval")
+
+    let code, stdout, err =
+        run
+            [
+                "eval"
+                "--model"
+                Path.Combine(run1, "best.tidhy.json")
+                "--data"
+                data
+                "--out"
+                out
+            ]
+
+    Assert.True((code = 0), $"exit {code}: {err}")
+    Assert.Contains("Evaluated 5 windows", stdout)
+    // A stateful model evaluates the 5 windows' 50 steps as one window.
+    let entries = Npy.readNpz (Path.Combine(out, "record.npz")) |> Map.ofArray
+    Assert.Equal<int[]>([| 1; 50; 3 |], entries["I_hat"].Shape)
+
+[<Fact>]
 let ``import-torch turns an upstream state_dict into a checkpoint that eval uses`` () =
     let dir = tempDir ()
 

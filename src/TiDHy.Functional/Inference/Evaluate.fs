@@ -276,3 +276,17 @@ module Evaluate =
                 Array.init first.Converged.Length (fun j -> parts |> Array.forall (fun (_, r) -> r.Converged[j]))
             Final = { R = rows _.R; R2 = rows _.R2 }
         }
+
+    /// The evaluation record of consecutive non-overlapping windows `X [n; T; D]` of one long
+    /// series (window `w` holding steps `w·T … w·T + T − 1`, e.g. `Series.windowsStrided T T`).
+    /// With `cfg.Stateful` the windows chain exactly like one long series, so they are joined end to
+    /// end into one window `[1; n·T; D]` and evaluated in one pass from the first step
+    /// (`evaluateRecord` without a carry; `batchSize` is not used): the record's arrays are `[1; n·T; ·]`. Otherwise every
+    /// window starts afresh and they are evaluated in batches of `batchSize` windows
+    /// (`evaluateBatched`): the arrays are `[n; T; ·]`. `tidhy eval` evaluates a series this way.
+    let evaluateSeriesWindows (cfg: Config) (p: Params) (batchSize: int) (X: float[,,]) : EvaluationRecord =
+        if cfg.Stateful then
+            let n, t = Shape.checkWindow (nameof X) 1 cfg.InputDim X
+            evaluateRecord cfg p None (Array3D.init 1 (n * t) cfg.InputDim (fun _ i d -> X[i / t, i % t, d]))
+        else
+            evaluateBatched cfg p batchSize X

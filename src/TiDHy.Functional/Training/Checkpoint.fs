@@ -27,6 +27,23 @@ module Checkpoint =
     [<Literal>]
     let Version = 1
 
+    /// Whether the file at `path` starts with `Magic`, the first word of every checkpoint (a header
+    /// probe that reads `Magic.Length` bytes; `read` checks the rest, checksum included). False for
+    /// a state_dict JSON or any other file, even a shorter one. Raises the IO exceptions of
+    /// `File.OpenRead` (no such file, no permission).
+    let isCheckpoint (path: string) : bool =
+        use f = File.OpenRead path
+        let buf = Array.zeroCreate<byte> Magic.Length
+        let mutable n = 0
+        let mutable more = true
+
+        while more && n < buf.Length do
+            let k = f.Read(buf, n, buf.Length - n)
+            n <- n + k
+            more <- k > 0
+
+        Encoding.ASCII.GetString(buf, 0, n) = Magic
+
     let private number (w: Utf8JsonWriter) (v: float) =
         if Double.IsFinite v then
             w.WriteNumberValue v

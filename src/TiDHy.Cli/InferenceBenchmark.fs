@@ -1,8 +1,10 @@
-/// The inference benchmark behind `dotnet run -c Release --project bench/TiDHy.Bench -- inference
-/// --batch 1,16,256,2048 --json` and `tidhy bench`: the time of a full `Forward.forward` over a window (T = 3, max_iter = 50, tol = 0, so every
-/// inference step runs exactly 50 iterations) divided by (T − 1)·max_iter, best of several runs
-/// after a warm-up, for the fused float32 and float64 kernels and the F# reference path.
-module TiDHy.Bench.InferenceBenchmark
+/// The inference benchmark behind `tidhy bench` and `dotnet run -c Release --project bench/TiDHy.Bench
+/// -- inference --batch 1,16,256,2048 --json` (bench/TiDHy.Bench compiles this file too, so both
+/// print the same measurements): the time of a full `Forward.forward` over a window (T = 3,
+/// max_iter = 50, tol = 0, so every inference step runs exactly 50 iterations) divided by
+/// (T − 1)·max_iter, best of several runs after a warm-up, for the fused float32 and float64
+/// kernels and the F# reference path.
+module TiDHy.Cli.InferenceBenchmark
 
 open System
 open System.Diagnostics
