@@ -10,7 +10,7 @@ namespace TiDHy.CSharp;
 /// <param name="Total">The plain total loss, regularisers included.</param>
 public sealed record TrainingLosses(double SpatialLossRHat, double SpatialLossRBar, double TempLoss, double R2Loss, double Total)
 {
-    internal static TrainingLosses From(F.EpochLosses l) => new(l.SpatialLossRHat, l.SpatialLossRBar, l.TempLoss, l.R2Loss, l.Total);
+    internal static TrainingLosses From(F.EpochLosses l) => new(l.Losses.SpatialLossRHat, l.Losses.SpatialLossRBar, l.Losses.TempLoss, l.Losses.R2Loss, l.Total);
 }
 
 /// <summary>What one training batch measured.</summary>
@@ -39,10 +39,10 @@ public sealed record BatchMetrics(
 {
     internal static BatchMetrics From(F.StepMetrics m) =>
         new(
-            m.SpatialLossRHat,
-            m.SpatialLossRBar,
-            m.TempLoss,
-            m.R2Loss,
+            m.Losses.SpatialLossRHat,
+            m.Losses.SpatialLossRBar,
+            m.Losses.TempLoss,
+            m.Losses.R2Loss,
             m.CosReg,
             m.OrthR2,
             m.Regularisers,

@@ -14,7 +14,7 @@ let interactive () =
     && AnsiConsole.Profile.Capabilities.Ansi
 
 let private losses (m: StepMetrics) =
-    $"total {m.Total:F4} (L_hat {m.SpatialLossRHat:F4}, L_bar {m.SpatialLossRBar:F4}, temp {m.TempLoss:F4})"
+    $"total {m.Total:F4} (L_hat {m.Losses.SpatialLossRHat:F4}, L_bar {m.Losses.SpatialLossRBar:F4}, temp {m.Losses.TempLoss:F4})"
 
 /// The time left, from the batches done so far in this run and those still to do.
 let private eta (p: FitProgress) (startEpoch: int) =
@@ -33,7 +33,7 @@ let private epochLine (e: EpochRecord) (epochs: int) =
         |> Option.map (fun v -> $", validation {v:F4}")
         |> Option.defaultValue ""
 
-    $"epoch {e.Epoch + 1}/{epochs}: total {e.Train.Total:F4} (L_hat {e.Train.SpatialLossRHat:F4}, L_bar {e.Train.SpatialLossRBar:F4}, temp {e.Train.TempLoss:F4}){v}, {e.Seconds:F1} s"
+    $"epoch {e.Epoch + 1}/{epochs}: total {e.Train.Total:F4} (L_hat {e.Train.Losses.SpatialLossRHat:F4}, L_bar {e.Train.Losses.SpatialLossRBar:F4}, temp {e.Train.Losses.TempLoss:F4}){v}, {e.Seconds:F1} s"
 
 /// Runs `work report`, where `work` calls `report` after every batch (a `Train.fit` progress
 /// callback), showing progress from `startEpoch` to `epochs`. Interactive: a bar; otherwise one

@@ -69,10 +69,10 @@ let metricsCsv (history: EpochRecord[]) =
         let cells =
             [
                 string h.Epoch
-                num h.Train.SpatialLossRHat
-                num h.Train.SpatialLossRBar
-                num h.Train.TempLoss
-                num h.Train.R2Loss
+                num h.Train.Losses.SpatialLossRHat
+                num h.Train.Losses.SpatialLossRBar
+                num h.Train.Losses.TempLoss
+                num h.Train.Losses.R2Loss
                 num h.Train.Total
                 h.Validation |> Option.map num |> Option.defaultValue ""
                 num h.LearningRateFactor
@@ -103,15 +103,15 @@ let plots (history: EpochRecord[]) (tl: Timeline option) (states: float[,] optio
                         }
                         {
                             Name = "L_hat"
-                            Values = curve _.Train.SpatialLossRHat
+                            Values = curve _.Train.Losses.SpatialLossRHat
                         }
                         {
                             Name = "L_bar"
-                            Values = curve _.Train.SpatialLossRBar
+                            Values = curve _.Train.Losses.SpatialLossRBar
                         }
                         {
                             Name = "temp"
-                            Values = curve _.Train.TempLoss
+                            Values = curve _.Train.Losses.TempLoss
                         }
                         {
                             Name = "validation"

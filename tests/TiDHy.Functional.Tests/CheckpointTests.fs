@@ -29,10 +29,13 @@ let private trainedState () =
                     Epoch = 0
                     Train =
                         {
-                            SpatialLossRHat = 1.0 / 3.0
-                            SpatialLossRBar = 2.0
-                            TempLoss = 0.1
-                            R2Loss = nan
+                            Losses =
+                                {
+                                    SpatialLossRHat = 1.0 / 3.0
+                                    SpatialLossRBar = 2.0
+                                    TempLoss = 0.1
+                                    R2Loss = nan
+                                }
                             Total = 7.25
                         }
                     Validation = Some 0.3
@@ -69,8 +72,8 @@ let ``A checkpoint round trip restores the whole training state exactly`` () =
     Assert.Equal(s.Epoch, back.Epoch)
     Assert.Equal(s.Batch, back.Batch)
     Assert.Equal(s.Best, back.Best)
-    Assert.Equal(s.History[0].Train.SpatialLossRHat, back.History[0].Train.SpatialLossRHat)
-    Assert.True(Double.IsNaN back.History[0].Train.R2Loss)
+    Assert.Equal(s.History[0].Train.Losses.SpatialLossRHat, back.History[0].Train.Losses.SpatialLossRHat)
+    Assert.True(Double.IsNaN back.History[0].Train.Losses.R2Loss)
     Assert.Equal<byte[]>(Checkpoint.toBytes cfg s, Checkpoint.toBytes cfg back)
     // Training continues identically from the loaded state.
     let X = TrainTests.syntheticWindows 2 2 5 cfg.InputDim

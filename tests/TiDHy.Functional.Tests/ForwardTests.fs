@@ -26,10 +26,10 @@ let ``Forward is the scan of its step function`` () =
     let final, steps =
         Forward.scan (Forward.step cfg p) c0 [ for t in 1..4 -> Forward.timeStep X t ]
 
-    Assert.Equal(lHat0 + (steps |> Array.sumBy _.SpatialLossRHat), res.SpatialLossRHat)
-    Assert.Equal(cfg.TempWeight * (steps |> Array.sumBy _.TempLoss), res.TempLoss)
-    Assert.Equal(steps |> Array.sumBy _.R2Loss, res.R2Loss)
-    Assert.True(res.R2Loss > 0.0)
+    Assert.Equal(lHat0 + (steps |> Array.sumBy _.Losses.SpatialLossRHat), res.Losses.SpatialLossRHat)
+    Assert.Equal(cfg.TempWeight * (steps |> Array.sumBy _.Losses.TempLoss), res.Losses.TempLoss)
+    Assert.Equal(steps |> Array.sumBy _.Losses.R2Loss, res.Losses.R2Loss)
+    Assert.True(res.Losses.R2Loss > 0.0)
     Assert.Equal(final, res.Final)
     Assert.Equal<int[]>(steps |> Array.map _.Iterations, res.Iterations)
 
@@ -55,8 +55,14 @@ let ``Stateful windows chain like one long series`` () =
     let fWhole = Forward.forward cfg p (Some start) X
     let f1 = Forward.forward cfg p (Some start) (slice X 0 4)
     let f2 = Forward.forward cfg p (Some f1.Final) (slice X 4 8)
-    assertCloseScalar "L_hat" 1e-12 (f1.SpatialLossRHat + f2.SpatialLossRHat) fWhole.SpatialLossRHat
-    assertCloseScalar "L_temp" 1e-12 (f1.TempLoss + f2.TempLoss) fWhole.TempLoss
+
+    assertCloseScalar
+        "L_hat"
+        1e-12
+        (f1.Losses.SpatialLossRHat + f2.Losses.SpatialLossRHat)
+        fWhole.Losses.SpatialLossRHat
+
+    assertCloseScalar "L_temp" 1e-12 (f1.Losses.TempLoss + f2.Losses.TempLoss) fWhole.Losses.TempLoss
     Assert.Equal(fWhole.Final, f2.Final)
     Assert.Equal(8, fWhole.Iterations.Length)
 
@@ -145,7 +151,7 @@ let ``Window sequences carry the state only in stateful mode`` () =
         Assert.Equal<float[]>(flat3 expectedSecond.RHat, flat3 records[1].RHat)
         let f0 = Forward.forward cfg p None parts[0]
         let f1 = Forward.forward cfg p (if stateful then Some f0.Final else None) parts[1]
-        Assert.Equal(f1.SpatialLossRHat, results[1].SpatialLossRHat)
+        Assert.Equal(f1.Losses.SpatialLossRHat, results[1].Losses.SpatialLossRHat)
         Assert.Equal(3, results.Length)
         // Stateful mode runs inference at every step of the later windows, upstream's mode at T − 1.
         Assert.Equal((if stateful then 3 else 2), results[2].Iterations.Length)

@@ -108,18 +108,12 @@ let objectiveGradientErrors (cfg: Config) (initial: bool) =
     let terms = Objective.terms cfg p traj
 
     let numerical =
-        GradientCheck.paramGradients
-            (fun q ->
-                let a, b, c, d = Objective.values cfg q traj
-                [| a; b; c; d |])
-            p
+        GradientCheck.paramGradients (fun q -> Objective.values cfg q traj |> LossTerms.toList |> List.toArray) p
 
-    [|
-        terms.SpatialLossRHat.Grad
-        terms.SpatialLossRBar.Grad
-        terms.TempLoss.Grad
-        terms.R2Loss.Grad
-    |]
+    terms
+    |> LossTerms.toList
+    |> List.map _.Grad
+    |> List.toArray
     |> Array.mapi (fun k g -> GradientCheck.paramRelativeError g numerical[k])
 
 [<Fact>]
@@ -161,11 +155,12 @@ let ``Objective values equal the forward pass over the same window`` () =
             Array3D.init 3 4 cfg.InputDim (fun b t d -> (observations cfg.Loss (40 + t) 3 cfg.InputDim)[b, d])
 
         let traj, fwd = Objective.trajectory cfg p None X
-        let hat, bar, temp, r2 = Objective.values cfg p traj
-        assertCloseScalar $"{c} L_hat" 1e-12 hat fwd.SpatialLossRHat
-        assertCloseScalar $"{c} L_bar" 1e-12 bar fwd.SpatialLossRBar
-        assertCloseScalar $"{c} L_temp" 1e-12 temp fwd.TempLoss
-        assertCloseScalar $"{c} L_r2" 1e-12 r2 fwd.R2Loss
+        let v = Objective.values cfg p traj
+        let hat, bar, temp, r2 = v.SpatialLossRHat, v.SpatialLossRBar, v.TempLoss, v.R2Loss
+        assertCloseScalar $"{c} L_hat" 1e-12 hat fwd.Losses.SpatialLossRHat
+        assertCloseScalar $"{c} L_bar" 1e-12 bar fwd.Losses.SpatialLossRBar
+        assertCloseScalar $"{c} L_temp" 1e-12 temp fwd.Losses.TempLoss
+        assertCloseScalar $"{c} L_r2" 1e-12 r2 fwd.Losses.R2Loss
         Assert.Equal(3, traj.Steps.Length)
         let terms = Objective.terms cfg p traj
         assertCloseScalar $"{c} terms L_hat" 1e-12 terms.SpatialLossRHat.Value hat

@@ -70,10 +70,10 @@ let private runForward (f: Fixture) (case: JsonElement) =
 
     Assert.Equal<int[]>(expectedIters, res.Iterations)
     let scalar name = (prop name o).GetDouble()
-    assertCloseScalar $"{f.Name} spatial_loss_rhat" inferenceTol res.SpatialLossRHat (scalar "spatial_loss_rhat")
-    assertCloseScalar $"{f.Name} spatial_loss_rbar" inferenceTol res.SpatialLossRBar (scalar "spatial_loss_rbar")
-    assertCloseScalar $"{f.Name} temp_loss" inferenceTol res.TempLoss (scalar "temp_loss")
-    assertCloseScalar $"{f.Name} r2_losses" inferenceTol res.R2Loss (scalar "r2_losses")
+    assertCloseScalar $"{f.Name} spatial_loss_rhat" inferenceTol res.Losses.SpatialLossRHat (scalar "spatial_loss_rhat")
+    assertCloseScalar $"{f.Name} spatial_loss_rbar" inferenceTol res.Losses.SpatialLossRBar (scalar "spatial_loss_rbar")
+    assertCloseScalar $"{f.Name} temp_loss" inferenceTol res.Losses.TempLoss (scalar "temp_loss")
+    assertCloseScalar $"{f.Name} r2_losses" inferenceTol res.Losses.R2Loss (scalar "r2_losses")
     assertClose $"{f.Name} r_first" inferenceTol (flat res.RFirst) (data (prop "r_first" o))
     assertClose $"{f.Name} r2_last" inferenceTol (flat res.R2Last) (data (prop "r2_last" o))
 

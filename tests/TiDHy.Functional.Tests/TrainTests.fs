@@ -171,7 +171,7 @@ let ``Stateful training passes each stream's carry to its next window`` () =
     let X2 = Array3D.init 2 5 cfg.InputDim (fun b t d -> train[[| 1; 4 |][b], t, d])
     let _, withCarry = Train.step scfg s1 X2
     let _, fresh = Train.step scfg { s1 with Carry = None } X2
-    Assert.NotEqual(withCarry.SpatialLossRHat, fresh.SpatialLossRHat)
+    Assert.NotEqual(withCarry.Losses.SpatialLossRHat, fresh.Losses.SpatialLossRHat)
 
     let res =
         Train.fit

@@ -42,10 +42,10 @@ let private runTrainStep (f: Fixture) (case: JsonElement) =
 
     let pairs =
         [
-            "spatial_loss_rhat", metrics.SpatialLossRHat
-            "spatial_loss_rbar", metrics.SpatialLossRBar
-            "temp_loss", metrics.TempLoss
-            "r2_losses", metrics.R2Loss
+            "spatial_loss_rhat", metrics.Losses.SpatialLossRHat
+            "spatial_loss_rbar", metrics.Losses.SpatialLossRBar
+            "temp_loss", metrics.Losses.TempLoss
+            "r2_losses", metrics.Losses.R2Loss
             "cos_reg", metrics.CosReg
             "orth_r2", metrics.OrthR2
             "total", metrics.Total

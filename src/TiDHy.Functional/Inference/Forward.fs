@@ -13,14 +13,9 @@ type Carry =
 /// One time step's terms of the training objective (each a batch mean `⟨·⟩`).
 type StepLosses =
     {
-        /// `⟨ℓ(decode(r), x_t)⟩`.
-        SpatialLossRHat: float
-        /// `⟨ℓ(decode(r̂), x_t)⟩`.
-        SpatialLossRBar: float
-        /// `⟨(r − r̂)²⟩`, not yet weighted by `temp_weight`.
-        TempLoss: float
-        /// `⟨(r2 − R2dec([r_p, r2_p]))²⟩` (0 without the r2 decoder).
-        R2Loss: float
+        /// `⟨ℓ(decode(r), x_t)⟩`, `⟨ℓ(decode(r̂), x_t)⟩`, `⟨(r − r̂)²⟩` (not yet weighted by
+        /// `temp_weight`) and `⟨(r2 − R2dec([r_p, r2_p]))²⟩` (0 without the r2 decoder).
+        Losses: LossTerms<float>
         /// Inference iterations of this step.
         Iterations: int
         /// Whether this step's inference converged.
@@ -30,14 +25,8 @@ type StepLosses =
 /// The training objective over a window (MODEL.md "The training objective").
 type ForwardResult =
     {
-        /// `L_hat`.
-        SpatialLossRHat: float
-        /// `L_bar`.
-        SpatialLossRBar: float
-        /// `temp_weight·L_temp`.
-        TempLoss: float
-        /// `L_r2` (0 without the r2 decoder).
-        R2Loss: float
+        /// `L_hat`, `L_bar`, `temp_weight·L_temp` and `L_r2` (0 without the r2 decoder).
+        Losses: LossTerms<float>
         /// `r` at the window's start: `[batch; R]` (zeros unless a carry was given).
         RFirst: float[,]
         /// `r2` after the last step: `[batch; R2]`.
@@ -118,10 +107,13 @@ module Forward =
 
         { R = inf.R; R2 = inf.R2 },
         {
-            SpatialLossRHat = lHat
-            SpatialLossRBar = lBar
-            TempLoss = lTemp
-            R2Loss = r2Loss
+            Losses =
+                {
+                    SpatialLossRHat = lHat
+                    SpatialLossRBar = lBar
+                    TempLoss = lTemp
+                    R2Loss = r2Loss
+                }
             Iterations = inf.Iterations
             Converged = inf.Converged
         }
@@ -164,13 +156,17 @@ module Forward =
 
         let states, outs = Array.unzip outs
 
-        let total (f: StepLosses -> float) = Array.sumBy f outs
+        let total (f: LossTerms<float> -> float) =
+            outs |> Array.sumBy (fun o -> f o.Losses)
 
         {
-            SpatialLossRHat = lHat0 + total _.SpatialLossRHat
-            SpatialLossRBar = total _.SpatialLossRBar
-            TempLoss = cfg.TempWeight * total _.TempLoss
-            R2Loss = total _.R2Loss
+            Losses =
+                {
+                    SpatialLossRHat = lHat0 + total _.SpatialLossRHat
+                    SpatialLossRBar = total _.SpatialLossRBar
+                    TempLoss = cfg.TempWeight * total _.TempLoss
+                    R2Loss = total _.R2Loss
+                }
             RFirst = carry0.R
             R2Last = final.R2
             Final = final

@@ -116,14 +116,11 @@ module Checkpoint =
 
         let losses (name: string) (l: EpochLosses) =
             w.WriteStartObject name
-            w.WritePropertyName "spatial_loss_rhat"
-            number w l.SpatialLossRHat
-            w.WritePropertyName "spatial_loss_rbar"
-            number w l.SpatialLossRBar
-            w.WritePropertyName "temp_loss"
-            number w l.TempLoss
-            w.WritePropertyName "r2_losses"
-            number w l.R2Loss
+
+            for key, v in List.zip LossTerms.names (LossTerms.toList l.Losses) do
+                w.WritePropertyName key
+                number w v
+
             w.WritePropertyName "total"
             number w l.Total
             w.WriteEndObject()
@@ -304,10 +301,7 @@ module Checkpoint =
                 readFloat $"{what}: losses" (get what e name)
 
             {
-                SpatialLossRHat = f "spatial_loss_rhat"
-                SpatialLossRBar = f "spatial_loss_rbar"
-                TempLoss = f "temp_loss"
-                R2Loss = f "r2_losses"
+                Losses = LossTerms.names |> List.map f |> LossTerms.ofList
                 Total = f "total"
             }
 

@@ -26,18 +26,11 @@ type Trajectory =
         Steps: TrajectoryStep[]
     }
 
-/// The four terms of the training objective over a window, each with its parameter gradient.
-type ObjectiveTerms =
-    {
-        /// `L_hat = Σ_t ⟨ℓ(decode(r_t), X_t)⟩`.
-        SpatialLossRHat: Term
-        /// `L_bar = Σ_t ⟨ℓ(decode(r̂_t), X_t)⟩`.
-        SpatialLossRBar: Term
-        /// `temp_weight·L_temp = temp_weight·Σ_t ⟨(r_t − r̂_t)²⟩`.
-        TempLoss: Term
-        /// `L_r2 = Σ_t ⟨(r2_t − R2dec([r_{t−1}, r2_{t−1}]))²⟩` (value 0, zero gradient without the r2 decoder).
-        R2Loss: Term
-    }
+/// The four terms of the training objective over a window, each with its parameter gradient:
+/// `L_hat = Σ_t ⟨ℓ(decode(r_t), X_t)⟩`, `L_bar = Σ_t ⟨ℓ(decode(r̂_t), X_t)⟩`,
+/// `temp_weight·L_temp = temp_weight·Σ_t ⟨(r_t − r̂_t)²⟩` and
+/// `L_r2 = Σ_t ⟨(r2_t − R2dec([r_{t−1}, r2_{t−1}]))²⟩` (value 0, zero gradient without the r2 decoder).
+type ObjectiveTerms = LossTerms<Term>
 
 /// The training objective of MODEL.md as a function of the parameters, with the inferred latents
 /// held as data: its values (`values`, from the batch model functions) and its analytic parameter
@@ -75,7 +68,7 @@ module Objective =
     /// The values of `L_hat`, `L_bar`, `temp_weight·L_temp` and `L_r2` at parameters `p` for the
     /// latents of `traj` (computed with `Model.decode`, `Model.temporalPrediction` and
     /// `Model.r2Decode`; independent of `terms`' per-sample rules).
-    let values (cfg: Config) (p: Params) (traj: Trajectory) : float * float * float * float =
+    let values (cfg: Config) (p: Params) (traj: Trajectory) : LossTerms<float> =
         let initial =
             match traj.Initial with
             | Some x0 -> Loss.batch cfg.Loss (Model.decode cfg p (Array2D.zeroCreate (Array2D.length1 x0) cfg.RDim)) x0
@@ -94,10 +87,12 @@ module Objective =
                  else
                      0.0))
 
-        initial + Array.sumBy (fun (a, _, _, _) -> a) perStep,
-        Array.sumBy (fun (_, b, _, _) -> b) perStep,
-        cfg.TempWeight * Array.sumBy (fun (_, _, c, _) -> c) perStep,
-        Array.sumBy (fun (_, _, _, d) -> d) perStep
+        {
+            SpatialLossRHat = initial + Array.sumBy (fun (a, _, _, _) -> a) perStep
+            SpatialLossRBar = Array.sumBy (fun (_, b, _, _) -> b) perStep
+            TempLoss = cfg.TempWeight * Array.sumBy (fun (_, _, c, _) -> c) perStep
+            R2Loss = Array.sumBy (fun (_, _, _, d) -> d) perStep
+        }
 
     // The reverse-mode rules below add into gradient trees that `terms` creates and owns.
 

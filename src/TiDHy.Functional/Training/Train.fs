@@ -71,15 +71,7 @@ module Train =
         let core, cosReg, orthR2 = Regularisers.core cfg p
         let optional = Regularisers.optional cfg p
 
-        let plain =
-            [|
-                terms.SpatialLossRHat
-                terms.SpatialLossRBar
-                terms.TempLoss
-                terms.R2Loss
-                core
-                optional
-            |]
+        let plain = [| yield! LossTerms.toList terms; core; optional |]
 
         let taskTerms =
             if cfg.GradNorm then
@@ -131,10 +123,7 @@ module Train =
             Carry = if cfg.Stateful then Some o.Forward.Final else None
         },
         {
-            SpatialLossRHat = o.Terms.SpatialLossRHat.Value
-            SpatialLossRBar = o.Terms.SpatialLossRBar.Value
-            TempLoss = o.Terms.TempLoss.Value
-            R2Loss = o.Terms.R2Loss.Value
+            Losses = LossTerms.map _.Value o.Terms
             CosReg = o.CosReg
             OrthR2 = o.OrthR2
             Regularisers = o.Regularisers
@@ -216,17 +205,13 @@ module Train =
             |> Array.sumBy (fun idx ->
                 let r = Forward.forward cfg p None (gather windows idx)
 
-                float idx.Length
-                * (r.SpatialLossRHat + r.SpatialLossRBar + r.TempLoss + r.R2Loss))
+                float idx.Length * LossTerms.sum r.Losses)
 
         total / float n
 
     let private addLosses (a: EpochLosses) (m: StepMetrics) : EpochLosses =
         {
-            SpatialLossRHat = a.SpatialLossRHat + m.SpatialLossRHat
-            SpatialLossRBar = a.SpatialLossRBar + m.SpatialLossRBar
-            TempLoss = a.TempLoss + m.TempLoss
-            R2Loss = a.R2Loss + m.R2Loss
+            Losses = LossTerms.map2 (+) a.Losses m.Losses
             Total = a.Total + m.Total
         }
 
@@ -234,10 +219,7 @@ module Train =
         let c = float count
 
         {
-            SpatialLossRHat = a.SpatialLossRHat / c
-            SpatialLossRBar = a.SpatialLossRBar / c
-            TempLoss = a.TempLoss / c
-            R2Loss = a.R2Loss / c
+            Losses = LossTerms.map (fun v -> v / c) a.Losses
             Total = a.Total / c
         }
 

@@ -6,14 +6,8 @@ open System.Threading
 /// What one training step measured.
 type StepMetrics =
     {
-        /// `L_hat`.
-        SpatialLossRHat: float
-        /// `L_bar`.
-        SpatialLossRBar: float
-        /// `temp_weight·L_temp`.
-        TempLoss: float
-        /// `L_r2` (0 without the r2 decoder).
-        R2Loss: float
+        /// `L_hat`, `L_bar`, `temp_weight·L_temp` and `L_r2` (0 without the r2 decoder).
+        Losses: LossTerms<float>
         /// `cos_reg` (unweighted).
         CosReg: float
         /// `orth_r2` (unweighted).
@@ -34,14 +28,8 @@ type StepMetrics =
 /// The mean training losses of one epoch (batch metrics averaged over its batches).
 type EpochLosses =
     {
-        /// `L_hat`.
-        SpatialLossRHat: float
-        /// `L_bar`.
-        SpatialLossRBar: float
-        /// `temp_weight·L_temp`.
-        TempLoss: float
-        /// `L_r2`.
-        R2Loss: float
+        /// `L_hat`, `L_bar`, `temp_weight·L_temp` and `L_r2`.
+        Losses: LossTerms<float>
         /// The plain total loss (`StepMetrics.Total`).
         Total: float
     }
@@ -51,14 +39,7 @@ type EpochLosses =
 module EpochLosses =
 
     /// All losses 0.
-    let zero: EpochLosses =
-        {
-            SpatialLossRHat = 0.0
-            SpatialLossRBar = 0.0
-            TempLoss = 0.0
-            R2Loss = 0.0
-            Total = 0.0
-        }
+    let zero: EpochLosses = { Losses = LossTerms.zero; Total = 0.0 }
 
 /// One epoch of the metrics history.
 type EpochRecord =
