@@ -67,8 +67,8 @@ public sealed class TiDHyModel
     public static TiDHyModel LoadCheckpoint(string path)
     {
         Interop.RequireFile(path, nameof(path));
-        var (cfg, s) = Interop.Call(() => F.Checkpoint.read(path), null);
-        return new(cfg, s);
+        var stored = Interop.Call(() => F.Checkpoint.read(path), null);
+        return new(stored.Config, stored.State);
     }
 
     /// <summary>Loads a checkpoint and checks that it was made with <paramref name="expected"/>.</summary>

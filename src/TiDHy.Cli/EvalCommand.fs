@@ -33,11 +33,13 @@ let private modelOf (path: string) (config: string option) (features: int) =
         fail $"{path}: no such file."
 
     if Checkpoint.isCheckpoint path then
-        let cfg, state =
+        let stored =
             try
                 Checkpoint.read path
             with CheckpointException msg ->
                 fail msg
+
+        let cfg, state = stored.Config, stored.State
 
         if cfg.InputDim <> features then
             fail $"{path}: the model has input_dim = {cfg.InputDim} but the data has {features} features."

@@ -57,9 +57,12 @@ let private split (args: ParseResults<TrainArgs>) (series: float[,]) =
         if not (fraction >= 0.0 && fraction < 1.0) then
             fail $"--val-fraction: expected a fraction in [0, 1), got {fraction}."
 
-        match Series.splitTail fraction series with
-        | _, valid when Array2D.length1 valid = 0 -> series, None
-        | train, valid -> train, Some valid
+        let split = Series.splitTail fraction series
+
+        if Array2D.length1 split.Val = 0 then
+            series, None
+        else
+            split.Train, Some split.Val
 
 /// `tidhy train`; returns the exit code.
 let run (args: ParseResults<TrainArgs>) =

@@ -141,7 +141,8 @@ let ``train writes checkpoints, the model, metrics and a report, and resumes onl
 
     Assert.True((code = 0), $"exit {code}: {err}")
     Assert.Equal(4, File.ReadAllLines(Path.Combine(out, "metrics.csv")).Length)
-    let stored, state = Checkpoint.read (Path.Combine(out, "last.tidhy.json"))
+    let read = Checkpoint.read (Path.Combine(out, "last.tidhy.json"))
+    let stored, state = read.Config, read.State
     Assert.Equal(3, state.Epoch)
     Assert.Equal(3, stored.InputDim)
 
@@ -273,7 +274,8 @@ let ``import-torch turns an upstream state_dict into a checkpoint that eval uses
 
     Assert.True((code = 0), $"exit {code}: {err}")
     Assert.Contains("Imported", stdout)
-    let cfg, state = Checkpoint.read ckpt
+    let read = Checkpoint.read ckpt
+    let cfg, state = read.Config, read.State
 
     let expected =
         ParamLayout.toParams cfg (StateDict.ofJsonElement (doc.RootElement.GetProperty "params"))

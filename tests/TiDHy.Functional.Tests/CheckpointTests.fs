@@ -63,7 +63,8 @@ let ``A checkpoint round trip restores the whole training state exactly`` () =
     let dir = tempDir ()
     let path = Path.Combine(dir, "a.tidhy.json")
     Checkpoint.save path cfg s
-    let stored, back = Checkpoint.read path
+    let read = Checkpoint.read path
+    let stored, back = read.Config, read.State
     Assert.Equal(cfg, stored)
     Assert.Equal(s.Params, back.Params)
     Assert.Equal(s.Optimizer, back.Optimizer)

@@ -16,16 +16,17 @@ let private ramp time features =
 [<Fact>]
 let ``The tail split holds out the rounded last fraction and drops nothing`` () =
     let s = ramp 25 2
-    let train, valid = Series.splitTail 0.1 s
+    let split = Series.splitTail 0.1 s
+    let train, valid = split.Train, split.Val
     // round(2.5) = 2 (ties to even)
     Assert.Equal((23, 2), (Array2D.length1 train, Array2D.length2 train))
     Assert.Equal((2, 2), (Array2D.length1 valid, Array2D.length2 valid))
     Assert.Equal<float[,]>(s[..22, *], train)
     Assert.Equal<float[,]>(s[23.., *], valid)
     // round(3.5) = 4, round(0.4) = 0
-    Assert.Equal(4, Array2D.length1 (snd (Series.splitTail 0.1 (ramp 35 1))))
-    Assert.Equal(0, Array2D.length1 (snd (Series.splitTail 0.1 (ramp 4 1))))
-    Assert.Equal<float[,]>(ramp 4 1, fst (Series.splitTail 0.0 (ramp 4 1)))
+    Assert.Equal(4, Array2D.length1 (Series.splitTail 0.1 (ramp 35 1)).Val)
+    Assert.Equal(0, Array2D.length1 (Series.splitTail 0.1 (ramp 4 1)).Val)
+    Assert.Equal<float[,]>(ramp 4 1, (Series.splitTail 0.0 (ramp 4 1)).Train)
     // splitFractions floors instead: 0.9·25 → 22 training steps, 0.1·25 → 2 validation, 1 test step
     let f = Series.splitFractions 0.9 0.1 s
     Assert.Equal(22, Array2D.length1 f.Train)

@@ -30,7 +30,8 @@ let ``GradNorm keeps the sum of the task weights constant`` () =
         Prop.forAll (Arb.fromGen gen) (fun (weights, scales, losses, l0, alpha) ->
             let grads = scales |> Array.map (fun c -> ParamTree.scale c p)
             let state = { Weights = weights; L0 = Some l0 }
-            let after, step = GradNorm.update { cfg with GradAlpha = alpha } state losses grads
+            let u = GradNorm.update { cfg with GradAlpha = alpha } state losses grads
+            let after, step = u.State, u.Step
 
             abs (Array.sum after.Weights - Array.sum weights) <= 1e-12 * Array.sum weights
             && Array.forall (fun w -> w > 0.0) after.Weights
@@ -44,7 +45,8 @@ let ``On the first step every target is the mean task gradient norm and l0 is th
     let p = Init.init cfg (Random.key 1)
     let grads = [| 1.0; 2.0; 3.0 |] |> Array.map (fun c -> ParamTree.scale c p)
     let losses = [| 4.0; 5.0; 6.0 |]
-    let state, step = GradNorm.update cfg (GradNorm.init cfg) losses grads
+    let u = GradNorm.update cfg (GradNorm.init cfg) losses grads
+    let state, step = u.State, u.Step
     Assert.Equal(Some losses, state.L0)
     let meanG = Array.average step.TaskGradNorms
     assertClose "target" 1e-15 step.Target (Array.create 3 meanG)

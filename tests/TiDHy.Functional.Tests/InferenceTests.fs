@@ -102,7 +102,8 @@ let inferenceGradientErrors (c: GradientCase) =
     let objective r r2 =
         Inference.objective cfg p x rP target r r2
 
-    let gR, gR2 = Inference.gradient cfg p x rP target r r2
+    let g = Inference.gradient cfg p x rP target r r2
+    let gR, gR2 = g.GradR, g.GradR2
     let nR = GradientCheck.centralDifferenceMatrix (fun r -> objective r r2) r
     let nR2 = GradientCheck.centralDifferenceMatrix (fun r2 -> objective r r2) r2
 
@@ -233,7 +234,7 @@ let ``The gradient check notices a gradient that is off by a small term`` () =
     let rP = randomMatrix 5 1.0 2 cfg.RDim
     let r = awayFromZero 6 0.6 0.1 2 cfg.RDim
     let r2 = awayFromZero 7 0.6 0.1 2 cfg.R2Dim
-    let gR, _ = Inference.gradient cfg p x rP None r r2
+    let gR = (Inference.gradient cfg p x rP None r r2).GradR
 
     let wrong =
         gR |> Array2D.mapi (fun i j g -> if i = 1 && j = 2 then g * (1.0 + 1e-4) else g)

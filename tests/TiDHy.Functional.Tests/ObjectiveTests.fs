@@ -154,7 +154,8 @@ let ``Objective values equal the forward pass over the same window`` () =
         let X =
             Array3D.init 3 4 cfg.InputDim (fun b t d -> (observations cfg.Loss (40 + t) 3 cfg.InputDim)[b, d])
 
-        let traj, fwd = Objective.trajectory cfg p None X
+        let run = Objective.trajectory cfg p None X
+        let traj, fwd = run.Trajectory, run.Forward
         let v = Objective.values cfg p traj
         let hat, bar, temp, r2 = v.SpatialLossRHat, v.SpatialLossRBar, v.TempLoss, v.R2Loss
         assertCloseScalar $"{c} L_hat" 1e-12 hat fwd.Losses.SpatialLossRHat

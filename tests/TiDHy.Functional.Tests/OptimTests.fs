@@ -32,7 +32,7 @@ let ``AdamW with zero gradient and zero weight decay leaves parameters unchanged
 
     let p = tree 1 1.0
 
-    let p', st =
+    let stepped =
         Optim.adamW
             Optim.adamWDefaults
             (Optim.groupOf { smallConfig with WeightDecay = 0.0 })
@@ -40,8 +40,8 @@ let ``AdamW with zero gradient and zero weight decay leaves parameters unchanged
             p
             (ParamTree.zerosLike p)
 
-    Assert.Equal(p, p')
-    Assert.Equal(1, st.Step)
+    Assert.Equal(p, stepped.Params)
+    Assert.Equal(1, stepped.State.Step)
 
 [<Fact>]
 let ``AdamW's first step moves each parameter by the learning rate against its gradient's sign`` () =
@@ -118,7 +118,8 @@ let ``Clipping never increases the norm and leaves a small gradient alone`` () =
     check (
         Prop.forAll (Arb.fromGen (Gen.zip (positive 1e-3 10.0) (positive 0.1 100.0))) (fun (scale, maxNorm) ->
             let g = tree 5 scale
-            let clipped, before = Optim.clipGradNorm maxNorm g
+            let c = Optim.clipGradNorm maxNorm g
+            let clipped, before = c.Gradient, c.NormBeforeClip
             let after = ParamTree.norm clipped
 
             abs (before - ParamTree.norm g) <= 1e-12 * before

@@ -72,7 +72,8 @@ let ``The weighted core and optional regularisers are the weighted sums of their
         }
 
     let p = Init.init cfg (Random.key 3)
-    let core, cosV, orthV = Regularisers.core cfg p
+    let regs = Regularisers.core cfg p
+    let core, cosV, orthV = regs.Term, regs.CosReg, regs.OrthR2
     assertCloseScalar "core" 1e-14 core.Value (0.7 * cosV + 1.3 * orthV)
     let opt = Regularisers.optional cfg p
 

@@ -145,7 +145,9 @@ let ``A cancelled fit resumes bit for bit where it stopped`` () =
     Assert.Equal(1, part.State.Epoch)
     Assert.Equal(1, part.State.Batch)
     // Through a checkpoint file and back, then on to the end.
-    let _, reloaded = Checkpoint.ofBytes "memory" (Checkpoint.toBytes cfg part.State)
+    let reloaded =
+        (Checkpoint.ofBytes "memory" (Checkpoint.toBytes cfg part.State)).State
+
     let rest = Train.fit cfg { options with Epochs = 3 } train None reloaded
     Assert.Equal(full.State.Params, rest.State.Params)
     Assert.Equal(full.State.Optimizer, rest.State.Optimizer)

@@ -195,14 +195,14 @@ module Series =
         splitLengths train validation (time - train - validation) series
 
     /// Cuts `series` `[time; features]` into a head and a tail held out for validation:
-    /// `(train [time − v; features], validation [v; features])` with `v = round(validationFraction·time)`
+    /// `Train [time − v; features]`, `Val [v; features]` and an empty `Test`, with `v = round(validationFraction·time)`
     /// rounded to the nearest integer, ties to even (`Math.Round`), so nothing is dropped. Either
     /// part may have 0 steps (`v = 0` for a small fraction or a short series; the head is empty
     /// when `v = time`). `tidhy train --val-fraction` splits this way.
     /// Unlike `splitFractions (1 − f) f`, which floors the training and validation lengths and
     /// leaves the remainder as a test part, the tail split rounds the held-out length and has no
     /// third part. `validationFraction` must be in [0, 1).
-    let splitTail (validationFraction: float) (series: float[,]) : float[,] * float[,] =
+    let splitTail (validationFraction: float) (series: float[,]) : SeriesSplit =
         if isNull series then
             nullArg (nameof series)
 
@@ -213,8 +213,7 @@ module Series =
 
         let time = Array2D.length1 series
         let validation = int (Math.Round(float time * validationFraction))
-        let split = splitLengths (time - validation) validation 0 series
-        split.Train, split.Val
+        splitLengths (time - validation) validation 0 series
 
     let private columnFold (series: float[,]) (f: int -> float) = Array.init (Array2D.length2 series) f
 

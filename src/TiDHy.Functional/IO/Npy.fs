@@ -206,7 +206,7 @@ module Npy =
     /// the array and the dtype it was stored with. Raises a `DataFormatException` for a bad magic
     /// string, an unknown format version, a malformed header, a dtype other than `<f8` / `<f4`,
     /// `fortran_order: True`, a rank outside 1 to 4, or data shorter or longer than the shape needs.
-    let parseWithDtype (source: string) (bytes: byte[]) =
+    let internal parseWithDtype (source: string) (bytes: byte[]) =
         let fail reason = DataFile.fail source reason
 
         if

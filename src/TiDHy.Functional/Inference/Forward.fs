@@ -73,7 +73,7 @@ module Forward =
 
     /// `⟨ℓ(decode(r), x)⟩`, `⟨ℓ(decode(r̂), x)⟩` and `⟨(r − r̂)²⟩` for `x [batch; D]` and `r`, `rHat`
     /// `[batch; R]`, in one pass over the samples (the sums run in `Loss.batch`'s order).
-    let stepLosses (cfg: Config) (p: Params) (x: float[,]) (r: float[,]) (rHat: float[,]) =
+    let internal stepLosses (cfg: Config) (p: Params) (x: float[,]) (r: float[,]) (rHat: float[,]) =
         let ell = Loss.element cfg.Loss
         let mutable hat = 0.0
         let mutable bar = 0.0

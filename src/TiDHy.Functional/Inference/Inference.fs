@@ -3,6 +3,15 @@ namespace TiDHy.Functional
 open System
 open TiDHy.Kernels
 
+/// The gradient of the inference objective with respect to the latents (`Inference.gradient`).
+type LatentGradient =
+    {
+        /// `∂L/∂r`: `[batch; R]`.
+        GradR: float[,]
+        /// `∂L/∂r2`: `[batch; R2]`.
+        GradR2: float[,]
+    }
+
 /// Inference at one time step (MODEL.md "Inference at one step"): the inner optimisation of `r`
 /// and `r2` with the parameters held constant, its objective and the objective's analytic gradient.
 [<RequireQualifiedAccess>]
@@ -136,13 +145,15 @@ module Inference =
     let objective cfg p x rP target r r2 : float =
         perSample cfg p x rP target r r2 |> Array.sumBy (fun (v, _, _) -> v)
 
-    /// The analytic gradient `(∂L/∂r [batch; R], ∂L/∂r2 [batch; R2])` of `objective` (same
+    /// The analytic gradient `∂L/∂r [batch; R]`, `∂L/∂r2 [batch; R2]` of `objective` (same
     /// arguments), with `d|v|/dv = sign(v)`, `sign(0) = 0` and `ReLU′(0) = 0`.
-    let gradient cfg p x rP target r r2 : float[,] * float[,] =
+    let gradient cfg p x rP target r r2 : LatentGradient =
         let gs = perSample cfg p x rP target r r2
 
-        Numerics.ofRows cfg.RDim (gs |> Array.map (fun (_, gr, _) -> gr)),
-        Numerics.ofRows cfg.R2Dim (gs |> Array.map (fun (_, _, gr2) -> gr2))
+        {
+            GradR = Numerics.ofRows cfg.RDim (gs |> Array.map (fun (_, gr, _) -> gr))
+            GradR2 = Numerics.ofRows cfg.R2Dim (gs |> Array.map (fun (_, _, gr2) -> gr2))
+        }
 
     let private relChange (a: float[]) (old: float[]) =
         Numerics.norm (Numerics.sub a old)

@@ -8,6 +8,15 @@ open System.Text.Json
 
 /// A checkpoint that cannot be used: unreadable, truncated, corrupted, or made for another
 /// configuration. The message names the file and the problem.
+/// What a checkpoint file holds: the configuration it was made under and the training state.
+type StoredCheckpoint =
+    {
+        /// The stored configuration.
+        Config: Config
+        /// The training state.
+        State: TrainState
+    }
+
 exception CheckpointException of string with
     override e.Message = e.Data0
 
@@ -222,7 +231,7 @@ module Checkpoint =
 
     /// Parses checkpoint bytes; `what` names the source in errors. Returns the stored configuration
     /// and training state.
-    let ofBytes (what: string) (bytes: byte[]) : Config * TrainState =
+    let ofBytes (what: string) (bytes: byte[]) : StoredCheckpoint =
         let nl = Array.IndexOf(bytes, byte '\n')
 
         if nl < 0 then
@@ -336,27 +345,30 @@ module Checkpoint =
                         Score = readFloat $"{what}: best.score" (get what b "score")
                     }
 
-        cfg,
         {
-            Params = paramsOf "params" (get what root "params")
-            Optimizer =
+            Config = cfg
+            State =
                 {
-                    Step = int32 opt "step"
-                    ExpAvg = paramsOf "optimizer.exp_avg" (get what opt "exp_avg")
-                    ExpAvgSq = paramsOf "optimizer.exp_avg_sq" (get what opt "exp_avg_sq")
+                    Params = paramsOf "params" (get what root "params")
+                    Optimizer =
+                        {
+                            Step = int32 opt "step"
+                            ExpAvg = paramsOf "optimizer.exp_avg" (get what opt "exp_avg")
+                            ExpAvgSq = paramsOf "optimizer.exp_avg_sq" (get what opt "exp_avg_sq")
+                        }
+                    GradNorm = { Weights = weights; L0 = l0 }
+                    Epoch = int32 root "epoch"
+                    Batch = int32 root "batch"
+                    Carry = carry
+                    Running = losses (get what root "running")
+                    History = history
+                    Best = best
                 }
-            GradNorm = { Weights = weights; L0 = l0 }
-            Epoch = int32 root "epoch"
-            Batch = int32 root "batch"
-            Carry = carry
-            Running = losses (get what root "running")
-            History = history
-            Best = best
         }
 
     /// Reads the checkpoint at `path`: its stored configuration and training state. Raises
     /// `CheckpointException` naming the file when it cannot be read, is truncated or corrupted.
-    let read (path: string) : Config * TrainState =
+    let read (path: string) : StoredCheckpoint =
         let bytes =
             try
                 File.ReadAllBytes path
@@ -368,10 +380,10 @@ module Checkpoint =
     /// Reads the checkpoint at `path` and checks that it was made under `cfg`; raises
     /// `CheckpointException` listing every differing hyperparameter otherwise.
     let load (cfg: Config) (path: string) : TrainState =
-        let stored, state = read path
+        let stored = read path
 
-        match differences cfg stored with
-        | [] -> state
+        match differences cfg stored.Config with
+        | [] -> stored.State
         | diffs ->
             let listed = String.Join("; ", diffs)
             fail path $"made for another configuration: {listed}"

@@ -26,6 +26,15 @@ type GradNormStep =
         WeightsAfter: float[]
     }
 
+/// One GradNorm update (`GradNorm.update`): the new state and what the update computed.
+type GradNormUpdate =
+    {
+        /// The state after the update (new weights; `l0` set on the first update).
+        State: GradNormState
+        /// The update's record.
+        Step: GradNormStep
+    }
+
 /// GradNorm task balancing (MODEL.md "GradNorm"; Chen et al., 2018): tasks `L₀ = L_hat`,
 /// `L₁ = L_bar`, `L₂ = temp_weight·L_temp + cos_eta·cos_reg + Orth_alpha_r2·orth_r2`
 /// (+ `L₃ = L_r2` with the r2 decoder). The balancing loss moves only the task weights.
@@ -73,12 +82,7 @@ module GradNorm =
     /// the weights take one step of a fresh AdamW (`lr_weights`, `weight_decay`) along
     /// `sign(G_i − target_i)·G_i/a_i`, then `a ← exp(a)/Σexp(a)·Σa_before`. Raises
     /// `InvalidOperationException` when a first loss is 0 or not finite (the ratios would be undefined).
-    let update
-        (cfg: Config)
-        (state: GradNormState)
-        (losses: float[])
-        (taskGrads: Params[])
-        : GradNormState * GradNormStep =
+    let update (cfg: Config) (state: GradNormState) (losses: float[]) (taskGrads: Params[]) : GradNormUpdate =
         let n = state.Weights.Length
 
         if losses.Length <> n then
@@ -118,11 +122,14 @@ module GradNorm =
         let sumE = Array.sum e
         let after = e |> Array.map (fun v -> v / sumE * total)
 
-        { Weights = after; L0 = Some l0 },
         {
-            Losses = Array.copy losses
-            TaskGradNorms = g
-            Target = target
-            Loss = loss
-            WeightsAfter = after
+            State = { Weights = after; L0 = Some l0 }
+            Step =
+                {
+                    Losses = Array.copy losses
+                    TaskGradNorms = g
+                    Target = target
+                    Loss = loss
+                    WeightsAfter = after
+                }
         }

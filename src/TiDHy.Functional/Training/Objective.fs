@@ -32,6 +32,15 @@ type Trajectory =
 /// `L_r2 = Σ_t ⟨(r2_t − R2dec([r_{t−1}, r2_{t−1}]))²⟩` (value 0, zero gradient without the r2 decoder).
 type ObjectiveTerms = LossTerms<Term>
 
+/// The forward pass over a window (`Objective.trajectory`): the latents it inferred, and its result.
+type TrajectoryRun =
+    {
+        /// The inferred latents, held as data by `Objective.values` and `Objective.terms`.
+        Trajectory: Trajectory
+        /// The forward pass's losses, states and iteration counts.
+        Forward: ForwardResult
+    }
+
 /// The training objective of MODEL.md as a function of the parameters, with the inferred latents
 /// held as data: its values (`values`, from the batch model functions) and its analytic parameter
 /// gradients (`terms`, by reverse-mode rules written per sample).
@@ -39,9 +48,9 @@ type ObjectiveTerms = LossTerms<Term>
 module Objective =
 
     /// Runs the training objective's forward pass (inference included) on a window
-    /// `X [batch; T; D]` and returns the latents it found beside the `ForwardResult`. `init` as
+    /// `X [batch; T; D]` and returns the latents it found with the `ForwardResult`. `init` as
     /// in `Forward.forward`.
-    let trajectory (cfg: Config) (p: Params) (init: Carry option) (X: float[,,]) : Trajectory * ForwardResult =
+    let trajectory (cfg: Config) (p: Params) (init: Carry option) (X: float[,,]) : TrajectoryRun =
         let res = Forward.forward cfg p init X
         let batch = Array3D.length1 X
         let time = Array3D.length2 X
@@ -51,19 +60,22 @@ module Objective =
         let prevs = Array.append [| carry0 |] res.States
 
         {
-            Initial = if init.IsSome then None else Some xs[0]
-            Steps =
-                res.States
-                |> Array.mapi (fun i c ->
-                    {
-                        X = xs[i + offset]
-                        RPrev = prevs[i].R
-                        R2Prev = prevs[i].R2
-                        R = c.R
-                        R2 = c.R2
-                    })
-        },
-        res
+            Trajectory =
+                {
+                    Initial = if init.IsSome then None else Some xs[0]
+                    Steps =
+                        res.States
+                        |> Array.mapi (fun i c ->
+                            {
+                                X = xs[i + offset]
+                                RPrev = prevs[i].R
+                                R2Prev = prevs[i].R2
+                                R = c.R
+                                R2 = c.R2
+                            })
+                }
+            Forward = res
+        }
 
     /// The values of `L_hat`, `L_bar`, `temp_weight·L_temp` and `L_r2` at parameters `p` for the
     /// latents of `traj` (computed with `Model.decode`, `Model.temporalPrediction` and

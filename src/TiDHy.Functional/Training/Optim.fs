@@ -36,6 +36,25 @@ type AdamWState =
         ExpAvgSq: Params
     }
 
+
+/// The result of one AdamW step (`Optim.adamW`).
+type AdamWResult =
+    {
+        /// The parameters after the step.
+        Params: Params
+        /// The optimiser state after the step.
+        State: AdamWState
+    }
+
+/// A gradient clipped to a global norm (`Optim.clipGradNorm`).
+type ClippedGradient =
+    {
+        /// The clipped gradient, shaped like the parameters.
+        Gradient: Params
+        /// The global L2 norm before clipping.
+        NormBeforeClip: float
+    }
+
 /// The outer optimiser (MODEL.md "One outer training step"): AdamW with PyTorch's semantics as a
 /// pure update of an immutable state, per-group learning rates, global-norm clipping and the
 /// epoch learning-rate schedule.
@@ -54,7 +73,7 @@ module Optim =
     /// first step. PyTorch's order: `p ← p·(1 − lr·wd)`; `m ← m + (1−β1)·(g − m)`;
     /// `v ← β2·v + (1−β2)·g²`; `p ← p − (lr/(1−β1^step))·m / (sqrt(v)/sqrt(1−β2^step) + eps)`.
     /// Returns the new `p, m, v`; the inputs are not changed.
-    let adamWTensor
+    let internal adamWTensor
         (h: AdamWHyper)
         (lr: float)
         (wd: float)
@@ -111,7 +130,7 @@ module Optim =
 
     /// One AdamW step of `p` along the gradient `g` (shaped like `p`), with each leaf's learning rate
     /// and weight decay from `group leafName`. Returns the new parameters and state.
-    let adamW (h: AdamWHyper) (group: string -> ParamGroup) (state: AdamWState) (p: Params) (g: Params) =
+    let adamW (h: AdamWHyper) (group: string -> ParamGroup) (state: AdamWState) (p: Params) (g: Params) : AdamWResult =
         let step = state.Step + 1
 
         let trees =
@@ -126,22 +145,29 @@ module Optim =
                     [| p'; m'; v' |])
                 [| p; g; state.ExpAvg; state.ExpAvgSq |]
 
-        trees[0],
         {
-            Step = step
-            ExpAvg = trees[1]
-            ExpAvgSq = trees[2]
+            Params = trees[0]
+            State =
+                {
+                    Step = step
+                    ExpAvg = trees[1]
+                    ExpAvgSq = trees[2]
+                }
         }
 
     /// PyTorch's `clip_grad_norm_`: with `n` the global L2 norm of `g`, every gradient is multiplied
     /// by `min(1, maxNorm/(n + 1e-6))`. Returns the clipped gradient and `n` (before clipping).
-    let clipGradNorm (maxNorm: float) (g: Params) : Params * float =
+    let clipGradNorm (maxNorm: float) (g: Params) : ClippedGradient =
         if not (maxNorm > 0.0) then
             invalidArg (nameof maxNorm) $"maxNorm: expected a positive norm, got {maxNorm}."
 
         let n = ParamTree.norm g
         let coef = min 1.0 (maxNorm / (n + 1e-6))
-        ParamTree.scale coef g, n
+
+        {
+            Gradient = ParamTree.scale coef g
+            NormBeforeClip = n
+        }
 
     /// The factor of the outer learning rates in epoch `epoch` (from 0): `0.5^(epoch div s)` with
     /// `s = num_epochs div 5` (upstream's StepLR); 1 throughout when `num_epochs < 5`.

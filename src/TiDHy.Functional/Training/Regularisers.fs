@@ -11,6 +11,18 @@ type Term =
         Grad: Params
     }
 
+
+/// The regularisers every training step adds (`Regularisers.core`).
+type CoreRegularisers =
+    {
+        /// `cos_eta·cos_reg + Orth_alpha_r2·orth_r2` with its gradient.
+        Term: Term
+        /// `cos_reg`, unweighted.
+        CosReg: float
+        /// `orth_r2`, unweighted.
+        OrthR2: float
+    }
+
 /// The parameter regularisers of MODEL.md ("Regularisers"), each with its gradient. Every function
 /// takes the parameters `p` and returns a `Term` whose gradient is zero outside the tensor it reads.
 [<RequireQualifiedAccess>]
@@ -27,7 +39,7 @@ module Regularisers =
 
     /// `Csum(rows) = Σ_{i>j} |cos(row_i, row_j)|` of `n` rows `[len]`, and its gradient with respect
     /// to each row (`n` of `[len]`); `d|c|/dc = sign(c)` with `sign(0) = 0`.
-    let cosineSum (rows: float[][]) : float * float[][] =
+    let internal cosineSum (rows: float[][]) : float * float[][] =
         let grads = rows |> Array.map (fun r -> Array.zeroCreate<float> r.Length)
         let norms = rows |> Array.map Numerics.norm
         let mutable total = 0.0
@@ -178,16 +190,19 @@ module Regularisers =
             }
 
     /// `cos_eta·cos_reg + Orth_alpha_r2·orth_r2` as one term, with both unweighted values.
-    let core (cfg: Config) (p: Params) : Term * float * float =
+    let core (cfg: Config) (p: Params) : CoreRegularisers =
         let c = cosReg p
         let o = orthR2 p
 
         {
-            Value = cfg.CosEta * c.Value + cfg.OrthAlphaR2 * o.Value
-            Grad = ParamTree.linearCombination [| cfg.CosEta; cfg.OrthAlphaR2 |] [| c.Grad; o.Grad |]
-        },
-        c.Value,
-        o.Value
+            Term =
+                {
+                    Value = cfg.CosEta * c.Value + cfg.OrthAlphaR2 * o.Value
+                    Grad = ParamTree.linearCombination [| cfg.CosEta; cfg.OrthAlphaR2 |] [| c.Grad; o.Grad |]
+                }
+            CosReg = c.Value
+            OrthR2 = o.Value
+        }
 
     /// The optional regularisers with a nonzero weight, weighted and summed into one term (value 0
     /// and a zero gradient when every weight is 0).

@@ -66,9 +66,11 @@ module Train =
         let cfg = Config.validateOrThrow cfg
         let p = state.Params
         let init = if cfg.Stateful then state.Carry else None
-        let traj, fwd = Objective.trajectory cfg p init X
+        let run = Objective.trajectory cfg p init X
+        let traj, fwd = run.Trajectory, run.Forward
         let terms = Objective.terms cfg p traj
-        let core, cosReg, orthR2 = Regularisers.core cfg p
+        let coreRegs = Regularisers.core cfg p
+        let core, cosReg, orthR2 = coreRegs.Term, coreRegs.CosReg, coreRegs.OrthR2
         let optional = Regularisers.optional cfg p
 
         let plain = [| yield! LossTerms.toList terms; core; optional |]
@@ -104,20 +106,20 @@ module Train =
         let gradNorm, gnStep =
             match o.Tasks with
             | Some ts ->
-                let gn, record =
+                let update =
                     GradNorm.update cfg state.GradNorm (ts |> Array.map _.Value) (ts |> Array.map _.Grad)
 
-                gn, Some record
+                update.State, Some update.Step
             | None -> state.GradNorm, None
 
-        let clipped, normBefore = Optim.clipGradNorm cfg.ClipGrad o.Gradient
+        let clipped = Optim.clipGradNorm cfg.ClipGrad o.Gradient
 
-        let p', opt =
-            Optim.adamW Optim.adamWDefaults (groups cfg state.Epoch) state.Optimizer state.Params clipped
+        let stepped =
+            Optim.adamW Optim.adamWDefaults (groups cfg state.Epoch) state.Optimizer state.Params clipped.Gradient
 
         { state with
-            Params = Init.normalize cfg p'
-            Optimizer = opt
+            Params = Init.normalize cfg stepped.Params
+            Optimizer = stepped.State
             GradNorm = gradNorm
             Batch = state.Batch + 1
             Carry = if cfg.Stateful then Some o.Forward.Final else None
@@ -128,7 +130,7 @@ module Train =
             OrthR2 = o.OrthR2
             Regularisers = o.Regularisers
             Total = o.Total
-            GradNormBeforeClip = normBefore
+            GradNormBeforeClip = clipped.NormBeforeClip
             GradNorm = gnStep
             MeanIterations =
                 if o.Forward.Iterations.Length = 0 then
