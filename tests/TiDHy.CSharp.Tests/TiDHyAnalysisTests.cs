@@ -1,0 +1,108 @@
+using System.Text.Json;
+using TiDHy.CSharp;
+
+namespace TiDHy.CSharp.Tests;
+
+/// <summary>
+/// The analysis facade against scikit-learn: expected values from
+/// tests/TiDHy.Functional.Tests/analysis-expected.json (tests/scripts/make_analysis_expected.py).
+/// </summary>
+public class TiDHyAnalysisTests
+{
+    private static readonly Lazy<JsonElement> Expected = new(() =>
+    {
+        var dir = new DirectoryInfo(AppContext.BaseDirectory);
+        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "TiDHy.Functional.sln")))
+        {
+            dir = dir.Parent;
+        }
+
+        Assert.NotNull(dir);
+        var path = Path.Combine(dir!.FullName, "tests", "TiDHy.Functional.Tests", "analysis-expected.json");
+        return JsonDocument.Parse(File.ReadAllText(path)).RootElement;
+    });
+
+    private static JsonElement Case(string kind, string name) =>
+        Expected.Value.GetProperty(kind).EnumerateArray().Single(c => c.GetProperty("name").GetString() == name);
+
+    private static int[] Ints(JsonElement e) => e.EnumerateArray().Select(v => v.GetInt32()).ToArray();
+
+    private static double[,] Matrix(JsonElement e)
+    {
+        var rows = e.EnumerateArray().Select(r => r.EnumerateArray().Select(v => v.GetDouble()).ToArray()).ToArray();
+        var m = new double[rows.Length, rows[0].Length];
+        for (var i = 0; i < rows.Length; i++)
+        {
+            for (var j = 0; j < rows[0].Length; j++)
+            {
+                m[i, j] = rows[i][j];
+            }
+        }
+
+        return m;
+    }
+
+    [Theory]
+    [InlineData("integer grid 2-D (ties), 4 classes")]
+    [InlineData("three-way vote tie")]
+    public void KnnPredict_and_KnnAccuracy_equal_scikit_learn(string name)
+    {
+        var c = Case("knn", name);
+        var trainX = Matrix(c.GetProperty("train_x"));
+        var trainY = Ints(c.GetProperty("train_y"));
+        var testX = Matrix(c.GetProperty("test_x"));
+        Assert.Equal(Ints(c.GetProperty("predictions")), TiDHyAnalysis.KnnPredict(trainX, trainY, testX));
+        Assert.Equal(c.GetProperty("accuracy").GetDouble(), TiDHyAnalysis.KnnAccuracy(trainX, trainY, testX, Ints(c.GetProperty("test_y"))));
+    }
+
+    [Fact]
+    public void ClusterAgreement_equals_scikit_learn()
+    {
+        var c = Case("clustering", "8 classes vs 8 noisy clusters");
+        var a = TiDHyAnalysis.ClusterAgreement(Ints(c.GetProperty("truth")), Ints(c.GetProperty("pred")));
+        Assert.Equal(c.GetProperty("adjusted_rand").GetDouble(), a.AdjustedRand, 1e-12);
+        Assert.Equal(c.GetProperty("nmi").GetDouble(), a.NormalisedMutualInformation, 1e-12);
+        Assert.Equal(c.GetProperty("v_measure").GetDouble(), a.VMeasure, 1e-12);
+        Assert.Equal(c.GetProperty("purity").GetDouble(), a.Purity, 1e-12);
+        Assert.Equal(c.GetProperty("matched_accuracy").GetDouble(), a.MatchedAccuracy, 1e-12);
+    }
+
+    [Fact]
+    public void Decode_on_random_and_block_splits()
+    {
+        var labels = Enumerable.Range(0, 200).Select(i => i % 4 == 3 ? 1 : 0).ToArray();
+        var x = new double[200, 1];
+        for (var i = 0; i < 200; i++)
+        {
+            x[i, 0] = (10 * labels[i]) + (0.001 * i);
+        }
+
+        var splits = new[] { TiDHyAnalysis.RandomSplit(1, 200), TiDHyAnalysis.BlockSplit(2, 200, 20) };
+        Assert.Equal(50, splits[0].Test.Length);
+        Assert.Equal(60, splits[1].Test.Length);
+        var r = TiDHyAnalysis.Decode(x, labels, splits);
+        Assert.Equal(1.0, r.Mean);
+        Assert.Equal(2, r.Accuracies.Length);
+    }
+
+    [Fact]
+    public void Modes_give_the_timescale_of_a_rotation()
+    {
+        var a = Math.Exp(-0.1);
+        var w = 2 * Math.PI * 0.025;
+        var m = TiDHyAnalysis.Modes(new[,] { { a, -w }, { w, a } });
+        Assert.Single(m);
+        Assert.Equal(-1.0 / Math.Log(Math.Sqrt((a * a) + (w * w))), m[0].Timescale, 1e-12);
+        Assert.Equal(w, m[0].Eigenvalue.Imaginary, 1e-12);
+    }
+
+    [Fact]
+    public void Bad_input_names_the_CSharp_parameter()
+    {
+        var x = new double[4, 2];
+        Assert.Equal("k", Assert.ThrowsAny<ArgumentException>(() => TiDHyAnalysis.KnnPredict(x, new[] { 0, 1, 0, 1 }, x, k: 5)).ParamName);
+        Assert.Equal("predicted", Assert.ThrowsAny<ArgumentException>(() => TiDHyAnalysis.ClusterAgreement(new[] { 0, 1 }, new[] { 0 })).ParamName);
+        Assert.Equal("matrix", Assert.ThrowsAny<ArgumentException>(() => TiDHyAnalysis.Modes(new double[2, 3])).ParamName);
+        Assert.Equal("weights", Assert.ThrowsAny<ArgumentException>(() => TiDHyAnalysis.MixtureUsage(new double[0, 3])).ParamName);
+    }
+}
