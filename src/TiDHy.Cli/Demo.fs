@@ -44,29 +44,128 @@ let config (features: int) =
         LrR2 = 0.2 / 16.0
     }
 
-/// How well the mixture weights track the true discrete states: the joint state of all systems at
-/// each step (`K^systems` values) is grouped by the index of the largest mixture weight `W`, and
-/// the share of steps whose joint state is the most common one in their group is returned (1 when
-/// the dominant weight determines the joint state; the largest joint state's share when it says
-/// nothing). `states [time; systems]` covers at least the record's windows.
-let purity (record: EvaluationRecord) (states: int[,]) =
+/// The splits the demo decodes on: 5 seeds, 25% of the test steps held out.
+[<Literal>]
+let decodingSeeds = 5
+
+/// Relative tolerance of a recovered timescale against the true one.
+[<Literal>]
+let timescaleTolerance = 0.25
+
+/// What the demo measures of a trained model on the test windows: decoding accuracy of the joint
+/// discrete state (kNN, k = 3) from record arrays on random and contiguous-block splits, how well
+/// the dynamics `V_t` recover the true timescales, and mixture usage.
+type DemoAnalysis =
+    {
+        /// The number of joint states (`States^Systems`).
+        Classes: int
+        /// Per record array: its name, the spread over random splits and over block splits.
+        Decoding: (string * DecodingSpread * DecodingSpread) list
+        /// The length of the contiguous blocks.
+        BlockLength: int
+        /// Per (system, state, mode): the true timescale and what `V_t` recovers.
+        Timescales: StateTimescaleRecovery[]
+        /// The same for the untrained model: what matching finds by chance.
+        UntrainedTimescales: StateTimescaleRecovery[]
+        /// How `W` uses its components.
+        Usage: MixtureUsage
+    }
+
+/// Measures `record` (of consecutive test windows) against the true states and systems of
+/// `data`'s test split, with splits from `key`; `untrained` (the same windows) is the timescales'
+/// baseline.
+let analyse (key: Key) (data: SldsData) (untrained: EvaluationRecord) (record: EvaluationRecord) =
     let t = Array3D.length2 record.W
-    let steps = Array3D.length1 record.W * t
-    let systems = Array2D.length2 states
+    let used = Array3D.length1 record.W * t
+    let states = data.Test.States[0 .. used - 1, *]
+    let labels = Analysis.jointStates data.Options.States states
+    let randomKey, blockKey = Random.split key
+    let random = Analysis.randomSplits randomKey decodingSeeds used 0.25
+    let blocks = Analysis.blockSplits blockKey decodingSeeds used t 0.25
 
-    let joint i =
-        Seq.fold (fun acc s -> acc * (dataOptions.States) + states[i, s]) 0 (seq { 0 .. systems - 1 })
+    let decode (name: string, a: float[,,]) =
+        let x = Analysis.flatten a
+        name, Analysis.decodingSpread 3 x labels random, Analysis.decodingSpread 3 x labels blocks
 
-    let dominant i =
-        let w = record.W[i / t, i % t, *]
-        Array.findIndex ((=) (Array.max w)) w
+    {
+        Classes = pown data.Options.States data.Options.Systems
+        Decoding =
+            [
+                "R2_hat", record.R2Hat
+                "W", record.W
+                "R_hat", record.RHat
+                "I (raw input)", record.I
+            ]
+            |> List.map decode
+        BlockLength = t
+        Timescales = Analysis.stateTimescaleRecovery timescaleTolerance 1.0 record.Ut states data.Systems
+        UntrainedTimescales = Analysis.stateTimescaleRecovery timescaleTolerance 1.0 untrained.Ut states data.Systems
+        Usage = Analysis.mixtureUsage (Analysis.flatten record.W)
+    }
 
-    let agree =
-        [ 0 .. steps - 1 ]
-        |> List.groupBy dominant
-        |> List.sumBy (fun (_, is) -> is |> List.countBy joint |> List.map snd |> List.max)
+let private spreadText (s: DecodingSpread) =
+    $"{s.Mean:F3} ± {s.Std:F3} [{s.Min:F3}, {s.Max:F3}]"
 
-    float agree / float steps
+/// The analysis as report lines (key, value).
+let analysisLines (a: DemoAnalysis) =
+    let used = a.Usage.Share |> Array.filter (fun v -> v > 0.01) |> Array.length
+
+    [
+        for name, random, blocks in a.Decoding do
+            $"kNN decoding of the joint state from {name} (random 75/25 | {a.BlockLength}-step blocks)",
+            $"{spreadText random} | {spreadText blocks}; chance {random.ChanceMean:F3} | {blocks.ChanceMean:F3}"
+        for e, u in Array.zip a.Timescales a.UntrainedTimescales do
+            $"timescale of system {e.System} state {e.State} (steps): true → recovered from V_t (median)",
+            $"{e.True:F1} → {e.MedianRecovered:F1}; within {100.0 * timescaleTolerance:F0}%% on {100.0 * e.WithinShare:F0}%% of {e.Steps} steps (untrained: {100.0 * u.WithinShare:F0}%%)"
+        "mixture usage (W)",
+        $"{used} of {a.Usage.Share.Length} components above 1%% of the weight; usage entropy {a.Usage.UsageEntropy:F2} nats (log M = {log (float a.Usage.Share.Length):F2})"
+    ]
+
+/// Prints the analysis.
+let printAnalysis (a: DemoAnalysis) =
+    printfn ""
+
+    printfn
+        "Decoding the joint discrete state (%d classes) from the test record: kNN (k = 3), 25%% of the steps held out, %d seeds (mean ± std [min, max]):"
+        a.Classes
+        decodingSeeds
+
+    printfn "  %-15s %-32s %s" "" "random steps" $"contiguous {a.BlockLength}-step blocks"
+
+    for name, random, blocks in a.Decoding do
+        printfn "  %-15s %-32s %s" name (spreadText random) (spreadText blocks)
+
+    match a.Decoding with
+    | (_, random, blocks) :: _ ->
+        printfn "  %-15s %-32s %s" "chance" $"{random.ChanceMean:F3}" $"{blocks.ChanceMean:F3}"
+    | [] -> ()
+
+    printfn ""
+
+    printfn
+        "Timescales (steps, τ = −1/log|λ|): each true mode against the modes of V_t on the steps its state is active (matched; within %.0f%%):"
+        (100.0 * timescaleTolerance)
+
+    for e, u in Array.zip a.Timescales a.UntrainedTimescales do
+        printfn
+            "  system %d state %d: true %6.1f, recovered (median) %8.1f, within on %3.0f%% of %4d steps (untrained model: %3.0f%%)"
+            e.System
+            e.State
+            e.True
+            e.MedianRecovered
+            (100.0 * e.WithinShare)
+            e.Steps
+            (100.0 * u.WithinShare)
+
+    let used = a.Usage.Share |> Array.filter (fun v -> v > 0.01) |> Array.length
+
+    printfn
+        "Mixture usage: %d of %d components above 1%% of the weight; usage entropy %.2f nats (log M = %.2f), per step %.2f."
+        used
+        a.Usage.Share.Length
+        a.Usage.UsageEntropy
+        (log (float a.Usage.Share.Length))
+        a.Usage.MeanStepEntropy
 
 /// Runs the demo: prints what it measured and writes a report folder `outDir`; returns the exit code.
 let run (seed: int) (epochs: int) (outDir: string) =
@@ -139,7 +238,6 @@ let run (seed: int) (epochs: int) (outDir: string) =
         fit.State.Best |> Option.map _.Params |> Option.defaultValue fit.State.Params
 
     let record = Evaluate.evaluateRecord cfg best None test
-    watch.Stop()
     Output.saveRecord (Path.Combine(outDir, "record.npz")) record
     StateDict.save (Path.Combine(outDir, "model.json")) best
     printfn ""
@@ -164,8 +262,9 @@ let run (seed: int) (epochs: int) (outDir: string) =
         (Array.max record.Iterations)
 
     let used = Array3D.length1 test * cfg.SequenceLength
-    let purity = purity record data.Test.States
-    printfn "  purity of the joint discrete state given the dominant mixture weight: %.3f" purity
+    let analysis = analyse (Random.foldIn 2 (Random.key seed)) data untrained record
+    printAnalysis analysis
+    watch.Stop()
 
     let states =
         Array2D.init used dataOptions.Systems (fun t s -> float data.Test.States[t, s])
@@ -189,7 +288,7 @@ let run (seed: int) (epochs: int) (outDir: string) =
                 "test forecast loss (untrained → trained)",
                 $"{untrained.SpatialLossRBarAvg:F4} → {record.SpatialLossRBarAvg:F4}"
                 "test temporal loss (untrained → trained)", $"{untrained.TempLossAvg:F4} → {record.TempLossAvg:F4}"
-                "purity of the joint discrete state given the dominant W", $"{purity:F3}"
+                yield! analysisLines analysis
                 "time", $"{watch.Elapsed.TotalSeconds:F1} s"
             ]
             fit.State.History

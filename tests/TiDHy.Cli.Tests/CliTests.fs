@@ -355,6 +355,18 @@ let ``demo writes a report folder`` () =
     let code, stdout, err = run [ "demo"; "--epochs"; "1"; "--out"; out ]
     Assert.True((code = 0), $"exit {code}: {err}")
     Assert.Contains("Report:", stdout)
+    // The analysis: decoding of the joint state from the record arrays, and the timescales.
+    for line in
+        [
+            "kNN (k = 3)"
+            "R2_hat "
+            "I (raw input)"
+            "chance "
+            "system 2 state 1: true"
+        ] do
+        Assert.Contains(line, stdout)
+
+    Assert.Contains("kNN decoding of the joint state from R2_hat", File.ReadAllText(Path.Combine(out, "index.html")))
 
     expectFiles
         out
