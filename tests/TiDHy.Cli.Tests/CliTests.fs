@@ -26,13 +26,13 @@ let run (args: string list) =
             Console.SetOut oldOut
             Console.SetError oldErr)
 
-let private tempDir () =
+let internal tempDir () =
     let d = Path.Combine(Path.GetTempPath(), $"tidhy-cli-{Guid.NewGuid():N}")
     Directory.CreateDirectory d |> ignore
     d
 
 /// A small series `[time; 3]` written as CSV with a header.
-let private writeSeries (dir: string) (name: string) (time: int) =
+let internal writeSeries (dir: string) (name: string) (time: int) =
     let path = Path.Combine(dir, name)
 
     let lines =
@@ -54,7 +54,7 @@ let private writeSeries (dir: string) (name: string) (time: int) =
     File.WriteAllLines(path, lines)
     path
 
-let private writeConfig (dir: string) (extra: string) =
+let internal writeConfig (dir: string) (extra: string) =
     let path = Path.Combine(dir, $"config-{Guid.NewGuid():N}.json")
 
     File.WriteAllText(
@@ -65,7 +65,7 @@ let private writeConfig (dir: string) (extra: string) =
 
     path
 
-let private expectFiles (dir: string) (names: string list) =
+let internal expectFiles (dir: string) (names: string list) =
     for n in names do
         Assert.True(File.Exists(Path.Combine(dir, n)), $"{n} missing in {dir}")
 
@@ -381,5 +381,5 @@ let ``bench prints one JSON line per implementation and batch size`` () =
 
     Assert.Contains("\"sample_iterations_per_second\"", lines[1])
     let code, _, err = run [ "bench"; "--batch"; "0" ]
-    Assert.Equal(1, code)
+    Assert.Equal(2, code)
     Assert.Contains("--batch", err)
