@@ -99,7 +99,14 @@ let run (args: ParseResults<EvalArgs>) =
             s[.. used - 1, *])
 
     let share = maxIterShare cfg.MaxIter record.Iterations
-    removeRunFiles out replaced
+    // --force replaces what eval writes (the record, metrics and report), never a run's
+    // checkpoints, configuration or weights.
+    removeRunFiles
+        out
+        (replaced
+         |> List.filter (fun f ->
+             not (List.contains f [ "config.json"; "last.tidhy.json"; "best.tidhy.json"; "model.json" ])))
+
     Output.saveRecord (Path.Combine(out, "record.npz")) record
 
     let summary =

@@ -65,6 +65,7 @@ let private guarded (f: unit -> int) =
     | :? OutOfMemoryException as ex ->
         eprintfn "tidhy: out of memory: %s" ex.Message
         1
+    | :? ArguParseException -> reraise ()
     | ex ->
         // Anything else is a bug, still reported as one line: its type and message.
         eprintfn "tidhy: unexpected %s: %s" (ex.GetType().Name) ex.Message

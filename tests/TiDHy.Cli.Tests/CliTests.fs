@@ -178,12 +178,13 @@ let ``eval writes the record as npz and a report, from a checkpoint or a state_d
     Assert.Equal<int[]>([| 8; 10; 3 |], entries["I_hat"].Shape)
     Assert.Equal<int[]>([| 8; 10; 3; 3 |], entries["Ut"].Shape)
     let model = Path.Combine(run1, "model.json")
-    let code, _, err = run [ "eval"; "--model"; model; "--data"; data; "--out"; out ]
+    let out2 = Path.Combine(dir, "eval2")
+    let code, _, err = run [ "eval"; "--model"; model; "--data"; data; "--out"; out2 ]
     Assert.Equal(1, code)
     Assert.Contains("--config", err)
 
     let code, _, err =
-        run [ "eval"; "--model"; model; "--config"; cfg; "--data"; data; "--out"; out ]
+        run [ "eval"; "--model"; model; "--config"; cfg; "--data"; data; "--out"; out2 ]
 
     Assert.True((code = 0), $"exit {code}: {err}")
 
@@ -291,7 +292,17 @@ let ``import-torch turns an upstream state_dict into a checkpoint that eval uses
     File.WriteAllText(wrong, cfgNode.ToJsonString())
 
     let code, _, err =
-        run [ "import-torch"; "--state-dict"; sd; "--config"; wrong; "--out"; ckpt ]
+        run
+            [
+                "import-torch"
+                "--state-dict"
+                sd
+                "--config"
+                wrong
+                "--out"
+                ckpt
+                "--force"
+            ]
 
     Assert.Equal(1, code)
     Assert.Contains("temporal", err)

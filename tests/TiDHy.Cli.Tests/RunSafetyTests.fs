@@ -242,6 +242,9 @@ let ``Every command refuses an output that holds a run's files unless told --for
 
     Assert.True((code = 0), $"exit {code}: {err}")
     Assert.True(File.Exists(Path.Combine(out, "record.npz")))
+    // eval --force replaces its own files, never the run's checkpoints or weights.
+    Assert.True(File.Exists(Path.Combine(out, "best.tidhy.json")))
+    Assert.True(File.Exists model)
 
 [<Fact>]
 let ``Bad option values are usage errors, exit 2, before any file is read or written`` () =
