@@ -37,7 +37,9 @@ internal static class Interop
     /// <summary>
     /// Runs <paramref name="body"/>, translating the core's exceptions: an invalid configuration
     /// becomes an <see cref="ArgumentException"/> for <paramref name="configParam"/> that names the
-    /// C# properties; a bad checkpoint or state_dict file an <see cref="InvalidDataException"/>; an
+    /// C# properties; a bad checkpoint or state_dict file an <see cref="InvalidDataException"/>; a
+    /// file or folder without permission (<see cref="UnauthorizedAccessException"/>) an
+    /// <see cref="IOException"/>; an
     /// <see cref="ArgumentException"/> for a core argument named in <paramref name="renames"/> one
     /// for the C# parameter it maps to.
     /// </summary>
@@ -68,6 +70,11 @@ internal static class Interop
         catch (F.DataFormatException e)
         {
             throw new InvalidDataException(e.Message, e);
+        }
+        catch (UnauthorizedAccessException e)
+        {
+            // A file or folder without permission: an IOException, like every other file failure.
+            throw new IOException(e.Message, e);
         }
         catch (ArgumentException e) when (e is not ArgumentNullException && renames.Any(r => r.Core == e.ParamName))
         {

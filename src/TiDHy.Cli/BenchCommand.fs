@@ -17,7 +17,7 @@ type BenchArgs =
             | Batch _ -> "comma-separated batch sizes (default 1,16,256,2048)."
             | Json -> "one JSON line per implementation and batch size."
             | No_Reference -> "skip the slow F# reference path."
-            | Max_Reference_Batch _ -> "time the reference path only up to this batch size (default 4096)."
+            | Max_Reference_Batch _ -> "time the reference path only up to this batch size, >= 0 (default 4096)."
 
 /// `tidhy bench`: the inference benchmark (D=20, R=10, R2=5, M=15, H=50, T=3, max_iter=50, tol=0),
 /// one line per implementation and batch size; returns the exit code.
@@ -27,13 +27,14 @@ let run (args: ParseResults<BenchArgs>) =
         |> Array.map (fun s ->
             match Int32.TryParse(s.Trim()) with
             | true, b when b > 0 -> b
-            | _ -> fail $"--batch: '{s}' is not a positive batch size.")
+            | _ -> usage $"--batch: '{s}' is not a positive batch size.")
         |> List.ofArray
 
     InferenceBenchmark.inference
         batches
         (args.Contains BenchArgs.Json)
         (not (args.Contains BenchArgs.No_Reference))
-        (args.GetResult(BenchArgs.Max_Reference_Batch, 4096))
+        (args.GetResult(BenchArgs.Max_Reference_Batch, 4096)
+         |> nonNegative "--max-reference-batch")
 
     0

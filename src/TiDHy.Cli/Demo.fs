@@ -12,13 +12,15 @@ type DemoArgs =
     | Seed of int
     | Epochs of int
     | Out of dir: string
+    | Force
 
     interface IArgParserTemplate with
         member a.Usage =
             match a with
             | Seed _ -> "seed of the data, the model and the shuffle (default 1)."
-            | Epochs _ -> "training epochs (default 40)."
-            | Out _ -> "report folder (default ./tidhy-demo)."
+            | Epochs _ -> "training epochs, >= 1 (default 40)."
+            | Out _ -> "report folder (default ./tidhy-demo); never one holding a run's files without --force."
+            | Force -> "replace the run files already in the report folder."
 
 /// The demo's data: MODEL.md's SLDS benchmark (with upstream's projection to 20 channels),
 /// shortened to 20 000 / 2 000 / 2 000 steps so that the demo runs in a minute or two.
@@ -167,8 +169,11 @@ let printAnalysis (a: DemoAnalysis) =
         (log (float a.Usage.Share.Length))
         a.Usage.MeanStepEntropy
 
-/// Runs the demo: prints what it measured and writes a report folder `outDir`; returns the exit code.
-let run (seed: int) (epochs: int) (outDir: string) =
+/// Runs the demo: prints what it measured and writes a report folder `outDir` (which must not hold
+/// a run's files unless `force`); returns the exit code.
+let run (seed: int) (epochs: int) (outDir: string) (force: bool) =
+    use _lock = Args.lockOutput outDir
+    Args.removeRunFiles outDir (Args.guardOutput outDir force)
     let kData, kModel = Random.split (Random.key seed)
     let data = Slds.generate dataOptions kData
     let features = Array2D.length2 data.Train.Observations
@@ -216,7 +221,6 @@ let run (seed: int) (epochs: int) (outDir: string) =
     let untrained = Evaluate.evaluateRecord cfg state0.Params None test
     printfn ""
     printfn "Training %d epochs (batches of 16 windows):" epochs
-    Directory.CreateDirectory outDir |> ignore
 
     let fit =
         Progress.run 0 epochs (fun report ->
@@ -312,5 +316,6 @@ let run (seed: int) (epochs: int) (outDir: string) =
 let runArgs (args: ParseResults<DemoArgs>) =
     run
         (args.GetResult(DemoArgs.Seed, 1))
-        (args.GetResult(DemoArgs.Epochs, 40))
+        (args.GetResult(DemoArgs.Epochs, 40) |> Args.positive "--epochs")
         (args.GetResult(DemoArgs.Out, "tidhy-demo"))
+        (args.Contains DemoArgs.Force)

@@ -14,12 +14,14 @@ type EvalArgs =
     | Config of file: string
     | States of file: string
     | Batch_Size of int
+    | Force
 
     interface IArgParserTemplate with
         member a.Usage =
             match a with
+            | Force -> "replace the run files already in the output folder."
             | Batch_Size _ ->
-                "windows per inference batch (default 16, train's default; with upstream's batch_scaling BatchMean inference depends on it)."
+                "windows per inference batch, >= 1 (default 16, train's default; with upstream's batch_scaling BatchMean inference depends on it)."
             | Model _ -> "a checkpoint (*.tidhy.json) or a state_dict JSON (then --config is needed)."
             | Data _ -> "series [time × features] to evaluate: .csv, .npy or .npz."
             | Out _ -> "output folder: record.npz, metrics.csv, plots and index.html."
@@ -58,20 +60,32 @@ let private modelOf (path: string) (config: string option) (features: int) =
 
 /// `tidhy eval`; returns the exit code.
 let run (args: ParseResults<EvalArgs>) =
+    let batchSize = args.GetResult(EvalArgs.Batch_Size, 16) |> positive "--batch-size"
     let dataPath = args.GetResult EvalArgs.Data
     let out = args.GetResult EvalArgs.Out
+    use _lock = lockOutput out
+    let replaced = guardOutput out (args.Contains EvalArgs.Force)
     let series = loadSeries dataPath
 
     let cfg, p =
         modelOf (args.GetResult EvalArgs.Model) (args.TryGetResult EvalArgs.Config) (Array2D.length2 series)
 
     let windows = windowsOf dataPath cfg cfg.SequenceLength series
+    let record = Evaluate.evaluateSeriesWindows cfg p batchSize windows
 
-    let record =
-        Evaluate.evaluateSeriesWindows cfg p (args.GetResult(EvalArgs.Batch_Size, 16)) windows
+    let losses =
+        [
+            "reconstruction loss", record.SpatialLossRHatAvg
+            "forecast loss", record.SpatialLossRBarAvg
+            "temporal loss", record.TempLossAvg
+        ]
 
-    Directory.CreateDirectory out |> ignore
-    Output.saveRecord (Path.Combine(out, "record.npz")) record
+    // Nothing non-finite reaches a record or a report.
+    match losses |> List.tryFind (snd >> System.Double.IsFinite >> not) with
+    | Some(name, v) ->
+        fail
+            $"{dataPath}: inference diverged: the {name} is {v} ({100.0 * maxIterShare cfg.MaxIter record.Iterations:F1}%% of inference steps stopped at max_iter = {cfg.MaxIter}); nothing written. Lower lr_r / lr_r2."
+    | None -> ()
 
     let states =
         args.TryGetResult EvalArgs.States
@@ -84,17 +98,29 @@ let run (args: ParseResults<EvalArgs>) =
 
             s[.. used - 1, *])
 
+    let share = maxIterShare cfg.MaxIter record.Iterations
+    // --force replaces what eval writes (the record, metrics and report), never a run's
+    // checkpoints, configuration or weights.
+    removeRunFiles
+        out
+        (replaced
+         |> List.filter (fun f ->
+             not (List.contains f [ "config.json"; "last.tidhy.json"; "best.tidhy.json"; "model.json" ])))
+
+    Output.saveRecord (Path.Combine(out, "record.npz")) record
+
     let summary =
         [
             "data", $"{dataPath}: {Array3D.length1 windows} windows of {cfg.SequenceLength} steps"
             "reconstruction loss", $"{record.SpatialLossRHatAvg:F6}"
             "forecast loss", $"{record.SpatialLossRBarAvg:F6}"
             "temporal loss", $"{record.TempLossAvg:F6}"
+            "inference steps stopped at max_iter", $"{100.0 * share:F1}%% (max_iter {cfg.MaxIter})"
         ]
 
     Report.writeAtomic
         (Path.Combine(out, "metrics.csv"))
-        $"spatial_loss_rhat_avg,spatial_loss_rbar_avg,temp_loss_avg\n{record.SpatialLossRHatAvg:R},{record.SpatialLossRBarAvg:R},{record.TempLossAvg:R}\n"
+        $"spatial_loss_rhat_avg,spatial_loss_rbar_avg,temp_loss_avg,max_iter_share\n{record.SpatialLossRHatAvg:R},{record.SpatialLossRBarAvg:R},{record.TempLossAvg:R},{share:R}\n"
 
     let index =
         Report.write out "TiDHy evaluation" summary [||] (Some(Report.timeline record)) states
@@ -107,5 +133,21 @@ let run (args: ParseResults<EvalArgs>) =
         record.TempLossAvg
         (Path.Combine(out, "record.npz"))
         index
+
+    reportMaxIter "the" cfg.MaxIter share
+
+    // The loss of predicting 0 (each window's sum of squares, averaged): an objective a thousand
+    // times larger than that has exploded.
+    let energy =
+        (Seq.cast<float> windows |> Seq.sumBy (fun v -> v * v))
+        / float (Array3D.length1 windows)
+
+    for name, v in losses do
+        if v > 1000.0 * max energy 1.0 then
+            eprintfn
+                "Warning: the %s exploded: %g, more than 1000 times the data's energy %g (the loss of predicting 0); inference diverges (lower lr_r / lr_r2)."
+                name
+                v
+                energy
 
     0

@@ -1,6 +1,6 @@
 /// The `tidhy` program: parses the command line (Argu) and runs one command (one module each),
-/// turning errors into one-line messages. Exit codes: 0 done, 1 failed, 2 bad usage, 130 stopped by
-/// Ctrl-C after saving a checkpoint.
+/// turning errors into one-line messages. Exit codes: 0 done, 1 failed, 2 bad usage, 130 / 143
+/// stopped by Ctrl-C / SIGTERM after saving a checkpoint.
 module TiDHy.Cli.Program
 
 open System
@@ -30,11 +30,15 @@ type CliArgs =
             | Import_Torch _ -> "turn an upstream PyTorch state_dict (JSON) into a checkpoint."
             | Bench _ -> "time the inference loop: fused float32/float64 kernels against the reference path."
 
-/// Runs `f`, turning the library's and the user's errors into one-line messages and exit code 1.
+/// Runs `f`, turning usage errors into one line and exit code 2, and the library's, the system's
+/// and the user's errors into one line and exit code 1 (never a stack trace).
 let private guarded (f: unit -> int) =
     try
         f ()
     with
+    | UsageError msg ->
+        eprintfn "tidhy: %s" msg
+        2
     | UserError msg ->
         eprintfn "tidhy: %s" msg
         1
@@ -54,6 +58,17 @@ let private guarded (f: unit -> int) =
         1
     | :? IO.IOException as ex ->
         eprintfn "tidhy: %s" ex.Message
+        1
+    | :? UnauthorizedAccessException as ex ->
+        eprintfn "tidhy: %s" ex.Message
+        1
+    | :? OutOfMemoryException as ex ->
+        eprintfn "tidhy: out of memory: %s" ex.Message
+        1
+    | :? ArguParseException -> reraise ()
+    | ex ->
+        // Anything else is a bug, still reported as one line: its type and message.
+        eprintfn "tidhy: unexpected %s: %s" (ex.GetType().Name) ex.Message
         1
 
 [<EntryPoint>]

@@ -58,11 +58,11 @@ let writeAtomic (path: string) (text: string) =
     DataFile.writeAtomic path (fun s -> s.Write(bytes, 0, bytes.Length))
 
 /// The metrics history as CSV: one row per epoch; an empty `validation` cell when the epoch did not
-/// validate.
+/// validate; `max_iter_share` the share of the epoch's inference steps that stopped at `max_iter`.
 let metricsCsv (history: EpochRecord[]) =
     let sb =
         StringBuilder(
-            "epoch,spatial_loss_rhat,spatial_loss_rbar,temp_loss,r2_losses,total,validation,learning_rate_factor,seconds\n"
+            "epoch,spatial_loss_rhat,spatial_loss_rbar,temp_loss,r2_losses,total,validation,learning_rate_factor,seconds,max_iter_share\n"
         )
 
     for h in history do
@@ -77,6 +77,7 @@ let metricsCsv (history: EpochRecord[]) =
                 h.Validation |> Option.map num |> Option.defaultValue ""
                 num h.LearningRateFactor
                 num h.Seconds
+                num h.Train.MaxIterShare
             ]
 
         sb.Append(String.Join(",", cells)).Append('\n') |> ignore

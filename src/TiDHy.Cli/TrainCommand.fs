@@ -19,6 +19,7 @@ type TrainArgs =
     | Seed of int
     | Validate_Every of int
     | Resume
+    | Force
 
     interface IArgParserTemplate with
         member a.Usage =
@@ -29,12 +30,14 @@ type TrainArgs =
             | Out _ -> "output folder: config.json, checkpoints, model.json, metrics.csv, plots and index.html."
             | Val_Data _ -> "validation series (default: the last --val-fraction of --data)."
             | Val_Fraction _ ->
-                "fraction of the series held out for validation when --val-data is absent (default 0.1; 0 for none)."
-            | Epochs _ -> "train until this many epochs are complete (default: the config's num_epochs)."
-            | Batch_Size _ -> "windows per batch (default 16)."
-            | Seed _ -> "seed of the initialisation and the shuffle (default 0)."
-            | Validate_Every _ -> "validate every this many epochs (default 1)."
-            | Resume -> "continue from the output folder's last.tidhy.json."
+                "fraction of the series held out for validation when --val-data is absent, in [0, 1) (default 0.1; 0 for none)."
+            | Epochs _ -> "train until this many epochs are complete, >= 1 (default: the config's num_epochs)."
+            | Batch_Size _ -> "windows per batch, >= 1 (default 16; with --resume the checkpoint's)."
+            | Seed _ -> "seed of the initialisation and the shuffle (default 0; with --resume the checkpoint's)."
+            | Validate_Every _ -> "validate every this many epochs, >= 0 (default 1; 0 only after the last)."
+            | Resume ->
+                "continue from the output folder's last.tidhy.json (same data, batch size and seed; its configuration unless --config is given)."
+            | Force -> "replace the run files an earlier run left in the output folder and start afresh."
 
 let private summaryOf (cfg: Config) (state: TrainState) =
     [
@@ -44,19 +47,19 @@ let private summaryOf (cfg: Config) (state: TrainState) =
         match state.Best with
         | Some b -> "best", $"epoch {b.Epoch + 1}, score {b.Score:F6}"
         | None -> ()
+        match Array.tryLast state.History with
+        | Some h ->
+            "inference steps stopped at max_iter (last epoch)",
+            $"{100.0 * h.Train.MaxIterShare:F1}%% (max_iter {cfg.MaxIter})"
+        | None -> ()
     ]
 
-/// The training and validation series: `--val-data`, or the last `--val-fraction` of the series
+/// The training and validation series: `--val-data`, or the last `fraction` of the series
 /// (`Series.splitTail`; none when it rounds to 0 steps).
-let private split (args: ParseResults<TrainArgs>) (series: float[,]) =
+let private split (args: ParseResults<TrainArgs>) (fraction: float) (series: float[,]) =
     match args.TryGetResult TrainArgs.Val_Data with
     | Some v -> series, Some(loadSeries v)
     | None ->
-        let fraction = args.GetResult(TrainArgs.Val_Fraction, 0.1)
-
-        if not (fraction >= 0.0 && fraction < 1.0) then
-            fail $"--val-fraction: expected a fraction in [0, 1), got {fraction}."
-
         let split = Series.splitTail fraction series
 
         if Array2D.length1 split.Val = 0 then
@@ -64,13 +67,123 @@ let private split (args: ParseResults<TrainArgs>) (series: float[,]) =
         else
             split.Train, Some split.Val
 
+let private short (sha: string) = sha[..11]
+
+/// `--resume`: the checkpoint `last`, checked against what this run would train on: the
+/// configuration (when `--config` is given), the training and validation windows, the batch size
+/// and the seed (when given); each mismatch is an error naming it.
+let private checkResume
+    (last: string)
+    (stored: StoredCheckpoint)
+    (given: int option * int option)
+    (trainWindows: float[,,])
+    (validWindows: float[,,] option)
+    =
+    match stored.Run with
+    | None -> ()
+    | Some run ->
+        let batchSize, seed = given
+
+        match batchSize with
+        | Some b when b <> run.BatchSize ->
+            fail
+                $"--resume: {last} was trained with --batch-size {run.BatchSize}, not {b}; omit --batch-size to keep it."
+        | _ -> ()
+
+        match seed with
+        | Some sd when sd <> run.Seed ->
+            fail $"--resume: {last} was trained with --seed {run.Seed}, not {sd}; omit --seed to keep it."
+        | _ -> ()
+
+        let here = Train.fingerprint trainWindows
+
+        if here <> run.TrainSha256 then
+            fail
+                $"--resume: {last} was trained on other data: the training windows here (SHA-256 {short here}…) differ from the checkpoint's ({short run.TrainSha256}…); use the same --data, --val-data / --val-fraction and configuration."
+
+        let hereVal = validWindows |> Option.map Train.fingerprint
+
+        if hereVal <> run.ValidationSha256 then
+            let show = Option.map (fun h -> $"SHA-256 {short h}…") >> Option.defaultValue "none"
+
+            fail
+                $"--resume: {last} was validated on other data: the validation windows here ({show hereVal}) differ from the checkpoint's ({show run.ValidationSha256}); use the same --val-data / --val-fraction."
+
 /// `tidhy train`; returns the exit code.
 let run (args: ParseResults<TrainArgs>) =
+    // Usage errors first, before any file is read or written.
+    let batchSizeGiven =
+        args.TryGetResult TrainArgs.Batch_Size |> Option.map (positive "--batch-size")
+
+    let epochsGiven =
+        args.TryGetResult TrainArgs.Epochs |> Option.map (positive "--epochs")
+
+    let seedGiven = args.TryGetResult TrainArgs.Seed
+
+    let validateEvery =
+        args.GetResult(TrainArgs.Validate_Every, 1) |> nonNegative "--validate-every"
+
+    let fraction = args.GetResult(TrainArgs.Val_Fraction, 0.1)
+
+    if not (fraction >= 0.0 && fraction < 1.0) then
+        usage $"--val-fraction: expected a fraction in [0, 1), got {fraction}."
+
+    if args.Contains TrainArgs.Val_Fraction && args.Contains TrainArgs.Val_Data then
+        usage "--val-fraction and --val-data exclude each other."
+
+    let resume = args.Contains TrainArgs.Resume
+
+    if resume && args.Contains TrainArgs.Force then
+        usage "--resume and --force exclude each other."
+
     let dataPath = args.GetResult TrainArgs.Data
     let out = args.GetResult TrainArgs.Out
+    use _lock = lockOutput out
+    let last = Path.Combine(out, Train.LastCheckpoint)
+
+    let replaced =
+        if resume then
+            if not (File.Exists last) then
+                fail $"--resume: {last} does not exist."
+
+            []
+        elif File.Exists last && not (args.Contains TrainArgs.Force) then
+            fail
+                $"{out} already holds {Train.LastCheckpoint}; pass --resume to continue it, --force to replace the run, or choose another --out."
+        else
+            guardOutput out (args.Contains TrainArgs.Force)
+
     let series = loadSeries dataPath
-    let cfg = configFor (args.TryGetResult TrainArgs.Config) (Array2D.length2 series)
-    let trainSeries, validSeries = split args series
+
+    let stored =
+        if resume then
+            try
+                Some(Checkpoint.read last)
+            with CheckpointException msg ->
+                fail msg
+        else
+            None
+
+    let features = Array2D.length2 series
+
+    let cfg =
+        match stored, args.TryGetResult TrainArgs.Config with
+        | Some st, None ->
+            if st.Config.InputDim <> features then
+                fail $"--resume: {last} has input_dim = {st.Config.InputDim} but {dataPath} has {features} features."
+
+            st.Config
+        | Some st, Some path ->
+            let cfg = configFor (Some path) features
+
+            match Checkpoint.differences cfg st.Config with
+            | [] -> cfg
+            | diffs ->
+                let listed = System.String.Join("; ", diffs)
+                fail $"--resume: {last} was made for another configuration than {path}: {listed}"
+        | None, path -> configFor path features
+
+    let trainSeries, validSeries = split args fraction series
     let trainWindows = windowsOf dataPath cfg cfg.Overlap trainSeries
 
     let validWindows =
@@ -86,31 +199,33 @@ let run (args: ParseResults<TrainArgs>) =
         | Some v, None -> Some(windowsOf "validation data" cfg cfg.SequenceLength v)
         | None, _ -> None
 
-    Directory.CreateDirectory out |> ignore
-    let last = Path.Combine(out, Train.LastCheckpoint)
+    let run = stored |> Option.bind _.Run
+
+    stored
+    |> Option.iter (fun st -> checkResume last st (batchSizeGiven, seedGiven) trainWindows validWindows)
+
+    let batchSize =
+        batchSizeGiven
+        |> Option.orElse (run |> Option.map _.BatchSize)
+        |> Option.defaultValue 16
+
+    let seed =
+        seedGiven |> Option.orElse (run |> Option.map _.Seed) |> Option.defaultValue 0
 
     let state =
-        if args.Contains TrainArgs.Resume then
-            if not (File.Exists last) then
-                fail $"--resume: {last} does not exist."
+        match stored with
+        | Some st -> st.State
+        | None -> Train.init cfg (Random.key seed)
 
-            try
-                Checkpoint.load cfg last
-            with CheckpointException msg ->
-                fail msg
-        elif File.Exists last then
-            fail $"{out} already holds {Train.LastCheckpoint}; pass --resume to continue it, or choose another --out."
-        else
-            Train.init cfg (Random.key (args.GetResult(TrainArgs.Seed, 0)))
-
+    removeRunFiles out replaced
     Report.writeAtomic (Path.Combine(out, "config.json")) (ConfigJson.toJson cfg + "\n")
 
     let options =
         { Train.defaultFitOptions cfg with
-            BatchSize = args.GetResult(TrainArgs.Batch_Size, 16)
-            Epochs = args.GetResult(TrainArgs.Epochs, cfg.NumEpochs)
-            Seed = args.GetResult(TrainArgs.Seed, 0)
-            ValidateEvery = args.GetResult(TrainArgs.Validate_Every, 1)
+            BatchSize = batchSize
+            Epochs = defaultArg epochsGiven cfg.NumEpochs
+            Seed = seed
+            ValidateEvery = validateEvery
             CheckpointDirectory = Some out
         }
 
@@ -128,7 +243,7 @@ let run (args: ParseResults<TrainArgs>) =
         out
 
     use cts = new CancellationTokenSource()
-    use _ = cancelOnCtrlC cts
+    use signals = new StopSignals(cts)
 
     let res =
         Progress.run state.Epoch options.Epochs (fun report ->
@@ -153,9 +268,22 @@ let run (args: ParseResults<TrainArgs>) =
     let index = Report.write out "TiDHy training" (summaryOf cfg s) s.History tl None
     printfn "Report: %s" index
 
+    match Array.tryLast s.History with
+    | Some h ->
+        reportMaxIter "the last epoch's" cfg.MaxIter h.Train.MaxIterShare
+
+        let first = s.History[0].Train.Total
+
+        if h.Train.Total > 1000.0 * abs first && s.History.Length > 1 then
+            eprintfn
+                "Warning: the training objective exploded: %g in the last epoch, %g in the first; lower the learning rates."
+                h.Train.Total
+                first
+    | None -> ()
+
     if res.Cancelled then
         printfn "Stopped at epoch %d, batch %d; checkpoint %s. Resume with --resume." s.Epoch s.Batch last
-        130
+        signals.ExitCode
     else
         printfn "Done: %d epochs; best parameters in %s." s.Epoch (Path.Combine(out, "model.json"))
         0

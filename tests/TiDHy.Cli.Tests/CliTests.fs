@@ -26,13 +26,13 @@ let run (args: string list) =
             Console.SetOut oldOut
             Console.SetError oldErr)
 
-let private tempDir () =
+let internal tempDir () =
     let d = Path.Combine(Path.GetTempPath(), $"tidhy-cli-{Guid.NewGuid():N}")
     Directory.CreateDirectory d |> ignore
     d
 
 /// A small series `[time; 3]` written as CSV with a header.
-let private writeSeries (dir: string) (name: string) (time: int) =
+let internal writeSeries (dir: string) (name: string) (time: int) =
     let path = Path.Combine(dir, name)
 
     let lines =
@@ -54,7 +54,7 @@ let private writeSeries (dir: string) (name: string) (time: int) =
     File.WriteAllLines(path, lines)
     path
 
-let private writeConfig (dir: string) (extra: string) =
+let internal writeConfig (dir: string) (extra: string) =
     let path = Path.Combine(dir, $"config-{Guid.NewGuid():N}.json")
 
     File.WriteAllText(
@@ -65,7 +65,7 @@ let private writeConfig (dir: string) (extra: string) =
 
     path
 
-let private expectFiles (dir: string) (names: string list) =
+let internal expectFiles (dir: string) (names: string list) =
     for n in names do
         Assert.True(File.Exists(Path.Combine(dir, n)), $"{n} missing in {dir}")
 
@@ -178,12 +178,13 @@ let ``eval writes the record as npz and a report, from a checkpoint or a state_d
     Assert.Equal<int[]>([| 8; 10; 3 |], entries["I_hat"].Shape)
     Assert.Equal<int[]>([| 8; 10; 3; 3 |], entries["Ut"].Shape)
     let model = Path.Combine(run1, "model.json")
-    let code, _, err = run [ "eval"; "--model"; model; "--data"; data; "--out"; out ]
+    let out2 = Path.Combine(dir, "eval2")
+    let code, _, err = run [ "eval"; "--model"; model; "--data"; data; "--out"; out2 ]
     Assert.Equal(1, code)
     Assert.Contains("--config", err)
 
     let code, _, err =
-        run [ "eval"; "--model"; model; "--config"; cfg; "--data"; data; "--out"; out ]
+        run [ "eval"; "--model"; model; "--config"; cfg; "--data"; data; "--out"; out2 ]
 
     Assert.True((code = 0), $"exit {code}: {err}")
 
@@ -291,7 +292,17 @@ let ``import-torch turns an upstream state_dict into a checkpoint that eval uses
     File.WriteAllText(wrong, cfgNode.ToJsonString())
 
     let code, _, err =
-        run [ "import-torch"; "--state-dict"; sd; "--config"; wrong; "--out"; ckpt ]
+        run
+            [
+                "import-torch"
+                "--state-dict"
+                sd
+                "--config"
+                wrong
+                "--out"
+                ckpt
+                "--force"
+            ]
 
     Assert.Equal(1, code)
     Assert.Contains("temporal", err)
@@ -393,5 +404,5 @@ let ``bench prints one JSON line per implementation and batch size`` () =
 
     Assert.Contains("\"sample_iterations_per_second\"", lines[1])
     let code, _, err = run [ "bench"; "--batch"; "0" ]
-    Assert.Equal(1, code)
+    Assert.Equal(2, code)
     Assert.Contains("--batch", err)

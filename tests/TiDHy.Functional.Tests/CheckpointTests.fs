@@ -37,6 +37,7 @@ let private trainedState () =
                                     R2Loss = nan
                                 }
                             Total = 7.25
+                            MaxIterShare = 0.25
                         }
                     Validation = Some 0.3
                     LearningRateFactor = 1.0

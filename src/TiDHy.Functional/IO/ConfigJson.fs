@@ -116,7 +116,8 @@ module ConfigJson =
     let private derivedDefaults: (string * (Config -> obj)) list =
         [ "overlap", (fun cfg -> box (max 1 (cfg.SequenceLength / 10))) ]
 
-    /// A configuration from a JSON object element with upstream names. Required options
+    /// A configuration from a JSON object element with upstream names; a key given twice is an
+    /// error naming it. Required options
     /// (`input_dim`) must be given, missing ones take their declared defaults, and `overlap` (the
     /// window step) defaults to `max 1 (sequence_length div 10)`. `batch_converge` and
     /// `convergence` must agree when both are given. The result is validated (`Config.validateOrThrow`).
@@ -125,6 +126,11 @@ module ConfigJson =
             fail "config" (json.ValueKind.ToString()) "expected a JSON object"
 
         let props = json.EnumerateObject() |> Seq.toList
+
+        match props |> List.countBy _.Name |> List.tryFind (fun (_, n) -> n > 1) with
+        | Some(key, n) -> fail key $"given {n} times" "duplicate key: each key may appear once"
+        | None -> ()
+
         let given = props |> List.map _.Name |> set
 
         for o in ConfigOptions.all do

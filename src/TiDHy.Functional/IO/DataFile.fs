@@ -17,7 +17,38 @@ module DataFile =
     let internal fail (source: string) (reason: string) : 'a =
         raise (DataFormatException $"{source}: {reason}")
 
-    /// Writes `path` atomically: `write` fills a new temporary file beside it, which is flushed and
+    /// What `writeAtomic` puts between a file's name and 32 hexadecimal digits to name its temporary
+    /// file: `model.json.tmp-0123…`.
+    [<Literal>]
+    let TempMarker = ".tmp-"
+
+    /// Whether `name` is the name of a temporary file of `writeAtomic` (`TempMarker` and 32 hex digits).
+    let isTemporary (name: string) =
+        let i = name.LastIndexOf(TempMarker, StringComparison.Ordinal)
+
+        i > 0
+        && name.Length - (i + TempMarker.Length) = 32
+        && name.Substring(i + TempMarker.Length) |> Seq.forall Uri.IsHexDigit
+
+    /// Removes the temporary files of `writeAtomic` in `dir` (not in its subfolders), as a killed
+    /// writer leaves them; returns how many. Call it only while no other process writes in `dir`
+    /// (the `tidhy` commands hold the folder's lock).
+    let removeTemporaries (dir: string) : int =
+        if Directory.Exists dir then
+            Directory.EnumerateFiles dir
+            |> Seq.filter (Path.GetFileName >> isTemporary)
+            |> Seq.toArray
+            |> Array.sumBy (fun f ->
+                try
+                    File.Delete f
+                    1
+                with :? IOException ->
+                    0)
+        else
+            0
+
+    /// Writes `path` atomically: `write` fills a new temporary file beside it (`path` + `TempMarker`
+    /// + 32 hex digits), which is flushed and
     /// then renamed over `path`. When `write` (or anything else) fails, the temporary file is removed
     /// and an existing file at `path` is left as it was.
     let writeAtomic (path: string) (write: Stream -> unit) =
@@ -25,7 +56,7 @@ module DataFile =
             invalidArg (nameof path) $"path: expected a file path, got '{path}'."
 
         let full = Path.GetFullPath path
-        let tmp = full + $".tmp-{Guid.NewGuid():N}"
+        let tmp = full + TempMarker + Guid.NewGuid().ToString "N"
 
         try
             do

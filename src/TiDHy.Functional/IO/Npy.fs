@@ -369,9 +369,16 @@ module Npy =
     /// Writes `a` `[n0; n1; n2]` to the `.npy` file `path` as float64, atomically.
     let writeArray3 (path: string) (a: float[,,]) = write path (ofArray3 a)
 
+    /// The most uncompressed bytes `parseNpz` accepts for the entries of one archive: the largest
+    /// byte array, and at most half the memory available to the process.
+    let private maxEntryBytes () =
+        min (int64 Array.MaxLength) (GC.GetGCMemoryInfo().TotalAvailableMemoryBytes / 2L)
+
     /// The entries of the `.npz` archive `bytes` as `(name, array)` in archive order, names without
     /// the `.npy` suffix (as `numpy.load` keys them); stored and deflated entries are both read.
-    /// `source` names the archive in errors, which also name the entry.
+    /// `source` names the archive in errors, which also name the entry. An entry whose declared
+    /// uncompressed size (or the archive's total) exceeds `maxEntryBytes`, or whose data is longer or
+    /// shorter than declared, is an error naming it (a zip bomb never fills memory).
     let parseNpz (source: string) (bytes: byte[]) =
         let archive =
             try
@@ -380,6 +387,7 @@ module Npy =
                 DataFile.fail source $"not a valid .npz (zip) archive: {ex.Message}"
 
         use archive = archive
+        let mutable declared = 0L
 
         let entries =
             archive.Entries
@@ -393,12 +401,43 @@ module Npy =
 
                 let entrySource = $"{source}, entry '{e.FullName}'"
 
+                // A zip bomb declares (or decompresses to) more than memory holds: the declared size
+                // is capped, and no more than it is ever read.
+                if e.Length > maxEntryBytes () then
+                    DataFile.fail
+                        entrySource
+                        $"the entry declares {e.Length} uncompressed bytes, more than the {maxEntryBytes ()} this reader accepts (the largest array or the available memory)."
+
+                declared <- declared + e.Length
+
+                if declared > maxEntryBytes () then
+                    DataFile.fail
+                        entrySource
+                        $"the entries declare {declared} uncompressed bytes in all, more than the {maxEntryBytes ()} this reader accepts (the largest array or the available memory)."
+
                 let content =
                     try
                         use s = e.Open()
-                        use m = new MemoryStream()
-                        s.CopyTo m
-                        m.ToArray()
+                        let buffer = Array.zeroCreate<byte>(int e.Length)
+                        let mutable n = 0
+                        let mutable more = true
+
+                        while more && n < buffer.Length do
+                            let k = s.Read(buffer, n, buffer.Length - n)
+                            n <- n + k
+                            more <- k > 0
+
+                        if n < buffer.Length then
+                            DataFile.fail
+                                entrySource
+                                $"corrupted entry: {n} bytes, but the archive declares {e.Length}."
+
+                        if s.ReadByte() >= 0 then
+                            DataFile.fail
+                                entrySource
+                                $"corrupted entry: more bytes than the {e.Length} the archive declares."
+
+                        buffer
                     with :? InvalidDataException as ex ->
                         DataFile.fail entrySource $"corrupted entry: {ex.Message}"
 

@@ -61,14 +61,24 @@ module StateDict =
 
         { Shape = shape; Data = data }
 
-    /// Reads a state_dict object `{name: tensor, ...}` (the fixtures' `params` format).
+    /// Reads a state_dict object `{name: tensor, ...}` (the fixtures' `params` format); a name given
+    /// twice is an error naming it.
     let ofJsonElement (e: JsonElement) : Map<string, NamedTensor> =
         if e.ValueKind <> JsonValueKind.Object then
             raise (StateDictException "state dict: expected a JSON object of named tensors")
 
-        e.EnumerateObject()
-        |> Seq.map (fun p -> p.Name, tensorOfJson $"tensor '{p.Name}'" p.Value)
-        |> Map.ofSeq
+        let props = e.EnumerateObject() |> Seq.toList
+
+        match props |> List.countBy _.Name |> List.tryFind (fun (_, n) -> n > 1) with
+        | Some(name, n) ->
+            raise (
+                StateDictException $"state dict: the tensor name '{name}' appears {n} times; each name may appear once"
+            )
+        | None -> ()
+
+        props
+        |> List.map (fun p -> p.Name, tensorOfJson $"tensor '{p.Name}'" p.Value)
+        |> Map.ofList
 
     /// Parses a state_dict from JSON text.
     let parseJson (text: string) : Map<string, NamedTensor> =
@@ -122,7 +132,22 @@ module StateDict =
             raise (StateDictException $"{path}: {msg}")
 
     /// Writes the state_dict of `p` as JSON to `path`, atomically: a temporary file beside it is
-    /// written, then renamed, so that a failure leaves any existing file intact.
+    /// written, then renamed, so that a failure leaves any existing file intact. Raises
+    /// `StateDictException` naming the tensor when a value is NaN or infinite, writing nothing.
     let save (path: string) (p: Params) =
+        match
+            ParamTree.leaves p
+            |> List.tryPick (fun (name, vs) ->
+                vs
+                |> Array.tryFindIndex (Double.IsFinite >> not)
+                |> Option.map (fun i -> name, i, vs[i]))
+        with
+        | Some(name, i, v) ->
+            raise (
+                StateDictException
+                    $"{path}: refusing to save tensor '{name}' with the non-finite value {v} at flat index {i}"
+            )
+        | None -> ()
+
         let bytes = Encoding.UTF8.GetBytes(toJson (ParamLayout.ofParams p))
         DataFile.writeAtomic path (fun s -> s.Write(bytes, 0, bytes.Length))

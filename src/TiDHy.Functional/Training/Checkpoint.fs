@@ -15,6 +15,9 @@ type StoredCheckpoint =
         Config: Config
         /// The training state.
         State: TrainState
+        /// What the fit that wrote it trained on (`None` for checkpoints saved without it, or
+        /// written before it was recorded).
+        Run: TrainingRun option
     }
 
 exception CheckpointException of string with
@@ -52,6 +55,34 @@ module Checkpoint =
             more <- k > 0
 
         Encoding.ASCII.GetString(buf, 0, n) = Magic
+
+    /// The first non-finite value of `state` as `(quantity, value)`: the parameters, the AdamW
+    /// moments, the GradNorm weights and `l0`, the stateful carry and the best model, each leaf named
+    /// (`params 'temporal'`, `optimizer.exp_avg_sq 'spatial_decoder.weight'`, …); `None` when all are finite.
+    let nonFinite (state: TrainState) : (string * float) option =
+        let inTree (what: string) (p: Params) =
+            ParamTree.leaves p
+            |> List.tryPick (fun (name, vs) ->
+                vs
+                |> Array.tryFind (Double.IsFinite >> not)
+                |> Option.map (fun v -> $"{what} '{name}'", v))
+
+        let inArray (what: string) (vs: float seq) =
+            vs |> Seq.tryFind (Double.IsFinite >> not) |> Option.map (fun v -> what, v)
+
+        [
+            fun () -> inTree "params" state.Params
+            fun () -> inTree "optimizer.exp_avg" state.Optimizer.ExpAvg
+            fun () -> inTree "optimizer.exp_avg_sq" state.Optimizer.ExpAvgSq
+            fun () -> inArray "grad_norm.weights" state.GradNorm.Weights
+            fun () -> state.GradNorm.L0 |> Option.bind (inArray "grad_norm.l0")
+            fun () -> state.Carry |> Option.bind (fun c -> inArray "carry.r" (Seq.cast c.R))
+            fun () -> state.Carry |> Option.bind (fun c -> inArray "carry.r2" (Seq.cast c.R2))
+            fun () -> state.Best |> Option.bind (fun b -> inTree "best.params" b.Params)
+            fun () -> state.Best |> Option.bind (fun b -> inArray "best.score" [ b.Score ])
+        ]
+        |> List.tryPick (fun f -> f ())
+
 
     let private number (w: Utf8JsonWriter) (v: float) =
         if Double.IsFinite v then
@@ -92,7 +123,7 @@ module Checkpoint =
             Data = Seq.cast<float> a |> Seq.toArray
         }
 
-    let private payload (cfg: Config) (s: TrainState) =
+    let private payload (cfg: Config) (run: TrainingRun option) (s: TrainState) =
         use stream = new MemoryStream()
         use w = new Utf8JsonWriter(stream, JsonWriterOptions(Indented = true))
         w.WriteStartObject()
@@ -132,6 +163,8 @@ module Checkpoint =
 
             w.WritePropertyName "total"
             number w l.Total
+            w.WritePropertyName "max_iter_share"
+            number w l.MaxIterShare
             w.WriteEndObject()
 
         losses "running" s.Running
@@ -165,6 +198,20 @@ module Checkpoint =
             w.WriteEndObject()
         | None -> w.WriteNull "best"
 
+        match run with
+        | Some r ->
+            w.WriteStartObject "run"
+            w.WriteNumber("batch_size", r.BatchSize)
+            w.WriteNumber("seed", r.Seed)
+            w.WriteString("train_sha256", r.TrainSha256)
+
+            match r.ValidationSha256 with
+            | Some v -> w.WriteString("validation_sha256", v)
+            | None -> w.WriteNull "validation_sha256"
+
+            w.WriteEndObject()
+        | None -> w.WriteNull "run"
+
         w.WriteEndObject()
         w.Flush()
         stream.ToArray()
@@ -172,25 +219,57 @@ module Checkpoint =
     let private hex (bytes: byte[]) =
         Convert.ToHexString(bytes).ToLowerInvariant()
 
-    /// The bytes of the checkpoint file of training state `s` under `cfg`.
-    let toBytes (cfg: Config) (s: TrainState) : byte[] =
+    let private fail (what: string) (reason: string) =
+        raise (CheckpointException $"{what}: {reason}")
+
+    /// The non-finite value of `s` that a checkpoint refuses (`nonFinite`, and the validation losses
+    /// of the history), as `(quantity, value)`.
+    let private refused (s: TrainState) =
+        match nonFinite s with
+        | Some q -> Some q
+        | None ->
+            s.History
+            |> Array.tryPick (fun h ->
+                h.Validation
+                |> Option.filter (Double.IsFinite >> not)
+                |> Option.map (fun v -> $"history[{h.Epoch}].validation", v))
+
+    /// The bytes of the checkpoint file of training state `s` under `cfg`, recording `run` when
+    /// given. Raises `CheckpointException` when `s` holds a NaN or infinite parameter, AdamW moment,
+    /// GradNorm weight or `l0`, carry, best model or validation loss: no checkpoint holds one.
+    let toBytesWith (cfg: Config) (run: TrainingRun option) (s: TrainState) : byte[] =
         let cfg = Config.validateOrThrow cfg
         Model.checkParams cfg s.Params
-        let body = payload cfg s
+
+        match refused s with
+        | Some(quantity, value) -> fail "checkpoint" $"refusing to save a state whose {quantity} is {value}"
+        | None -> ()
+
+        let body = payload cfg run s
 
         let header =
             Encoding.ASCII.GetBytes $"{Magic} {Version} sha256={hex (SHA256.HashData body)}\n"
 
         Array.append header body
 
-    /// Writes the checkpoint of `s` under `cfg` to `path` atomically: a temporary file beside it is
-    /// written and flushed, then renamed over `path`, so a failure leaves any existing checkpoint intact.
-    let save (path: string) (cfg: Config) (s: TrainState) =
-        let bytes = toBytes cfg s
+    /// `toBytesWith cfg None s`.
+    let toBytes (cfg: Config) (s: TrainState) : byte[] = toBytesWith cfg None s
+
+    /// Writes the checkpoint of `s` under `cfg` (recording `run` when given) to `path` atomically: a
+    /// temporary file beside it is written and flushed, then renamed over `path`, so a failure leaves
+    /// any existing checkpoint intact. Raises `CheckpointException` naming `path` and the quantity for
+    /// a non-finite state (`toBytesWith`), writing nothing.
+    let saveWith (path: string) (cfg: Config) (run: TrainingRun option) (s: TrainState) =
+        let bytes =
+            try
+                toBytesWith cfg run s
+            with CheckpointException msg ->
+                fail path msg
+
         DataFile.writeAtomic path (fun f -> f.Write(bytes, 0, bytes.Length))
 
-    let private fail (what: string) (reason: string) =
-        raise (CheckpointException $"{what}: {reason}")
+    /// `saveWith path cfg None s`.
+    let save (path: string) (cfg: Config) (s: TrainState) = saveWith path cfg None s
 
     let private readFloat what (e: JsonElement) =
         match ConfigJson.tryFloat e with
@@ -221,7 +300,7 @@ module Checkpoint =
 
     /// The configuration differences between `expected` and `stored`, option by option (the table
     /// `ConfigOptions.all`), as `name: stored in the checkpoint, expected here`.
-    let private differences (expected: Config) (stored: Config) =
+    let differences (expected: Config) (stored: Config) =
         List.zip (ConfigJson.fields expected) (ConfigJson.fields stored)
         |> List.choose (fun ((key, v), (_, sv)) ->
             if sv = v then
@@ -229,9 +308,7 @@ module Checkpoint =
             else
                 Some $"{key}: {sv} in the checkpoint, {v} here")
 
-    /// Parses checkpoint bytes; `what` names the source in errors. Returns the stored configuration
-    /// and training state.
-    let ofBytes (what: string) (bytes: byte[]) : StoredCheckpoint =
+    let private ofBytesUnchecked (what: string) (bytes: byte[]) : StoredCheckpoint =
         let nl = Array.IndexOf(bytes, byte '\n')
 
         if nl < 0 then
@@ -272,12 +349,21 @@ module Checkpoint =
             with StateDictException msg ->
                 fail what $"{name}: {msg}"
 
-        let int32 (e: JsonElement) name =
+        /// A non-negative int32 field `name` of `e`; `field` names it in errors.
+        let count (e: JsonElement) (field: string) name =
             let v = get what e name
+            let mutable i = 0
 
-            match v.ValueKind with
-            | JsonValueKind.Number -> v.GetInt32()
-            | _ -> fail what $"\"{name}\" is not an integer"
+            if v.ValueKind = JsonValueKind.Number && v.TryGetInt32(&i) && i >= 0 then
+                i
+            else
+                fail what $"\"{field}\" is {v.GetRawText()}, expected a non-negative integer below 2^31"
+
+        let array (e: JsonElement) (field: string) =
+            if e.ValueKind <> JsonValueKind.Array then
+                fail what $"\"{field}\" is {e.GetRawText()}, expected an array"
+
+            e.EnumerateArray()
 
         let opt = get what root "optimizer"
         let gn = get what root "grad_norm"
@@ -309,19 +395,26 @@ module Checkpoint =
             let f name =
                 readFloat $"{what}: losses" (get what e name)
 
+            let mutable share = Unchecked.defaultof<JsonElement>
+
             {
                 Losses = LossTerms.names |> List.map f |> LossTerms.ofList
                 Total = f "total"
+                MaxIterShare =
+                    if e.TryGetProperty("max_iter_share", &share) then
+                        readFloat $"{what}: losses" share
+                    else
+                        0.0
             }
 
         let history =
-            (get what root "history").EnumerateArray()
-            |> Seq.map (fun h ->
+            array (get what root "history") "history"
+            |> Seq.mapi (fun i h ->
                 let f name =
                     readFloat $"{what}: history" (get what h name)
 
                 {
-                    Epoch = int32 h "epoch"
+                    Epoch = count h $"history[{i}].epoch" "epoch"
                     Train = losses (get what h "train")
                     Validation =
                         match (get what h "validation").ValueKind with
@@ -341,30 +434,82 @@ module Checkpoint =
                 Some
                     {
                         Params = paramsOf "best.params" (get what b "params")
-                        Epoch = int32 b "epoch"
+                        Epoch = count b "best.epoch" "epoch"
                         Score = readFloat $"{what}: best.score" (get what b "score")
                     }
 
-        {
-            Config = cfg
-            State =
-                {
-                    Params = paramsOf "params" (get what root "params")
-                    Optimizer =
-                        {
-                            Step = int32 opt "step"
-                            ExpAvg = paramsOf "optimizer.exp_avg" (get what opt "exp_avg")
-                            ExpAvgSq = paramsOf "optimizer.exp_avg_sq" (get what opt "exp_avg_sq")
-                        }
-                    GradNorm = { Weights = weights; L0 = l0 }
-                    Epoch = int32 root "epoch"
-                    Batch = int32 root "batch"
-                    Carry = carry
-                    Running = losses (get what root "running")
-                    History = history
-                    Best = best
-                }
-        }
+        let run =
+            let mutable r = Unchecked.defaultof<JsonElement>
+
+            if root.TryGetProperty("run", &r) && r.ValueKind <> JsonValueKind.Null then
+                let text name =
+                    match (get what r name).ValueKind with
+                    | JsonValueKind.String -> (get what r name).GetString()
+                    | _ -> fail what $"\"run.{name}\" is not a string"
+
+                let seed =
+                    let v = get what r "seed"
+                    let mutable i = 0
+
+                    if v.ValueKind = JsonValueKind.Number && v.TryGetInt32(&i) then
+                        i
+                    else
+                        fail what $"\"run.seed\" is {v.GetRawText()}, expected an integer"
+
+                Some
+                    {
+                        BatchSize = count r "run.batch_size" "batch_size"
+                        Seed = seed
+                        TrainSha256 = text "train_sha256"
+                        ValidationSha256 =
+                            match (get what r "validation_sha256").ValueKind with
+                            | JsonValueKind.Null -> None
+                            | _ -> Some(text "validation_sha256")
+                    }
+            else
+                None
+
+        let stored =
+            {
+                Run = run
+                Config = cfg
+                State =
+                    {
+                        Params = paramsOf "params" (get what root "params")
+                        Optimizer =
+                            {
+                                Step = count opt "optimizer.step" "step"
+                                ExpAvg = paramsOf "optimizer.exp_avg" (get what opt "exp_avg")
+                                ExpAvgSq = paramsOf "optimizer.exp_avg_sq" (get what opt "exp_avg_sq")
+                            }
+                        GradNorm = { Weights = weights; L0 = l0 }
+                        Epoch = count root "epoch" "epoch"
+                        Batch = count root "batch" "batch"
+                        Carry = carry
+                        Running = losses (get what root "running")
+                        History = history
+                        Best = best
+                    }
+            }
+
+        match refused stored.State with
+        | Some(quantity, value) -> fail what $"{quantity} is {value}; a checkpoint holds only finite values"
+        | None -> stored
+
+    /// Parses checkpoint bytes; `what` names the source in errors. Returns the stored configuration,
+    /// training state and run. Raises `CheckpointException` naming `what` and the field for anything
+    /// malformed, even under a valid checksum: a count (`epoch`, `batch`, `optimizer.step`, …) that is
+    /// not a non-negative integer below 2^31, a missing or mistyped field, duplicate JSON keys, a
+    /// NaN or infinite parameter, moment, GradNorm value or validation loss.
+    let ofBytes (what: string) (bytes: byte[]) : StoredCheckpoint =
+        try
+            ofBytesUnchecked what bytes
+        with
+        | :? InvalidOperationException
+        | :? FormatException
+        | :? OverflowException
+        | :? ArgumentException
+        | :? Collections.Generic.KeyNotFoundException as ex -> fail what $"malformed checkpoint: {ex.Message}"
 
     /// Reads the checkpoint at `path`: its stored configuration and training state. Raises
     /// `CheckpointException` naming the file when it cannot be read, is truncated or corrupted.

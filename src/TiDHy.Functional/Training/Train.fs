@@ -3,6 +3,7 @@ namespace TiDHy.Functional
 open System
 open System.Diagnostics
 open System.IO
+open System.Security.Cryptography
 open System.Threading
 
 /// The outer optimisation of MODEL.md ("One outer training step", GradNorm) as a pure step, and the
@@ -95,10 +96,29 @@ module Train =
             Forward = fwd
         }
 
+    /// The SHA-256 (lower-case hex) of windows `[n; T; D]`: their shape and values as little-endian
+    /// int32 and float64, so two window arrays have the same fingerprint exactly when they are equal
+    /// bit for bit. `TrainingRun` records it so that a resumed fit can check its data.
+    let fingerprint (windows: float[,,]) : string =
+        use sha = IncrementalHash.CreateHash HashAlgorithmName.SHA256
+
+        for n in [ Array3D.length1 windows; Array3D.length2 windows; Array3D.length3 windows ] do
+            sha.AppendData(BitConverter.GetBytes n)
+
+        let buf = Array.zeroCreate<byte> 8
+
+        for v in Seq.cast<float> windows do
+            Buffers.Binary.BinaryPrimitives.WriteDoubleLittleEndian(buf.AsSpan(), v)
+            sha.AppendData buf
+
+        Convert.ToHexString(sha.GetHashAndReset()).ToLowerInvariant()
+
     /// One outer training step on a batch of windows `X [batch; T; D]`: inference over the window,
     /// the objective's gradients (`objective`), clipping, one AdamW step (rates of epoch
     /// `state.Epoch`), GradNorm's update with `grad_norm`, and upstream's normalisations. Pure:
-    /// returns the new state (with `Batch` advanced) and the step's metrics.
+    /// returns the new state (with `Batch` advanced) and the step's metrics. Raises
+    /// `TrainingDivergedException` (epoch `state.Epoch`, batch `state.Batch`) when the step's loss or
+    /// anything in the new state (`Checkpoint.nonFinite`) is NaN or infinite.
     let step (cfg: Config) (state: TrainState) (X: float[,,]) : TrainState * StepMetrics =
         let cfg = Config.validateOrThrow cfg
         let o = objective cfg state X
@@ -117,13 +137,28 @@ module Train =
         let stepped =
             Optim.adamW Optim.adamWDefaults (groups cfg state.Epoch) state.Optimizer state.Params clipped.Gradient
 
-        { state with
-            Params = Init.normalize cfg stepped.Params
-            Optimizer = stepped.State
-            GradNorm = gradNorm
-            Batch = state.Batch + 1
-            Carry = if cfg.Stateful then Some o.Forward.Final else None
-        },
+        let next =
+            { state with
+                Params = Init.normalize cfg stepped.Params
+                Optimizer = stepped.State
+                GradNorm = gradNorm
+                Batch = state.Batch + 1
+                Carry = if cfg.Stateful then Some o.Forward.Final else None
+            }
+
+        let diverged quantity value =
+            raise (TrainingDivergedException(state.Epoch, state.Batch, quantity, value))
+
+        if not (Double.IsFinite o.Total) then
+            diverged "the loss" o.Total
+
+        match Checkpoint.nonFinite next with
+        | Some(quantity, value) -> diverged quantity value
+        | None -> ()
+
+        let iterations = o.Forward.Iterations
+
+        next,
         {
             Losses = LossTerms.map _.Value o.Terms
             CosReg = o.CosReg
@@ -133,10 +168,16 @@ module Train =
             GradNormBeforeClip = clipped.NormBeforeClip
             GradNorm = gnStep
             MeanIterations =
-                if o.Forward.Iterations.Length = 0 then
+                if iterations.Length = 0 then
                     0.0
                 else
-                    Array.averageBy float o.Forward.Iterations
+                    Array.averageBy float iterations
+            MaxIterShare =
+                if iterations.Length = 0 then
+                    0.0
+                else
+                    float (iterations |> Array.filter (fun i -> i >= cfg.MaxIter) |> Array.length)
+                    / float iterations.Length
         }
 
     /// Options of `fit` with defaults: batches of 16, `cfg.NumEpochs` epochs, seed 0, validation
@@ -215,6 +256,7 @@ module Train =
         {
             Losses = LossTerms.map2 (+) a.Losses m.Losses
             Total = a.Total + m.Total
+            MaxIterShare = a.MaxIterShare + m.MaxIterShare
         }
 
     let private meanLosses (a: EpochLosses) (count: int) : EpochLosses =
@@ -223,6 +265,7 @@ module Train =
         {
             Losses = LossTerms.map (fun v -> v / c) a.Losses
             Total = a.Total / c
+            MaxIterShare = a.MaxIterShare / c
         }
 
     /// The file name of the latest checkpoint in `FitOptions.CheckpointDirectory`.
@@ -240,8 +283,11 @@ module Train =
     /// objective, or lowest mean training total without validation data). With a checkpoint folder,
     /// `last.tidhy.json` is written after every epoch and when cancelled, `best.tidhy.json` whenever
     /// the best improves. Cancellation stops after the batch in progress; the returned state resumes
-    /// exactly where it stopped (same shuffle, same batch). Raises `InvalidOperationException` when the
-    /// loss becomes NaN or infinite, leaving the last checkpoint as it was.
+    /// exactly where it stopped (same shuffle, same batch). Checkpoints record the `TrainingRun`
+    /// (batch size, seed, `fingerprint` of the windows). Raises `TrainingDivergedException` (an
+    /// `InvalidOperationException`) naming the epoch, batch and quantity when a step's loss, the
+    /// state after a step (`step`) or a validation loss is NaN or infinite, before anything of that
+    /// step reaches a checkpoint: the last checkpoints stay as they were.
     let fit
         (cfg: Config)
         (options: FitOptions)
@@ -268,9 +314,18 @@ module Train =
 
         options.CheckpointDirectory |> Option.iter (Directory.CreateDirectory >> ignore)
 
+        let run =
+            lazy
+                {
+                    BatchSize = options.BatchSize
+                    Seed = options.Seed
+                    TrainSha256 = fingerprint train
+                    ValidationSha256 = validation |> Option.map fingerprint
+                }
+
         let save name s =
             options.CheckpointDirectory
-            |> Option.iter (fun dir -> Checkpoint.save (Path.Combine(dir, name)) cfg s)
+            |> Option.iter (fun dir -> Checkpoint.saveWith (Path.Combine(dir, name)) cfg (Some run.Value) s)
 
         let clock = Stopwatch.StartNew()
         let mutable s = state
@@ -289,10 +344,6 @@ module Train =
             else
                 let s', m = step cfg s (gather train bs[s.Batch])
 
-                if not (Double.IsFinite m.Total) then
-                    invalidOp
-                        $"Training diverged at epoch {epoch}, batch {s.Batch}: the loss is {m.Total}. Lower the learning rates (learning_rate_s/t/h, lr_r, lr_r2) or clip_grad; the last checkpoint is unchanged."
-
                 s <-
                     { s' with
                         Running = addLosses s.Running m
@@ -305,7 +356,12 @@ module Train =
                         let validated =
                             match validation with
                             | Some v when options.ValidateEvery > 0 && ((epoch + 1) % options.ValidateEvery = 0 || last) ->
-                                Some(validationLoss cfg s.Params options.BatchSize v)
+                                let loss = validationLoss cfg s.Params options.BatchSize v
+
+                                if not (Double.IsFinite loss) then
+                                    raise (TrainingDivergedException(epoch, bs.Length - 1, "the validation loss", loss))
+
+                                Some loss
                             | _ -> None
 
                         let trainLosses = meanLosses s.Running s.Batch

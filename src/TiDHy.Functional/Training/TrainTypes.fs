@@ -23,6 +23,9 @@ type StepMetrics =
         GradNorm: GradNormStep option
         /// Mean inference iterations per inference step of the window.
         MeanIterations: float
+        /// The share of the window's inference steps that stopped at `max_iter` without converging
+        /// (0 to 1).
+        MaxIterShare: float
     }
 
 /// The mean training losses of one epoch (batch metrics averaged over its batches).
@@ -32,6 +35,9 @@ type EpochLosses =
         Losses: LossTerms<float>
         /// The plain total loss (`StepMetrics.Total`).
         Total: float
+        /// The mean over the batches of `StepMetrics.MaxIterShare`: the share of inference steps
+        /// that stopped at `max_iter` (0 in checkpoints written before it was recorded).
+        MaxIterShare: float
     }
 
 /// Operations on `EpochLosses`.
@@ -39,7 +45,12 @@ type EpochLosses =
 module EpochLosses =
 
     /// All losses 0.
-    let zero: EpochLosses = { Losses = LossTerms.zero; Total = 0.0 }
+    let zero: EpochLosses =
+        {
+            Losses = LossTerms.zero
+            Total = 0.0
+            MaxIterShare = 0.0
+        }
 
 /// One epoch of the metrics history.
 type EpochRecord =
@@ -90,6 +101,40 @@ type TrainState =
         History: EpochRecord[]
         /// The best parameters so far.
         Best: BestModel option
+    }
+
+/// Training diverged: a step or a validation produced a NaN or infinite `Quantity` (a loss, a
+/// parameter tensor, an AdamW moment, a GradNorm weight or `l0`, the validation loss) in epoch
+/// `Epoch`, batch `Batch` (both from 0; `Batch` is the epoch's batch count for the validation loss).
+/// `Train.fit` raises it before the state reaches a checkpoint, so the last checkpoints stay valid.
+/// An `InvalidOperationException`, so that callers catching that keep working.
+type TrainingDivergedException(epoch: int, batch: int, quantity: string, value: float) =
+    inherit
+        InvalidOperationException(
+            $"Training diverged at epoch {epoch + 1}, batch {batch + 1} (counting from 1): {quantity} is {value}. Lower the learning rates (learning_rate_s/t/h, lr_r, lr_r2) or clip_grad; the last valid checkpoints are unchanged."
+        )
+
+    /// The epoch, from 0.
+    member _.Epoch = epoch
+    /// The batch of the epoch, from 0.
+    member _.Batch = batch
+    /// The quantity that became non-finite, e.g. `params 'temporal'` or `validation loss`.
+    member _.Quantity = quantity
+    /// Its first non-finite value.
+    member _.Value = value
+
+/// What a fit trained on, recorded in its checkpoints (`Checkpoint.saveWith`) so that a resumed fit
+/// can be checked against it.
+type TrainingRun =
+    {
+        /// Windows per batch.
+        BatchSize: int
+        /// Seed of the per-epoch shuffle.
+        Seed: int
+        /// `Train.fingerprint` of the training windows (SHA-256, hex).
+        TrainSha256: string
+        /// `Train.fingerprint` of the validation windows, when there are any.
+        ValidationSha256: string option
     }
 
 /// The objective of one training batch and the gradient a step follows (`Train.objective`).
