@@ -155,6 +155,21 @@ module Inference =
             GradR2 = Numerics.ofRows cfg.R2Dim (gs |> Array.map (fun (_, _, gr2) -> gr2))
         }
 
+    /// Raises `InferenceDivergedException` for `operation` after iteration `iteration` (from 1) when a
+    /// sample's `r` (`rs[s]`) or else `r2` (`r2s[s]`) holds NaN or infinity, naming the first such
+    /// sample in batch order (the fused kernels report the same).
+    let private checkFiniteLatents (cfg: Config) (operation: string) (iteration: int) (rs: float[][]) (r2s: float[][]) =
+        let bad (v: float[]) = not (Array.forall Double.IsFinite v)
+
+        for s in 0 .. rs.Length - 1 do
+            let quantity =
+                if bad rs[s] then InferenceQuantity.R
+                elif r2s.Length > 0 && bad r2s[s] then InferenceQuantity.R2
+                else InferenceQuantity.None
+
+            if quantity <> InferenceQuantity.None then
+                raise (InferenceDivergedException(operation, iteration, cfg.MaxIter, s, quantity))
+
     let private relChange (a: float[]) (old: float[]) =
         Numerics.norm (Numerics.sub a old)
         / (Numerics.norm old + ModelConstants.RelChangeGuard)
@@ -162,7 +177,9 @@ module Inference =
     /// `inf(x, r_p, r2₀)` on the reference path (the definition, whatever `cfg.Backend` says):
     /// `max_iter` at most of Nesterov SGD on `r` (from 0) and `r2` (from `r2₀`), each followed by
     /// soft-thresholding, stopping as `cfg.Convergence` says. `x [batch; D]`, `rP [batch; R]`,
-    /// `r2 [batch; R2]`; returns `r [batch; R]`, `r2 [batch; R2]` and the counts.
+    /// `r2 [batch; R2]`; returns `r [batch; R]`, `r2 [batch; R2]` and the counts. Raises
+    /// `InferenceDivergedException` (naming the iteration, the first sample and `r` or `r2`) as soon
+    /// as an iteration leaves a latent NaN or infinite.
     let inferReference (cfg: Config) (p: Params) (x: float[,]) (rP: float[,]) (r2: float[,]) : InferResult =
         let b = checkInputs cfg p x rP r2
         let vs = Model.dynamicsMatrices p
@@ -199,6 +216,8 @@ module Inference =
                     r2[s] <- r2[s] |> Array.map (Numerics.softThreshold cfg.LmdaR2)
                     r[s] <- r[s] |> Array.map (Numerics.softThreshold cfg.LmdaR)
                     sampleIters[s] <- sampleIters[s] + 1
+
+            checkFiniteLatents cfg "inf" (i + 1) r r2
 
             match cfg.Convergence with
             | Convergence.Batch ->
@@ -277,7 +296,8 @@ module Inference =
     /// `inf_first_step(x)` on the reference path: AdamW (lr `lr_r`, betas 0.9/0.999, eps 1e-8,
     /// weight decay 0.01) on `⟨ℓ(decode(r), x)⟩` from `r = 0`, no shrinkage, stopping when every
     /// sample's relative change is below `tol` (each sample on its own with `PerSample`
-    /// convergence). `x [batch; D]`; returns `r [batch; R]`.
+    /// convergence). `x [batch; D]`; returns `r [batch; R]`. Raises `InferenceDivergedException` as
+    /// soon as an iteration leaves `r` NaN or infinite.
     let inferFirstStepReference (cfg: Config) (p: Params) (x: float[,]) : FirstStepResult =
         Config.validateOrThrow cfg |> ignore
         Model.checkParams cfg p
@@ -319,6 +339,8 @@ module Inference =
                     sampleIters[s] <- sampleIters[s] + 1
                     changes[s] <- relChange r[s] old < cfg.Tol
 
+            checkFiniteLatents cfg "inf_first_step" (i + 1) r [||]
+
             match cfg.Convergence with
             | Convergence.PerSample ->
                 for s in 0 .. b - 1 do
@@ -341,7 +363,8 @@ module Inference =
     /// `inf(x, r_p, r2₀)` (see `inferReference` for the definition) on the implementation that
     /// `cfg.Backend` names: the generated fused kernels by default (float64, or float32 with
     /// `FusedFloat32`), or the reference path. `x [batch; D]`, `rP [batch; R]`, `r2 [batch; R2]`;
-    /// returns `r [batch; R]`, `r2 [batch; R2]` and the counts.
+    /// returns `r [batch; R]`, `r2 [batch; R2]` and the counts. Every backend raises the same
+    /// `InferenceDivergedException` (iteration, sample, latent) when the inner optimisation overflows.
     let infer (cfg: Config) (p: Params) (x: float[,]) (rP: float[,]) (r2: float[,]) : InferResult =
         match cfg.Backend with
         | Backend.Reference -> inferReference cfg p x rP r2
@@ -351,7 +374,8 @@ module Inference =
             Fused.infer cfg p x rP r2
 
     /// `inf_first_step(x)` (see `inferFirstStepReference`) on the implementation that
-    /// `cfg.Backend` names. `x [batch; D]`; returns `r [batch; R]`.
+    /// `cfg.Backend` names. `x [batch; D]`; returns `r [batch; R]`. Raises `InferenceDivergedException`
+    /// on every backend when the optimisation overflows.
     let inferFirstStep (cfg: Config) (p: Params) (x: float[,]) : FirstStepResult =
         match cfg.Backend with
         | Backend.Reference -> inferFirstStepReference cfg p x
