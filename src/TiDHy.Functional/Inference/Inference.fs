@@ -94,6 +94,27 @@ module Inference =
 
         value, gR, gR2
 
+    /// The data domain of `loss`: whether an observation is in it, and the domain in words
+    /// (MSE: any finite number; BCE: [0, 1]; Poisson: non-negative).
+    let dataDomain (loss: LossKind) : (float -> bool) * string =
+        match loss with
+        | LossKind.MSE -> (fun _ -> true), "any finite number"
+        | LossKind.BCE -> (fun v -> v >= 0.0 && v <= 1.0), "[0, 1] (binary data or probabilities)"
+        | LossKind.Poisson -> (fun v -> v >= 0.0), "non-negative numbers (counts)"
+
+    /// Raises an ArgumentException naming `name`, the first entry `[row; column]` (from 0) of
+    /// `x [batch; D]` outside the data domain of `cfg.Loss`, and the domain.
+    let checkDomain (cfg: Config) (name: string) (x: float[,]) =
+        let inside, domain = dataDomain cfg.Loss
+
+        if cfg.Loss <> LossKind.MSE then
+            for i in 0 .. Array2D.length1 x - 1 do
+                for j in 0 .. Array2D.length2 x - 1 do
+                    if not (inside x[i, j]) then
+                        invalidArg
+                            name
+                            $"{name}: entry [row {i}; column {j}] = {x[i, j]}: loss_type {cfg.Loss} needs data in {domain}; rescale the data or choose another loss_type."
+
     let private checkInputs (cfg: Config) (p: Params) (x: float[,]) (rP: float[,]) (r2: float[,]) =
         Config.validateOrThrow cfg |> ignore
         Model.checkParams cfg p
@@ -103,6 +124,7 @@ module Inference =
         Shape.checkFiniteMatrix (nameof x) x
         Shape.checkFiniteMatrix (nameof rP) rP
         Shape.checkFiniteMatrix (nameof r2) r2
+        checkDomain cfg (nameof x) x
         b
 
     let private targets (cfg: Config) (p: Params) (b: int) (target: float[,] option) =
@@ -303,6 +325,7 @@ module Inference =
         Model.checkParams cfg p
         let b = Shape.checkBatch (nameof x) cfg.InputDim x
         Shape.checkFiniteMatrix (nameof x) x
+        checkDomain cfg (nameof x) x
         let scale = dataScale cfg b
         let xs = Numerics.rows x
         let r = Array.init b (fun _ -> Array.zeroCreate<float> cfg.RDim)
@@ -385,4 +408,5 @@ module Inference =
             Model.checkParams cfg p
             Shape.checkBatch (nameof x) cfg.InputDim x |> ignore
             Shape.checkFiniteMatrix (nameof x) x
+            checkDomain cfg (nameof x) x
             Fused.inferFirstStep cfg p x
