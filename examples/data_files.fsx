@@ -2,6 +2,7 @@
 // model, and write the results as .npz (numpy.load reads them). Build the library first
 // (`dotnet build src/TiDHy.Functional -c Release`). `dotnet fsi examples/data_files.fsx`.
 #r "../src/TiDHy.Functional/bin/Release/net10.0/MathNet.Numerics.dll"
+#r "../src/TiDHy.Functional/bin/Release/net10.0/Sep.dll"
 #r "../src/TiDHy.Functional/bin/Release/net10.0/TiDHy.Functional.dll"
 
 open System.IO

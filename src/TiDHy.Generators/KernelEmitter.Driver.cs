@@ -36,7 +36,7 @@ internal static partial class KernelEmitter
             w.Line($"Gather(r, R, {Offset(infBlock, "rv")});");
             w.Line($"Gather(r2, R2, {Offset(infBlock, "r2v")});");
             w.Line($"Gather(rHat, R, {Offset(infBlock, "vr")});");
-            EmitFinish();
+            EmitFinish(false);
             w.Close();
             w.Line();
         }
@@ -57,19 +57,21 @@ internal static partial class KernelEmitter
             EmitAdamWSchedule();
             w.Line("RunWorkers(s.Threads);");
             w.Line($"Gather(r, R, {Offset(firstBlock, "rv")});");
-            EmitFinish();
+            EmitFinish(true);
             w.Close();
             w.Line();
         }
 
         /// <summary>The call's iteration counts: per block under PerSample convergence, else the batch's.</summary>
-        private void EmitFinish()
+        private void EmitFinish(bool first)
         {
             if (opt.Convergence == KernelConvergence.PerSample) w.Line("FinishBlockwise();");
             else if (opt.Convergence != KernelConvergence.Any) w.Line("FillIterations(Iterations);");
             else w.Line($"if (conv == {EnumLit(KernelConvergence.PerSample)}) FinishBlockwise(); else FillIterations(Iterations);");
             w.Line("GatherIterations(sampleIterations);");
-            w.Line("return new K.InferenceStats(Iterations, Converged);");
+            w.Line(first
+                ? $"return Stats({Offset(firstBlock, "rv")}, R, 0, 0);"
+                : $"return Stats({Offset(infBlock, "rv")}, R, {Offset(infBlock, "r2v")}, R2);");
         }
 
         private void EmitRunWorker()
@@ -104,10 +106,14 @@ internal static partial class KernelEmitter
                 w.Open("for (; it < maxIter && V512.ExtractMostSignificantBits(active) != 0; it++)");
                 w.Line(inf ? "StepInf(blk, scr, lrR[it], active, true);" : "StepFirst(blk, scr, it, active, true);");
                 w.Line("CountLanes(b, active);");
+                w.Open($"if ({(inf ? "NonFinite" : "NonFiniteR")}(blk, scr, active))");
+                w.Line("Diverge(b, ++it);");
+                w.Line("break;");
+                w.Close();
                 w.Line($"active = V512.AndNot(active, {(inf ? "LanesConverged(scr)" : "LanesConvergedR(scr)")});");
                 w.Close();
                 w.Line("BlockIters[b] = it;");
-                w.Line("BlockConverged[b] = V512.ExtractMostSignificantBits(active) == 0;");
+                w.Line("BlockConverged[b] = BlockDiverged[b] == 0 && V512.ExtractMostSignificantBits(active) == 0;");
                 if (inf) w.Line("Predict(blk, scr);");
                 w.Close();
                 if (!synced) return;
@@ -125,6 +131,7 @@ internal static partial class KernelEmitter
             w.Line($"{T}* blk = Blk + (long)b * BlockStride;");
             w.Line($"{V} valid = b == Blocks - 1 ? lastMask : {V}.AllBitsSet;");
             w.Line(inf ? "StepInf(blk, scr, lrR[it], valid, false);" : "StepFirst(blk, scr, it, valid, false);");
+            w.Line($"if ({(inf ? "NonFinite" : "NonFiniteR")}(blk, scr, valid)) Diverge(b, it + 1);");
             w.Line("var p = PartialOf(parity, b);");
             string allRule(string lanes) =>
                 $"p[0] = V512.ExtractMostSignificantBits({lanes}(scr) & valid) == V512.ExtractMostSignificantBits(valid) ? 1.0 : 0.0;";
@@ -146,6 +153,10 @@ internal static partial class KernelEmitter
             }
             w.Close();
             w.Line("SignalAndWait(ref sense);");
+            w.Open("if (DivergedAt(it + 1))");
+            w.Line("iterations = it + 1;");
+            w.Line("break;");
+            w.Close();
             string decision = !inf || opt.Convergence == KernelConvergence.AllSamples ? "AllDecision(parity)"
                 : opt.Convergence == KernelConvergence.Batch ? "BatchDecision(parity, tolD)"
                 : $"conv == {EnumLit(KernelConvergence.Batch)} ? BatchDecision(parity, tolD) : AllDecision(parity)";
@@ -223,6 +234,21 @@ internal static partial class KernelEmitter
             w.Line($"return V512.LessThan({Rho(Ld("st"), Ld("st + L"))}, {Bc("tol")});");
             w.Close();
             w.Line();
+            // The divergence check, on the squared changes the rules above use: a lane of the mask
+            // whose ‖Δr‖² + ‖Δr2‖² is not below +∞ (NaN or ∞: one compare per iteration), then, on that
+            // rare path only, whether the lane's values themselves are not finite.
+            foreach (var (name, slots, block, r2) in new[] { ("NonFinite", "V512.Load(st) + V512.Load(st + 2 * L)", infBlock, true), ("NonFiniteR", "V512.Load(st)", firstBlock, false) })
+            {
+                w.Line("[global::System.Runtime.CompilerServices.MethodImpl(global::System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]");
+                w.Open($"private bool {name}({T}* blk, {T}* scr, {V} mask)");
+                Sizes();
+                w.Line($"{T}* st = scr + ({Offset(scratch, "stat")}) * L;");
+                w.Line($"{V} bad = V512.AndNot(mask, V512.LessThan({slots}, {Bc($"{T}.PositiveInfinity")}));");
+                w.Line("if (V512.ExtractMostSignificantBits(bad) == 0) return false;");
+                w.Line($"return LanesNonFinite({At("blk", block, "rv")}, R, {(r2 ? At("blk", block, "r2v") : "blk")}, {(r2 ? "R2" : "0")}, V512.ExtractMostSignificantBits(bad));");
+                w.Close();
+                w.Line();
+            }
         }
     }
 }

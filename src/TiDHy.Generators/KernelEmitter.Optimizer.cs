@@ -11,9 +11,13 @@ internal static partial class KernelEmitter
     /// </summary>
     private sealed partial class JobEmitter
     {
-        /// <summary><c>Numerics.softThreshold</c> in place: v ← sign(v)·max(|v| − λ, 0).</summary>
+        /// <summary>
+        /// <c>Numerics.softThreshold</c> in place: v ← sign(v)·max(|v| − λ, 0), bit for bit, NaN kept as
+        /// NaN (<c>V512.Max</c> propagates it) so that an overflow reaches the divergence check rather
+        /// than becoming 0.
+        /// </summary>
         private void EmitSoftThreshold(string v, string lmda) =>
-            w.Line($"{{ {V} sa = V512.Max(V512.Abs({v}) - {lmda}, {V}.Zero); {v} = V512.ConditionalSelect(V512.GreaterThan({v}, {V}.Zero), sa, {V}.Zero) - V512.ConditionalSelect(V512.LessThan({v}, {V}.Zero), sa, {V}.Zero); }}");
+            w.Line($"{{ {V} sa = V512.Max(V512.Abs({v}) - {lmda}, {V}.Zero); {v} = V512.ConditionalSelect(V512.LessThan({v}, {V}.Zero), -sa, sa); }}");
 
         /// <summary>
         /// <c>Update</c>: one Nesterov step of r (step size lr from the schedule) and of r2, each followed by

@@ -52,12 +52,77 @@ public sealed record InferenceSettings
     public double RStepSize(int i) => ModelConstants.RStepSize(LrR, MaxIter, i);
 }
 
+/// <summary>A latent of the inner optimisation, as named in a divergence report.</summary>
+public enum InferenceQuantity
+{
+    /// <summary>No latent (the call did not diverge).</summary>
+    None,
+    /// <summary><c>r</c>.</summary>
+    R,
+    /// <summary><c>r2</c>.</summary>
+    R2,
+}
+
 /// <summary>What an inference call reports besides its outputs.</summary>
-/// <param name="Iterations">Loop iterations run (at most max_iter).</param>
-/// <param name="Converged">True when it stopped on the tolerance.</param>
+/// <param name="Iterations">Loop iterations run (at most max_iter; the diverging one included).</param>
+/// <param name="Converged">True when it stopped on the tolerance (never when it diverged).</param>
+/// <param name="DivergedIteration">0, or the iteration (from 1) after which a latent of a sample was first not finite; the call stopped there.</param>
+/// <param name="DivergedSample">-1, or the first sample (from 0, batch order) whose latent was not finite after <paramref name="DivergedIteration"/>.</param>
+/// <param name="DivergedQuantity">The latent of that sample that was not finite (<c>r</c> when both were).</param>
 /// <remarks>Infrastructure for generated kernels.</remarks>
 [EditorBrowsable(EditorBrowsableState.Never)]
-public readonly record struct InferenceStats(int Iterations, bool Converged);
+public readonly record struct InferenceStats(
+    int Iterations,
+    bool Converged,
+    int DivergedIteration = 0,
+    int DivergedSample = -1,
+    InferenceQuantity DivergedQuantity = InferenceQuantity.None)
+{
+    /// <summary>True when the call stopped because a latent was not finite.</summary>
+    public bool Diverged => DivergedIteration > 0;
+}
+
+/// <summary>
+/// Inference's inner optimisation overflowed: after an iteration, a latent (<c>r</c> or <c>r2</c>) of a
+/// sample held NaN or infinity. Every backend (the reference path and the fused kernels in float64 and
+/// float32) raises it, at the iteration where it happens, instead of returning a non-finite or reset state.
+/// </summary>
+public sealed class InferenceDivergedException : ArithmeticException
+{
+    /// <summary>A report of <paramref name="operation"/> (<c>inf</c> or <c>inf_first_step</c>) diverging.</summary>
+    /// <param name="operation">The inference function: <c>inf</c> or <c>inf_first_step</c>.</param>
+    /// <param name="iteration">The iteration (from 1) after which the latent was first not finite.</param>
+    /// <param name="maxIter">max_iter.</param>
+    /// <param name="sample">The first sample (from 0, batch order) with a non-finite latent.</param>
+    /// <param name="quantity">The latent that was not finite.</param>
+    public InferenceDivergedException(string operation, int iteration, int maxIter, int sample, InferenceQuantity quantity)
+        : base(Describe(operation, iteration, maxIter, sample, quantity))
+    {
+        Operation = operation;
+        Iteration = iteration;
+        MaxIter = maxIter;
+        Sample = sample;
+        Quantity = quantity;
+    }
+
+    /// <summary>The inference function: <c>inf</c> or <c>inf_first_step</c>.</summary>
+    public string Operation { get; }
+    /// <summary>The iteration (from 1) after which the latent was first not finite.</summary>
+    public int Iteration { get; }
+    /// <summary>max_iter of the call.</summary>
+    public int MaxIter { get; }
+    /// <summary>The first sample (from 0, batch order) with a non-finite latent.</summary>
+    public int Sample { get; }
+    /// <summary>The latent that was not finite.</summary>
+    public InferenceQuantity Quantity { get; }
+
+    private static string Describe(string operation, int iteration, int maxIter, int sample, InferenceQuantity quantity)
+    {
+        string name = quantity == InferenceQuantity.R2 ? "r2" : "r";
+        return $"Inference diverged: {operation} iteration {iteration} (of max_iter {maxIter}) left {name} of sample {sample} not finite (NaN or infinity). "
+            + "The inner optimisation overflowed; lower lr_r / lr_r2, or check the parameters and the scale of the data.";
+    }
+}
 
 /// <summary>
 /// A generated fused inference kernel. All arrays are row-major: <c>x [batch×D]</c>, <c>rP [batch×R]</c>,

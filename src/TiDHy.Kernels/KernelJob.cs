@@ -2,6 +2,7 @@ using System;
 using System.ComponentModel;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using System.Threading;
 
 namespace TiDHy.Kernels;
 
@@ -66,6 +67,16 @@ public abstract unsafe class KernelJob<T> : IWorkerJob where T : unmanaged
     /// <summary>Whether the call converged (written by worker 0).</summary>
     protected bool Converged;
 
+    /// <summary>Per block: 0, or the iteration (from 1) after which a lane of the block held a non-finite latent.</summary>
+    protected int[] BlockDiverged = [];
+
+    /// <summary>
+    /// 0, or the iteration (from 1) of the last divergence recorded in this call. Workers under the
+    /// barrier compare it with their own iteration, so a worker that already runs the next iteration
+    /// cannot make a slower one stop early.
+    /// </summary>
+    protected int DivergedFlag;
+
     int IWorkerJob.Workers
     {
         get => workers;
@@ -119,7 +130,10 @@ public abstract unsafe class KernelJob<T> : IWorkerJob where T : unmanaged
         {
             BlockIters = new int[Blocks];
             BlockConverged = new bool[Blocks];
+            BlockDiverged = new int[Blocks];
         }
+        Array.Clear(BlockDiverged, 0, Blocks);
+        DivergedFlag = 0;
         Iterations = 0;
         Converged = false;
     }
@@ -193,6 +207,71 @@ public abstract unsafe class KernelJob<T> : IWorkerJob where T : unmanaged
         for (int b = 0; b < Blocks; b++)
             if (p[4 * b] == 0.0) return false;
         return true;
+    }
+
+    /// <summary>
+    /// The rare path of the divergence check (run only when a lane's squared change is not finite):
+    /// whether a lane of <paramref name="lanes"/> holds a non-finite entry in the <paramref name="nR"/>
+    /// vectors from <paramref name="r"/> or the <paramref name="nR2"/> vectors from <paramref name="r2"/>
+    /// (a squared change of finite values can overflow, which is no divergence).
+    /// </summary>
+    protected static bool LanesNonFinite(T* r, int nR, T* r2, int nR2, ulong lanes) =>
+        FirstNonFinite(r, nR, lanes) >= 0 || FirstNonFinite(r2, nR2, lanes) >= 0;
+
+    /// <summary>The first lane of <paramref name="lanes"/> with a non-finite entry in the <paramref name="n"/> vectors from <paramref name="v"/>; -1 if none.</summary>
+    private static int FirstNonFinite(T* v, int n, ulong lanes)
+    {
+        int count = Vector512<T>.Count;
+        for (int l = 0; l < count; l++)
+        {
+            if ((lanes >> l & 1) == 0) continue;
+            for (int j = 0; j < n; j++)
+            {
+                T* e = v + (long)j * count + l;
+                bool finite = typeof(T) == typeof(float) ? float.IsFinite(*(float*)e) : double.IsFinite(*(double*)e);
+                if (!finite) return l;
+            }
+        }
+        return -1;
+    }
+
+    /// <summary>Records that block <paramref name="b"/> held a non-finite latent after iteration <paramref name="iteration"/> (from 1).</summary>
+    protected void Diverge(int b, int iteration)
+    {
+        BlockDiverged[b] = iteration;
+        Volatile.Write(ref DivergedFlag, iteration);
+    }
+
+    /// <summary>Whether a block diverged at iteration <paramref name="iteration"/> (from 1); after that iteration's barrier every worker sees the same answer.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    protected bool DivergedAt(int iteration) => Volatile.Read(ref DivergedFlag) == iteration;
+
+    /// <summary>
+    /// The call's statistics: when a block diverged, the earliest such iteration and, among the blocks
+    /// that diverged then (in order), the first sample whose <c>r</c> (vectors from <paramref name="rVec"/>,
+    /// <paramref name="nR"/> of them) or else <c>r2</c> (<paramref name="r2Vec"/>, <paramref name="nR2"/>) is
+    /// not finite, as the reference path reports it.
+    /// </summary>
+    protected InferenceStats Stats(int rVec, int nR, int r2Vec, int nR2)
+    {
+        if (DivergedFlag == 0) return new InferenceStats(Iterations, Converged);
+        int at = int.MaxValue;
+        for (int b = 0; b < Blocks; b++)
+            if (BlockDiverged[b] > 0) at = Math.Min(at, BlockDiverged[b]);
+        for (int b = 0; b < Blocks; b++)
+        {
+            if (BlockDiverged[b] != at) continue;
+            T* blk = Blk + (long)b * BlockStride;
+            int lanes = ValidLanes(b);
+            ulong mask = lanes >= 64 ? ulong.MaxValue : (1UL << lanes) - 1;
+            int lr = FirstNonFinite(blk + (long)rVec * Lanes, nR, mask);
+            int lr2 = FirstNonFinite(blk + (long)r2Vec * Lanes, nR2, mask);
+            if (lr < 0 && lr2 < 0) continue;
+            bool isR = lr >= 0 && (lr2 < 0 || lr <= lr2);
+            int lane = isR ? lr : lr2;
+            return new InferenceStats(Iterations, false, at, b * Lanes + lane, isR ? InferenceQuantity.R : InferenceQuantity.R2);
+        }
+        throw new InvalidOperationException("A block reported a non-finite latent that its lanes no longer hold.");
     }
 
     /// <summary>Combines the per-block results of blockwise convergence into the call's results.</summary>

@@ -287,3 +287,96 @@ let ``batch_converge = false agrees with either per-sample convergence`` () =
 
     let cfg = ConfigJson.parse """{"input_dim": 4, "batch_converge": true}"""
     Assert.Equal(Convergence.Batch, cfg.Convergence)
+
+[<Fact>]
+let ``Sizes whose products overflow an array are rejected by name, before anything is allocated`` () =
+    let cfg = Config.defaults 20
+    // M·R·R = 15·30000² = 1.35e10 entries (an int32 product wraps to a negative count).
+    rejects "r_dim" "30000" { cfg with RDim = 30000 }
+
+    Assert.Contains("13500000000 entries", (errorsOf { cfg with RDim = 30000 } |> List.head).Reason)
+
+    rejects "r_dim" "1000000" { cfg with RDim = 1_000_000 }
+
+    rejects
+        "r_dim"
+        "2147483647"
+        { cfg with
+            RDim = System.Int32.MaxValue
+            MixDim = System.Int32.MaxValue
+        }
+
+    rejects "hyper_hid_dim" "100000" { cfg with HyperHidDim = 100_000 }
+    rejects "input_dim" "300000000" { cfg with InputDim = 300_000_000 }
+
+    rejects
+        "r2_decoder_hid_dim"
+        "60000"
+        { cfg with
+            UseR2Decoder = true
+            R2DecoderHidDim = 60_000
+        }
+    // The same R is fine where nothing multiplies it by itself.
+    Assert.Empty(
+        errorsOf
+            { cfg with
+                RDim = 30000
+                LowRankTemp = true
+            }
+    )
+    // Init refuses at once instead of hanging or being killed.
+    let watch = System.Diagnostics.Stopwatch.StartNew()
+
+    Assert.Throws<InvalidConfigException>(fun () -> Init.init { cfg with RDim = 70000 } (Random.key 1) |> ignore)
+    |> ignore
+
+    Assert.True(watch.Elapsed.TotalSeconds < 5.0, $"took {watch.Elapsed}")
+
+[<Fact>]
+let ``The memory estimate counts every parameter and refuses what the machine cannot hold`` () =
+    for nonlin, lowRank, dynBias, r2Dec in
+        [
+            false, false, false, false
+            true, true, true, true
+            true, false, true, false
+            false, true, false, true
+        ] do
+        let cfg =
+            { Config.defaults 7 with
+                RDim = 5
+                R2Dim = 3
+                MixDim = 4
+                HyperHidDim = 6
+                R2DecoderHidDim = 9
+                NonlinDecoder = nonlin
+                LowRankTemp = lowRank
+                DynBias = dynBias
+                UseR2Decoder = r2Dec
+            }
+
+        let p = Init.init cfg (Random.key 2)
+        let count = ParamTree.leaves p |> List.sumBy (fun (_, v) -> int64 v.Length)
+        let e = Config.memoryEstimate cfg 16 100
+        Assert.Equal(count, e.Parameters)
+        Assert.True(e.BatchBytes > 0L && e.TotalBytes = e.ParameterBytes + e.BatchBytes)
+        Config.checkMemory cfg 16 100
+
+    // Near the largest array: rejected exactly when the parameters do not fit this machine.
+    let big =
+        { Config.defaults 20 with
+            RDim = 11000
+            MixDim = 17
+        }
+
+    let e = Config.memoryEstimate big 0 0
+    Assert.True(e.LargestArray <= int64 System.Array.MaxLength)
+    Assert.Equal(e.ParameterBytes > e.AvailableBytes, not (errorsOf big).IsEmpty)
+    // A batch that cannot fit names the sizes; products saturate instead of wrapping.
+    let cfg = Config.defaults 20
+
+    let m =
+        Assert.Throws<System.ArgumentException>(fun () -> Config.checkMemory cfg System.Int32.MaxValue 1_000_000)
+
+    Assert.Contains("batch = 2147483647 windows of 1000000 steps", m.Message)
+    Assert.Contains("r_dim = 10", m.Message)
+    Assert.True((Config.memoryEstimate cfg System.Int32.MaxValue System.Int32.MaxValue).TotalBytes > 0L)

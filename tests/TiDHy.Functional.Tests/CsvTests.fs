@@ -63,7 +63,7 @@ let ``Semicolon and tab separators are supported and others rejected`` () =
     let semi =
         Csv.parse
             { Csv.defaultOptions with
-                Separator = ';'
+                Separator = Some ';'
             }
             "t.csv"
             "a;b\n1.5;2"
@@ -73,7 +73,7 @@ let ``Semicolon and tab separators are supported and others rejected`` () =
     let tab =
         Csv.parse
             { Csv.defaultOptions with
-                Separator = '\t'
+                Separator = Some '\t'
             }
             "t.csv"
             "1\t2\n3\t4"
@@ -83,12 +83,49 @@ let ``Semicolon and tab separators are supported and others rejected`` () =
     Assert.Throws<ArgumentException>(fun () ->
         Csv.parse
             { Csv.defaultOptions with
-                Separator = '|'
+                Separator = Some '|'
             }
             "t.csv"
             "1"
         |> ignore)
     |> ignore
+
+[<Fact>]
+let ``The separator is detected per file: comma, semicolon or tab`` () =
+    for text in
+        [
+            "a;b\n1.5;-2\n3;4e1\n"
+            "a\tb\n1.5\t-2\n3\t4e1"
+            "a,b\n1.5,-2\n3,4e1"
+            "\"a;x\",b\n1.5,-2\n3,4e1"
+        ] do
+        let t = parse text
+        Assert.Equal<float[,]>(array2D [ [ 1.5; -2.0 ]; [ 3.0; 40.0 ] ], t.Values)
+
+    let one = parse "# comment; with\tseparators\nx\n1.5\n2\n"
+    Assert.Equal<float[,]>(array2D [ [ 1.5 ]; [ 2.0 ] ], one.Values)
+    Assert.Equal<float[,]>(array2D [ [ 1.0; 2.0 ] ], (parse "1 ; 2").Values)
+
+[<Fact>]
+let ``Decimal commas are refused with a hint`` () =
+    // In a ';' or tab file the number itself is not one.
+    for text, line, col in [ "a;b\n1,5;2\n", 2, 1; "1\t2\n3\t-0,25e3\n", 2, 2; "x;y\n1;2\n3;4,0\n", 3, 2 ] do
+        let msg = error text
+        Assert.Contains($"line {line}: column {col}", msg)
+        Assert.Contains("decimal comma", msg)
+
+    // A one-column ',' file with a header: the split rows disagree with the header.
+    let ragged = error "value\n1,5\n2,25\n"
+    Assert.Contains("line 2: 2 cells, expected 1", ragged)
+    Assert.Contains("decimal comma", ragged)
+    // Rows without a fraction and rows with one disagree.
+    Assert.Contains("decimal comma", error "1,5\n2\n")
+    // A fraction with a leading zero cannot be a column of its own.
+    let split = error "1,05\n2,5\n"
+    Assert.Contains("line 1: columns 1-2: '1,05'", split)
+    Assert.Contains("decimal comma", error "x,y,z\n1,2,3\n-4,007,1\n")
+    // Genuine integer columns stay numbers.
+    Assert.Equal<float[,]>(array2D [ [ 1.0; 5.0 ]; [ 0.0; 25.0 ] ], (parse "1,5\n0,25").Values)
 
 [<Fact>]
 let ``Ragged rows are an error naming the line and the counts`` () =
@@ -174,7 +211,7 @@ let ``Tables round-trip exactly through CSV text, float64 and float32 values ali
         Prop.forAll (Arb.fromGen genTable) (fun (values, names, sep) ->
             let options =
                 { Csv.defaultOptions with
-                    Separator = sep
+                    Separator = Some sep
                 }
 
             let back = Csv.parse options "mem" (Csv.format options names values)

@@ -122,3 +122,103 @@ let ``An SLDS data set saves with upstream's names and loads its training inputs
 
     Assert.Equal<float[,]>(d.Train.Observations, Data.load p)
     Assert.Equal<float[,]>(Array2D.map float d.Test.States, Data.loadNpzEntry p "states_z_test")
+
+[<Fact>]
+let ``NaN and infinity are refused in npy and npz series, naming the file, row and column`` () =
+    let dir = NpyTests.tempDir ()
+    let bad = array2D [ [ 1.0; 2.0 ]; [ 3.0; nan ]; [ 5.0; 6.0 ] ]
+
+    for name, write in
+        [
+            "f8.npy", (fun p -> Npy.write p (Npy.ofMatrix bad))
+            "f4.npy",
+            (fun p ->
+                Npy.writeAs
+                    NpyDtype.Float32
+                    p
+                    (Npy.ofMatrix (Array2D.map (fun v -> if Double.IsNaN v then infinity else v) bad)))
+            "one.npz", (fun p -> Npy.writeNpz p [ "data", Npy.ofMatrix bad ])
+        ] do
+        let p = Path.Combine(dir, name)
+        write p
+        let e = Assert.Throws<DataFormatException>(fun () -> Data.load p |> ignore)
+        Assert.Contains(p, e.Message)
+        Assert.Contains("row 2, column 2", e.Message)
+        Assert.Contains("finite", e.Message)
+
+    let v = Path.Combine(dir, "v.npy")
+    Npy.write v (Npy.ofVector [| 1.0; -infinity |])
+    Assert.Contains("row 2", (Assert.Throws<DataFormatException>(fun () -> Data.load v |> ignore)).Message)
+
+[<Fact>]
+let ``Semicolon and tab csv files load as documented`` () =
+    let dir = NpyTests.tempDir ()
+
+    for name, text in [ "s.csv", "a;b\n1.5;2\n3;4\n"; "t.csv", "1.5\t2\n3\t4\n" ] do
+        let p = Path.Combine(dir, name)
+        File.WriteAllText(p, text)
+        Assert.Equal<float[,]>(array2D [ [ 1.5; 2.0 ]; [ 3.0; 4.0 ] ], Data.load p)
+
+    let p = Path.Combine(dir, "dc.csv")
+    File.WriteAllText(p, "a;b\n1,5;2\n")
+    let e = Assert.Throws<DataFormatException>(fun () -> Data.load p |> ignore)
+    Assert.Contains($"{p}: line 2: column 1", e.Message)
+    Assert.Contains("decimal comma", e.Message)
+
+[<Fact>]
+let ``Data outside the loss's domain is refused by inference, forward and Data.checkDomain`` () =
+    let cases = [ LossKind.BCE, 1.5; LossKind.BCE, -0.25; LossKind.Poisson, -1.0 ]
+
+    for loss, v in cases do
+        let cfg =
+            { Config.defaults 3 with
+                Loss = loss
+                RDim = 3
+                R2Dim = 2
+                MixDim = 2
+                HyperHidDim = 4
+                MaxIter = 10
+            }
+
+        let p = Init.init cfg (Random.key 3)
+        let x = Array2D.init 4 3 (fun i j -> if i = 2 && j = 1 then v else 0.5)
+
+        for backend in [ Backend.Reference; Backend.Fused; Backend.FusedFloat32 ] do
+            let cfg = { cfg with Backend = backend }
+
+            let e =
+                Assert.Throws<ArgumentException>(fun () ->
+                    Inference.infer cfg p x (Array2D.zeroCreate 4 3) (Array2D.zeroCreate 4 2)
+                    |> ignore)
+
+            Assert.Contains("row 2; column 1", e.Message)
+            Assert.Contains($"loss_type {loss}", e.Message)
+
+            Assert.Throws<ArgumentException>(fun () -> Inference.inferFirstStep cfg p x |> ignore)
+            |> ignore
+
+            let windows = Array3D.init 4 2 3 (fun i _ j -> x[i, j])
+
+            Assert.Throws<ArgumentException>(fun () -> Forward.forward cfg p None windows |> ignore)
+            |> ignore
+
+        let d = Assert.Throws<DataFormatException>(fun () -> Data.checkDomain cfg "s.csv" x)
+
+        Assert.Contains("s.csv: row 3, column 2", d.Message)
+
+    // In range, and MSE anything finite, pass.
+    Data.checkDomain
+        { Config.defaults 2 with
+            Loss = LossKind.BCE
+        }
+        "s"
+        (array2D [ [ 0.0; 1.0 ] ])
+
+    Data.checkDomain
+        { Config.defaults 2 with
+            Loss = LossKind.Poisson
+        }
+        "s"
+        (array2D [ [ 0.0; 7.0 ] ])
+
+    Data.checkDomain (Config.defaults 2) "s" (array2D [ [ -5.0; 1e9 ] ])

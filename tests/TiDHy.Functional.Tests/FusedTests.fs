@@ -408,3 +408,67 @@ let ``A size-specialised variant declared in a C# project is used for a matching
     Assert.Equal(reference.Iterations, fused.Iterations)
     check "r" 1e-9 fused.R reference.R
     check "r2" 1e-9 fused.R2 reference.R2
+
+/// What a diverging call raised: operation, iteration, sample and latent; fails unless it raised
+/// `InferenceDivergedException` with a message naming them.
+let private divergence (f: unit -> unit) =
+    let e = Assert.Throws<InferenceDivergedException>(fun () -> f ())
+    Assert.Contains($"{e.Operation} iteration {e.Iteration} ", e.Message)
+
+    let name = if e.Quantity = InferenceQuantity.R2 then "r2" else "r"
+
+    Assert.Contains($"left {name} of sample {e.Sample} not finite", e.Message)
+    Assert.InRange(e.Iteration, 1, e.MaxIter)
+    e.Operation, e.Iteration, e.Sample, e.Quantity
+
+[<Fact>]
+let ``Every backend raises InferenceDivergedException naming the iteration, sample and latent when inference overflows``
+    ()
+    =
+    // One sample starts far larger than the others, so it overflows first; lr_r = 1e6 multiplies r
+    // by about 1e6 per iteration, so every backend overflows well before max_iter. (The float32
+    // kernels used to map NaN to 0 in the shrinkage and then stop on the zero change: r = 0 with
+    // Converged = true.)
+    for cfg0 in
+        [
+            smallConfig
+            { smallConfig with
+                NonlinDecoder = true
+                Loss = LossKind.Poisson
+            }
+        ] do
+        for convergence in [ Convergence.Batch; Convergence.AllSamples; Convergence.PerSample ] do
+            let cfg =
+                { cfg0 with
+                    Convergence = convergence
+                    LrR = 1e6
+                    MaxIter = 400
+                    Tol = 0.01
+                }
+
+            let b = 20
+            let p = Init.init cfg (Random.key 5)
+
+            let x =
+                Array2D.init b cfg.InputDim (fun s j -> if s = 11 then 1e30 * float (j + 1) else 1e-3)
+
+            let rP = Array2D.zeroCreate b cfg.RDim
+            let r2 = Array2D.create b cfg.R2Dim 0.1
+
+            let run backend =
+                divergence (fun () -> Inference.infer (withBackend backend cfg) p x rP r2 |> ignore)
+
+            let reference = run Backend.Reference
+            Assert.Equal(("inf", 11, InferenceQuantity.R), (let o, _, s, q = reference in o, s, q))
+            Assert.Equal(reference, run Backend.Fused)
+            let o, _, s, q = run Backend.FusedFloat32
+            Assert.Equal(("inf", 11, InferenceQuantity.R), (o, s, q))
+
+            let first backend =
+                divergence (fun () -> Inference.inferFirstStep (withBackend backend cfg) p x |> ignore)
+
+            let refFirst = first Backend.Reference
+            Assert.Equal(("inf_first_step", InferenceQuantity.R), (let o, _, _, q = refFirst in o, q))
+            Assert.Equal(refFirst, first Backend.Fused)
+            let o, _, _, q = first Backend.FusedFloat32
+            Assert.Equal(("inf_first_step", InferenceQuantity.R), (o, q))

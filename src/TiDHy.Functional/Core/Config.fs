@@ -475,6 +475,27 @@ module ConfigOptions =
                     ]
             )
 
+/// What a configuration needs in memory (`Config.memoryEstimate`), in bytes unless said otherwise;
+/// every product is computed in checked 64-bit arithmetic, saturating at `Int64.MaxValue`.
+type MemoryEstimate =
+    {
+        /// The number of parameters (every leaf of `Params`).
+        Parameters: int64
+        /// The largest single array the parameters or their initialisation need, in entries.
+        LargestArray: int64
+        /// The option whose size drives `LargestArray` (its upstream key, e.g. `r_dim`).
+        LargestArrayKey: string
+        /// The parameters with what training keeps beside them: gradients, AdamW's two moments,
+        /// GradNorm's task gradients, the best model and the kernels' packed copies.
+        ParameterBytes: int64
+        /// One batch's work: the windows, the inference trajectory and the kernels' workspace.
+        BatchBytes: int64
+        /// `ParameterBytes + BatchBytes`.
+        TotalBytes: int64
+        /// What the machine has (`GC.GetGCMemoryInfo().TotalAvailableMemoryBytes`).
+        AvailableBytes: int64
+    }
+
 /// Constructing, reading and validating configurations.
 [<RequireQualifiedAccess>]
 module Config =
@@ -564,6 +585,151 @@ module Config =
         | Some r, Some why -> Some $"{r} ({why})"
         | r, _ -> r
 
+    /// `a·b` in checked 64-bit arithmetic, `Int64.MaxValue` when it overflows.
+    let private mul (a: int64) (b: int64) =
+        try
+            Checked.(*) a b
+        with :? OverflowException ->
+            Int64.MaxValue
+
+    /// `a + b` in checked 64-bit arithmetic, `Int64.MaxValue` when it overflows.
+    let private add (a: int64) (b: int64) =
+        try
+            Checked.(+) a b
+        with :? OverflowException ->
+            Int64.MaxValue
+
+    let private prod (xs: int64 list) = List.fold mul 1L xs
+    let private total (xs: int64 list) = List.fold add 0L xs
+
+    /// The parameter arrays of `cfg`, `(upstream key of the size that drives it, entries)`:
+    /// matrices, biases and LayerNorms of every part, and the temporal matrices (`M·R·R`, or
+    /// `M·R·2` low rank; the orthogonal initialisation factorises an `M × R·R` matrix).
+    let private parameterArrays (cfg: Config) : (string * int64) list =
+        let d, r, r2, m =
+            int64 cfg.InputDim, int64 cfg.RDim, int64 cfg.R2Dim, int64 cfg.MixDim
+
+        let h, h2 = int64 cfg.HyperHidDim, int64 cfg.R2DecoderHidDim
+        let o = if cfg.DynBias then add m r else m
+
+        let mlp (key: string) (i: int64) (hid: int64) (out: int64) (outBias: bool) =
+            [
+                key, mul i hid
+                key, hid
+                key, mul 2L hid
+                key, mul hid hid
+                key, hid
+                key, mul hid out
+                key, (if outBias then out else 0L)
+            ]
+
+        [
+            yield!
+                if cfg.NonlinDecoder then
+                    mlp "hyper_hid_dim" r h d true
+                else
+                    [ "input_dim", mul d r; "input_dim", d ]
+            yield
+                "r_dim",
+                (if cfg.LowRankTemp then
+                     prod [ m; r; 2L ]
+                 else
+                     prod [ m; r; r ])
+            if cfg.DynBias then
+                yield "r_dim", r
+            yield! mlp "hyper_hid_dim" r2 h o (not cfg.DynBias)
+            if cfg.UseR2Decoder then
+                yield! mlp "r2_decoder_hid_dim" (add r r2) h2 r2 true
+        ]
+
+    /// The memory `cfg` needs to train or evaluate batches of `batch` windows of `windowLength`
+    /// steps: its parameters (with gradients, AdamW moments, GradNorm's task gradients, the best
+    /// model and the kernels' packed float64 and float32 copies: 10 copies in all) and one batch's
+    /// work (windows, the inference trajectory of `r`, `r2`, predictions and gradients per step, and
+    /// the kernels' workspace with `V_k·r_p` per sample), against what the machine has. An estimate
+    /// for refusing hopeless sizes before allocating, not an exact account; every product is
+    /// checked and saturates instead of overflowing. Raises an ArgumentException for a negative
+    /// `batch` or `windowLength`.
+    let memoryEstimate (cfg: Config) (batch: int) (windowLength: int) : MemoryEstimate =
+        if batch < 0 then
+            invalidArg (nameof batch) $"batch: must not be negative, got {batch}."
+
+        if windowLength < 0 then
+            invalidArg (nameof windowLength) $"windowLength: must not be negative, got {windowLength}."
+
+        let arrays = parameterArrays cfg
+        let parameters = total (arrays |> List.map snd)
+        let largestKey, largest = arrays |> List.maxBy snd
+
+        let d, r, r2, m =
+            int64 cfg.InputDim, int64 cfg.RDim, int64 cfg.R2Dim, int64 cfg.MixDim
+
+        let h, h2 = int64 cfg.HyperHidDim, int64 cfg.R2DecoderHidDim
+        // Per sample and step: x, r, r2, r̂, decode, W (and its gradient), hidden layers, r2 decoder.
+        let perStep = total [ mul 3L d; mul 6L r; mul 4L r2; mul 3L m; mul 6L h; mul 3L h2 ]
+        // Per sample in the kernels: V_k·r_p and the scratch of one iteration.
+        let perSampleKernel = total [ mul m r; perStep ]
+
+        let batchEntries =
+            total
+                [
+                    prod [ int64 batch; int64 windowLength; perStep ]
+                    mul (int64 batch) perSampleKernel
+                ]
+
+        let parameterBytes = prod [ parameters; 10L; 8L ]
+        let batchBytes = prod [ batchEntries; 2L; 8L ]
+
+        {
+            Parameters = parameters
+            LargestArray = largest
+            LargestArrayKey = largestKey
+            ParameterBytes = parameterBytes
+            BatchBytes = batchBytes
+            TotalBytes = add parameterBytes batchBytes
+            AvailableBytes = GC.GetGCMemoryInfo().TotalAvailableMemoryBytes
+        }
+
+    let private gib (bytes: int64) =
+        if bytes = Int64.MaxValue then
+            "more than 9.2e9 GiB"
+        else
+            (float bytes / 1073741824.0).ToString("0.###", Globalization.CultureInfo.InvariantCulture)
+            + " GiB"
+
+    let private sizesText (cfg: Config) =
+        $"input_dim = {cfg.InputDim}, r_dim = {cfg.RDim}, r2_dim = {cfg.R2Dim}, mix_dim = {cfg.MixDim}, hyper_hid_dim = {cfg.HyperHidDim}, r2_decoder_hid_dim = {cfg.R2DecoderHidDim}"
+
+    /// The size problems of a configuration whose dimensions are each valid: a parameter array
+    /// larger than a .NET array holds, or parameters (with training's copies) larger than the memory.
+    let private sizeErrors (cfg: Config) : ConfigError list =
+        let e = memoryEstimate cfg 0 0
+        let vs = ConfigOptions.values cfg
+
+        let valueOf (key: string) =
+            string vs[(ConfigOptions.find key).Index]
+
+        if e.LargestArray > int64 Array.MaxLength then
+            [
+                {
+                    Field = e.LargestArrayKey
+                    Value = valueOf e.LargestArrayKey
+                    Reason =
+                        $"a parameter array would hold {e.LargestArray} entries, more than a .NET array holds ({Array.MaxLength}); sizes: {sizesText cfg}"
+                }
+            ]
+        elif e.ParameterBytes > e.AvailableBytes then
+            [
+                {
+                    Field = e.LargestArrayKey
+                    Value = valueOf e.LargestArrayKey
+                    Reason =
+                        $"{e.Parameters} parameters need about {gib e.ParameterBytes} with training's copies, more than the {gib e.AvailableBytes} available; sizes: {sizesText cfg}"
+                }
+            ]
+        else
+            []
+
     let private findErrors (cfg: Config) : ConfigError list =
         let vs = ConfigOptions.values cfg
 
@@ -574,15 +740,19 @@ module Config =
 
                 Some(vs[b.Index] :?> int, (rangeError b vs[b.Index] None).IsNone))
 
-        ConfigOptions.all
-        |> List.choose (fun o ->
-            rangeError o vs[o.Index] (boundOf o)
-            |> Option.map (fun reason ->
-                {
-                    Field = o.Key
-                    Value = string vs[o.Index]
-                    Reason = reason
-                }))
+        let ranges =
+            ConfigOptions.all
+            |> List.choose (fun o ->
+                rangeError o vs[o.Index] (boundOf o)
+                |> Option.map (fun reason ->
+                    {
+                        Field = o.Key
+                        Value = string vs[o.Index]
+                        Reason = reason
+                    }))
+
+        // Sizes are multiplied only when each is valid.
+        if ranges.IsEmpty then sizeErrors cfg else ranges
 
     // The last configuration found valid: records are immutable, so the same object stays valid,
     // and the many `validateOrThrow` calls on one configuration (one per inference call) are free.
@@ -591,7 +761,9 @@ module Config =
     /// Every problem with `cfg` (empty when it is valid), in field order: a value outside its
     /// declared range (`ConfigOption` `Min` / `Max` / `MaxKey`: a dimension ≤ 0, `max_iter < 10`, a
     /// negative rate, weight or threshold, `clip_grad ≤ 0`, an overlap (window step) outside
-    /// `[1, sequence_length]`) or a NaN or infinite number.
+    /// `[1, sequence_length]`) or a NaN or infinite number; when the values are valid, sizes whose
+    /// products (checked, see `memoryEstimate`) make a parameter array larger than a .NET array
+    /// holds or the parameters with training's copies larger than the available memory.
     let errors (cfg: Config) : ConfigError list =
         if obj.ReferenceEquals(cfg, lastValid) then
             []
@@ -608,6 +780,17 @@ module Config =
         match errors cfg with
         | [] -> Ok cfg
         | es -> Error es
+
+    /// Raises an ArgumentException naming the sizes, the batch and the window length when
+    /// `memoryEstimate cfg batch windowLength` exceeds the available memory; call it before
+    /// allocating batches (training, evaluation).
+    let checkMemory (cfg: Config) (batch: int) (windowLength: int) =
+        let e = memoryEstimate cfg batch windowLength
+
+        if e.TotalBytes > e.AvailableBytes then
+            invalidArg
+                (nameof batch)
+                $"batch = {batch} windows of {windowLength} steps: about {gib e.TotalBytes} needed ({gib e.ParameterBytes} for {e.Parameters} parameters with training's copies, {gib e.BatchBytes} per batch), more than the {gib e.AvailableBytes} available; use smaller batches or windows ({sizesText cfg})."
 
     /// Returns `cfg` when it is valid; raises `InvalidConfigException` naming each bad field otherwise.
     let validateOrThrow (cfg: Config) =

@@ -25,6 +25,8 @@ module Data =
 
     /// A series `[time; features]` of an array: rank 2 as is, rank 1 `[n]` as one feature `[n; 1]`.
     let private asSeries (source: string) (a: NpyArray) =
+        Npy.checkFinite source a
+
         match a.Shape.Length with
         | 2 -> Npy.toMatrix a
         | 1 -> Array2D.init a.Shape[0] 1 (fun i _ -> a.Data[i])
@@ -46,12 +48,13 @@ module Data =
             DataFile.fail path $"no entry '{entry}'; the archive holds [{joined names}]."
 
     /// Loads the series `[time; features]` of `path`, by extension (case-insensitive):
-    /// `.csv` — numbers, ',' separated, header optional (see `Csv.read`);
+    /// `.csv` — numbers, ',', ';' or tab separated (detected), header optional (see `Csv.read`);
     /// `.npy` — a rank-2 array, or rank 1 read as one feature `[n; 1]`, float64 or float32;
     /// `.npz` — its only array, else the first of the entries named in `npzEntryNames`
     /// (`data`, `X`, `x`, `inputs_train`), else an error listing the entries (use `loadNpzEntry`).
     /// Raises an ArgumentException for another extension, FileNotFoundException for a missing file
-    /// and `DataFormatException` (naming the file, entry and position) for malformed contents.
+    /// and `DataFormatException` (naming the file, entry and position) for malformed contents,
+    /// NaN and infinity included in every format (row and column from 1, as in CSV lines).
     let load (path: string) : float[,] =
         match extension path with
         | ".csv" -> Csv.read path
@@ -74,6 +77,24 @@ module Data =
                         path
                         $"{entries.Length} entries [{joined names}] and none named {joined npzEntryNames}; choose one with Data.loadNpzEntry."
         | ext -> unsupported path ext
+
+    /// Raises a `DataFormatException` naming `source` (the file) and the first row and column (from
+    /// 1) of `series` `[time; features]` outside the data domain of `cfg.Loss` (BCE: [0, 1];
+    /// Poisson: non-negative; MSE: any). Call it where a series meets a configuration, before
+    /// training or evaluating; inference also refuses such data (`Inference.checkDomain`), without
+    /// the file.
+    let checkDomain (cfg: Config) (source: string) (series: float[,]) =
+        if isNull series then
+            nullArg (nameof series)
+
+        let inside, domain = Inference.dataDomain cfg.Loss
+
+        for t in 0 .. Array2D.length1 series - 1 do
+            for j in 0 .. Array2D.length2 series - 1 do
+                if not (inside series[t, j]) then
+                    DataFile.fail
+                        source
+                        $"row {t + 1}, column {j + 1}: {series[t, j]} is outside the data of loss_type {cfg.Loss}, {domain}; rescale the data or choose another loss_type."
 
     /// Saves the series `series` `[time; features]` to `path`, by extension, atomically: `.csv`
     /// without a header, `.npy` as float64, `.npz` as float64 in the entry `data`.

@@ -4,6 +4,7 @@ open System
 open System.Globalization
 open System.IO
 open System.Text
+open nietras.SeparatedValues
 
 /// Whether the first line of a CSV file is a header.
 [<RequireQualifiedAccess>]
@@ -18,8 +19,9 @@ type CsvHeader =
 /// How CSV files are read and written.
 type CsvOptions =
     {
-        /// The cell separator: ',', ';' or '\t'.
-        Separator: char
+        /// The cell separator, ',', ';' or '\t'; `None` (the default): detected per file when reading
+        /// (tab or ';' when the first line has them outside quotes, else ','), ',' when writing.
+        Separator: char option
         /// Whether the first line is a header.
         Header: CsvHeader
         /// Accept (and write) NaN and ±infinity; when false they are an error naming the position.
@@ -35,94 +37,96 @@ type CsvTable =
         Values: float[,]
     }
 
-/// Numeric CSV files (invariant culture: '.' decimal point). Reading: cells may be quoted (RFC 4180,
+/// Numeric CSV files (invariant culture: '.' decimal point), read and written with Sep. Reading:
+/// the separator is ',', ';' or tab, detected per file unless given; cells may be quoted (RFC 4180,
 /// within one line), spaces around cells are ignored, blank lines and lines starting with '#' (as
 /// `numpy.savetxt` writes its header) are skipped; ragged rows, empty cells, text that is not a
-/// number, and (unless allowed) NaN or infinity are `DataFormatException`s naming the file, line and
-/// column (1-based). Writing uses the shortest round-trip form of each number, '\n' line ends,
-/// and is atomic.
+/// number, decimal commas (`1,5`: with ';' or tab separators, or split over two cells of a ','
+/// file as a leading-zero fraction such as `1,05`) and (unless allowed) NaN or infinity are
+/// `DataFormatException`s naming the file, line and column (1-based). Writing uses the shortest
+/// round-trip form of each number, '\n' line ends, and is atomic.
 [<RequireQualifiedAccess>]
 module Csv =
 
-    /// ',' separated, header detected, non-finite values rejected.
+    /// Separator detected per file, header detected, non-finite values rejected.
     let defaultOptions =
         {
-            Separator = ','
+            Separator = None
             Header = CsvHeader.Auto
             AllowNonFinite = false
         }
 
     let private checkSeparator (options: CsvOptions) =
         match options.Separator with
-        | ','
-        | ';'
-        | '\t' -> ()
-        | c -> invalidArg (nameof options) $"options: Separator must be ',', ';' or '\\t', got '{c}'."
-
-    /// Splits a line into trimmed cells; `None` when a quoted cell is not closed.
-    let private splitCells (sep: char) (line: string) =
-        let cells = ResizeArray()
-        let cell = StringBuilder()
-        let mutable quoted = false
-        let mutable wasQuoted = false
-        let mutable i = 0
-
-        let finish () =
-            let text = cell.ToString()
-            cells.Add(if wasQuoted then text else text.Trim())
-            cell.Clear() |> ignore
-            wasQuoted <- false
-
-        while i < line.Length do
-            let c = line[i]
-
-            if quoted then
-                if c = '"' then
-                    if i + 1 < line.Length && line[i + 1] = '"' then
-                        cell.Append '"' |> ignore
-                        i <- i + 1
-                    else
-                        quoted <- false
-                else
-                    cell.Append c |> ignore
-            elif c = '"' && cell.ToString().Trim() = "" then
-                cell.Clear() |> ignore
-                quoted <- true
-                wasQuoted <- true
-            elif c = sep then
-                finish ()
-            elif not (wasQuoted && Char.IsWhiteSpace c) then
-                cell.Append c |> ignore
-
-            i <- i + 1
-
-        if quoted then
-            None
-        else
-            finish ()
-            Some(cells.ToArray())
+        | None
+        | Some ','
+        | Some ';'
+        | Some '\t' -> ()
+        | Some c -> invalidArg (nameof options) $"options: Separator must be ',', ';' or '\\t', got '{c}'."
 
     /// A cell as a number: invariant-culture floats, and also Python's `nan`, `inf`, `-inf`.
-    let private tryNumber (text: string) =
+    let private tryNumber (text: ReadOnlySpan<char>) =
         match Double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture) with
-        | true, v -> Some v
+        | true, v -> ValueSome v
         | _ ->
-            match text.ToLowerInvariant() with
+            match text.ToString().ToLowerInvariant() with
             | "nan"
             | "+nan"
-            | "-nan" -> Some nan
+            | "-nan" -> ValueSome nan
             | "inf"
             | "+inf"
             | "infinity"
-            | "+infinity" -> Some infinity
+            | "+infinity" -> ValueSome infinity
             | "-inf"
-            | "-infinity" -> Some -infinity
-            | _ -> None
+            | "-infinity" -> ValueSome -infinity
+            | _ -> ValueNone
+
+    /// A number written with a decimal comma: digits, one ',', digits (an optional sign first).
+    let private decimalComma =
+        RegularExpressions.Regex(
+            @"^[+-]?[0-9]+,[0-9]+([eE][+-]?[0-9]+)?$",
+            RegularExpressions.RegexOptions.CultureInvariant
+        )
+
+    /// The fraction half of a decimal comma split by a ',' separator: digits with a leading zero.
+    let private leadingZeroDigits =
+        RegularExpressions.Regex(@"^0[0-9]+$", RegularExpressions.RegexOptions.CultureInvariant)
+
+    /// The integer half of a decimal comma split by a ',' separator.
+    let private integerDigits =
+        RegularExpressions.Regex(@"^[+-]?[0-9]+$", RegularExpressions.RegexOptions.CultureInvariant)
+
+    let private decimalCommaHint =
+        "numbers must use '.' as the decimal point; a decimal comma (1,5) reads as two cells in a ',' file: write 1.5, or separate cells with ';' or tab and use '.'"
+
+    /// The count of `c` outside double quotes in `line`.
+    let private countOutsideQuotes (c: char) (line: string) =
+        let mutable quoted = false
+        let mutable n = 0
+
+        for ch in line do
+            if ch = '"' then
+                quoted <- not quoted
+            elif ch = c && not quoted then
+                n <- n + 1
+
+        n
+
+    /// The separator of a file whose first significant line is `line`: tab or ';' when it holds
+    /// them outside quotes (the more frequent; tab on a tie), else ','.
+    let private detectSeparator (line: string) =
+        let tabs = countOutsideQuotes '\t' line
+        let semis = countOutsideQuotes ';' line
+
+        if tabs = 0 && semis = 0 then ','
+        elif tabs >= semis then '\t'
+        else ';'
 
     /// Parses CSV `text`; `source` names it (a file path) in errors. Returns the header (when there
     /// is one) and the values `[rows; cols]`; a header without data lines gives `[0; cols]`. Raises a
     /// `DataFormatException` for no lines at all, an unclosed quote, a row whose cell count differs
-    /// from the first line's, an empty cell, a cell that is not a number, a non-finite number when
+    /// from the first line's, an empty cell, a cell that is not a number (with a hint when it is a
+    /// decimal comma), a decimal comma split over two cells of a ',' file, a non-finite number when
     /// `AllowNonFinite` is false, and (with `CsvHeader.Auto`) a first line mixing numbers and text.
     let parse (options: CsvOptions) (source: string) (text: string) =
         checkSeparator options
@@ -133,28 +137,68 @@ module Csv =
         let fail (line: int) (reason: string) : 'a =
             DataFile.fail source $"line {line}: {reason}"
 
-        let lines =
+        // Sep reads the significant lines (not blank, not '#'), each one row since a quote must close on
+        // its own line; `numbers` maps a row back to its line in the file.
+        let significant =
             text.Split('\n')
             |> Array.mapi (fun i l -> i + 1, l.TrimEnd('\r'))
             |> Array.filter (fun (_, l) ->
                 let t = l.Trim()
                 t <> "" && not (t.StartsWith '#'))
-            |> Array.map (fun (n, l) ->
-                match splitCells options.Separator l with
-                | Some cells -> n, cells
-                | None -> fail n "a quoted cell is not closed (quoted cells must end on the same line).")
 
-        if lines.Length = 0 then
+        for n, l in significant do
+            if (l |> Seq.filter ((=) '"') |> Seq.length) % 2 = 1 then
+                fail n "a quoted cell is not closed (quoted cells must end on the same line)."
+
+        if significant.Length = 0 then
             DataFile.fail source "no data: the file has no lines with cells."
 
-        let firstLine, firstCells = lines[0]
+        let numbers = significant |> Array.map fst
+
+        let sep =
+            match options.Separator with
+            | Some c -> c
+            | None -> detectSeparator (snd significant[0])
+
+        let readerOptions =
+            SepReaderOptions(
+                Nullable(Sep(sep)),
+                HasHeader = false,
+                DisableColCountCheck = true,
+                Unescape = true,
+                Trim = SepTrim.Outer,
+                CultureInfo = CultureInfo.InvariantCulture
+            )
+
+        let rows = ResizeArray<int * string[]>()
+
+        do
+            use reader = readerOptions.FromText(String.Join("\n", Array.map snd significant))
+
+            while reader.MoveNext() do
+                let cells = Array.zeroCreate reader.Current.ColCount
+
+                for c in 0 .. cells.Length - 1 do
+                    cells[c] <- reader.Current[c].ToString()
+
+                rows.Add(numbers[reader.Current.RowIndex], cells)
+
+        if rows.Count <> significant.Length then
+            DataFile.fail
+                source
+                $"read {rows.Count} rows from {significant.Length} lines; quoted cells must end on their line."
+
+        let firstLineNo, firstCells = rows[0]
+
+        let isNumber (c: string) =
+            c <> "" && (tryNumber (c.AsSpan())).IsSome
 
         let hasHeader =
             match options.Header with
             | CsvHeader.Present -> true
             | CsvHeader.Absent -> false
             | CsvHeader.Auto ->
-                let numeric = firstCells |> Array.map (fun c -> c <> "" && (tryNumber c).IsSome)
+                let numeric = firstCells |> Array.map isNumber
 
                 if Array.forall id numeric then
                     false
@@ -164,33 +208,47 @@ module Csv =
                     let col = Array.findIndex not numeric + 1
 
                     fail
-                        firstLine
+                        firstLineNo
                         $"column {col}: '{firstCells[col - 1]}' is not a number, but other cells of this first line are; set CsvOptions.Header to Present (a header) or Absent (data) explicitly."
 
         let cols = firstCells.Length
-        let dataLines = if hasHeader then lines[1..] else lines
+        let dataRows = if hasHeader then rows.GetRange(1, rows.Count - 1) else rows
 
-        let values = Array2D.zeroCreate dataLines.Length cols
+        let values = Array2D.zeroCreate dataRows.Count cols
 
-        dataLines
-        |> Array.iteri (fun r (n, cells) ->
+        dataRows
+        |> Seq.iteri (fun r (n, cells) ->
             if cells.Length <> cols then
+                let hint = if sep = ',' then $" ({decimalCommaHint})" else ""
+
                 fail
                     n
-                    $"{cells.Length} cells, expected {cols} (as on line {firstLine}); rows must all have the same number of cells."
+                    $"{cells.Length} cells, expected {cols} (as on line {firstLineNo}); rows must all have the same number of cells{hint}."
 
             cells
             |> Array.iteri (fun c cell ->
                 if cell = "" then
                     fail n $"column {c + 1}: empty cell; every cell must hold a number."
 
-                match tryNumber cell with
-                | None -> fail n $"column {c + 1}: '{cell}' is not a number."
-                | Some v when not (Double.IsFinite v) && not options.AllowNonFinite ->
+                if
+                    sep = ','
+                    && c > 0
+                    && leadingZeroDigits.IsMatch cell
+                    && integerDigits.IsMatch cells[c - 1]
+                then
+                    fail
+                        n
+                        $"columns {c}-{c + 1}: '{cells[c - 1]},{cell}' looks like one number with a decimal comma split over two cells; {decimalCommaHint}."
+
+                match tryNumber (cell.AsSpan()) with
+                | ValueNone when decimalComma.IsMatch cell ->
+                    fail n $"column {c + 1}: '{cell}' is not a number: {decimalCommaHint}."
+                | ValueNone -> fail n $"column {c + 1}: '{cell}' is not a number."
+                | ValueSome v when not (Double.IsFinite v) && not options.AllowNonFinite ->
                     fail
                         n
                         $"column {c + 1}: '{cell}' is not finite; NaN and infinity are rejected unless CsvOptions.AllowNonFinite is set."
-                | Some v -> values[r, c] <- v))
+                | ValueSome v -> values[r, c] <- v))
 
         {
             Header = if hasHeader then Some firstCells else None
@@ -201,8 +259,8 @@ module Csv =
     let readWith (options: CsvOptions) (path: string) =
         parse options path (File.ReadAllText path)
 
-    /// Reads the numbers `[rows; cols]` of the CSV file `path` with `defaultOptions` (',' separated,
-    /// header detected and skipped, only finite numbers).
+    /// Reads the numbers `[rows; cols]` of the CSV file `path` with `defaultOptions` (separator
+    /// detected, header detected and skipped, only finite numbers).
     let read (path: string) = (readWith defaultOptions path).Values
 
     let private quote (sep: char) (cell: string) =
@@ -243,16 +301,28 @@ module Csv =
                 "values: no rows and no header; such a file could not be read back (it would have no lines)."
         | _ -> ()
 
-        let sep = string options.Separator
-        let sb = StringBuilder()
+        let sepChar = defaultArg options.Separator ','
 
-        header
-        |> Option.iter (fun h ->
-            sb.Append(String.Join(sep, h |> Array.map (quote options.Separator))).Append('\n')
-            |> ignore)
+        let writerOptions =
+            SepWriterOptions(
+                Sep(sepChar),
+                WriteHeader = false,
+                Escape = false,
+                CultureInfo = CultureInfo.InvariantCulture
+            )
+
+        use writer = writerOptions.ToText()
+
+        let writeRow (cells: int -> string) =
+            use row = writer.NewRow()
+
+            for c in 0 .. cols - 1 do
+                row[c].Set(cells(c).AsSpan())
+
+        header |> Option.iter (fun h -> writeRow (fun c -> quote sepChar h[c]))
 
         for r in 0 .. rows - 1 do
-            for c in 0 .. cols - 1 do
+            writeRow (fun c ->
                 let v = values[r, c]
 
                 if not (Double.IsFinite v) && not options.AllowNonFinite then
@@ -260,14 +330,9 @@ module Csv =
                         (nameof values)
                         $"values: entry [row {r}; column {c}] is {v}; set CsvOptions.AllowNonFinite to write NaN or infinity."
 
-                if c > 0 then
-                    sb.Append sep |> ignore
+                v.ToString("R", CultureInfo.InvariantCulture))
 
-                sb.Append(v.ToString("R", CultureInfo.InvariantCulture)) |> ignore
-
-            sb.Append '\n' |> ignore
-
-        sb.ToString()
+        writer.ToString().Replace("\r\n", "\n")
 
     /// Writes `values` `[rows; cols]` with an optional `header` to the CSV file `path` with `options`,
     /// atomically (see `format`).
@@ -276,6 +341,6 @@ module Csv =
         DataFile.writeAtomic path (fun s -> s.Write(bytes, 0, bytes.Length))
 
     /// Writes `values` `[rows; cols]` with an optional `header` to the CSV file `path`, ','
-    /// separated, atomically.
+    /// separated (`defaultOptions`), atomically.
     let write (path: string) (header: string[] option) (values: float[,]) =
         writeWith defaultOptions path header values

@@ -332,6 +332,30 @@ module Npy =
 
         { Shape = shape; Data = data }, dtype
 
+    /// Raises a `DataFormatException` naming `source` and the first NaN or infinite entry of `a` by
+    /// its index (`row r, column c` for rank 2, `row r` for rank 1, the C-order position otherwise).
+    let checkFinite (source: string) (a: NpyArray) =
+        match Array.tryFindIndex (fun v -> not (Double.IsFinite v)) a.Data with
+        | None -> ()
+        | Some k ->
+            let at =
+                match a.Shape with
+                | [| _ |] -> $"row {k + 1}"
+                | [| _; c |] -> $"row {k / c + 1}, column {k % c + 1}"
+                | dims ->
+                    let idx = Array.zeroCreate dims.Length
+                    let mutable rest = k
+
+                    for d in dims.Length - 1 .. -1 .. 0 do
+                        idx[d] <- rest % dims[d]
+                        rest <- rest / dims[d]
+
+                    "entry [" + String.Join(", ", idx) + "] (from 0)"
+
+            DataFile.fail
+                source
+                $"{at}: {a.Data[k]}; the data must be finite (NaN and infinity are refused: fill or drop the missing values first)."
+
     /// Parses the `.npy` bytes `bytes` (see `parseWithDtype`); `source` names them in errors.
     let parse (source: string) (bytes: byte[]) = fst (parseWithDtype source bytes)
 

@@ -173,6 +173,20 @@ module internal Fused =
 
     let private double (a: float32[]) = Array.map float a
 
+    /// Raises the `InferenceDivergedException` that `stats` reports, if any (as the reference path
+    /// raises it: `operation`, the iteration, the first sample and its non-finite latent).
+    let private checkDiverged (cfg: Config) (operation: string) (stats: InferenceStats) =
+        if stats.Diverged then
+            raise (
+                InferenceDivergedException(
+                    operation,
+                    stats.DivergedIteration,
+                    cfg.MaxIter,
+                    stats.DivergedSample,
+                    stats.DivergedQuantity
+                )
+            )
+
     /// `inf(x, r_p, r2₀)` through the fused kernel for `cfg`, in float32 when `cfg.Backend` is
     /// `FusedFloat32`, else float64: `x [batch; D]`, `rP [batch; R]`, `r2 [batch; R2]`; returns
     /// `r [batch; R]`, `r2 [batch; R2]`, the temporal prediction `r̂ [batch; R]` from `rP` with the final
@@ -227,6 +241,8 @@ module internal Fused =
 
                 r, r2o, rHat, st
 
+        checkDiverged cfg "inf" stats
+
         {
             R = toMatrix b cfg.RDim rOut
             R2 = toMatrix b cfg.R2Dim r2Out
@@ -258,6 +274,8 @@ module internal Fused =
                 let r = Array.zeroCreate<float>(b * cfg.RDim)
                 let st = k.InferFirstStep(m.Double, s, b, ReadOnlySpan(flat2 x), Span r, Span iters)
                 r, st
+
+        checkDiverged cfg "inf_first_step" stats
 
         {
             R = toMatrix b cfg.RDim rOut

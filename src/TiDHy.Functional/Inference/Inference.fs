@@ -94,6 +94,27 @@ module Inference =
 
         value, gR, gR2
 
+    /// The data domain of `loss`: whether an observation is in it, and the domain in words
+    /// (MSE: any finite number; BCE: [0, 1]; Poisson: non-negative).
+    let dataDomain (loss: LossKind) : (float -> bool) * string =
+        match loss with
+        | LossKind.MSE -> (fun _ -> true), "any finite number"
+        | LossKind.BCE -> (fun v -> v >= 0.0 && v <= 1.0), "[0, 1] (binary data or probabilities)"
+        | LossKind.Poisson -> (fun v -> v >= 0.0), "non-negative numbers (counts)"
+
+    /// Raises an ArgumentException naming `name`, the first entry `[row; column]` (from 0) of
+    /// `x [batch; D]` outside the data domain of `cfg.Loss`, and the domain.
+    let checkDomain (cfg: Config) (name: string) (x: float[,]) =
+        let inside, domain = dataDomain cfg.Loss
+
+        if cfg.Loss <> LossKind.MSE then
+            for i in 0 .. Array2D.length1 x - 1 do
+                for j in 0 .. Array2D.length2 x - 1 do
+                    if not (inside x[i, j]) then
+                        invalidArg
+                            name
+                            $"{name}: entry [row {i}; column {j}] = {x[i, j]}: loss_type {cfg.Loss} needs data in {domain}; rescale the data or choose another loss_type."
+
     let private checkInputs (cfg: Config) (p: Params) (x: float[,]) (rP: float[,]) (r2: float[,]) =
         Config.validateOrThrow cfg |> ignore
         Model.checkParams cfg p
@@ -103,6 +124,7 @@ module Inference =
         Shape.checkFiniteMatrix (nameof x) x
         Shape.checkFiniteMatrix (nameof rP) rP
         Shape.checkFiniteMatrix (nameof r2) r2
+        checkDomain cfg (nameof x) x
         b
 
     let private targets (cfg: Config) (p: Params) (b: int) (target: float[,] option) =
@@ -155,6 +177,21 @@ module Inference =
             GradR2 = Numerics.ofRows cfg.R2Dim (gs |> Array.map (fun (_, _, gr2) -> gr2))
         }
 
+    /// Raises `InferenceDivergedException` for `operation` after iteration `iteration` (from 1) when a
+    /// sample's `r` (`rs[s]`) or else `r2` (`r2s[s]`) holds NaN or infinity, naming the first such
+    /// sample in batch order (the fused kernels report the same).
+    let private checkFiniteLatents (cfg: Config) (operation: string) (iteration: int) (rs: float[][]) (r2s: float[][]) =
+        let bad (v: float[]) = not (Array.forall Double.IsFinite v)
+
+        for s in 0 .. rs.Length - 1 do
+            let quantity =
+                if bad rs[s] then InferenceQuantity.R
+                elif r2s.Length > 0 && bad r2s[s] then InferenceQuantity.R2
+                else InferenceQuantity.None
+
+            if quantity <> InferenceQuantity.None then
+                raise (InferenceDivergedException(operation, iteration, cfg.MaxIter, s, quantity))
+
     let private relChange (a: float[]) (old: float[]) =
         Numerics.norm (Numerics.sub a old)
         / (Numerics.norm old + ModelConstants.RelChangeGuard)
@@ -162,7 +199,9 @@ module Inference =
     /// `inf(x, r_p, r2₀)` on the reference path (the definition, whatever `cfg.Backend` says):
     /// `max_iter` at most of Nesterov SGD on `r` (from 0) and `r2` (from `r2₀`), each followed by
     /// soft-thresholding, stopping as `cfg.Convergence` says. `x [batch; D]`, `rP [batch; R]`,
-    /// `r2 [batch; R2]`; returns `r [batch; R]`, `r2 [batch; R2]` and the counts.
+    /// `r2 [batch; R2]`; returns `r [batch; R]`, `r2 [batch; R2]` and the counts. Raises
+    /// `InferenceDivergedException` (naming the iteration, the first sample and `r` or `r2`) as soon
+    /// as an iteration leaves a latent NaN or infinite.
     let inferReference (cfg: Config) (p: Params) (x: float[,]) (rP: float[,]) (r2: float[,]) : InferResult =
         let b = checkInputs cfg p x rP r2
         let vs = Model.dynamicsMatrices p
@@ -199,6 +238,8 @@ module Inference =
                     r2[s] <- r2[s] |> Array.map (Numerics.softThreshold cfg.LmdaR2)
                     r[s] <- r[s] |> Array.map (Numerics.softThreshold cfg.LmdaR)
                     sampleIters[s] <- sampleIters[s] + 1
+
+            checkFiniteLatents cfg "inf" (i + 1) r r2
 
             match cfg.Convergence with
             | Convergence.Batch ->
@@ -277,12 +318,14 @@ module Inference =
     /// `inf_first_step(x)` on the reference path: AdamW (lr `lr_r`, betas 0.9/0.999, eps 1e-8,
     /// weight decay 0.01) on `⟨ℓ(decode(r), x)⟩` from `r = 0`, no shrinkage, stopping when every
     /// sample's relative change is below `tol` (each sample on its own with `PerSample`
-    /// convergence). `x [batch; D]`; returns `r [batch; R]`.
+    /// convergence). `x [batch; D]`; returns `r [batch; R]`. Raises `InferenceDivergedException` as
+    /// soon as an iteration leaves `r` NaN or infinite.
     let inferFirstStepReference (cfg: Config) (p: Params) (x: float[,]) : FirstStepResult =
         Config.validateOrThrow cfg |> ignore
         Model.checkParams cfg p
         let b = Shape.checkBatch (nameof x) cfg.InputDim x
         Shape.checkFiniteMatrix (nameof x) x
+        checkDomain cfg (nameof x) x
         let scale = dataScale cfg b
         let xs = Numerics.rows x
         let r = Array.init b (fun _ -> Array.zeroCreate<float> cfg.RDim)
@@ -319,6 +362,8 @@ module Inference =
                     sampleIters[s] <- sampleIters[s] + 1
                     changes[s] <- relChange r[s] old < cfg.Tol
 
+            checkFiniteLatents cfg "inf_first_step" (i + 1) r [||]
+
             match cfg.Convergence with
             | Convergence.PerSample ->
                 for s in 0 .. b - 1 do
@@ -341,7 +386,8 @@ module Inference =
     /// `inf(x, r_p, r2₀)` (see `inferReference` for the definition) on the implementation that
     /// `cfg.Backend` names: the generated fused kernels by default (float64, or float32 with
     /// `FusedFloat32`), or the reference path. `x [batch; D]`, `rP [batch; R]`, `r2 [batch; R2]`;
-    /// returns `r [batch; R]`, `r2 [batch; R2]` and the counts.
+    /// returns `r [batch; R]`, `r2 [batch; R2]` and the counts. Every backend raises the same
+    /// `InferenceDivergedException` (iteration, sample, latent) when the inner optimisation overflows.
     let infer (cfg: Config) (p: Params) (x: float[,]) (rP: float[,]) (r2: float[,]) : InferResult =
         match cfg.Backend with
         | Backend.Reference -> inferReference cfg p x rP r2
@@ -351,7 +397,8 @@ module Inference =
             Fused.infer cfg p x rP r2
 
     /// `inf_first_step(x)` (see `inferFirstStepReference`) on the implementation that
-    /// `cfg.Backend` names. `x [batch; D]`; returns `r [batch; R]`.
+    /// `cfg.Backend` names. `x [batch; D]`; returns `r [batch; R]`. Raises `InferenceDivergedException`
+    /// on every backend when the optimisation overflows.
     let inferFirstStep (cfg: Config) (p: Params) (x: float[,]) : FirstStepResult =
         match cfg.Backend with
         | Backend.Reference -> inferFirstStepReference cfg p x
@@ -361,4 +408,5 @@ module Inference =
             Model.checkParams cfg p
             Shape.checkBatch (nameof x) cfg.InputDim x |> ignore
             Shape.checkFiniteMatrix (nameof x) x
+            checkDomain cfg (nameof x) x
             Fused.inferFirstStep cfg p x
