@@ -115,8 +115,10 @@ let loadSeries (path: string) : float[,] =
 
 /// Windows `[count; sequence_length; features]` of `cfg.SequenceLength` steps starting `step` apart
 /// (upstream's `stack_data`), of a series `[time; features]`; an error naming `what` when the series
-/// is shorter than one window.
+/// is shorter than one window or holds values outside the loss's domain (`Data.checkDomain`).
 let windowsOf (what: string) (cfg: Config) (step: int) (series: float[,]) =
+    Data.checkDomain cfg what series
+
     if Array2D.length1 series < cfg.SequenceLength then
         fail
             $"{what}: {Array2D.length1 series} time steps, fewer than one window of sequence_length = {cfg.SequenceLength}."

@@ -354,6 +354,26 @@ let ``Bad input gives exit code 1 and a message naming the file, line or key`` (
 
     Assert.Equal(1, code)
     Assert.Contains("sequence_length", err)
+    // The series holds values in [-1, 1]: outside BCE's [0, 1] and Poisson's [0, ∞), named by file.
+    for loss in [ "BCE"; "Poisson" ] do
+        let lossCfg = writeConfig dir $", \"loss_type\": \"{loss}\""
+
+        let code, _, err =
+            run
+                [
+                    "train"
+                    "--data"
+                    data
+                    "--config"
+                    lossCfg
+                    "--out"
+                    Path.Combine(dir, $"out-{loss}")
+                ]
+
+        Assert.Equal(1, code)
+        Assert.Contains("series.csv", err)
+        Assert.False(File.Exists(Path.Combine(dir, $"out-{loss}", "last.tidhy.json")))
+
     let corrupt = Path.Combine(dir, "corrupt.tidhy.json")
     File.WriteAllText(corrupt, "TIDHY-CHECKPOINT 1 sha256=00\n{}")
     let code, _, err = run [ "eval"; "--model"; corrupt; "--data"; data; "--out"; out ]

@@ -207,7 +207,8 @@ module Evaluate =
         if batchSize <= 0 then
             invalidArg (nameof batchSize) $"batchSize: expected a positive batch size, got {batchSize}."
 
-        let n, _ = Shape.checkWindow (nameof X) 1 cfg.InputDim X
+        let n, time = Shape.checkWindow (nameof X) 1 cfg.InputDim X
+        Config.checkMemory cfg (min n batchSize) time
 
         let parts =
             Array.init n id

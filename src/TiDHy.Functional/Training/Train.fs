@@ -312,6 +312,9 @@ module Train =
         if options.ValidateEvery < 0 then
             invalidArg (nameof options) $"options.ValidateEvery: expected a count >= 0, got {options.ValidateEvery}."
 
+        if options.BatchSize > 0 then
+            Config.checkMemory cfg (min n options.BatchSize) (Array3D.length2 train)
+
         options.CheckpointDirectory |> Option.iter (Directory.CreateDirectory >> ignore)
 
         let run =
