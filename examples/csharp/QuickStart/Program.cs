@@ -52,7 +52,7 @@ for (var i = 0; i < after.W.GetLength(0); i++)
 var path = Path.Combine(Path.GetTempPath(), $"tidhy-quickstart-{Environment.ProcessId}.tidhy.json");
 model.SaveCheckpoint(path);
 var reloaded = TiDHyModel.LoadCheckpoint(path);
-var same = reloaded.Evaluate(validation).SpatialLossRHatAverage == after.SpatialLossRHatAverage;
+var same = reloaded.Evaluate(validation, model.TrainingBatchSize).SpatialLossRHatAverage == after.SpatialLossRHatAverage;
 Console.WriteLine($"Saved {path} and loaded it back: {reloaded.EpochsCompleted} epochs, same evaluation: {same}.");
 File.Delete(path);
 return same ? 0 : 1;
