@@ -373,3 +373,31 @@ module Train =
             save LastCheckpoint s
 
         { State = s; Cancelled = cancelled }
+
+    /// A ready `FitOptions.Progress` for scripts and consoles: one line per completed epoch, e.g.
+    /// `epoch 3/40: train 1.234 (L_hat 0.81, L_bar 0.30, temp 0.12, r2 0), validation 1.33, 41 it/step, 2.1 s`
+    /// (epochs from 1; the iterations are the epoch's last batch's mean per inference step).
+    /// `{ Train.defaultFitOptions cfg with Progress = Train.consoleProgress }`.
+    let consoleProgress (p: FitProgress) : unit =
+        match p.Completed with
+        | None -> ()
+        | Some e ->
+            let l = e.Train.Losses
+
+            let validation =
+                match e.Validation with
+                | Some v -> $", validation %.4g{v}"
+                | None -> ""
+
+            printfn
+                "epoch %d/%d: train %.4g (L_hat %.3g, L_bar %.3g, temp %.3g, r2 %.3g)%s, %.0f it/step, %.1f s"
+                (e.Epoch + 1)
+                p.Epochs
+                e.Train.Total
+                l.SpatialLossRHat
+                l.SpatialLossRBar
+                l.TempLoss
+                l.R2Loss
+                validation
+                p.Metrics.MeanIterations
+                e.Seconds
