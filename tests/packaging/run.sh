@@ -23,7 +23,9 @@ ls "$feed"
 for id in TiDHy.Kernels TiDHy.Functional TiDHy.CSharp tidhy; do
   test -f "$feed/$id.$version.nupkg" || { echo "missing package $id.$version.nupkg" >&2; exit 1; }
 done
-unzip -l "$feed/TiDHy.Kernels.$version.nupkg" | grep -q "analyzers/dotnet/cs/TiDHy.Generators.dll" ||
+# (Listed to a file first: `unzip | grep -q` fails under pipefail when grep stops reading early.)
+unzip -l "$feed/TiDHy.Kernels.$version.nupkg" > "$work/kernels-files.txt"
+grep -q "analyzers/dotnet/cs/TiDHy.Generators.dll" "$work/kernels-files.txt" ||
   { echo "TiDHy.Kernels carries no generator" >&2; exit 1; }
 
 # The feed first, then the sources NuGet is configured with.
