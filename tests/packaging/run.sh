@@ -38,15 +38,12 @@ cat > "$work/nuget.config" <<XML
 </configuration>
 XML
 
-# A restored package is the one packed here: its hash in the cache (NUGET_PACKAGES, or the folder
-# given) is the feed file's.
+# A restored package is the one packed here: the copy in the cache (NUGET_PACKAGES, or the folder
+# given) is byte for byte the feed's file.
 same_as_feed() {
   local id=$1 cache=${2:-$NUGET_PACKAGES} lower
   lower=$(echo "$id" | tr '[:upper:]' '[:lower:]')
-  local cached="$cache/$lower/$version/$lower.$version.nupkg.sha512"
-  local packed
-  packed=$(openssl dgst -sha512 -binary "$feed/$id.$version.nupkg" | base64 -w0)
-  if [ ! -f "$cached" ] || [ "$(cat "$cached")" != "$packed" ]; then
+  if ! cmp -s "$feed/$id.$version.nupkg" "$cache/$lower/$version/$lower.$version.nupkg"; then
     echo "$id $version was not restored from the feed just packed" >&2
     exit 1
   fi
