@@ -5,6 +5,7 @@
 #r "../src/TiDHy.Functional/bin/Release/net10.0/TiDHy.Functional.dll"
 
 open TiDHy.Functional
+Fsi.install fsi // short printers for the library's values in F# Interactive
 
 // A series [time; features]: two sine mixtures whose frequency switches every 60 steps.
 let time, features = 480, 4
@@ -34,21 +35,20 @@ let cfg =
 let state0 = Train.init cfg (Random.key 42)
 let before = Evaluate.evaluateRecord cfg state0.Params None X
 
-// Train a few epochs; the progress callback sees every batch.
+// Train a few epochs, printing a line per epoch (any `FitProgress -> unit` sees every batch).
 let fit =
     Train.fit
         cfg
         { Train.defaultFitOptions cfg with
             BatchSize = 4
             Epochs = 8
-            Progress =
-                fun p ->
-                    p.Completed
-                    |> Option.iter (fun e -> printfn "epoch %d: total %.4f" (e.Epoch + 1) e.Train.Total)
+            Progress = Train.consoleProgress
         }
         X
         None
         state0
+
+printfn "%s" (Fsi.fitResult fit) // what FSI shows for `fit`
 
 let after = Evaluate.evaluateRecord cfg fit.State.Params None X
 

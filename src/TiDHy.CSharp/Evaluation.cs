@@ -3,7 +3,7 @@ using F = TiDHy.Functional;
 namespace TiDHy.CSharp;
 
 /// <summary>
-/// The evaluation record of a batch of windows (<see cref="TiDHyModel.Evaluate"/>): data,
+/// The evaluation record of a batch of windows (<see cref="TiDHyModel.Evaluate(double[,,])"/>): data,
 /// reconstructions, one-step-ahead predictions, latents, mixture weights and losses over time.
 /// Shapes use <c>B</c> windows of <c>T</c> steps with <c>D</c> features.
 /// </summary>

@@ -1,6 +1,6 @@
 namespace TiDHy.CSharp;
 
-/// <summary>How <see cref="TiDHyModel.Fit"/> trains (the model's own hyperparameters live in <see cref="TiDHyOptions"/>).</summary>
+/// <summary>How <see cref="TiDHyModel.Fit(double[,,], double[,,], FitSettings, IProgress{TrainingProgress}, CancellationToken)"/> trains (the model's own hyperparameters live in <see cref="TiDHyOptions"/>).</summary>
 public sealed class FitSettings
 {
     /// <summary>Windows per batch (default 16). The last batch of an epoch may be smaller unless the model is stateful.</summary>
@@ -8,7 +8,7 @@ public sealed class FitSettings
 
     /// <summary>
     /// Train until this many epochs are complete in total, counting those of earlier fits, so that
-    /// calling <see cref="TiDHyModel.Fit"/> again after a cancellation finishes the same run; null
+    /// calling <see cref="TiDHyModel.Fit(double[,,], double[,,], FitSettings, IProgress{TrainingProgress}, CancellationToken)"/> again after a cancellation finishes the same run; null
     /// (the default) uses <see cref="TiDHyOptions.NumEpochs"/>.
     /// </summary>
     public int? Epochs { get; set; }

@@ -1,14 +1,18 @@
-using F = TiDHy.Functional;
-
 namespace TiDHy.CSharp;
 
-/// <summary>The latents inferred at one time step for a batch of samples (<see cref="TiDHyModel.Infer"/>).</summary>
+/// <summary>
+/// The latents inferred at one time step for a batch of samples
+/// (<see cref="TiDHyModel.Infer(double[,], double[,], double[,])"/>,
+/// <see cref="TiDHyModel.InferFirstStep(double[,])"/>), with the mixture weights they give.
+/// </summary>
 public sealed class InferenceResult
 {
-    private InferenceResult(double[,] r, double[,] r2, int iterations, bool converged, int[] sampleIterations)
+    private InferenceResult(double[,] r, double[,] r2, double[,]? w, double[,]? b, int iterations, bool converged, int[] sampleIterations)
     {
         R = r;
         R2 = r2;
+        W = w;
+        B = b;
         Iterations = iterations;
         Converged = converged;
         SampleIterations = sampleIterations;
@@ -17,20 +21,49 @@ public sealed class InferenceResult
     /// <summary>Inferred <c>r</c>: <c>[batch, RDim]</c>.</summary>
     public double[,] R { get; }
 
-    /// <summary>Inferred <c>r2</c>: <c>[batch, R2Dim]</c> (zeros after <see cref="TiDHyModel.InferFirstStep"/>).</summary>
+    /// <summary>Inferred <c>r2</c>: <c>[batch, R2Dim]</c> (zeros after <see cref="TiDHyModel.InferFirstStep(double[,])"/>).</summary>
     public double[,] R2 { get; }
 
-    /// <summary>Inference iterations run (at most <see cref="TiDHyOptions.MaxIter"/>).</summary>
+    /// <summary>
+    /// The mixture weights of the dynamics matrices that the inferred <c>r2</c> gives,
+    /// <c>w = hypernet(r2)[0:MixDim]</c>: <c>[batch, MixDim]</c>; null after
+    /// <see cref="TiDHyModel.InferFirstStep(double[,])"/>, where no dynamics are used.
+    /// </summary>
+    public double[,]? W { get; }
+
+    /// <summary>
+    /// The dynamic bias weights <c>b = hypernet(r2)[MixDim:]</c>: <c>[batch, RDim]</c> with
+    /// <see cref="TiDHyOptions.DynBias"/>; null without it and after <see cref="TiDHyModel.InferFirstStep(double[,])"/>.
+    /// </summary>
+    public double[,]? B { get; }
+
+    /// <summary>Inference iterations run (at most <see cref="TiDHyOptions.MaxIter"/>): the most any batch of the call took.</summary>
     public int Iterations { get; }
 
-    /// <summary>True when inference stopped on the tolerance rather than at <see cref="TiDHyOptions.MaxIter"/>.</summary>
+    /// <summary>True when inference stopped on the tolerance rather than at <see cref="TiDHyOptions.MaxIter"/>, in every batch of the call.</summary>
     public bool Converged { get; }
 
     /// <summary>Iterations that updated each sample: <c>[batch]</c>.</summary>
     public int[] SampleIterations { get; }
 
-    internal static InferenceResult From(F.InferResult r) => new(r.R, r.R2, r.Iterations, r.Converged, r.SampleIterations);
-
-    internal static InferenceResult From(F.FirstStepResult r, int r2Dim) =>
-        new(r.R, new double[r.R.GetLength(0), r2Dim], r.Iterations, r.Converged, r.SampleIterations);
+    /// <summary>The results of consecutive batches joined in order.</summary>
+    internal static InferenceResult Join(
+        IEnumerable<double[,]> r,
+        IEnumerable<double[,]> r2,
+        IEnumerable<double[,]>? w,
+        IEnumerable<double[,]>? b,
+        IEnumerable<(int Iterations, bool Converged, int[] SampleIterations)> counts
+    )
+    {
+        var c = counts.ToArray();
+        return new(
+            Batches.Join(r.ToArray()),
+            Batches.Join(r2.ToArray()),
+            w is null ? null : Batches.Join(w.ToArray()),
+            b is null ? null : Batches.Join(b.ToArray()),
+            c.Max(x => x.Iterations),
+            c.All(x => x.Converged),
+            c.SelectMany(x => x.SampleIterations).ToArray()
+        );
+    }
 }

@@ -39,7 +39,8 @@ internal static class Interop
     /// becomes an <see cref="ArgumentException"/> for <paramref name="configParam"/> that names the
     /// C# properties; a bad checkpoint or state_dict file an <see cref="InvalidDataException"/>; a
     /// file or folder without permission (<see cref="UnauthorizedAccessException"/>) an
-    /// <see cref="IOException"/>; an
+    /// <see cref="IOException"/>; diverging inference (<c>InferenceDivergedException</c>) an
+    /// <see cref="InvalidOperationException"/>; an
     /// <see cref="ArgumentException"/> for a core argument named in <paramref name="renames"/> one
     /// for the C# parameter it maps to.
     /// </summary>
@@ -70,6 +71,11 @@ internal static class Interop
         catch (F.DataFormatException e)
         {
             throw new InvalidDataException(e.Message, e);
+        }
+        catch (TiDHy.Kernels.InferenceDivergedException e)
+        {
+            // Inference overflowed: an InvalidOperationException, like a diverging fit.
+            throw new InvalidOperationException(e.Message, e);
         }
         catch (UnauthorizedAccessException e)
         {

@@ -6,10 +6,27 @@ namespace TiDHy.CSharp;
 /// A TiDHy model with its training state: create or load one, fit it to windows of a time series,
 /// infer latents, evaluate, and save or export it. Each member is one call into the TiDHy.Functional
 /// core; arrays are <c>[windows, time, features]</c> (<c>double[,,]</c>) or <c>[batch, features]</c>
-/// (<c>double[,]</c>). An instance is not safe for concurrent use while <see cref="Fit"/> runs.
+/// (<c>double[,]</c>). Every method that takes data also takes <c>float</c> arrays, widened exactly
+/// to <c>double</c> (set <see cref="TiDHyOptions.Backend"/> to <see cref="Backend.FusedFloat32"/> to
+/// run inference itself in float32). An instance is not safe for concurrent use while
+/// <see cref="Fit(double[,,], double[,,], FitSettings, IProgress{TrainingProgress}, CancellationToken)"/> runs.
 /// </summary>
+/// <remarks>
+/// <see cref="Infer(double[,], double[,], double[,])"/>, <see cref="InferFirstStep(double[,])"/> and
+/// <see cref="Evaluate(double[,,])"/> run their samples in consecutive batches of
+/// <see cref="TrainingBatchSize"/> (or of the batch size given): under upstream's
+/// <see cref="BatchScaling.BatchMean"/> scaling each sample's inference step is <c>lr/B</c> for a
+/// batch of <c>B</c>, and with <see cref="Convergence.Batch"/> a batch stops together, so one batch
+/// of everything would make the results depend on how many samples a call holds. In batches, the
+/// same samples at the same positions give the same results however the calls are split at
+/// multiples of the batch size; with <see cref="BatchScaling.PerSample"/> and
+/// <see cref="Convergence.PerSample"/> every sample is independent of the others.
+/// </remarks>
 public sealed class TiDHyModel
 {
+    /// <summary>Training's default batch size, and so the default batch of inference and evaluation (<see cref="FitSettings.BatchSize"/>).</summary>
+    private const int DefaultBatchSize = 16;
+
     private readonly F.Config config;
     private F.TrainState state;
 
@@ -22,13 +39,30 @@ public sealed class TiDHyModel
     /// <summary>A copy of the model's options; changing it does not change the model.</summary>
     public TiDHyOptions Options => TiDHyOptions.FromConfig(config);
 
+    /// <summary>
+    /// The batch size of inference and evaluation when a call gives none: that of the last
+    /// <see cref="Fit(double[,,], double[,,], FitSettings, IProgress{TrainingProgress}, CancellationToken)"/>
+    /// on this instance, else 16 (<see cref="FitSettings.BatchSize"/>'s default), so that inference
+    /// runs as it did in training (see the remarks of <see cref="TiDHyModel"/>).
+    /// </summary>
+    public int TrainingBatchSize { get; private set; } = DefaultBatchSize;
+
+    /// <summary>
+    /// The full name of the generated fused kernel class (a <c>[TiDHyKernel]</c> declaration) that
+    /// runs this model's inference: the most specific registered kernel that matches the options,
+    /// an application's own declaration included (e.g. <c>TiDHy.Kernels.SldsKernel</c>,
+    /// <c>TiDHy.Kernels.GeneralKernel</c>); null with <see cref="Backend.Reference"/>, which runs the
+    /// F# reference path.
+    /// </summary>
+    public string? InferenceKernel => config.Backend.IsReference ? null : F.Fused.kernel(config).Variant.Name;
+
     /// <summary>Epochs completed by all fits so far.</summary>
     public int EpochsCompleted => state.Epoch;
 
     /// <summary>One summary per completed epoch, in order.</summary>
     public IReadOnlyList<EpochSummary> History => Array.AsReadOnly(state.History.Select(EpochSummary.From).ToArray());
 
-    /// <summary>The epoch of the best parameters seen by <see cref="Fit"/>; null before the first epoch completes.</summary>
+    /// <summary>The epoch of the best parameters seen by <see cref="Fit(double[,,], double[,,], FitSettings, IProgress{TrainingProgress}, CancellationToken)"/>; null before the first epoch completes.</summary>
     public int? BestEpoch => Interop.ValueOrNull(state.Best)?.Epoch;
 
     /// <summary>A new model with parameters drawn from <paramref name="seed"/> (upstream's initialisation).</summary>
@@ -60,7 +94,7 @@ public sealed class TiDHyModel
 
     /// <summary>Loads a checkpoint written by <see cref="SaveCheckpoint"/> or by a fit's checkpoint folder, with the options stored in it.</summary>
     /// <param name="path">The checkpoint file.</param>
-    /// <returns>The model with its whole training state: a later <see cref="Fit"/> continues exactly where it was saved.</returns>
+    /// <returns>The model with its whole training state: a later <see cref="Fit(double[,,], double[,,], FitSettings, IProgress{TrainingProgress}, CancellationToken)"/> continues exactly where it was saved.</returns>
     /// <exception cref="ArgumentNullException"><paramref name="path"/> is null.</exception>
     /// <exception cref="FileNotFoundException">No file at <paramref name="path"/>.</exception>
     /// <exception cref="InvalidDataException">The file is not a checkpoint, or is truncated or corrupted.</exception>
@@ -104,6 +138,7 @@ public sealed class TiDHyModel
     /// <exception cref="ArgumentNullException"><paramref name="train"/> is null.</exception>
     /// <exception cref="ArgumentException">A window array has the wrong shape or a non-finite entry, or a setting is out of range; the message names it.</exception>
     /// <exception cref="InvalidOperationException">Training diverged (a non-finite loss), or the state was saved mid-epoch with another batch size.</exception>
+#pragma warning disable RS0026 // See the float32 overload.
     public TrainingReport Fit(
         double[,,] train,
         double[,,]? validation = null,
@@ -131,11 +166,40 @@ public sealed class TiDHyModel
             ("n", nameof(train))
         );
         state = result.State;
+        TrainingBatchSize = settings.BatchSize;
         return TrainingReport.From(result);
     }
+#pragma warning restore RS0026
 
     /// <summary>
-    /// Switches to the best parameters seen by <see cref="Fit"/>; the epoch count, history and
+    /// <see cref="Fit(double[,,], double[,,], FitSettings, IProgress{TrainingProgress}, CancellationToken)"/>
+    /// on float32 windows, widened exactly to float64.
+    /// </summary>
+    /// <param name="train">Training windows <c>[windows, time ≥ 2, InputDim]</c>, finite.</param>
+    /// <param name="validation">Validation windows <c>[windows, time ≥ 2, InputDim]</c>, or null for none.</param>
+    /// <param name="settings">Batch size, epochs, seed, validation and checkpoint folder; null for the defaults.</param>
+    /// <param name="progress">Told after every batch, on the training thread.</param>
+    /// <param name="cancellationToken">Checked before every batch; a cancelled fit returns with <see cref="TrainingReport.Cancelled"/> set.</param>
+    /// <returns>The history so far, the best epoch, and whether the fit was cancelled.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="train"/> is null.</exception>
+    /// <exception cref="ArgumentException">A window array has the wrong shape or a non-finite entry, or a setting is out of range.</exception>
+    /// <exception cref="InvalidOperationException">Training diverged, or the state was saved mid-epoch with another batch size.</exception>
+#pragma warning disable RS0026 // Optional parameters on two overloads: they differ in the type of the required first parameter, so no call but a literal null is ambiguous.
+    public TrainingReport Fit(
+        float[,,] train,
+        float[,,]? validation,
+        FitSettings? settings = null,
+        IProgress<TrainingProgress>? progress = null,
+        CancellationToken cancellationToken = default
+    )
+    {
+        ArgumentNullException.ThrowIfNull(train);
+        return Fit(Batches.Widen(train), validation is null ? null : Batches.Widen(validation), settings, progress, cancellationToken);
+    }
+#pragma warning restore RS0026
+
+    /// <summary>
+    /// Switches to the best parameters seen by <see cref="Fit(double[,,], double[,,], FitSettings, IProgress{TrainingProgress}, CancellationToken)"/>; the epoch count, history and
     /// optimiser state stay as they are.
     /// </summary>
     /// <returns>False, changing nothing, when no epoch has completed yet.</returns>
@@ -160,54 +224,193 @@ public sealed class TiDHyModel
         return true;
     }
 
-    /// <summary>Inference at one time step: the latents that explain <paramref name="x"/> given the previous step's latents.</summary>
+    /// <summary>
+    /// Inference at one time step: the latents that explain <paramref name="x"/> given the previous
+    /// step's latents, in batches of <see cref="TrainingBatchSize"/> samples (see the remarks of
+    /// <see cref="TiDHyModel"/> for why).
+    /// </summary>
     /// <param name="x">Observations <c>[batch, InputDim]</c>.</param>
     /// <param name="previousR">The previous step's <c>r</c>: <c>[batch, RDim]</c>.</param>
     /// <param name="previousR2">The previous step's <c>r2</c>, where inference of <c>r2</c> starts: <c>[batch, R2Dim]</c>.</param>
-    /// <returns>The new <c>r</c> and <c>r2</c> with iteration counts.</returns>
+    /// <returns>The new <c>r</c> and <c>r2</c>, the mixture weights <c>W</c> (and <c>B</c>) they give, with iteration counts.</returns>
     /// <exception cref="ArgumentNullException">An argument is null.</exception>
     /// <exception cref="ArgumentException">An array has the wrong shape or a non-finite entry; the message names it.</exception>
-    public InferenceResult Infer(double[,] x, double[,] previousR, double[,] previousR2)
+    public InferenceResult Infer(double[,] x, double[,] previousR, double[,] previousR2) => Infer(x, previousR, previousR2, TrainingBatchSize);
+
+    /// <summary>Inference at one time step (<see cref="Infer(double[,], double[,], double[,])"/>) in batches of <paramref name="batchSize"/> samples.</summary>
+    /// <param name="x">Observations <c>[batch, InputDim]</c>.</param>
+    /// <param name="previousR">The previous step's <c>r</c>: <c>[batch, RDim]</c>.</param>
+    /// <param name="previousR2">The previous step's <c>r2</c>: <c>[batch, R2Dim]</c>.</param>
+    /// <param name="batchSize">Samples per inference batch (the last may be smaller); training's batch size keeps inference as it was in training.</param>
+    /// <returns>The new <c>r</c> and <c>r2</c>, the mixture weights <c>W</c> (and <c>B</c>) they give, with iteration counts.</returns>
+    /// <exception cref="ArgumentNullException">An argument is null.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="batchSize"/> is not positive.</exception>
+    /// <exception cref="ArgumentException">An array has the wrong shape or a non-finite entry; the message names it.</exception>
+    public InferenceResult Infer(double[,] x, double[,] previousR, double[,] previousR2, int batchSize)
     {
         ArgumentNullException.ThrowIfNull(x);
         ArgumentNullException.ThrowIfNull(previousR);
         ArgumentNullException.ThrowIfNull(previousR2);
-        return InferenceResult.From(
-            Interop.Call(
-                () => F.Inference.infer(config, state.Params, x, previousR, previousR2),
-                null,
-                ("rP", nameof(previousR)),
-                ("r2", nameof(previousR2))
-            )
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(batchSize);
+        Batches.RequireRows(x, previousR, nameof(previousR));
+        Batches.RequireRows(x, previousR2, nameof(previousR2));
+        var parts = Batches.Ranges(x.GetLength(0), batchSize)
+            .Select(range =>
+            {
+                var (xs, rs, r2s) = (Batches.Rows(x, range), Batches.Rows(previousR, range), Batches.Rows(previousR2, range));
+                return Interop.Call(
+                    () =>
+                    {
+                        var result = F.Inference.infer(config, state.Params, xs, rs, r2s);
+                        return (result, F.Model.temporalPrediction(config, state.Params, rs, result.R2));
+                    },
+                    null,
+                    ("x", nameof(x)),
+                    ("rP", nameof(previousR)),
+                    ("r2", nameof(previousR2))
+                );
+            })
+            .ToArray();
+        return InferenceResult.Join(
+            parts.Select(p => p.result.R),
+            parts.Select(p => p.result.R2),
+            parts.Select(p => p.Item2.W),
+            config.DynBias ? parts.Select(p => p.Item2.B.Value) : null,
+            parts.Select(p => (p.result.Iterations, p.result.Converged, p.result.SampleIterations))
         );
     }
 
-    /// <summary>Inference at the first time step, without previous latents (upstream's <c>inf_first_step</c>).</summary>
+    /// <summary><see cref="Infer(double[,], double[,], double[,])"/> on float32 arrays, widened exactly to float64.</summary>
     /// <param name="x">Observations <c>[batch, InputDim]</c>.</param>
-    /// <returns><c>r</c>, with <c>r2</c> zero: the state from which <see cref="Infer"/> continues.</returns>
-    /// <exception cref="ArgumentNullException"><paramref name="x"/> is null.</exception>
-    /// <exception cref="ArgumentException"><paramref name="x"/> has the wrong shape or a non-finite entry.</exception>
-    public InferenceResult InferFirstStep(double[,] x)
+    /// <param name="previousR">The previous step's <c>r</c>: <c>[batch, RDim]</c>.</param>
+    /// <param name="previousR2">The previous step's <c>r2</c>: <c>[batch, R2Dim]</c>.</param>
+    /// <returns>The new <c>r</c> and <c>r2</c>, the mixture weights <c>W</c> (and <c>B</c>) they give, with iteration counts.</returns>
+    /// <exception cref="ArgumentNullException">An argument is null.</exception>
+    /// <exception cref="ArgumentException">An array has the wrong shape or a non-finite entry; the message names it.</exception>
+    public InferenceResult Infer(float[,] x, float[,] previousR, float[,] previousR2) => Infer(x, previousR, previousR2, TrainingBatchSize);
+
+    /// <summary><see cref="Infer(double[,], double[,], double[,], int)"/> on float32 arrays, widened exactly to float64.</summary>
+    /// <param name="x">Observations <c>[batch, InputDim]</c>.</param>
+    /// <param name="previousR">The previous step's <c>r</c>: <c>[batch, RDim]</c>.</param>
+    /// <param name="previousR2">The previous step's <c>r2</c>: <c>[batch, R2Dim]</c>.</param>
+    /// <param name="batchSize">Samples per inference batch (the last may be smaller).</param>
+    /// <returns>The new <c>r</c> and <c>r2</c>, the mixture weights <c>W</c> (and <c>B</c>) they give, with iteration counts.</returns>
+    /// <exception cref="ArgumentNullException">An argument is null.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="batchSize"/> is not positive.</exception>
+    /// <exception cref="ArgumentException">An array has the wrong shape or a non-finite entry; the message names it.</exception>
+    public InferenceResult Infer(float[,] x, float[,] previousR, float[,] previousR2, int batchSize)
     {
         ArgumentNullException.ThrowIfNull(x);
-        return InferenceResult.From(Interop.Call(() => F.Inference.inferFirstStep(config, state.Params, x), null), config.R2Dim);
+        ArgumentNullException.ThrowIfNull(previousR);
+        ArgumentNullException.ThrowIfNull(previousR2);
+        return Infer(Batches.Widen(x), Batches.Widen(previousR), Batches.Widen(previousR2), batchSize);
     }
 
-    /// <summary>The evaluation record of windows, each from a fresh state (upstream's evaluation).</summary>
+    /// <summary>
+    /// Inference at the first time step, without previous latents (upstream's <c>inf_first_step</c>),
+    /// in batches of <see cref="TrainingBatchSize"/> samples.
+    /// </summary>
+    /// <param name="x">Observations <c>[batch, InputDim]</c>.</param>
+    /// <returns><c>r</c>, with <c>r2</c> zero and no mixture weights: the state from which <see cref="Infer(double[,], double[,], double[,])"/> continues.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="x"/> is null.</exception>
+    /// <exception cref="ArgumentException"><paramref name="x"/> has the wrong shape or a non-finite entry.</exception>
+    public InferenceResult InferFirstStep(double[,] x) => InferFirstStep(x, TrainingBatchSize);
+
+    /// <summary>Inference at the first time step (<see cref="InferFirstStep(double[,])"/>) in batches of <paramref name="batchSize"/> samples.</summary>
+    /// <param name="x">Observations <c>[batch, InputDim]</c>.</param>
+    /// <param name="batchSize">Samples per inference batch (the last may be smaller).</param>
+    /// <returns><c>r</c>, with <c>r2</c> zero and no mixture weights.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="x"/> is null.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="batchSize"/> is not positive.</exception>
+    /// <exception cref="ArgumentException"><paramref name="x"/> has the wrong shape or a non-finite entry.</exception>
+    public InferenceResult InferFirstStep(double[,] x, int batchSize)
+    {
+        ArgumentNullException.ThrowIfNull(x);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(batchSize);
+        var parts = Batches.Ranges(x.GetLength(0), batchSize)
+            .Select(range =>
+            {
+                var xs = Batches.Rows(x, range);
+                return Interop.Call(() => F.Inference.inferFirstStep(config, state.Params, xs), null);
+            })
+            .ToArray();
+        return InferenceResult.Join(
+            parts.Select(p => p.R),
+            parts.Select(p => new double[p.R.GetLength(0), config.R2Dim]),
+            null,
+            null,
+            parts.Select(p => (p.Iterations, p.Converged, p.SampleIterations))
+        );
+    }
+
+    /// <summary><see cref="InferFirstStep(double[,])"/> on float32 observations, widened exactly to float64.</summary>
+    /// <param name="x">Observations <c>[batch, InputDim]</c>.</param>
+    /// <returns><c>r</c>, with <c>r2</c> zero and no mixture weights.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="x"/> is null.</exception>
+    /// <exception cref="ArgumentException"><paramref name="x"/> has the wrong shape or a non-finite entry.</exception>
+    public InferenceResult InferFirstStep(float[,] x) => InferFirstStep(x, TrainingBatchSize);
+
+    /// <summary><see cref="InferFirstStep(double[,], int)"/> on float32 observations, widened exactly to float64.</summary>
+    /// <param name="x">Observations <c>[batch, InputDim]</c>.</param>
+    /// <param name="batchSize">Samples per inference batch (the last may be smaller).</param>
+    /// <returns><c>r</c>, with <c>r2</c> zero and no mixture weights.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="x"/> is null.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="batchSize"/> is not positive.</exception>
+    /// <exception cref="ArgumentException"><paramref name="x"/> has the wrong shape or a non-finite entry.</exception>
+    public InferenceResult InferFirstStep(float[,] x, int batchSize)
+    {
+        ArgumentNullException.ThrowIfNull(x);
+        return InferFirstStep(Batches.Widen(x), batchSize);
+    }
+
+    /// <summary>
+    /// The evaluation record of windows, each from a fresh state (upstream's evaluation), in batches
+    /// of <see cref="TrainingBatchSize"/> windows (see the remarks of <see cref="TiDHyModel"/> for why).
+    /// </summary>
     /// <param name="windows">Windows <c>[windows, time ≥ 1, InputDim]</c>, finite.</param>
     /// <returns>Reconstructions, predictions, latents, mixture weights and losses over time.</returns>
     /// <exception cref="ArgumentNullException"><paramref name="windows"/> is null.</exception>
     /// <exception cref="ArgumentException"><paramref name="windows"/> has the wrong shape or a non-finite entry.</exception>
-    public Evaluation Evaluate(double[,,] windows)
+    public Evaluation Evaluate(double[,,] windows) => Evaluate(windows, TrainingBatchSize);
+
+    /// <summary>
+    /// The evaluation record of windows (<see cref="Evaluate(double[,,])"/>) in batches of
+    /// <paramref name="batchSize"/> windows, joined: arrays in window order, averages over all
+    /// windows, <see cref="Evaluation.Iterations"/> the most any batch took at each step.
+    /// </summary>
+    /// <param name="windows">Windows <c>[windows, time ≥ 1, InputDim]</c>, finite.</param>
+    /// <param name="batchSize">Windows per batch (the last may be smaller); training's batch size keeps inference as it was in training.</param>
+    /// <returns>Reconstructions, predictions, latents, mixture weights and losses over time.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="windows"/> is null.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="batchSize"/> is not positive.</exception>
+    /// <exception cref="ArgumentException"><paramref name="windows"/> has the wrong shape or a non-finite entry.</exception>
+    public Evaluation Evaluate(double[,,] windows, int batchSize)
     {
         ArgumentNullException.ThrowIfNull(windows);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(batchSize);
         return Evaluation.From(
-            Interop.Call(
-                () => F.Evaluate.evaluateRecord(config, state.Params, Interop.Option<F.Carry>(null), windows),
-                null,
-                ("X", nameof(windows))
-            )
+            Interop.Call(() => F.Evaluate.evaluateBatched(config, state.Params, batchSize, windows), null, ("X", nameof(windows)))
         );
+    }
+
+    /// <summary><see cref="Evaluate(double[,,])"/> on float32 windows, widened exactly to float64.</summary>
+    /// <param name="windows">Windows <c>[windows, time ≥ 1, InputDim]</c>, finite.</param>
+    /// <returns>Reconstructions, predictions, latents, mixture weights and losses over time.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="windows"/> is null.</exception>
+    /// <exception cref="ArgumentException"><paramref name="windows"/> has the wrong shape or a non-finite entry.</exception>
+    public Evaluation Evaluate(float[,,] windows) => Evaluate(windows, TrainingBatchSize);
+
+    /// <summary><see cref="Evaluate(double[,,], int)"/> on float32 windows, widened exactly to float64.</summary>
+    /// <param name="windows">Windows <c>[windows, time ≥ 1, InputDim]</c>, finite.</param>
+    /// <param name="batchSize">Windows per batch (the last may be smaller).</param>
+    /// <returns>Reconstructions, predictions, latents, mixture weights and losses over time.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="windows"/> is null.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="batchSize"/> is not positive.</exception>
+    /// <exception cref="ArgumentException"><paramref name="windows"/> has the wrong shape or a non-finite entry.</exception>
+    public Evaluation Evaluate(float[,,] windows, int batchSize)
+    {
+        ArgumentNullException.ThrowIfNull(windows);
+        return Evaluate(Batches.Widen(windows), batchSize);
     }
 
     /// <summary>

@@ -1,3 +1,4 @@
+using System.Globalization;
 using F = TiDHy.Functional;
 
 namespace TiDHy.CSharp;
@@ -64,7 +65,7 @@ public sealed record EpochSummary(int Epoch, TrainingLosses Train, double? Valid
         new(r.Epoch, TrainingLosses.From(r.Train), Interop.Nullable(r.Validation), r.LearningRateFactor, TimeSpan.FromSeconds(r.Seconds));
 }
 
-/// <summary>Progress of <see cref="TiDHyModel.Fit"/>, reported after every batch.</summary>
+/// <summary>Progress of <see cref="TiDHyModel.Fit(double[,,], double[,,], FitSettings, IProgress{TrainingProgress}, CancellationToken)"/>, reported after every batch.</summary>
 /// <param name="Epoch">The current epoch, from 0.</param>
 /// <param name="Epochs">The epoch count at which the fit ends.</param>
 /// <param name="Batch">Batches done in this epoch.</param>
@@ -82,6 +83,29 @@ public sealed record TrainingProgress(
     TimeSpan Elapsed
 )
 {
+    /// <summary>
+    /// One line for a console, e.g. <c>epoch 3/40 batch 57/57: loss 1.234 (L_hat 0.8, L_bar 0.3, temp 0.12, r2 0),
+    /// 41 iterations/step, 0:12 elapsed; epoch 3 done: train 1.21, validation 1.33</c>.
+    /// </summary>
+    /// <returns>The epoch and batch (from 1), the batch's losses and mean inference iterations, the
+    /// elapsed time and, on an epoch's last batch, the epoch's mean training total and validation
+    /// objective.</returns>
+    public override string ToString()
+    {
+        var m = Metrics;
+        var line = string.Create(
+            CultureInfo.InvariantCulture,
+            $"epoch {Epoch + 1}/{Epochs} batch {Batch}/{Batches}: loss {m.Total:G4} (L_hat {m.SpatialLossRHat:G4}, L_bar {m.SpatialLossRBar:G4}, temp {m.TempLoss:G4}, r2 {m.R2Loss:G4}), {m.MeanIterations:F0} iterations/step, {Elapsed:h\\:mm\\:ss} elapsed"
+        );
+        if (CompletedEpoch is { } e)
+        {
+            var validation = e.Validation is { } v ? string.Create(CultureInfo.InvariantCulture, $", validation {v:G4}") : "";
+            line += string.Create(CultureInfo.InvariantCulture, $"; epoch {e.Epoch + 1} done: train {e.Train.Total:G4}{validation}");
+        }
+
+        return line;
+    }
+
     internal static TrainingProgress From(F.FitProgress p) =>
         new(
             p.Epoch,
@@ -94,7 +118,7 @@ public sealed record TrainingProgress(
         );
 }
 
-/// <summary>The outcome of <see cref="TiDHyModel.Fit"/>.</summary>
+/// <summary>The outcome of <see cref="TiDHyModel.Fit(double[,,], double[,,], FitSettings, IProgress{TrainingProgress}, CancellationToken)"/>.</summary>
 public sealed class TrainingReport
 {
     private TrainingReport(bool cancelled, F.TrainState state)

@@ -2,6 +2,8 @@
 module TiDHy.Cli.ImportTorchCommand
 
 open System.IO
+open System.Text.Json
+open System.Text.Json.Nodes
 open Argu
 open TiDHy.Functional
 open TiDHy.Cli.Args
@@ -16,12 +18,24 @@ type ImportArgs =
         member a.Usage =
             match a with
             | State_Dict _ -> "PyTorch state_dict saved as JSON ({name: {\"shape\": [...], \"data\": [...]}})."
-            | Config _ -> "the model's configuration JSON (upstream names)."
+            | Config _ ->
+                "the model's configuration JSON (upstream names, as train reads and writes it); input_dim comes from the state_dict."
             | Out _ ->
                 "the checkpoint to write (*.tidhy.json), usable by train --resume and eval; never an existing file without --force."
             | Force -> "replace an existing file at --out."
 
-/// `tidhy import-torch`; returns the exit code.
+/// The observation features `input_dim` of a state_dict: the outputs of its spatial decoder (the
+/// last layer `spatial_decoder.4` of the nonlinear decoder, else the linear `spatial_decoder.0`).
+let inputDimOf (path: string) (tensors: Map<string, NamedTensor>) =
+    match Map.tryFind "spatial_decoder.4.weight" tensors, Map.tryFind "spatial_decoder.0.weight" tensors with
+    | Some w, _
+    | None, Some w when w.Shape.Length = 2 -> w.Shape[0]
+    | _ ->
+        fail
+            $"{path}: no spatial decoder weight ('spatial_decoder.0.weight' or 'spatial_decoder.4.weight') of two dimensions."
+
+/// `tidhy import-torch`; returns the exit code. The configuration is the one `train` reads and
+/// writes: `input_dim` comes from the state_dict when absent, and must match it when present.
 let run (args: ParseResults<ImportArgs>) =
     let sd = args.GetResult ImportArgs.State_Dict
     let out = args.GetResult ImportArgs.Out
@@ -36,13 +50,42 @@ let run (args: ParseResults<ImportArgs>) =
     if File.Exists out && not (args.Contains ImportArgs.Force) then
         fail $"{out} already exists; pass --force to replace it, or choose another --out."
 
-    let cfg = readConfig (args.GetResult ImportArgs.Config)
+    let configPath = args.GetResult ImportArgs.Config
+
+    let tensors =
+        try
+            StateDict.parseJson (File.ReadAllText sd)
+        with
+        | StateDictException msg -> fail $"{sd}: {msg}"
+        | :? IOException as ex -> fail $"{sd}: cannot be read: {ex.Message}"
+
+    let d = inputDimOf sd tensors
+
+    let declared =
+        try
+            match JsonNode.Parse(File.ReadAllText configPath) with
+            | :? JsonObject as o ->
+                match o["input_dim"] with
+                | null -> None
+                | v when v.GetValueKind() = JsonValueKind.Number -> Some(v.ToJsonString())
+                | _ -> None
+            | _ -> None
+        with _ ->
+            None // configFor reports unreadable or invalid files
+
+    match declared with
+    | Some v when v <> string d ->
+        fail
+            $"{configPath}: input_dim = {v} but the state_dict {sd} has {d} observation features (spatial decoder outputs)."
+    | _ -> ()
+
+    let cfg = configFor (Some configPath) d
 
     let p =
         try
-            StateDict.load cfg sd
+            ParamLayout.toParams cfg tensors
         with StateDictException msg ->
-            fail msg
+            fail $"{sd}: {msg}"
 
     Checkpoint.save out cfg (Train.initState cfg p)
     printfn "Imported %s (%d tensors) into %s." sd (ParamLayout.ofParams p).Length out

@@ -56,6 +56,9 @@ let private guarded (f: unit -> int) =
     | :? InvalidOperationException as ex ->
         eprintfn "tidhy: %s" ex.Message
         1
+    | :? TiDHy.Kernels.InferenceDivergedException as ex ->
+        eprintfn "tidhy: %s" ex.Message
+        1
     | :? IO.IOException as ex ->
         eprintfn "tidhy: %s" ex.Message
         1

@@ -18,8 +18,13 @@ public class ArgumentTests
         Assert.Throws<ArgumentNullException>("x", () => Model.Infer(null!, new double[1, 3], new double[1, 2]));
         Assert.Throws<ArgumentNullException>("previousR", () => Model.Infer(new double[1, 4], null!, new double[1, 2]));
         Assert.Throws<ArgumentNullException>("previousR2", () => Model.Infer(new double[1, 4], new double[1, 3], null!));
-        Assert.Throws<ArgumentNullException>("x", () => Model.InferFirstStep(null!));
-        Assert.Throws<ArgumentNullException>("windows", () => Model.Evaluate(null!));
+        Assert.Throws<ArgumentNullException>("x", () => Model.InferFirstStep((double[,])null!));
+        Assert.Throws<ArgumentNullException>("windows", () => Model.Evaluate((double[,,])null!));
+        Assert.Throws<ArgumentNullException>("train", () => Model.Fit((float[,,])null!, null));
+        Assert.Throws<ArgumentNullException>("x", () => Model.Infer(null!, new float[1, 3], new float[1, 2]));
+        Assert.Throws<ArgumentNullException>("previousR2", () => Model.Infer(new float[1, 4], new float[1, 3], null!));
+        Assert.Throws<ArgumentNullException>("x", () => Model.InferFirstStep((float[,])null!));
+        Assert.Throws<ArgumentNullException>("windows", () => Model.Evaluate((float[,,])null!));
         Assert.Throws<ArgumentNullException>("path", () => Model.SaveCheckpoint(null!));
         Assert.Throws<ArgumentNullException>("path", () => Model.ExportStateDict(null!));
     }

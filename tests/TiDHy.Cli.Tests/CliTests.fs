@@ -426,3 +426,49 @@ let ``bench prints one JSON line per implementation and batch size`` () =
     let code, _, err = run [ "bench"; "--batch"; "0" ]
     Assert.Equal(2, code)
     Assert.Contains("--batch", err)
+
+[<Fact>]
+let ``import-torch takes the configuration train accepts: input_dim from the state_dict, checked when given`` () =
+    let dir = tempDir ()
+
+    let fixture =
+        Path.Combine(TiDHy.Functional.Tests.TestUtil.referenceDir, "mse_nonlin_r2dec_sparse.json")
+
+    use doc = JsonDocument.Parse(File.ReadAllText fixture)
+    let sd = Path.Combine(dir, "state_dict.json")
+    File.WriteAllText(sd, doc.RootElement.GetProperty("params").GetRawText())
+
+    let cfgNode =
+        Nodes.JsonNode.Parse(doc.RootElement.GetProperty("config").GetRawText()).AsObject()
+
+    let expectedDim = cfgNode["input_dim"].GetValue<int>()
+    // As for train: no input_dim in the file.
+    cfgNode.Remove "input_dim" |> ignore
+    let cfgPath = Path.Combine(dir, "config.json")
+    File.WriteAllText(cfgPath, cfgNode.ToJsonString())
+    let ckpt = Path.Combine(dir, "imported.tidhy.json")
+
+    let code, _, err =
+        run [ "import-torch"; "--state-dict"; sd; "--config"; cfgPath; "--out"; ckpt ]
+
+    Assert.True((code = 0), $"exit {code}: {err}")
+    let stored = Checkpoint.read ckpt
+    let cfg, state = stored.Config, stored.State
+    Assert.Equal(expectedDim, cfg.InputDim)
+    Assert.True(cfg.NonlinDecoder)
+
+    Assert.Equal(
+        ParamLayout.toParams cfg (StateDict.ofJsonElement (doc.RootElement.GetProperty "params")),
+        state.Params
+    )
+
+    // A given input_dim that the state_dict contradicts is an error naming both.
+    cfgNode["input_dim"] <- Nodes.JsonValue.Create(expectedDim + 1)
+    File.WriteAllText(cfgPath, cfgNode.ToJsonString())
+
+    let code, _, err =
+        run [ "import-torch"; "--state-dict"; sd; "--config"; cfgPath; "--out"; ckpt ]
+
+    Assert.Equal(1, code)
+    Assert.Contains($"input_dim = {expectedDim + 1}", err)
+    Assert.Contains($"has {expectedDim} observation features", err)

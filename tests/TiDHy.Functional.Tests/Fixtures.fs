@@ -1,4 +1,4 @@
-/// Reading the reference fixtures (`../shared/reference/README.md`).
+/// Reading the reference fixtures (`tests/reference/README.md`).
 module TiDHy.Functional.Tests.Fixtures
 
 open System.IO

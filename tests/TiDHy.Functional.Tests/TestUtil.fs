@@ -17,11 +17,11 @@ let repoRoot =
 
     up (DirectoryInfo AppContext.BaseDirectory)
 
-/// The fixture folder: `$TIDHY_REFERENCE_DIR` when set, else `../shared/reference` beside the repository.
+/// The fixture folder: `$TIDHY_REFERENCE_DIR` when set, else the repository's `tests/reference`.
 let referenceDir =
     match Environment.GetEnvironmentVariable "TIDHY_REFERENCE_DIR" with
     | null
-    | "" -> Path.GetFullPath(Path.Combine(repoRoot, "..", "shared", "reference"))
+    | "" -> Path.Combine(repoRoot, "tests", "reference")
     | dir -> Path.GetFullPath dir
 
 /// `max|a − b| / max|b|` (the infinity-norm relative error); when `b` is all zeros, `max|a|`.

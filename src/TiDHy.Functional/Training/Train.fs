@@ -113,6 +113,16 @@ module Train =
 
         Convert.ToHexString(sha.GetHashAndReset()).ToLowerInvariant()
 
+    /// What diverged when inference did, as `TrainingDivergedException` names it.
+    let private inferenceQuantity (ex: TiDHy.Kernels.InferenceDivergedException) =
+        let latent =
+            if ex.Quantity = TiDHy.Kernels.InferenceQuantity.R2 then
+                "r2"
+            else
+                "r"
+
+        $"{latent} of sample {ex.Sample} after {ex.Operation} iteration {ex.Iteration} (inference diverged)"
+
     /// One outer training step on a batch of windows `X [batch; T; D]`: inference over the window,
     /// the objective's gradients (`objective`), clipping, one AdamW step (rates of epoch
     /// `state.Epoch`), GradNorm's update with `grad_norm`, and upstream's normalisations. Pure:
@@ -121,7 +131,12 @@ module Train =
     /// anything in the new state (`Checkpoint.nonFinite`) is NaN or infinite.
     let step (cfg: Config) (state: TrainState) (X: float[,,]) : TrainState * StepMetrics =
         let cfg = Config.validateOrThrow cfg
-        let o = objective cfg state X
+
+        let o =
+            try
+                objective cfg state X
+            with :? TiDHy.Kernels.InferenceDivergedException as ex ->
+                raise (TrainingDivergedException(state.Epoch, state.Batch, inferenceQuantity ex, nan))
 
         let gradNorm, gnStep =
             match o.Tasks with
@@ -359,7 +374,18 @@ module Train =
                         let validated =
                             match validation with
                             | Some v when options.ValidateEvery > 0 && ((epoch + 1) % options.ValidateEvery = 0 || last) ->
-                                let loss = validationLoss cfg s.Params options.BatchSize v
+                                let loss =
+                                    try
+                                        validationLoss cfg s.Params options.BatchSize v
+                                    with :? TiDHy.Kernels.InferenceDivergedException as ex ->
+                                        raise (
+                                            TrainingDivergedException(
+                                                epoch,
+                                                bs.Length - 1,
+                                                $"the validation loss ({inferenceQuantity ex})",
+                                                nan
+                                            )
+                                        )
 
                                 if not (Double.IsFinite loss) then
                                     raise (TrainingDivergedException(epoch, bs.Length - 1, "the validation loss", loss))
@@ -434,3 +460,31 @@ module Train =
             save LastCheckpoint s
 
         { State = s; Cancelled = cancelled }
+
+    /// A ready `FitOptions.Progress` for scripts and consoles: one line per completed epoch, e.g.
+    /// `epoch 3/40: train 1.234 (L_hat 0.81, L_bar 0.30, temp 0.12, r2 0), validation 1.33, 41 it/step, 2.1 s`
+    /// (epochs from 1; the iterations are the epoch's last batch's mean per inference step).
+    /// `{ Train.defaultFitOptions cfg with Progress = Train.consoleProgress }`.
+    let consoleProgress (p: FitProgress) : unit =
+        match p.Completed with
+        | None -> ()
+        | Some e ->
+            let l = e.Train.Losses
+
+            let validation =
+                match e.Validation with
+                | Some v -> $", validation %.4g{v}"
+                | None -> ""
+
+            printfn
+                "epoch %d/%d: train %.4g (L_hat %.3g, L_bar %.3g, temp %.3g, r2 %.3g)%s, %.0f it/step, %.1f s"
+                (e.Epoch + 1)
+                p.Epochs
+                e.Train.Total
+                l.SpatialLossRHat
+                l.SpatialLossRBar
+                l.TempLoss
+                l.R2Loss
+                validation
+                p.Metrics.MeanIterations
+                e.Seconds
