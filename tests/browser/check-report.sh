@@ -36,7 +36,7 @@ flags=(--headless --disable-gpu --no-sandbox --no-first-run --disable-dev-shm-us
   --enable-logging=stderr --v=0 --virtual-time-budget=10000 --user-data-dir="$work/profile")
 
 "${isolate[@]}" "$browser" "${flags[@]}" --dump-dom "file://$page" >"$work/dom.html" 2>"$work/console.log" || true
-"${isolate[@]}" "$browser" "${flags[@]}" --window-size=1400,3000 --screenshot="$art/report.png" "file://$page" \
+"${isolate[@]}" "$browser" "${flags[@]}" --window-size=1400,4000 --screenshot="$art/report.png" "file://$page" \
   >/dev/null 2>>"$work/console.log" || true
 cp "$work/console.log" "$art/report-console.log"
 
