@@ -160,7 +160,7 @@ let lockOutput (dir: string) : IDisposable =
     stream
 
 /// The files a command writes into a run or report folder: checkpoints, configuration, weights,
-/// metrics, the evaluation record, the report and its plots.
+/// metrics, the evaluation record, the report, and the SVG plots that reports of earlier versions held.
 let isRunFile (name: string) =
     match name with
     | "config.json"

@@ -273,8 +273,22 @@ let run (seed: int) (epochs: int) (outDir: string) (force: bool) =
     let states =
         Array2D.init used dataOptions.Systems (fun t s -> float data.Test.States[t, s])
 
+    let decodingChart =
+        match analysis.Decoding with
+        | (_, random, blocks) :: _ ->
+            [
+                "kNN decoding of the joint discrete state from each record array (the same numbers as the table above)",
+                Plots.decoding
+                    [
+                        for name, r, b in analysis.Decoding -> name, (r.Mean, r.Std), (b.Mean, b.Std)
+                    ]
+                    (random.ChanceMean, blocks.ChanceMean)
+            ]
+        | [] -> []
+
     let index =
-        Report.write
+        Report.writeWith
+            decodingChart
             outDir
             "TiDHy demo: the SLDS benchmark"
             [

@@ -1,5 +1,5 @@
-/// The report folder that `tidhy demo`, `train` and `eval` write: SVG plots, `metrics.csv` and one
-/// `index.html` that shows them.
+/// The report folder that `tidhy demo`, `train` and `eval` write: `metrics.csv` and one
+/// self-contained `index.html` with interactive Plotly charts (see `Plots`).
 [<RequireQualifiedAccess>]
 module TiDHy.Cli.Report
 
@@ -7,44 +7,14 @@ open System
 open System.Globalization
 open System.IO
 open System.Text
+open Plotly.NET
 open TiDHy.Functional
 
-/// An evaluation laid out over time: the record's `[window; T; ·]` arrays with consecutive windows
-/// joined, `[time; ·]`.
-type Timeline =
-    {
-        /// The data `[time; D]`.
-        Data: float[,]
-        /// The reconstruction `decode(r)` `[time; D]`.
-        Reconstruction: float[,]
-        /// The one-step forecast `decode(r̂)` `[time; D]`.
-        Forecast: float[,]
-        /// `r` `[time; R]`.
-        R: float[,]
-        /// `r2` `[time; R2]`.
-        R2: float[,]
-        /// Mixture weights `W` `[time; M]`.
-        W: float[,]
-    }
-
-/// Joins the windows of `a [window; T; k]` in order: `[window·T; k]`.
-let joinWindows (a: float[,,]) =
-    let t = Array3D.length2 a
-    Array2D.init (Array3D.length1 a * t) (Array3D.length3 a) (fun i k -> a[i / t, i % t, k])
+/// An evaluation laid out over time (see `Plots.Timeline`).
+type Timeline = Plots.Timeline
 
 /// The timeline of an evaluation record of consecutive windows.
-let timeline (r: EvaluationRecord) =
-    {
-        Data = joinWindows r.I
-        Reconstruction = joinWindows r.IHat
-        Forecast = joinWindows r.IBar
-        R = joinWindows r.RHat
-        R2 = joinWindows r.R2Hat
-        W = joinWindows r.W
-    }
-
-let private column (a: float[,]) (k: int) =
-    Array.init (Array2D.length1 a) (fun t -> a[t, k])
+let timeline (r: EvaluationRecord) : Timeline = Plots.timeline r
 
 let private num (v: float) =
     if Double.IsNaN v then
@@ -84,97 +54,34 @@ let metricsCsv (history: EpochRecord[]) =
 
     sb.ToString()
 
-/// The plots of a report: `(file name, caption, svg)`.
-let plots (history: EpochRecord[]) (tl: Timeline option) (states: float[,] option) =
+/// The charts of a report: `(caption, chart)`.
+let charts (history: EpochRecord[]) (tl: Timeline option) (states: float[,] option) =
     [
         if history.Length > 0 then
-            let curve f = history |> Array.map f
-
             yield
-                "losses.svg",
                 "Training losses by epoch (mean over batches), and the validation objective where it ran",
-                Plot.lines
-                    "Loss curves"
-                    "epoch"
-                    "loss"
-                    [
-                        {
-                            Name = "total"
-                            Values = curve _.Train.Total
-                        }
-                        {
-                            Name = "L_hat"
-                            Values = curve _.Train.Losses.SpatialLossRHat
-                        }
-                        {
-                            Name = "L_bar"
-                            Values = curve _.Train.Losses.SpatialLossRBar
-                        }
-                        {
-                            Name = "temp"
-                            Values = curve _.Train.Losses.TempLoss
-                        }
-                        {
-                            Name = "validation"
-                            Values = curve (fun h -> h.Validation |> Option.defaultValue nan)
-                        }
-                    ]
+                Plots.losses history
         match tl with
         | Some tl ->
-            let d = Array2D.length2 tl.Data
-
-            for k in 0 .. min 2 (d - 1) do
-                yield
-                    $"reconstruction_{k}.svg",
-                    $"Feature {k}: data, reconstruction decode(r) and one-step forecast decode(r̂)",
-                    Plot.lines
-                        $"Feature {k}"
-                        "time step"
-                        "value"
-                        [
-                            {
-                                Name = "data"
-                                Values = column tl.Data k
-                            }
-                            {
-                                Name = "reconstruction"
-                                Values = column tl.Reconstruction k
-                            }
-                            {
-                                Name = "forecast"
-                                Values = column tl.Forecast k
-                            }
-                        ]
-
-            let linesOf title prefix (a: float[,]) =
-                Plot.lines
-                    title
-                    "time step"
-                    "value"
-                    [
-                        for k in 0 .. Array2D.length2 a - 1 ->
-                            {
-                                Name = $"{prefix}{k}"
-                                Values = column a k
-                            }
-                    ]
-
-            yield "r.svg", "The latent r over time", linesOf "r" "r" tl.R
-            yield "r2.svg", "The slower latent r2 over time", linesOf "r2" "r2_" tl.R2
-            yield "W.svg", "Mixture weights W over time (one band per dynamics matrix)", Plot.heatmap "W" "w" tl.W
-        | None -> ()
-        match states with
-        | Some s ->
             yield
-                "states.svg",
-                "True discrete states (one band per system), to compare with W",
-                Plot.heatmap "True discrete states" "system " s
+                "Data, reconstruction decode(r) and one-step forecast decode(r̂); the menu picks the feature",
+                Plots.series tl
+
+            yield "The latent r and the slower latent r2 over time", Plots.latents tl
+
+            yield
+                (match states with
+                 | Some _ -> "Mixture weights W (one row per dynamics matrix) under the true discrete states"
+                 | None -> "Mixture weights W over time (one row per dynamics matrix)"),
+                Plots.mixture tl states
         | None -> ()
     ]
 
-/// Writes the report into `dir`: each plot as SVG, `metrics.csv` when there is a history, and
-/// `index.html` with `title`, the `summary` rows and the plots. Returns the path of `index.html`.
-let write
+/// Writes the report into `dir`: `metrics.csv` when there is a history, and one self-contained
+/// `index.html` (plotly.js inlined once, so it works offline) with `title`, the `summary` rows, the
+/// report's charts and then `extra` `(caption, chart)`. Returns the path of `index.html`.
+let writeWith
+    (extra: (string * GenericChart) list)
     (dir: string)
     (title: string)
     (summary: (string * string) list)
@@ -183,10 +90,7 @@ let write
     (states: float[,] option)
     =
     Directory.CreateDirectory dir |> ignore
-    let ps = plots history tl states
-
-    for name, _, svg in ps do
-        writeAtomic (Path.Combine(dir, name)) svg
+    let cs = charts history tl states @ extra
 
     if history.Length > 0 then
         writeAtomic (Path.Combine(dir, "metrics.csv")) (metricsCsv history)
@@ -196,9 +100,11 @@ let write
 
     sb
         .Append($"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{enc title}</title>\n")
-        .Append("<style>body{font-family:sans-serif;max-width:960px;margin:2em auto;color:#222}")
+        .Append("<style>body{font-family:sans-serif;max-width:1140px;margin:2em auto;color:#222}")
         .Append("table{border-collapse:collapse}td{padding:2px 12px;border-bottom:1px solid #ddd}")
-        .Append("figure{margin:1.5em 0}figcaption{color:#555}</style></head><body>\n")
+        .Append("figure{margin:1.5em 0}figcaption{color:#555}</style>\n<script type=\"text/javascript\">")
+        .Append(Plots.plotlyJs ())
+        .Append("</script></head><body>\n")
         .Append($"<h1>{enc title}</h1>\n<table>\n")
     |> ignore
 
@@ -211,13 +117,18 @@ let write
         sb.Append("<p>Per-epoch metrics: <a href=\"metrics.csv\">metrics.csv</a></p>\n")
         |> ignore
 
-    for name, caption, _ in ps do
-        sb.Append(
-            $"<figure><img src=\"{name}\" alt=\"{enc caption}\"><figcaption>{enc caption}</figcaption></figure>\n"
-        )
+    for caption, chart in cs do
+        sb
+            .Append("<figure class=\"chart\">")
+            .Append(Plots.fragment chart)
+            .Append($"<figcaption>{enc caption}</figcaption></figure>\n")
         |> ignore
 
     sb.Append("</body></html>\n") |> ignore
     let index = Path.Combine(dir, "index.html")
     writeAtomic index (sb.ToString())
     index
+
+/// `writeWith` without extra charts.
+let write dir title summary history tl states =
+    writeWith [] dir title summary history tl states

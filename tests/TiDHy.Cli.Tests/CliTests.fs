@@ -69,6 +69,21 @@ let internal expectFiles (dir: string) (names: string list) =
     for n in names do
         Assert.True(File.Exists(Path.Combine(dir, n)), $"{n} missing in {dir}")
 
+/// The report in `dir` is one self-contained page: plotly.js inlined once, no external script, no
+/// SVG files beside it, and a chart for each of `titles` (Plotly layout titles).
+let internal expectReport (dir: string) (titles: string list) =
+    let html = File.ReadAllText(Path.Combine(dir, "index.html"))
+    let count (s: string) = html.Split(s).Length - 1
+    Assert.Equal(1, count "* plotly.js v")
+    Assert.Equal(0, count "<script src=")
+    Assert.Empty(Directory.GetFiles(dir, "*.svg"))
+    Assert.Equal(titles.Length, count "<figure class=\"chart\">")
+
+    for t in titles do
+        Assert.Contains(t, html)
+
+    Assert.Contains("\"format\":\"svg\"", html)
+
 [<Fact>]
 let ``Help lists every command and each command's options; a bad command is a usage error`` () =
     let code, out, _ = run [ "--help" ]
@@ -113,8 +128,15 @@ let ``train writes checkpoints, the model, metrics and a report, and resumes onl
             "model.json"
             "metrics.csv"
             "index.html"
-            "losses.svg"
-            "W.svg"
+        ]
+
+    expectReport
+        out
+        [
+            "Loss curves"
+            "Data, reconstruction"
+            "Latents r and r2"
+            "Mixture weights W over time"
         ]
 
     Assert.Equal(3, File.ReadAllLines(Path.Combine(out, "metrics.csv")).Length)
@@ -173,7 +195,8 @@ let ``eval writes the record as npz and a report, from a checkpoint or a state_d
 
     Assert.True((code = 0), $"exit {code}: {err}")
     Assert.Contains("Evaluated 8 windows", stdout)
-    expectFiles out [ "record.npz"; "metrics.csv"; "index.html"; "r.svg"; "reconstruction_0.svg" ]
+    expectFiles out [ "record.npz"; "metrics.csv"; "index.html" ]
+    expectReport out [ "Data, reconstruction"; "Latents r and r2"; "Mixture weights W over time" ]
     let entries = Npy.readNpz (Path.Combine(out, "record.npz")) |> Map.ofArray
     Assert.Equal<int[]>([| 8; 10; 3 |], entries["I_hat"].Shape)
     Assert.Equal<int[]>([| 8; 10; 3; 3 |], entries["Ut"].Shape)
@@ -399,16 +422,16 @@ let ``demo writes a report folder`` () =
 
     Assert.Contains("kNN decoding of the joint state from R2_hat", File.ReadAllText(Path.Combine(out, "index.html")))
 
-    expectFiles
+    expectFiles out [ "index.html"; "record.npz"; "model.json"; "metrics.csv" ]
+
+    expectReport
         out
         [
-            "index.html"
-            "losses.svg"
-            "states.svg"
-            "W.svg"
-            "record.npz"
-            "model.json"
-            "metrics.csv"
+            "Loss curves"
+            "Data, reconstruction"
+            "Latents r and r2"
+            "True discrete states (top) and mixture weights W"
+            "kNN decoding accuracy"
         ]
 
 [<Fact>]
@@ -472,3 +495,24 @@ let ``import-torch takes the configuration train accepts: input_dim from the sta
     Assert.Equal(1, code)
     Assert.Contains($"input_dim = {expectedDim + 1}", err)
     Assert.Contains($"has {expectedDim} observation features", err)
+
+[<Fact>]
+let ``Report charts decimate long series keeping spikes, and round to 4 significant digits`` () =
+    let values = Array.init 100_003 (fun i -> sin (float i / 500.0))
+    values[54_321] <- 7.0
+    values[77_777] <- -9.0
+    values[99_999] <- nan
+    let x, y = TiDHy.Cli.Plots.decimate values
+    Assert.InRange(x.Length, 2, TiDHy.Cli.Plots.MaxLinePoints + 2)
+    Assert.Equal<int[]>(Array.sort x, x)
+    Assert.Contains(54_321, x)
+    Assert.Contains(77_777, x)
+    Assert.Equal(7.0, y[Array.findIndex ((=) 54_321) x])
+    Assert.Equal(-9.0, y[Array.findIndex ((=) 77_777) x])
+    let short = [| 1.0; nan; 3.0 |]
+    let xs, ys = TiDHy.Cli.Plots.decimate short
+    Assert.Equal<int[]>([| 0; 1; 2 |], xs)
+    Assert.True(Double.IsNaN ys[1])
+    Assert.Equal(0.1235, TiDHy.Cli.Plots.round4 0.123456)
+    Assert.Equal(-12346.0, TiDHy.Cli.Plots.round4 -12345.6)
+    Assert.Equal(1.235e-7, TiDHy.Cli.Plots.round4 1.23456e-7, 12)
