@@ -358,7 +358,18 @@ module Train =
                         let validated =
                             match validation with
                             | Some v when options.ValidateEvery > 0 && ((epoch + 1) % options.ValidateEvery = 0 || last) ->
-                                let loss = validationLoss cfg s.Params options.BatchSize v
+                                let loss =
+                                    try
+                                        validationLoss cfg s.Params options.BatchSize v
+                                    with :? TiDHy.Kernels.InferenceDivergedException as ex ->
+                                        raise (
+                                            TrainingDivergedException(
+                                                epoch,
+                                                bs.Length - 1,
+                                                $"the validation loss (inference diverged: {ex.Message})",
+                                                nan
+                                            )
+                                        )
 
                                 if not (Double.IsFinite loss) then
                                     raise (TrainingDivergedException(epoch, bs.Length - 1, "the validation loss", loss))
@@ -369,7 +380,18 @@ module Train =
                         let measured =
                             match monitoring with
                             | Some m when (epoch + 1) % m.Every = 0 || last ->
-                                let metrics = m.Measure s.Params
+                                let metrics =
+                                    try
+                                        m.Measure s.Params
+                                    with :? TiDHy.Kernels.InferenceDivergedException as ex ->
+                                        raise (
+                                            TrainingDivergedException(
+                                                epoch,
+                                                bs.Length - 1,
+                                                $"the monitor (inference diverged: {ex.Message})",
+                                                nan
+                                            )
+                                        )
 
                                 match metrics |> List.countBy fst |> List.tryFind (fun (_, c) -> c > 1) with
                                 | Some(name, _) ->
@@ -492,8 +514,9 @@ module Train =
     /// exactly where it stopped (same shuffle, same batch). Checkpoints record the `TrainingRun`
     /// (batch size, seed, `fingerprint` of the windows). Raises `TrainingDivergedException` (an
     /// `InvalidOperationException`) naming the epoch, batch and quantity when a step's loss, the
-    /// state after a step (`step`) or a validation loss is NaN or infinite, before anything of that
-    /// step reaches a checkpoint: the last checkpoints stay as they were.
+    /// state after a step (`step`) or a validation loss is NaN or infinite (or validation's inference
+    /// diverges, `InferenceDivergedException`), before anything of that step reaches a checkpoint: the
+    /// last checkpoints stay as they were.
     let fit
         (cfg: Config)
         (options: FitOptions)
@@ -511,7 +534,8 @@ module Train =
     /// another criterion, e.g. from a resumed checkpoint, is replaced by the first monitored epoch).
     /// A resumed fit continues bit for bit when `Measure` depends only on the parameters. Raises
     /// `ArgumentException` for `Every < 1`, a metric name given twice or a selected metric the
-    /// monitor does not measure, and `TrainingDivergedException` for a NaN or infinite metric.
+    /// monitor does not measure, and `TrainingDivergedException` for a NaN or infinite metric or an
+    /// inference that diverges in the monitor.
     let fitMonitored
         (cfg: Config)
         (options: FitOptions)
