@@ -28,11 +28,21 @@ let writeAtomic (path: string) (text: string) =
     DataFile.writeAtomic path (fun s -> s.Write(bytes, 0, bytes.Length))
 
 /// The metrics history as CSV: one row per epoch; an empty `validation` cell when the epoch did not
-/// validate; `max_iter_share` the share of the epoch's inference steps that stopped at `max_iter`.
+/// validate; `max_iter_share` the share of the epoch's inference steps that stopped at `max_iter`;
+/// then one column per monitor metric (`EpochRecord.Monitor`, in order of first appearance), empty
+/// where the monitor did not run.
 let metricsCsv (history: EpochRecord[]) =
+    let monitored =
+        history
+        |> Seq.collect (fun h -> List.map fst h.Monitor)
+        |> Seq.distinct
+        |> Seq.toList
+
     let sb =
         StringBuilder(
-            "epoch,spatial_loss_rhat,spatial_loss_rbar,temp_loss,r2_losses,total,validation,learning_rate_factor,seconds,max_iter_share\n"
+            "epoch,spatial_loss_rhat,spatial_loss_rbar,temp_loss,r2_losses,total,validation,learning_rate_factor,seconds,max_iter_share"
+            + String.Join("", monitored |> List.map (fun m -> "," + m))
+            + "\n"
         )
 
     for h in history do
@@ -48,6 +58,10 @@ let metricsCsv (history: EpochRecord[]) =
                 num h.LearningRateFactor
                 num h.Seconds
                 num h.Train.MaxIterShare
+                for m in monitored do
+                    List.tryFind (fst >> (=) m) h.Monitor
+                    |> Option.map (snd >> num)
+                    |> Option.defaultValue ""
             ]
 
         sb.Append(String.Join(",", cells)).Append('\n') |> ignore

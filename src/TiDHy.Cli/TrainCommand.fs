@@ -18,6 +18,9 @@ type TrainArgs =
     | Batch_Size of int
     | Seed of int
     | Validate_Every of int
+    | States of file: string
+    | Select of criterion: string
+    | Monitor_Every of int
     | Resume
     | Force
 
@@ -35,6 +38,11 @@ type TrainArgs =
             | Batch_Size _ -> "windows per batch, >= 1 (default 16; with --resume the checkpoint's)."
             | Seed _ -> "seed of the initialisation and the shuffle (default 0; with --resume the checkpoint's)."
             | Validate_Every _ -> "validate every this many epochs, >= 0 (default 1; 0 only after the last)."
+            | States _ ->
+                "true discrete states [time × systems] (integers >= 0; .csv, .npy or .npz), one row per step of --val-data, or of --data when the validation is its held-out tail (sliced like the data): the validation steps' states are decoded (kNN, k = 3) from R2_hat and W every --monitor-every epochs, into metrics.csv's r2_hat_accuracy and w_accuracy."
+            | Select _ ->
+                "the best model: loss (lowest validation loss; default), r2 (highest r2_hat_accuracy) or w (highest w_accuracy); r2 and w need --states."
+            | Monitor_Every _ -> "with --states, decode every this many epochs, >= 1 (and after the last; default 1)."
             | Resume ->
                 "continue from the output folder's last.tidhy.json (same data, batch size and seed; its configuration unless --config is given)."
             | Force -> "replace the run files an earlier run left in the output folder and start afresh."
@@ -45,7 +53,7 @@ let private summaryOf (cfg: Config) (state: TrainState) =
         $"D={cfg.InputDim}, R={cfg.RDim}, R2={cfg.R2Dim}, M={cfg.MixDim}, H={cfg.HyperHidDim}, loss {Config.lossName cfg.Loss}"
         "epochs", string state.Epoch
         match state.Best with
-        | Some b -> "best", $"epoch {b.Epoch + 1}, score {b.Score:F6}"
+        | Some b -> "best", $"epoch {b.Epoch + 1}, {b.Criterion} {b.Score:F6}"
         | None -> ()
         match Array.tryLast state.History with
         | Some h ->
@@ -109,6 +117,46 @@ let private checkResume
             fail
                 $"--resume: {last} was validated on other data: the validation windows here ({show hereVal}) differ from the checkpoint's ({show run.ValidationSha256}); use the same --val-data / --val-fraction."
 
+/// The state label (`Analysis.stateLabels`) of each validation step that the windows cover, from the
+/// `--states` file `path`: one row per step of `--val-data` (`valData`), or of the whole `--data`
+/// (`dataSteps` rows) whose tail is held out like the data (`Series.splitTail fraction`). Every value
+/// must be a non-negative integer. Errors name the file.
+let private validationLabels
+    (path: string)
+    (valData: string option)
+    (dataPath: string)
+    (dataSteps: int)
+    (fraction: float)
+    (validSteps: int)
+    (covered: int)
+    =
+    let states = loadSeries path
+
+    for t in 0 .. Array2D.length1 states - 1 do
+        for j in 0 .. Array2D.length2 states - 1 do
+            let v = states[t, j]
+
+            if not (v >= 0.0 && v = System.Math.Floor v && v < 2147483648.0) then
+                fail
+                    $"{path}: row {t + 1}, column {j + 1} is {v}; states must be non-negative integers (one discrete state per system)."
+
+    let aligned =
+        match valData with
+        | Some v ->
+            if Array2D.length1 states <> validSteps then
+                fail
+                    $"{path}: {Array2D.length1 states} rows, but --val-data {v} has {validSteps} time steps; --states needs one row per step of --val-data."
+
+            states
+        | None ->
+            if Array2D.length1 states <> dataSteps then
+                fail
+                    $"{path}: {Array2D.length1 states} rows, but --data {dataPath} has {dataSteps} time steps; --states needs one row per step of --data (its held-out tail is the validation)."
+
+            (Series.splitTail fraction states).Val
+
+    Analysis.stateLabels (Array2D.init covered (Array2D.length2 aligned) (fun t j -> int aligned[t, j]))
+
 /// `tidhy train`; returns the exit code.
 let run (args: ParseResults<TrainArgs>) =
     // Usage errors first, before any file is read or written.
@@ -130,6 +178,29 @@ let run (args: ParseResults<TrainArgs>) =
 
     if args.Contains TrainArgs.Val_Fraction && args.Contains TrainArgs.Val_Data then
         usage "--val-fraction and --val-data exclude each other."
+
+    let statesPath = args.TryGetResult TrainArgs.States
+
+    let selection =
+        match args.TryGetResult TrainArgs.Select with
+        | None
+        | Some "loss" -> ValidationLoss
+        | Some "r2" -> HighestMetric Analysis.R2HatAccuracy
+        | Some "w" -> HighestMetric Analysis.WAccuracy
+        | Some other -> usage $"--select: expected loss, r2 or w, got '{other}'."
+
+    if selection <> ValidationLoss && statesPath.IsNone then
+        usage "--select r2 and --select w decode the true states: they need --states."
+
+    let monitorEvery =
+        args.TryGetResult TrainArgs.Monitor_Every
+        |> Option.map (positive "--monitor-every")
+
+    if monitorEvery.IsSome && statesPath.IsNone then
+        usage "--monitor-every needs --states."
+
+    if statesPath.IsSome && fraction = 0.0 && not (args.Contains TrainArgs.Val_Data) then
+        usage "--states decodes the validation data: it needs --val-data or a --val-fraction above 0."
 
     let resume = args.Contains TrainArgs.Resume
 
@@ -199,6 +270,28 @@ let run (args: ParseResults<TrainArgs>) =
         | Some v, None -> Some(windowsOf "validation data" cfg cfg.SequenceLength v)
         | None, _ -> None
 
+    let monitoring =
+        statesPath
+        |> Option.map (fun path ->
+            let v =
+                match validWindows with
+                | Some v -> v
+                | None ->
+                    fail
+                        $"--states {path}: there are no validation windows to decode (the held-out part is shorter than one window); use --val-data or a larger --val-fraction."
+
+            let labels =
+                validationLabels
+                    path
+                    (args.TryGetResult TrainArgs.Val_Data)
+                    dataPath
+                    (Array2D.length1 series)
+                    fraction
+                    (validSeries |> Option.map Array2D.length1 |> Option.defaultValue 0)
+                    (Array3D.length1 v * cfg.SequenceLength)
+
+            v, labels)
+
     let run = stored |> Option.bind _.Run
 
     stored
@@ -247,15 +340,23 @@ let run (args: ParseResults<TrainArgs>) =
 
     let res =
         Progress.run state.Epoch options.Epochs (fun report ->
-            Train.fit
-                cfg
+            let options =
                 { options with
                     Progress = report
                     Cancellation = cts.Token
                 }
-                trainWindows
-                validWindows
-                state)
+
+            match monitoring with
+            | Some(v, labels) ->
+                let m =
+                    {
+                        Every = defaultArg monitorEvery 1
+                        Measure = Analysis.decodingMonitor cfg batchSize v labels
+                        Selection = selection
+                    }
+
+                Train.fitMonitored cfg options m trainWindows validWindows state
+            | None -> Train.fit cfg options trainWindows validWindows state)
 
     let s = res.State
     let best = s.Best |> Option.map _.Params |> Option.defaultValue s.Params

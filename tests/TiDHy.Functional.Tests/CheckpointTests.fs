@@ -42,6 +42,7 @@ let private trainedState () =
                     Validation = Some 0.3
                     LearningRateFactor = 1.0
                     Seconds = 0.5
+                    Monitor = [ "r2_hat_accuracy", 0.75; "w_accuracy", 1.0 / 3.0 ]
                 }
             |]
         Best =
@@ -50,6 +51,7 @@ let private trainedState () =
                     Params = s1.Params
                     Epoch = 0
                     Score = 0.3
+                    Criterion = BestModel.LossCriterion
                 }
     }
 

@@ -184,6 +184,13 @@ module Checkpoint =
             number w h.LearningRateFactor
             w.WritePropertyName "seconds"
             number w h.Seconds
+            w.WriteStartObject "monitor"
+
+            for name, v in h.Monitor do
+                w.WritePropertyName name
+                number w v
+
+            w.WriteEndObject()
             w.WriteEndObject()
 
         w.WriteEndArray()
@@ -194,6 +201,7 @@ module Checkpoint =
             w.WriteNumber("epoch", b.Epoch)
             w.WritePropertyName "score"
             number w b.Score
+            w.WriteString("criterion", b.Criterion)
             stateDict w "params" b.Params
             w.WriteEndObject()
         | None -> w.WriteNull "best"
@@ -232,7 +240,12 @@ module Checkpoint =
             |> Array.tryPick (fun h ->
                 h.Validation
                 |> Option.filter (Double.IsFinite >> not)
-                |> Option.map (fun v -> $"history[{h.Epoch}].validation", v))
+                |> Option.map (fun v -> $"history[{h.Epoch}].validation", v)
+                |> Option.orElse (
+                    h.Monitor
+                    |> List.tryFind (snd >> Double.IsFinite >> not)
+                    |> Option.map (fun (name, v) -> $"history[{h.Epoch}].monitor.{name}", v)
+                ))
 
     /// The bytes of the checkpoint file of training state `s` under `cfg`, recording `run` when
     /// given. Raises `CheckpointException` when `s` holds a NaN or infinite parameter, AdamW moment,
@@ -422,6 +435,18 @@ module Checkpoint =
                         | _ -> Some(f "validation")
                     LearningRateFactor = f "learning_rate_factor"
                     Seconds = f "seconds"
+                    Monitor =
+                        let mutable m = Unchecked.defaultof<JsonElement>
+
+                        if h.TryGetProperty("monitor", &m) then
+                            if m.ValueKind <> JsonValueKind.Object then
+                                fail what $"\"history[{i}].monitor\" is {m.GetRawText()}, expected an object"
+
+                            m.EnumerateObject()
+                            |> Seq.map (fun e -> e.Name, readFloat $"{what}: history[{i}].monitor.{e.Name}" e.Value)
+                            |> Seq.toList
+                        else
+                            []
                 })
             |> Seq.toArray
 
@@ -436,6 +461,16 @@ module Checkpoint =
                         Params = paramsOf "best.params" (get what b "params")
                         Epoch = count b "best.epoch" "epoch"
                         Score = readFloat $"{what}: best.score" (get what b "score")
+                        Criterion =
+                            let mutable c = Unchecked.defaultof<JsonElement>
+
+                            if b.TryGetProperty("criterion", &c) then
+                                if c.ValueKind <> JsonValueKind.String then
+                                    fail what $"\"best.criterion\" is {c.GetRawText()}, expected a string"
+
+                                c.GetString()
+                            else
+                                BestModel.LossCriterion
                     }
 
         let run =

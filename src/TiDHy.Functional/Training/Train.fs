@@ -291,21 +291,10 @@ module Train =
     [<Literal>]
     let BestCheckpoint = "best.tidhy.json"
 
-    /// Trains from `state` on the windows `train [n; T; D]` until `options.Epochs` epochs are
-    /// complete: each epoch runs `step` on the batches of `batches` (seeded shuffle, or stateful
-    /// streams), then validates on `validation [m; T'; D]` every `ValidateEvery` epochs and after the
-    /// last, records the epoch in `History` and keeps the best parameters (lowest validation
-    /// objective, or lowest mean training total without validation data). With a checkpoint folder,
-    /// `last.tidhy.json` is written after every epoch and when cancelled, `best.tidhy.json` whenever
-    /// the best improves. Cancellation stops after the batch in progress; the returned state resumes
-    /// exactly where it stopped (same shuffle, same batch). Checkpoints record the `TrainingRun`
-    /// (batch size, seed, `fingerprint` of the windows). Raises `TrainingDivergedException` (an
-    /// `InvalidOperationException`) naming the epoch, batch and quantity when a step's loss, the
-    /// state after a step (`step`) or a validation loss is NaN or infinite, before anything of that
-    /// step reaches a checkpoint: the last checkpoints stay as they were.
-    let fit
+    let private fitCore
         (cfg: Config)
         (options: FitOptions)
+        (monitoring: Monitoring option)
         (train: float[,,])
         (validation: float[,,] option)
         (state: TrainState)
@@ -326,6 +315,16 @@ module Train =
 
         if options.ValidateEvery < 0 then
             invalidArg (nameof options) $"options.ValidateEvery: expected a count >= 0, got {options.ValidateEvery}."
+
+        match monitoring with
+        | Some m when m.Every < 1 ->
+            invalidArg (nameof monitoring) $"monitoring.Every: expected a count >= 1, got {m.Every}."
+        | _ -> ()
+
+        let criterion =
+            match monitoring with
+            | Some { Selection = HighestMetric name } -> name
+            | _ -> BestModel.LossCriterion
 
         if options.BatchSize > 0 then
             Config.checkMemory cfg (min n options.BatchSize) (Array3D.length2 train)
@@ -393,6 +392,44 @@ module Train =
                                 Some loss
                             | _ -> None
 
+                        let measured =
+                            match monitoring with
+                            | Some m when (epoch + 1) % m.Every = 0 || last ->
+                                let metrics =
+                                    try
+                                        m.Measure s.Params
+                                    with :? TiDHy.Kernels.InferenceDivergedException as ex ->
+                                        raise (
+                                            TrainingDivergedException(
+                                                epoch,
+                                                bs.Length - 1,
+                                                $"the monitor (inference diverged: {ex.Message})",
+                                                nan
+                                            )
+                                        )
+
+                                match metrics |> List.countBy fst |> List.tryFind (fun (_, c) -> c > 1) with
+                                | Some(name, _) ->
+                                    invalidArg
+                                        (nameof monitoring)
+                                        $"monitoring.Measure: the metric '{name}' appears twice."
+                                | None -> ()
+
+                                match metrics |> List.tryFind (snd >> Double.IsFinite >> not) with
+                                | Some(name, v) ->
+                                    raise (
+                                        TrainingDivergedException(
+                                            epoch,
+                                            bs.Length - 1,
+                                            $"the monitor metric '{name}'",
+                                            v
+                                        )
+                                    )
+                                | None -> ()
+
+                                metrics
+                            | _ -> []
+
                         let trainLosses = meanLosses s.Running s.Batch
 
                         let record =
@@ -402,17 +439,37 @@ module Train =
                                 Validation = validated
                                 LearningRateFactor = Optim.scheduleFactor cfg epoch
                                 Seconds = (clock.Elapsed - epochStart).TotalSeconds
+                                Monitor = measured
                             }
 
                         let score =
-                            match validation, validated with
-                            | Some _, Some v -> Some v
-                            | Some _, None -> None
-                            | None, _ -> Some trainLosses.Total
+                            match monitoring with
+                            | Some { Selection = HighestMetric name } ->
+                                if measured.IsEmpty then
+                                    None
+                                else
+                                    match List.tryFind (fst >> (=) name) measured with
+                                    | Some(_, v) -> Some v
+                                    | None ->
+                                        let names = String.Join(", ", measured |> List.map fst)
+
+                                        invalidArg
+                                            (nameof monitoring)
+                                            $"monitoring.Selection: no monitor metric '{name}'; the monitor measures {names}."
+                            | _ ->
+                                match validation, validated with
+                                | Some _, Some v -> Some v
+                                | Some _, None -> None
+                                | None, _ -> Some trainLosses.Total
+
+                        let better (sc: float) (b: BestModel) =
+                            if b.Criterion <> criterion then true
+                            elif criterion = BestModel.LossCriterion then sc < b.Score
+                            else sc > b.Score
 
                         let improved =
                             match score, s.Best with
-                            | Some sc, Some b -> Double.IsFinite sc && sc < b.Score
+                            | Some sc, Some b -> Double.IsFinite sc && better sc b
                             | Some sc, None -> Double.IsFinite sc
                             | None, _ -> false
 
@@ -430,6 +487,7 @@ module Train =
                                                 Params = s.Params
                                                 Epoch = epoch
                                                 Score = score.Value
+                                                Criterion = criterion
                                             }
                                     else
                                         s.Best
@@ -460,6 +518,48 @@ module Train =
             save LastCheckpoint s
 
         { State = s; Cancelled = cancelled }
+
+    /// Trains from `state` on the windows `train [n; T; D]` until `options.Epochs` epochs are
+    /// complete: each epoch runs `step` on the batches of `batches` (seeded shuffle, or stateful
+    /// streams), then validates on `validation [m; T'; D]` every `ValidateEvery` epochs and after the
+    /// last, records the epoch in `History` and keeps the best parameters (lowest validation
+    /// objective, or lowest mean training total without validation data). With a checkpoint folder,
+    /// `last.tidhy.json` is written after every epoch and when cancelled, `best.tidhy.json` whenever
+    /// the best improves. Cancellation stops after the batch in progress; the returned state resumes
+    /// exactly where it stopped (same shuffle, same batch). Checkpoints record the `TrainingRun`
+    /// (batch size, seed, `fingerprint` of the windows). Raises `TrainingDivergedException` (an
+    /// `InvalidOperationException`) naming the epoch, batch and quantity when a step's loss, the
+    /// state after a step (`step`) or a validation loss is NaN or infinite (or validation's inference
+    /// diverges, `InferenceDivergedException`), before anything of that step reaches a checkpoint: the
+    /// last checkpoints stay as they were.
+    let fit
+        (cfg: Config)
+        (options: FitOptions)
+        (train: float[,,])
+        (validation: float[,,] option)
+        (state: TrainState)
+        : FitResult =
+        fitCore cfg options None train validation state
+
+    /// `fit` with analyses during training: after every `monitoring.Every`-th epoch and after the
+    /// last, `monitoring.Measure` runs on the epoch's final parameters and its metrics are recorded
+    /// in the epoch's `EpochRecord.Monitor` (and so in the checkpoints); `monitoring.Selection`
+    /// picks the best model: `ValidationLoss` as `fit`, or `HighestMetric name` the highest value of
+    /// that metric over the monitored epochs (`BestModel.Criterion` is the name; a best model of
+    /// another criterion, e.g. from a resumed checkpoint, is replaced by the first monitored epoch).
+    /// A resumed fit continues bit for bit when `Measure` depends only on the parameters. Raises
+    /// `ArgumentException` for `Every < 1`, a metric name given twice or a selected metric the
+    /// monitor does not measure, and `TrainingDivergedException` for a NaN or infinite metric or an
+    /// inference that diverges in the monitor.
+    let fitMonitored
+        (cfg: Config)
+        (options: FitOptions)
+        (monitoring: Monitoring)
+        (train: float[,,])
+        (validation: float[,,] option)
+        (state: TrainState)
+        : FitResult =
+        fitCore cfg options (Some monitoring) train validation state
 
     /// A ready `FitOptions.Progress` for scripts and consoles: one line per completed epoch, e.g.
     /// `epoch 3/40: train 1.234 (L_hat 0.81, L_bar 0.30, temp 0.12, r2 0), validation 1.33, 41 it/step, 2.1 s`

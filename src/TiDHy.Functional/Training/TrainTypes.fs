@@ -64,8 +64,12 @@ type EpochRecord =
         Validation: float option
         /// The outer learning-rate factor of the epoch schedule.
         LearningRateFactor: float
-        /// Wall-clock seconds of the epoch (validation included).
+        /// Wall-clock seconds of the epoch (validation and monitor included).
         Seconds: float
+        /// The metrics of `Monitoring.Measure` on the parameters at the end of the epoch, as
+        /// `(name, value)` pairs, when the monitor ran in this epoch; empty otherwise (and in
+        /// checkpoints written before monitors existed).
+        Monitor: (string * float) list
     }
 
 /// The best parameters seen by `Train.fit`.
@@ -76,9 +80,22 @@ type BestModel =
         /// The epoch they are from.
         Epoch: int
         /// The score that made them best: the validation objective, or the epoch's mean training
-        /// total when there is no validation data.
+        /// total when there is no validation data (criterion `BestModel.LossCriterion`, lower is
+        /// better); or the value of the monitor metric named by `Criterion` (higher is better).
         Score: float
+        /// What `Score` is: `"loss"` (`BestModel.LossCriterion`), or the name of a monitor metric
+        /// (`Selection.HighestMetric`). Checkpoints written before it was recorded read `"loss"`.
+        Criterion: string
     }
+
+/// Operations on `BestModel`.
+[<RequireQualifiedAccess>]
+module BestModel =
+
+    /// The criterion of `Selection.ValidationLoss`: the validation objective, or the mean training
+    /// total without validation data; lower is better.
+    [<Literal>]
+    let LossCriterion = "loss"
 
 /// Everything training carries from step to step; a checkpoint stores it whole.
 type TrainState =
@@ -195,6 +212,30 @@ type FitOptions =
         Progress: FitProgress -> unit
         /// Checked before every batch: a cancelled fit stops after the batch in progress.
         Cancellation: CancellationToken
+    }
+
+/// How `Train.fitMonitored` picks its best model.
+type Selection =
+    /// The lowest validation objective (the lowest mean training total without validation data),
+    /// as `Train.fit` does.
+    | ValidationLoss
+    /// The highest value of the monitor metric of this name, on the epochs the monitor ran.
+    | HighestMetric of string
+
+/// Analyses during training (`Train.fitMonitored`): a function of the parameters run at the end of
+/// every `Every`-th epoch and after the last, whose named metrics (e.g. decoding accuracies on the
+/// validation data, `Analysis.decodingMonitor`) join the epoch's `EpochRecord.Monitor`, and the
+/// criterion that picks the best model.
+type Monitoring =
+    {
+        /// Measure every this many epochs (and after the last), >= 1.
+        Every: int
+        /// The metrics of the parameters at the end of an epoch, as `(name, value)` pairs with
+        /// distinct names and finite values. It must not depend on anything but its argument (and
+        /// fixed data) for a resumed fit to record the same values.
+        Measure: Params -> (string * float) list
+        /// What picks the best model.
+        Selection: Selection
     }
 
 /// The result of `Train.fit`.
