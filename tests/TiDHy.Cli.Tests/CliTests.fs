@@ -488,13 +488,15 @@ let ``import-torch takes the configuration train accepts: input_dim from the sta
     // A given input_dim that the state_dict contradicts is an error naming both.
     cfgNode["input_dim"] <- Nodes.JsonValue.Create(expectedDim + 1)
     File.WriteAllText(cfgPath, cfgNode.ToJsonString())
+    let other = Path.Combine(dir, "contradicted.tidhy.json")
 
     let code, _, err =
-        run [ "import-torch"; "--state-dict"; sd; "--config"; cfgPath; "--out"; ckpt ]
+        run [ "import-torch"; "--state-dict"; sd; "--config"; cfgPath; "--out"; other ]
 
     Assert.Equal(1, code)
     Assert.Contains($"input_dim = {expectedDim + 1}", err)
     Assert.Contains($"has {expectedDim} observation features", err)
+    Assert.False(File.Exists other)
 
 [<Fact>]
 let ``Report charts decimate long series keeping spikes, and round to 4 significant digits`` () =
