@@ -1,4 +1,4 @@
-/// `tidhy import-torch`: turns an upstream PyTorch state_dict (JSON) into a checkpoint.
+/// `tidhy import-torch`: turns an upstream PyTorch state_dict (a `torch.save` file, or JSON) into a checkpoint.
 module TiDHy.Cli.ImportTorchCommand
 
 open System.IO
@@ -15,7 +15,8 @@ type ImportArgs =
     interface IArgParserTemplate with
         member a.Usage =
             match a with
-            | State_Dict _ -> "PyTorch state_dict saved as JSON ({name: {\"shape\": [...], \"data\": [...]}})."
+            | State_Dict _ ->
+                "the PyTorch weights: a torch.save file (model.pth: a state_dict, or a checkpoint holding one in 'state_dict' or 'model_state_dict'; float32 or float64), recognised by its zip signature, or a state_dict saved as JSON ({name: {\"shape\": [...], \"data\": [...]}})."
             | Config _ -> "the model's configuration JSON (upstream names)."
             | Out _ ->
                 "the checkpoint to write (*.tidhy.json), usable by train --resume and eval; never an existing file without --force."
@@ -40,9 +41,13 @@ let run (args: ParseResults<ImportArgs>) =
 
     let p =
         try
-            StateDict.load cfg sd
-        with StateDictException msg ->
-            fail msg
+            if TorchFile.isZip sd then
+                TorchFile.load cfg sd
+            else
+                StateDict.load cfg sd
+        with
+        | StateDictException msg
+        | DataFormatException msg -> fail msg
 
     Checkpoint.save out cfg (Train.initState cfg p)
     printfn "Imported %s (%d tensors) into %s." sd (ParamLayout.ofParams p).Length out
