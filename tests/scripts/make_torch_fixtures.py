@@ -96,6 +96,5 @@ for name, dtype in [("written_by_tidhy_f64.pth", torch.float64), ("written_by_ti
         assert v.dtype == dtype, (k, v.dtype)
         assert v.shape == want[k].shape, (k, v.shape)
         assert torch.equal(v, want[k]), k
-    # And what torch writes back from it, TiDHy reads (state_dict_resaved.pth).
     print(f"{path}: torch.load(weights_only=True) gives the {len(sd)} tensors exactly")
 print("torch", torch.__version__)
