@@ -106,10 +106,12 @@ let configFor (path: string option) (features: int) : Config =
 
                 parsed text
 
-/// Loads a series `[time; features]` from a .csv, .npy or .npz file.
+/// Loads a series `[time; features]` from a .csv, .npy, .npz or .h5 file (`file.h5:/dataset`).
 let loadSeries (path: string) : float[,] =
-    if not (File.Exists path) then
-        fail $"{path}: no such file."
+    let file, _ = Data.splitDatasetPath path
+
+    if not (File.Exists file) then
+        fail $"{file}: no such file."
 
     Data.load path
 
@@ -169,6 +171,7 @@ let isRunFile (name: string) =
     | "model.json"
     | "metrics.csv"
     | "record.npz"
+    | "record.h5"
     | "index.html"
     | "losses.svg"
     | "r.svg"

@@ -23,8 +23,8 @@ type EvalArgs =
             | Batch_Size _ ->
                 "windows per inference batch, >= 1 (default 16, train's default; with upstream's batch_scaling BatchMean inference depends on it)."
             | Model _ -> "a checkpoint (*.tidhy.json) or a state_dict JSON (then --config is needed)."
-            | Data _ -> "series [time × features] to evaluate: .csv, .npy or .npz."
-            | Out _ -> "output folder: record.npz, metrics.csv, plots and index.html."
+            | Data _ -> "series [time × features] to evaluate: .csv, .npy, .npz or .h5 (file.h5:/path/to/dataset)."
+            | Out _ -> "output folder: record.npz, record.h5, metrics.csv, plots and index.html."
             | Config _ -> "configuration JSON, for a state_dict model."
             | States _ -> "true discrete states [time × systems] to plot beside W (.csv, .npy or .npz)."
 
@@ -108,6 +108,7 @@ let run (args: ParseResults<EvalArgs>) =
              not (List.contains f [ "config.json"; "last.tidhy.json"; "best.tidhy.json"; "model.json" ])))
 
     Output.saveRecord (Path.Combine(out, "record.npz")) record
+    Output.saveRecordHdf5 (Path.Combine(out, "record.h5")) record
 
     let summary =
         [

@@ -1,4 +1,4 @@
-/// `tidhy import-torch`: turns an upstream PyTorch state_dict (JSON) into a checkpoint.
+/// `tidhy import-torch`: turns an upstream PyTorch state_dict (a `torch.save` file, or JSON) into a checkpoint.
 module TiDHy.Cli.ImportTorchCommand
 
 open System.IO
@@ -17,7 +17,8 @@ type ImportArgs =
     interface IArgParserTemplate with
         member a.Usage =
             match a with
-            | State_Dict _ -> "PyTorch state_dict saved as JSON ({name: {\"shape\": [...], \"data\": [...]}})."
+            | State_Dict _ ->
+                "the PyTorch weights: a torch.save file (model.pth: a state_dict, or a checkpoint holding one in 'state_dict' or 'model_state_dict'; float32 or float64), recognised by its zip signature, or a state_dict saved as JSON ({name: {\"shape\": [...], \"data\": [...]}})."
             | Config _ ->
                 "the model's configuration JSON (upstream names, as train reads and writes it); input_dim comes from the state_dict."
             | Out _ ->
@@ -54,9 +55,13 @@ let run (args: ParseResults<ImportArgs>) =
 
     let tensors =
         try
-            StateDict.parseJson (File.ReadAllText sd)
+            if TorchFile.isZip sd then
+                TorchFile.readStateDict sd
+            else
+                StateDict.parseJson (File.ReadAllText sd)
         with
         | StateDictException msg -> fail $"{sd}: {msg}"
+        | DataFormatException msg -> fail msg
         | :? IOException as ex -> fail $"{sd}: cannot be read: {ex.Message}"
 
     let d = inputDimOf sd tensors

@@ -1,4 +1,4 @@
-/// Files the commands write besides the report: the evaluation record as `.npz`.
+/// Files the commands write besides the report: the evaluation record as `.npz` and `.h5`.
 [<RequireQualifiedAccess>]
 module TiDHy.Cli.Output
 
@@ -46,3 +46,7 @@ let recordEntries (r: EvaluationRecord) : (string * NpyArray) list =
 
 /// Writes the evaluation record to `path` as `.npz` (float64, atomically).
 let saveRecord (path: string) (r: EvaluationRecord) = Npy.writeNpz path (recordEntries r)
+
+/// Writes the evaluation record to `path` as HDF5 (`record.h5`): the entries of `recordEntries` as
+/// float64 datasets at the root, as upstream's `io_dict_to_hdf5` names them (atomically).
+let saveRecordHdf5 (path: string) (r: EvaluationRecord) = Hdf5.write path (recordEntries r)

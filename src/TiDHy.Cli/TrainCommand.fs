@@ -27,7 +27,8 @@ type TrainArgs =
     interface IArgParserTemplate with
         member a.Usage =
             match a with
-            | Data _ -> "training series [time × features]: .csv (header optional), .npy or .npz."
+            | Data _ ->
+                "training series [time × features]: .csv (header optional), .npy, .npz or .h5 (file.h5:/path/to/dataset)."
             | Config _ ->
                 "configuration JSON with MODEL.md's names; missing keys take the defaults, input_dim comes from the data."
             | Out _ -> "output folder: config.json, checkpoints, model.json, metrics.csv, plots and index.html."

@@ -72,7 +72,7 @@ let ``Arrays that are not series and unknown extensions are errors naming the fi
     Assert.Contains(".txt", t.Message)
     Assert.Contains(".npz", t.Message)
 
-    Assert.Throws<ArgumentException>(fun () -> Data.save (Path.Combine(dir, "x.h5")) series)
+    Assert.Throws<ArgumentException>(fun () -> Data.save (Path.Combine(dir, "x.mat")) series)
     |> ignore
 
     Assert.Throws<FileNotFoundException>(fun () -> Data.load (Path.Combine(dir, "missing.csv")) |> ignore)

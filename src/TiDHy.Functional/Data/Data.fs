@@ -3,7 +3,7 @@ namespace TiDHy.Functional
 open System
 open System.IO
 
-/// Loading and saving series `[time; features]` by file extension: `.csv`, `.npy` and `.npz`.
+/// Loading and saving series `[time; features]` by file extension: `.csv`, `.npy`, `.npz` and `.h5`.
 [<RequireQualifiedAccess>]
 module Data =
 
@@ -21,7 +21,27 @@ module Data =
     let private unsupported (path: string) (ext: string) : 'a =
         invalidArg
             (nameof path)
-            $"path: '{path}' has the extension '{ext}'; supported: .csv (numbers, header optional), .npy and .npz (NumPy, float64 or float32)."
+            $"path: '{path}' has the extension '{ext}'; supported: .csv (numbers, header optional), .npy and .npz (NumPy, float64 or float32), .h5 and .hdf5 (HDF5, float64 or float32; file.h5:/path/to/dataset)."
+
+    /// Splits `file.h5:/path/to/dataset` (also `.hdf5`, any case) into the file and the dataset;
+    /// other paths, and HDF5 files without a dataset, give `None` as the dataset.
+    let splitDatasetPath (path: string) : string * string option =
+        if isNull path then
+            nullArg (nameof path)
+
+        let lower = path.ToLowerInvariant()
+
+        let at =
+            [ ".h5:"; ".hdf5:" ]
+            |> List.map (fun m -> m, lower.LastIndexOf(m, StringComparison.Ordinal))
+            |> List.filter (fun (_, i) -> i > 0)
+            |> List.sortByDescending snd
+            |> List.tryHead
+
+        match at with
+        | Some(m, i) when i + m.Length < path.Length ->
+            path.Substring(0, i + m.Length - 1), Some(path.Substring(i + m.Length))
+        | _ -> path, None
 
     /// A series `[time; features]` of an array: rank 2 as is, rank 1 `[n]` as one feature `[n; 1]`.
     let private asSeries (source: string) (a: NpyArray) =
@@ -51,12 +71,24 @@ module Data =
     /// `.csv` — numbers, ',', ';' or tab separated (detected), header optional (see `Csv.read`);
     /// `.npy` — a rank-2 array, or rank 1 read as one feature `[n; 1]`, float64 or float32;
     /// `.npz` — its only array, else the first of the entries named in `npzEntryNames`
-    /// (`data`, `X`, `x`, `inputs_train`), else an error listing the entries (use `loadNpzEntry`).
+    /// (`data`, `X`, `x`, `inputs_train`), else an error listing the entries (use `loadNpzEntry`);
+    /// `.h5` / `.hdf5` — `file.h5:/path/to/dataset`, or without a dataset the file's only dataset
+    /// or only rank-2 one (see `Hdf5.readOnly`), float64 or float32.
     /// Raises an ArgumentException for another extension, FileNotFoundException for a missing file
     /// and `DataFormatException` (naming the file, entry and position) for malformed contents,
     /// NaN and infinity included in every format (row and column from 1, as in CSV lines).
     let load (path: string) : float[,] =
-        match extension path with
+        let file, dataset = splitDatasetPath path
+
+        match extension file with
+        | ".h5"
+        | ".hdf5" ->
+            let name, a =
+                match dataset with
+                | Some d -> d, Hdf5.read file d
+                | None -> Hdf5.readOnly file
+
+            asSeries $"{file}, dataset '{name}'" a
         | ".csv" -> Csv.read path
         | ".npy" -> asSeries path (Npy.read path)
         | ".npz" ->
@@ -97,7 +129,8 @@ module Data =
                         $"row {t + 1}, column {j + 1}: {series[t, j]} is outside the data of loss_type {cfg.Loss}, {domain}; rescale the data or choose another loss_type."
 
     /// Saves the series `series` `[time; features]` to `path`, by extension, atomically: `.csv`
-    /// without a header, `.npy` as float64, `.npz` as float64 in the entry `data`.
+    /// without a header, `.npy` as float64, `.npz` as float64 in the entry `data`, `.h5` / `.hdf5`
+    /// as the float64 dataset `/data`.
     let save (path: string) (series: float[,]) =
         if isNull series then
             nullArg (nameof series)
@@ -106,6 +139,8 @@ module Data =
         | ".csv" -> Csv.write path None series
         | ".npy" -> Npy.writeMatrix path series
         | ".npz" -> Npy.writeNpz path [ "data", Npy.ofMatrix series ]
+        | ".h5"
+        | ".hdf5" -> Hdf5.write path [ "data", Npy.ofMatrix series ]
         | ext -> unsupported path ext
 
     let private ofInts (m: int[,]) = Array2D.map float m |> Npy.ofMatrix

@@ -1,0 +1,491 @@
+namespace TiDHy.Functional
+
+open System
+open System.Collections
+open System.Collections.Generic
+open System.IO
+open System.IO.Compression
+open System.Text
+open Razorvine.Pickle
+open Razorvine.Pickle.Objects
+
+/// PyTorch's `torch.save` file format (a zip holding `<prefix>/data.pkl`, a pickle, and the raw
+/// little-endian storages `<prefix>/data/<key>`): state_dicts read and written without Python.
+[<RequireQualifiedAccess>]
+module TorchFile =
+
+    /// A storage type of the pickle (`torch.FloatStorage`, …): its name and element size, and
+    /// whether it is one this module reads (float32 or float64).
+    type internal StorageType(name: string, dtype: string, itemSize: int) =
+        member _.Name = name
+        member _.Dtype = dtype
+        member _.ItemSize = itemSize
+
+        interface IObjectConstructor with
+            member _.construct _ =
+                raise (PickleException $"torch.{name} called as a function")
+
+    /// A persistent storage reference `('storage', type, key, location, numel)`.
+    type internal StorageRef =
+        {
+            Type: StorageType
+            Key: string
+            Numel: int64
+        }
+
+    /// `torch._utils._rebuild_tensor_v2(storage, offset, size, stride, requires_grad, hooks[, metadata])`.
+    type internal TensorRef =
+        {
+            Storage: StorageRef
+            Offset: int64
+            Size: int64[]
+            Stride: int64[]
+        }
+
+    /// `collections.OrderedDict`: a dictionary that accepts (and ignores) the `_metadata` state that
+    /// `state_dict()` pickles.
+    type TorchDict() =
+        inherit Hashtable()
+        member _.__setstate__(_state: Hashtable) = ()
+
+    let private storageTypes =
+        [
+            "FloatStorage", "float32", 4
+            "DoubleStorage", "float64", 8
+            "HalfStorage", "float16", 2
+            "BFloat16Storage", "bfloat16", 2
+            "LongStorage", "int64", 8
+            "IntStorage", "int32", 4
+            "ShortStorage", "int16", 2
+            "CharStorage", "int8", 1
+            "ByteStorage", "uint8", 1
+            "BoolStorage", "bool", 1
+            "ComplexFloatStorage", "complex64", 8
+            "ComplexDoubleStorage", "complex128", 16
+        ]
+
+    let private toInt64 (what: string) (o: obj) =
+        match o with
+        | :? int as i -> int64 i
+        | :? int64 as i -> i
+        | :? Numerics.BigInteger as b when
+            b >= Numerics.BigInteger Int64.MinValue
+            && b <= Numerics.BigInteger Int64.MaxValue
+            ->
+            int64 b
+        | _ -> raise (PickleException $"{what}: expected an integer, got {o}")
+
+    let private int64s (what: string) (o: obj) =
+        match o with
+        | :? (obj[]) as items -> items |> Array.map (toInt64 what)
+        | _ -> raise (PickleException $"{what}: expected a tuple of integers, got {o}")
+
+    type private RebuildTensor() =
+        interface IObjectConstructor with
+            member _.construct args =
+                if args.Length < 6 || args.Length > 7 then
+                    raise (PickleException $"_rebuild_tensor_v2 with {args.Length} arguments (6 or 7 expected)")
+
+                match args[0] with
+                | :? StorageRef as s ->
+                    box
+                        {
+                            Storage = s
+                            Offset = toInt64 "storage offset" args[1]
+                            Size = int64s "size" args[2]
+                            Stride = int64s "stride" args[3]
+                        }
+                | o -> raise (PickleException $"_rebuild_tensor_v2 of {o}, not a storage")
+
+    type private RebuildParameter() =
+        interface IObjectConstructor with
+            member _.construct args =
+                match args with
+                | [| :? TensorRef as t; _; _ |] -> box t
+                | _ -> raise (PickleException "_rebuild_parameter: expected (tensor, requires_grad, hooks)")
+
+    type private NewDict() =
+        interface IObjectConstructor with
+            member _.construct _ = box (TorchDict())
+
+    /// Razorvine's constructors are process-wide: registered once, before the first unpickling.
+    let private registered =
+        lazy
+            (for name, dtype, size in storageTypes do
+                Unpickler.registerConstructor ("torch", name, StorageType(name, dtype, size))
+
+             Unpickler.registerConstructor ("torch._utils", "_rebuild_tensor_v2", RebuildTensor())
+             Unpickler.registerConstructor ("torch._utils", "_rebuild_parameter", RebuildParameter())
+             Unpickler.registerConstructor ("collections", "OrderedDict", NewDict()))
+
+    type private TorchUnpickler() =
+        inherit Unpickler()
+
+        override _.persistentLoad(pid: obj) =
+            match pid with
+            | :? (obj[]) as t when t.Length = 5 && (t[0] :? string) && string t[0] = "storage" ->
+                match t[1] with
+                | :? StorageType as st ->
+                    box
+                        {
+                            Type = st
+                            Key = string t[2]
+                            Numel = toInt64 "storage size" t[4]
+                        }
+                | :? ClassDictConstructor as c ->
+                    let modul = c.``module``
+                    raise (PickleException $"unexpected storage type {modul}.{c.name}")
+                | o -> raise (PickleException $"unexpected storage type {o}")
+            | _ -> raise (PickleException $"unexpected persistent id {pid}")
+
+    let private show (xs: int64[]) = String.Join(", ", xs)
+
+    let private fail (path: string) (reason: string) : 'a = DataFile.fail path reason
+
+    let private describe (v: obj) =
+        match v with
+        | :? ClassDict as c ->
+            let cls = c["__class__"]
+            $"an object of {cls}"
+        | null -> "None"
+        | v -> $"{v} ({v.GetType().Name})"
+
+    /// The tensor references of the state_dict in `root`: its entry `state_dict` or
+    /// `model_state_dict` when it has one (a training checkpoint; the rest is ignored), else
+    /// `root` itself, which must then map names to tensors.
+    let private stateDictOf (path: string) (root: obj) : (string * TensorRef) list =
+        let entries (what: string) (d: IDictionary) =
+            [
+                for k in d.Keys do
+                    match k, d[k] with
+                    | (:? string as name), (:? TensorRef as t) -> name, t
+                    | _, v ->
+                        fail
+                            path
+                            $"{what}: the entry '{k}' is {describe v}, not a float tensor (a state_dict maps names to tensors; a checkpoint holds one in 'state_dict' or 'model_state_dict')"
+            ]
+
+        match root with
+        | :? IDictionary as d ->
+            match [ "state_dict"; "model_state_dict" ] |> List.tryFind (fun k -> d.Contains k) with
+            | Some k ->
+                match d[k] with
+                | :? IDictionary as sd -> entries $"the entry '{k}'" sd
+                | v -> fail path $"the entry '{k}' is {describe v}, not a dictionary of tensors"
+            | None -> entries "state_dict" d
+        | o -> fail path $"the pickle holds {describe o}, not a dictionary of tensors"
+
+    /// Reads the state_dict of a `torch.save` file: a state_dict (`torch.save(model.state_dict(), path)`)
+    /// or a training checkpoint holding one in `state_dict` or `model_state_dict` (the rest is
+    /// ignored). float32 and float64 tensors (converted to float64) of any strides; raises a
+    /// `DataFormatException` naming the file (and the tensor) for a file that is not such a zip, a
+    /// truncated one, another dtype, unexpected Python objects or storages too short.
+    let readStateDict (path: string) : Map<string, NamedTensor> =
+        let bytes =
+            try
+                File.ReadAllBytes path
+            with
+            | :? FileNotFoundException
+            | :? DirectoryNotFoundException -> reraise ()
+            | ex -> fail path $"cannot be read: {ex.Message}"
+
+        if bytes.Length < 4 || bytes[0] <> 0x50uy || bytes[1] <> 0x4Buy then
+            fail
+                path
+                "not a PyTorch zip file (torch.save since PyTorch 1.6); files of the legacy format are converted by torch.load and torch.save in Python"
+
+        use zip =
+            try
+                new ZipArchive(new MemoryStream(bytes, false), ZipArchiveMode.Read)
+            with :? InvalidDataException as ex ->
+                fail path $"not a valid zip archive (truncated?): {ex.Message}"
+
+        let pkl =
+            zip.Entries
+            |> Seq.tryFind (fun e ->
+                e.FullName = "data.pkl"
+                || e.FullName.EndsWith("/data.pkl", StringComparison.Ordinal))
+
+        let pkl =
+            match pkl with
+            | Some e -> e
+            | None -> fail path "no data.pkl in the archive; not a torch.save file"
+
+        let prefix = pkl.FullName.Substring(0, pkl.FullName.Length - "data.pkl".Length)
+
+        let read (e: ZipArchiveEntry) =
+            try
+                use s = e.Open()
+                use m = new MemoryStream()
+                s.CopyTo m
+                m.ToArray()
+            with :? InvalidDataException as ex ->
+                fail path $"the entry '{e.FullName}' cannot be read (truncated or corrupted?): {ex.Message}"
+
+        let root =
+            try
+                registered.Force()
+                use u = new TorchUnpickler()
+                u.loads (read pkl)
+            with
+            | :? PickleException as ex -> fail path $"{pkl.FullName}: {ex.Message}"
+            | :? InvalidCastException
+            | :? IndexOutOfRangeException
+            | :? EndOfStreamException
+            | :? ArgumentException
+            | :? KeyNotFoundException as ex -> fail path $"{pkl.FullName}: malformed pickle: {ex.Message}"
+
+        let storages = Dictionary<string, byte[]>()
+
+        let storage (s: StorageRef) =
+            match storages.TryGetValue s.Key with
+            | true, b -> b
+            | _ ->
+                let name = $"{prefix}data/{s.Key}"
+
+                match zip.GetEntry name with
+                | null -> fail path $"the storage '{name}' is missing"
+                | e ->
+                    let b = read e
+                    storages[s.Key] <- b
+                    b
+
+        stateDictOf path root
+        |> List.map (fun (name, t) ->
+            let bad reason = fail path $"tensor '{name}': {reason}"
+
+            if t.Storage.Type.Dtype <> "float32" && t.Storage.Type.Dtype <> "float64" then
+                bad $"dtype {t.Storage.Type.Dtype} (torch.{t.Storage.Type.Name}); only float32 and float64 are read"
+
+            if t.Size.Length <> t.Stride.Length then
+                bad $"{t.Size.Length} sizes and {t.Stride.Length} strides"
+
+            if t.Size |> Array.exists (fun d -> d < 0L || d > int64 Int32.MaxValue) then
+                bad $"size ({show t.Size}) out of range"
+
+            let count =
+                try
+                    t.Size |> Array.fold (fun a d -> Checked.(*) a d) 1L
+                with :? OverflowException ->
+                    bad $"size ({show t.Size}) too large"
+
+            let bytes = storage t.Storage
+            let item = t.Storage.Type.ItemSize
+            let available = int64 bytes.Length / int64 item
+
+            if int64 bytes.Length < t.Storage.Numel * int64 item then
+                bad $"the storage '{t.Storage.Key}' holds {bytes.Length} bytes, {t.Storage.Numel} x {item} expected"
+
+            // The last element the strides reach must lie in the storage.
+            let reach =
+                if count = 0L then
+                    0L
+                else
+                    Array.fold2 (fun a d s -> a + (d - 1L) * s) t.Offset t.Size t.Stride
+
+            if
+                count > 0L
+                && (t.Offset < 0L || Array.exists (fun s -> s < 0L) t.Stride || reach >= available)
+            then
+                bad
+                    $"offset {t.Offset}, size ({show t.Size}) and stride ({show t.Stride}) reach beyond the storage of {available} elements"
+
+            if count > int64 Array.MaxLength then
+                bad $"{count} elements are more than an array holds"
+
+            let n = int count
+            let rank = t.Size.Length
+            let data = Array.zeroCreate<float> n
+            let index = Array.zeroCreate<int64> rank
+
+            for k in 0 .. n - 1 do
+                let mutable at = t.Offset
+
+                for j in 0 .. rank - 1 do
+                    at <- at + index[j] * t.Stride[j]
+
+                let b = int (at * int64 item)
+
+                data[k] <-
+                    if item = 8 then
+                        BitConverter.ToDouble(bytes, b)
+                    else
+                        float (BitConverter.ToSingle(bytes, b))
+
+                // Row-major increment of the index.
+                let mutable j = rank - 1
+                let mutable carry = true
+
+                while carry && j >= 0 do
+                    index[j] <- index[j] + 1L
+
+                    if index[j] < t.Size[j] then
+                        carry <- false
+                    else
+                        index[j] <- 0L
+                        j <- j - 1
+
+            name,
+            {
+                Shape = t.Size |> Array.map int
+                Data = data
+            })
+        |> Map.ofList
+
+    /// The protocol-2 pickle of a state_dict whose tensor `i` (in `entries`' order) is the
+    /// contiguous storage `i` of `dtype` (`"DoubleStorage"` or `"FloatStorage"`).
+    let private pickle (storageType: string) (entries: (string * NamedTensor) list) =
+        use m = new MemoryStream()
+        use w = new BinaryWriter(m, Encoding.UTF8)
+        let op (c: char) = w.Write(byte c)
+
+        let glob (modul: string) (name: string) =
+            op 'c'
+            w.Write(Encoding.ASCII.GetBytes $"{modul}\n{name}\n")
+
+        let str (s: string) =
+            let b = Encoding.UTF8.GetBytes s
+            op 'X'
+            w.Write(int32 b.Length)
+            w.Write b
+
+        let int (i: int) =
+            op 'J'
+            w.Write(int32 i)
+
+        let ints (xs: int[]) =
+            op '('
+
+            for x in xs do
+                int x
+
+            op 't'
+
+        let emptyDict () =
+            glob "collections" "OrderedDict"
+            op ')'
+            op 'R'
+
+        w.Write(0x80uy)
+        w.Write(2uy)
+        emptyDict ()
+
+        if not entries.IsEmpty then
+            op '('
+
+            entries
+            |> List.iteri (fun i (name, t) ->
+                str name
+                glob "torch._utils" "_rebuild_tensor_v2"
+                op '('
+                op '('
+                str "storage"
+                glob "torch" storageType
+                str (string i)
+                str "cpu"
+                int t.Data.Length
+                op 't'
+                op 'Q'
+                int 0
+                ints t.Shape
+                // Row-major strides.
+                let strides = Array.zeroCreate t.Shape.Length
+                let mutable s = 1
+
+                for j in t.Shape.Length - 1 .. -1 .. 0 do
+                    strides[j] <- s
+                    s <- s * t.Shape[j]
+
+                ints strides
+                w.Write(0x89uy) // NEWFALSE: requires_grad
+                emptyDict ()
+                op 't'
+                op 'R')
+
+            op 'u'
+
+        op '.'
+        w.Flush()
+        m.ToArray()
+
+    /// Writes `entries` (names to tensors, in this order) as a `torch.save` file that
+    /// `torch.load(path, weights_only=True)` reads: the zip `archive/data.pkl`, `archive/data/<i>`,
+    /// `archive/byteorder` (`little`) and `archive/version` (`3`), uncompressed; float64
+    /// (`DoubleStorage`) unless `single` is set (`FloatStorage`: values rounded to float32, an
+    /// error for a finite value beyond its range). Atomic; raises a `DataFormatException` naming
+    /// the file and the tensor for a shape that does not match its data.
+    let writeStateDictAs (single: bool) (path: string) (entries: (string * NamedTensor) list) =
+        for name, t in entries do
+            if isNull (box t.Shape) || isNull t.Data then
+                fail path $"tensor '{name}': no shape or data"
+
+            let count = t.Shape |> Array.fold (fun a d -> a * int64 d) 1L
+
+            if t.Shape |> Array.exists (fun d -> d < 0) || count <> int64 t.Data.Length then
+                fail path $"tensor '{name}': {t.Data.Length} values for shape {Shape.show t.Shape}"
+
+            if single then
+                match
+                    t.Data
+                    |> Array.tryFindIndex (fun v -> Double.IsFinite v && not (Single.IsFinite(float32 v)))
+                with
+                | Some i -> fail path $"tensor '{name}': {t.Data[i]} at flat index {i} overflows float32"
+                | None -> ()
+
+        match entries |> List.countBy fst |> List.tryFind (fun (_, n) -> n > 1) with
+        | Some(name, n) -> fail path $"the tensor name '{name}' appears {n} times"
+        | None -> ()
+
+        let data = pickle (if single then "FloatStorage" else "DoubleStorage") entries
+
+        DataFile.writeAtomic path (fun stream ->
+            use zip = new ZipArchive(stream, ZipArchiveMode.Create, true)
+
+            let add (name: string) (bytes: byte[]) =
+                let e = zip.CreateEntry("archive/" + name, CompressionLevel.NoCompression)
+                use s = e.Open()
+                s.Write(bytes, 0, bytes.Length)
+
+            add "data.pkl" data
+            add "byteorder" (Encoding.ASCII.GetBytes "little")
+
+            entries
+            |> List.iteri (fun i (_, t) ->
+                let bytes =
+                    if single then
+                        let b = Array.zeroCreate (4 * t.Data.Length)
+
+                        for k in 0 .. t.Data.Length - 1 do
+                            BitConverter.TryWriteBytes(Span<byte>(b, 4 * k, 4), float32 t.Data[k]) |> ignore
+
+                        b
+                    else
+                        let b = Array.zeroCreate (8 * t.Data.Length)
+                        Buffer.BlockCopy(t.Data, 0, b, 0, b.Length)
+                        b
+
+                add $"data/{i}" bytes)
+
+            add "version" (Encoding.ASCII.GetBytes "3\n"))
+
+    /// `writeStateDictAs false`: float64 storages, values exactly as given.
+    let writeStateDict (path: string) (entries: (string * NamedTensor) list) = writeStateDictAs false path entries
+
+    /// Whether `path` starts with a zip signature (`PK`), as `torch.save` files do.
+    let isZip (path: string) =
+        try
+            use f = File.OpenRead path
+            let b = Array.zeroCreate 2
+            f.Read(b, 0, 2) = 2 && b[0] = 0x50uy && b[1] = 0x4Buy
+        with _ ->
+            false
+
+    /// Reads a `torch.save` state_dict and converts it for `cfg` (see `ParamLayout.toParams`);
+    /// raises `StateDictException` naming the file when it does not fit.
+    let load (cfg: Config) (path: string) : Params =
+        let sd = readStateDict path
+
+        try
+            ParamLayout.toParams cfg sd
+        with StateDictException msg ->
+            raise (StateDictException $"{path}: {msg}")
