@@ -123,6 +123,14 @@ module Train =
 
         $"{latent} of sample {ex.Sample} after {ex.Operation} iteration {ex.Iteration} (inference diverged)"
 
+    /// `f ()`, with inference's divergence raised as `TrainingDivergedException` naming the epoch,
+    /// the batch and `what` was being computed.
+    let private guardInference (epoch: int) (batch: int) (what: string) (f: unit -> 'a) =
+        try
+            f ()
+        with :? TiDHy.Kernels.InferenceDivergedException as ex ->
+            raise (TrainingDivergedException(epoch, batch, $"{what} ({inferenceQuantity ex})", nan))
+
     /// One outer training step on a batch of windows `X [batch; T; D]`: inference over the window,
     /// the objective's gradients (`objective`), clipping, one AdamW step (rates of epoch
     /// `state.Epoch`), GradNorm's update with `grad_norm`, and upstream's normalisations. Pure:
@@ -133,10 +141,7 @@ module Train =
         let cfg = Config.validateOrThrow cfg
 
         let o =
-            try
-                objective cfg state X
-            with :? TiDHy.Kernels.InferenceDivergedException as ex ->
-                raise (TrainingDivergedException(state.Epoch, state.Batch, inferenceQuantity ex, nan))
+            guardInference state.Epoch state.Batch "the training step" (fun () -> objective cfg state X)
 
         let gradNorm, gnStep =
             match o.Tasks with
@@ -374,17 +379,8 @@ module Train =
                             match validation with
                             | Some v when options.ValidateEvery > 0 && ((epoch + 1) % options.ValidateEvery = 0 || last) ->
                                 let loss =
-                                    try
-                                        validationLoss cfg s.Params options.BatchSize v
-                                    with :? TiDHy.Kernels.InferenceDivergedException as ex ->
-                                        raise (
-                                            TrainingDivergedException(
-                                                epoch,
-                                                bs.Length - 1,
-                                                $"the validation loss ({inferenceQuantity ex})",
-                                                nan
-                                            )
-                                        )
+                                    guardInference epoch (bs.Length - 1) "the validation loss" (fun () ->
+                                        validationLoss cfg s.Params options.BatchSize v)
 
                                 if not (Double.IsFinite loss) then
                                     raise (TrainingDivergedException(epoch, bs.Length - 1, "the validation loss", loss))
@@ -396,17 +392,7 @@ module Train =
                             match monitoring with
                             | Some m when (epoch + 1) % m.Every = 0 || last ->
                                 let metrics =
-                                    try
-                                        m.Measure s.Params
-                                    with :? TiDHy.Kernels.InferenceDivergedException as ex ->
-                                        raise (
-                                            TrainingDivergedException(
-                                                epoch,
-                                                bs.Length - 1,
-                                                $"the monitor (inference diverged: {ex.Message})",
-                                                nan
-                                            )
-                                        )
+                                    guardInference epoch (bs.Length - 1) "the monitor" (fun () -> m.Measure s.Params)
 
                                 match metrics |> List.countBy fst |> List.tryFind (fun (_, c) -> c > 1) with
                                 | Some(name, _) ->
