@@ -26,6 +26,10 @@ let run (args: string list) =
             Console.SetOut oldOut
             Console.SetError oldErr)
 
+/// Runs `tidhy train --data data --config config --out out` and the `extra` arguments.
+let train (data: string) (config: string) (out: string) (extra: string list) =
+    run ([ "train"; "--data"; data; "--config"; config; "--out"; out ] @ extra)
+
 let internal tempDir () =
     let d = Path.Combine(Path.GetTempPath(), $"tidhy-cli-{Guid.NewGuid():N}")
     Directory.CreateDirectory d |> ignore
@@ -145,21 +149,7 @@ let ``train writes checkpoints, the model, metrics and a report, and resumes onl
     Assert.Contains("--resume", err)
 
     let code, _, err =
-        run
-            [
-                "train"
-                "--data"
-                data
-                "--config"
-                cfg
-                "--out"
-                out
-                "--resume"
-                "--epochs"
-                "3"
-                "--batch-size"
-                "4"
-            ]
+        train data cfg out [ "--resume"; "--epochs"; "3"; "--batch-size"; "4" ]
 
     Assert.True((code = 0), $"exit {code}: {err}")
     Assert.Equal(4, File.ReadAllLines(Path.Combine(out, "metrics.csv")).Length)
@@ -221,41 +211,13 @@ let ``train holds out the rounded last fraction and eval joins a stateful model'
     // 0.5 × 59 = 29.5 held-out steps round to 30 (Series.splitTail): 29 training steps hold 4
     // windows starting 5 apart, the 30 held out 3 windows of 10.
     let code, stdout, err =
-        run
-            [
-                "train"
-                "--data"
-                data
-                "--config"
-                cfg
-                "--out"
-                run1
-                "--epochs"
-                "1"
-                "--val-fraction"
-                "0.5"
-                "--batch-size"
-                "1"
-            ]
+        train data cfg run1 [ "--epochs"; "1"; "--val-fraction"; "0.5"; "--batch-size"; "1" ]
 
     Assert.True((code = 0), $"exit {code}: {err}")
     Assert.Contains("4 windows of 10 steps starting 5 apart, 3 validation windows", stdout)
     // 0.1 × 59 = 5.9 rounds to 6 held-out steps, fewer than a window.
     let code, stdout, err =
-        run
-            [
-                "train"
-                "--data"
-                data
-                "--config"
-                cfg
-                "--out"
-                Path.Combine(dir, "run2")
-                "--epochs"
-                "1"
-                "--batch-size"
-                "1"
-            ]
+        train data cfg (Path.Combine(dir, "run2")) [ "--epochs"; "1"; "--batch-size"; "1" ]
 
     Assert.True((code = 0), $"exit {code}: {err}")
     Assert.Contains("the held-out 6 steps are fewer than one window of 10", stdout)
@@ -361,19 +323,7 @@ let ``Bad input gives exit code 1 and a message naming the file, line or key`` (
     Assert.Contains("input_dim", err)
     let short = writeSeries dir "short.csv" 5
 
-    let code, _, err =
-        run
-            [
-                "train"
-                "--data"
-                short
-                "--config"
-                cfg
-                "--out"
-                out
-                "--val-fraction"
-                "0"
-            ]
+    let code, _, err = train short cfg out [ "--val-fraction"; "0" ]
 
     Assert.Equal(1, code)
     Assert.Contains("sequence_length", err)
@@ -381,17 +331,7 @@ let ``Bad input gives exit code 1 and a message naming the file, line or key`` (
     for loss in [ "BCE"; "Poisson" ] do
         let lossCfg = writeConfig dir $", \"loss_type\": \"{loss}\""
 
-        let code, _, err =
-            run
-                [
-                    "train"
-                    "--data"
-                    data
-                    "--config"
-                    lossCfg
-                    "--out"
-                    Path.Combine(dir, $"out-{loss}")
-                ]
+        let code, _, err = train data lossCfg (Path.Combine(dir, $"out-{loss}")) []
 
         Assert.Equal(1, code)
         Assert.Contains("series.csv", err)

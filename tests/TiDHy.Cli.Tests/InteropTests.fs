@@ -94,19 +94,7 @@ let ``train and eval read --data file.h5:/dataset; eval writes record.h5 beside 
     let cfg = writeConfig dir ""
     let runDir = Path.Combine(dir, "run")
 
-    let code, _, err =
-        run
-            [
-                "train"
-                "--data"
-                h5 + ":/rec/traces"
-                "--config"
-                cfg
-                "--out"
-                runDir
-                "--epochs"
-                "1"
-            ]
+    let code, _, err = train (h5 + ":/rec/traces") cfg runDir [ "--epochs"; "1" ]
 
     Assert.True((code = 0), $"exit {code}: {err}")
     let out = Path.Combine(dir, "eval")

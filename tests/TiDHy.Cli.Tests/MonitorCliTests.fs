@@ -33,15 +33,11 @@ let ``train --states writes the decoding accuracies to metrics.csv and --select 
     let out = Path.Combine(dir, "run")
 
     let code, stdout, err =
-        run
+        train
+            data
+            cfg
+            out
             [
-                "train"
-                "--data"
-                data
-                "--config"
-                cfg
-                "--out"
-                out
                 "--batch-size"
                 "4"
                 "--epochs"
@@ -123,20 +119,7 @@ let ``train --states refuses a states file of the wrong length or with non-integ
     let attempt (states: string) =
         let out = Path.Combine(dir, $"run-{Guid.NewGuid():N}")
 
-        run
-            [
-                "train"
-                "--data"
-                data
-                "--config"
-                cfg
-                "--out"
-                out
-                "--epochs"
-                "1"
-                "--states"
-                states
-            ]
+        train data cfg out [ "--epochs"; "1"; "--states"; states ]
 
     let short = writeStates dir "short.csv" 199 switching
     let code, _, err = attempt short

@@ -355,22 +355,7 @@ let ``A run whose last step diverges exits 1 naming epoch, batch and quantity, a
     let out = Path.Combine(dir, "run")
 
     let code, stdout, err =
-        run
-            [
-                "train"
-                "--data"
-                data
-                "--config"
-                divergingConfig dir "1.79e308"
-                "--out"
-                out
-                "--batch-size"
-                "32"
-                "--epochs"
-                "1"
-                "--val-fraction"
-                "0"
-            ]
+        train data (divergingConfig dir "1.79e308") out [ "--batch-size"; "32"; "--epochs"; "1"; "--val-fraction"; "0" ]
 
     Assert.True((code = 1), $"exit {code}: {stdout} {err}")
     Assert.Contains("diverged at epoch 1, batch 1", err)
@@ -386,20 +371,7 @@ let ``A run whose last step diverges exits 1 naming epoch, batch and quantity, a
     let out2 = Path.Combine(dir, "run2")
 
     let code, stdout, err =
-        run
-            [
-                "train"
-                "--data"
-                data
-                "--config"
-                divergingConfig dir "1e300"
-                "--out"
-                out2
-                "--batch-size"
-                "32"
-                "--epochs"
-                "2"
-            ]
+        train data (divergingConfig dir "1e300") out2 [ "--batch-size"; "32"; "--epochs"; "2" ]
 
     Assert.True((code = 1), $"exit {code}: {stdout} {err}")
     Assert.Contains("validation loss", err)
