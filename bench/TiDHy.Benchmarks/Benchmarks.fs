@@ -42,12 +42,15 @@ type InferenceKernelBenchmarks() =
     [<Params(16, 256, 2048)>]
     member val Batch = 16 with get, set
 
+    /// Worker threads at most (0 = one per core, the default).
+    member val Threads = 0 with get, set
+
     [<GlobalSetup>]
     member this.Setup() =
         let cfg = InferenceBenchmark.config Backend.Fused
         let p = Init.init cfg (Random.key 0)
         kernel <- Fused.kernel cfg
-        settings <- Fused.settings cfg
+        settings <- (Fused.settings cfg).WithThreads this.Threads
         model <- Fused.model cfg p
         let b = this.Batch
         let z = Random.normal (Random.key 1) (b * (cfg.InputDim + cfg.RDim + cfg.R2Dim))
