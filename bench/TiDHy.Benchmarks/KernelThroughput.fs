@@ -1,7 +1,10 @@
 /// `dotnet bench/TiDHy.Benchmarks/bin/Release/net10.0/TiDHy.Benchmarks.dll kernel [--threads N]
 /// [--batch 16,256,2048] [--seconds S]`: a quick stopwatch measurement of the fused inference kernels
 /// (the workload of `InferenceKernelBenchmarks`), best of repeated calls, in million
-/// sample-iterations per second, without BenchmarkDotNet's start-up; for profiling runs.
+/// sample-iterations per second, without BenchmarkDotNet's start-up; for profiling runs. It also
+/// reports the process's CPU time per call (mean): on a shared machine, where a thread is often
+/// descheduled, CPU time measures one thread's work better than wall time (with several workers it
+/// includes their spinning at the barrier).
 module TiDHy.Benchmarks.KernelThroughput
 
 open System
@@ -22,6 +25,7 @@ let run (batches: int list) (threads: int) (seconds: float) =
             ] do
             call ()
             let total = Stopwatch.StartNew()
+            let cpu0 = Process.GetCurrentProcess().TotalProcessorTime
             let mutable best = infinity
             let mutable calls = 0
 
@@ -33,11 +37,17 @@ let run (batches: int list) (threads: int) (seconds: float) =
 
             let sips = float batch * float Iterations / best
 
+            let cpu =
+                (Process.GetCurrentProcess().TotalProcessorTime - cpu0).TotalSeconds
+                / float calls
+
             printfn
-                "{\"precision\": \"%s\", \"batch\": %d, \"threads\": %d, \"seconds_per_call\": %g, \"calls\": %d, \"m_sample_iterations_per_second\": %.2f}"
+                "{\"precision\": \"%s\", \"batch\": %d, \"threads\": %d, \"seconds_per_call\": %g, \"calls\": %d, \"m_sample_iterations_per_second\": %.2f, \"cpu_seconds_per_call\": %g, \"m_sample_iterations_per_cpu_second\": %.2f}"
                 name
                 batch
                 threads
                 best
                 calls
                 (sips / 1e6)
+                cpu
+                (float batch * float Iterations / cpu / 1e6)

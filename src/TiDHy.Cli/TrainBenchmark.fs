@@ -159,7 +159,7 @@ let measure
 /// The JSON line of a measurement: `windows_per_second` is batch / seconds_per_step;
 /// `iterations_per_step` is the inference iterations of one step (mean per inference step × T − 1).
 let json (m: TrainMeasurement) =
-    let iterationsPerStep = m.MeanIterations * float (m.Length - 1)
+    let iterationsPerStep = Math.Round(m.MeanIterations * float (m.Length - 1), 3)
 
     let precision =
         if m.Backend = Backend.FusedFloat32 then
