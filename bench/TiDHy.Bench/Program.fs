@@ -1,5 +1,6 @@
 /// `dotnet run -c Release --project bench/TiDHy.Bench -- inference --batch 1,16,256,2048 --json`
-/// (see `TiDHy.Cli.InferenceBenchmark`, src/TiDHy.Cli/InferenceBenchmark.fs, which `tidhy bench` runs too).
+/// (see `TiDHy.Cli.InferenceBenchmark`, src/TiDHy.Cli/InferenceBenchmark.fs, which `tidhy bench` runs too)
+/// and `-- train [--steps 3]` (`TiDHy.Cli.TrainBenchmark`, which `tidhy bench train` runs).
 module TiDHy.Bench.Program
 
 open TiDHy.Cli.InferenceBenchmark
@@ -26,8 +27,19 @@ let main argv =
 
         inference batches (List.contains "--json" rest) (not (List.contains "--no-reference" rest)) maxRef
         0
+    | "train" :: rest ->
+        let steps = opt "--steps" rest |> Option.map int |> Option.defaultValue 3
+
+        TiDHy.Cli.TrainBenchmark.train
+            16
+            100
+            steps
+            (List.map fst TiDHy.Cli.TrainBenchmark.impls)
+            (List.map fst TiDHy.Cli.TrainBenchmark.settings)
+
+        0
     | _ ->
         eprintfn
-            "usage: TiDHy.Bench inference [--batch 1,16,256,2048] [--json] [--no-reference] [--max-reference-batch N]"
+            "usage: TiDHy.Bench inference [--batch 1,16,256,2048] [--json] [--no-reference] [--max-reference-batch N] | train [--steps N]"
 
         2

@@ -1,11 +1,30 @@
-/// `tidhy bench`: the inference benchmark (`InferenceBenchmark`, also run by bench/TiDHy.Bench).
+/// `tidhy bench`: the inference benchmark (`InferenceBenchmark`) and `tidhy bench train`, the
+/// training-step benchmark (`TrainBenchmark`); bench/TiDHy.Bench runs both too.
 module TiDHy.Cli.BenchCommand
 
 open System
 open Argu
 open TiDHy.Cli.Args
 
+type TrainBenchArgs =
+    | Windows of int
+    | Length of int
+    | Steps of int
+    | Impl of names: string
+    | Setting of names: string
+
+    interface IArgParserTemplate with
+        member a.Usage =
+            match a with
+            | Windows _ -> "windows per batch, >= 1 (default 16, the demo's batch)."
+            | Length _ -> "steps per window, >= 2 (default 100, the demo's sequence_length)."
+            | Steps _ -> "measured training steps per case after one warm-up step, >= 1 (default 3)."
+            | Impl _ -> "comma-separated backends: reference, fused-float64, fused-float32 (default all)."
+            | Setting _ ->
+                "comma-separated settings: fixed (max_iter 50, tol 0), converge (max_iter 200, tol 0.01) (default both)."
+
 type BenchArgs =
+    | [<CliPrefix(CliPrefix.None)>] Train of ParseResults<TrainBenchArgs>
     | Batch of sizes: string
     | Json
     | No_Reference
@@ -14,27 +33,67 @@ type BenchArgs =
     interface IArgParserTemplate with
         member a.Usage =
             match a with
+            | Train _ -> "time ordinary Train.step calls on the demo's shape instead (JSON lines)."
             | Batch _ -> "comma-separated batch sizes (default 1,16,256,2048)."
             | Json -> "one JSON line per implementation and batch size."
             | No_Reference -> "skip the slow F# reference path."
             | Max_Reference_Batch _ -> "time the reference path only up to this batch size, >= 0 (default 4096)."
 
-/// `tidhy bench`: the inference benchmark (D=20, R=10, R2=5, M=15, H=50, T=3, max_iter=50, tol=0),
-/// one line per implementation and batch size; returns the exit code.
-let run (args: ParseResults<BenchArgs>) =
-    let batches =
-        args.GetResult(BenchArgs.Batch, "1,16,256,2048").Split(',')
-        |> Array.map (fun s ->
-            match Int32.TryParse(s.Trim()) with
-            | true, b when b > 0 -> b
-            | _ -> usage $"--batch: '{s}' is not a positive batch size.")
-        |> List.ofArray
+/// Splits a comma-separated list of names, each one of `allowed`; a usage error naming `option` otherwise.
+let private names (option: string) (allowed: string list) (value: string) =
+    let all = String.Join(", ", allowed)
 
-    InferenceBenchmark.inference
-        batches
-        (args.Contains BenchArgs.Json)
-        (not (args.Contains BenchArgs.No_Reference))
-        (args.GetResult(BenchArgs.Max_Reference_Batch, 4096)
-         |> nonNegative "--max-reference-batch")
+    value.Split(',', StringSplitOptions.RemoveEmptyEntries ||| StringSplitOptions.TrimEntries)
+    |> List.ofArray
+    |> function
+        | [] -> usage $"{option}: expected a comma-separated list of {all}."
+        | ns ->
+            for n in ns do
+                if not (List.contains n allowed) then
+                    usage $"{option}: '{n}' is not one of {all}."
 
+            ns
+
+/// `tidhy bench train`: one JSON line describing the machine, then one per backend and setting.
+let runTrain (args: ParseResults<TrainBenchArgs>) =
+    let windows = args.GetResult(Windows, 16) |> positive "--windows"
+    let length = args.GetResult(Length, 100)
+
+    if length < 2 then
+        usage $"--length: expected an integer >= 2, got {length}."
+
+    let steps = args.GetResult(Steps, 3) |> positive "--steps"
+
+    let impls =
+        args.GetResult(Impl, "reference,fused-float64,fused-float32")
+        |> names "--impl" (List.map fst TrainBenchmark.impls)
+
+    let settings =
+        args.GetResult(Setting, "fixed,converge")
+        |> names "--setting" (List.map fst TrainBenchmark.settings)
+
+    TrainBenchmark.train windows length steps impls settings
     0
+
+/// `tidhy bench`: the inference benchmark (D=20, R=10, R2=5, M=15, H=50, T=3, max_iter=50, tol=0),
+/// one line per implementation and batch size, or `tidhy bench train`; returns the exit code.
+let run (args: ParseResults<BenchArgs>) =
+    match args.TryGetResult BenchArgs.Train with
+    | Some t -> runTrain t
+    | None ->
+        let batches =
+            args.GetResult(BenchArgs.Batch, "1,16,256,2048").Split(',')
+            |> Array.map (fun s ->
+                match Int32.TryParse(s.Trim()) with
+                | true, b when b > 0 -> b
+                | _ -> usage $"--batch: '{s}' is not a positive batch size.")
+            |> List.ofArray
+
+        InferenceBenchmark.inference
+            batches
+            (args.Contains BenchArgs.Json)
+            (not (args.Contains BenchArgs.No_Reference))
+            (args.GetResult(BenchArgs.Max_Reference_Batch, 4096)
+             |> nonNegative "--max-reference-batch")
+
+        0

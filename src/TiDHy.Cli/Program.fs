@@ -28,7 +28,8 @@ type CliArgs =
             | Train _ -> "train a model on a series file."
             | Eval _ -> "evaluate a trained model on a series file."
             | Import_Torch _ -> "turn an upstream PyTorch state_dict (JSON) into a checkpoint."
-            | Bench _ -> "time the inference loop: fused float32/float64 kernels against the reference path."
+            | Bench _ ->
+                "time the inference loop (fused float32/float64 kernels against the reference path), or training steps (bench train)."
 
 /// Runs `f`, turning usage errors into one line and exit code 2, and the library's, the system's
 /// and the user's errors into one line and exit code 1 (never a stack trace).

@@ -25,7 +25,7 @@ internal static partial class KernelEmitter
             w.Line("CheckLength(rHat.Length, batch * R, nameof(rHat));");
             w.Line("CheckLength(sampleIterations.Length, batch, nameof(sampleIterations));");
             w.Line("first = false;");
-            w.Line($"Prepare(batch, ({Total(infBlock)}) * L, ({Total(scratch)}) * L);");
+            w.Line($"Prepare(batch, ({Total(infBlock)}) * L, ({Total(scratch)}) * L, (R + R2) * L);");
             w.Line($"Scatter(x, D, {Offset(infBlock, "xb")});");
             w.Line($"Scatter(rP, R, {Offset(infBlock, "rp")});");
             w.Line($"Scatter(r2Init, R2, {Offset(infBlock, "r2v")});");
@@ -51,7 +51,7 @@ internal static partial class KernelEmitter
             w.Line("CheckLength(r.Length, batch * R, nameof(r));");
             w.Line("CheckLength(sampleIterations.Length, batch, nameof(sampleIterations));");
             w.Line("first = true;");
-            w.Line($"Prepare(batch, ({Total(firstBlock)}) * L, ({Total(scratch)}) * L);");
+            w.Line($"Prepare(batch, ({Total(firstBlock)}) * L, ({Total(scratch)}) * L, R * L);");
             w.Line($"Scatter(x, D, {Offset(firstBlock, "xb")});");
             w.Line("lastMask = FirstLanes(ValidLanes(Blocks - 1));");
             EmitAdamWSchedule();
@@ -120,19 +120,41 @@ internal static partial class KernelEmitter
                 w.Line("return;");
                 w.Close();
             }
+            // The synchronised loop in groups of Group iterations (KernelJob): each tile of the worker's
+            // blocks runs through the group, keeping every iteration's partial sums and (when Group > 1)
+            // outputs; one barrier per group; then the first iteration of the group at which the rule
+            // stops, and the outputs of that iteration restored.
+            var layout = inf ? infBlock : firstBlock;
+            void Outputs(string verb)
+            {
+                w.Line($"{T}* sn = SnapOf(b, k);");
+                string Move(string vec, string at, string n) =>
+                    verb == "save" ? $"Copy({at}, {At("blk", layout, vec)}, {n});" : $"Copy({At("blk", layout, vec)}, {at}, {n});";
+                w.Line(Move("rv", "sn", "R * L"));
+                if (inf) w.Line(Move("r2v", "sn + R * L", "R2 * L"));
+            }
             w.Line("var (b0, b1) = Range(worker);");
             if (inf) w.Line("for (int b = b0; b < b1; b++) Precompute(Blk + (long)b * BlockStride);");
             w.Line("int sense = 0;");
             w.Line("int iterations = maxIter;");
-            w.Line("bool converged = false;");
-            w.Open("for (int it = 0; it < maxIter; it++)");
-            w.Line("int parity = it & 1;");
-            w.Open("for (int b = b0; b < b1; b++)");
+            w.Line("bool converged = false, diverged = false;");
+            w.Line("int group = Group, tile = TileBlocks;");
+            w.Open("for (int g0 = 0, gp = 0; g0 < maxIter; g0 += group, gp ^= 1)");
+            w.Line("int g1 = global::System.Math.Min(maxIter, g0 + group);");
+            w.Open("for (int t0 = b0; t0 < b1; t0 += tile)");
+            w.Line("int t1 = global::System.Math.Min(b1, t0 + tile);");
+            w.Open("for (int it = g0; it < g1; it++)");
+            w.Line("int k = it - g0;");
+            w.Open("for (int b = t0; b < t1; b++)");
+            w.Line("if (BlockDiverged[b] != 0) continue;");
             w.Line($"{T}* blk = Blk + (long)b * BlockStride;");
             w.Line($"{V} valid = b == Blocks - 1 ? lastMask : {V}.AllBitsSet;");
             w.Line(inf ? "StepInf(blk, scr, lrR[it], valid, false);" : "StepFirst(blk, scr, it, valid, false);");
+            w.Open("if (group > 1)");
+            Outputs("save");
+            w.Close();
             w.Line($"if ({(inf ? "NonFinite" : "NonFiniteR")}(blk, scr, valid)) Diverge(b, it + 1);");
-            w.Line("var p = PartialOf(parity, b);");
+            w.Line("var p = PartialOf(gp * group + k, b);");
             string allRule(string lanes) =>
                 $"p[0] = V512.ExtractMostSignificantBits({lanes}(scr) & valid) == V512.ExtractMostSignificantBits(valid) ? 1.0 : 0.0;";
             void BatchSums()
@@ -152,25 +174,40 @@ internal static partial class KernelEmitter
                 w.Line("else " + allRule("LanesConverged"));
             }
             w.Close();
+            w.Close();
+            w.Close();
             w.Line("SignalAndWait(ref sense);");
-            w.Open("if (DivergedAt(it + 1))");
-            w.Line("iterations = it + 1;");
+            w.Line("int firstDiverged = FirstDivergence();");
+            w.Line("int stop = -1;");
+            string decision = !inf || opt.Convergence == KernelConvergence.AllSamples ? "AllDecision(slot)"
+                : opt.Convergence == KernelConvergence.Batch ? "BatchDecision(slot, tolD)"
+                : $"conv == {EnumLit(KernelConvergence.Batch)} ? BatchDecision(slot, tolD) : AllDecision(slot)";
+            w.Open("for (int it = g0; it < g1; it++)");
+            w.Line("int slot = gp * group + it - g0;");
+            w.Open("if (firstDiverged == it + 1)");
+            w.Line("stop = it;");
+            w.Line("diverged = true;");
             w.Line("break;");
             w.Close();
-            string decision = !inf || opt.Convergence == KernelConvergence.AllSamples ? "AllDecision(parity)"
-                : opt.Convergence == KernelConvergence.Batch ? "BatchDecision(parity, tolD)"
-                : $"conv == {EnumLit(KernelConvergence.Batch)} ? BatchDecision(parity, tolD) : AllDecision(parity)";
             w.Open($"if ({decision})");
-            w.Line("iterations = it + 1;");
+            w.Line("stop = it;");
             w.Line("converged = true;");
             w.Line("break;");
             w.Close();
             w.Close();
-            if (inf) w.Line("for (int b = b0; b < b1; b++) Predict(Blk + (long)b * BlockStride, scr);");
-            w.Open("if (worker == 0)");
-            w.Line("Iterations = iterations;");
-            w.Line("Converged = converged;");
+            w.Line("if (stop < 0) continue;");
+            w.Line("iterations = stop + 1;");
+            w.Open("if (stop < g1 - 1)");
+            w.Line("int k = stop - g0;");
+            w.Open("for (int b = b0; b < b1; b++)");
+            w.Line($"{T}* blk = Blk + (long)b * BlockStride;");
+            Outputs("restore");
             w.Close();
+            w.Close();
+            w.Line("break;");
+            w.Close();
+            if (inf) w.Line("for (int b = b0; b < b1; b++) Predict(Blk + (long)b * BlockStride, scr);");
+            w.Line("if (worker == 0) FinishSynced(iterations, converged, diverged);");
         }
 
         private void EmitInfWorker()

@@ -10,8 +10,16 @@ namespace TiDHy.Kernels;
 /// The reusable state of one kernel call that generated kernels build on: a pinned, 64-byte-aligned
 /// workspace holding the batch in blocks of <see cref="Lanes"/> samples (structure of arrays: element
 /// <c>j</c> of a block's vector <c>v</c> for lane <c>l</c> is at <c>block·BlockStride + (v·Lanes + l)</c>),
-/// per-worker scratch, the per-block partial sums of the batch-wide stopping rules (double-buffered by
-/// iteration parity so that one barrier per iteration suffices), and the per-lane iteration counts.
+/// per-worker scratch, the per-block partial sums of the batch-wide stopping rules, per-block snapshots
+/// of the outputs, and the per-lane iteration counts.
+/// <para>
+/// The batch-wide stopping rules run in groups of <see cref="Group"/> iterations: each worker runs its
+/// blocks through the whole group tile by tile (<see cref="TileBlocks"/> blocks whose state stays in
+/// cache), keeping each iteration's partial sums and outputs; one barrier per group (partial sums
+/// double-buffered by group parity); then every worker finds the first iteration of the group at which
+/// the rule stops, and restores its blocks' outputs of that iteration. Each block's arithmetic is the
+/// same whatever the group, tile or worker count, so the results are too.
+/// </para>
 /// Generated kernels keep one instance per calling thread, so calls after the first allocate nothing.
 /// Infrastructure for generated kernels.
 /// </summary>
@@ -46,8 +54,29 @@ public abstract unsafe class KernelJob<T> : IWorkerJob where T : unmanaged
     /// <summary>Elements of scratch per worker.</summary>
     protected int ScratchStride;
 
-    /// <summary>Per-block partial sums: <c>[parity][block][4]</c>.</summary>
+    /// <summary>Per-block partial sums: <c>[group parity · Group + iteration in group][block][4]</c>.</summary>
     protected double[] Partials = [];
+
+    /// <summary>The most iterations in one group.</summary>
+    public const int MaxGroup = 8;
+
+    /// <summary>Iterations per group of the synchronised loop (1 … <see cref="MaxGroup"/>), chosen per call.</summary>
+    protected int Group = 1;
+
+    /// <summary>Blocks per tile: a worker runs one tile through a whole group before the next.</summary>
+    protected int TileBlocks = 1;
+
+    /// <summary>The first block's output snapshots: <c>[block][iteration in group][vector][lane]</c>.</summary>
+    protected T* Snap;
+
+    /// <summary>Elements of snapshots per block.</summary>
+    protected int SnapStride;
+
+    /// <summary>Elements of one snapshot (one iteration's outputs of one block).</summary>
+    protected int SnapSize;
+
+    /// <summary>The synchronised loop stopped without a divergence (divergences seen past its stop were speculative).</summary>
+    private bool stoppedClean;
 
     /// <summary>Iterations that updated each lane: <c>[block·Lanes + lane]</c>.</summary>
     protected int[] LaneIters = [];
@@ -85,6 +114,7 @@ public abstract unsafe class KernelJob<T> : IWorkerJob where T : unmanaged
             workers = value;
             barrier.Reset(value);
             NextBlock = 0;
+            ChooseSchedule();
         }
     }
 
@@ -105,15 +135,38 @@ public abstract unsafe class KernelJob<T> : IWorkerJob where T : unmanaged
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     protected void SignalAndWait(ref int localSense) => barrier.SignalAndWait(ref localSense);
 
-    /// <summary>Sizes the workspace for <paramref name="batch"/> samples and clears it.</summary>
-    protected void Prepare(int batch, int blockStride, int scratchStride)
+    /// <summary>
+    /// The group length and tile size of this call: one iteration per group (no speculation) for a
+    /// single worker whose blocks fit in <see cref="KernelSchedule.CacheBytes"/>; else groups of
+    /// <see cref="MaxGroup"/> iterations (one barrier per group, and tiles of
+    /// <see cref="KernelSchedule.TileBytes"/> that stay in cache through the group).
+    /// <see cref="KernelSchedule"/> can fix either.
+    /// </summary>
+    private void ChooseSchedule()
+    {
+        long blockBytes = Math.Max((long)BlockStride * sizeof(T), 1);
+        long perWorker = (long)((Blocks + workers - 1) / workers) * blockBytes;
+        TileBlocks = KernelSchedule.TileBlocks > 0 ? KernelSchedule.TileBlocks
+            : (int)Math.Clamp(KernelSchedule.TileBytes / blockBytes, 1, int.MaxValue);
+        bool spill = perWorker > KernelSchedule.CacheBytes;
+        Group = KernelSchedule.IterationGroup > 0 ? Math.Min(KernelSchedule.IterationGroup, MaxGroup)
+            : workers > 1 || spill ? MaxGroup : 1;
+    }
+
+    /// <summary>
+    /// Sizes the workspace for <paramref name="batch"/> samples and clears it; each block keeps
+    /// <see cref="MaxGroup"/> snapshots of <paramref name="snapSize"/> elements.
+    /// </summary>
+    protected void Prepare(int batch, int blockStride, int scratchStride, int snapSize)
     {
         Batch = batch;
         Blocks = (batch + Lanes - 1) / Lanes;
         BlockStride = blockStride;
         ScratchStride = scratchStride;
+        SnapSize = snapSize;
+        SnapStride = MaxGroup * snapSize;
         int cores = WorkerPool.Capacity;
-        long need = (long)Blocks * blockStride + (long)cores * scratchStride + 64;
+        long need = (long)Blocks * (blockStride + SnapStride) + (long)cores * scratchStride + 64;
         if (need > int.MaxValue) throw new ArgumentOutOfRangeException(nameof(batch), batch, "batch: too large for one kernel call.");
         if (space.Length < need)
         {
@@ -122,8 +175,9 @@ public abstract unsafe class KernelJob<T> : IWorkerJob where T : unmanaged
         }
         Blk = (T*)Unsafe.AsPointer(ref space[origin]);
         Scr = Blk + (long)Blocks * blockStride;
+        Snap = Scr + (long)cores * scratchStride;
         new Span<T>(Blk, Blocks * blockStride).Clear();
-        if (Partials.Length < 8 * Blocks) Partials = new double[8 * Blocks];
+        if (Partials.Length < 2 * MaxGroup * 4 * Blocks) Partials = new double[2 * MaxGroup * 4 * Blocks];
         if (LaneIters.Length < Blocks * Lanes) LaneIters = new int[Blocks * Lanes];
         Array.Clear(LaneIters, 0, Blocks * Lanes);
         if (BlockIters.Length < Blocks)
@@ -136,6 +190,9 @@ public abstract unsafe class KernelJob<T> : IWorkerJob where T : unmanaged
         DivergedFlag = 0;
         Iterations = 0;
         Converged = false;
+        stoppedClean = false;
+        Group = 1;
+        TileBlocks = 1;
     }
 
     /// <summary>Copies <paramref name="src"/> <c>[Batch×cols]</c> into vectors <paramref name="vec"/>… of every block.</summary>
@@ -178,17 +235,46 @@ public abstract unsafe class KernelJob<T> : IWorkerJob where T : unmanaged
     /// <summary>Worker <paramref name="worker"/>'s scratch.</summary>
     protected T* ScratchOf(int worker) => Scr + (long)worker * ScratchStride;
 
-    /// <summary>The partial sums of block <paramref name="b"/> at iteration parity <paramref name="parity"/>.</summary>
-    protected Span<double> PartialOf(int parity, int b) => Partials.AsSpan((parity * Blocks + b) * 4, 4);
+    /// <summary>The partial sums of block <paramref name="b"/> in slot <paramref name="slot"/> (group parity · <see cref="Group"/> + iteration in group).</summary>
+    protected Span<double> PartialOf(int slot, int b) => Partials.AsSpan((slot * Blocks + b) * 4, 4);
+
+    /// <summary>Snapshot <paramref name="k"/> (iteration in group) of block <paramref name="b"/>.</summary>
+    protected T* SnapOf(int b, int k) => Snap + (long)b * SnapStride + (long)k * SnapSize;
+
+    /// <summary>Copies <paramref name="n"/> elements from <paramref name="src"/> to <paramref name="dst"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    protected static void Copy(T* dst, T* src, int n) => new ReadOnlySpan<T>(src, n).CopyTo(new Span<T>(dst, n));
+
+    /// <summary>
+    /// After a group's barrier: the earliest iteration (from 1) after which a block held a non-finite
+    /// latent, or <see cref="int.MaxValue"/>. Blocks that diverge stop for the rest of their group, and a
+    /// divergence ends the call within its group, so every worker finds the same answer for its group.
+    /// </summary>
+    protected int FirstDivergence()
+    {
+        if (Volatile.Read(ref DivergedFlag) == 0) return int.MaxValue;
+        int at = int.MaxValue;
+        for (int b = 0; b < Blocks; b++)
+            if (BlockDiverged[b] > 0) at = Math.Min(at, BlockDiverged[b]);
+        return at;
+    }
+
+    /// <summary>Worker 0's results of the synchronised loop; a stop that was no divergence discards divergences seen past it.</summary>
+    protected void FinishSynced(int iterations, bool converged, bool diverged)
+    {
+        Iterations = iterations;
+        Converged = converged;
+        stoppedClean = !diverged;
+    }
 
     /// <summary>
     /// The batch-wide rule: relative changes of <c>r</c> and <c>r2</c> (Frobenius norms over the batch,
     /// summed over the blocks in order) both below <paramref name="tol"/>.
     /// </summary>
-    protected bool BatchDecision(int parity, double tol)
+    protected bool BatchDecision(int slot, double tol)
     {
         double dr = 0, or = 0, dr2 = 0, or2 = 0;
-        var p = Partials.AsSpan(parity * Blocks * 4, Blocks * 4);
+        var p = Partials.AsSpan(slot * Blocks * 4, Blocks * 4);
         for (int b = 0; b < Blocks; b++)
         {
             dr += p[4 * b];
@@ -201,9 +287,9 @@ public abstract unsafe class KernelJob<T> : IWorkerJob where T : unmanaged
     }
 
     /// <summary>The all-samples rule: every block reported all its samples converged (partial slot 0 = 1).</summary>
-    protected bool AllDecision(int parity)
+    protected bool AllDecision(int slot)
     {
-        var p = Partials.AsSpan(parity * Blocks * 4, Blocks * 4);
+        var p = Partials.AsSpan(slot * Blocks * 4, Blocks * 4);
         for (int b = 0; b < Blocks; b++)
             if (p[4 * b] == 0.0) return false;
         return true;
@@ -254,7 +340,7 @@ public abstract unsafe class KernelJob<T> : IWorkerJob where T : unmanaged
     /// </summary>
     protected InferenceStats Stats(int rVec, int nR, int r2Vec, int nR2)
     {
-        if (DivergedFlag == 0) return new InferenceStats(Iterations, Converged);
+        if (DivergedFlag == 0 || stoppedClean) return new InferenceStats(Iterations, Converged);
         int at = int.MaxValue;
         for (int b = 0; b < Blocks; b++)
             if (BlockDiverged[b] > 0) at = Math.Min(at, BlockDiverged[b]);

@@ -3,6 +3,28 @@ using System.Threading;
 
 namespace TiDHy.Kernels;
 
+/// <summary>
+/// How the synchronised inference loop is scheduled (<see cref="KernelJob{T}"/>): the results never
+/// depend on it; tests and benchmarks set it to compare schedules. 0 means chosen per call.
+/// </summary>
+internal static class KernelSchedule
+{
+    /// <summary>Iterations per group (1 … <see cref="KernelJob{T}.MaxGroup"/>); 0 = chosen per call.</summary>
+    public static int IterationGroup { get; set; }
+
+    /// <summary>Blocks per tile; 0 = as many as fit in <see cref="TileBytes"/>.</summary>
+    public static int TileBlocks { get; set; }
+
+    /// <summary>The bytes of block state one worker runs through a group as one tile (default 128 KiB).</summary>
+    public static long TileBytes { get; set; } = 128 * 1024;
+
+    /// <summary>
+    /// A worker whose blocks hold more bytes than this (default 512 KiB: half a 1 MiB L2) runs them in
+    /// tiles; below it, one worker runs one iteration per group (no speculation).
+    /// </summary>
+    public static long CacheBytes { get; set; } = 512 * 1024;
+}
+
 /// <summary>Work split over the cores: <see cref="RunWorker"/> is called once for each worker index.</summary>
 internal interface IWorkerJob
 {

@@ -391,6 +391,84 @@ let ``bench prints one JSON line per implementation and batch size`` () =
     Assert.Contains("--batch", err)
 
 [<Fact>]
+let ``bench train prints a machine line and one JSON line per backend and setting`` () =
+    let code, stdout, err =
+        run
+            [
+                "bench"
+                "train"
+                "--windows"
+                "2"
+                "--length"
+                "4"
+                "--steps"
+                "1"
+                "--impl"
+                "fused-float64,fused-float32"
+            ]
+
+    Assert.True((code = 0), $"exit {code}: {err}")
+    let lines = stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries)
+    Assert.Equal(5, lines.Length)
+
+    use machine = JsonDocument.Parse lines[0]
+    Assert.True(machine.RootElement.GetProperty("machine").GetProperty("cores").GetInt32() >= 1)
+
+    let cases =
+        [
+            for line in lines[1..] do
+                use doc = JsonDocument.Parse line
+                let e = doc.RootElement
+                Assert.Equal(2, e.GetProperty("batch").GetInt32())
+                Assert.Equal(4, e.GetProperty("length").GetInt32())
+
+                for field in
+                    [
+                        "seconds_per_step"
+                        "ms_per_step"
+                        "windows_per_second"
+                        "iterations_per_step"
+                    ] do
+                    let v = e.GetProperty(field).GetDouble()
+                    Assert.True(v > 0.0 && Double.IsFinite v, $"{field} = {v} in {line}")
+
+                Assert.True(e.GetProperty("threads").GetInt32() >= 1)
+
+                e.GetProperty("impl").GetString(),
+                e.GetProperty("setting").GetString(),
+                e.GetProperty("precision").GetString()
+        ]
+
+    Assert.Equal<(string * string * string) list>(
+        [
+            "fused-float64", "fixed", "float64"
+            "fused-float32", "fixed", "float32"
+            "fused-float64", "converge", "float64"
+            "fused-float32", "converge", "float32"
+        ],
+        cases
+    )
+
+    // The fixed setting runs every inference step to max_iter 50: 3 inference steps of a 4-step window.
+    use fixedCase = JsonDocument.Parse lines[1]
+    Assert.Equal(150.0, fixedCase.RootElement.GetProperty("iterations_per_step").GetDouble())
+
+    for bad in
+        [
+            [ "--impl"; "fused" ]
+            [ "--setting"; "slow" ]
+            [ "--length"; "1" ]
+            [ "--steps"; "0" ]
+        ] do
+        let code, _, err = run ([ "bench"; "train" ] @ bad)
+        Assert.Equal(2, code)
+        Assert.Contains(bad[0], err)
+
+[<Fact>]
+let ``bench train times the demo's model configuration`` () =
+    Assert.Equal(TiDHy.Cli.Demo.config 20, TiDHy.Cli.TrainBenchmark.demoConfig 20)
+
+[<Fact>]
 let ``import-torch takes the configuration train accepts: input_dim from the state_dict, checked when given`` () =
     let dir = tempDir ()
 

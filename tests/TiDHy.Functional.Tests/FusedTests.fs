@@ -375,6 +375,197 @@ let ``Fused results do not depend on the number of worker threads`` () =
         Assert.Equal<float[]>(r21, r2N)
         Assert.Equal<int[]>(i1, iN)
 
+/// Runs `f` with the synchronised loop's schedule fixed (iteration group, tile blocks), then
+/// restores the automatic choice. The schedule is global, but results never depend on it, so tests
+/// running beside this one are unaffected.
+let private withSchedule (group: int) (tile: int) (f: unit -> 'a) =
+    KernelSchedule.IterationGroup <- group
+    KernelSchedule.TileBlocks <- tile
+
+    try
+        f ()
+    finally
+        KernelSchedule.IterationGroup <- 0
+        KernelSchedule.TileBlocks <- 0
+
+/// Everything an `inf` and an `inf_first_step` call of the fused kernels return, in float64 and
+/// float32, on `threads` workers: the stats and the bits of r, r2, r̂ and the per-sample iterations,
+/// or what a divergence raised.
+let private fusedOutputs (cfg: Config) (p: Params) (x: float[,]) (rP: float[,]) (r2: float[,]) (threads: int) =
+    let b = Array2D.length1 x
+    let k = Fused.kernel cfg
+    let m = Fused.model cfg p
+    let s = (Fused.settings cfg).WithThreads threads
+    let fx, frP, fr2 = flat x, flat rP, flat r2
+
+    let sx, srP, sr2 =
+        Array.map float32 fx, Array.map float32 frP, Array.map float32 fr2
+
+    let d (a: float[]) =
+        Array.map BitConverter.DoubleToInt64Bits a
+
+    let f (a: float32[]) =
+        Array.map (BitConverter.SingleToInt32Bits >> int64) a
+
+    let n (a: int[]) = Array.map int64 a
+
+    let outcome (operation: string) (st: InferenceStats) (outputs: int64[] list) =
+        if st.Diverged then
+            Error(operation, st.DivergedIteration, st.DivergedSample, st.DivergedQuantity)
+        else
+            Ok(st, outputs)
+
+    let vectors () =
+        Array.zeroCreate (b * cfg.RDim),
+        Array.zeroCreate (b * cfg.R2Dim),
+        Array.zeroCreate (b * cfg.RDim),
+        Array.zeroCreate<int> b
+
+    [
+        (let r, r2o, rHat, its = vectors ()
+
+         let st =
+             k.Infer(
+                 m.Double,
+                 s,
+                 b,
+                 ReadOnlySpan fx,
+                 ReadOnlySpan frP,
+                 ReadOnlySpan fr2,
+                 Span r,
+                 Span r2o,
+                 Span rHat,
+                 Span its
+             )
+
+         outcome "inf" st [ d r; d r2o; d rHat; n its ])
+        (let r, r2o, rHat, its = vectors ()
+
+         let st =
+             k.Infer(
+                 m.Single,
+                 s,
+                 b,
+                 ReadOnlySpan sx,
+                 ReadOnlySpan srP,
+                 ReadOnlySpan sr2,
+                 Span r,
+                 Span r2o,
+                 Span rHat,
+                 Span its
+             )
+
+         outcome "inf" st [ f r; f r2o; f rHat; n its ])
+        (let r, its = Array.zeroCreate<float>(b * cfg.RDim), Array.zeroCreate<int> b
+         let st = k.InferFirstStep(m.Double, s, b, ReadOnlySpan fx, Span r, Span its)
+         outcome "inf_first_step" st [ d r; n its ])
+        (let r, its = Array.zeroCreate<float32>(b * cfg.RDim), Array.zeroCreate<int> b
+         let st = k.InferFirstStep(m.Single, s, b, ReadOnlySpan sx, Span r, Span its)
+         outcome "inf_first_step" st [ f r; n its ])
+    ]
+
+[<Fact>]
+let ``Fused results are bitwise the same for every split over workers, iteration group and tile`` () =
+    // Schedules: (workers, iterations per group, blocks per tile); the first is the plain loop with
+    // one barrier per iteration. A stop in the middle of a group restores that iteration's outputs.
+    let schedules = [ 1, 1, 1; 1, 3, 1; 1, 8, 2; 2, 1, 1; 2, 8, 100; 2, 5, 3; 2, 2, 1 ]
+
+    for convergence in [ Convergence.Batch; Convergence.AllSamples; Convergence.PerSample ] do
+        for lr, tol in [ 2.0, 1e-3; 0.2, 0.05; 0.02, 0.0 ] do
+            let cfg =
+                { smallConfig with
+                    Convergence = convergence
+                    LrR = lr
+                    LrR2 = lr
+                    Tol = tol
+                }
+
+            let b = 100
+            let p = Init.init cfg (Random.key 5)
+            let x = randomMatrix 6 0.5 b cfg.InputDim
+            let rP = randomMatrix 7 0.5 b cfg.RDim
+            let r2 = randomMatrix 8 0.5 b cfg.R2Dim
+
+            let results =
+                [
+                    for threads, group, tile in schedules ->
+                        withSchedule group tile (fun () -> fusedOutputs cfg p x rP r2 threads)
+                ]
+
+            for (threads, group, tile), r in List.zip schedules results do
+                Assert.True(
+                    (r = results[0]),
+                    $"{convergence}, lr {lr}, tol {tol}: {threads} workers, group {group}, tile {tile} differ from the plain loop"
+                )
+
+    // A stop inside a group: the batch rule at tol 0.05 stops before max_iter and not at a group's end.
+    let cfg =
+        { smallConfig with
+            Convergence = Convergence.Batch
+            LrR = 0.2
+            LrR2 = 0.2
+            Tol = 0.05
+        }
+
+    let p = Init.init cfg (Random.key 5)
+
+    let stats =
+        withSchedule 8 1 (fun () ->
+            (Fused.kernel cfg)
+                .Infer(
+                    (Fused.model cfg p).Double,
+                    (Fused.settings cfg).WithThreads 2,
+                    100,
+                    ReadOnlySpan(flat (randomMatrix 6 0.5 100 cfg.InputDim)),
+                    ReadOnlySpan(flat (randomMatrix 7 0.5 100 cfg.RDim)),
+                    ReadOnlySpan(flat (randomMatrix 8 0.5 100 cfg.R2Dim)),
+                    Span(Array.zeroCreate<float>(100 * cfg.RDim)),
+                    Span(Array.zeroCreate<float>(100 * cfg.R2Dim)),
+                    Span(Array.zeroCreate<float>(100 * cfg.RDim)),
+                    Span(Array.zeroCreate<int> 100)
+                ))
+
+    Assert.True(
+        stats.Converged && stats.Iterations % 8 <> 0,
+        $"the case meant to stop inside a group stopped at {stats}"
+    )
+
+[<Fact>]
+let ``A diverging call reports the same iteration, sample and latent for every split over workers, group and tile`` () =
+    for convergence in [ Convergence.Batch; Convergence.AllSamples ] do
+        let cfg =
+            { smallConfig with
+                Convergence = convergence
+                LrR = 1e6
+                MaxIter = 400
+                Tol = 0.01
+            }
+
+        let b = 100
+        let p = Init.init cfg (Random.key 5)
+        // Sample 61 overflows first (block 7 in float64, 3 in float32); the others later.
+        let x =
+            Array2D.init b cfg.InputDim (fun s j ->
+                if s = 61 then 1e30 * float (j + 1)
+                elif s % 10 = 3 then 1e10
+                else 1e-3)
+
+        let rP = Array2D.zeroCreate b cfg.RDim
+        let r2 = Array2D.create b cfg.R2Dim 0.1
+
+        let results =
+            [
+                for threads, group, tile in [ 1, 1, 1; 2, 8, 1; 2, 3, 2; 1, 8, 100 ] ->
+                    withSchedule group tile (fun () -> fusedOutputs cfg p x rP r2 threads)
+            ]
+
+        for r in results do
+            Assert.True((r = results[0]), $"{convergence}: a schedule reported another divergence or result")
+
+        match results[0] with
+        | Error("inf", _, 61, InferenceQuantity.R) :: Error("inf", _, 61, InferenceQuantity.R) :: _ -> ()
+        | r -> failwith $"{convergence}: expected inf to diverge on sample 61's r in both precisions, got {r}"
+
 [<Fact>]
 let ``The registry picks the most specific matching kernel`` () =
     let slds =
