@@ -590,21 +590,48 @@ internal sealed class TrainingKernel<T> : ITrainingKernel where T : unmanaged, I
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Span<Vector<T>> Vec(T[] a) => MemoryMarshal.Cast<T, Vector<T>>(a.AsSpan());
 
+    // Each output element is one sequential sum (over inputs, or over lanes before one horizontal
+    // sum); the loops keep four independent sums in flight, which changes no result.
+
     /// <summary><c>output[o, :] = Σ_i w[o, i]·input[i, :] (+ b[o])</c> for <c>w [o; i]</c> at <paramref name="w"/>.</summary>
     private static void Linear(T[] wts, int w, int b, int o, int i, T[] input, Span<T> output)
     {
         var vin = MemoryMarshal.Cast<T, Vector<T>>(input.AsSpan());
         var vout = MemoryMarshal.Cast<T, Vector<T>>(output);
+        int q4 = NV - NV % 4;
         for (int a = 0; a < o; a++)
-            for (int q = 0; q < NV; q++)
+        {
+            int row = w + a * i;
+            for (int q = 0; q < q4; q += 4)
+            {
+                Vector<T> a0 = Vector<T>.Zero, a1 = Vector<T>.Zero, a2 = Vector<T>.Zero, a3 = Vector<T>.Zero;
+                for (int c = 0; c < i; c++)
+                {
+                    var wc = new Vector<T>(wts[row + c]);
+                    int at = c * NV + q;
+                    a0 += wc * vin[at];
+                    a1 += wc * vin[at + 1];
+                    a2 += wc * vin[at + 2];
+                    a3 += wc * vin[at + 3];
+                }
+                if (b >= 0)
+                {
+                    var bv = new Vector<T>(wts[b + a]);
+                    a0 += bv; a1 += bv; a2 += bv; a3 += bv;
+                }
+                int o0 = a * NV + q;
+                vout[o0] = a0; vout[o0 + 1] = a1; vout[o0 + 2] = a2; vout[o0 + 3] = a3;
+            }
+            for (int q = q4; q < NV; q++)
             {
                 var acc = Vector<T>.Zero;
                 for (int c = 0; c < i; c++)
-                    acc += new Vector<T>(wts[w + a * i + c]) * vin[c * NV + q];
+                    acc += new Vector<T>(wts[row + c]) * vin[c * NV + q];
                 if (b >= 0)
                     acc += new Vector<T>(wts[b + a]);
                 vout[a * NV + q] = acc;
             }
+        }
     }
 
     private static void Linear(T[] wts, int w, int b, int o, int i, T[] input, T[] output) =>
@@ -615,14 +642,32 @@ internal sealed class TrainingKernel<T> : ITrainingKernel where T : unmanaged, I
     {
         var vg = Vec(g);
         var vout = Vec(output);
+        int q4 = NV - NV % 4;
         for (int c = 0; c < i; c++)
-            for (int q = 0; q < NV; q++)
+        {
+            for (int q = 0; q < q4; q += 4)
+            {
+                Vector<T> a0 = Vector<T>.Zero, a1 = Vector<T>.Zero, a2 = Vector<T>.Zero, a3 = Vector<T>.Zero;
+                for (int a = 0; a < o; a++)
+                {
+                    var wc = new Vector<T>(wts[w + a * i + c]);
+                    int at = a * NV + q;
+                    a0 += wc * vg[at];
+                    a1 += wc * vg[at + 1];
+                    a2 += wc * vg[at + 2];
+                    a3 += wc * vg[at + 3];
+                }
+                int o0 = c * NV + q;
+                vout[o0] = a0; vout[o0 + 1] = a1; vout[o0 + 2] = a2; vout[o0 + 3] = a3;
+            }
+            for (int q = q4; q < NV; q++)
             {
                 var acc = Vector<T>.Zero;
                 for (int a = 0; a < o; a++)
                     acc += new Vector<T>(wts[w + a * i + c]) * vg[a * NV + q];
                 vout[c * NV + q] = acc;
             }
+        }
     }
 
     /// <summary><c>acc[w + a·i + c] += Σ_lanes g[a, :]·x[c, :]</c>.</summary>
@@ -630,14 +675,34 @@ internal sealed class TrainingKernel<T> : ITrainingKernel where T : unmanaged, I
     {
         var vg = Vec(g);
         var vx = Vec(x);
+        int c4 = i - i % 4;
         for (int a = 0; a < o; a++)
-            for (int c = 0; c < i; c++)
+        {
+            int row = w + a * i;
+            for (int c = 0; c < c4; c += 4)
+            {
+                Vector<T> s0 = Vector<T>.Zero, s1 = Vector<T>.Zero, s2 = Vector<T>.Zero, s3 = Vector<T>.Zero;
+                for (int q = 0; q < NV; q++)
+                {
+                    var gv = vg[a * NV + q];
+                    s0 += gv * vx[c * NV + q];
+                    s1 += gv * vx[(c + 1) * NV + q];
+                    s2 += gv * vx[(c + 2) * NV + q];
+                    s3 += gv * vx[(c + 3) * NV + q];
+                }
+                acc[row + c] += Vector.Sum(s0);
+                acc[row + c + 1] += Vector.Sum(s1);
+                acc[row + c + 2] += Vector.Sum(s2);
+                acc[row + c + 3] += Vector.Sum(s3);
+            }
+            for (int c = c4; c < i; c++)
             {
                 var sum = Vector<T>.Zero;
                 for (int q = 0; q < NV; q++)
                     sum += vg[a * NV + q] * vx[c * NV + q];
-                acc[w + a * i + c] += Vector.Sum(sum);
+                acc[row + c] += Vector.Sum(sum);
             }
+        }
     }
 
     /// <summary><c>acc[b + a] += Σ_lanes g[a, :]</c>.</summary>

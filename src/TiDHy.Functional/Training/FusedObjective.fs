@@ -1,5 +1,6 @@
 namespace TiDHy.Functional
 
+open System
 open System.Collections.Concurrent
 open TiDHy.Kernels
 
@@ -120,6 +121,103 @@ module FusedObjective =
             for j in 0 .. f - 1 do
                 dst[(row0 + s) * f + j] <- a[s, j]
 
+    /// The tensors of `p` in state_dict order (`ParamLayout.expected`), as they are (no copies).
+    let private tensors (p: Params) : Array list =
+        let linear (l: LinearParams) =
+            [
+                yield l.Weight :> Array
+                match l.Bias with
+                | Some b -> yield b :> Array
+                | None -> ()
+            ]
+
+        let mlp (m: MlpParams) =
+            linear m.Input
+            @ [ m.Norm.Gamma :> Array; m.Norm.Beta :> Array ]
+            @ linear m.Hidden
+            @ linear m.Output
+
+        [
+            match p.Temporal with
+            | FullRank t -> yield t :> Array
+            | LowRank u -> yield u :> Array
+            match p.TemporalBias with
+            | Some c -> yield c :> Array
+            | None -> ()
+            match p.SpatialDecoder with
+            | LinearDecoder l -> yield! linear l
+            | NonlinearDecoder m -> yield! mlp m
+            yield! mlp p.Hypernet
+            match p.R2Decoder with
+            | Some m -> yield! mlp m
+            | None -> ()
+        ]
+
+    /// A tree shaped like `p` holding `src[start ..]` in state_dict order (the inverse of `tensors`).
+    let private unpack (p: Params) (src: float[]) (start: int) : Params =
+        let at = ref start
+
+        let take (dst: Array) =
+            Buffer.BlockCopy(src, at.Value * 8, dst, 0, dst.Length * 8)
+            at.Value <- at.Value + dst.Length
+
+        let vector (v: float[]) =
+            let r = Array.zeroCreate v.Length
+            take r
+            r
+
+        let matrix (a: float[,]) =
+            let r = Array2D.zeroCreate (Array2D.length1 a) (Array2D.length2 a)
+            take r
+            r
+
+        let linear (l: LinearParams) =
+            let w = matrix l.Weight
+            let b = l.Bias |> Option.map vector
+            { Weight = w; Bias = b }
+
+        let mlp (m: MlpParams) =
+            let input = linear m.Input
+            let gamma = vector m.Norm.Gamma
+            let beta = vector m.Norm.Beta
+            let hidden = linear m.Hidden
+            let output = linear m.Output
+
+            {
+                Input = input
+                Norm = { Gamma = gamma; Beta = beta }
+                Hidden = hidden
+                Output = output
+            }
+
+        let temporal =
+            match p.Temporal with
+            | FullRank t -> FullRank(matrix t)
+            | LowRank u ->
+                let r =
+                    Array3D.zeroCreate (Array3D.length1 u) (Array3D.length2 u) (Array3D.length3 u)
+
+                take r
+                LowRank r
+
+        let bias = p.TemporalBias |> Option.map vector
+
+        let decoder =
+            match p.SpatialDecoder with
+            | LinearDecoder l -> LinearDecoder(linear l)
+            | NonlinearDecoder m -> NonlinearDecoder(mlp m)
+
+        let hyper = mlp p.Hypernet
+        let r2 = p.R2Decoder |> Option.map mlp
+
+        {
+            SpatialDecoder = decoder
+            Temporal = temporal
+            TemporalBias = bias
+            Hypernet = hyper
+            R2Decoder = r2
+        }
+
     /// The four terms of the objective through `kernel` (made for `shape cfg`).
     let internal termsOn (kernel: ITrainingKernel) (cfg: Config) (p: Params) (traj: Trajectory) : ObjectiveTerms =
         let cfg = Config.validateOrThrow cfg
@@ -168,17 +266,13 @@ module FusedObjective =
         let packed = Array.zeroCreate<float> kernel.Layout.Count
         let mutable at = 0
 
-        for _, data in ParamTree.leaves p do
-            Array.blit data 0 packed at data.Length
-            at <- at + data.Length
+        for t in tensors p do
+            Buffer.BlockCopy(t, 0, packed, at * 8, t.Length * 8)
+            at <- at + t.Length
 
         kernel.Run packed
-        let offs = offsets cfg
         let count = kernel.Layout.Count
-        let g = kernel.Gradients
-
-        let grad k =
-            ParamTree.mapN (fun name leaves -> Array.sub g (k * count + offs[name]) leaves[0].Length) [| p |]
+        let grad k = unpack p kernel.Gradients (k * count)
 
         let term k =
             {
