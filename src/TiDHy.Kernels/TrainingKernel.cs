@@ -68,6 +68,8 @@ internal interface ITrainingKernel
     TrainingLayout Layout { get; }
     /// <summary>The trajectory, to be written before <see cref="Run"/>.</summary>
     TrainingInputs Inputs { get; }
+    /// <summary>A buffer of <c>[Layout.Count]</c> for the caller to pack the parameters into.</summary>
+    double[] Parameters { get; }
     /// <summary>After <see cref="Run"/>: the four gradients, <c>[4; Layout.Count]</c> in term order.</summary>
     double[] Gradients { get; }
     /// <summary>After <see cref="Run"/>: the four values in term order.</summary>
@@ -122,6 +124,8 @@ internal sealed class TrainingKernel<T> : ITrainingKernel where T : unmanaged, I
     public TrainingLayout Layout { get; }
     /// <summary>The trajectory, to be written before <see cref="Run"/>.</summary>
     public TrainingInputs Inputs { get; } = new();
+    /// <summary>A buffer of <c>[Layout.Count]</c> for the caller to pack the parameters into.</summary>
+    public double[] Parameters { get; }
     /// <summary>After <see cref="Run"/>: the four gradients, <c>[4; Layout.Count]</c> in term order.</summary>
     public double[] Gradients { get; }
     /// <summary>After <see cref="Run"/>: the four values in term order (<c>L_temp</c> weighted by <c>temp_weight</c>).</summary>
@@ -145,6 +149,7 @@ internal sealed class TrainingKernel<T> : ITrainingKernel where T : unmanaged, I
         p = new T[Layout.Count];
         v = new T[shape.M * shape.R * shape.R];
         Gradients = new double[4 * Layout.Count];
+        Parameters = new double[Layout.Count];
         chunks = new Chunk[Chunks];
         for (int c = 0; c < Chunks; c++)
             chunks[c] = new Chunk(shape, Layout.Count);

@@ -114,12 +114,9 @@ module FusedObjective =
         |> fst
         |> dict
 
+    /// Copies `a [n; f]` (row-major) into `dst` from row `row0`.
     let private fill (dst: float[]) (row0: int) (a: float[,]) =
-        let n, f = Array2D.length1 a, Array2D.length2 a
-
-        for s in 0 .. n - 1 do
-            for j in 0 .. f - 1 do
-                dst[(row0 + s) * f + j] <- a[s, j]
+        Buffer.BlockCopy(a, 0, dst, row0 * Array2D.length2 a * sizeof<float>, a.Length * sizeof<float>)
 
     /// The tensors of `p` in state_dict order (`ParamLayout.expected`), as they are (no copies).
     let private tensors (p: Params) : Array list =
@@ -263,11 +260,11 @@ module FusedObjective =
             fill inputs.R2 (k * batch) s.R2
             fill inputs.R2Prev (k * batch) s.R2Prev)
 
-        let packed = Array.zeroCreate<float> kernel.Layout.Count
+        let packed = kernel.Parameters
         let mutable at = 0
 
         for t in tensors p do
-            Buffer.BlockCopy(t, 0, packed, at * 8, t.Length * 8)
+            Buffer.BlockCopy(t, 0, packed, at * sizeof<float>, t.Length * sizeof<float>)
             at <- at + t.Length
 
         kernel.Run packed
