@@ -69,8 +69,10 @@ module FusedObjective =
     /// The options of `cfg` whose keys are not in `handled` and whose values differ from their
     /// defaults (a required option, without default, counts as handled only when listed).
     let internal unhandledBy (handled: Set<string>) (cfg: Config) : string list =
+        let values = ConfigOptions.values cfg
+
         ConfigOptions.all
-        |> List.filter (fun o -> not (handled.Contains o.Key) && o.Default <> Some(ConfigOptions.get o cfg))
+        |> List.filter (fun o -> not (handled.Contains o.Key) && o.Default <> Some values[o.Index])
         |> List.map _.Key
 
     /// The options of `cfg` that the fused pass does not know and that differ from their defaults
