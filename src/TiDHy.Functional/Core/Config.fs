@@ -82,6 +82,14 @@ type Backend =
     | [<Doc("Generated fused kernels (TiDHy.Kernels) in float64: equal to the reference to rounding (the default).")>] Fused
     | [<Doc("Generated fused kernels in float32: several times faster, results within about 1e-3 of float64.")>] FusedFloat32
 
+/// The precision of training's backward pass and optimiser state. Not an upstream setting; JSON key
+/// `training_precision`.
+[<RequireQualifiedAccess>]
+[<Doc("The precision of training's parameter gradients, parameters and AdamW moments; not an upstream setting.")>]
+type TrainingPrecision =
+    | [<Doc("float64 throughout (the default): the fused backward pass equals the F# definition to rounding.")>] Float64
+    | [<Doc("Parameters and AdamW moments rounded to float32 after every step, and with a fused backend the backward pass in float32 (backend Reference keeps the F# float64 gradients).")>] Float32
+
 /// Every hyperparameter of MODEL.md, with upstream's SLDS defaults (`Config.defaults`). Each field's
 /// `ConfigOption` declaration gives its upstream name, default, range and meaning, and is the only
 /// place those are written (`ConfigOptions` reads them). Immutable: derive variants with `{ cfg with … }`.
@@ -151,6 +159,10 @@ type Config =
         Convergence: Convergence
         [<ConfigOption("backend", Default = "Fused", Doc = "which implementation runs inference (not upstream).")>]
         Backend: Backend
+        [<ConfigOption("training_precision",
+                       Default = "Float64",
+                       Doc = "the precision of training's backward pass, parameters and AdamW moments (not upstream).")>]
+        TrainingPrecision: TrainingPrecision
         [<ConfigOption("stateful",
                        Default = "false",
                        Doc =

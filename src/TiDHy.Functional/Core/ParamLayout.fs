@@ -63,7 +63,10 @@ module ParamLayout =
     let private ofMatrix (a: float[,]) =
         {
             Shape = Shape.ofMatrix a
-            Data = Seq.cast<float> a |> Seq.toArray
+            Data =
+                let d = Array.zeroCreate<float> a.Length
+                Buffer.BlockCopy(a, 0, d, 0, a.Length * sizeof<float>)
+                d
         }
 
     let private ofVector (v: float[]) =

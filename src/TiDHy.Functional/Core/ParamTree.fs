@@ -8,8 +8,14 @@ open System
 [<RequireQualifiedAccess>]
 module ParamTree =
 
-    let private flat2 (a: float[,]) = Seq.cast<float> a |> Seq.toArray
-    let private flat3 (a: float[,,]) = Seq.cast<float> a |> Seq.toArray
+    /// The entries of a 2-D or 3-D float array, row-major (one block copy; no boxing).
+    let private flat (a: Array) =
+        let r = Array.zeroCreate<float> a.Length
+        Buffer.BlockCopy(a, 0, r, 0, a.Length * sizeof<float>)
+        r
+
+    let private flat2 (a: float[,]) = flat a
+    let private flat3 (a: float[,,]) = flat a
 
     let private mismatch () =
         invalidArg
@@ -38,8 +44,9 @@ module ParamTree =
 
         let matrix name (ms: float[,][]) =
             let out = call name (ms |> Array.map flat2)
-            let cols = Array2D.length2 ms[0]
-            Array2D.init (Array2D.length1 ms[0]) cols (fun i j -> out[i * cols + j])
+            let m = Array2D.zeroCreate (Array2D.length1 ms[0]) (Array2D.length2 ms[0])
+            Buffer.BlockCopy(out, 0, m, 0, m.Length * sizeof<float>)
+            m
 
         let linear name (ls: LinearParams[]) : LinearParams =
             {

@@ -69,7 +69,7 @@ module Train =
         let init = if cfg.Stateful then state.Carry else None
         let run = Objective.trajectory cfg p init X
         let traj, fwd = run.Trajectory, run.Forward
-        let terms = Objective.terms cfg p traj
+        let terms = FusedObjective.terms cfg p traj
         let coreRegs = Regularisers.core cfg p
         let core, cosReg, orthR2 = coreRegs.Term, coreRegs.CosReg, coreRegs.OrthR2
         let optional = Regularisers.optional cfg p
@@ -157,10 +157,20 @@ module Train =
         let stepped =
             Optim.adamW Optim.adamWDefaults (groups cfg state.Epoch) state.Optimizer state.Params clipped.Gradient
 
+        // training_precision Float32: parameters and moments are stored as float32 values.
+        let stored =
+            match cfg.TrainingPrecision with
+            | TrainingPrecision.Float32 -> ParamTree.map (fun x -> float (float32 x))
+            | TrainingPrecision.Float64 -> id
+
         let next =
             { state with
-                Params = Init.normalize cfg stepped.Params
-                Optimizer = stepped.State
+                Params = stored (Init.normalize cfg stepped.Params)
+                Optimizer =
+                    { stepped.State with
+                        ExpAvg = stored stepped.State.ExpAvg
+                        ExpAvgSq = stored stepped.State.ExpAvgSq
+                    }
                 GradNorm = gradNorm
                 Batch = state.Batch + 1
                 Carry = if cfg.Stateful then Some o.Forward.Final else None
