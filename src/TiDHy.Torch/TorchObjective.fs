@@ -173,12 +173,18 @@ module internal TorchObjective =
 
     /// `∂y/∂leaves` by autograd; a leaf `y` does not depend on gets zeros.
     let grad (y: Tensor) (leaves: Tensor[]) (retain: bool) : Tensor[] =
-        let gs = torch.autograd.grad ([| y |], leaves, retain_graph = retain, allow_unused = true)
+        // A constant (a term that is off, e.g. L_r2 without the r2 decoder): zero gradients. (libtorch
+        // would raise, and TorchSharp 0.107 lets that C++ exception end the process.)
+        if not y.requires_grad then
+            leaves |> Array.map torch.zeros_like
+        else
+            let gs = torch.autograd.grad ([| y |], leaves, retain_graph = retain, allow_unused = true)
 
-        Array.init leaves.Length (fun i ->
-            let g = gs[i]
 
-            if isNull g || g.Handle = IntPtr.Zero then
-                torch.zeros_like leaves[i]
-            else
-                g)
+            Array.init leaves.Length (fun i ->
+                let g = gs[i]
+
+                if isNull g || g.IsInvalid then
+                    torch.zeros_like leaves[i]
+                else
+                    g)

@@ -214,58 +214,95 @@ let ``Torch backend in float64 matches the upstream PyTorch fixture`` (fixture: 
     Assert.True(runners.ContainsKey case, $"{fixture}: unknown case kind '{case}'")
     runners[case] { f with Name = $"{f.Name} [torch]" } f.Cases[case]
 
-/// float32: inference, the first step and the forward objective within 1e-3 where the iteration
-/// counts agree with the fixture's; the counts must agree on most cases (float32 rounding can move a
-/// convergence test across `tol`, which is why the README asks for the comparison only where they agree).
+/// float32: inference, the first step and the forward objective within 1e-3 of the fixtures on
+/// every case where the core's fused float32 path meets 1e-3 with the same iteration counts (its
+/// error is measured here, by the other implementation); the cases where it does not are listed in
+/// the test output, not compared. Most cases must be compared.
 [<Fact>]
-let ``Torch backend in float32 is within 1e-3 of the fixtures where iteration counts agree`` () =
+let ``Torch backend in float32 is within 1e-3 of the fixtures where the fused float32 path is`` () =
     let files = files referenceDir
     Assert.True(files.Length > 0, $"No reference fixtures in {referenceDir}")
     let mutable compared, skipped = 0, []
 
+    let gate (what: string) (fusedErrs: float list) (fusedIters: bool) (torchIters: bool) (check: unit -> unit) =
+        if fusedIters && torchIters && List.forall (fun e -> e <= float32Tol) fusedErrs then
+            compared <- compared + 1
+            check ()
+        else
+            skipped <- $"{what} (fused float32 errors {fusedErrs}, iteration counts agree: fused {fusedIters}, torch {torchIters})" :: skipped
+
     for file in files do
         let f = load file
         let name = $"{f.Name} [torch float32]"
+        let fused = { f.Config with Backend = Backend.FusedFloat32 }
 
         match f.Cases.TryFind "inf" with
         | Some case ->
             let i, o = prop "inputs" case, prop "outputs" case
-            let res = TorchBackend.infer o32 f.Config f.Params (matrix (prop "x" i)) (matrix (prop "r_p" i)) (matrix (prop "r2" i))
+            let x, rP, r2 = matrix (prop "x" i), matrix (prop "r_p" i), matrix (prop "r2" i)
+            let expected = (prop "iterations" o).GetInt32()
+            let res = TorchBackend.infer o32 f.Config f.Params x rP r2
+            let ref32 = Inference.infer fused f.Params x rP r2
 
-            if res.Iterations = (prop "iterations" o).GetInt32() then
-                compared <- compared + 1
-                assertClose $"{name} inf r" float32Tol (flat res.R) (data (prop "r" o))
-                assertClose $"{name} inf r2" float32Tol (flat res.R2) (data (prop "r2" o))
-            else
-                skipped <- $"{name} inf" :: skipped
+            gate
+                $"{name} inf"
+                [ relError (flat ref32.R) (data (prop "r" o)); relError (flat ref32.R2) (data (prop "r2" o)) ]
+                (ref32.Iterations = expected)
+                (res.Iterations = expected)
+                (fun () ->
+                    assertClose $"{name} inf r" float32Tol (flat res.R) (data (prop "r" o))
+                    assertClose $"{name} inf r2" float32Tol (flat res.R2) (data (prop "r2" o)))
         | None -> ()
 
         match f.Cases.TryFind "inf_first_step" with
         | Some case ->
             let i, o = prop "inputs" case, prop "outputs" case
-            let res = TorchBackend.inferFirstStep o32 f.Config f.Params (matrix (prop "x" i))
+            let x = matrix (prop "x" i)
+            let expected = (prop "iterations" o).GetInt32()
+            let res = TorchBackend.inferFirstStep o32 f.Config f.Params x
+            let ref32 = Inference.inferFirstStep fused f.Params x
 
-            if res.Iterations = (prop "iterations" o).GetInt32() then
-                compared <- compared + 1
-                assertClose $"{name} inf_first_step r" float32Tol (flat res.R) (data (prop "r" o))
-            else
-                skipped <- $"{name} inf_first_step" :: skipped
+            gate
+                $"{name} inf_first_step"
+                [ relError (flat ref32.R) (data (prop "r" o)) ]
+                (ref32.Iterations = expected)
+                (res.Iterations = expected)
+                (fun () -> assertClose $"{name} inf_first_step r" float32Tol (flat res.R) (data (prop "r" o)))
         | None -> ()
 
         match f.Cases.TryFind "forward" with
         | Some case ->
             let i, o = prop "inputs" case, prop "outputs" case
-            let res = TorchBackend.forward o32 f.Config f.Params None (array3 (prop "X" i))
+            let X = array3 (prop "X" i)
+            let expected = ints (prop "iterations" o)
+            let res = TorchBackend.forward o32 f.Config f.Params None X
+            let ref32 = Forward.forward fused f.Params None X
+            let scalar name = (prop name o).GetDouble()
 
-            if res.Iterations = ints (prop "iterations" o) then
-                compared <- compared + 1
-                let scalar name = (prop name o).GetDouble()
-                assertCloseScalar $"{name} spatial_loss_rhat" float32Tol res.Losses.SpatialLossRHat (scalar "spatial_loss_rhat")
-                assertCloseScalar $"{name} spatial_loss_rbar" float32Tol res.Losses.SpatialLossRBar (scalar "spatial_loss_rbar")
-                assertCloseScalar $"{name} temp_loss" float32Tol res.Losses.TempLoss (scalar "temp_loss")
-                assertClose $"{name} r2_last" float32Tol (flat res.R2Last) (data (prop "r2_last" o))
-            else
-                skipped <- $"{name} forward" :: skipped
+            let pairs (r: ForwardResult) =
+                [
+                    "spatial_loss_rhat", r.Losses.SpatialLossRHat
+                    "spatial_loss_rbar", r.Losses.SpatialLossRBar
+                    "temp_loss", r.Losses.TempLoss
+                ]
+
+            gate
+                $"{name} forward"
+                [
+                    for n, v in pairs ref32 do
+                        yield relError [ v ] [ scalar n ]
+                    yield relError (flat ref32.R2Last) (data (prop "r2_last" o))
+                ]
+                (ref32.Iterations = expected)
+                (res.Iterations = expected)
+                (fun () ->
+                    for n, v in pairs res do
+                        assertCloseScalar $"{name} {n}" float32Tol v (scalar n)
+
+                    assertClose $"{name} r2_last" float32Tol (flat res.R2Last) (data (prop "r2_last" o)))
         | None -> ()
 
-    Assert.True(compared > 2 * skipped.Length, $"float32 iteration counts differ on too many cases: {skipped}")
+    for s in skipped do
+        printfn "float32, not compared: %s" s
+
+    Assert.True(compared > 2 * skipped.Length, $"float32: compared {compared} cases, skipped {skipped.Length}: {skipped}")
