@@ -80,7 +80,8 @@ module internal T =
 
     /// The values of `t` as float64 on the host, row-major.
     let toFlat (t: Tensor) : float[] =
-        use h = t.detach().cpu().to_type (torch.ScalarType.Float64)
+        use _ = torch.NewDisposeScope()
+        let h = t.detach().cpu().to_type (torch.ScalarType.Float64)
         h.contiguous().data<float>().ToArray()
 
     let toMatrix (t: Tensor) : float[,] =
@@ -99,11 +100,13 @@ module internal T =
         Array4D.init n0 n1 n2 n3 (fun i j k l -> d[((i * n1 + j) * n2 + k) * n3 + l])
 
     let toBools (t: Tensor) : bool[] =
-        use h = t.detach().cpu()
+        use _ = torch.NewDisposeScope()
+        let h = t.detach().cpu()
         h.contiguous().data<bool>().ToArray()
 
     let scalar (t: Tensor) : float =
-        use h = t.detach().cpu().to_type (torch.ScalarType.Float64)
+        use _ = torch.NewDisposeScope()
+        let h = t.detach().cpu().to_type (torch.ScalarType.Float64)
         h.item<float> ()
 
     /// `sign(v)·max(|v| − λ, 0)`.
