@@ -27,10 +27,18 @@ type TorchOptions =
 module TorchOptions =
 
     /// float64 on the CPU (the options under which the backend is exact against the fixtures).
-    let cpu = { Device = "cpu"; Precision = Precision.Float64 }
+    let cpu =
+        {
+            Device = "cpu"
+            Precision = Precision.Float64
+        }
 
     /// float64 on device `device` (`"cpu"`, `"cuda:0"`, …).
-    let onDevice (device: string) = { Device = device; Precision = Precision.Float64 }
+    let onDevice (device: string) =
+        {
+            Device = device
+            Precision = Precision.Float64
+        }
 
 /// The device and dtype that every tensor of one call lives on.
 type internal Ctx =
@@ -81,7 +89,7 @@ module internal T =
     /// The values of `t` as float64 on the host, row-major.
     let toFlat (t: Tensor) : float[] =
         use _ = torch.NewDisposeScope()
-        let h = t.detach().cpu().to_type (torch.ScalarType.Float64)
+        let h = t.detach().cpu().to_type(torch.ScalarType.Float64)
         h.contiguous().data<float>().ToArray()
 
     let toMatrix (t: Tensor) : float[,] =
@@ -106,15 +114,15 @@ module internal T =
 
     let scalar (t: Tensor) : float =
         use _ = torch.NewDisposeScope()
-        let h = t.detach().cpu().to_type (torch.ScalarType.Float64)
-        h.item<float> ()
+        let h = t.detach().cpu().to_type(torch.ScalarType.Float64)
+        h.item<float>()
 
     /// `sign(v)·max(|v| − λ, 0)`.
     let softThreshold (lambda: float) (v: Tensor) : Tensor =
         if lambda = 0.0 then
             v
         else
-            v.sign () * (v.abs () - sc lambda).clamp_min (sc 0.0)
+            v.sign () * (v.abs () - sc lambda).clamp_min(sc 0.0)
 
 /// A model's parameters as tensors, in `ParamLayout.expected` order (state_dict names).
 type internal TParams =

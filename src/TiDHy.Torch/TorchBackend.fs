@@ -45,7 +45,13 @@ module TorchBackend =
         TorchModel.decode cfg (TParams.ofParams c cfg p) (T.ofMatrix c r) |> T.toMatrix
 
     /// `Model.temporalPrediction` on tensors: `rP [batch; R]`, `r2 [batch; R2]`.
-    let temporalPrediction (options: TorchOptions) (cfg: Config) (p: Params) (rP: float[,]) (r2: float[,]) : TemporalPrediction =
+    let temporalPrediction
+        (options: TorchOptions)
+        (cfg: Config)
+        (p: Params)
+        (rP: float[,])
+        (r2: float[,])
+        : TemporalPrediction =
         let cfg = TorchSupport.check cfg
         TParams.check cfg p
         let b = Shape.checkBatch (nameof rP) cfg.RDim rP
@@ -55,7 +61,9 @@ module TorchBackend =
         use _ = torch.no_grad ()
         let tp = TParams.ofParams c cfg p
         let v = TorchModel.dynamics cfg tp
-        let rHat, w, bias = TorchModel.temporal cfg tp (TorchModel.project v (T.ofMatrix c rP)) (T.ofMatrix c r2)
+
+        let rHat, w, bias =
+            TorchModel.temporal cfg tp (TorchModel.project v (T.ofMatrix c rP)) (T.ofMatrix c r2)
 
         {
             RHat = T.toMatrix rHat
@@ -65,7 +73,14 @@ module TorchBackend =
         }
 
     /// `Inference.infer` on tensors: `x [batch; D]`, `rP [batch; R]`, `r2 [batch; R2]`.
-    let infer (options: TorchOptions) (cfg: Config) (p: Params) (x: float[,]) (rP: float[,]) (r2: float[,]) : InferResult =
+    let infer
+        (options: TorchOptions)
+        (cfg: Config)
+        (p: Params)
+        (x: float[,])
+        (rP: float[,])
+        (r2: float[,])
+        : InferResult =
         let cfg = TorchSupport.check cfg
         checkInputs cfg p x rP r2 |> ignore
         let c = T.ctx options
@@ -107,7 +122,16 @@ module TorchBackend =
         }
 
     /// `Inference.objective` evaluated on tensors (same arguments).
-    let inferenceObjective options cfg p (x: float[,]) (rP: float[,]) (target: float[,] option) (r: float[,]) (r2: float[,]) =
+    let inferenceObjective
+        options
+        cfg
+        p
+        (x: float[,])
+        (rP: float[,])
+        (target: float[,] option)
+        (r: float[,])
+        (r2: float[,])
+        =
         let cfg = TorchSupport.check cfg
         let b = checkInputs cfg p x rP r2
         Shape.checkMatrix (nameof r) b cfg.RDim r
@@ -130,7 +154,16 @@ module TorchBackend =
 
     /// The gradient of `Inference.objective` w.r.t. `r` and `r2` by autograd (same arguments as
     /// `Inference.gradient`): a second opinion on the reference path's hand-derived rules.
-    let inferenceGradient options cfg p (x: float[,]) (rP: float[,]) (target: float[,] option) (r: float[,]) (r2: float[,]) =
+    let inferenceGradient
+        options
+        cfg
+        p
+        (x: float[,])
+        (rP: float[,])
+        (target: float[,] option)
+        (r: float[,])
+        (r2: float[,])
+        =
         let cfg = TorchSupport.check cfg
         let b = checkInputs cfg p x rP r2
         Shape.checkMatrix (nameof r) b cfg.RDim r
@@ -164,7 +197,9 @@ module TorchBackend =
         let c = T.ctx options
         use _ = torch.NewDisposeScope()
         let tp = TParams.ofParams c cfg p
-        TorchInference.firstStepGradient cfg tp (scaleOf cfg b) (T.ofMatrix c x) (T.ofMatrix c r) |> T.toMatrix
+
+        TorchInference.firstStepGradient cfg tp (scaleOf cfg b) (T.ofMatrix c x) (T.ofMatrix c r)
+        |> T.toMatrix
 
     let private checkWindow (cfg: Config) (init: Carry option) (X: float[,,]) =
         let batch, time =
@@ -212,13 +247,12 @@ module TorchBackend =
                 }
             RFirst = T.toMatrix (fst traj.Start)
             R2Last = T.toMatrix fr2
-            Final = { R = T.toMatrix fr; R2 = T.toMatrix fr2 }
-            States =
-                Array.init (Array3D.length1 rs) (fun s ->
-                    {
-                        R = rs[s, *, *]
-                        R2 = r2s[s, *, *]
-                    })
+            Final =
+                {
+                    R = T.toMatrix fr
+                    R2 = T.toMatrix fr2
+                }
+            States = Array.init (Array3D.length1 rs) (fun s -> { R = rs[s, *, *]; R2 = r2s[s, *, *] })
             Iterations = traj.Iterations
             Converged = traj.Converged
         }
@@ -237,7 +271,13 @@ module TorchBackend =
         forwardResult cfg traj (TorchObjective.terms cfg tp traj)
 
     /// `Evaluate.evaluateRecord` on tensors: the evaluation record of a window `X [batch; T; D]`.
-    let evaluateRecord (options: TorchOptions) (cfg: Config) (p: Params) (init: Carry option) (X: float[,,]) : EvaluationRecord =
+    let evaluateRecord
+        (options: TorchOptions)
+        (cfg: Config)
+        (p: Params)
+        (init: Carry option)
+        (X: float[,,])
+        : EvaluationRecord =
         let cfg = TorchSupport.check cfg
         TParams.check cfg p
         let batch, time = checkWindow cfg init X
@@ -250,8 +290,18 @@ module TorchBackend =
         let b = int64 batch
         let r, rr2 = int64 cfg.RDim, int64 cfg.R2Dim
         let zeros (shape: int64 list) = T.zeros c (b :: shape)
+
         let iBar, iHat, rBar, rHat, r2Hat, ws, uts, bs, temps =
-            ResizeArray(), ResizeArray(), ResizeArray(), ResizeArray(), ResizeArray(), ResizeArray(), ResizeArray(), ResizeArray(), ResizeArray()
+            ResizeArray(),
+            ResizeArray(),
+            ResizeArray(),
+            ResizeArray(),
+            ResizeArray(),
+            ResizeArray(),
+            ResizeArray(),
+            ResizeArray(),
+            ResizeArray()
+
         let iters, conv = ResizeArray(), ResizeArray()
 
         let mutable carry, first =
@@ -288,8 +338,15 @@ module TorchBackend =
             r2Hat.Add inf.R2
             ws.Add(wb.narrow (1L, 0L, int64 cfg.MixDim))
             uts.Add(TorchModel.mixed wOld v)
-            bs.Add(if cfg.DynBias then wb.narrow (1L, int64 cfg.MixDim, r) else zeros [ 0L ])
-            temps.Add((inf.R - forecast).square ())
+
+            bs.Add(
+                if cfg.DynBias then
+                    wb.narrow (1L, int64 cfg.MixDim, r)
+                else
+                    zeros [ 0L ]
+            )
+
+            temps.Add((inf.R - forecast).square())
             iters.Add inf.Iterations
             conv.Add inf.Converged
             carry <- inf.R, inf.R2
@@ -324,7 +381,11 @@ module TorchBackend =
             SpatialLossRBar = T.toArray3 lossBar
             Iterations = iters.ToArray()
             Converged = conv.ToArray()
-            Final = { R = T.toMatrix fr; R2 = T.toMatrix fr2 }
+            Final =
+                {
+                    R = T.toMatrix fr
+                    R2 = T.toMatrix fr2
+                }
         }
 
     let private paramsOfGrads (cfg: Config) (names: string[]) (grads: Tensor[]) =
@@ -340,6 +401,7 @@ module TorchBackend =
         use _ = torch.enable_grad ()
         let tp = TParams.ofParams c cfg p
         let leaves = tp.Leaves |> Array.map (fun l -> l.requires_grad_ (true))
+
         let stack (f: TrajectoryStep -> float[,]) (n: int) =
             if traj.Steps.Length = 0 then
                 T.zeros c [ 0L; 0L; int64 n ]
@@ -422,16 +484,23 @@ module TorchBackend =
         let orth = TorchObjective.orthR2 cfg tp
         let core = cos * T.sc cfg.CosEta + orth * T.sc cfg.OrthAlphaR2
         let optional = TorchObjective.optional cfg tp
-        let gradOf (t: Tensor) = paramsOfGrads cfg tp.Names (TorchObjective.grad t leaves true)
+
+        let gradOf (t: Tensor) =
+            paramsOfGrads cfg tp.Names (TorchObjective.grad t leaves true)
 
         let term (t: Tensor) = { Value = T.scalar t; Grad = gradOf t }
 
         let termsOut = LossTerms.map term terms
         let coreTerm = term core
+
         let optionalTerm =
             match optional with
             | Some o -> term o
-            | None -> { Value = 0.0; Grad = ParamTree.zerosLike p }
+            | None ->
+                {
+                    Value = 0.0
+                    Grad = ParamTree.zerosLike p
+                }
 
         let tasks =
             if cfg.GradNorm then
@@ -473,7 +542,11 @@ module TorchBackend =
             Batch = state.Batch + 1
             Carry =
                 if cfg.Stateful then
-                    Some { R = T.toMatrix fr; R2 = T.toMatrix fr2 }
+                    Some
+                        {
+                            R = T.toMatrix fr
+                            R2 = T.toMatrix fr2
+                        }
                 else
                     None
         },
@@ -492,7 +565,9 @@ module TorchBackend =
                 let X = windows.narrow (0L, int64 idx[0], int64 idx.Length)
                 let traj = TorchObjective.trajectory cfg tp X None
                 let l = TorchObjective.terms cfg tp traj
-                float idx.Length * T.scalar (l.SpatialLossRHat + l.SpatialLossRBar + l.TempLoss + l.R2Loss))
+
+                float idx.Length
+                * T.scalar (l.SpatialLossRHat + l.SpatialLossRBar + l.TempLoss + l.R2Loss))
 
         total / float n
 
@@ -532,9 +607,12 @@ module TorchBackend =
             invalidArg (nameof fitOptions) $"fitOptions.Epochs: expected a count >= 0, got {fitOptions.Epochs}."
 
         if fitOptions.ValidateEvery < 0 then
-            invalidArg (nameof fitOptions) $"fitOptions.ValidateEvery: expected a count >= 0, got {fitOptions.ValidateEvery}."
+            invalidArg
+                (nameof fitOptions)
+                $"fitOptions.ValidateEvery: expected a count >= 0, got {fitOptions.ValidateEvery}."
 
-        fitOptions.CheckpointDirectory |> Option.iter (Directory.CreateDirectory >> ignore)
+        fitOptions.CheckpointDirectory
+        |> Option.iter (Directory.CreateDirectory >> ignore)
 
         let run =
             lazy
@@ -593,12 +671,22 @@ module TorchBackend =
 
                         let validated =
                             match validationT with
-                            | Some v when fitOptions.ValidateEvery > 0 && ((epoch + 1) % fitOptions.ValidateEvery = 0 || last) ->
+                            | Some v when
+                                fitOptions.ValidateEvery > 0
+                                && ((epoch + 1) % fitOptions.ValidateEvery = 0 || last)
+                                ->
                                 let loss =
                                     try
                                         validationLossT cfg (TParams.detach trainer.Params) fitOptions.BatchSize v
                                     with :? TiDHy.Kernels.InferenceDivergedException as ex ->
-                                        raise (TrainingDivergedException(epoch, bs.Length - 1, $"the validation loss ({ex.Message})", nan))
+                                        raise (
+                                            TrainingDivergedException(
+                                                epoch,
+                                                bs.Length - 1,
+                                                $"the validation loss ({ex.Message})",
+                                                nan
+                                            )
+                                        )
 
                                 if not (Double.IsFinite loss) then
                                     raise (TrainingDivergedException(epoch, bs.Length - 1, "the validation loss", loss))
@@ -633,7 +721,8 @@ module TorchBackend =
 
                         let improved =
                             match score, s.Best with
-                            | Some sc, Some b -> Double.IsFinite sc && (b.Criterion <> BestModel.LossCriterion || sc < b.Score)
+                            | Some sc, Some b ->
+                                Double.IsFinite sc && (b.Criterion <> BestModel.LossCriterion || sc < b.Score)
                             | Some sc, None -> Double.IsFinite sc
                             | None, _ -> false
 

@@ -126,35 +126,35 @@ module internal TorchInference =
         let xBar = TorchModel.decode cfg p r
         let rHat, w, _ = TorchModel.temporal cfg p proj r2
         let mutable data = TorchModel.element cfg xBar x |> _.sum()
-        data <- data + (r - rHat).square().sum () * sc cfg.TempWeight
+        data <- data + (r - rHat).square().sum() * sc cfg.TempWeight
 
         match target with
-        | Some t -> data <- data + (r2 - t).square().sum ()
+        | Some t -> data <- data + (r2 - t).square().sum()
         | None -> ()
 
         let mutable l = data * sc scale
 
         if cfg.L1InfW <> 0.0 then
-            l <- l + w.abs().sum () * sc cfg.L1InfW
+            l <- l + w.abs().sum() * sc cfg.L1InfW
 
         if cfg.L1InfR2 <> 0.0 then
-            l <- l + r2.abs().sum () * sc cfg.L1InfR2
+            l <- l + r2.abs().sum() * sc cfg.L1InfR2
 
         if cfg.L1InfR <> 0.0 then
-            l <- l + r.abs().sum () * sc cfg.L1InfR
+            l <- l + r.abs().sum() * sc cfg.L1InfR
 
         l
 
     /// `∂L/∂r`, `∂L/∂r2` of `objective` by autograd.
     let gradient cfg p scale x proj target (r: Tensor) (r2: Tensor) =
         use _ = torch.enable_grad ()
-        let rl = r.detach().requires_grad_ (true)
-        let r2l = r2.detach().requires_grad_ (true)
+        let rl = r.detach().requires_grad_(true)
+        let r2l = r2.detach().requires_grad_(true)
         let l = objective cfg p scale x proj target rl r2l
         let g = torch.autograd.grad ([| l |], [| rl; r2l |])
         g[0], g[1]
 
-    let private rowNorms (t: Tensor) = t.square().sum(1L).sqrt ()
+    let private rowNorms (t: Tensor) = t.square().sum(1L).sqrt()
 
     /// Per-sample relative changes `‖a − old‖/(‖old‖ + 1e-16)` `[B]`.
     let private relRows (a: Tensor) (old: Tensor) =
@@ -162,17 +162,20 @@ module internal TorchInference =
 
     /// The relative change of the whole batch (Frobenius norms), a scalar tensor.
     let private relAll (a: Tensor) (old: Tensor) =
-        (a - old).square().sum().sqrt ()
-        / ((old.square().sum().sqrt ()) + sc ModelConstants.RelChangeGuard)
+        (a - old).square().sum().sqrt()
+        / ((old.square().sum().sqrt()) + sc ModelConstants.RelChangeGuard)
 
-    let private finiteRows (t: Tensor) = torch.isfinite(t).all (1L)
+    let private finiteRows (t: Tensor) = torch.isfinite(t).all(1L)
 
     let private raiseDiverged (cfg: Config) (operation: string) (iteration: int) (finR: bool[]) (finR2: bool[]) =
         let bad =
             Array.init finR.Length (fun s ->
-                if not finR[s] then InferenceQuantity.R
-                elif finR2.Length > 0 && not finR2[s] then InferenceQuantity.R2
-                else InferenceQuantity.None)
+                if not finR[s] then
+                    InferenceQuantity.R
+                elif finR2.Length > 0 && not finR2[s] then
+                    InferenceQuantity.R2
+                else
+                    InferenceQuantity.None)
 
         match bad |> Array.tryFindIndex (fun q -> q <> InferenceQuantity.None) with
         | Some s -> raise (InferenceDivergedException(operation, iteration, cfg.MaxIter, s, bad[s]))
@@ -232,7 +235,7 @@ module internal TorchInference =
 
                 let r', r2', vr', vr2' =
                     if perSample && Array.contains false active then
-                        let mask = torch.tensor(active, device = x.device).unsqueeze (1L)
+                        let mask = torch.tensor(active, device = x.device).unsqueeze(1L)
 
                         torch.where (mask, r', r.Value),
                         torch.where (mask, r2', r2.Value),
@@ -291,12 +294,12 @@ module internal TorchInference =
 
     /// The first step's objective `scale·Σℓ(decode(r), x)`.
     let firstStepObjective (cfg: Config) (p: TParams) (scale: float) (x: Tensor) (r: Tensor) =
-        (TorchModel.element cfg (TorchModel.decode cfg p r) x).sum () * sc scale
+        (TorchModel.element cfg (TorchModel.decode cfg p r) x).sum() * sc scale
 
     /// `∂/∂r` of `firstStepObjective` by autograd.
     let firstStepGradient cfg p scale x (r: Tensor) =
         use _ = torch.enable_grad ()
-        let rl = r.detach().requires_grad_ (true)
+        let rl = r.detach().requires_grad_(true)
         let l = firstStepObjective cfg p scale x rl
         (torch.autograd.grad ([| l |], [| rl |]))[0]
 
@@ -316,7 +319,10 @@ module internal TorchInference =
         let m2 = ref (torch.zeros (shape, dtype = x.dtype, device = x.device))
         let active = Array.create b true
         let sampleIters = Array.zeroCreate<int> b
-        let beta1, beta2, eps = ModelConstants.AdamBeta1, ModelConstants.AdamBeta2, ModelConstants.AdamEps
+
+        let beta1, beta2, eps =
+            ModelConstants.AdamBeta1, ModelConstants.AdamBeta2, ModelConstants.AdamEps
+
         let lr = cfg.LrR
         let mutable i = 0
         let mutable converged = false
@@ -338,8 +344,11 @@ module internal TorchInference =
 
                 let r', m1', m2' =
                     if Array.contains false active then
-                        let mask = torch.tensor(active, device = x.device).unsqueeze (1L)
-                        torch.where (mask, r', r.Value), torch.where (mask, m1', m1.Value), torch.where (mask, m2', m2.Value)
+                        let mask = torch.tensor(active, device = x.device).unsqueeze(1L)
+
+                        torch.where (mask, r', r.Value),
+                        torch.where (mask, m1', m1.Value),
+                        torch.where (mask, m2', m2.Value)
                     else
                         r', m1', m2'
 

@@ -21,7 +21,13 @@ module internal TorchModel =
         let gamma = p.Get(prefix + ".1.weight")
 
         let n =
-            F.layer_norm (h, [| gamma.shape[0] |], gamma, p.Get(prefix + ".1.bias"), TiDHy.Kernels.ModelConstants.LayerNormEps)
+            F.layer_norm (
+                h,
+                [| gamma.shape[0] |],
+                gamma,
+                p.Get(prefix + ".1.bias"),
+                TiDHy.Kernels.ModelConstants.LayerNormEps
+            )
 
         let a = F.elu (n, 1.0)
         a |> linear p (prefix + ".3") |> linear p (prefix + ".4")
@@ -75,6 +81,6 @@ module internal TorchModel =
     /// The elementwise loss `ℓ(pred, obs)`.
     let element (cfg: Config) (pred: Tensor) (obs: Tensor) =
         match cfg.Loss with
-        | LossKind.MSE -> (pred - obs).square ()
+        | LossKind.MSE -> (pred - obs).square()
         | LossKind.BCE -> F.binary_cross_entropy (pred, obs, reduction = torch.nn.Reduction.None)
         | LossKind.Poisson -> pred - obs * pred.log ()

@@ -48,7 +48,10 @@ module internal TorchObjective =
 
         let first = if init.IsSome then 0 else 1
         let mutable r, r2 = start
-        let rs, r2s, rps, r2ps, xs = ResizeArray(), ResizeArray(), ResizeArray(), ResizeArray(), ResizeArray()
+
+        let rs, r2s, rps, r2ps, xs =
+            ResizeArray(), ResizeArray(), ResizeArray(), ResizeArray(), ResizeArray()
+
         let iters, conv = ResizeArray(), ResizeArray()
 
         for t in first .. time - 1 do
@@ -94,7 +97,9 @@ module internal TorchObjective =
         let initial =
             match traj.X0 with
             | Some x0 ->
-                let zero = torch.zeros ([| x0.shape[0]; int64 cfg.RDim |], dtype = x0.dtype, device = x0.device)
+                let zero =
+                    torch.zeros ([| x0.shape[0]; int64 cfg.RDim |], dtype = x0.dtype, device = x0.device)
+
                 mean (TorchModel.element cfg (TorchModel.decode cfg p zero) x0)
             | None -> torch.zeros ([||], dtype = traj.R.dtype, device = traj.R.device)
 
@@ -102,11 +107,11 @@ module internal TorchObjective =
         let rHat, _, _ = TorchModel.temporal cfg p (TorchModel.project v rp) r2
         let lHat = initial + mean (TorchModel.element cfg (TorchModel.decode cfg p r) xs)
         let lBar = mean (TorchModel.element cfg (TorchModel.decode cfg p rHat) xs)
-        let lTemp = mean ((r - rHat).square ()) * sc cfg.TempWeight
+        let lTemp = mean ((r - rHat).square()) * sc cfg.TempWeight
 
         let lR2 =
             if cfg.UseR2Decoder then
-                mean ((r2 - TorchModel.r2Decode p rp (flat traj.R2Prev)).square ())
+                mean ((r2 - TorchModel.r2Decode p rp (flat traj.R2Prev)).square())
             else
                 torch.zeros ([||], dtype = traj.R.dtype, device = traj.R.device)
 
@@ -120,13 +125,13 @@ module internal TorchObjective =
     /// `Csum` of rows `a [..; n; len]`: `Σ_{i>j} |cos(row_i, row_j)|` summed over leading dimensions,
     /// `cos(a, b) = a·b / max(‖a‖·‖b‖, 1e-8)`.
     let cosineSum (a: Tensor) =
-        let norms = a.square().sum(-1L).sqrt ()
+        let norms = a.square().sum(-1L).sqrt()
         let dots = torch.matmul (a, a.transpose (-1L, -2L))
         let prods = norms.unsqueeze (-1L) * norms.unsqueeze (-2L)
         let c = dots / prods.clamp_min (sc Regularisers.CosineEps)
         let n = a.shape[a.shape.Length - 2]
-        let mask = torch.ones([| n; n |], dtype = a.dtype, device = a.device).tril (-1L)
-        (c.abs () * mask).sum ()
+        let mask = torch.ones([| n; n |], dtype = a.dtype, device = a.device).tril(-1L)
+        (c.abs () * mask).sum()
 
     /// `cos_reg` (unweighted).
     let cosReg (cfg: Config) (p: TParams) =
@@ -134,7 +139,7 @@ module internal TorchObjective =
 
     /// `orth_r2` (unweighted).
     let orthR2 (cfg: Config) (p: TParams) =
-        cosineSum ((p.Get "hypernet.0.weight").t ()) / sc (float cfg.R2Dim)
+        cosineSum ((p.Get "hypernet.0.weight").t()) / sc (float cfg.R2Dim)
 
     /// The optional regularisers with a nonzero weight, weighted and summed (`None` when all are off).
     let optional (cfg: Config) (p: TParams) : Tensor option =
@@ -144,21 +149,21 @@ module internal TorchObjective =
             let w = spatial ()
             let r = w.shape[1]
             let e = torch.matmul (w.t (), w) - torch.eye (r, dtype = w.dtype, device = w.device)
-            e.square().sum () / sc (float (r * r))
+            e.square().sum() / sc (float (r * r))
 
         let nuclear () =
             let t = p.Get "temporal"
 
             if cfg.LowRankTemp then
                 // V_k = U_k·U_kᵀ is positive semidefinite: its nuclear norm is its trace, ‖U_k‖²_F.
-                t.square().sum ()
+                t.square().sum()
             else
-                torch.linalg.svdvals(TorchModel.dynamics cfg p).sum ()
+                torch.linalg.svdvals(TorchModel.dynamics cfg p).sum()
 
         [
-            cfg.L1Alpha, (fun () -> (p.Get "temporal").abs().sum ())
-            cfg.L1AlphaW, (fun () -> (p.Get "hypernet.4.weight").abs().sum ())
-            cfg.L1AlphaSpat, (fun () -> spatial().abs().sum ())
+            cfg.L1Alpha, (fun () -> (p.Get "temporal").abs().sum())
+            cfg.L1AlphaW, (fun () -> (p.Get "hypernet.4.weight").abs().sum())
+            cfg.L1AlphaSpat, (fun () -> spatial().abs().sum())
             cfg.OrthAlphaSpat, orthSpatial
             cfg.LnucAlpha, nuclear
         ]
@@ -178,7 +183,8 @@ module internal TorchObjective =
         if not y.requires_grad then
             leaves |> Array.map torch.zeros_like
         else
-            let gs = torch.autograd.grad ([| y |], leaves, retain_graph = retain, allow_unused = true)
+            let gs =
+                torch.autograd.grad ([| y |], leaves, retain_graph = retain, allow_unused = true)
 
 
             Array.init leaves.Length (fun i ->

@@ -46,7 +46,8 @@ type internal Trainer(ctx: Ctx, cfg: Config, state: TrainState) =
 
     /// The state as records (copied to the host), with `template`'s other fields.
     member this.ToState(template: TrainState) : TrainState =
-        let ofLeaves (ls: torch.Tensor[]) = TParams.toParams cfg { Names = names; Leaves = ls }
+        let ofLeaves (ls: torch.Tensor[]) =
+            TParams.toParams cfg { Names = names; Leaves = ls }
 
         { template with
             Params = ofLeaves leaves
@@ -60,7 +61,9 @@ type internal Trainer(ctx: Ctx, cfg: Config, state: TrainState) =
         }
 
     /// The task losses of GradNorm (with `optional` in each, `core` in task 2).
-    static member Tasks(cfg: Config, terms: LossTerms<torch.Tensor>, core: torch.Tensor, optional: torch.Tensor option) =
+    static member Tasks
+        (cfg: Config, terms: LossTerms<torch.Tensor>, core: torch.Tensor, optional: torch.Tensor option)
+        =
         let withOpt (t: torch.Tensor) =
             match optional with
             | Some o -> t + o
@@ -89,9 +92,17 @@ type internal Trainer(ctx: Ctx, cfg: Config, state: TrainState) =
         let ratio = Array.map2 (/) losses l0
         let meanRatio = Array.average ratio
         let meanG = Array.average g
-        let target = ratio |> Array.map (fun r -> meanG * Math.Pow(r / meanRatio, cfg.GradAlpha))
+
+        let target =
+            ratio |> Array.map (fun r -> meanG * Math.Pow(r / meanRatio, cfg.GradAlpha))
+
         let loss = Array.fold2 (fun s gi ti -> s + abs (gi - ti)) 0.0 g target
-        let sign (x: float) = if x > 0.0 then 1.0 elif x < 0.0 then -1.0 else 0.0
+
+        let sign (x: float) =
+            if x > 0.0 then 1.0
+            elif x < 0.0 then -1.0
+            else 0.0
+
         let gradA = Array.init n (fun i -> sign (g[i] - target[i]) * g[i] / a[i])
         // One step of a fresh AdamW (step 1, zero moments), PyTorch's order.
         let h = Optim.adamWDefaults
@@ -150,14 +161,23 @@ type internal Trainer(ctx: Ctx, cfg: Config, state: TrainState) =
 
         let plain =
             let t =
-                terms.SpatialLossRHat + terms.SpatialLossRBar + terms.TempLoss + terms.R2Loss + core
+                terms.SpatialLossRHat
+                + terms.SpatialLossRBar
+                + terms.TempLoss
+                + terms.R2Loss
+                + core
 
             match optional with
             | Some o -> t + o
             | None -> t
 
         let zero = torch.zeros ([||], dtype = ctx.DType, device = ctx.Device)
-        let tasks = if cfg.GradNorm then Trainer.Tasks(cfg, terms, core, optional) else [||]
+
+        let tasks =
+            if cfg.GradNorm then
+                Trainer.Tasks(cfg, terms, core, optional)
+            else
+                [||]
 
         let gradient, taskNorms =
             if cfg.GradNorm then
@@ -174,7 +194,10 @@ type internal Trainer(ctx: Ctx, cfg: Config, state: TrainState) =
                     grads
                     |> Array.mapi (fun i g ->
                         Array.init names.Length (fun j ->
-                            if GradNorm.inTask i names[j] then g[j].square().sum().sqrt () else zero)
+                            if GradNorm.inTask i names[j] then
+                                g[j].square().sum().sqrt()
+                            else
+                                zero)
                         |> Array.reduce (fun x y -> x + y))
 
                 combined, norms
@@ -182,7 +205,12 @@ type internal Trainer(ctx: Ctx, cfg: Config, state: TrainState) =
                 TorchObjective.grad plain leaves false, [||]
 
         use _ = torch.no_grad ()
-        let gnorm = (gradient |> Array.map (fun g -> g.square().sum ()) |> Array.reduce (fun x y -> x + y)).sqrt ()
+
+        let gnorm =
+            (gradient
+             |> Array.map (fun g -> g.square().sum())
+             |> Array.reduce (fun x y -> x + y))
+                .sqrt()
 
         let host =
             T.toFlat (
@@ -194,7 +222,7 @@ type internal Trainer(ctx: Ctx, cfg: Config, state: TrainState) =
                         yield terms.R2Loss.detach ()
                         yield cos.detach ()
                         yield orth.detach ()
-                        yield (optional |> Option.defaultValue zero).detach ()
+                        yield (optional |> Option.defaultValue zero).detach()
                         yield plain.detach ()
                         yield gnorm
                         yield! tasks |> Array.map (fun t -> t.detach ())
@@ -234,13 +262,14 @@ type internal Trainer(ctx: Ctx, cfg: Config, state: TrainState) =
                 let lr = grp.LearningRate
                 let m = expAvg[j] + (g - expAvg[j]) * sc (1.0 - h.Beta1)
                 let v = expAvgSq[j] * sc h.Beta2 + g * g * sc (1.0 - h.Beta2)
-                let decayed = leaves[j].detach () * sc (1.0 - lr * grp.WeightDecay)
+                let decayed = leaves[j].detach() * sc (1.0 - lr * grp.WeightDecay)
                 let p' = decayed - m / (v.sqrt () / sc bc2Sqrt + sc h.Eps) * sc (lr / bc1)
                 p', m, v)
 
         let finite =
             updated
-            |> Array.collect (fun (a, b, c) -> [| torch.isfinite(a).all (); torch.isfinite(b).all (); torch.isfinite(c).all () |])
+            |> Array.collect (fun (a, b, c) ->
+                [| torch.isfinite(a).all(); torch.isfinite(b).all(); torch.isfinite(c).all() |])
             |> fun fs -> T.toBools (torch.stack (fs))
 
         match finite |> Array.tryFindIndex not with
@@ -250,7 +279,10 @@ type internal Trainer(ctx: Ctx, cfg: Config, state: TrainState) =
         | None -> ()
 
         let keep (t: torch.Tensor) = t.DetachFromDisposeScope()
-        let newLeaves = updated |> Array.map (fun (p', _, _) -> keep (p'.detach().requires_grad_ (true)))
+
+        let newLeaves =
+            updated |> Array.map (fun (p', _, _) -> keep (p'.detach().requires_grad_(true)))
+
         let newM = updated |> Array.map (fun (_, m, _) -> keep m)
         let newV = updated |> Array.map (fun (_, _, v) -> keep v)
         leaves <- replace leaves newLeaves

@@ -21,12 +21,7 @@ let private o64 = TorchOptions.cpu
 let private flat (a: float[,]) = Seq.cast<float> a |> Seq.toArray
 
 /// A generated configuration with its seed and batch size.
-type Case =
-    {
-        Cfg: Config
-        Seed: int
-        Batch: int
-    }
+type Case = { Cfg: Config; Seed: int; Batch: int }
 
 let private genCase: Gen<Case> =
     gen {
@@ -140,14 +135,16 @@ let ``Autograd of the training objective equals every parameter gradient of Obje
         let cfg, b = c.Cfg, c.Batch
         let p = paramsOf c
         let T = 4
-        let xs = Array.init T (fun t -> observations cfg.Loss (c.Seed + 10 + t) b cfg.InputDim)
+
+        let xs =
+            Array.init T (fun t -> observations cfg.Loss (c.Seed + 10 + t) b cfg.InputDim)
+
         let X = Array3D.init b T cfg.InputDim (fun s t d -> xs[t][s, d])
         let traj = (Objective.trajectory cfg p None X).Trajectory
         let expected = Objective.terms cfg p traj
         let actual = TorchBackend.objectiveTerms o64 cfg p traj
 
-        for name, a, e in
-            List.zip3 LossTerms.names (LossTerms.toList actual) (LossTerms.toList expected) do
+        for name, a, e in List.zip3 LossTerms.names (LossTerms.toList actual) (LossTerms.toList expected) do
             assertCloseScalar $"{name} value" tol a.Value e.Value
             checkParams $"{name} gradient" a.Grad e.Grad)
 
@@ -163,7 +160,12 @@ let ``Autograd of the regularisers equals their hand-derived gradients`` () =
                 "orth_r2", TorchBackend.orthR2 o64 cfg p, Regularisers.orthR2 p
                 "optional", TorchBackend.optionalRegularisers o64 cfg p, Regularisers.optional cfg p
             ] do
-            assertCloseScalar $"{name} value (low rank {cfg.LowRankTemp}, M {cfg.MixDim}, R {cfg.RDim})" tol a.Value e.Value
+            assertCloseScalar
+                $"{name} value (low rank {cfg.LowRankTemp}, M {cfg.MixDim}, R {cfg.RDim})"
+                tol
+                a.Value
+                e.Value
+
             checkParams $"{name} gradient" a.Grad e.Grad)
 
 [<Fact>]
@@ -172,7 +174,10 @@ let ``The torch objective and its gradient equal Train.objective`` () =
         let cfg, b = c.Cfg, c.Batch
         let p = paramsOf c
         let T = 3
-        let xs = Array.init T (fun t -> observations cfg.Loss (c.Seed + 20 + t) b cfg.InputDim)
+
+        let xs =
+            Array.init T (fun t -> observations cfg.Loss (c.Seed + 20 + t) b cfg.InputDim)
+
         let X = Array3D.init b T cfg.InputDim (fun s t d -> xs[t][s, d])
         let state = Train.initState cfg p
 

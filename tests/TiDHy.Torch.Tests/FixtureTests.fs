@@ -45,14 +45,19 @@ let private ints (e: JsonElement) =
 
 let private runTemporalPrediction (f: Fixture) (case: JsonElement) =
     let i, o = prop "inputs" case, prop "outputs" case
-    let tp = TorchBackend.temporalPrediction o64 f.Config f.Params (matrix (prop "r_p" i)) (matrix (prop "r2" i))
+
+    let tp =
+        TorchBackend.temporalPrediction o64 f.Config f.Params (matrix (prop "r_p" i)) (matrix (prop "r2" i))
+
     assertClose $"{f.Name} r_hat" stageTol (flat tp.RHat) (data (prop "r_hat" o))
     Assert.Equal<int[]>(shape (prop "V_t" o), [| Array3D.length1 tp.Vt; Array3D.length2 tp.Vt; Array3D.length3 tp.Vt |])
     assertClose $"{f.Name} V_t" stageTol (flat3 tp.Vt) (data (prop "V_t" o))
     assertClose $"{f.Name} w" stageTol (flat tp.W) (data (prop "w" o))
 
 let private runDecode (f: Fixture) (case: JsonElement) =
-    let x = TorchBackend.decode o64 f.Config f.Params (matrix (prop "r" (prop "inputs" case)))
+    let x =
+        TorchBackend.decode o64 f.Config f.Params (matrix (prop "r" (prop "inputs" case)))
+
     assertClose $"{f.Name} x" stageTol (flat x) (data (prop "x" (prop "outputs" case)))
 
 let private runInf (f: Fixture) (case: JsonElement) =
@@ -85,10 +90,24 @@ let private runForward (f: Fixture) (case: JsonElement) =
 
 let private runEvaluateRecord (f: Fixture) (case: JsonElement) =
     let i, o = prop "inputs" case, prop "outputs" case
-    let res = TorchBackend.evaluateRecord o64 f.Config f.Params None (array3 (prop "X" i))
+
+    let res =
+        TorchBackend.evaluateRecord o64 f.Config f.Params None (array3 (prop "X" i))
+
     let scalar name = (prop name o).GetDouble()
-    assertCloseScalar $"{f.Name} spatial_loss_rhat_avg" inferenceTol res.SpatialLossRHatAvg (scalar "spatial_loss_rhat_avg")
-    assertCloseScalar $"{f.Name} spatial_loss_rbar_avg" inferenceTol res.SpatialLossRBarAvg (scalar "spatial_loss_rbar_avg")
+
+    assertCloseScalar
+        $"{f.Name} spatial_loss_rhat_avg"
+        inferenceTol
+        res.SpatialLossRHatAvg
+        (scalar "spatial_loss_rhat_avg")
+
+    assertCloseScalar
+        $"{f.Name} spatial_loss_rbar_avg"
+        inferenceTol
+        res.SpatialLossRBarAvg
+        (scalar "spatial_loss_rbar_avg")
+
     assertCloseScalar $"{f.Name} temp_loss_avg" inferenceTol res.TempLossAvg (scalar "temp_loss_avg")
 
     let arrays =
@@ -166,7 +185,10 @@ let private runTrainGradNorm (f: Fixture) (case: JsonElement) =
     |> Array.iteri (fun k expected ->
         let state', metrics = TorchBackend.step o64 f.Config state X
         state <- state'
-        let gn = metrics.GradNorm |> Option.defaultWith (fun () -> failwith "grad_norm is off")
+
+        let gn =
+            metrics.GradNorm |> Option.defaultWith (fun () -> failwith "grad_norm is off")
+
         let what = $"{f.Name} step {k}"
         assertClose $"{what} losses" trainingTol gn.Losses (floats (prop "losses" expected))
         assertClose $"{what} task_grad_norms" trainingTol gn.TaskGradNorms (floats (prop "task_grad_norms" expected))
@@ -229,12 +251,18 @@ let ``Torch backend in float32 is within 1e-3 of the fixtures where the fused fl
             compared <- compared + 1
             check ()
         else
-            skipped <- $"{what} (fused float32 errors {fusedErrs}, iteration counts agree: fused {fusedIters}, torch {torchIters})" :: skipped
+            skipped <-
+                $"{what} (fused float32 errors {fusedErrs}, iteration counts agree: fused {fusedIters}, torch {torchIters})"
+                :: skipped
 
     for file in files do
         let f = load file
         let name = $"{f.Name} [torch float32]"
-        let fused = { f.Config with Backend = Backend.FusedFloat32 }
+
+        let fused =
+            { f.Config with
+                Backend = Backend.FusedFloat32
+            }
 
         match f.Cases.TryFind "inf" with
         | Some case ->
@@ -246,7 +274,10 @@ let ``Torch backend in float32 is within 1e-3 of the fixtures where the fused fl
 
             gate
                 $"{name} inf"
-                [ relError (flat ref32.R) (data (prop "r" o)); relError (flat ref32.R2) (data (prop "r2" o)) ]
+                [
+                    relError (flat ref32.R) (data (prop "r" o))
+                    relError (flat ref32.R2) (data (prop "r2" o))
+                ]
                 (ref32.Iterations = expected)
                 (res.Iterations = expected)
                 (fun () ->
@@ -305,4 +336,7 @@ let ``Torch backend in float32 is within 1e-3 of the fixtures where the fused fl
     for s in skipped do
         printfn "float32, not compared: %s" s
 
-    Assert.True(compared > 2 * skipped.Length, $"float32: compared {compared} cases, skipped {skipped.Length}: {skipped}")
+    Assert.True(
+        compared > 2 * skipped.Length,
+        $"float32: compared {compared} cases, skipped {skipped.Length}: {skipped}"
+    )

@@ -57,6 +57,10 @@ let perturb (cfg: Config) (seed: int) (sd: float) (p: Params) =
     leaves
     |> List.mapi (fun i (name, t) ->
         let z = Random.normal (Random.key (seed + 7919 * (i + 1))) t.Data.Length
-        name, { t with Data = Array.map2 (fun v e -> v + sd * e) t.Data z })
+
+        name,
+        { t with
+            Data = Array.map2 (fun v e -> v + sd * e) t.Data z
+        })
     |> Map.ofList
     |> ParamLayout.toParams cfg

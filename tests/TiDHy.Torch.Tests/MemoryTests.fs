@@ -34,19 +34,37 @@ let ``A 200-step fit does not grow the process's native memory`` () =
             NumEpochs = 1000
         }
 
-    let windows = Array3D.init 64 6 16 (fun w t d -> sin (0.3 * float (w * 6 + t) + float d))
-    let options = { Train.defaultFitOptions cfg with BatchSize = 32; ValidateEvery = 0 }
+    let windows =
+        Array3D.init 64 6 16 (fun w t d -> sin (0.3 * float (w * 6 + t) + float d))
+
+    let options =
+        { Train.defaultFitOptions cfg with
+            BatchSize = 32
+            ValidateEvery = 0
+        }
+
     let state0 = Train.init cfg (Random.key 3)
     // Warm-up: 20 steps (10 epochs of 2 batches) so that libtorch, the JIT and the allocators settle.
-    let warm = TorchBackend.fit TorchOptions.cpu cfg { options with Epochs = 10 } windows None state0
+    let warm =
+        TorchBackend.fit TorchOptions.cpu cfg { options with Epochs = 10 } windows None state0
+
     let before = rss ()
-    let half = TorchBackend.fit TorchOptions.cpu cfg { options with Epochs = 60 } windows None warm.State
+
+    let half =
+        TorchBackend.fit TorchOptions.cpu cfg { options with Epochs = 60 } windows None warm.State
+
     let middle = rss ()
-    let fit = TorchBackend.fit TorchOptions.cpu cfg { options with Epochs = 110 } windows None half.State
+
+    let fit =
+        TorchBackend.fit TorchOptions.cpu cfg { options with Epochs = 110 } windows None half.State
+
     let after = rss ()
     printfn $"RSS after 100 steps {float middle / 1048576.0:F1} MiB"
     Assert.Equal(110, fit.State.Epoch)
     Assert.Equal(200, fit.State.Optimizer.Step - warm.State.Optimizer.Step)
     let growth = float (after - before) / 1048576.0
-    printfn $"RSS before {float before / 1048576.0:F1} MiB, after 200 steps {float after / 1048576.0:F1} MiB, growth {growth:F1} MiB"
+
+    printfn
+        $"RSS before {float before / 1048576.0:F1} MiB, after 200 steps {float after / 1048576.0:F1} MiB, growth {growth:F1} MiB"
+
     Assert.True(growth < 32.0, $"resident memory grew by {growth:F1} MiB over 200 steps (bound 32 MiB)")

@@ -19,11 +19,18 @@ let ``An option outside the supported list is refused when it differs from its d
 
     for cfg, key in
         [
-            { smallConfig with NormalizeSpatial = true }, "normalize_spatial"
-            { smallConfig with NormalizeTemporal = true }, "normalize_temporal"
+            { smallConfig with
+                NormalizeSpatial = true
+            },
+            "normalize_spatial"
+            { smallConfig with
+                NormalizeTemporal = true
+            },
+            "normalize_temporal"
         ] do
         let ex =
-            Assert.Throws<NotSupportedException>(fun () -> TorchBackend.inferFirstStep TorchOptions.cpu cfg p x |> ignore)
+            Assert.Throws<NotSupportedException>(fun () ->
+                TorchBackend.inferFirstStep TorchOptions.cpu cfg p x |> ignore)
 
         Assert.Contains(key, ex.Message)
 
@@ -32,7 +39,8 @@ let ``Every Config option is either in the supported list or refused away from i
     // The refusal is read from ConfigOptions.all: an option added to Config later and not listed in
     // TorchSupport.supportedKeys is refused until someone implements it.
     let unsupported =
-        ConfigOptions.all |> List.filter (fun o -> not (TorchSupport.supportedKeys.Contains o.Key))
+        ConfigOptions.all
+        |> List.filter (fun o -> not (TorchSupport.supportedKeys.Contains o.Key))
 
     for o in unsupported do
         match o.Kind with
@@ -50,7 +58,13 @@ let ``A bad device name is a clear error`` () =
 
     let ex =
         Assert.Throws<ArgumentException>(fun () ->
-            TorchBackend.inferFirstStep { TorchOptions.cpu with Device = "nodevice:7" } smallConfig p (Array2D.zeroCreate 2 6)
+            TorchBackend.inferFirstStep
+                { TorchOptions.cpu with
+                    Device = "nodevice:7"
+                }
+                smallConfig
+                p
+                (Array2D.zeroCreate 2 6)
             |> ignore)
 
     Assert.Contains("nodevice:7", ex.Message)
