@@ -10,6 +10,7 @@ type BenchArgs =
     | Json
     | No_Reference
     | Max_Reference_Batch of int
+    | Device of string
 
     interface IArgParserTemplate with
         member a.Usage =
@@ -18,6 +19,7 @@ type BenchArgs =
             | Json -> "one JSON line per implementation and batch size."
             | No_Reference -> "skip the slow F# reference path."
             | Max_Reference_Batch _ -> "time the reference path only up to this batch size, >= 0 (default 4096)."
+            | Device _ -> "the device of registered backends' rows (tidhy-torch: cpu, cuda:N; default cpu)."
 
 /// `tidhy bench`: the inference benchmark (D=20, R=10, R2=5, M=15, H=50, T=3, max_iter=50, tol=0),
 /// one line per implementation and batch size; returns the exit code.
@@ -36,5 +38,9 @@ let run (args: ParseResults<BenchArgs>) =
         (not (args.Contains BenchArgs.No_Reference))
         (args.GetResult(BenchArgs.Max_Reference_Batch, 4096)
          |> nonNegative "--max-reference-batch")
+
+    // Registered backends (tidhy-torch: the torch backend) time the same workload.
+    for b in Backends.registered () do
+        b.Benchmark (args.GetResult(BenchArgs.Device, b.DefaultDevice)) batches (args.Contains BenchArgs.Json)
 
     0
