@@ -250,11 +250,14 @@ module internal TorchInference =
                     | Convergence.AllSamples
                     | Convergence.PerSample -> torch.cat ([| relRows r' r.Value; relRows r2' r2.Value |])
 
-                let fin = torch.cat ([| finiteRows r'; finiteRows r2' |])
-                let finite = T.toBools fin
+                // One transfer per iteration: the convergence measures and the finiteness flags.
+                let fin = torch.cat([| finiteRows r'; finiteRows r2' |]).to_type(x.dtype)
+                let host = T.toFlat (torch.cat ([| stats; fin |]))
+                let n = host.Length - 2 * b
+                let finite = host[n..] |> Array.map (fun v -> v > 0.5)
                 let next = [| r'; r2'; vr'; vr2' |]
                 scope.MoveToOuter(next |> Array.map (fun t -> t :> IDisposable))
-                next, T.toFlat stats, finite[.. b - 1], finite[b..]
+                next, host[.. n - 1], finite[.. b - 1], finite[b..]
 
             swap r next[0]
             swap r2 next[1]
@@ -353,10 +356,10 @@ module internal TorchInference =
                         r', m1', m2'
 
                 let rel = relRows r' r.Value
-                let fin = T.toBools (finiteRows r')
+                let host = T.toFlat (torch.cat ([| rel; finiteRows(r').to_type(x.dtype) |]))
                 let next = [| r'; m1'; m2' |]
                 scope.MoveToOuter(next |> Array.map (fun t -> t :> IDisposable))
-                next, T.toFlat rel, fin
+                next, host[.. b - 1], host[b..] |> Array.map (fun v -> v > 0.5)
 
             swap r next[0]
             swap m1 next[1]
