@@ -585,7 +585,8 @@ module TorchBackend =
     /// shuffled batches (`Train.batches`), the learning-rate schedule, validation, the best model, the
     /// history, progress, cancellation and checkpoints (`last.tidhy.json`, `best.tidhy.json`, written
     /// as `Train.fit` writes them, so `Checkpoint.load` and `Train.fit` can resume them) are as in
-    /// `Train.fit`. Not implemented (refused): stateful mode (`stateful = true`).
+    /// `Train.fit`; in stateful mode each batch starts from the previous batch's final latents, kept
+    /// on the device. The decoding monitor (`Train.fitMonitored`) is not offered.
     let fit
         (options: TorchOptions)
         (cfg: Config)
@@ -595,10 +596,6 @@ module TorchBackend =
         (state: TrainState)
         : FitResult =
         let cfg = TorchSupport.check cfg
-
-        if cfg.Stateful then
-            raise (NotSupportedException "The torch backend's fit does not implement stateful = true; use Train.fit.")
-
         TParams.check cfg state.Params
         let n, _ = checkWindow cfg None train
         validation |> Option.iter (checkWindow cfg None >> ignore)
@@ -632,6 +629,17 @@ module TorchBackend =
         let trainT = T.ofArray3 c train
         let validationT = validation |> Option.map (T.ofArray3 c)
         use trainer = new Trainer(c, cfg, state)
+        // Stateful mode: the latent state after the last batch, on the device (Train.step's Carry).
+        let mutable carry = if cfg.Stateful then carryOf c state.Carry else None
+
+        let dropCarry () =
+            carry
+            |> Option.iter (fun (a, b) ->
+                a.Dispose()
+                b.Dispose())
+
+            carry <- None
+
         let clock = Stopwatch.StartNew()
         let mutable s = state
         let mutable cancelled = false
@@ -657,7 +665,15 @@ module TorchBackend =
                 let m =
                     use _ = torch.NewDisposeScope()
                     let idx = torch.tensor (bs[s.Batch] |> Array.map int64, device = c.Device)
-                    (trainer.Step(trainT.index_select (0L, idx), epoch, s.Batch, None)).Metrics
+                    let res = trainer.Step(trainT.index_select (0L, idx), epoch, s.Batch, carry)
+
+                    if cfg.Stateful then
+                        let fr, fr2 = res.Final
+                        let next = fr.DetachFromDisposeScope(), fr2.DetachFromDisposeScope()
+                        dropCarry ()
+                        carry <- Some next
+
+                    res.Metrics
 
                 s <-
                     { s with
@@ -727,6 +743,7 @@ module TorchBackend =
                             | None, _ -> false
 
                         let host = trainer.ToState s
+                        dropCarry ()
 
                         s <-
                             { host with
@@ -769,7 +786,15 @@ module TorchBackend =
                         Elapsed = clock.Elapsed
                     }
 
-        let s = if s.Batch > 0 || cancelled then trainer.ToState s else s
+        let s =
+            if s.Batch > 0 || cancelled then
+                { trainer.ToState s with
+                    Carry = carry |> Option.map (fun (r, r2) -> { R = T.toMatrix r; R2 = T.toMatrix r2 })
+                }
+            else
+                s
+
+        dropCarry ()
 
         if cancelled then
             save Train.LastCheckpoint s
