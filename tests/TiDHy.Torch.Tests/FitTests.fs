@@ -41,7 +41,9 @@ let ``TorchBackend.fit equals Train.fit`` (stateful: bool) =
 
     // Away from the orthogonal initialisation, where the cosines of cos_reg are ≈ ±1e-17 and the
     // sign their gradient takes is a rounding accident in every implementation (Inputs.perturb).
-    let state0 = Train.initState cfg (Init.init cfg (Random.key 11) |> Inputs.perturb cfg 11 0.3)
+    let state0 =
+        Train.initState cfg (Init.init cfg (Random.key 11) |> Inputs.perturb cfg 11 0.3)
+
     let core = Train.fit cfg options windows (Some validation) state0
 
     let torch =
