@@ -1,9 +1,9 @@
 /// Autograd as a second opinion on the reference path's hand-derived derivatives: on FsCheck-generated
-/// configurations (loss, decoder, dynamic bias, low rank, r2 decoder, L1 terms, batch scaling and
+/// configurations (loss — MSE, BCE, and Poisson where the objective is defined —, decoder, dynamic bias, low rank, r2 decoder, L1 terms, batch scaling and
 /// the optional regularisers) and inputs, TorchSharp's autograd (float64, CPU) of the same objective
 /// must equal `Inference.gradient`, `Inference.firstStepGradient`, every parameter gradient of
 /// `Objective.terms` and the regularisers' gradients, to 1e-8 relative (the two differ only in the
-/// order of floating-point operations).
+/// order of floating-point operations); `Train.objective` (which infers its own trajectory) to 1e-7.
 module TiDHy.Torch.Tests.AutogradTests
 
 open FsCheck
@@ -83,15 +83,22 @@ let private paramsOf (c: Case) =
     else
         p
 
-let private property (f: Case -> unit) =
-    Check.One(Config.QuickThrowOnFailure.WithMaxTest(25), Prop.forAll (Arb.fromGen genCase) f)
+let private propertyOf (g: Gen<Case>) (f: Case -> unit) =
+    Check.One(Config.QuickThrowOnFailure.WithMaxTest(25), Prop.forAll (Arb.fromGen g) f)
+
+let private property = propertyOf genCase
+
+/// The training objective over inferred trajectories: MSE and BCE. (With Poisson, a window's inferred
+/// `r̂` can decode to a non-positive rate, where the loss is undefined in both implementations.)
+let private windowProperty =
+    propertyOf (genCase |> Gen.filter (fun c -> c.Cfg.Loss <> LossKind.Poisson))
 
 /// Every leaf of `actual` against `expected`: `max|a − e| ≤ tol·scale` with `scale` the larger of
 /// the leaf's own largest entry and 1% of the largest entry of the whole gradient. Backpropagation's
 /// rounding in a leaf is of the size of the signal that flows through it, which the gradient's
 /// largest entries measure; a leaf whose gradient nearly cancels (e.g. `hypernet.0.weight` behind a
 /// LayerNorm of nearly constant input) would otherwise be held to a tolerance below its rounding.
-let private checkParams (what: string) (actual: Params) (expected: Params) =
+let private checkParamsTol (tol: float) (what: string) (actual: Params) (expected: Params) =
     let a = ParamTree.leaves actual |> Map.ofList
     let leaves = ParamTree.leaves expected
 
@@ -108,6 +115,13 @@ let private checkParams (what: string) (actual: Params) (expected: Params) =
 
         if not (err <= tol) then
             Assert.Fail($"{what} {name}: error {err:E3} (max |difference| {diff:E3} over scale {scale:E3}) > {tol:E0}")
+
+let private checkParams = checkParamsTol tol
+
+/// `Train.objective` infers its own trajectory (the reference path) and the torch objective its own
+/// (tensors), so their latents already differ by rounding amplified over the inference iterations:
+/// compared at the fixtures' tolerance for training outputs (tests/reference/README.md), 1e-7.
+let private trainingTol = 1e-7
 
 [<Fact>]
 let ``Autograd of the inference objective equals Inference.gradient`` () =
@@ -148,7 +162,7 @@ let ``Autograd of the first step's objective equals Inference.firstStepGradient`
 
 [<Fact>]
 let ``Autograd of the training objective equals every parameter gradient of Objective.terms`` () =
-    property (fun c ->
+    windowProperty (fun c ->
         let cfg, b = c.Cfg, c.Batch
         let p = paramsOf c
         let T = 4
@@ -187,7 +201,7 @@ let ``Autograd of the regularisers equals their hand-derived gradients`` () =
 
 [<Fact>]
 let ``The torch objective and its gradient equal Train.objective`` () =
-    property (fun c ->
+    windowProperty (fun c ->
         let cfg, b = c.Cfg, c.Batch
         let p = paramsOf c
         let T = 3
@@ -208,6 +222,6 @@ let ``The torch objective and its gradient equal Train.objective`` () =
 
         let expected = Train.objective cfg state X
         let actual = TorchBackend.objective o64 cfg state X
-        assertCloseScalar "total" tol actual.Total expected.Total
+        assertCloseScalar "total" trainingTol actual.Total expected.Total
         Assert.Equal<int[]>(expected.Forward.Iterations, actual.Forward.Iterations)
-        checkParams "gradient" actual.Gradient expected.Gradient)
+        checkParamsTol trainingTol "gradient" actual.Gradient expected.Gradient)
