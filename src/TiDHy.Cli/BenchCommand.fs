@@ -29,6 +29,7 @@ type BenchArgs =
     | Json
     | No_Reference
     | Max_Reference_Batch of int
+    | Device of string
 
     interface IArgParserTemplate with
         member a.Usage =
@@ -38,6 +39,7 @@ type BenchArgs =
             | Json -> "one JSON line per implementation and batch size."
             | No_Reference -> "skip the slow F# reference path."
             | Max_Reference_Batch _ -> "time the reference path only up to this batch size, >= 0 (default 4096)."
+            | Device _ -> "the device of registered backends' rows (tidhy-torch: cpu, cuda:N; default cpu)."
 
 /// Splits a comma-separated list of names, each one of `allowed`; a usage error naming `option` otherwise.
 let private names (option: string) (allowed: string list) (value: string) =
@@ -95,5 +97,9 @@ let run (args: ParseResults<BenchArgs>) =
             (not (args.Contains BenchArgs.No_Reference))
             (args.GetResult(BenchArgs.Max_Reference_Batch, 4096)
              |> nonNegative "--max-reference-batch")
+
+        // Registered backends (tidhy-torch: the torch backend) time the same workload.
+        for b in Backends.registered () do
+            b.Benchmark (args.GetResult(BenchArgs.Device, b.DefaultDevice)) batches (args.Contains BenchArgs.Json)
 
         0

@@ -15,11 +15,15 @@ type EvalArgs =
     | States of file: string
     | Batch_Size of int
     | Force
+    | Backend of name: string
+    | Device of string
 
     interface IArgParserTemplate with
         member a.Usage =
             match a with
             | Force -> "replace the run files already in the output folder."
+            | Backend _ -> "core (default: Config's backend) or torch (in tidhy-torch only; README, \"Torch backend\")."
+            | Device _ -> "with --backend torch: cpu (default), cuda or cuda:N."
             | Batch_Size _ ->
                 "windows per inference batch, >= 1 (default 16, train's default; with upstream's batch_scaling BatchMean inference depends on it)."
             | Model _ -> "a checkpoint (*.tidhy.json) or a state_dict JSON (then --config is needed)."
@@ -61,6 +65,10 @@ let private modelOf (path: string) (config: string option) (features: int) =
 /// `tidhy eval`; returns the exit code.
 let run (args: ParseResults<EvalArgs>) =
     let batchSize = args.GetResult(EvalArgs.Batch_Size, 16) |> positive "--batch-size"
+
+    let backend =
+        Backends.resolve (args.TryGetResult EvalArgs.Backend) (args.TryGetResult EvalArgs.Device)
+
     let dataPath = args.GetResult EvalArgs.Data
     let out = args.GetResult EvalArgs.Out
     use _lock = lockOutput out
@@ -71,7 +79,11 @@ let run (args: ParseResults<EvalArgs>) =
         modelOf (args.GetResult EvalArgs.Model) (args.TryGetResult EvalArgs.Config) (Array2D.length2 series)
 
     let windows = windowsOf dataPath cfg cfg.SequenceLength series
-    let record = Evaluate.evaluateSeriesWindows cfg p batchSize windows
+
+    let record =
+        match backend with
+        | Some(b, device) -> b.EvaluateSeriesWindows device cfg p batchSize windows
+        | None -> Evaluate.evaluateSeriesWindows cfg p batchSize windows
 
     let losses =
         [

@@ -23,6 +23,8 @@ type TrainArgs =
     | Monitor_Every of int
     | Resume
     | Force
+    | Backend of name: string
+    | Device of string
 
     interface IArgParserTemplate with
         member a.Usage =
@@ -47,6 +49,8 @@ type TrainArgs =
             | Resume ->
                 "continue from the output folder's last.tidhy.json (same data, batch size and seed; its configuration unless --config is given)."
             | Force -> "replace the run files an earlier run left in the output folder and start afresh."
+            | Backend _ -> "core (default: Config's backend) or torch (in tidhy-torch only; README, \"Torch backend\")."
+            | Device _ -> "with --backend torch: cpu (default), cuda or cuda:N."
 
 let private summaryOf (cfg: Config) (state: TrainState) =
     [
@@ -161,6 +165,12 @@ let private validationLabels
 /// `tidhy train`; returns the exit code.
 let run (args: ParseResults<TrainArgs>) =
     // Usage errors first, before any file is read or written.
+    let backend =
+        Backends.resolve (args.TryGetResult TrainArgs.Backend) (args.TryGetResult TrainArgs.Device)
+
+    if backend.IsSome && args.Contains TrainArgs.States then
+        usage $"--states (the decoding monitor) is not implemented with --backend {backend.Value |> fst |> _.Name}."
+
     let batchSizeGiven =
         args.TryGetResult TrainArgs.Batch_Size |> Option.map (positive "--batch-size")
 
@@ -347,8 +357,9 @@ let run (args: ParseResults<TrainArgs>) =
                     Cancellation = cts.Token
                 }
 
-            match monitoring with
-            | Some(v, labels) ->
+            match backend, monitoring with
+            | Some(b, device), _ -> b.Fit device cfg options trainWindows validWindows state
+            | None, Some(v, labels) ->
                 let m =
                     {
                         Every = defaultArg monitorEvery 1
@@ -357,7 +368,7 @@ let run (args: ParseResults<TrainArgs>) =
                     }
 
                 Train.fitMonitored cfg options m trainWindows validWindows state
-            | None -> Train.fit cfg options trainWindows validWindows state)
+            | None, None -> Train.fit cfg options trainWindows validWindows state)
 
     let s = res.State
     let best = s.Best |> Option.map _.Params |> Option.defaultValue s.Params
@@ -365,7 +376,10 @@ let run (args: ParseResults<TrainArgs>) =
 
     let tl =
         validWindows
-        |> Option.map (fun v -> Report.timeline (Evaluate.evaluateBatched cfg best options.BatchSize v))
+        |> Option.map (fun v ->
+            match backend with
+            | Some(b, device) -> Report.timeline (b.EvaluateBatched device cfg best options.BatchSize v)
+            | None -> Report.timeline (Evaluate.evaluateBatched cfg best options.BatchSize v))
 
     let index = Report.write out "TiDHy training" (summaryOf cfg s) s.History tl None
     printfn "Report: %s" index

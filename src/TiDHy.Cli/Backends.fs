@@ -1,0 +1,54 @@
+/// Other implementations of training and evaluation, chosen by `--backend NAME` (`tidhy train`,
+/// `tidhy eval`) and timed by `tidhy bench`. The `tidhy` tool registers none, so that it (and the
+/// demo) never needs TorchSharp; `tidhy-torch` (src/TiDHy.Torch.Cli, which references TiDHy.Torch)
+/// registers "torch" and then runs these same commands.
+module TiDHy.Cli.Backends
+
+open System.Collections.Generic
+open TiDHy.Functional
+open TiDHy.Cli.Args
+
+/// A registered implementation; each function takes the device name (`--device`) first.
+type Backend =
+    {
+        /// The `--backend` name, e.g. "torch".
+        Name: string
+        /// The default `--device`.
+        DefaultDevice: string
+        /// As `Train.fit` (no monitor).
+        Fit: string -> Config -> FitOptions -> float[,,] -> float[,,] option -> TrainState -> FitResult
+        /// As `Evaluate.evaluateBatched`.
+        EvaluateBatched: string -> Config -> Params -> int -> float[,,] -> EvaluationRecord
+        /// As `Evaluate.evaluateSeriesWindows`.
+        EvaluateSeriesWindows: string -> Config -> Params -> int -> float[,,] -> EvaluationRecord
+        /// Rows of `tidhy bench`: the device, the batch sizes, JSON lines or text.
+        Benchmark: string -> int list -> bool -> unit
+    }
+
+let private registry = Dictionary<string, Backend>()
+
+/// Makes `backend` available to `--backend backend.Name`.
+let register (backend: Backend) = registry[backend.Name] <- backend
+
+/// The registered backends, by name.
+let registered () =
+    registry.Values |> Seq.sortBy _.Name |> Seq.toList
+
+/// The backend and device that `--backend NAME` and `--device DEV` choose: `None` for the core
+/// (no `--backend`, or `--backend core`); a usage error for an unknown name or a device without a
+/// backend.
+let resolve (name: string option) (device: string option) : (Backend * string) option =
+    match name with
+    | None
+    | Some "core" ->
+        match device with
+        | Some d -> usage $"--device {d}: the core backend runs on the CPU; --device goes with --backend torch."
+        | None -> None
+    | Some n ->
+        match registry.TryGetValue n with
+        | true, b -> Some(b, defaultArg device b.DefaultDevice)
+        | _ ->
+            let here = String.concat ", " ("core" :: (registered () |> List.map _.Name))
+
+            usage
+                $"--backend {n}: not in this program (it has: {here}). The torch backend runs in `tidhy-torch` (src/TiDHy.Torch.Cli), which carries TorchSharp; `tidhy` stays free of it."

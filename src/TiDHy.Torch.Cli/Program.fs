@@ -1,0 +1,25 @@
+/// `tidhy-torch`: `tidhy` with the torch backend registered as `--backend torch`.
+module TiDHy.Torch.Cli.Program
+
+open TiDHy.Torch
+open TiDHy.Cli
+
+let private options (device: string) = TorchOptions.onDevice device
+
+[<EntryPoint>]
+let main argv =
+    Backends.register
+        {
+            Name = "torch"
+            DefaultDevice = "cpu"
+            Fit =
+                fun device cfg fitOptions train validation state ->
+                    TorchBackend.fit (options device) cfg fitOptions train validation state
+            EvaluateBatched =
+                fun device cfg p batchSize X -> TorchBackend.evaluateBatched (options device) cfg p batchSize X
+            EvaluateSeriesWindows =
+                fun device cfg p batchSize X -> TorchBackend.evaluateSeriesWindows (options device) cfg p batchSize X
+            Benchmark = TorchBenchmark.run
+        }
+
+    Program.main argv

@@ -1,0 +1,189 @@
+namespace TiDHy.Torch
+
+open System
+open TorchSharp
+open TiDHy.Functional
+
+/// The floating-point precision of the torch backend's tensors.
+[<RequireQualifiedAccess>]
+type Precision =
+    /// float64: equal to the reference path to rounding.
+    | Float64
+    /// float32: faster (above all on a GPU), results within about 1e-3 of float64.
+    | Float32
+
+/// Where and in what precision the torch backend computes: `Device` is a TorchSharp device name
+/// (`"cpu"`, `"cuda"`, `"cuda:0"`, …), the caller's choice; nothing in the backend assumes a CPU.
+type TorchOptions =
+    {
+        /// The device name, e.g. `"cpu"` or `"cuda:0"`.
+        Device: string
+        /// The tensors' precision.
+        Precision: Precision
+    }
+
+/// Constructors of `TorchOptions`.
+[<RequireQualifiedAccess>]
+module TorchOptions =
+
+    /// float64 on the CPU (the options under which the backend is exact against the fixtures).
+    let cpu =
+        {
+            Device = "cpu"
+            Precision = Precision.Float64
+        }
+
+    /// float64 on device `device` (`"cpu"`, `"cuda:0"`, …).
+    let onDevice (device: string) =
+        {
+            Device = device
+            Precision = Precision.Float64
+        }
+
+/// The device and dtype that every tensor of one call lives on.
+type internal Ctx =
+    {
+        Device: torch.Device
+        DType: torch.ScalarType
+    }
+
+/// Small helpers over TorchSharp: scalars, conversions between .NET arrays and tensors.
+module internal T =
+
+    type Tensor = torch.Tensor
+
+    /// A .NET float as a TorchSharp scalar.
+    let sc (x: float) : Scalar = x.ToScalar()
+
+    let ctx (o: TorchOptions) : Ctx =
+        if String.IsNullOrWhiteSpace o.Device then
+            invalidArg "options" "options.Device: expected a device name such as \"cpu\" or \"cuda:0\"."
+
+        let device =
+            try
+                torch.device o.Device
+            with ex ->
+                invalidArg "options" $"options.Device: '{o.Device}' is not a TorchSharp device ({ex.Message})."
+
+        {
+            Device = device
+            DType =
+                match o.Precision with
+                | Precision.Float64 -> torch.ScalarType.Float64
+                | Precision.Float32 -> torch.ScalarType.Float32
+        }
+
+    let ofFlat (c: Ctx) (data: float[]) (shape: int[]) : Tensor =
+        let t = torch.tensor (data, dtype = Nullable c.DType, device = c.Device)
+        t.reshape (shape |> Array.map int64)
+
+    let ofMatrix (c: Ctx) (a: float[,]) : Tensor =
+        torch.tensor (a, dtype = Nullable c.DType, device = c.Device)
+
+    let ofArray3 (c: Ctx) (a: float[,,]) : Tensor =
+        torch.tensor (a, dtype = Nullable c.DType, device = c.Device)
+
+    let zeros (c: Ctx) (shape: int64 list) : Tensor =
+        torch.zeros (List.toArray shape, dtype = Nullable c.DType, device = c.Device)
+
+    /// The values of `t` as float64 on the host, row-major.
+    let toFlat (t: Tensor) : float[] =
+        use _ = torch.NewDisposeScope()
+        let h = t.detach().cpu().to_type(torch.ScalarType.Float64)
+        h.contiguous().data<float>().ToArray()
+
+    let toMatrix (t: Tensor) : float[,] =
+        let d = toFlat t
+        let n0, n1 = int t.shape[0], int t.shape[1]
+        Array2D.init n0 n1 (fun i j -> d[i * n1 + j])
+
+    let toArray3 (t: Tensor) : float[,,] =
+        let d = toFlat t
+        let n0, n1, n2 = int t.shape[0], int t.shape[1], int t.shape[2]
+        Array3D.init n0 n1 n2 (fun i j k -> d[(i * n1 + j) * n2 + k])
+
+    let toArray4 (t: Tensor) : float[,,,] =
+        let d = toFlat t
+        let n0, n1, n2, n3 = int t.shape[0], int t.shape[1], int t.shape[2], int t.shape[3]
+        Array4D.init n0 n1 n2 n3 (fun i j k l -> d[((i * n1 + j) * n2 + k) * n3 + l])
+
+    let toBools (t: Tensor) : bool[] =
+        use _ = torch.NewDisposeScope()
+        let h = t.detach().cpu()
+        h.contiguous().data<bool>().ToArray()
+
+    let scalar (t: Tensor) : float =
+        use _ = torch.NewDisposeScope()
+        let h = t.detach().cpu().to_type(torch.ScalarType.Float64)
+        h.item<float>()
+
+    /// `sign(v)·max(|v| − λ, 0)`.
+    let softThreshold (lambda: float) (v: Tensor) : Tensor =
+        if lambda = 0.0 then
+            v
+        else
+            v.sign () * (v.abs () - sc lambda).clamp_min(sc 0.0)
+
+/// A model's parameters as tensors, in `ParamLayout.expected` order (state_dict names).
+type internal TParams =
+    {
+        Names: string[]
+        Leaves: T.Tensor[]
+    }
+
+    member p.Get(name: string) =
+        match Array.IndexOf(p.Names, name) with
+        | -1 -> invalidOp $"no parameter '{name}'"
+        | i -> p.Leaves[i]
+
+    member p.TryGet(name: string) =
+        match Array.IndexOf(p.Names, name) with
+        | -1 -> None
+        | i -> Some p.Leaves[i]
+
+/// Moving parameters between `Params` records and tensors.
+module internal TParams =
+
+    /// Raises an ArgumentException unless `p` has the shapes `cfg` requires.
+    let check (cfg: Config) (p: Params) =
+        let actual = ParamLayout.ofParams p |> List.map (fun (n, t) -> n, t.Shape)
+        let expected = ParamLayout.expected cfg
+
+        if actual <> expected then
+            let show l =
+                String.Join(", ", l |> List.map (fun (n, s: int[]) -> n + " [" + String.Join("; ", s) + "]"))
+
+            invalidArg "p" $"p: parameters do not fit the configuration; expected {show expected}, got {show actual}."
+
+    /// The parameters on the device (one copy each, not requiring gradients).
+    let ofParams (c: Ctx) (cfg: Config) (p: Params) : TParams =
+        check cfg p
+        let leaves = ParamLayout.ofParams p
+
+        {
+            Names = leaves |> List.map fst |> List.toArray
+            Leaves = leaves |> List.map (fun (_, t) -> T.ofFlat c t.Data t.Shape) |> List.toArray
+        }
+
+    /// The parameters as a `Params` record (copied to the host in float64).
+    let toParams (cfg: Config) (p: TParams) : Params =
+        let entries =
+            Array.map2
+                (fun (n: string) (t: T.Tensor) ->
+                    n,
+                    {
+                        Shape = t.shape |> Array.map int
+                        Data = T.toFlat t
+                    })
+                p.Names
+                p.Leaves
+            |> Map.ofArray
+
+        ParamLayout.toParams cfg entries
+
+    /// The same names with other tensors.
+    let withLeaves (p: TParams) (leaves: T.Tensor[]) = { Names = p.Names; Leaves = leaves }
+
+    /// Every leaf detached from the autograd graph (sharing storage).
+    let detach (p: TParams) =
+        withLeaves p (p.Leaves |> Array.map (fun t -> t.detach ()))

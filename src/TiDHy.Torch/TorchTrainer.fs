@@ -1,0 +1,331 @@
+namespace TiDHy.Torch
+
+open System
+open TorchSharp
+open TiDHy.Functional
+open TiDHy.Kernels
+
+/// What one device-side training step computed, before it is committed.
+type internal TStepResult =
+    {
+        Metrics: StepMetrics
+        /// The final carry of the window (device).
+        Final: torch.Tensor * torch.Tensor
+    }
+
+/// The training state on the device: the parameters (leaves requiring gradients), AdamW's moments
+/// and GradNorm's weights. Holds native memory until disposed; every step replaces its tensors and
+/// disposes the old ones (the step's temporaries live in a dispose scope of their own).
+type internal Trainer(ctx: Ctx, cfg: Config, state: TrainState) =
+    let names = ParamLayout.expected cfg |> List.map fst |> List.toArray
+
+    let toDevice (p: Params) requiresGrad =
+        let t = TParams.ofParams ctx cfg p
+
+        t.Leaves
+        |> Array.map (fun l ->
+            let l = if requiresGrad then l.requires_grad_ (true) else l
+            l.DetachFromDisposeScope())
+
+    let mutable leaves = toDevice state.Params true
+    let mutable expAvg = toDevice state.Optimizer.ExpAvg false
+    let mutable expAvgSq = toDevice state.Optimizer.ExpAvgSq false
+    let mutable adamStep = state.Optimizer.Step
+    let mutable gradNorm = state.GradNorm
+    let sc = T.sc
+
+    let replace (old: torch.Tensor[]) (next: torch.Tensor[]) =
+        for t in old do
+            t.Dispose()
+
+        next
+
+    member _.Params = { Names = names; Leaves = leaves }
+
+    member _.GradNormState = gradNorm
+
+    /// The state as records (copied to the host), with `template`'s other fields.
+    member this.ToState(template: TrainState) : TrainState =
+        let ofLeaves (ls: torch.Tensor[]) =
+            TParams.toParams cfg { Names = names; Leaves = ls }
+
+        { template with
+            Params = ofLeaves leaves
+            Optimizer =
+                {
+                    Step = adamStep
+                    ExpAvg = ofLeaves expAvg
+                    ExpAvgSq = ofLeaves expAvgSq
+                }
+            GradNorm = gradNorm
+        }
+
+    /// The task losses of GradNorm (with `optional` in each, `core` in task 2).
+    static member Tasks
+        (cfg: Config, terms: LossTerms<torch.Tensor>, core: torch.Tensor, optional: torch.Tensor option)
+        =
+        let withOpt (t: torch.Tensor) =
+            match optional with
+            | Some o -> t + o
+            | None -> t
+
+        [|
+            yield withOpt terms.SpatialLossRHat
+            yield withOpt terms.SpatialLossRBar
+            yield withOpt (terms.TempLoss + core)
+            if cfg.UseR2Decoder then
+                yield withOpt terms.R2Loss
+        |]
+
+    /// GradNorm's update from the task losses and the per-task sums of leaf norms (host values),
+    /// as `GradNorm.update` defines it.
+    static member GradNormUpdate(cfg: Config, st: GradNormState, losses: float[], leafNormSums: float[]) =
+        let n = st.Weights.Length
+        let l0 = st.L0 |> Option.defaultValue losses
+
+        match l0 |> Array.tryFindIndex (fun l -> l = 0.0 || not (Double.IsFinite l)) with
+        | Some i -> invalidOp $"GradNorm: the first loss of task {i} is {l0[i]}; the loss ratios L/l0 are undefined."
+        | None -> ()
+
+        let a = st.Weights
+        let g = Array.init n (fun i -> a[i] * leafNormSums[i])
+        let ratio = Array.map2 (/) losses l0
+        let meanRatio = Array.average ratio
+        let meanG = Array.average g
+
+        let target =
+            ratio |> Array.map (fun r -> meanG * Math.Pow(r / meanRatio, cfg.GradAlpha))
+
+        let loss = Array.fold2 (fun s gi ti -> s + abs (gi - ti)) 0.0 g target
+
+        let sign (x: float) =
+            if x > 0.0 then 1.0
+            elif x < 0.0 then -1.0
+            else 0.0
+
+        let gradA = Array.init n (fun i -> sign (g[i] - target[i]) * g[i] / a[i])
+        // One step of a fresh AdamW (step 1, zero moments), PyTorch's order.
+        let h = Optim.adamWDefaults
+        let bc1 = 1.0 - h.Beta1
+        let bc2Sqrt = sqrt (1.0 - h.Beta2)
+
+        let stepped =
+            Array.init n (fun i ->
+                let m = (1.0 - h.Beta1) * gradA[i]
+                let v = (1.0 - h.Beta2) * gradA[i] * gradA[i]
+                let decayed = a[i] * (1.0 - cfg.LrWeights * cfg.WeightDecay)
+                decayed - (cfg.LrWeights / bc1) * m / (sqrt v / bc2Sqrt + h.Eps))
+
+        let total = Array.sum a
+        let e = Array.map exp stepped
+        let sumE = Array.sum e
+        let after = e |> Array.map (fun v -> v / sumE * total)
+
+        { Weights = after; L0 = Some l0 },
+        {
+            Losses = Array.copy losses
+            TaskGradNorms = g
+            Target = target
+            Loss = loss
+            WeightsAfter = after
+        }
+
+    /// One training step on the windows `X [B; T; D]` (on the device) at epoch `epoch`, batch
+    /// `batch` (for the learning-rate schedule and error messages), from `init` in stateful mode.
+    /// Commits the new parameters, moments and GradNorm weights; returns the metrics and the final
+    /// carry (in the caller's dispose scope). Raises `TrainingDivergedException` (leaving the state
+    /// as it was) when inference, the loss or the new state is not finite.
+    member _.Step(X: torch.Tensor, epoch: int, batch: int, init: (torch.Tensor * torch.Tensor) option) : TStepResult =
+        let diverged quantity value =
+            raise (TrainingDivergedException(epoch, batch, quantity, value))
+
+        let p = { Names = names; Leaves = leaves }
+        use scope = torch.NewDisposeScope()
+
+        let traj =
+            try
+                TorchObjective.trajectory cfg p X init
+            with :? InferenceDivergedException as ex ->
+                let latent = if ex.Quantity = InferenceQuantity.R2 then "r2" else "r"
+
+                diverged
+                    $"the training step ({latent} of sample {ex.Sample} after {ex.Operation} iteration {ex.Iteration} (inference diverged))"
+                    nan
+
+        use _ = torch.enable_grad ()
+        let terms = TorchObjective.terms cfg p traj
+        let cos = TorchObjective.cosReg cfg p
+        let orth = TorchObjective.orthR2 cfg p
+        let core = cos * sc cfg.CosEta + orth * sc cfg.OrthAlphaR2
+        let optional = TorchObjective.optional cfg p
+
+        let plain =
+            let t =
+                terms.SpatialLossRHat
+                + terms.SpatialLossRBar
+                + terms.TempLoss
+                + terms.R2Loss
+                + core
+
+            match optional with
+            | Some o -> t + o
+            | None -> t
+
+        let zero = torch.zeros ([||], dtype = ctx.DType, device = ctx.Device)
+
+        let tasks =
+            if cfg.GradNorm then
+                Trainer.Tasks(cfg, terms, core, optional)
+            else
+                [||]
+
+        let gradient, taskNorms =
+            if cfg.GradNorm then
+                let grads = tasks |> Array.map (fun t -> TorchObjective.grad t leaves true)
+                let a = gradNorm.Weights
+
+                let combined =
+                    Array.init leaves.Length (fun j ->
+                        grads
+                        |> Array.mapi (fun i g -> g[j] * sc a[i])
+                        |> Array.reduce (fun x y -> x + y))
+
+                let norms =
+                    grads
+                    |> Array.mapi (fun i g ->
+                        Array.init names.Length (fun j ->
+                            if GradNorm.inTask i names[j] then
+                                g[j].square().sum().sqrt()
+                            else
+                                zero)
+                        |> Array.reduce (fun x y -> x + y))
+
+                combined, norms
+            else
+                TorchObjective.grad plain leaves false, [||]
+
+        use _ = torch.no_grad ()
+
+        let gnorm =
+            (gradient
+             |> Array.map (fun g -> g.square().sum())
+             |> Array.reduce (fun x y -> x + y))
+                .sqrt()
+
+        let host =
+            T.toFlat (
+                torch.stack (
+                    [|
+                        yield terms.SpatialLossRHat.detach ()
+                        yield terms.SpatialLossRBar.detach ()
+                        yield terms.TempLoss.detach ()
+                        yield terms.R2Loss.detach ()
+                        yield cos.detach ()
+                        yield orth.detach ()
+                        yield (optional |> Option.defaultValue zero).detach()
+                        yield plain.detach ()
+                        yield gnorm
+                        yield! tasks |> Array.map (fun t -> t.detach ())
+                        yield! taskNorms
+                    |]
+                )
+            )
+
+        let total = host[7]
+        let normBefore = host[8]
+        let nt = tasks.Length
+
+        if not (Double.IsFinite total) then
+            diverged "the loss" total
+
+        let gnState, gnStep =
+            if cfg.GradNorm then
+                let st, step =
+                    Trainer.GradNormUpdate(cfg, gradNorm, host[9 .. 9 + nt - 1], host[9 + nt .. 9 + 2 * nt - 1])
+
+                st, Some step
+            else
+                gradNorm, None
+
+        // Clipping and one AdamW step, PyTorch's semantics (Optim.clipGradNorm, Optim.adamW).
+        let coef = min 1.0 (cfg.ClipGrad / (normBefore + 1e-6))
+        let step = adamStep + 1
+        let h = Optim.adamWDefaults
+        let bc1 = 1.0 - Math.Pow(h.Beta1, float step)
+        let bc2Sqrt = sqrt (1.0 - Math.Pow(h.Beta2, float step))
+        let groups = Train.groups cfg epoch
+
+        let updated =
+            Array.init leaves.Length (fun j ->
+                let g = if coef < 1.0 then gradient[j] * sc coef else gradient[j]
+                let grp = groups names[j]
+                let lr = grp.LearningRate
+                let m = expAvg[j] + (g - expAvg[j]) * sc (1.0 - h.Beta1)
+                let v = expAvgSq[j] * sc h.Beta2 + g * g * sc (1.0 - h.Beta2)
+                let decayed = leaves[j].detach() * sc (1.0 - lr * grp.WeightDecay)
+                let p' = decayed - m / (v.sqrt () / sc bc2Sqrt + sc h.Eps) * sc (lr / bc1)
+                p', m, v)
+
+        let finite =
+            updated
+            |> Array.collect (fun (a, b, c) ->
+                [| torch.isfinite(a).all(); torch.isfinite(b).all(); torch.isfinite(c).all() |])
+            |> fun fs -> T.toBools (torch.stack (fs))
+
+        match finite |> Array.tryFindIndex not with
+        | Some k ->
+            let what = [| "params"; "AdamW first moment"; "AdamW second moment" |][k % 3]
+            diverged $"{what} '{names[k / 3]}'" nan
+        | None -> ()
+
+        let keep (t: torch.Tensor) = t.DetachFromDisposeScope()
+
+        let newLeaves =
+            updated |> Array.map (fun (p', _, _) -> keep (p'.detach().requires_grad_(true)))
+
+        let newM = updated |> Array.map (fun (_, m, _) -> keep m)
+        let newV = updated |> Array.map (fun (_, _, v) -> keep v)
+        leaves <- replace leaves newLeaves
+        expAvg <- replace expAvg newM
+        expAvgSq <- replace expAvgSq newV
+        adamStep <- step
+        gradNorm <- gnState
+        let fr, fr2 = traj.Final
+        scope.MoveToOuter(fr, fr2) |> ignore
+        let iterations = traj.Iterations
+
+        {
+            Metrics =
+                {
+                    Losses =
+                        {
+                            SpatialLossRHat = host[0]
+                            SpatialLossRBar = host[1]
+                            TempLoss = host[2]
+                            R2Loss = host[3]
+                        }
+                    CosReg = host[4]
+                    OrthR2 = host[5]
+                    Regularisers = host[6]
+                    Total = total
+                    GradNormBeforeClip = normBefore
+                    GradNorm = gnStep
+                    MeanIterations =
+                        if iterations.Length = 0 then
+                            0.0
+                        else
+                            Array.averageBy float iterations
+                    MaxIterShare =
+                        if iterations.Length = 0 then
+                            0.0
+                        else
+                            float (iterations |> Array.filter (fun i -> i >= cfg.MaxIter) |> Array.length)
+                            / float iterations.Length
+                }
+            Final = fr, fr2
+        }
+
+    interface IDisposable with
+        member _.Dispose() =
+            for t in Array.concat [ leaves; expAvg; expAvgSq ] do
+                t.Dispose()
