@@ -73,6 +73,14 @@ type Convergence =
     | [<Doc("Upstream `batch_converge = false`: every sample's relative change (row norms) below `tol`, one batch-wide stop.")>] AllSamples
     | [<Doc("Each sample stops on its own and keeps its values while the others continue.")>] PerSample
 
+[<RequireQualifiedAccess>]
+[<Doc("A bounding function applied to `r` or `r2` after each inference step's shrinkage (upstream JAX's `saturate_r_method`); JSON also accepts upstream's spellings \"none\", \"sigmoid\", \"tanh\", \"scaled_tanh\".")>]
+type Saturation =
+    | [<Doc("No saturation (upstream \"none\"; the default, as upstream PyTorch).")>] None
+    | [<Doc("`σ(v) = 1/(1 + e^(−v))`, values in (0, 1) (upstream \"sigmoid\").")>] Sigmoid
+    | [<Doc("`tanh(v)`, values in (−1, 1) (upstream \"tanh\").")>] Tanh
+    | [<Doc("`s·tanh(v/s)` with the option's scale `s`, values in (−s, s) (upstream \"scaled_tanh\").")>] ScaledTanh
+
 /// Which implementation runs inference (`Inference.infer`, `Inference.inferFirstStep`, and so
 /// `Forward` and `Evaluate`). Not an upstream setting; JSON key `backend`.
 [<RequireQualifiedAccess>]
@@ -220,6 +228,39 @@ type Config =
         Overlap: int
         [<ConfigOption("num_epochs", Default = "1000", Min = 1.0, Doc = "training epochs.")>]
         NumEpochs: int
+        [<ConfigOption("sparsity_w_safe",
+                       Default = "0",
+                       Min = 0.0,
+                       Doc =
+                           "weight of upstream JAX's SAFE sparsity of the mixture weights `w` (`Regularisers.safeRow`), averaged over every sample and inference step that has a `w` (not the first step of a window without a carry, whose zero row upstream JAX includes) and added to the temporal term (training only).")>]
+        SparsityWSafe: float
+        [<ConfigOption("w_min_active_ratio",
+                       Default = "0.25",
+                       Min = 0.0,
+                       Max = 1.0,
+                       Doc =
+                           "SAFE's `ρ`: the sorted mixture probabilities past the first `ρ·M` are penalised (weight `σ(2(i − ρM))` at rank `i`).")>]
+        WMinActiveRatio: float
+        [<ConfigOption("saturate_r_method",
+                       Default = "None",
+                       Doc = "saturation of `r` after each inference step's shrinkage (in `inf` and `inf_first_step`).")>]
+        SaturateR: Saturation
+        [<ConfigOption("saturate_r2_method",
+                       Default = "None",
+                       Doc = "saturation of `r2` after each inference step's shrinkage.")>]
+        SaturateR2: Saturation
+        [<ConfigOption("saturate_r_scale",
+                       Default = "5",
+                       Min = 0.0,
+                       MinExclusive = true,
+                       Doc = "the scale `s` of `ScaledTanh` saturation of `r`.")>]
+        SaturateRScale: float
+        [<ConfigOption("saturate_r2_scale",
+                       Default = "3",
+                       Min = 0.0,
+                       MinExclusive = true,
+                       Doc = "the scale `s` of `ScaledTanh` saturation of `r2`.")>]
+        SaturateR2Scale: float
     }
 
 /// One reason a configuration is impossible: the field (upstream name), its value and why.
@@ -461,7 +502,14 @@ module ConfigOptions =
     /// The case of an enum option named `name`; raises `InvalidConfigException` naming the key, the
     /// value and the valid names otherwise.
     let parseCase (option: ConfigOption) (cases: OptionCases) (name: string) : obj =
-        match List.tryFindIndex ((=) name) cases.Names with
+        let upstream =
+            if cases.Union = typeof<Saturation> then
+                // Upstream JAX's lower-case spellings of the saturation methods.
+                [ "none"; "sigmoid"; "tanh"; "scaled_tanh" ] |> List.tryFindIndex ((=) name)
+            else
+                Option.None
+
+        match List.tryFindIndex ((=) name) cases.Names |> Option.orElse upstream with
         | Some i -> cases.Values[i]
         | None ->
             raise (
