@@ -845,3 +845,62 @@ module Config =
         match errors cfg with
         | [] -> cfg
         | es -> raise (InvalidConfigException es)
+
+/// A named set of option values that `Presets.apply` sets on a configuration (`tidhy train
+/// --preset`, `tidhy demo --preset`): the options it names change, every other option keeps its
+/// value.
+type Preset =
+    {
+        /// The preset's name, e.g. `recovery`.
+        Name: string
+        /// What it is for and where its values come from, in one line.
+        Doc: string
+        /// The options it sets, as `(upstream key, value)` in the option's JSON spelling.
+        Options: (string * string) list
+    }
+
+/// The named presets (`Presets.all`) and how to apply one.
+[<RequireQualifiedAccess>]
+module Presets =
+
+    /// Every preset, by name.
+    let all: Preset list =
+        [
+            {
+                Name = "recovery"
+                Doc =
+                    "bounded latents for state recovery on the SLDS benchmark (docs/SWEEP.md): r saturated by 5·tanh(r/5), r2 by 3·tanh(r2/3)."
+                Options = [ "saturate_r_method", "ScaledTanh"; "saturate_r2_method", "ScaledTanh" ]
+            }
+        ]
+
+    /// The preset named `name`, if any.
+    let tryFind (name: string) : Preset option =
+        all |> List.tryFind (fun p -> p.Name = name)
+
+    /// `cfg` with the options of `preset` set; raises `InvalidConfigException` if the result is invalid.
+    let applyPreset (preset: Preset) (cfg: Config) : Config =
+        preset.Options
+        |> List.fold
+            (fun cfg (key, text) ->
+                let o = ConfigOptions.find key
+
+                let value: obj =
+                    match o.Kind with
+                    | OptionKind.Int -> box (Int32.Parse(text, CultureInfo.InvariantCulture))
+                    | OptionKind.Float -> box (Double.Parse(text, CultureInfo.InvariantCulture))
+                    | OptionKind.Bool -> box (Boolean.Parse text)
+                    | OptionKind.Enum cases -> ConfigOptions.parseCase o cases text
+
+                ConfigOptions.set o value cfg)
+            cfg
+        |> Config.validateOrThrow
+
+    /// `cfg` with the options of the preset named `name` set; raises an ArgumentException naming the
+    /// known presets for an unknown name.
+    let apply (name: string) (cfg: Config) : Config =
+        match tryFind name with
+        | Some p -> applyPreset p cfg
+        | None ->
+            let known = all |> List.map _.Name |> ConfigOptions.quotedList
+            invalidArg (nameof name) $"preset \"{name}\": no such preset; expected {known}."
