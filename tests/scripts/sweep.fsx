@@ -67,8 +67,13 @@ let train = windows cfg.SequenceLength cfg.Overlap data.Train.Observations
 let valid = windows cfg.SequenceLength cfg.SequenceLength data.Val.Observations
 let test100 = windows 100 100 data.Test.Observations
 let test1000 = windows 1000 1000 data.Test.Observations
-let labelsOf (states: int[,]) n = Analysis.jointStates data.Options.States states[0 .. n - 1, *]
-let valLabels = labelsOf data.Val.States (Array3D.length1 valid * Array3D.length2 valid)
+
+let labelsOf (states: int[,]) n =
+    Analysis.jointStates data.Options.States states[0 .. n - 1, *]
+
+let valLabels =
+    labelsOf data.Val.States (Array3D.length1 valid * Array3D.length2 valid)
+
 let testLabels = labelsOf data.Test.States 2000
 let valMonitor = Analysis.decodingMonitor cfg 16 valid valLabels
 let random = Analysis.randomSplits (Random.key 7) 5 2000 0.25
@@ -120,7 +125,12 @@ let fit =
                         printfn "run,seconds,%s" (String.Join(",", m |> List.map fst))
                         header <- true
 
-                    printfn "%s,%.0f,%s" name watch.Elapsed.TotalSeconds (String.Join(",", m |> List.map (fun (_, v) -> v.ToString("F3"))))
+                    printfn
+                        "%s,%.0f,%s"
+                        name
+                        watch.Elapsed.TotalSeconds
+                        (String.Join(",", m |> List.map (fun (_, v) -> v.ToString("F3"))))
+
                     Console.Out.Flush()
                     m
             Selection = HighestMetric("val_" + Analysis.R2HatAccuracy)
@@ -132,7 +142,12 @@ let fit =
 match fit.State.Best with
 | Some b ->
     let row = fit.State.History |> Array.find (fun e -> e.Epoch = b.Epoch)
-    printfn "%s selected epoch %d: %s" name (b.Epoch + 1) (String.Join(" ", row.Monitor |> List.map (fun (n, v) -> $"{n}={v:F3}")))
+
+    printfn
+        "%s selected epoch %d: %s"
+        name
+        (b.Epoch + 1)
+        (String.Join(" ", row.Monitor |> List.map (fun (n, v) -> $"{n}={v:F3}")))
 | None -> printfn "%s: no best model" name
 
 printfn "%s done in %.0f s" name watch.Elapsed.TotalSeconds
