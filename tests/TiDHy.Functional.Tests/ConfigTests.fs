@@ -438,3 +438,36 @@ let ``The saturation methods read upstream JAX's spellings and this project's ca
     Assert.Throws<InvalidConfigException>(fun () ->
         ConfigJson.parse """{"input_dim": 4, "loss_type": "mse"}""" |> ignore)
     |> ignore
+
+[<Fact>]
+let ``A preset sets only its options, and an unknown preset is an error naming the known ones`` () =
+    let cfg =
+        { Config.defaults 6 with
+            RDim = 7
+            LearningRateH = 0.5
+        }
+
+    for preset in Presets.all do
+        let applied = Presets.apply preset.Name cfg
+        // Every option the preset names changes …
+        let json = ConfigJson.toJson applied
+
+        for key, value in preset.Options do
+            Assert.Contains($"\"{key}\"", json)
+
+            Assert.NotEqual<obj>(
+                ConfigOptions.get (ConfigOptions.find key) cfg,
+                ConfigOptions.get (ConfigOptions.find key) applied
+            )
+
+        // … and every other option keeps its value.
+        for o in ConfigOptions.all do
+            if not (preset.Options |> List.exists (fun (k, _) -> k = o.Key)) then
+                Assert.Equal<obj>(ConfigOptions.get o cfg, ConfigOptions.get o applied)
+
+    Assert.Equal(0.0001, (Presets.apply "recovery" cfg).LearningRateH)
+
+    let ex =
+        Assert.Throws<System.ArgumentException>(fun () -> Presets.apply "nosuch" cfg |> ignore)
+
+    Assert.Contains("\"recovery\"", ex.Message)
