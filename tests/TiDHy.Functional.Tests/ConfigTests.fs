@@ -465,7 +465,7 @@ let ``A preset sets only its options, and an unknown preset is an error naming t
             if not (preset.Options |> List.exists (fun (k, _) -> k = o.Key)) then
                 Assert.Equal<obj>(ConfigOptions.get o cfg, ConfigOptions.get o applied)
 
-    Assert.Equal(0.0001, (Presets.apply "recovery" cfg).LearningRateH)
+    Assert.Equal(0.00003, (Presets.apply "recovery" cfg).LearningRateH)
 
     let ex =
         Assert.Throws<System.ArgumentException>(fun () -> Presets.apply "nosuch" cfg |> ignore)

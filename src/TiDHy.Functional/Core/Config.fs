@@ -869,8 +869,8 @@ module Presets =
             {
                 Name = "recovery"
                 Doc =
-                    "the best settings of docs/SWEEP.md for recovering discrete states on the SLDS benchmark: the hypernetwork learns 10 times slower (learning_rate_h = 1e-4), which delays the collapse of W onto one component."
-                Options = [ "learning_rate_h", "0.0001" ]
+                    "the best settings of docs/SWEEP.md for recovering discrete states on the SLDS benchmark: the hypernetwork learns about 33 times slower (learning_rate_h = 3e-5), which keeps W from collapsing onto one component."
+                Options = [ "learning_rate_h", "0.00003" ]
             }
         ]
 
