@@ -24,4 +24,31 @@ public sealed class FitSettings
     /// <c>best.tidhy.json</c> (written when the best model improves); null (the default) writes nothing.
     /// </summary>
     public string? CheckpointDirectory { get; set; }
+
+    /// <summary>
+    /// The true discrete states of the validation steps, <c>[windows·time, systems]</c> (row
+    /// <c>w·time + t</c> is step <c>t</c> of validation window <c>w</c>; non-negative integers), or null
+    /// (the default) for no monitoring. With them, the fit decodes the states from the validation
+    /// windows' <c>R2_hat</c> and <c>W</c> (kNN, k = 3, 5 fixed random 75/25 splits) every
+    /// <see cref="MonitorEvery"/> epochs and after the last, reported in <see cref="EpochSummary.Monitor"/>
+    /// as <c>r2_hat_accuracy</c> and <c>w_accuracy</c>.
+    /// </summary>
+    public int[,]? ValidationStates { get; set; }
+
+    /// <summary>With <see cref="ValidationStates"/>, decode every this many epochs (and after the last; default 1, at least 1).</summary>
+    public int MonitorEvery { get; set; } = 1;
+
+    /// <summary>What picks the best parameters (default: the validation loss); the accuracies need <see cref="ValidationStates"/>.</summary>
+    public FitSelection Selection { get; set; } = FitSelection.ValidationLoss;
+}
+
+/// <summary>What picks the best parameters of a fit (<see cref="FitSettings.Selection"/>).</summary>
+public enum FitSelection
+{
+    /// <summary>The lowest validation loss (the lowest mean training loss without validation windows).</summary>
+    ValidationLoss,
+    /// <summary>The highest decoding accuracy of the validation states from <c>R2_hat</c>.</summary>
+    R2HatAccuracy,
+    /// <summary>The highest decoding accuracy of the validation states from <c>W</c>.</summary>
+    WAccuracy,
 }

@@ -158,8 +158,11 @@ public sealed class TiDHyModel
             Interop.Function<F.FitProgress>(p => progress?.Report(TrainingProgress.From(p))),
             cancellationToken
         );
+        var monitoring = Monitoring(settings, validation);
         var result = Interop.Call(
-            () => F.Train.fit(config, options, train, Interop.Option(validation), state),
+            () => monitoring is null
+                ? F.Train.fit(config, options, train, Interop.Option(validation), state)
+                : F.Train.fitMonitored(config, options, monitoring, train, Interop.Option(validation), state),
             null,
             ("options", nameof(settings)),
             ("batchSize", nameof(settings)),
@@ -170,6 +173,37 @@ public sealed class TiDHyModel
         return TrainingReport.From(result);
     }
 #pragma warning restore RS0026
+
+    /// <summary>The monitoring that <paramref name="settings"/> ask for, or null; checks the states and the selection.</summary>
+    private F.Monitoring? Monitoring(FitSettings settings, double[,,]? validation)
+    {
+        var selection = settings.Selection switch
+        {
+            FitSelection.ValidationLoss => F.Selection.ValidationLoss,
+            FitSelection.R2HatAccuracy => F.Selection.NewHighestMetric(F.Analysis.R2HatAccuracy),
+            FitSelection.WAccuracy => F.Selection.NewHighestMetric(F.Analysis.WAccuracy),
+            _ => throw new ArgumentException($"settings.Selection = {settings.Selection}: not a selection.", nameof(settings)),
+        };
+        if (settings.ValidationStates is not { } states)
+        {
+            if (settings.Selection != FitSelection.ValidationLoss)
+                throw new ArgumentException($"settings.Selection = {settings.Selection}: decodes the validation states; set settings.ValidationStates.", nameof(settings));
+            return null;
+        }
+        if (validation is null)
+            throw new ArgumentException("settings.ValidationStates: given, but there are no validation windows to decode them from.", nameof(settings));
+        if (settings.MonitorEvery < 1)
+            throw new ArgumentException($"settings.MonitorEvery = {settings.MonitorEvery}: must be at least 1.", nameof(settings));
+        int steps = validation.GetLength(0) * validation.GetLength(1);
+        if (states.GetLength(0) != steps)
+            throw new ArgumentException($"settings.ValidationStates: expected {steps} rows (validation windows × time), got {states.GetLength(0)}.", nameof(settings));
+        foreach (var v in states)
+            if (v < 0)
+                throw new ArgumentException($"settings.ValidationStates: a state is {v}; states must be non-negative.", nameof(settings));
+        var labels = F.Analysis.stateLabels(states);
+        var measure = Interop.Call(() => F.Analysis.decodingMonitor(config, settings.BatchSize, validation, labels), null, ("validation", nameof(settings)), ("batchSize", nameof(settings)));
+        return new F.Monitoring(settings.MonitorEvery, measure, selection);
+    }
 
     /// <summary>
     /// <see cref="Fit(double[,,], double[,,], FitSettings, IProgress{TrainingProgress}, CancellationToken)"/>

@@ -61,8 +61,31 @@ public sealed record BatchMetrics(
 /// <param name="Duration">Wall-clock time of the epoch, validation included.</param>
 public sealed record EpochSummary(int Epoch, TrainingLosses Train, double? Validation, double LearningRateFactor, TimeSpan Duration)
 {
+    /// <summary>
+    /// The monitor's metrics at the end of this epoch (<see cref="FitSettings.ValidationStates"/>:
+    /// <c>r2_hat_accuracy</c>, <c>w_accuracy</c>), when it ran in this epoch; empty otherwise.
+    /// </summary>
+    public IReadOnlyDictionary<string, double> Monitor { get; init; } = new Dictionary<string, double>();
+
+    /// <summary>Equal when every value and every monitor metric are equal.</summary>
+    public bool Equals(EpochSummary? other) =>
+        other is not null
+        && Epoch == other.Epoch
+        && Train == other.Train
+        && Validation.Equals(other.Validation)
+        && LearningRateFactor.Equals(other.LearningRateFactor)
+        && Duration == other.Duration
+        && Monitor.Count == other.Monitor.Count
+        && Monitor.All(m => other.Monitor.TryGetValue(m.Key, out var v) && v.Equals(m.Value));
+
+    /// <summary>A hash of the values (the monitor's metrics by their count).</summary>
+    public override int GetHashCode() => HashCode.Combine(Epoch, Train, Validation, LearningRateFactor, Duration, Monitor.Count);
+
     internal static EpochSummary From(F.EpochRecord r) =>
-        new(r.Epoch, TrainingLosses.From(r.Train), Interop.Nullable(r.Validation), r.LearningRateFactor, TimeSpan.FromSeconds(r.Seconds));
+        new(r.Epoch, TrainingLosses.From(r.Train), Interop.Nullable(r.Validation), r.LearningRateFactor, TimeSpan.FromSeconds(r.Seconds))
+        {
+            Monitor = r.Monitor.ToDictionary(m => m.Item1, m => m.Item2),
+        };
 }
 
 /// <summary>Progress of <see cref="TiDHyModel.Fit(double[,,], double[,,], FitSettings, IProgress{TrainingProgress}, CancellationToken)"/>, reported after every batch.</summary>

@@ -12,6 +12,7 @@ type DemoArgs =
     | Seed of int
     | Epochs of int
     | Out of dir: string
+    | Preset of name: string
     | Force
 
     interface IArgParserTemplate with
@@ -20,6 +21,7 @@ type DemoArgs =
             | Seed _ -> "seed of the data, the model and the shuffle (default 1)."
             | Epochs _ -> "training epochs, >= 1 (default 40)."
             | Out _ -> "report folder (default ./tidhy-demo); never one holding a run's files without --force."
+            | Preset _ -> "set the options of a named preset (recovery: see docs/SWEEP.md) on the demo's configuration."
             | Force -> "replace the run files already in the report folder."
 
 /// The demo's data: MODEL.md's SLDS benchmark (with upstream's projection to 20 channels),
@@ -171,13 +173,17 @@ let printAnalysis (a: DemoAnalysis) =
 
 /// Runs the demo: prints what it measured and writes a report folder `outDir` (which must not hold
 /// a run's files unless `force`); returns the exit code.
-let run (seed: int) (epochs: int) (outDir: string) (force: bool) =
+let run (seed: int) (epochs: int) (outDir: string) (force: bool) (preset: Preset option) =
     use _lock = Args.lockOutput outDir
     Args.removeRunFiles outDir (Args.guardOutput outDir force)
     let kData, kModel = Random.split (Random.key seed)
     let data = Slds.generate dataOptions kData
     let features = Array2D.length2 data.Train.Observations
-    let cfg = config features
+
+    let cfg =
+        match preset with
+        | Some p -> Presets.applyPreset p (config features)
+        | None -> config features
 
     let train =
         Series.windowsStrided cfg.SequenceLength cfg.Overlap data.Train.Observations
@@ -222,9 +228,14 @@ let run (seed: int) (epochs: int) (outDir: string) (force: bool) =
     printfn ""
     printfn "Training %d epochs (batches of 16 windows):" epochs
 
+    // The best model is the one whose r2 decodes the validation steps' joint states best
+    // (Analysis.decodingMonitor every 5 epochs): validation loss does not track state recovery.
+    let validLabels =
+        Analysis.jointStates data.Options.States data.Val.States[0 .. Array3D.length1 valid * cfg.SequenceLength - 1, *]
+
     let fit =
         Progress.run 0 epochs (fun report ->
-            Train.fit
+            Train.fitMonitored
                 cfg
                 { Train.defaultFitOptions cfg with
                     BatchSize = 16
@@ -234,9 +245,22 @@ let run (seed: int) (epochs: int) (outDir: string) (force: bool) =
                     CheckpointDirectory = Some outDir
                     Progress = report
                 }
+                {
+                    Every = 5
+                    Measure = Analysis.decodingMonitor cfg 16 valid validLabels
+                    Selection = HighestMetric Analysis.R2HatAccuracy
+                }
                 train
                 (Some valid)
                 state0)
+
+    match fit.State.Best with
+    | Some b ->
+        printfn
+            "Selected the model of epoch %d: the best kNN decoding of the validation states from R2_hat (%.3f)."
+            (b.Epoch + 1)
+            b.Score
+    | None -> ()
 
     let best =
         fit.State.Best |> Option.map _.Params |> Option.defaultValue fit.State.Params
@@ -297,9 +321,10 @@ let run (seed: int) (epochs: int) (outDir: string) (force: bool) =
                 $"{dataOptions.Systems} switching linear systems, {features} channels; {dataOptions.TrainLength}/{dataOptions.ValLength}/{dataOptions.TestLength} steps"
                 "model", $"R={cfg.RDim}, R2={cfg.R2Dim}, M={cfg.MixDim}, H={cfg.HyperHidDim}, max_iter={cfg.MaxIter}"
                 "epochs", string epochs
+                "preset", (preset |> Option.map _.Name |> Option.defaultValue "none")
                 "best epoch",
                 (fit.State.Best
-                 |> Option.map (fun b -> $"{b.Epoch + 1} (validation {b.Score:F4})")
+                 |> Option.map (fun b -> $"{b.Epoch + 1} (validation R2_hat decoding {b.Score:F3})")
                  |> Option.defaultValue "none")
                 "test reconstruction loss (untrained → trained)",
                 $"{untrained.SpatialLossRHatAvg:F4} → {record.SpatialLossRHatAvg:F4}"
@@ -333,3 +358,10 @@ let runArgs (args: ParseResults<DemoArgs>) =
         (args.GetResult(DemoArgs.Epochs, 40) |> Args.positive "--epochs")
         (args.GetResult(DemoArgs.Out, "tidhy-demo"))
         (args.Contains DemoArgs.Force)
+        (args.TryGetResult DemoArgs.Preset
+         |> Option.map (fun name ->
+             match Presets.tryFind name with
+             | Some p -> p
+             | None ->
+                 let known = Presets.all |> List.map _.Name |> ConfigOptions.quotedList
+                 Args.usage $"--preset: no preset '{name}'; expected {known}."))

@@ -11,6 +11,7 @@ open TiDHy.Cli.Args
 type TrainArgs =
     | [<Mandatory>] Data of file: string
     | Config of file: string
+    | Preset of name: string
     | [<Mandatory>] Out of dir: string
     | Val_Data of file: string
     | Val_Fraction of float
@@ -33,6 +34,8 @@ type TrainArgs =
                 "training series [time × features]: .csv (header optional), .npy, .npz or .h5 (file.h5:/path/to/dataset)."
             | Config _ ->
                 "configuration JSON with MODEL.md's names; missing keys take the defaults, input_dim comes from the data."
+            | Preset _ ->
+                "set the options of a named preset (recovery: see docs/SWEEP.md) on the configuration (--config or the defaults)."
             | Out _ -> "output folder: config.json, checkpoints, model.json, metrics.csv, plots and index.html."
             | Val_Data _ -> "validation series (default: the last --val-fraction of --data)."
             | Val_Fraction _ ->
@@ -213,6 +216,20 @@ let run (args: ParseResults<TrainArgs>) =
     if statesPath.IsSome && fraction = 0.0 && not (args.Contains TrainArgs.Val_Data) then
         usage "--states decodes the validation data: it needs --val-data or a --val-fraction above 0."
 
+    let preset =
+        args.TryGetResult TrainArgs.Preset
+        |> Option.map (fun name ->
+            match Presets.tryFind name with
+            | Some p -> p
+            | None ->
+                let known = Presets.all |> List.map _.Name |> ConfigOptions.quotedList
+                usage $"--preset: no preset '{name}'; expected {known}.")
+
+    let withPreset (cfg: Config) =
+        match preset with
+        | Some p -> Presets.applyPreset p cfg
+        | None -> cfg
+
     let resume = args.Contains TrainArgs.Resume
 
     if resume && args.Contains TrainArgs.Force then
@@ -250,20 +267,22 @@ let run (args: ParseResults<TrainArgs>) =
 
     let cfg =
         match stored, args.TryGetResult TrainArgs.Config with
-        | Some st, None ->
+        | Some st, None when preset.IsNone ->
             if st.Config.InputDim <> features then
                 fail $"--resume: {last} has input_dim = {st.Config.InputDim} but {dataPath} has {features} features."
 
             st.Config
-        | Some st, Some path ->
-            let cfg = configFor (Some path) features
+        | Some st, path ->
+            let cfg = configFor path features |> withPreset
 
             match Checkpoint.differences cfg st.Config with
             | [] -> cfg
             | diffs ->
                 let listed = System.String.Join("; ", diffs)
-                fail $"--resume: {last} was made for another configuration than {path}: {listed}"
-        | None, path -> configFor path features
+                let given = path |> Option.defaultValue "the defaults"
+                let given = preset |> Option.fold (fun g p -> $"{g} with --preset {p.Name}") given
+                fail $"--resume: {last} was made for another configuration than {given}: {listed}"
+        | None, path -> configFor path features |> withPreset
 
     let trainSeries, validSeries = split args fraction series
     let trainWindows = windowsOf dataPath cfg cfg.Overlap trainSeries

@@ -21,22 +21,24 @@ internal static partial class KernelEmitter
 
         /// <summary>
         /// <c>Update</c>: one Nesterov step of r (step size lr from the schedule) and of r2, each followed by
-        /// the shrinkage, masked lanes unchanged; leaves ‖Δ‖² and ‖old‖² of each in the stat slots.
+        /// the shrinkage and the saturation (<c>Saturate</c>), masked lanes unchanged; leaves ‖Δ‖² and ‖old‖² of each in the stat slots.
         /// </summary>
         private void EmitNesterovStep()
         {
             Hot($"private void Update({T}* blk, {T}* scr, {T} lr, {V} mask, bool masked)");
             Prologue(false, true, infBlock);
             w.Line($"{V} mom = {Bc(Const(nameof(ModelConstants.NesterovMomentum)))};");
-            foreach (var (p, vel, g, n, lrs, lm, st) in new[] { ("rv", "vr", "gr", "R", "lr", "lmdaR", 0), ("r2v", "vr2", "gr2", "R2", "lrR2", "lmdaR2", 2) })
+            foreach (var (p, vel, g, n, lrs, lm, st, sat, sats) in new[] { ("rv", "vr", "gr", "R", "lr", "lmdaR", 0, "satR", "satRS"), ("r2v", "vr2", "gr2", "R2", "lrR2", "lmdaR2", 2, "satR2", "satR2S") })
             {
                 w.Open();
-                w.Line($"{V} vLr = {Bc(lrs)}, vLm = {Bc(lm)}, dd = {V}.Zero, oo = {V}.Zero;");
+                w.Line($"{V} vLr = {Bc(lrs)}, vLm = {Bc(lm)}, vSat = {Bc(sats)}, dd = {V}.Zero, oo = {V}.Zero;");
+                w.Line($"K.InferenceSaturation sat = {sat};");
                 w.Open($"for (int j = 0; j < {n}; j++)");
                 w.Line($"{V} p = {Ld(p + " + j * L")}, v = {Ld(vel + " + j * L")}, g = {Ld(g + " + j * L")};");
                 w.Line($"{V} nv = V512.FusedMultiplyAdd(mom, v, g);");
                 w.Line($"{V} np = p - vLr * V512.FusedMultiplyAdd(mom, nv, g);");
                 EmitSoftThreshold("np", "vLm");
+                w.Line("if (sat != K.InferenceSaturation.None) np = Saturate(np, sat, vSat);");
                 w.Open("if (masked)");
                 w.Line("np = V512.ConditionalSelect(mask, np, p);");
                 w.Line("nv = V512.ConditionalSelect(mask, nv, v);");
@@ -51,6 +53,29 @@ internal static partial class KernelEmitter
                 w.Line($"V512.Store(oo, stat + {st + 1} * L);");
                 w.Close();
             }
+            w.Close();
+            w.Line();
+        }
+
+        /// <summary>
+        /// <c>Saturate</c>: <c>Inference.saturate</c> on lanes (<c>saturate_r_method</c>, <c>saturate_r2_method</c>,
+        /// run-time settings): sigmoid as <c>1/(1 + exp(−v))</c>; tanh as <c>sign(v)·(1 − e)/(1 + e)</c> with
+        /// <c>e = exp(−2|v|)</c> (no cancellation for large |v|; an absolute error of a few ulp near 0);
+        /// scaled tanh as <c>s·tanh(v/s)</c>. NaN stays NaN (it reaches the divergence check).
+        /// </summary>
+        private void EmitSaturate()
+        {
+            w.Line("[global::System.Runtime.CompilerServices.MethodImpl(global::System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]");
+            w.Open($"private static {V} Saturate({V} v, K.InferenceSaturation sat, {V} s)");
+            w.Open("if (sat == K.InferenceSaturation.Sigmoid)");
+            w.Line($"return {V}.One / ({V}.One + K.LaneMath.Exp(-v));");
+            w.Close();
+            w.Line($"{V} x = sat == K.InferenceSaturation.ScaledTanh ? v / s : v;");
+            w.Line($"{V} e = K.LaneMath.Exp({Bc(Lit(-2.0))} * V512.Abs(x));");
+            w.Line($"{V} t = ({V}.One - e) / ({V}.One + e);");
+            w.Line($"t = V512.ConditionalSelect(V512.LessThan(x, {V}.Zero), -t, t);");
+            w.Line($"t = V512.ConditionalSelect(V512.Equals(x, x), t, x);");
+            w.Line("return sat == K.InferenceSaturation.ScaledTanh ? s * t : t;");
             w.Close();
             w.Line();
         }
@@ -74,7 +99,7 @@ internal static partial class KernelEmitter
 
         /// <summary>
         /// <c>UpdateFirst</c>: one AdamW step of r (decoupled decay, then Adam with bias correction; no
-        /// shrinkage), masked lanes unchanged; leaves ‖Δ‖² and ‖old‖² in the stat slots.
+        /// shrinkage; then the saturation of r), masked lanes unchanged; leaves ‖Δ‖² and ‖old‖² in the stat slots.
         /// </summary>
         private void EmitAdamWStep()
         {
@@ -84,11 +109,14 @@ internal static partial class KernelEmitter
             Prologue(false, true, firstBlock);
             w.Line($"{V} c1 = {Bc("decay")}, b1 = {Bc(Const(nameof(ModelConstants.AdamBeta1)))}, ob1 = {Bc(ConstExpr($"1.0 - {b1}"))}, b2 = {Bc(Const(nameof(ModelConstants.AdamBeta2)))}, ob2 = {Bc(ConstExpr($"1.0 - {b2}"))};");
             w.Line($"{V} lrb = {Bc("lrBc1[it]")}, bc2 = {Bc("bc2Sqrt[it]")}, eps = {Bc(Const(nameof(ModelConstants.AdamEps)))}, dd = {V}.Zero, oo = {V}.Zero;");
+            w.Line($"K.InferenceSaturation sat = satR;");
+            w.Line($"{V} vSat = {Bc("satRS")};");
             w.Open("for (int j = 0; j < R; j++)");
             w.Line($"{V} p = {Ld("rv + j * L")}, g = {Ld("gr + j * L")}, a = {Ld("m1 + j * L")}, q = {Ld("m2 + j * L")};");
             w.Line($"{V} na = b1 * a + ob1 * g;");
             w.Line($"{V} nq = b2 * q + ob2 * g * g;");
             w.Line($"{V} np = p * c1 - lrb * na / (V512.Sqrt(nq) / bc2 + eps);");
+            w.Line("if (sat != K.InferenceSaturation.None) np = Saturate(np, sat, vSat);");
             w.Open("if (masked)");
             w.Line("np = V512.ConditionalSelect(mask, np, p);");
             w.Line("na = V512.ConditionalSelect(mask, na, a);");

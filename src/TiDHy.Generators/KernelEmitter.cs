@@ -193,6 +193,8 @@ internal static partial class KernelEmitter
             w.Line("private int maxIter;");
             w.Line("private double tolD;");
             w.Line($"private {T} scale, k2tw, kNeg2tw, k2, l1w, l1r, l1r2, lmdaR, lmdaR2, lrR2, tol, decay;");
+            w.Line("private K.InferenceSaturation satR, satR2;");
+            w.Line($"private {T} satRS, satR2S;");
             w.Line($"private {T}[] lrR = new {T}[0];");
             w.Line($"private {T}[] lrBc1 = new {T}[0];");
             w.Line($"private {T}[] bc2Sqrt = new {T}[0];");
@@ -220,6 +222,7 @@ internal static partial class KernelEmitter
             // KernelEmitter.Optimizer.cs
             EmitNesterovStep();
             EmitAdamWStep();
+            EmitSaturate();
             // KernelEmitter.Driver.cs
             EmitStoppingRules();
             w.Close();
@@ -414,6 +417,10 @@ internal static partial class KernelEmitter
             w.Line($"l1r2 = ({T})s.L1InfR2;");
             w.Line($"lmdaR = ({T})s.LmdaR;");
             w.Line($"lmdaR2 = ({T})s.LmdaR2;");
+            w.Line("satR = s.SaturateR;");
+            w.Line("satR2 = s.SaturateR2;");
+            w.Line($"satRS = ({T})s.SaturateRScale;");
+            w.Line($"satR2S = ({T})s.SaturateR2Scale;");
             w.Line($"lrR2 = ({T})s.LrR2;");
             w.Line($"decay = ({T})(1.0 - s.LrR * {Constant(nameof(ModelConstants.FirstStepWeightDecay))});");
             w.Close();

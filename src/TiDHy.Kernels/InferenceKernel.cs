@@ -33,6 +33,14 @@ public sealed record InferenceSettings
     public double L1InfR { get; init; }
     /// <summary>L1_inf_r2.</summary>
     public double L1InfR2 { get; init; }
+    /// <summary>saturate_r_method: applied to r after each step's shrinkage (and after each step of inf_first_step).</summary>
+    public InferenceSaturation SaturateR { get; init; }
+    /// <summary>saturate_r2_method: applied to r2 after each step's shrinkage.</summary>
+    public InferenceSaturation SaturateR2 { get; init; }
+    /// <summary>saturate_r_scale (&gt; 0): the scale of <see cref="InferenceSaturation.ScaledTanh"/> for r.</summary>
+    public double SaturateRScale { get; init; } = 5.0;
+    /// <summary>saturate_r2_scale (&gt; 0): the scale of <see cref="InferenceSaturation.ScaledTanh"/> for r2.</summary>
+    public double SaturateR2Scale { get; init; } = 3.0;
     /// <summary>Worker threads at most; 0 = one per core (or <c>TIDHY_KERNEL_THREADS</c>).</summary>
     public int Threads { get; init; }
 
@@ -46,10 +54,28 @@ public sealed record InferenceSettings
             throw new ArgumentException($"InferenceSettings.Options = {Options}: every option must be concrete, not Any.");
         if (MaxIter < 10) throw new ArgumentException($"InferenceSettings.MaxIter = {MaxIter}: must be at least 10.");
         if (Threads < 0) throw new ArgumentException($"InferenceSettings.Threads = {Threads}: must be >= 0.");
+        if (!Enum.IsDefined(SaturateR)) throw new ArgumentException($"InferenceSettings.SaturateR = {SaturateR}: not a saturation method.");
+        if (!Enum.IsDefined(SaturateR2)) throw new ArgumentException($"InferenceSettings.SaturateR2 = {SaturateR2}: not a saturation method.");
+        if (!(SaturateRScale > 0.0) || double.IsInfinity(SaturateRScale)) throw new ArgumentException($"InferenceSettings.SaturateRScale = {SaturateRScale}: must be a positive finite number.");
+        if (!(SaturateR2Scale > 0.0) || double.IsInfinity(SaturateR2Scale)) throw new ArgumentException($"InferenceSettings.SaturateR2Scale = {SaturateR2Scale}: must be a positive finite number.");
     }
 
     /// <summary>The step size of <c>r</c> at iteration <paramref name="i"/>: <see cref="ModelConstants.RStepSize"/> of lr_r and max_iter.</summary>
     public double RStepSize(int i) => ModelConstants.RStepSize(LrR, MaxIter, i);
+}
+
+/// <summary>A bounding function applied to a latent after each inference step (a run-time setting, not a kernel variant).</summary>
+[EditorBrowsable(EditorBrowsableState.Never)]
+public enum InferenceSaturation
+{
+    /// <summary>None: the identity.</summary>
+    None,
+    /// <summary>1/(1 + e^(−v)).</summary>
+    Sigmoid,
+    /// <summary>tanh(v).</summary>
+    Tanh,
+    /// <summary>s·tanh(v/s) with the setting's scale s.</summary>
+    ScaledTanh,
 }
 
 /// <summary>A latent of the inner optimisation, as named in a divergence report.</summary>

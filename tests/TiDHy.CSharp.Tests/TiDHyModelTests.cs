@@ -54,6 +54,34 @@ public class TiDHyModelTests
     }
 
     [Fact]
+    public void Fit_with_validation_states_decodes_them_every_k_epochs_and_selects_by_the_chosen_accuracy()
+    {
+        // Two "states" that alternate every 3 steps of each validation window.
+        int steps = Validation.GetLength(0) * Validation.GetLength(1);
+        var states = new int[steps, 1];
+        for (int t = 0; t < steps; t++) states[t, 0] = (t / 3) % 2;
+        var model = TiDHyModel.Create(TestData.SmallOptions(), 6);
+        var settings = new FitSettings { BatchSize = 4, Epochs = 5, Seed = 11, ValidationStates = states, MonitorEvery = 2, Selection = FitSelection.WAccuracy };
+        var report = model.Fit(Train, Validation, settings);
+
+        // Epochs 2 and 4 (indices 1, 3) and the last (index 4) carry both accuracies; the others none.
+        Assert.Equal(new[] { 1, 3, 4 }, report.History.Where(h => h.Monitor.Count > 0).Select(h => h.Epoch));
+        foreach (var h in report.History.Where(h => h.Monitor.Count > 0))
+        {
+            Assert.Equal(new[] { "r2_hat_accuracy", "w_accuracy" }, h.Monitor.Keys.OrderBy(k => k, StringComparer.Ordinal));
+            Assert.All(h.Monitor.Values, v => Assert.InRange(v, 0.0, 1.0));
+        }
+        var best = report.History.Where(h => h.Monitor.Count > 0).MaxBy(h => h.Monitor["w_accuracy"])!;
+        Assert.Equal(best.Monitor["w_accuracy"], report.BestScore);
+        Assert.Equal(report.History.Where(h => h.Monitor.Count > 0 && h.Monitor["w_accuracy"] == best.Monitor["w_accuracy"]).First().Epoch, report.BestEpoch);
+
+        // Without states, an accuracy selection is an error naming the settings; so are states of the wrong length.
+        Assert.Throws<ArgumentException>("settings", () => TiDHyModel.Create(TestData.SmallOptions(), 6).Fit(Train, Validation, new FitSettings { Selection = FitSelection.R2HatAccuracy }));
+        Assert.Throws<ArgumentException>("settings", () => TiDHyModel.Create(TestData.SmallOptions(), 6).Fit(Train, Validation, new FitSettings { ValidationStates = new int[steps - 1, 1] }));
+        Assert.Throws<ArgumentException>("settings", () => TiDHyModel.Create(TestData.SmallOptions(), 6).Fit(Train, null, new FitSettings { ValidationStates = states }));
+    }
+
+    [Fact]
     public void A_second_Fit_continues_the_first_up_to_the_new_epoch_count()
     {
         var model = TiDHyModel.Create(TestData.SmallOptions(), 2);

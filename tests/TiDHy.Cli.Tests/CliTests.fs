@@ -349,6 +349,8 @@ let ``demo writes a report folder`` () =
     let code, stdout, err = run [ "demo"; "--epochs"; "1"; "--out"; out ]
     Assert.True((code = 0), $"exit {code}: {err}")
     Assert.Contains("Report:", stdout)
+    // The best model is chosen by decoding the validation states from R2_hat (after the last epoch).
+    Assert.Contains("Selected the model of epoch 1: the best kNN decoding of the validation states from R2_hat", stdout)
     // The analysis: decoding of the joint state from the record arrays, and the timescales.
     for line in
         [
@@ -536,3 +538,28 @@ let ``Report charts decimate long series keeping spikes, and round to 4 signific
     Assert.Equal(0.1235, TiDHy.Cli.Plots.round4 0.123456)
     Assert.Equal(-12346.0, TiDHy.Cli.Plots.round4 -12345.6)
     Assert.Equal(1.235e-7, TiDHy.Cli.Plots.round4 1.23456e-7, 12)
+
+[<Fact>]
+let ``train --preset sets the preset's options on the configuration, and an unknown preset is a usage error`` () =
+    let dir = tempDir ()
+    let data = writeSeries dir "series.csv" 120
+    let cfg = writeConfig dir ""
+    let out = Path.Combine(dir, "run")
+
+    let code, _, err =
+        train data cfg out [ "--batch-size"; "4"; "--epochs"; "1"; "--preset"; "recovery" ]
+
+    Assert.True((code = 0), $"exit {code}: {err}")
+    let written = ConfigJson.parse (File.ReadAllText(Path.Combine(out, "config.json")))
+    // The preset's options are set; the config file's are kept.
+    Assert.Equal(0.00003, written.LearningRateH)
+    Assert.Equal((3, 20, 10), (written.RDim, written.MaxIter, written.SequenceLength))
+    Assert.Equal(Presets.apply "recovery" { written with LearningRateH = 0.001 }, written)
+
+    let code, _, err =
+        train data cfg (Path.Combine(dir, "other")) [ "--preset"; "nosuch" ]
+
+    Assert.Equal(2, code)
+    Assert.Contains("--preset", err)
+    Assert.Contains("recovery", err)
+    Assert.False(Directory.Exists(Path.Combine(dir, "other")))

@@ -110,6 +110,10 @@ let ``NaN in any numeric field is rejected by name`` () =
             "L1_alpha_spat", (fun v -> { cfg with L1AlphaSpat = v })
             "Orth_alpha_spat", (fun v -> { cfg with OrthAlphaSpat = v })
             "Lnuc_alpha", (fun v -> { cfg with LnucAlpha = v })
+            "sparsity_w_safe", (fun v -> { cfg with SparsityWSafe = v })
+            "w_min_active_ratio", (fun v -> { cfg with WMinActiveRatio = v })
+            "saturate_r_scale", (fun v -> { cfg with SaturateRScale = v })
+            "saturate_r2_scale", (fun v -> { cfg with SaturateR2Scale = v })
         ]
 
     for field, set in setters do
@@ -380,3 +384,90 @@ let ``The memory estimate counts every parameter and refuses what the machine ca
     Assert.Contains("batch = 2147483647 windows of 1000000 steps", m.Message)
     Assert.Contains("r_dim = 10", m.Message)
     Assert.True((Config.memoryEstimate cfg System.Int32.MaxValue System.Int32.MaxValue).TotalBytes > 0L)
+
+[<Fact>]
+let ``SAFE sparsity and saturation are off by default, with upstream JAX's ratio and scales`` () =
+    let cfg = Config.defaults 6
+    Assert.Equal((0.0, 0.25), (cfg.SparsityWSafe, cfg.WMinActiveRatio))
+    Assert.Equal((Saturation.None, Saturation.None), (cfg.SaturateR, cfg.SaturateR2))
+    Assert.Equal((5.0, 3.0), (cfg.SaturateRScale, cfg.SaturateR2Scale))
+
+[<Fact>]
+let ``SAFE's weight and ratio and the saturation scales are range-checked by name`` () =
+    let cfg = Config.defaults 6
+    rejects "sparsity_w_safe" "-0.1" { cfg with SparsityWSafe = -0.1 }
+    rejects "w_min_active_ratio" "-0.1" { cfg with WMinActiveRatio = -0.1 }
+    rejects "w_min_active_ratio" "1.5" { cfg with WMinActiveRatio = 1.5 }
+    rejects "saturate_r_scale" "0" { cfg with SaturateRScale = 0.0 }
+    rejects "saturate_r2_scale" "-3" { cfg with SaturateR2Scale = -3.0 }
+
+    Assert.True(
+        Config.errors
+            { cfg with
+                WMinActiveRatio = 1.0
+                SparsityWSafe = 2.0
+            }
+        |> List.isEmpty
+    )
+
+[<Fact>]
+let ``The saturation methods read upstream JAX's spellings and this project's case names`` () =
+    for upstream, name, expected in
+        [
+            "none", "None", Saturation.None
+            "sigmoid", "Sigmoid", Saturation.Sigmoid
+            "tanh", "Tanh", Saturation.Tanh
+            "scaled_tanh", "ScaledTanh", Saturation.ScaledTanh
+        ] do
+        for text in [ upstream; name ] do
+            let cfg =
+                ConfigJson.parse
+                    $"""{{"input_dim": 4, "saturate_r_method": "{text}", "saturate_r2_method": "{text}"}}"""
+
+            Assert.Equal((expected, expected), (cfg.SaturateR, cfg.SaturateR2))
+            // Written with the case name, which reads back to the same value.
+            Assert.Contains($"\"saturate_r_method\": \"{name}\"", ConfigJson.toJson cfg)
+
+    let ex =
+        Assert.Throws<InvalidConfigException>(fun () ->
+            ConfigJson.parse """{"input_dim": 4, "saturate_r2_method": "softsign"}"""
+            |> ignore)
+
+    Assert.Contains("saturate_r2_method = \"softsign\"", ex.Message)
+    // Upstream spellings are only accepted for the saturation methods.
+    Assert.Throws<InvalidConfigException>(fun () ->
+        ConfigJson.parse """{"input_dim": 4, "loss_type": "mse"}""" |> ignore)
+    |> ignore
+
+[<Fact>]
+let ``A preset sets only its options, and an unknown preset is an error naming the known ones`` () =
+    let cfg =
+        { Config.defaults 6 with
+            RDim = 7
+            LearningRateH = 0.5
+        }
+
+    for preset in Presets.all do
+        let applied = Presets.apply preset.Name cfg
+        // Every option the preset names changes …
+        let json = ConfigJson.toJson applied
+
+        for key, value in preset.Options do
+            Assert.Contains($"\"{key}\"", json)
+
+            Assert.NotEqual<obj>(
+                ConfigOptions.get (ConfigOptions.find key) cfg,
+                ConfigOptions.get (ConfigOptions.find key) applied
+            )
+
+        // … and every other option keeps its value.
+        for o in ConfigOptions.all do
+            if not (preset.Options |> List.exists (fun (k, _) -> k = o.Key)) then
+                Assert.Equal<obj>(ConfigOptions.get o cfg, ConfigOptions.get o applied)
+
+    Assert.Equal(0.00003, (Presets.apply "recovery" cfg).LearningRateH)
+
+    let ex =
+        Assert.Throws<System.ArgumentException>(fun () -> Presets.apply "nosuch" cfg |> ignore)
+
+    Assert.Contains("\"recovery\"", ex.Message)

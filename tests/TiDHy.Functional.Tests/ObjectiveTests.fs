@@ -168,3 +168,72 @@ let ``Objective values equal the forward pass over the same window`` () =
         assertCloseScalar $"{c} terms L_bar" 1e-12 terms.SpatialLossRBar.Value bar
         assertCloseScalar $"{c} terms L_temp" 1e-12 terms.TempLoss.Value temp
         assertCloseScalar $"{c} terms L_r2" 1e-12 terms.R2Loss.Value r2
+
+[<Fact>]
+let ``With SAFE sparsity the temporal term's gradient matches central differences (SAFE alone and with L_temp)`` () =
+    // temp_weight = 0 leaves SAFE alone in the temporal term, so that its gradient is checked on its
+    // own and not hidden by L_temp's; then both together.
+    let failures =
+        [
+            for c in objectiveCases |> List.filter (fun c -> c.Loss = LossKind.MSE) do
+                for tempWeight, safe in [ 0.0, 1.0; 2.0, 0.5 ] do
+                    for initial in [ true; false ] do
+                        let cfg =
+                            { c.Config with
+                                TempWeight = tempWeight
+                                SparsityWSafe = safe
+                                WMinActiveRatio = 0.3
+                            }
+
+                        let errs = objectiveGradientErrors cfg initial
+
+                        report
+                            $"objective gradient with SAFE {c} temp_weight={tempWeight}"
+                            errs[2]
+                            GradientCheck.tolerance
+
+                        if not (Array.forall (fun e -> e <= GradientCheck.tolerance) errs) then
+                            yield $"{c} temp_weight={tempWeight} safe={safe} initial={initial}: %A{errs}"
+        ]
+
+    Assert.True(failures.IsEmpty, String.concat "\n" failures)
+
+[<Fact>]
+let ``SAFE is the mean of its row value over every step and sample that has a w, added to the temporal term`` () =
+    for initial in [ true; false ] do
+        let cfg =
+            { smallConfig with
+                SparsityWSafe = 0.7
+                WMinActiveRatio = 0.4
+            }
+
+        let p = paramsFor cfg 3
+        let traj = randomTrajectory cfg 21 3 4 initial
+        let off = Objective.values { cfg with SparsityWSafe = 0.0 } p traj
+        let on = Objective.values cfg p traj
+        let terms = Objective.terms cfg p traj
+
+        // Rows: 4 steps × 3 samples, each w = hypernet(r2_t) (not the X_0 term, which has none).
+        let rows =
+            [|
+                for s in traj.Steps do
+                    yield! Numerics.rows (Model.hypernet cfg p s.R2)
+            |]
+
+        Assert.Equal(12, rows.Length)
+        let safe = rows |> Array.averageBy (fun w -> fst (Regularisers.safeRow 0.4 w))
+        Assert.True(safe > 0.0)
+        Assert.Equal(off.TempLoss + 0.7 * safe, on.TempLoss, 12)
+        Assert.Equal(on.TempLoss, terms.TempLoss.Value, 12)
+
+        Assert.Equal(
+            (off.SpatialLossRHat, off.SpatialLossRBar, off.R2Loss),
+            (on.SpatialLossRHat, on.SpatialLossRBar, on.R2Loss)
+        )
+        // Its gradient reaches only the hypernetwork (and L_temp's parameters through L_temp).
+        let offTerms = Objective.terms { cfg with SparsityWSafe = 0.0 } p traj
+        let diff = ParamTree.map2 (-) terms.TempLoss.Grad offTerms.TempLoss.Grad
+
+        for name, data in ParamTree.leaves diff do
+            let moved = data |> Array.exists (fun v -> v <> 0.0)
+            Assert.True((moved = name.StartsWith "hypernet"), $"{name}: changed = {moved}")

@@ -145,3 +145,64 @@ let ``The nuclear norm of a low-rank V_k equals the sum of its singular values``
         |> Array.sumBy (fun v -> MathNet.Numerics.LinearAlgebra.Matrix<float>.Build.DenseOfArray(v).Svd(false).S.Sum())
 
     assertCloseScalar "nuclear" 1e-12 (Regularisers.nuclear p).Value bySvd
+
+// SAFE (upstream JAX's hypernetwork_sparsity_regularization), against hand computations: the
+// sigmoids below are σ(−2) = 1/(1 + e²), σ(0) = 1/2, σ(2), σ(4), written out as numbers.
+let private sigmoidMinus2 = 0.11920292202211755
+let private sigmoid2 = 0.8807970779778823
+let private sigmoid4 = 0.9820137900379085
+
+[<Fact>]
+let ``SAFE of one mixture-weight vector equals a hand computation, whatever the order of the weights`` () =
+    // w = [3, 1, 0, 0], ρ = 0.25, M = 4: ρM = 1, rank weights σ(2(i − 1)) = σ(−2), σ(0), σ(2), σ(4);
+    // q = [3, 1, 1e-8, 1e-8], S = 4 + 2e-8, sorted p = [3, 1, 1e-8, 1e-8] / S.
+    let s = 4.0 + 2e-8
+    let value = (3.0 * sigmoidMinus2 + 0.5 + 1e-8 * (sigmoid2 + sigmoid4)) / s
+    // ∂/∂w_k = (c_rank(k) − value) / S where w_k > 1e-8, else 0.
+    let g3, g1 = (sigmoidMinus2 - value) / s, (0.5 - value) / s
+
+    for w, expected in
+        [
+            [| 3.0; 1.0; 0.0; 0.0 |], [| g3; g1; 0.0; 0.0 |]
+            [| 0.0; 1.0; 0.0; 3.0 |], [| 0.0; g1; 0.0; g3 |]
+            [| 0.0; -2.0; 1.0; 3.0 |], [| 0.0; 0.0; g1; g3 |]
+        ] do
+        let v, g = Regularisers.safeRow 0.25 w
+        Assert.Equal(value, v, 15)
+        Assert.Equal(0.0, relError g expected, 12)
+
+[<Fact>]
+let ``SAFE routes the gradient of tied weights by index, lower index first`` () =
+    // w = [1, 1], ρ = 0.5, M = 2: ρM = 1, rank weights σ(−2), σ(0); S = 2; value (σ(−2) + 1/2)/2.
+    let v, g = Regularisers.safeRow 0.5 [| 1.0; 1.0 |]
+    let value = (sigmoidMinus2 + 0.5) / 2.0
+    Assert.Equal(value, v, 15)
+    Assert.Equal((sigmoidMinus2 - value) / 2.0, g[0], 15)
+    Assert.Equal((0.5 - value) / 2.0, g[1], 15)
+
+[<Fact>]
+let ``SAFE of a vector of equal weights over all M is the mean rank weight, and one active weight scores the top rank``
+    ()
+    =
+    // Uniform p = 1/M: the value is the mean of σ(2(i − ρM)); a single active weight: p = [1, ~0…].
+    let m, ratio = 6, 0.5
+    let uniform, gU = Regularisers.safeRow ratio (Array.create m 0.7)
+    let weights = Array.init m (fun i -> 1.0 / (1.0 + exp (-2.0 * (float i - 3.0))))
+    Assert.Equal(Array.average weights, uniform, 14)
+    // Moving weight between equal entries changes the value only through the rank weights.
+    Assert.Equal(0.0, Array.sum gU, 14)
+    let single, _ = Regularisers.safeRow ratio [| 0.0; 0.0; 5.0; 0.0; 0.0; 0.0 |]
+    let s = 5.0 + 5e-8
+    let expected = (5.0 * weights[0] + 1e-8 * Array.sum weights[1..]) / s
+    Assert.Equal(expected, single, 14)
+    Assert.True(single < uniform, "collapse onto one component should score below a uniform mixture at ρ = 0.5")
+
+[<Fact>]
+let ``SAFE's gradient matches central differences away from ties and the floor`` () =
+    let w = [| 0.9; 0.05; 2.3; 0.013; 1.4; 0.31; 0.7 |]
+    let _, g = Regularisers.safeRow 0.3 w
+
+    let numerical =
+        GradientCheck.centralDifference (fun v -> fst (Regularisers.safeRow 0.3 v)) w
+
+    Assert.True(relError g numerical < GradientCheck.tolerance, $"%A{g} vs %A{numerical}")

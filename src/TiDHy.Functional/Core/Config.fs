@@ -73,6 +73,14 @@ type Convergence =
     | [<Doc("Upstream `batch_converge = false`: every sample's relative change (row norms) below `tol`, one batch-wide stop.")>] AllSamples
     | [<Doc("Each sample stops on its own and keeps its values while the others continue.")>] PerSample
 
+[<RequireQualifiedAccess>]
+[<Doc("A bounding function applied to `r` or `r2` after each inference step's shrinkage (upstream JAX's `saturate_r_method`); JSON also accepts upstream's spellings \"none\", \"sigmoid\", \"tanh\", \"scaled_tanh\".")>]
+type Saturation =
+    | [<Doc("No saturation (upstream \"none\"; the default, as upstream PyTorch).")>] None
+    | [<Doc("`σ(v) = 1/(1 + e^(−v))`, values in (0, 1) (upstream \"sigmoid\").")>] Sigmoid
+    | [<Doc("`tanh(v)`, values in (−1, 1) (upstream \"tanh\").")>] Tanh
+    | [<Doc("`s·tanh(v/s)` with the option's scale `s`, values in (−s, s) (upstream \"scaled_tanh\").")>] ScaledTanh
+
 /// Which implementation runs inference (`Inference.infer`, `Inference.inferFirstStep`, and so
 /// `Forward` and `Evaluate`). Not an upstream setting; JSON key `backend`.
 [<RequireQualifiedAccess>]
@@ -232,6 +240,39 @@ type Config =
         Overlap: int
         [<ConfigOption("num_epochs", Default = "1000", Min = 1.0, Doc = "training epochs.")>]
         NumEpochs: int
+        [<ConfigOption("sparsity_w_safe",
+                       Default = "0",
+                       Min = 0.0,
+                       Doc =
+                           "weight of upstream JAX's SAFE sparsity of the mixture weights `w` (`Regularisers.safeRow`), averaged over every sample and inference step that has a `w` (not the first step of a window without a carry, whose zero row upstream JAX includes) and added to the temporal term (training only).")>]
+        SparsityWSafe: float
+        [<ConfigOption("w_min_active_ratio",
+                       Default = "0.25",
+                       Min = 0.0,
+                       Max = 1.0,
+                       Doc =
+                           "SAFE's `ρ`: the sorted mixture probabilities past the first `ρ·M` are penalised (weight `σ(2(i − ρM))` at rank `i`).")>]
+        WMinActiveRatio: float
+        [<ConfigOption("saturate_r_method",
+                       Default = "None",
+                       Doc = "saturation of `r` after each inference step's shrinkage (in `inf` and `inf_first_step`).")>]
+        SaturateR: Saturation
+        [<ConfigOption("saturate_r2_method",
+                       Default = "None",
+                       Doc = "saturation of `r2` after each inference step's shrinkage.")>]
+        SaturateR2: Saturation
+        [<ConfigOption("saturate_r_scale",
+                       Default = "5",
+                       Min = 0.0,
+                       MinExclusive = true,
+                       Doc = "the scale `s` of `ScaledTanh` saturation of `r`.")>]
+        SaturateRScale: float
+        [<ConfigOption("saturate_r2_scale",
+                       Default = "3",
+                       Min = 0.0,
+                       MinExclusive = true,
+                       Doc = "the scale `s` of `ScaledTanh` saturation of `r2`.")>]
+        SaturateR2Scale: float
     }
 
 /// One reason a configuration is impossible: the field (upstream name), its value and why.
@@ -473,7 +514,14 @@ module ConfigOptions =
     /// The case of an enum option named `name`; raises `InvalidConfigException` naming the key, the
     /// value and the valid names otherwise.
     let parseCase (option: ConfigOption) (cases: OptionCases) (name: string) : obj =
-        match List.tryFindIndex ((=) name) cases.Names with
+        let upstream =
+            if cases.Union = typeof<Saturation> then
+                // Upstream JAX's lower-case spellings of the saturation methods.
+                [ "none"; "sigmoid"; "tanh"; "scaled_tanh" ] |> List.tryFindIndex ((=) name)
+            else
+                Option.None
+
+        match List.tryFindIndex ((=) name) cases.Names |> Option.orElse upstream with
         | Some i -> cases.Values[i]
         | None ->
             raise (
@@ -809,3 +857,62 @@ module Config =
         match errors cfg with
         | [] -> cfg
         | es -> raise (InvalidConfigException es)
+
+/// A named set of option values that `Presets.apply` sets on a configuration (`tidhy train
+/// --preset`, `tidhy demo --preset`): the options it names change, every other option keeps its
+/// value.
+type Preset =
+    {
+        /// The preset's name, e.g. `recovery`.
+        Name: string
+        /// What it is for and where its values come from, in one line.
+        Doc: string
+        /// The options it sets, as `(upstream key, value)` in the option's JSON spelling.
+        Options: (string * string) list
+    }
+
+/// The named presets (`Presets.all`) and how to apply one.
+[<RequireQualifiedAccess>]
+module Presets =
+
+    /// Every preset, by name.
+    let all: Preset list =
+        [
+            {
+                Name = "recovery"
+                Doc =
+                    "the best settings of docs/SWEEP.md for recovering discrete states on the SLDS benchmark: the hypernetwork learns about 33 times slower (learning_rate_h = 3e-5), which keeps W from collapsing onto one component."
+                Options = [ "learning_rate_h", "0.00003" ]
+            }
+        ]
+
+    /// The preset named `name`, if any.
+    let tryFind (name: string) : Preset option =
+        all |> List.tryFind (fun p -> p.Name = name)
+
+    /// `cfg` with the options of `preset` set; raises `InvalidConfigException` if the result is invalid.
+    let applyPreset (preset: Preset) (cfg: Config) : Config =
+        preset.Options
+        |> List.fold
+            (fun cfg (key, text) ->
+                let o = ConfigOptions.find key
+
+                let value: obj =
+                    match o.Kind with
+                    | OptionKind.Int -> box (Int32.Parse(text, CultureInfo.InvariantCulture))
+                    | OptionKind.Float -> box (Double.Parse(text, CultureInfo.InvariantCulture))
+                    | OptionKind.Bool -> box (Boolean.Parse text)
+                    | OptionKind.Enum cases -> ConfigOptions.parseCase o cases text
+
+                ConfigOptions.set o value cfg)
+            cfg
+        |> Config.validateOrThrow
+
+    /// `cfg` with the options of the preset named `name` set; raises an ArgumentException naming the
+    /// known presets for an unknown name.
+    let apply (name: string) (cfg: Config) : Config =
+        match tryFind name with
+        | Some p -> applyPreset p cfg
+        | None ->
+            let known = all |> List.map _.Name |> ConfigOptions.quotedList
+            invalidArg (nameof name) $"preset \"{name}\": no such preset; expected {known}."

@@ -103,6 +103,13 @@ module internal Fused =
     let sizes (cfg: Config) =
         KernelSizes(cfg.InputDim, cfg.RDim, cfg.R2Dim, cfg.MixDim, cfg.HyperHidDim, cfg.R2DecoderHidDim)
 
+    let private saturation (s: Saturation) =
+        match s with
+        | Saturation.None -> InferenceSaturation.None
+        | Saturation.Sigmoid -> InferenceSaturation.Sigmoid
+        | Saturation.Tanh -> InferenceSaturation.Tanh
+        | Saturation.ScaledTanh -> InferenceSaturation.ScaledTanh
+
     /// The kernels' run-time settings of `cfg`.
     let settings (cfg: Config) =
         InferenceSettings(
@@ -116,7 +123,11 @@ module internal Fused =
             LmdaR2 = cfg.LmdaR2,
             L1InfW = cfg.L1InfW,
             L1InfR = cfg.L1InfR,
-            L1InfR2 = cfg.L1InfR2
+            L1InfR2 = cfg.L1InfR2,
+            SaturateR = saturation cfg.SaturateR,
+            SaturateR2 = saturation cfg.SaturateR2,
+            SaturateRScale = cfg.SaturateRScale,
+            SaturateR2Scale = cfg.SaturateR2Scale
         )
 
     let private packed = ConditionalWeakTable<Params, KernelModel>()

@@ -38,6 +38,15 @@ module Inference =
 
         ModelConstants.RStepSize(cfg.LrR, cfg.MaxIter, i)
 
+    /// `method` applied to `v` with scale `scale` (used by `ScaledTanh` only): the saturation of `r`
+    /// or `r2` after each inference step's shrinkage (`saturate_r_method`, `saturate_r2_method`).
+    let saturate (method: Saturation) (scale: float) (v: float) =
+        match method with
+        | Saturation.None -> v
+        | Saturation.Sigmoid -> Numerics.sigmoid v
+        | Saturation.Tanh -> tanh v
+        | Saturation.ScaledTanh -> scale * tanh (v / scale)
+
     /// One sample's objective and its gradient with respect to `r` and `r2`.
     /// `scale` multiplies the data terms; `target` is the r2 decoder's prediction (held constant).
     let private sampleObjective
@@ -198,7 +207,8 @@ module Inference =
 
     /// `inf(x, r_p, r2₀)` on the reference path (the definition, whatever `cfg.Backend` says):
     /// `max_iter` at most of Nesterov SGD on `r` (from 0) and `r2` (from `r2₀`), each followed by
-    /// soft-thresholding, stopping as `cfg.Convergence` says. `x [batch; D]`, `rP [batch; R]`,
+    /// soft-thresholding and then saturation (`saturate_r_method`, `saturate_r2_method`; none by
+    /// default), stopping as `cfg.Convergence` says. `x [batch; D]`, `rP [batch; R]`,
     /// `r2 [batch; R2]`; returns `r [batch; R]`, `r2 [batch; R2]` and the counts. Raises
     /// `InferenceDivergedException` (naming the iteration, the first sample and `r` or `r2`) as soon
     /// as an iteration leaves a latent NaN or infinite.
@@ -235,8 +245,15 @@ module Inference =
                     let _, gr, gr2 = sampleObjective cfg p vs scale xs[s] rPs[s] target r[s] r2[s]
                     nesterov lrR r[s] vr[s] gr
                     nesterov cfg.LrR2 r2[s] vr2[s] gr2
-                    r2[s] <- r2[s] |> Array.map (Numerics.softThreshold cfg.LmdaR2)
-                    r[s] <- r[s] |> Array.map (Numerics.softThreshold cfg.LmdaR)
+
+                    r2[s] <-
+                        r2[s]
+                        |> Array.map (Numerics.softThreshold cfg.LmdaR2 >> saturate cfg.SaturateR2 cfg.SaturateR2Scale)
+
+                    r[s] <-
+                        r[s]
+                        |> Array.map (Numerics.softThreshold cfg.LmdaR >> saturate cfg.SaturateR cfg.SaturateRScale)
+
                     sampleIters[s] <- sampleIters[s] + 1
 
             checkFiniteLatents cfg "inf" (i + 1) r r2
@@ -316,7 +333,8 @@ module Inference =
     let FirstStepWeightDecay = ModelConstants.FirstStepWeightDecay
 
     /// `inf_first_step(x)` on the reference path: AdamW (lr `lr_r`, betas 0.9/0.999, eps 1e-8,
-    /// weight decay 0.01) on `⟨ℓ(decode(r), x)⟩` from `r = 0`, no shrinkage, stopping when every
+    /// weight decay 0.01) on `⟨ℓ(decode(r), x)⟩` from `r = 0`, no shrinkage, each step followed by
+    /// the saturation of `r` (`saturate_r_method`, as upstream JAX's first step), stopping when every
     /// sample's relative change is below `tol` (each sample on its own with `PerSample`
     /// convergence). `x [batch; D]`; returns `r [batch; R]`. Raises `InferenceDivergedException` as
     /// soon as an iteration leaves `r` NaN or infinite.
@@ -357,7 +375,7 @@ module Inference =
                         m1[s][j] <- beta1 * m1[s][j] + (1.0 - beta1) * g[j]
                         m2[s][j] <- beta2 * m2[s][j] + (1.0 - beta2) * g[j] * g[j]
                         let denom = sqrt (m2[s][j]) / bc2Sqrt + eps
-                        r[s][j] <- r[s][j] - (lr / bc1) * m1[s][j] / denom
+                        r[s][j] <- saturate cfg.SaturateR cfg.SaturateRScale (r[s][j] - (lr / bc1) * m1[s][j] / denom)
 
                     sampleIters[s] <- sampleIters[s] + 1
                     changes[s] <- relChange r[s] old < cfg.Tol

@@ -30,6 +30,9 @@ type Trajectory =
 /// `L_hat = Σ_t ⟨ℓ(decode(r_t), X_t)⟩`, `L_bar = Σ_t ⟨ℓ(decode(r̂_t), X_t)⟩`,
 /// `temp_weight·L_temp = temp_weight·Σ_t ⟨(r_t − r̂_t)²⟩` and
 /// `L_r2 = Σ_t ⟨(r2_t − R2dec([r_{t−1}, r2_{t−1}]))²⟩` (value 0, zero gradient without the r2 decoder).
+/// With `sparsity_w_safe > 0` the temporal term also holds `sparsity_w_safe·SAFE`, SAFE the mean of
+/// `Regularisers.safeRow` over every (step, sample) whose `w = hypernet(r2_t)` the window has (as
+/// upstream JAX adds it to the temporal task that GradNorm balances); training only.
 type ObjectiveTerms = LossTerms<Term>
 
 /// The forward pass over a window (`Objective.trajectory`): the latents it inferred, and its result.
@@ -86,10 +89,17 @@ module Objective =
             | Some x0 -> Loss.batch cfg.Loss (Model.decode cfg p (Array2D.zeroCreate (Array2D.length1 x0) cfg.RDim)) x0
             | None -> 0.0
 
+        let safeRows = ResizeArray<float>()
+
         let perStep =
             traj.Steps
             |> Array.map (fun s ->
-                let rHat = (Model.temporalPrediction cfg p s.RPrev s.R2).RHat
+                let tp = Model.temporalPrediction cfg p s.RPrev s.R2
+                let rHat = tp.RHat
+
+                if cfg.SparsityWSafe <> 0.0 then
+                    for row in Numerics.rows tp.W do
+                        safeRows.Add(fst (Regularisers.safeRow cfg.WMinActiveRatio row))
 
                 Loss.batch cfg.Loss (Model.decode cfg p s.R) s.X,
                 Loss.batch cfg.Loss (Model.decode cfg p rHat) s.X,
@@ -102,7 +112,12 @@ module Objective =
         {
             SpatialLossRHat = initial + Array.sumBy (fun (a, _, _, _) -> a) perStep
             SpatialLossRBar = Array.sumBy (fun (_, b, _, _) -> b) perStep
-            TempLoss = cfg.TempWeight * Array.sumBy (fun (_, _, c, _) -> c) perStep
+            TempLoss =
+                cfg.TempWeight * Array.sumBy (fun (_, _, c, _) -> c) perStep
+                + (if safeRows.Count = 0 then
+                       0.0
+                   else
+                       cfg.SparsityWSafe * Seq.average safeRows)
             R2Loss = Array.sumBy (fun (_, _, _, d) -> d) perStep
         }
 
@@ -210,11 +225,16 @@ module Objective =
                         yield k, s
             |]
 
+        // SAFE (sparsity_w_safe) is the mean over every (step, sample) row that has a `w`.
+        let safeRowCount = traj.Steps |> Array.sumBy (fun st -> Array2D.length1 st.X)
+
+        let safe = cfg.SparsityWSafe <> 0.0 && safeRowCount > 0
+
         let chunk (c: int) =
             let gHat, gBar, gTemp, gR2 =
                 ParamTree.zerosLike p, ParamTree.zerosLike p, ParamTree.zerosLike p, ParamTree.zerosLike p
 
-            let sums = Array.zeroCreate<float> 4
+            let sums = Array.zeroCreate<float> 5
             let first, last = items.Length * c / Chunks, items.Length * (c + 1) / Chunks - 1
 
             for i in first..last do
@@ -240,6 +260,23 @@ module Objective =
                         Array.map2 (fun ri rh -> -2.0 * cfg.TempWeight * scale * (ri - rh)) r trace.RHat
 
                     temporalBackward p gTemp rP trace gTempRHat
+
+                    if safe then
+                        let v, gw = Regularisers.safeRow cfg.WMinActiveRatio trace.W
+                        let weight = cfg.SparsityWSafe / float safeRowCount
+                        let m = gw.Length
+
+                        let gOut =
+                            trace.Hyper.Out
+                            |> Array.mapi (fun o out ->
+                                if o < m then
+                                    weight * gw[o] * Numerics.reluDerivative out
+                                else
+                                    0.0)
+
+                        Model.mlpBackward p.Hypernet (Some gTemp.Hypernet) trace.Hyper gOut |> ignore
+                        sums[4] <- sums[4] + v
+
                     sums[0] <- sums[0] + lHat
                     sums[1] <- sums[1] + lBar
 
@@ -271,7 +308,13 @@ module Objective =
             SpatialLossRBar = { Value = value 1; Grad = grad 1 }
             TempLoss =
                 {
-                    Value = cfg.TempWeight * value 2
+                    Value =
+                        cfg.TempWeight * value 2
+                        + (if safe then
+                               cfg.SparsityWSafe * (parts |> Array.sumBy (fun (_, v) -> v[4]))
+                               / float safeRowCount
+                           else
+                               0.0)
                     Grad = grad 2
                 }
             R2Loss = { Value = value 3; Grad = grad 3 }

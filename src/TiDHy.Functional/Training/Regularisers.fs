@@ -189,6 +189,54 @@ module Regularisers =
                 Grad = only p "temporal" (parts |> Array.collect snd)
             }
 
+    /// The floor of SAFE's mixture weights and of their sum (upstream JAX's `epsilon`).
+    [<Literal>]
+    let SafeEps = 1e-8
+
+    /// SAFE's weight of the `i`-th largest mixture probability (from 0) of `m`:
+    /// `σ(2(i − ratio·m))`.
+    let safeRankWeight (ratio: float) (m: int) (i: int) =
+        Numerics.sigmoid (2.0 * (float i - ratio * float m))
+
+    /// Upstream JAX's SAFE hypernetwork sparsity of one mixture-weight vector `w [M]`
+    /// (`sparsity_w_safe`, `w_min_active_ratio` = `ratio`): with `q = max(w, 1e-8)` and
+    /// `p = q / max(Σq, 1e-8)` sorted descending to `p_(0) ≥ p_(1) ≥ …`, the value
+    /// `Σ_i σ(2(i − ratio·M))·p_(i)`, and its gradient with respect to `w [M]`. The gradient goes
+    /// through the sorting permutation: entry `k` gets the weight of its rank; tied entries take
+    /// ranks in index order (a stable sort), so equal values get consecutive ranks, lower index
+    /// first. `∂q/∂w = 1` where `w > 1e-8`, else 0.
+    let safeRow (ratio: float) (w: float[]) : float * float[] =
+        let m = w.Length
+        let q = w |> Array.map (fun v -> max v SafeEps)
+        let total = Array.sum q
+        let denom = max total SafeEps
+
+        let order =
+            Array.init m id
+            |> Array.sortWith (fun a b ->
+                match compare q[b] q[a] with
+                | 0 -> compare a b
+                | c -> c)
+
+        let rankWeight = Array.zeroCreate<float> m
+
+        order
+        |> Array.iteri (fun rank k -> rankWeight[k] <- safeRankWeight ratio m rank)
+
+        let value = Array.fold2 (fun acc c qk -> acc + c * qk / denom) 0.0 rankWeight q
+
+        let grad =
+            Array.init m (fun k ->
+                if w[k] <= SafeEps then
+                    0.0
+                elif total > SafeEps then
+                    // ∂/∂q_k of Σ_j c_j q_j / S with S = Σq: (c_k − value) / S.
+                    (rankWeight[k] - value) / total
+                else
+                    rankWeight[k] / SafeEps)
+
+        value, grad
+
     /// `cos_eta·cos_reg + Orth_alpha_r2·orth_r2` as one term, with both unweighted values.
     let core (cfg: Config) (p: Params) : CoreRegularisers =
         let c = cosReg p
