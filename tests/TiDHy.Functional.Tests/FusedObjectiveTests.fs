@@ -305,6 +305,35 @@ let ``An option the fused pass does not know sends a configuration away from its
     )
 
 [<Fact>]
+let ``SAFE goes to the definition and saturation stays on the fused pass`` () =
+    let cfg = { smallConfig with UseR2Decoder = true }
+    let p, traj = inputsFor cfg 5 3 true
+
+    // SAFE adds a hypernetwork term the fused pass lacks: the definition runs, bit for bit, and its
+    // temporal term differs from the one without SAFE (so the term is really there).
+    let safe = { cfg with SparsityWSafe = 0.5 }
+    Assert.Equal<string list>([ "sparsity_w_safe" ], FusedObjective.unhandledOptions safe)
+    Assert.False(FusedObjective.supports safe)
+    let viaDispatch = FusedObjective.terms safe p traj
+    let definition = Objective.terms safe p traj
+
+    for a, b in List.zip (LossTerms.toList viaDispatch) (LossTerms.toList definition) do
+        Assert.Equal(b.Value, a.Value)
+        Assert.Equal<(string * float[]) list>(ParamTree.leaves b.Grad, ParamTree.leaves a.Grad)
+
+    Assert.NotEqual(definition.TempLoss.Value, (Objective.terms cfg p traj).TempLoss.Value)
+
+    // Saturation changes only the inferred trajectory, which the objective takes as data.
+    let saturated =
+        { cfg with
+            SaturateR = Saturation.ScaledTanh
+            SaturateR2 = Saturation.Tanh
+        }
+
+    Assert.True(FusedObjective.supports saturated)
+    check "saturated" float64Tol (FusedObjective.terms saturated p traj) (Objective.terms saturated p traj)
+
+[<Fact>]
 let ``The kernel's call allocates nothing per sample or per parameter`` () =
     let cfg =
         { Config.defaults 20 with

@@ -64,6 +64,13 @@ module FusedObjective =
                 "overlap"
                 "num_epochs"
                 "training_precision"
+                // Saturation changes only the inferred trajectory, which the objective takes as data.
+                "saturate_r_method"
+                "saturate_r2_method"
+                "saturate_r_scale"
+                "saturate_r2_scale"
+                // Used only with `sparsity_w_safe` > 0, which is not handled (SAFE runs in F#).
+                "w_min_active_ratio"
             ]
 
     /// The options of `cfg` whose keys are not in `handled` and whose values differ from their
