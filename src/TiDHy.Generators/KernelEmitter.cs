@@ -53,6 +53,7 @@ internal static partial class KernelEmitter
         EmitFacade(w, spec);
         new JobEmitter(w, spec, "float", "VF", 16, "F32").Emit();
         new JobEmitter(w, spec, "double", "VD", 8, "F64").Emit();
+        EmitTraining(w, spec);
         w.Close();
         if (spec.Namespace is not null) w.Close();
         return w.ToString();
@@ -107,6 +108,7 @@ internal static partial class KernelEmitter
             w.Line($"public override K.InferenceStats InferFirstStep(K.KernelWeights<{t}> w, K.InferenceSettings s, int batch, global::System.ReadOnlySpan<{t}> x, global::System.Span<{t}> r, global::System.Span<int> sampleIterations)");
             w.Line($"    => {s.ClassName}.InferFirstStep(w, s, batch, x, r, sampleIterations);");
         }
+        EmitTrainingFactory(w);
         w.Close();
         w.Line();
     }
