@@ -18,8 +18,9 @@ namespace TiDHy.Generators;
 /// facade, and the binding of the spec to constants or run-time values), <c>KernelEmitter.Driver.cs</c>
 /// (scheduling over blocks and workers, the iteration loop and the stopping rules),
 /// <c>KernelEmitter.Lanes.cs</c> (lane primitives), <c>KernelEmitter.Model.cs</c> (the model's
-/// equations, each named after the F# function it mirrors) and <c>KernelEmitter.Optimizer.cs</c> (the
-/// Nesterov and AdamW steps and the shrinkage).
+/// equations, each named after the F# function it mirrors), <c>KernelEmitter.Optimizer.cs</c> (the
+/// Nesterov and AdamW steps and the shrinkage) and <c>KernelEmitter.Training.cs</c> (the training
+/// objective's backward pass of the same declaration).
 /// </remarks>
 internal static partial class KernelEmitter
 {
