@@ -18,8 +18,9 @@ namespace TiDHy.Generators;
 /// facade, and the binding of the spec to constants or run-time values), <c>KernelEmitter.Driver.cs</c>
 /// (scheduling over blocks and workers, the iteration loop and the stopping rules),
 /// <c>KernelEmitter.Lanes.cs</c> (lane primitives), <c>KernelEmitter.Model.cs</c> (the model's
-/// equations, each named after the F# function it mirrors) and <c>KernelEmitter.Optimizer.cs</c> (the
-/// Nesterov and AdamW steps and the shrinkage).
+/// equations, each named after the F# function it mirrors), <c>KernelEmitter.Optimizer.cs</c> (the
+/// Nesterov and AdamW steps and the shrinkage) and <c>KernelEmitter.Training.cs</c> (the training
+/// objective's backward pass of the same declaration).
 /// </remarks>
 internal static partial class KernelEmitter
 {
@@ -53,6 +54,7 @@ internal static partial class KernelEmitter
         EmitFacade(w, spec);
         new JobEmitter(w, spec, "float", "VF", 16, "F32").Emit();
         new JobEmitter(w, spec, "double", "VD", 8, "F64").Emit();
+        EmitTraining(w, spec);
         w.Close();
         if (spec.Namespace is not null) w.Close();
         return w.ToString();
@@ -107,6 +109,7 @@ internal static partial class KernelEmitter
             w.Line($"public override K.InferenceStats InferFirstStep(K.KernelWeights<{t}> w, K.InferenceSettings s, int batch, global::System.ReadOnlySpan<{t}> x, global::System.Span<{t}> r, global::System.Span<int> sampleIterations)");
             w.Line($"    => {s.ClassName}.InferFirstStep(w, s, batch, x, r, sampleIterations);");
         }
+        EmitTrainingFactory(w);
         w.Close();
         w.Line();
     }

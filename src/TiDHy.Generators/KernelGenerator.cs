@@ -6,7 +6,7 @@ using Microsoft.CodeAnalysis.CSharp.Syntax;
 namespace TiDHy.Generators;
 
 /// <summary>
-/// Emits a fused inference kernel for every <c>[TiDHyKernel]</c> static partial class, and one module
+/// Emits a fused inference kernel and its training backward pass for every <c>[TiDHyKernel]</c> static partial class, and one module
 /// initializer per assembly that registers them. Pipeline: find targets → parse into equatable specs →
 /// emit text; each step carries a tracking name for the incremental-caching tests.
 /// </summary>

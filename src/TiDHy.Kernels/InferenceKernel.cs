@@ -175,6 +175,13 @@ public abstract class InferenceKernel
     /// <summary>MODEL.md's <c>inf_first_step</c> in float64.</summary>
     public abstract InferenceStats InferFirstStep(KernelWeights<double> w, InferenceSettings s, int batch, ReadOnlySpan<double> x, Span<double> r, Span<int> sampleIterations);
 
+    /// <summary>
+    /// The generated training backward pass of this variant (the four terms of the training objective and
+    /// their parameter gradients) for <paramref name="shape"/>, in float32 or float64; raises
+    /// <see cref="ArgumentException"/> when the variant does not cover <paramref name="shape"/>.
+    /// </summary>
+    public abstract ITrainingKernel CreateTraining(TrainingShape shape, bool float32);
+
     /// <summary>The variant's name.</summary>
     public override string ToString() => Variant.Name;
 }

@@ -52,4 +52,31 @@ public static class KernelRegistry
         }
         return best;
     }
+
+    /// <summary>
+    /// The most specific registered kernel whose training pass runs <paramref name="shape"/>, or null. The
+    /// training objective does not depend on the batch scaling or the convergence mode, so those are not
+    /// matched and do not count towards specificity; among equally specific kernels, the one registered last.
+    /// </summary>
+    internal static InferenceKernel? FindTraining(in TrainingShape shape)
+    {
+        var o = shape.Options;
+        var z = new KernelSizes(shape.D, shape.R, shape.R2, shape.M, shape.H, shape.H2);
+        InferenceKernel? best = null;
+        int bestScore = -1;
+        foreach (var k in kernels)
+        {
+            var v = k.Variant;
+            var query = o with { Scaling = v.Options.Scaling, Convergence = v.Options.Convergence };
+            if (!v.Matches(query, z)) continue;
+            var fixedOptions = v.Options with { Scaling = KernelScaling.Any, Convergence = KernelConvergence.Any };
+            int s = fixedOptions.FixedCount + v.Sizes.FixedCount;
+            if (s >= bestScore)
+            {
+                best = k;
+                bestScore = s;
+            }
+        }
+        return best;
+    }
 }

@@ -5,7 +5,8 @@ namespace TiDHy.Kernels;
 /// <summary>
 /// Declares a fused inference kernel on a <c>static partial class</c>: TiDHy.Generators emits the
 /// whole inner loop of MODEL.md's <c>inf</c> and <c>inf_first_step</c> for the named model variant,
-/// in float32 and float64. Options left at <c>Any</c> and sizes left at 0 are read at run time;
+/// in float32 and float64, and the training objective's backward pass (<see cref="InferenceKernel.CreateTraining"/>)
+/// for the same variant. Options left at <c>Any</c> and sizes left at 0 are read at run time;
 /// the others become constants. The kernel registers itself with <see cref="KernelRegistry"/>.
 /// The named arguments fill <see cref="Options"/> and <see cref="Sizes"/>.
 /// </summary>

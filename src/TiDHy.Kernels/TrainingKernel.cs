@@ -3,15 +3,18 @@ using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Threading.Tasks;
+using System.ComponentModel;
 
 namespace TiDHy.Kernels;
 
 /// <summary>
 /// The latents of one window's trajectory, row-major, as the training kernel reads them (float64):
 /// the inference steps flattened as <c>item = step·Batch + sample</c>. Owned by a
-/// <see cref="TrainingKernel{T}"/> and reused from call to call (<see cref="Resize"/>).
+/// <see cref="TrainingKernel{T}"/> and reused from call to call (<see cref="Resize"/>). Infrastructure for
+/// generated training kernels.
 /// </summary>
-internal sealed class TrainingInputs
+[EditorBrowsable(EditorBrowsableState.Never)]
+public sealed class TrainingInputs
 {
     /// <summary>Samples per step.</summary>
     public int Batch { get; private set; }
@@ -60,9 +63,11 @@ internal sealed class TrainingInputs
 }
 
 /// <summary>
-/// The training kernel without its precision: what TiDHy.Functional calls (<see cref="TrainingKernels.Create"/>).
+/// A training kernel without its precision: what TiDHy.Functional calls (<see cref="TrainingKernels.Create"/>).
+/// Infrastructure for generated training kernels.
 /// </summary>
-internal interface ITrainingKernel
+[EditorBrowsable(EditorBrowsableState.Never)]
+public interface ITrainingKernel
 {
     /// <summary>The packed layout of the parameters and of each gradient.</summary>
     TrainingLayout Layout { get; }
@@ -78,48 +83,56 @@ internal interface ITrainingKernel
     void Run(double[] parameters);
     /// <summary>The most threads a call uses (-1: as many as the runtime gives); never changes the result.</summary>
     int MaxThreads { get; set; }
+    /// <summary>The generated kernel's variant name.</summary>
+    string VariantName { get; }
 }
 
-/// <summary>Creates training kernels.</summary>
+/// <summary>Creates training kernels: the generated pass of the most specific registered kernel.</summary>
 internal static class TrainingKernels
 {
+    /// <summary>The most specific registered kernel whose training pass runs <paramref name="shape"/>.</summary>
+    public static InferenceKernel Find(TrainingShape shape) =>
+        KernelRegistry.FindTraining(shape)
+        ?? throw new InvalidOperationException($"No registered generated kernel runs the training pass of {shape}.");
+
     /// <summary>A training kernel for <paramref name="shape"/> in float32 or float64.</summary>
-    public static ITrainingKernel Create(TrainingShape shape, bool float32) =>
-        float32 ? new TrainingKernel<float>(shape) : new TrainingKernel<double>(shape);
+    public static ITrainingKernel Create(TrainingShape shape, bool float32) => Find(shape).CreateTraining(shape, float32);
 }
 
 /// <summary>
-/// The parameter gradients of the four terms of the training objective over a window (TiDHy.Functional's
-/// <c>Objective.terms</c> is the definition): <c>L_hat</c>, <c>L_bar</c>, <c>temp_weight·L_temp</c> and
-/// <c>L_r2</c>, each separately, computed in precision <typeparamref name="T"/> (float or double).
+/// The runtime half of a generated training kernel: the parameter gradients of the four terms of the
+/// training objective over a window (TiDHy.Functional's <c>Objective.terms</c> is the definition):
+/// <c>L_hat</c>, <c>L_bar</c>, <c>temp_weight·L_temp</c> and <c>L_r2</c>, each separately, computed in
+/// precision <typeparamref name="T"/> (float or double). TiDHy.Generators emits, for each
+/// <c>[TiDHyKernel]</c> declaration, a subclass whose tile code has the declaration's options resolved
+/// and sizes as constants; this class owns the buffers, the chunk scheduling and the reduction.
 /// <para>
 /// Samples are processed in tiles of <see cref="Lanes"/>, laid out feature-major (<c>[feature; lane]</c>)
 /// so that every product runs on SIMD vectors across samples. The tiles are cut into <see cref="Chunks"/>
 /// contiguous chunks; each chunk accumulates into its own gradient buffer, and the chunks are summed in
 /// order, so the result does not depend on the number of threads. Every buffer is owned by the
 /// kernel: a call allocates nothing but the task-parallel loop's own bookkeeping. Not thread-safe:
-/// one call at a time per instance.
+/// one call at a time per instance. Infrastructure for generated training kernels.
 /// </para>
 /// </summary>
 /// <typeparam name="T">float or double.</typeparam>
-internal sealed class TrainingKernel<T> : ITrainingKernel where T : unmanaged, IBinaryFloatingPointIeee754<T>
+[EditorBrowsable(EditorBrowsableState.Never)]
+public abstract class TrainingKernel<T> : ITrainingKernel where T : unmanaged, IBinaryFloatingPointIeee754<T>
 {
     /// <summary>Samples per tile.</summary>
     public const int Lanes = 32;
     /// <summary>The fixed number of chunks whose gradients are summed in order.</summary>
     public const int Chunks = 8;
 
-    private static readonly int NV = Lanes / Vector<T>.Count;
-    private static readonly T Eps = T.CreateTruncating(ModelConstants.LayerNormEps);
-    private static readonly T BceGuard = T.CreateTruncating(ModelConstants.BceGuard);
-    private static readonly T Hundred = T.CreateTruncating(-100.0);
-    private static readonly T Two = T.CreateTruncating(2.0);
+    /// <summary>The parameters in <typeparamref name="T"/>, packed as <see cref="Layout"/>.</summary>
+    protected readonly T[] P;
+    /// <summary>The full dynamics matrices <c>V_k [M; R; R]</c> (filled by <see cref="PrepareTemporal"/>).</summary>
+    protected readonly T[] V;
+    private readonly TrainingChunk<T>[] chunks;
+    private readonly ParallelOptions parallel = new();
 
-    private readonly TrainingShape s;
-    private readonly T[] p;
-    private readonly T[] v;
-    private readonly Chunk[] chunks;
-
+    /// <summary>The shape the kernel is for.</summary>
+    protected TrainingShape Shape { get; }
     /// <summary>The packed layout of the parameters and of each gradient.</summary>
     public TrainingLayout Layout { get; }
     /// <summary>The trajectory, to be written before <see cref="Run"/>.</summary>
@@ -130,8 +143,8 @@ internal sealed class TrainingKernel<T> : ITrainingKernel where T : unmanaged, I
     public double[] Gradients { get; }
     /// <summary>After <see cref="Run"/>: the four values in term order (<c>L_temp</c> weighted by <c>temp_weight</c>).</summary>
     public double[] Values { get; } = new double[4];
-
-    private readonly ParallelOptions parallel = new();
+    /// <summary>The generated kernel's variant name.</summary>
+    public abstract string VariantName { get; }
 
     /// <summary>The most threads a call uses (-1: as many as the runtime gives); never changes the result.</summary>
     public int MaxThreads
@@ -140,20 +153,30 @@ internal sealed class TrainingKernel<T> : ITrainingKernel where T : unmanaged, I
         set => parallel.MaxDegreeOfParallelism = value;
     }
 
-    public TrainingKernel(TrainingShape shape)
+    /// <summary>Allocates every buffer for <paramref name="shape"/>.</summary>
+    protected TrainingKernel(TrainingShape shape)
     {
         if (Lanes % Vector<T>.Count != 0)
             throw new PlatformNotSupportedException($"the SIMD width {Vector<T>.Count} does not divide {Lanes}.");
         Layout = new TrainingLayout(shape);
-        s = shape;
-        p = new T[Layout.Count];
-        v = new T[shape.M * shape.R * shape.R];
+        Shape = shape;
+        P = new T[Layout.Count];
+        V = new T[shape.M * shape.R * shape.R];
         Gradients = new double[4 * Layout.Count];
         Parameters = new double[Layout.Count];
-        chunks = new Chunk[Chunks];
+        chunks = new TrainingChunk<T>[Chunks];
         for (int c = 0; c < Chunks; c++)
-            chunks[c] = new Chunk(shape, Layout.Count);
+            chunks[c] = new TrainingChunk<T>(shape, Layout.Count);
     }
+
+    /// <summary>Fills <see cref="V"/> from <see cref="P"/>.</summary>
+    protected abstract void PrepareTemporal();
+
+    /// <summary>The <c>X_0</c> term on samples <c>[start, start + n)</c>.</summary>
+    protected abstract void InitialTile(TrainingChunk<T> ch, int start, int n, T scale);
+
+    /// <summary>The four terms on flattened items <c>[start, start + n)</c>.</summary>
+    protected abstract void StepTile(TrainingChunk<T> ch, int start, int n, T scale);
 
     /// <summary>
     /// Computes <see cref="Values"/> and <see cref="Gradients"/> at the packed parameters
@@ -162,18 +185,12 @@ internal sealed class TrainingKernel<T> : ITrainingKernel where T : unmanaged, I
     /// </summary>
     public void Run(double[] parameters)
     {
+        ArgumentNullException.ThrowIfNull(parameters);
         if (parameters.Length != Layout.Count)
             throw new ArgumentException($"parameters: expected {Layout.Count} values, got {parameters.Length}.", nameof(parameters));
-        for (int i = 0; i < p.Length; i++)
-            p[i] = T.CreateTruncating(parameters[i]);
-        int r = s.R;
-        for (int k = 0; k < s.M; k++)
-            for (int i = 0; i < r; i++)
-                for (int j = 0; j < r; j++)
-                    v[(k * r + i) * r + j] = s.LowRank
-                        ? p[Layout.Temporal + (k * r + i) * 2] * p[Layout.Temporal + (k * r + j) * 2]
-                          + p[Layout.Temporal + (k * r + i) * 2 + 1] * p[Layout.Temporal + (k * r + j) * 2 + 1]
-                        : p[Layout.Temporal + k * r * r + i * r + j];
+        for (int i = 0; i < P.Length; i++)
+            P[i] = T.CreateTruncating(parameters[i]);
+        PrepareTemporal();
 
         var inp = Inputs;
         int initialTiles = inp.Initial ? (inp.Batch + Lanes - 1) / Lanes : 0;
@@ -215,273 +232,36 @@ internal sealed class TrainingKernel<T> : ITrainingKernel where T : unmanaged, I
                 sum += chunks[c].Sums[k];
             Values[k] = sum * sc;
         }
-        Values[2] *= s.TempWeight;
+        Values[2] *= Shape.TempWeight;
     }
+}
 
-    // ---- tiles ----
+/// <summary>
+/// The lane-vectorised primitives of the training kernels on <c>[feature; lane]</c> tiles of
+/// <see cref="TrainingKernel{T}.Lanes"/> lanes. Infrastructure for generated training kernels.
+/// </summary>
+/// <typeparam name="T">float or double.</typeparam>
+[EditorBrowsable(EditorBrowsableState.Never)]
+public static class TrainingLanes<T> where T : unmanaged, IBinaryFloatingPointIeee754<T>
+{
+    private const int Lanes = TrainingKernel<T>.Lanes;
+    private static readonly int NV = Lanes / Vector<T>.Count;
+    private static readonly T Eps = T.CreateTruncating(ModelConstants.LayerNormEps);
 
-    private static void Load(double[] src, int start, int n, int features, T[] dst)
+    /// <summary>A tile as SIMD vectors.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Span<Vector<T>> Vec(T[] a) => MemoryMarshal.Cast<T, Vector<T>>(a.AsSpan());
+
+    /// <summary>Rows <c>[start, start + n)</c> of <c>src [·; features]</c> (float64) into the tile <paramref name="dst"/>, zero in the unused lanes.</summary>
+    public static void Load(double[] src, int start, int n, int features, T[] dst)
     {
         for (int f = 0; f < features; f++)
             for (int l = 0; l < Lanes; l++)
                 dst[f * Lanes + l] = l < n ? T.CreateTruncating(src[(start + l) * features + f]) : T.Zero;
     }
 
-    private void InitialTile(Chunk ch, int start, int n, T scale)
-    {
-        Load(Inputs.X0, start, n, s.D, ch.X);
-        Array.Clear(ch.Z);
-        ch.Sums[0] += Decoder(ch, ch.Z, n, scale, 0, null);
-    }
-
-    private void StepTile(Chunk ch, int start, int n, T scale)
-    {
-        var inp = Inputs;
-        int R = s.R, M = s.M;
-        Load(inp.X, start, n, s.D, ch.X);
-        Load(inp.R, start, n, R, ch.R);
-        Load(inp.RPrev, start, n, R, ch.RP);
-        Load(inp.R2, start, n, s.R2, ch.R2);
-
-        // L_hat: decode(r_t).
-        ch.Sums[0] += Decoder(ch, ch.R, n, scale, 0, null);
-
-        // The temporal prediction: wb = relu(hypernet(r2)), P_k = V_k·r_p, r̂ = Σ_k w_k·P_k (+ b ⊙ c).
-        MlpForward(Layout.Hyp, ch.R2, ch.Hyp);
-        var hout = ch.Hyp.Out;
-        for (int i = 0; i < s.O * Lanes; i++)
-            ch.Wb[i] = hout[i] > T.Zero ? hout[i] : T.Zero;
-        for (int k = 0; k < M; k++)
-            Linear(v, k * R * R, -1, R, R, ch.RP, ch.P.AsSpan(k * R * Lanes, R * Lanes));
-        var wbV = Vec(ch.Wb);
-        var pV = Vec(ch.P);
-        var rHatV = Vec(ch.RHat);
-        for (int i = 0; i < R; i++)
-            for (int q = 0; q < NV; q++)
-            {
-                var acc = Vector<T>.Zero;
-                for (int k = 0; k < M; k++)
-                    acc += wbV[k * NV + q] * pV[(k * R + i) * NV + q];
-                if (s.DynBias)
-                    acc += wbV[(M + i) * NV + q] * new Vector<T>(p[Layout.Bias + i]);
-                rHatV[i * NV + q] = acc;
-            }
-
-        // L_bar: decode(r̂), with the gradient w.r.t. r̂ passed on to the temporal prediction.
-        ch.Sums[1] += Decoder(ch, ch.RHat, n, scale, 1, ch.GRHat);
-        Temporal(ch, ch.GRHat, 1);
-
-        // temp_weight·L_temp: the seed −2·temp_weight·scale·(r − r̂) on r̂.
-        T c2 = -Two * T.CreateTruncating(s.TempWeight) * scale;
-        double temp = 0;
-        for (int i = 0; i < R; i++)
-            for (int l = 0; l < Lanes; l++)
-            {
-                int at = i * Lanes + l;
-                if (l < n)
-                {
-                    T d = ch.R[at] - ch.RHat[at];
-                    temp += double.CreateTruncating(d * d);
-                    ch.GT[at] = c2 * d;
-                }
-                else
-                    ch.GT[at] = T.Zero;
-            }
-        ch.Sums[2] += temp;
-        Temporal(ch, ch.GT, 2);
-
-        // L_r2: R2dec([r_{t−1}, r2_{t−1}]) against r2_t.
-        if (s.R2Decoder)
-        {
-            Load(inp.RPrev, start, n, R, ch.QIn);
-            var tail = ch.QIn.AsSpan(R * Lanes);
-            for (int f = 0; f < s.R2; f++)
-                for (int l = 0; l < Lanes; l++)
-                    tail[f * Lanes + l] = l < n ? T.CreateTruncating(inp.R2Prev[(start + l) * s.R2 + f]) : T.Zero;
-            MlpForward(Layout.Q, ch.QIn, ch.Q);
-            T cq = -Two * scale;
-            double r2l = 0;
-            for (int i = 0; i < s.R2; i++)
-                for (int l = 0; l < Lanes; l++)
-                {
-                    int at = i * Lanes + l;
-                    if (l < n)
-                    {
-                        T d = ch.R2[at] - ch.Q.Out[at];
-                        r2l += double.CreateTruncating(d * d);
-                        ch.GQ[at] = cq * d;
-                    }
-                    else
-                        ch.GQ[at] = T.Zero;
-                }
-            ch.Sums[3] += r2l;
-            MlpBackward(Layout.Q, ch.Q, ch.QIn, ch.GQ, ch, ch.Grad.AsSpan(3 * Layout.Count, Layout.Count), null);
-        }
-    }
-
-    /// <summary>
-    /// <c>decode(z)</c> against the tile's <c>x</c>: adds the parameter gradient of
-    /// <c>scale·Σ_d ℓ(decode(z)_d, x_d)</c> into gradient <paramref name="term"/>, writes the gradient w.r.t.
-    /// <c>z</c> into <paramref name="gz"/> when given, and returns the loss summed over the valid lanes.
-    /// </summary>
-    private double Decoder(Chunk ch, T[] z, int n, T scale, int term, T[]? gz)
-    {
-        int D = s.D, R = s.R;
-        var acc = ch.Grad.AsSpan(term * Layout.Count, Layout.Count);
-        T[] y;
-        if (s.Nonlinear)
-        {
-            MlpForward(Layout.Dec, z, ch.Dec);
-            y = ch.Dec.Out;
-        }
-        else
-        {
-            Linear(p, Layout.DecW, Layout.DecB, D, R, z, ch.Y);
-            y = ch.Y;
-        }
-
-        double loss = 0;
-        var gy = ch.GY;
-        for (int d = 0; d < D; d++)
-            for (int l = 0; l < Lanes; l++)
-            {
-                int at = d * Lanes + l;
-                if (l >= n)
-                {
-                    gy[at] = T.Zero;
-                    continue;
-                }
-                T obs = ch.X[at];
-                switch (s.Loss)
-                {
-                    case KernelLoss.Mse:
-                    {
-                        T pr = y[at];
-                        loss += double.CreateTruncating((pr - obs) * (pr - obs));
-                        gy[at] = scale * (Two * (pr - obs));
-                        break;
-                    }
-                    case KernelLoss.Bce:
-                    {
-                        T pr = T.One / (T.One + T.Exp(-y[at]));
-                        T l1 = T.Max(T.Log(pr), Hundred), l0 = T.Max(T.Log(T.One - pr), Hundred);
-                        loss += double.CreateTruncating(-(obs * l1 + (T.One - obs) * l0));
-                        T dl = (pr - obs) / T.Max(pr * (T.One - pr), BceGuard);
-                        gy[at] = scale * dl * (pr * (T.One - pr));
-                        break;
-                    }
-                    default:
-                    {
-                        T pr = y[at];
-                        loss += double.CreateTruncating(pr - obs * T.Log(pr));
-                        gy[at] = scale * (T.One - obs / pr);
-                        break;
-                    }
-                }
-            }
-
-        if (s.Nonlinear)
-            MlpBackward(Layout.Dec, ch.Dec, z, gy, ch, acc, gz);
-        else
-        {
-            AccOuter(acc, Layout.DecW, gy, z, D, R);
-            AccSum(acc, Layout.DecB, gy, D);
-            if (gz is not null)
-                TMul(p, Layout.DecW, D, R, gy, gz);
-        }
-        return loss;
-    }
-
-    /// <summary>
-    /// Adds into gradient <paramref name="term"/> the parameter gradient of <c>Σ g·r̂</c> for the tile's
-    /// temporal prediction (<c>temporal</c>, <c>temporal_bias</c> and the hypernetwork; <c>r2</c> and
-    /// <c>r_p</c> are data).
-    /// </summary>
-    private void Temporal(Chunk ch, T[] g, int term)
-    {
-        int R = s.R, M = s.M;
-        var acc = ch.Grad.AsSpan(term * Layout.Count, Layout.Count);
-        var gV = Vec(g);
-        var pV = Vec(ch.P);
-        var wbV = Vec(ch.Wb);
-        var rpV = Vec(ch.RP);
-        var goV = Vec(ch.GOut);
-        var tmpV = Vec(ch.Tmp);
-
-        // ∂/∂w_k = g·P_k.
-        for (int k = 0; k < M; k++)
-            for (int q = 0; q < NV; q++)
-            {
-                var a = Vector<T>.Zero;
-                for (int i = 0; i < R; i++)
-                    a += gV[i * NV + q] * pV[(k * R + i) * NV + q];
-                goV[k * NV + q] = a;
-            }
-
-        if (!s.LowRank)
-        {
-            // ∂/∂V_k[i, j] = Σ_lanes w_k·g_i·r_p,j.
-            for (int k = 0; k < M; k++)
-            {
-                for (int i = 0; i < R; i++)
-                    for (int q = 0; q < NV; q++)
-                        tmpV[i * NV + q] = wbV[k * NV + q] * gV[i * NV + q];
-                AccOuter(acc, Layout.Temporal + k * R * R, ch.Tmp, ch.RP, R, R);
-            }
-        }
-        else
-        {
-            // V_k = U_k·U_kᵀ: ∂/∂U_k[i, c] = Σ_lanes w_k·(g_i·(r_p·U_k[:, c]) + r_p,i·(g·U_k[:, c])).
-            for (int k = 0; k < M; k++)
-                for (int c = 0; c < 2; c++)
-                {
-                    for (int q = 0; q < NV; q++)
-                    {
-                        var a = Vector<T>.Zero;
-                        var b = Vector<T>.Zero;
-                        for (int j = 0; j < R; j++)
-                        {
-                            var u = new Vector<T>(p[Layout.Temporal + (k * R + j) * 2 + c]);
-                            a += rpV[j * NV + q] * u;
-                            b += gV[j * NV + q] * u;
-                        }
-                        tmpV[q] = a * wbV[k * NV + q];
-                        tmpV[NV + q] = b * wbV[k * NV + q];
-                    }
-                    for (int i = 0; i < R; i++)
-                    {
-                        var sum = Vector<T>.Zero;
-                        for (int q = 0; q < NV; q++)
-                            sum += gV[i * NV + q] * tmpV[q] + rpV[i * NV + q] * tmpV[NV + q];
-                        acc[Layout.Temporal + (k * R + i) * 2 + c] += Vector.Sum(sum);
-                    }
-                }
-        }
-
-        if (s.DynBias)
-            for (int i = 0; i < R; i++)
-            {
-                var sum = Vector<T>.Zero;
-                var c = new Vector<T>(p[Layout.Bias + i]);
-                for (int q = 0; q < NV; q++)
-                {
-                    sum += gV[i * NV + q] * wbV[(M + i) * NV + q];
-                    goV[(M + i) * NV + q] = gV[i * NV + q] * c;
-                }
-                acc[Layout.Bias + i] += Vector.Sum(sum);
-            }
-
-        // Through the final ReLU, then the hypernetwork's backward.
-        var hout = ch.Hyp.Out;
-        for (int i = 0; i < s.O * Lanes; i++)
-            if (!(hout[i] > T.Zero))
-                ch.GOut[i] = T.Zero;
-        MlpBackward(Layout.Hyp, ch.Hyp, ch.R2, ch.GOut, ch, acc, null);
-    }
-
-    // ---- the MLP ----
-
-    private void MlpForward(in MlpOffsets m, T[] input, Trace t)
+    /// <summary>The MLP's forward pass on a tile (<c>Model.mlp</c>), keeping its trace in <paramref name="t"/>.</summary>
+    public static void MlpForward(T[] p, in MlpOffsets m, T[] input, TrainingTrace<T> t)
     {
         Linear(p, m.W0, m.B0, m.Hid, m.In, input, t.Pre);
         int h = m.Hid;
@@ -535,7 +315,7 @@ internal sealed class TrainingKernel<T> : ITrainingKernel where T : unmanaged, I
     /// <c>Σ g·mlp(input)</c> into <paramref name="acc"/>, and the gradient w.r.t. the input into
     /// <paramref name="gIn"/> when given. <paramref name="g"/> is not changed.
     /// </summary>
-    private void MlpBackward(in MlpOffsets m, Trace t, T[] input, T[] g, Chunk ch, Span<T> acc, T[]? gIn)
+    public static void MlpBackward(T[] p, in MlpOffsets m, TrainingTrace<T> t, T[] input, T[] g, TrainingChunk<T> ch, Span<T> acc, T[]? gIn)
     {
         int h = m.Hid;
         AccOuter(acc, m.W4, g, t.H3, m.Out, h);
@@ -590,16 +370,11 @@ internal sealed class TrainingKernel<T> : ITrainingKernel where T : unmanaged, I
             TMul(p, m.W0, h, m.In, ch.GPre, gIn);
     }
 
-    // ---- lane-vectorised linear algebra on [feature; lane] tiles ----
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Span<Vector<T>> Vec(T[] a) => MemoryMarshal.Cast<T, Vector<T>>(a.AsSpan());
-
     // Each output element is one sequential sum (over inputs, or over lanes before one horizontal
     // sum); the loops keep four independent sums in flight, which changes no result.
 
     /// <summary><c>output[o, :] = Σ_i w[o, i]·input[i, :] (+ b[o])</c> for <c>w [o; i]</c> at <paramref name="w"/>.</summary>
-    private static void Linear(T[] wts, int w, int b, int o, int i, T[] input, Span<T> output)
+    public static void Linear(T[] wts, int w, int b, int o, int i, T[] input, Span<T> output)
     {
         var vin = MemoryMarshal.Cast<T, Vector<T>>(input.AsSpan());
         var vout = MemoryMarshal.Cast<T, Vector<T>>(output);
@@ -639,11 +414,12 @@ internal sealed class TrainingKernel<T> : ITrainingKernel where T : unmanaged, I
         }
     }
 
-    private static void Linear(T[] wts, int w, int b, int o, int i, T[] input, T[] output) =>
+    /// <summary>The same product into an array.</summary>
+    public static void Linear(T[] wts, int w, int b, int o, int i, T[] input, T[] output) =>
         Linear(wts, w, b, o, i, input, output.AsSpan());
 
     /// <summary><c>output[c, :] = Σ_a w[a, c]·g[a, :]</c> for <c>w [o; i]</c>.</summary>
-    private static void TMul(T[] wts, int w, int o, int i, T[] g, T[] output)
+    public static void TMul(T[] wts, int w, int o, int i, T[] g, T[] output)
     {
         var vg = Vec(g);
         var vout = Vec(output);
@@ -676,7 +452,7 @@ internal sealed class TrainingKernel<T> : ITrainingKernel where T : unmanaged, I
     }
 
     /// <summary><c>acc[w + a·i + c] += Σ_lanes g[a, :]·x[c, :]</c>.</summary>
-    private static void AccOuter(Span<T> acc, int w, T[] g, T[] x, int o, int i)
+    public static void AccOuter(Span<T> acc, int w, T[] g, T[] x, int o, int i)
     {
         var vg = Vec(g);
         var vx = Vec(x);
@@ -711,7 +487,7 @@ internal sealed class TrainingKernel<T> : ITrainingKernel where T : unmanaged, I
     }
 
     /// <summary><c>acc[b + a] += Σ_lanes g[a, :]</c>.</summary>
-    private static void AccSum(Span<T> acc, int b, T[] g, int o)
+    public static void AccSum(Span<T> acc, int b, T[] g, int o)
     {
         var vg = Vec(g);
         for (int a = 0; a < o; a++)
@@ -723,41 +499,65 @@ internal sealed class TrainingKernel<T> : ITrainingKernel where T : unmanaged, I
         }
     }
 
-    // ---- buffers ----
+}
 
-    /// <summary>One MLP application's trace on a tile.</summary>
-    private sealed class Trace(int hid, int output)
+/// <summary>One MLP application's trace on a tile. Infrastructure for generated training kernels.</summary>
+[EditorBrowsable(EditorBrowsableState.Never)]
+public sealed class TrainingTrace<T> where T : unmanaged, IBinaryFloatingPointIeee754<T>
+{
+    private const int Lanes = TrainingKernel<T>.Lanes;
+    /// <summary>Layer 0's output.</summary>
+    public readonly T[] Pre;
+    /// <summary>The normalised units.</summary>
+    public readonly T[] Unit;
+    /// <summary>ELU's derivative.</summary>
+    public readonly T[] Ed;
+    /// <summary>ELU's output.</summary>
+    public readonly T[] Act;
+    /// <summary>Layer 3's output.</summary>
+    public readonly T[] H3;
+    /// <summary>The output.</summary>
+    public readonly T[] Out;
+    /// <summary>The LayerNorm's standard deviation per lane.</summary>
+    public readonly T[] Sd = new T[Lanes];
+
+    /// <summary>Buffers for <paramref name="hid"/> hidden units and <paramref name="output"/> outputs.</summary>
+    public TrainingTrace(int hid, int output)
     {
-        public readonly T[] Pre = new T[hid * Lanes];
-        public readonly T[] Unit = new T[hid * Lanes];
-        public readonly T[] Ed = new T[hid * Lanes];
-        public readonly T[] Act = new T[hid * Lanes];
-        public readonly T[] H3 = new T[hid * Lanes];
-        public readonly T[] Out = new T[output * Lanes];
-        public readonly T[] Sd = new T[Lanes];
+        Pre = new T[hid * Lanes];
+        Unit = new T[hid * Lanes];
+        Ed = new T[hid * Lanes];
+        Act = new T[hid * Lanes];
+        H3 = new T[hid * Lanes];
+        Out = new T[output * Lanes];
     }
+}
 
-    /// <summary>A chunk's gradient buffer, loss sums and tile scratch.</summary>
-    private sealed class Chunk
+/// <summary>A chunk's gradient buffer, loss sums and tile scratch. Infrastructure for generated training kernels.</summary>
+[EditorBrowsable(EditorBrowsableState.Never)]
+public sealed class TrainingChunk<T> where T : unmanaged, IBinaryFloatingPointIeee754<T>
+{
+    private const int Lanes = TrainingKernel<T>.Lanes;
+#pragma warning disable CS1591 // scratch tiles, named as in the generated code
+    public readonly T[] Grad;
+    public readonly double[] Sums = new double[4];
+    public readonly T[] X, Z, R, RP, R2, RHat, Y, GY, GRHat, GT, P, Wb, GOut, Tmp, QIn, GQ, GH, GAct, GX, GPre;
+    public readonly TrainingTrace<T> Dec, Hyp, Q;
+#pragma warning restore CS1591
+
+    /// <summary>Buffers for <paramref name="s"/> and a parameter vector of <paramref name="count"/>.</summary>
+    public TrainingChunk(TrainingShape s, int count)
     {
-        public readonly T[] Grad;
-        public readonly double[] Sums = new double[4];
-        public readonly T[] X, Z, R, RP, R2, RHat, Y, GY, GRHat, GT, P, Wb, GOut, Tmp, QIn, GQ, GH, GAct, GX, GPre;
-        public readonly Trace Dec, Hyp, Q;
-
-        public Chunk(TrainingShape s, int count)
-        {
-            Grad = new T[4 * count];
-            T[] A(int features) => new T[Math.Max(features, 1) * Lanes];
-            int hmax = Math.Max(s.H, s.H2);
-            X = A(s.D); Z = A(s.R); R = A(s.R); RP = A(s.R); R2 = A(s.R2); RHat = A(s.R);
-            Y = A(s.D); GY = A(s.D); GRHat = A(s.R); GT = A(s.R);
-            P = A(s.M * s.R); Wb = A(s.O); GOut = A(s.O); Tmp = A(Math.Max(s.R, 2));
-            QIn = A(s.R + s.R2); GQ = A(s.R2);
-            GH = A(hmax); GAct = A(hmax); GX = A(hmax); GPre = A(hmax);
-            Dec = new Trace(s.Nonlinear ? s.H : 1, s.D);
-            Hyp = new Trace(s.H, s.O);
-            Q = new Trace(s.R2Decoder ? s.H2 : 1, s.R2);
-        }
+        Grad = new T[4 * count];
+        T[] A(int features) => new T[Math.Max(features, 1) * Lanes];
+        int hmax = Math.Max(s.H, s.H2);
+        X = A(s.D); Z = A(s.R); R = A(s.R); RP = A(s.R); R2 = A(s.R2); RHat = A(s.R);
+        Y = A(s.D); GY = A(s.D); GRHat = A(s.R); GT = A(s.R);
+        P = A(s.M * s.R); Wb = A(s.O); GOut = A(s.O); Tmp = A(Math.Max(s.R, 2));
+        QIn = A(s.R + s.R2); GQ = A(s.R2);
+        GH = A(hmax); GAct = A(hmax); GX = A(hmax); GPre = A(hmax);
+        Dec = new TrainingTrace<T>(s.Nonlinear ? s.H : 1, s.D);
+        Hyp = new TrainingTrace<T>(s.H, s.O);
+        Q = new TrainingTrace<T>(s.R2Decoder ? s.H2 : 1, s.R2);
     }
 }

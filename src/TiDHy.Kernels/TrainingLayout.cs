@@ -1,4 +1,5 @@
 using System;
+using System.ComponentModel;
 
 namespace TiDHy.Kernels;
 
@@ -6,8 +7,22 @@ namespace TiDHy.Kernels;
 /// What the training objective's backward pass depends on: the sizes, the observation loss, the four
 /// model switches and <c>temp_weight</c>. Every other option of the configuration (inference,
 /// regularisers, optimiser) leaves the objective's terms unchanged.
+/// Infrastructure for generated training kernels.
 /// </summary>
-internal readonly record struct TrainingShape(
+/// <param name="D">input_dim.</param>
+/// <param name="R">r_dim.</param>
+/// <param name="R2">r2_dim.</param>
+/// <param name="M">mix_dim.</param>
+/// <param name="H">hyper_hid_dim.</param>
+/// <param name="H2">r2_decoder_hid_dim.</param>
+/// <param name="Loss">The observation loss (concrete).</param>
+/// <param name="Nonlinear">The nonlinear spatial decoder.</param>
+/// <param name="LowRank">Low-rank dynamics matrices.</param>
+/// <param name="DynBias">The dynamic bias.</param>
+/// <param name="R2Decoder">The r2 decoder.</param>
+/// <param name="TempWeight">temp_weight.</param>
+[EditorBrowsable(EditorBrowsableState.Never)]
+public readonly record struct TrainingShape(
     int D,
     int R,
     int R2,
@@ -23,6 +38,11 @@ internal readonly record struct TrainingShape(
 {
     /// <summary>Hypernetwork outputs: M, or M + R with the dynamic bias.</summary>
     public int O => DynBias ? M + R : M;
+
+    /// <summary>The kernels' options of this shape (batch scaling and convergence, which the objective does not read, left at <c>Any</c>).</summary>
+    public KernelOptions Options => new(
+        Loss, Nonlinear ? KernelDecoder.Nonlinear : KernelDecoder.Linear, KernelOptions.Switch(LowRank), KernelOptions.Switch(DynBias),
+        KernelOptions.Switch(R2Decoder), KernelScaling.Any, KernelConvergence.Any);
 
     /// <summary>Raises <see cref="ArgumentException"/> naming the first impossible field.</summary>
     public void Check()
@@ -40,16 +60,31 @@ internal readonly record struct TrainingShape(
 /// The offsets of one MLP (<c>Linear(i→h), LayerNorm(h), ELU, Linear(h→h), Linear(h→o)</c>) in a packed
 /// parameter vector: state_dict layers <c>.0</c>, <c>.1</c>, <c>.3</c>, <c>.4</c>; <see cref="B4"/> is -1
 /// without an output bias.
+/// Infrastructure for generated training kernels.
 /// </summary>
-internal readonly record struct MlpOffsets(int In, int Hid, int Out, int W0, int B0, int Gamma, int Beta, int W3, int B3, int W4, int B4);
+/// <param name="In">Inputs.</param>
+/// <param name="Hid">Hidden units.</param>
+/// <param name="Out">Outputs.</param>
+/// <param name="W0">Layer 0's weight <c>[Hid; In]</c>.</param>
+/// <param name="B0">Layer 0's bias.</param>
+/// <param name="Gamma">The LayerNorm's scale.</param>
+/// <param name="Beta">The LayerNorm's shift.</param>
+/// <param name="W3">Layer 3's weight <c>[Hid; Hid]</c>.</param>
+/// <param name="B3">Layer 3's bias.</param>
+/// <param name="W4">Layer 4's weight <c>[Out; Hid]</c>.</param>
+/// <param name="B4">Layer 4's bias, or -1.</param>
+[EditorBrowsable(EditorBrowsableState.Never)]
+public readonly record struct MlpOffsets(int In, int Hid, int Out, int W0, int B0, int Gamma, int Beta, int W3, int B3, int W4, int B4);
 
 /// <summary>
 /// The packed parameter vector of the training kernel: every tensor row-major, one after another, in
 /// upstream's state_dict order (<c>ParamLayout.expected</c> in TiDHy.Functional): <c>temporal</c>,
 /// <c>temporal_bias</c>, the spatial decoder, the hypernetwork, the r2 decoder. Gradients share it.
 /// Offsets of absent tensors are -1.
+/// Infrastructure for generated training kernels.
 /// </summary>
-internal sealed class TrainingLayout
+[EditorBrowsable(EditorBrowsableState.Never)]
+public sealed class TrainingLayout
 {
     /// <summary>The shape the layout is for.</summary>
     public TrainingShape Shape { get; }
@@ -70,6 +105,7 @@ internal sealed class TrainingLayout
     /// <summary>The number of parameters.</summary>
     public int Count { get; }
 
+    /// <summary>The layout of <paramref name="shape"/> (checked).</summary>
     public TrainingLayout(TrainingShape shape)
     {
         shape.Check();

@@ -4,9 +4,10 @@ open System
 open System.Collections.Concurrent
 open TiDHy.Kernels
 
-/// The training objective's parameter gradients through the fused backward pass of TiDHy.Kernels
-/// (`TrainingKernel`: samples vectorised in tiles, allocation-free, float64 or float32, a fixed
-/// reduction order), and the one dispatch between it and the F# definition `Objective.terms`.
+/// The training objective's parameter gradients through the fused backward pass that TiDHy.Generators
+/// emits for each `[TiDHyKernel]` declaration (the most specific registered variant that covers the
+/// configuration: samples vectorised in tiles, allocation-free, float64 or float32, a fixed reduction
+/// order), and the one dispatch between it and the F# definition `Objective.terms`.
 [<RequireQualifiedAccess>]
 module FusedObjective =
 
@@ -113,7 +114,7 @@ module FusedObjective =
 
     /// Kernels are reused from call to call (each owns its buffers); one call at a time uses one.
     let private pool =
-        ConcurrentDictionary<struct (TrainingShape * bool), ConcurrentBag<ITrainingKernel>>()
+        ConcurrentDictionary<struct (TrainingShape * bool * string), ConcurrentBag<ITrainingKernel>>()
 
     /// The packed offset of every state_dict tensor of `cfg`, in `ParamLayout.expected` order (the
     /// kernel's `TrainingLayout`, checked by the tests).
@@ -297,15 +298,18 @@ module FusedObjective =
     /// (parameters and latents rounded to float32, every product and sum in float32, the chunks'
     /// gradients and the loss sums added in float64), else float64. Equals `Objective.terms` to
     /// rounding for every configuration (`supports` says when the dispatch uses it). Reuses one of
-    /// a pool of kernels (each owns its buffers).
+    /// a pool of kernels (each owns its buffers) of the most specific generated variant for `cfg`.
     let termsWith (float32: bool) (cfg: Config) (p: Params) (traj: Trajectory) : ObjectiveTerms =
         let cfg = Config.validateOrThrow cfg
-        let bag = pool.GetOrAdd(struct (shape cfg, float32), fun _ -> ConcurrentBag())
+        let variant = TrainingKernels.Find(shape cfg)
+
+        let bag =
+            pool.GetOrAdd(struct (shape cfg, float32, variant.Variant.Name), fun _ -> ConcurrentBag())
 
         let kernel =
             match bag.TryTake() with
             | true, k -> k
-            | _ -> TrainingKernels.Create(shape cfg, float32)
+            | _ -> variant.CreateTraining(shape cfg, float32)
 
         try
             termsOn kernel cfg p traj
