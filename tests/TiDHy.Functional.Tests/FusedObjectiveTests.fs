@@ -1,4 +1,4 @@
-/// Tests of the fused backward pass (`FusedObjective`, TiDHy.Kernels' `TrainingKernel`) against the
+/// Tests of the fused backward pass (`FusedObjective`, the training kernels generated per `[TiDHyKernel]` declaration) against the
 /// definition `Objective.terms`: the packed layout, every option combination, the reference fixtures'
 /// training steps, generated configurations and trajectories (FsCheck), float32 within its bound,
 /// independence of the thread count, and the dispatch.
