@@ -133,13 +133,11 @@ type TrainStepBenchmarks() =
     [<Benchmark>]
     member _.TrainStep() = Train.step cfg state windows
 
-/// PLACEHOLDER for the generated training backward pass: the lead replaces or extends this class
-/// after merging the `backward` branch. Today it times the F# backward pass that `Train.step` runs:
-/// `Objective.terms` (the parameter gradients of the four loss terms, per-sample reverse-mode rules)
-/// for a fixed inference trajectory of the demo's shape (computed once with the fused float64
-/// kernels, max_iter 50, tol 0).
+/// The training backward pass: the parameter gradients of the four loss terms for a fixed inference
+/// trajectory of the demo's shape (computed once with the fused float64 kernels, max_iter 50, tol 0),
+/// by the F# definition `Objective.terms` and by the generated kernels (`FusedObjective.termsWith`).
 [<MemoryDiagnoser>]
-type BackwardPassPlaceholderBenchmarks() =
+type BackwardPassBenchmarks() =
     let mutable cfg: Config = Unchecked.defaultof<_>
     let mutable p: Params = Unchecked.defaultof<_>
     let mutable traj: Trajectory = Unchecked.defaultof<_>
@@ -157,6 +155,16 @@ type BackwardPassPlaceholderBenchmarks() =
         p <- Init.init cfg (Random.key 0)
         traj <- (Objective.trajectory cfg p None windows).Trajectory
 
-    /// The F# objective gradients (the backward pass before the generated one).
+    /// The F# definition of the objective gradients (what `Backend.Reference` trains with).
     [<Benchmark(Baseline = true)>]
     member _.ObjectiveTermsFSharp() = Objective.terms cfg p traj
+
+    /// The generated backward pass in float64 (the kernel `FusedObjective` picks: SldsKernel here).
+    [<Benchmark>]
+    member _.GeneratedFloat64() =
+        FusedObjective.termsWith false cfg p traj
+
+    /// The generated backward pass in float32 (`training_precision = Float32`).
+    [<Benchmark>]
+    member _.GeneratedFloat32() =
+        FusedObjective.termsWith true cfg p traj
