@@ -10,6 +10,7 @@ open FsCheck
 open FsCheck.FSharp
 open TiDHy.Functional
 open TiDHy.Functional.Tests.TestUtil
+open TiDHy.Functional.Tests.TestInputs
 open TiDHy.Torch.Tests.Inputs
 open TiDHy.Torch
 open Xunit
