@@ -310,9 +310,15 @@ let run (seed: int) (epochs: int) (outDir: string) (force: bool) (preset: Preset
             ]
         | [] -> []
 
+    let timescaleChart =
+        [
+            "The true timescales against those recovered from V_t on the test windows, trained and untrained (the same numbers as the table above)",
+            Plots.timescales timescaleTolerance analysis.Timescales analysis.UntrainedTimescales
+        ]
+
     let index =
         Report.writeWith
-            decodingChart
+            (decodingChart @ timescaleChart)
             outDir
             "TiDHy demo: the SLDS benchmark"
             [

@@ -279,6 +279,54 @@ let decoding
     |> Chart.withYAxisStyle "accuracy"
     |> style "kNN decoding accuracy of the joint discrete state (mean ± std over seeds)" 420
 
+/// The true timescale of each (system, state, mode) of the generator against the median timescale
+/// that `V_t` recovers for it (log axes), for the trained and the untrained model, with the line
+/// `recovered = true` and the band of relative tolerance `tolerance` around it. Points never
+/// matched (NaN) are left out; the hover text names the system, state and mode.
+let timescales (tolerance: float) (trained: StateTimescaleRecovery[]) (untrained: StateTimescaleRecovery[]) =
+    let points name (rs: StateTimescaleRecovery[]) =
+        let kept =
+            rs
+            |> Array.filter (fun r -> Double.IsFinite r.MedianRecovered && r.MedianRecovered > 0.0)
+
+        Chart.Point(
+            x = (kept |> Array.map (fun r -> round4 r.True)),
+            y = (kept |> Array.map (fun r -> round4 r.MedianRecovered)),
+            Name = name,
+            MultiText =
+                (kept
+                 |> Array.map (fun r ->
+                     $"system {r.System} state {r.State} mode {r.Mode}: within {100.0 * r.WithinShare:F0}%% of {r.Steps} steps"))
+        )
+
+    let all = Array.append trained untrained
+
+    let lo, hi =
+        if all.Length = 0 then
+            1.0, 10.0
+        else
+            let ts = all |> Array.map _.True
+            Array.min ts / 2.0, Array.max ts * 2.0
+
+    let guide name (factor: float) dash =
+        Chart.Line(x = [ lo; hi ], y = [ lo * factor; hi * factor ], Name = name, LineDash = dash)
+
+    [
+        points "trained" trained
+        points "untrained" untrained
+        guide "recovered = true" 1.0 StyleParam.DrawingStyle.Solid
+        guide $"±{100.0 * tolerance:F0}%%" (1.0 + tolerance) StyleParam.DrawingStyle.Dash
+        guide $"−{100.0 * tolerance:F0}%%" (1.0 - tolerance) StyleParam.DrawingStyle.Dash
+    ]
+    |> Chart.combine
+    |> Chart.withXAxis (
+        LinearAxis.init (Title = Title.init "true timescale (steps)", AxisType = StyleParam.AxisType.Log)
+    )
+    |> Chart.withYAxis (
+        LinearAxis.init (Title = Title.init "recovered from V_t, median (steps)", AxisType = StyleParam.AxisType.Log)
+    )
+    |> style "Timescales: the generator's against what V_t recovers (per system, state and mode)" 460
+
 /// plotly.js as shipped inside Plotly.NET (inlined once per page, so the page works offline).
 let plotlyJs () =
     let asm = typeof<GenericChart>.Assembly
