@@ -6,7 +6,9 @@
 #      `Fsi.install fsi` show a TrainState and a float[,,] in a few lines;
 #   2. a C# app with a PackageReference to TiDHy.CSharp declares its own [TiDHyKernel], which is
 #      generated and chosen for the configuration it matches;
-#   3. `dotnet tool install --tool-path` installs `tidhy`, and `tidhy demo --epochs 1` runs.
+#   3. `dotnet tool install --tool-path` installs `tidhy`, and `tidhy demo --epochs 1` runs;
+#   4. an F# app with a PackageReference to TiDHy.Torch builds (the package's GLIBCXX step runs on
+#      its output) and computes on TorchSharp what the reference path computes.
 # Each restored package is checked to be byte for byte the one packed here.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -20,7 +22,7 @@ version=$(sed -n 's:.*<Version>\(.*\)</Version>.*:\1:p' "$root/Directory.Build.p
 echo "== dotnet pack (version $version) into $feed"
 dotnet pack "$root/TiDHy.Functional.sln" -c Release -o "$feed" --nologo -v quiet
 ls "$feed"
-for id in TiDHy.Kernels TiDHy.Functional TiDHy.CSharp tidhy; do
+for id in TiDHy.Kernels TiDHy.Functional TiDHy.CSharp TiDHy.Torch tidhy; do
   test -f "$feed/$id.$version.nupkg" || { echo "missing package $id.$version.nupkg" >&2; exit 1; }
 done
 # (Listed to a file first: `unzip | grep -q` fails under pipefail when grep stops reading early.)
@@ -83,4 +85,14 @@ dotnet tool install tidhy --version "$version" --tool-path "$work/tools" --confi
 "$work/tools/tidhy" demo --epochs 1 --out "$work/demo"
 test -f "$work/demo/index.html"
 same_as_feed tidhy "$work/tools/.store/tidhy/$version"
-echo "packaging: all three consumer checks passed"
+
+echo "== 4. F# app: PackageReference TiDHy.Torch $version"
+unzip -l "$feed/TiDHy.Torch.$version.nupkg" > "$work/torch-files.txt"
+grep -q "buildTransitive/TiDHy.Torch.targets" "$work/torch-files.txt" ||
+  { echo "TiDHy.Torch carries no buildTransitive/TiDHy.Torch.targets" >&2; exit 1; }
+cp -r "$here/TorchConsumer" "$work/torch"
+# TorchSharp and libtorch come from this run's cache, where packing the solution put them.
+cp "$work/nuget.config" "$here/Directory.Build.props" "$here/Directory.Build.targets" "$work/torch/"
+dotnet run --project "$work/torch/TorchConsumer.fsproj" -c Release -p:TiDHyVersion="$version" --nologo -v quiet
+same_as_feed TiDHy.Torch
+echo "packaging: all four consumer checks passed"
