@@ -233,6 +233,11 @@ let run (seed: int) (epochs: int) (outDir: string) (force: bool) (preset: Preset
     let validLabels =
         Analysis.jointStates data.Options.States data.Val.States[0 .. Array3D.length1 valid * cfg.SequenceLength - 1, *]
 
+    // Ctrl-C or SIGTERM stops training after its batch (checkpoint saved); the demo then measures
+    // and reports the model trained so far and exits 130 / 143.
+    use cts = new System.Threading.CancellationTokenSource()
+    use signals = new Args.StopSignals(cts)
+
     let fit =
         Progress.run 0 epochs (fun report ->
             Train.fitMonitored
@@ -244,6 +249,7 @@ let run (seed: int) (epochs: int) (outDir: string) (force: bool) (preset: Preset
                     ValidateEvery = 5
                     CheckpointDirectory = Some outDir
                     Progress = report
+                    Cancellation = cts.Token
                 }
                 {
                     Every = 5
@@ -253,6 +259,13 @@ let run (seed: int) (epochs: int) (outDir: string) (force: bool) (preset: Preset
                 train
                 (Some valid)
                 state0)
+
+    if fit.Cancelled then
+        printfn
+            "Stopped at epoch %d, batch %d (checkpoint %s); measuring the model trained so far."
+            fit.State.Epoch
+            fit.State.Batch
+            (Path.Combine(outDir, Train.LastCheckpoint))
 
     match fit.State.Best with
     | Some b ->
@@ -351,7 +364,9 @@ let run (seed: int) (epochs: int) (outDir: string) (force: bool) (preset: Preset
         watch.Elapsed.TotalSeconds
         index
 
-    if Double.IsFinite record.SpatialLossRHatAvg && Double.IsFinite record.TempLossAvg then
+    if fit.Cancelled then
+        signals.ExitCode
+    elif Double.IsFinite record.SpatialLossRHatAvg && Double.IsFinite record.TempLossAvg then
         0
     else
         1

@@ -374,6 +374,7 @@ let ``demo writes a report folder`` () =
             "Latents r and r2"
             "True discrete states (top) and mixture weights W"
             "kNN decoding accuracy"
+            "Timescales: the generator's against what V_t recovers"
         ]
 
 [<Fact>]

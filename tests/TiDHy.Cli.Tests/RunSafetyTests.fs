@@ -120,6 +120,22 @@ let ``SIGTERM stops training after the batch, saves the checkpoint and exits 143
     Assert.Empty(tempFiles out)
 
 [<Fact>]
+let ``SIGTERM stops the demo's training after the batch; it still measures and reports that model and exits 143`` () =
+    let dir = tempDir ()
+    let out = Path.Combine(dir, "demo")
+    let p, o, e = start [ "demo"; "--epochs"; "100000"; "--out"; out ]
+    waitFor 120.0 (fun () -> File.Exists(Path.Combine(out, "last.tidhy.json")))
+    signal "TERM" p.Id
+    let code, stdout, err = finish 120 (p, o, e)
+    Assert.True((code = 143), $"exit {code}: {stdout} {err}")
+    let stored = Checkpoint.read (Path.Combine(out, "last.tidhy.json"))
+    Assert.Contains($"Stopped at epoch {stored.State.Epoch}, batch {stored.State.Batch}", stdout)
+    Assert.Contains("Decoding the joint discrete state", stdout)
+    Assert.True(File.Exists(Path.Combine(out, "index.html")), "no report")
+    Assert.True(File.Exists(Path.Combine(out, "model.json")), "no model")
+    Assert.Empty(tempFiles out)
+
+[<Fact>]
 let ``A second process on the same output folder fails at once while the first holds it`` () =
     let dir = tempDir ()
     let out = Path.Combine(dir, "run")
