@@ -33,20 +33,8 @@ let dataOptions =
         TestLength = 2000
     }
 
-/// The demo's model: upstream's defaults for the data's channels, with shorter windows, fewer
-/// inference iterations, and `PerSample` batch scaling with the step that upstream's batch mean
-/// gives at batch 16 (lr 0.2 / 16), so that inference does not depend on how many windows a batch
-/// holds (the last, smaller batches of an epoch and of validation included).
-let config (features: int) =
-    { Config.defaults features with
-        MaxIter = 200
-        SequenceLength = 100
-        Overlap = 50
-        NumEpochs = 100
-        BatchScaling = BatchScaling.PerSample
-        LrR = 0.2 / 16.0
-        LrR2 = 0.2 / 16.0
-    }
+/// The demo's model for the data's channels: `Slds.benchmarkConfig`.
+let config (features: int) = Slds.benchmarkConfig features
 
 /// The splits the demo decodes on: 5 seeds, 25% of the test steps held out.
 [<Literal>]

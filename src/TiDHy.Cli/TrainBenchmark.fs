@@ -13,18 +13,8 @@ open System.IO
 open System.Runtime.InteropServices
 open TiDHy.Functional
 
-/// The demo's model configuration for `features` channels (the same as `Demo.config`; a CLI test
-/// checks that the two agree).
-let demoConfig (features: int) =
-    { Config.defaults features with
-        MaxIter = 200
-        SequenceLength = 100
-        Overlap = 50
-        NumEpochs = 100
-        BatchScaling = BatchScaling.PerSample
-        LrR = 0.2 / 16.0
-        LrR2 = 0.2 / 16.0
-    }
+/// The demo's model configuration for `features` channels (`Slds.benchmarkConfig`, as `Demo.config`).
+let demoConfig (features: int) = Slds.benchmarkConfig features
 
 /// The inference settings of a case: `fixed` (max_iter 50, tol 0) or `converge` (the demo's).
 let settings =

@@ -468,10 +468,6 @@ let ``bench train prints a machine line and one JSON line per backend and settin
         Assert.Contains(bad[0], err)
 
 [<Fact>]
-let ``bench train times the demo's model configuration`` () =
-    Assert.Equal(TiDHy.Cli.Demo.config 20, TiDHy.Cli.TrainBenchmark.demoConfig 20)
-
-[<Fact>]
 let ``import-torch takes the configuration train accepts: input_dim from the state_dict, checked when given`` () =
     let dir = tempDir ()
 

@@ -6,18 +6,10 @@ open TiDHy.Functional
 open TiDHy.Functional.Tests.TestUtil
 open Xunit
 
-/// The demo's model (`tidhy demo`): D = 20 and upstream's sizes (R = 10, R2 = 5, M = 15, H = 50),
-/// windows of 100 steps, 200 inference iterations, `PerSample` scaling, GradNorm on.
-let private demoConfig =
-    { Config.defaults 20 with
-        MaxIter = 200
-        SequenceLength = 100
-        Overlap = 50
-        NumEpochs = 100
-        BatchScaling = BatchScaling.PerSample
-        LrR = 0.2 / 16.0
-        LrR2 = 0.2 / 16.0
-    }
+/// The demo's model (`tidhy demo`, `Slds.benchmarkConfig`): D = 20 and upstream's sizes (R = 10,
+/// R2 = 5, M = 15, H = 50), windows of 100 steps, 200 inference iterations, `PerSample` scaling,
+/// GradNorm on.
+let private demoConfig = Slds.benchmarkConfig 20
 
 let private fit (cfg: Config) (X: float[,,]) (steps: int) =
     let mutable s = Train.init cfg (Random.key 1)

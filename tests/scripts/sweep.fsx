@@ -35,14 +35,7 @@ let data =
 let features = Array2D.length2 data.Train.Observations
 
 let demo =
-    { Config.defaults features with
-        MaxIter = 200
-        SequenceLength = 100
-        Overlap = 50
-        NumEpochs = 100
-        BatchScaling = BatchScaling.PerSample
-        LrR = 0.2 / 16.0
-        LrR2 = 0.2 / 16.0
+    { Slds.benchmarkConfig features with
         Backend = Backend.FusedFloat32
     }
 

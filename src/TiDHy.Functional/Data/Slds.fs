@@ -451,3 +451,19 @@ module Slds =
             Projection = projection
             Options = o
         }
+
+    /// The model configuration of the SLDS benchmark as `tidhy demo`, `tidhy bench train` and
+    /// docs/SWEEP.md run it, for `features` channels: upstream's defaults with windows of 100 steps
+    /// starting 50 apart, 200 inference iterations, and `PerSample` batch scaling with the step that
+    /// upstream's batch mean gives at batch 16 (lr 0.2 / 16), so that inference does not depend on how
+    /// many windows a batch holds (the last, smaller batches of an epoch and of validation included).
+    let benchmarkConfig (features: int) =
+        { Config.defaults features with
+            MaxIter = 200
+            SequenceLength = 100
+            Overlap = 50
+            NumEpochs = 100
+            BatchScaling = BatchScaling.PerSample
+            LrR = 0.2 / 16.0
+            LrR2 = 0.2 / 16.0
+        }
