@@ -47,13 +47,65 @@ type internal Ctx =
         DType: torch.ScalarType
     }
 
-/// Small helpers over TorchSharp: scalars, conversions between .NET arrays and tensors.
+/// Arithmetic with scalars that stays safe under garbage collection. A TorchSharp `Scalar` owns
+/// native memory that its finalizer frees, and nothing holds a temporary one while the native call
+/// that reads it runs: `t * x.ToScalar()`, TorchSharp's own implicit conversions (`t * 2.0`), and
+/// the scalars that TorchSharp makes inside `Tensor.add(Tensor)` (alpha 1), `square()` (`pow(2)`)
+/// and `elu(alpha)`. A collection on another thread can then free the scalar mid-call (libtorch
+/// fails `INTERNAL ASSERT FAILED at c10/core/Scalar.h`, or reads freed memory). Tensors are safe:
+/// the dispose scopes hold them. So every scalar this backend hands to TorchSharp is one of the
+/// constants below, alive for the whole process, or is made by `withScalar`, which disposes it only
+/// after the call has returned. `ScalarSafetyTests` checks the compiled code for the other forms.
+module internal TensorOps =
+
+    type private Tensor = torch.Tensor
+
+    /// The integer 1, as `Tensor.add(Tensor)` passes it for alpha.
+    let private one = (1).ToScalar()
+
+    /// The integer 2, as `Tensor.square()` passes it to `pow`.
+    let private two = (2).ToScalar()
+
+    /// 1.0, ELU's alpha, scale and input scale (`Tensor.elu(1.0)`).
+    let private oneF = (1.0).ToScalar()
+
+    /// `f s` with `s` the scalar `x`, alive until `f` has returned.
+    let withScalar (x: float) (f: Scalar -> Tensor) : Tensor =
+        use s = x.ToScalar()
+        let r = f s
+        GC.KeepAlive s
+        r
+
+    /// `a + b`, element-wise (broadcasting).
+    let (+.) (a: Tensor) (b: Tensor) : Tensor = a.add (b, one)
+
+    /// `t·x`.
+    let ( *. ) (t: Tensor) (x: float) : Tensor = withScalar x (fun s -> t * s)
+
+    /// `t/x`.
+    let (/.) (t: Tensor) (x: float) : Tensor = withScalar x (fun s -> t / s)
+
+    /// `t + x`.
+    let (+%) (t: Tensor) (x: float) : Tensor = withScalar x (fun s -> t.add (s, one))
+
+    /// `t − x`.
+    let (-%) (t: Tensor) (x: float) : Tensor = withScalar x (fun s -> t - s)
+
+    /// `t²` (`Tensor.square()`, that is `pow(t, 2)`).
+    let sq (t: Tensor) : Tensor = t.pow two
+
+    /// `max(t, x)`.
+    let clampMin (x: float) (t: Tensor) : Tensor = withScalar x (fun s -> t.clamp_min s)
+
+    /// `elu(t)` with alpha 1 (`torch.nn.functional.elu(t, 1.0)`).
+    let elu (t: Tensor) : Tensor = t.elu (oneF, oneF, oneF)
+
+/// Small helpers over TorchSharp: conversions between .NET arrays and tensors.
 module internal T =
 
-    type Tensor = torch.Tensor
+    open TensorOps
 
-    /// A .NET float as a TorchSharp scalar.
-    let sc (x: float) : Scalar = x.ToScalar()
+    type Tensor = torch.Tensor
 
     let ctx (o: TorchOptions) : Ctx =
         if String.IsNullOrWhiteSpace o.Device then
@@ -122,7 +174,7 @@ module internal T =
         if lambda = 0.0 then
             v
         else
-            v.sign () * (v.abs () - sc lambda).clamp_min(sc 0.0)
+            v.sign () * clampMin 0.0 (v.abs () -% lambda)
 
 /// A model's parameters as tensors, in `ParamLayout.expected` order (state_dict names).
 type internal TParams =

@@ -5,6 +5,7 @@ open System.Diagnostics
 open System.IO
 open TorchSharp
 open TiDHy.Functional
+open TiDHy.Torch.TensorOps
 
 /// TiDHy on TorchSharp tensors: the functions of `Inference`, `Forward`, `Evaluate` and `Train` with
 /// the same records in and out, computed batched over samples on the device that `TorchOptions`
@@ -346,7 +347,7 @@ module TorchBackend =
                     zeros [ 0L ]
             )
 
-            temps.Add((inf.R - forecast).square())
+            temps.Add(sq (inf.R - forecast))
             iters.Add inf.Iterations
             conv.Add inf.Converged
             carry <- inf.R, inf.R2
@@ -480,9 +481,7 @@ module TorchBackend =
         let traj = TorchObjective.trajectory cfg tp (T.ofArray3 c X) (carryOf c init)
         use _ = torch.enable_grad ()
         let terms = TorchObjective.terms cfg tp traj
-        let cos = TorchObjective.cosReg cfg tp
-        let orth = TorchObjective.orthR2 cfg tp
-        let core = cos * T.sc cfg.CosEta + orth * T.sc cfg.OrthAlphaR2
+        let cos, orth, core = TorchObjective.core cfg tp
         let optional = TorchObjective.optional cfg tp
 
         let gradOf (t: Tensor) =
@@ -567,7 +566,7 @@ module TorchBackend =
                 let l = TorchObjective.terms cfg tp traj
 
                 float idx.Length
-                * T.scalar (l.SpatialLossRHat + l.SpatialLossRBar + l.TempLoss + l.R2Loss))
+                * T.scalar (l.SpatialLossRHat +. l.SpatialLossRBar +. l.TempLoss +. l.R2Loss))
 
         total / float n
 

@@ -4,6 +4,7 @@ open System
 open TorchSharp
 open TiDHy.Functional
 open TiDHy.Kernels
+open TiDHy.Torch.TensorOps
 
 /// Which `Config` options the torch backend implements; every other option must keep its default.
 [<RequireQualifiedAccess>]
@@ -109,8 +110,6 @@ module internal TorchInference =
 
     type Tensor = torch.Tensor
 
-    let private sc = T.sc
-
     /// The inference objective at the iterate `(r, r2)` (a scalar tensor) and the mixture weights:
     /// `scale·(Σℓ(decode(r), x) + temp_weight·Σ(r − r̂)² + Σ(r2 − target)²) + L1 terms`.
     let objective
@@ -126,22 +125,22 @@ module internal TorchInference =
         let xBar = TorchModel.decode cfg p r
         let rHat, w, _ = TorchModel.temporal cfg p proj r2
         let mutable data = TorchModel.element cfg xBar x |> _.sum()
-        data <- data + (r - rHat).square().sum() * sc cfg.TempWeight
+        data <- data +. (sq (r - rHat)).sum() *. cfg.TempWeight
 
         match target with
-        | Some t -> data <- data + (r2 - t).square().sum()
+        | Some t -> data <- data +. (sq (r2 - t)).sum()
         | None -> ()
 
-        let mutable l = data * sc scale
+        let mutable l = data *. scale
 
         if cfg.L1InfW <> 0.0 then
-            l <- l + w.abs().sum() * sc cfg.L1InfW
+            l <- l +. w.abs().sum() *. cfg.L1InfW
 
         if cfg.L1InfR2 <> 0.0 then
-            l <- l + r2.abs().sum() * sc cfg.L1InfR2
+            l <- l +. r2.abs().sum() *. cfg.L1InfR2
 
         if cfg.L1InfR <> 0.0 then
-            l <- l + r.abs().sum() * sc cfg.L1InfR
+            l <- l +. r.abs().sum() *. cfg.L1InfR
 
         l
 
@@ -154,16 +153,16 @@ module internal TorchInference =
         let g = torch.autograd.grad ([| l |], [| rl; r2l |])
         g[0], g[1]
 
-    let private rowNorms (t: Tensor) = t.square().sum(1L).sqrt()
+    let private rowNorms (t: Tensor) = (sq t).sum(1L).sqrt()
 
     /// Per-sample relative changes `‖a − old‖/(‖old‖ + 1e-16)` `[B]`.
     let private relRows (a: Tensor) (old: Tensor) =
-        rowNorms (a - old) / (rowNorms old + sc ModelConstants.RelChangeGuard)
+        rowNorms (a - old) / (rowNorms old +% ModelConstants.RelChangeGuard)
 
     /// The relative change of the whole batch (Frobenius norms), a scalar tensor.
     let private relAll (a: Tensor) (old: Tensor) =
-        (a - old).square().sum().sqrt()
-        / ((old.square().sum().sqrt()) + sc ModelConstants.RelChangeGuard)
+        (sq (a - old)).sum().sqrt()
+        / ((sq old).sum().sqrt() +% ModelConstants.RelChangeGuard)
 
     let private finiteRows (t: Tensor) = torch.isfinite(t).all(1L)
 
@@ -226,10 +225,10 @@ module internal TorchInference =
 
                 let gr, gr2 = gradient cfg p scale x proj target r.Value r2.Value
                 use _ = torch.no_grad ()
-                let vr' = vr.Value * sc momentum + gr
-                let r' = r.Value - (gr + vr' * sc momentum) * sc lrR
-                let vr2' = vr2.Value * sc momentum + gr2
-                let r2' = r2.Value - (gr2 + vr2' * sc momentum) * sc cfg.LrR2
+                let vr' = vr.Value *. momentum +. gr
+                let r' = r.Value - (gr +. vr' *. momentum) *. lrR
+                let vr2' = vr2.Value *. momentum +. gr2
+                let r2' = r2.Value - (gr2 +. vr2' *. momentum) *. cfg.LrR2
                 let r2' = T.softThreshold cfg.LmdaR2 r2'
                 let r' = T.softThreshold cfg.LmdaR r'
 
@@ -297,7 +296,7 @@ module internal TorchInference =
 
     /// The first step's objective `scale·Σℓ(decode(r), x)`.
     let firstStepObjective (cfg: Config) (p: TParams) (scale: float) (x: Tensor) (r: Tensor) =
-        (TorchModel.element cfg (TorchModel.decode cfg p r) x).sum() * sc scale
+        (TorchModel.element cfg (TorchModel.decode cfg p r) x).sum() *. scale
 
     /// `∂/∂r` of `firstStepObjective` by autograd.
     let firstStepGradient cfg p scale x (r: Tensor) =
@@ -339,11 +338,11 @@ module internal TorchInference =
                 use scope = torch.NewDisposeScope()
                 let g = firstStepGradient cfg p scale x r.Value
                 use _ = torch.no_grad ()
-                let decayed = r.Value * sc (1.0 - lr * ModelConstants.FirstStepWeightDecay)
-                let m1' = m1.Value * sc beta1 + g * sc (1.0 - beta1)
-                let m2' = m2.Value * sc beta2 + g * g * sc (1.0 - beta2)
-                let denom = m2'.sqrt () / sc bc2Sqrt + sc eps
-                let r' = decayed - m1' / denom * sc (lr / bc1)
+                let decayed = r.Value *. (1.0 - lr * ModelConstants.FirstStepWeightDecay)
+                let m1' = m1.Value *. beta1 +. g *. (1.0 - beta1)
+                let m2' = m2.Value *. beta2 +. g * g *. (1.0 - beta2)
+                let denom = m2'.sqrt () /. bc2Sqrt +% eps
+                let r' = decayed - m1' / denom *. (lr / bc1)
 
                 let r', m1', m2' =
                     if Array.contains false active then

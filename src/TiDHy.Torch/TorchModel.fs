@@ -2,6 +2,7 @@ namespace TiDHy.Torch
 
 open TorchSharp
 open TiDHy.Functional
+open TiDHy.Torch.TensorOps
 
 type private F = torch.nn.functional
 
@@ -29,7 +30,7 @@ module internal TorchModel =
                 TiDHy.Kernels.ModelConstants.LayerNormEps
             )
 
-        let a = F.elu (n, 1.0)
+        let a = elu n
         a |> linear p (prefix + ".3") |> linear p (prefix + ".4")
 
     /// `decode(r)`: `r [n; R]` → `[n; D]` (through a sigmoid with BCE).
@@ -67,7 +68,7 @@ module internal TorchModel =
 
         if cfg.DynBias then
             let b = wb.narrow (1, m, int64 cfg.RDim)
-            rHat + b * p.Get "temporal_bias", w, Some b
+            rHat +. b * p.Get "temporal_bias", w, Some b
         else
             rHat, w, None
 
@@ -81,6 +82,6 @@ module internal TorchModel =
     /// The elementwise loss `ℓ(pred, obs)`.
     let element (cfg: Config) (pred: Tensor) (obs: Tensor) =
         match cfg.Loss with
-        | LossKind.MSE -> (pred - obs).square()
+        | LossKind.MSE -> sq (pred - obs)
         | LossKind.BCE -> F.binary_cross_entropy (pred, obs, reduction = torch.nn.Reduction.None)
         | LossKind.Poisson -> pred - obs * pred.log ()

@@ -3,6 +3,7 @@ namespace TiDHy.Torch
 open System
 open TorchSharp
 open TiDHy.Functional
+open TiDHy.Torch.TensorOps
 
 /// The latents inferred over a window, on the device, stacked over the inference steps `S`.
 type internal TTrajectory =
@@ -28,8 +29,6 @@ type internal TTrajectory =
 module internal TorchObjective =
 
     type Tensor = torch.Tensor
-
-    let private sc = T.sc
 
     /// Runs inference over a window `X [B; T; D]` (parameters detached) from `init` (or zeros, then
     /// the first step is `decode(0)` only, as upstream).
@@ -92,7 +91,7 @@ module internal TorchObjective =
         let b = float traj.R.shape[1]
         let flat (t: Tensor) = t.reshape (-1L, t.shape[2])
         let xs, r, rp, r2 = flat traj.Xs, flat traj.R, flat traj.RPrev, flat traj.R2
-        let mean (t: Tensor) = t.sum () / sc b
+        let mean (t: Tensor) = t.sum () /. b
 
         let initial =
             match traj.X0 with
@@ -105,13 +104,13 @@ module internal TorchObjective =
 
         let v = TorchModel.dynamics cfg p
         let rHat, _, _ = TorchModel.temporal cfg p (TorchModel.project v rp) r2
-        let lHat = initial + mean (TorchModel.element cfg (TorchModel.decode cfg p r) xs)
+        let lHat = initial +. mean (TorchModel.element cfg (TorchModel.decode cfg p r) xs)
         let lBar = mean (TorchModel.element cfg (TorchModel.decode cfg p rHat) xs)
-        let lTemp = mean ((r - rHat).square()) * sc cfg.TempWeight
+        let lTemp = mean (sq (r - rHat)) *. cfg.TempWeight
 
         let lR2 =
             if cfg.UseR2Decoder then
-                mean ((r2 - TorchModel.r2Decode p rp (flat traj.R2Prev)).square())
+                mean (sq (r2 - TorchModel.r2Decode p rp (flat traj.R2Prev)))
             else
                 torch.zeros ([||], dtype = traj.R.dtype, device = traj.R.device)
 
@@ -125,21 +124,27 @@ module internal TorchObjective =
     /// `Csum` of rows `a [..; n; len]`: `Σ_{i>j} |cos(row_i, row_j)|` summed over leading dimensions,
     /// `cos(a, b) = a·b / max(‖a‖·‖b‖, 1e-8)`.
     let cosineSum (a: Tensor) =
-        let norms = a.square().sum(-1L).sqrt()
+        let norms = (sq a).sum(-1L).sqrt()
         let dots = torch.matmul (a, a.transpose (-1L, -2L))
         let prods = norms.unsqueeze (-1L) * norms.unsqueeze (-2L)
-        let c = dots / prods.clamp_min (sc Regularisers.CosineEps)
+        let c = dots / clampMin Regularisers.CosineEps prods
         let n = a.shape[a.shape.Length - 2]
         let mask = torch.ones([| n; n |], dtype = a.dtype, device = a.device).tril(-1L)
         (c.abs () * mask).sum()
 
     /// `cos_reg` (unweighted).
     let cosReg (cfg: Config) (p: TParams) =
-        cosineSum (p.Get "temporal") / sc (float cfg.MixDim)
+        cosineSum (p.Get "temporal") /. float cfg.MixDim
 
     /// `orth_r2` (unweighted).
     let orthR2 (cfg: Config) (p: TParams) =
-        cosineSum ((p.Get "hypernet.0.weight").t()) / sc (float cfg.R2Dim)
+        cosineSum ((p.Get "hypernet.0.weight").t()) /. float cfg.R2Dim
+
+    /// `cos_reg`, `orth_r2` (unweighted) and the core regulariser `cos_eta·cos_reg + orth_alpha_r2·orth_r2`.
+    let core (cfg: Config) (p: TParams) =
+        let cos = cosReg cfg p
+        let orth = orthR2 cfg p
+        cos, orth, cos *. cfg.CosEta +. orth *. cfg.OrthAlphaR2
 
     /// The optional regularisers with a nonzero weight, weighted and summed (`None` when all are off).
     let optional (cfg: Config) (p: TParams) : Tensor option =
@@ -149,14 +154,14 @@ module internal TorchObjective =
             let w = spatial ()
             let r = w.shape[1]
             let e = torch.matmul (w.t (), w) - torch.eye (r, dtype = w.dtype, device = w.device)
-            e.square().sum() / sc (float (r * r))
+            (sq e).sum() /. float (r * r)
 
         let nuclear () =
             let t = p.Get "temporal"
 
             if cfg.LowRankTemp then
                 // V_k = U_k·U_kᵀ is positive semidefinite: its nuclear norm is its trace, ‖U_k‖²_F.
-                t.square().sum()
+                (sq t).sum()
             else
                 torch.linalg.svdvals(TorchModel.dynamics cfg p).sum()
 
@@ -168,12 +173,12 @@ module internal TorchObjective =
             cfg.LnucAlpha, nuclear
         ]
         |> List.filter (fun (w, _) -> w <> 0.0)
-        |> List.map (fun (w, f) -> f () * sc w)
+        |> List.map (fun (w, f) -> f () *. w)
         |> List.fold
             (fun acc t ->
                 match acc with
                 | None -> Some t
-                | Some a -> Some(a + t))
+                | Some a -> Some(a +. t))
             None
 
     /// `∂y/∂leaves` by autograd; a leaf `y` does not depend on gets zeros.

@@ -4,6 +4,7 @@ open System
 open TorchSharp
 open TiDHy.Functional
 open TiDHy.Kernels
+open TiDHy.Torch.TensorOps
 
 /// What one device-side training step computed, before it is committed.
 type internal TStepResult =
@@ -32,7 +33,6 @@ type internal Trainer(ctx: Ctx, cfg: Config, state: TrainState) =
     let mutable expAvgSq = toDevice state.Optimizer.ExpAvgSq false
     let mutable adamStep = state.Optimizer.Step
     let mutable gradNorm = state.GradNorm
-    let sc = T.sc
 
     let replace (old: torch.Tensor[]) (next: torch.Tensor[]) =
         for t in old do
@@ -66,13 +66,13 @@ type internal Trainer(ctx: Ctx, cfg: Config, state: TrainState) =
         =
         let withOpt (t: torch.Tensor) =
             match optional with
-            | Some o -> t + o
+            | Some o -> t +. o
             | None -> t
 
         [|
             yield withOpt terms.SpatialLossRHat
             yield withOpt terms.SpatialLossRBar
-            yield withOpt (terms.TempLoss + core)
+            yield withOpt (terms.TempLoss +. core)
             if cfg.UseR2Decoder then
                 yield withOpt terms.R2Loss
         |]
@@ -154,21 +154,19 @@ type internal Trainer(ctx: Ctx, cfg: Config, state: TrainState) =
 
         use _ = torch.enable_grad ()
         let terms = TorchObjective.terms cfg p traj
-        let cos = TorchObjective.cosReg cfg p
-        let orth = TorchObjective.orthR2 cfg p
-        let core = cos * sc cfg.CosEta + orth * sc cfg.OrthAlphaR2
+        let cos, orth, core = TorchObjective.core cfg p
         let optional = TorchObjective.optional cfg p
 
         let plain =
             let t =
                 terms.SpatialLossRHat
-                + terms.SpatialLossRBar
-                + terms.TempLoss
-                + terms.R2Loss
-                + core
+                +. terms.SpatialLossRBar
+                +. terms.TempLoss
+                +. terms.R2Loss
+                +. core
 
             match optional with
-            | Some o -> t + o
+            | Some o -> t +. o
             | None -> t
 
         let zero = torch.zeros ([||], dtype = ctx.DType, device = ctx.Device)
@@ -186,19 +184,17 @@ type internal Trainer(ctx: Ctx, cfg: Config, state: TrainState) =
 
                 let combined =
                     Array.init leaves.Length (fun j ->
-                        grads
-                        |> Array.mapi (fun i g -> g[j] * sc a[i])
-                        |> Array.reduce (fun x y -> x + y))
+                        grads |> Array.mapi (fun i g -> g[j] *. a[i]) |> Array.reduce (+.))
 
                 let norms =
                     grads
                     |> Array.mapi (fun i g ->
                         Array.init names.Length (fun j ->
                             if GradNorm.inTask i names[j] then
-                                g[j].square().sum().sqrt()
+                                (sq (g[j])).sum().sqrt()
                             else
                                 zero)
-                        |> Array.reduce (fun x y -> x + y))
+                        |> Array.reduce (+.))
 
                 combined, norms
             else
@@ -207,10 +203,7 @@ type internal Trainer(ctx: Ctx, cfg: Config, state: TrainState) =
         use _ = torch.no_grad ()
 
         let gnorm =
-            (gradient
-             |> Array.map (fun g -> g.square().sum())
-             |> Array.reduce (fun x y -> x + y))
-                .sqrt()
+            (gradient |> Array.map (fun g -> (sq g).sum()) |> Array.reduce (+.)).sqrt()
 
         let host =
             T.toFlat (
@@ -257,13 +250,13 @@ type internal Trainer(ctx: Ctx, cfg: Config, state: TrainState) =
 
         let updated =
             Array.init leaves.Length (fun j ->
-                let g = if coef < 1.0 then gradient[j] * sc coef else gradient[j]
+                let g = if coef < 1.0 then gradient[j] *. coef else gradient[j]
                 let grp = groups names[j]
                 let lr = grp.LearningRate
-                let m = expAvg[j] + (g - expAvg[j]) * sc (1.0 - h.Beta1)
-                let v = expAvgSq[j] * sc h.Beta2 + g * g * sc (1.0 - h.Beta2)
-                let decayed = leaves[j].detach() * sc (1.0 - lr * grp.WeightDecay)
-                let p' = decayed - m / (v.sqrt () / sc bc2Sqrt + sc h.Eps) * sc (lr / bc1)
+                let m = expAvg[j] +. (g - expAvg[j]) *. (1.0 - h.Beta1)
+                let v = expAvgSq[j] *. h.Beta2 +. g * g *. (1.0 - h.Beta2)
+                let decayed = leaves[j].detach() *. (1.0 - lr * grp.WeightDecay)
+                let p' = decayed - m / (v.sqrt () /. bc2Sqrt +% h.Eps) *. (lr / bc1)
                 p', m, v)
 
         let finite =
