@@ -76,9 +76,18 @@ let private callees (m: MethodBase) : MethodBase list =
 
         List.ofSeq found
 
+/// A type's full name (its `ToString()` where `FullName` is null: open generic instantiations).
+let private nameOf (t: Type) =
+    if isNull t then
+        ""
+    else
+        (match t.FullName with
+         | null -> string t
+         | n -> n)
+
 let private describe (m: MethodBase) =
     let ps = m.GetParameters() |> Array.map _.ParameterType.Name |> String.concat ", "
-    $"{m.DeclaringType.FullName}.{m.Name}({ps})"
+    $"{nameOf m.DeclaringType}.{m.Name}({ps})"
 
 let private isTensor (t: Type) = t = typeof<torch.Tensor>
 let private isScalar (t: Type) = t = typeof<Scalar>
@@ -104,14 +113,14 @@ let private makesTemporaryScalar (c: MethodBase) =
             || (c.Name = "op_Addition" && (isScalar a || isScalar b))
         | _ -> false
     else
-        c.DeclaringType.FullName.StartsWith("TorchSharp.torch+nn+functional")
+        (nameOf c.DeclaringType).StartsWith("TorchSharp.torch+nn+functional")
         && c.Name = "elu"
 
 /// Inside `TensorOps` (the module, its closures, and the file's static initialiser that makes its
 /// constants) scalars are made and kept alive; elsewhere no call may take or make one.
 let private inTensorOps (m: MethodBase) =
     let rec names (t: Type) =
-        if isNull t then [] else t.FullName :: names t.DeclaringType
+        if isNull t then [] else nameOf t :: names t.DeclaringType
 
     names m.DeclaringType
     |> List.exists (fun n -> n.EndsWith ".TensorOps" || n.EndsWith "$Tensors")
