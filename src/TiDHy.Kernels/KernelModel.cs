@@ -82,6 +82,17 @@ internal sealed class KernelModel
     /// <summary>The packed float64 parameter block (built once).</summary>
     public KernelWeights<double> Double => dbl ??= KernelWeights<double>.Pack(this);
 
+    /// <summary>
+    /// Packs the blocks already built (<see cref="Single"/>, <see cref="Double"/>) again, in place, after the
+    /// caller overwrote this model's tensors (the arrays it was made with) with new values: the blocks then
+    /// hold what a new model of these values would pack, and no block is allocated.
+    /// </summary>
+    internal void Refill()
+    {
+        single?.Refill(this);
+        dbl?.Refill(this);
+    }
+
     private static void Need(double[]? a, int n, string name)
     {
         if (a is null) throw new ArgumentException($"{name}: missing.", name);

@@ -61,10 +61,12 @@ public sealed unsafe class KernelWeights<T> where T : unmanaged
     public int QOB { get; private init; } = -1;
 #pragma warning restore CS1591
 
-    private KernelWeights(T[] data, int origin)
+    private KernelWeights(T[] data, int origin, List<double[]> parts, Scratch scratch)
     {
         this.data = data;
         this.origin = origin;
+        this.parts = parts;
+        this.scratch = scratch;
     }
 
     /// <summary>The first element of the block; stable for the object's lifetime (the array is pinned).</summary>
@@ -75,9 +77,32 @@ public sealed unsafe class KernelWeights<T> where T : unmanaged
         : typeof(T) == typeof(double) ? (T)(object)v
         : throw new NotSupportedException($"KernelWeights<{typeof(T).Name}>: only float and double.");
 
-    private static double[] Transpose(double[] a, int rows, int cols)
+    /// <summary>Reusable scratch arrays handed out in call order (new ones while <c>reuse</c> is empty).</summary>
+    private sealed class Scratch
     {
-        var t = new double[a.Length];
+        private readonly List<double[]> arrays = [];
+        private int next;
+
+        public void Restart() => next = 0;
+
+        public double[] Get(int n, bool clear)
+        {
+            if (next < arrays.Count)
+            {
+                var a = arrays[next++];
+                if (clear) Array.Clear(a);
+                return a;
+            }
+            var fresh = new double[n];
+            arrays.Add(fresh);
+            next++;
+            return fresh;
+        }
+    }
+
+    private static double[] Transpose(double[] a, int rows, int cols, Scratch scratch)
+    {
+        var t = scratch.Get(a.Length, clear: false);
         for (int i = 0; i < rows; i++)
             for (int j = 0; j < cols; j++)
                 t[j * rows + i] = a[i * cols + j];
@@ -85,10 +110,10 @@ public sealed unsafe class KernelWeights<T> where T : unmanaged
     }
 
     /// <summary>W4·W3 [o×h] and W4·b3 + b4 [o] of an MLP's last two layers.</summary>
-    private static (double[] W, double[] B) Compose(KernelMlp mlp, int h, int o)
+    private static (double[] W, double[] B) Compose(KernelMlp mlp, int h, int o, Scratch scratch)
     {
-        var w = new double[o * h];
-        var b = new double[o];
+        var w = scratch.Get(o * h, clear: true);
+        var b = scratch.Get(o, clear: true);
         for (int i = 0; i < o; i++)
         {
             double bi = mlp.B4 is null ? 0.0 : mlp.B4[i];
@@ -103,18 +128,25 @@ public sealed unsafe class KernelWeights<T> where T : unmanaged
         return (w, b);
     }
 
-    /// <summary>Packs <paramref name="m"/> into a new parameter block.</summary>
-    internal static KernelWeights<T> Pack(KernelModel m)
+    // Refill's state: the model's parts in block order (the same arrays each time) and their scratch.
+    private readonly List<double[]> parts;
+    private readonly Scratch scratch;
+
+    /// <summary>
+    /// The tensors of <paramref name="m"/> in block order into <paramref name="parts"/> (cleared first),
+    /// transposed and composed ones in arrays from <paramref name="scratch"/>; returns each tensor's
+    /// offset in a block (aligned to <paramref name="align"/> values) and the block's length.
+    /// </summary>
+    private static int[] Parts(KernelModel m, List<double[]> parts, Scratch scratch, int align, out int length)
     {
-        ArgumentNullException.ThrowIfNull(m);
-        int align = 64 / sizeof(T);
-        var parts = new List<double[]>();
-        int length = 0;
+        parts.Clear();
+        scratch.Restart();
+        int len = 0;
         int Add(double[] a)
         {
-            int at = length;
+            int at = len;
             parts.Add(a);
-            length += (a.Length + align - 1) / align * align;
+            len += (a.Length + align - 1) / align * align;
             return at;
         }
 
@@ -122,46 +154,80 @@ public sealed unsafe class KernelWeights<T> where T : unmanaged
         if (m.LinearDecoder is not null)
         {
             decW = Add(m.LinearDecoder);
-            decWT = Add(Transpose(m.LinearDecoder, m.Sizes.D, m.Sizes.R));
+            decWT = Add(Transpose(m.LinearDecoder, m.Sizes.D, m.Sizes.R, scratch));
             decB = Add(m.LinearDecoderBias!);
         }
         else
         {
             var n = m.NonlinearDecoder!;
-            var (ow, ob) = Compose(n, m.Sizes.H, m.Sizes.D);
+            var (ow, ob) = Compose(n, m.Sizes.H, m.Sizes.D, scratch);
             dec0W = Add(n.W0);
-            dec0WT = Add(Transpose(n.W0, m.Sizes.H, m.Sizes.R));
+            dec0WT = Add(Transpose(n.W0, m.Sizes.H, m.Sizes.R, scratch));
             dec0B = Add(n.B0);
             decG = Add(n.Gamma);
             decBeta = Add(n.Beta);
             decOW = Add(ow);
-            decOWT = Add(Transpose(ow, m.Sizes.D, m.Sizes.H));
+            decOWT = Add(Transpose(ow, m.Sizes.D, m.Sizes.H, scratch));
             decOB = Add(ob);
         }
         int temporal = Add(m.Temporal);
         int c = m.TemporalBias is null ? -1 : Add(m.TemporalBias);
         var hy = m.Hypernet;
-        var (how, hob) = Compose(hy, m.Sizes.H, m.O);
-        int hyp0W = Add(hy.W0), hyp0WT = Add(Transpose(hy.W0, m.Sizes.H, m.Sizes.R2)), hyp0B = Add(hy.B0);
+        var (how, hob) = Compose(hy, m.Sizes.H, m.O, scratch);
+        int hyp0W = Add(hy.W0), hyp0WT = Add(Transpose(hy.W0, m.Sizes.H, m.Sizes.R2, scratch)), hyp0B = Add(hy.B0);
         int hypG = Add(hy.Gamma), hypBeta = Add(hy.Beta);
-        int hypOW = Add(how), hypOWT = Add(Transpose(how, m.O, m.Sizes.H)), hypOB = Add(hob);
+        int hypOW = Add(how), hypOWT = Add(Transpose(how, m.O, m.Sizes.H, scratch)), hypOB = Add(hob);
         int q0W = -1, q0B = -1, qG = -1, qBeta = -1, qOW = -1, qOB = -1;
         if (m.R2Decoder is { } q)
         {
-            var (qow, qob) = Compose(q, m.Sizes.H2, m.Sizes.R2);
+            var (qow, qob) = Compose(q, m.Sizes.H2, m.Sizes.R2, scratch);
             q0W = Add(q.W0); q0B = Add(q.B0); qG = Add(q.Gamma); qBeta = Add(q.Beta); qOW = Add(qow); qOB = Add(qob);
         }
 
-        var data = GC.AllocateArray<T>(length + align, pinned: true);
-        int origin = (int)((64 - ((nint)Unsafe.AsPointer(ref data[0]) & 63)) & 63) / sizeof(T);
+        length = len;
+        return [decW, decWT, decB, dec0W, dec0WT, dec0B, decG, decBeta, decOW, decOWT, decOB, temporal, c,
+                hyp0W, hyp0WT, hyp0B, hypG, hypBeta, hypOW, hypOWT, hypOB, q0W, q0B, qG, qBeta, qOW, qOB];
+    }
+
+    /// <summary>Writes <see cref="parts"/> into the block (converted to <typeparamref name="T"/>).</summary>
+    private void Write(int align)
+    {
         int at = origin;
         foreach (var p in parts)
         {
             for (int i = 0; i < p.Length; i++) data[at + i] = Cast(p[i]);
             at += (p.Length + align - 1) / align * align;
         }
+    }
 
-        return new KernelWeights<T>(data, origin)
+    /// <summary>
+    /// Packs <paramref name="m"/> again into this block, in place, after its tensors' values changed
+    /// (the same sizes and structure as when packed): the same values as a new <see cref="Pack"/>,
+    /// without allocating (the transposed and composed tensors reuse this block's scratch arrays).
+    /// </summary>
+    internal void Refill(KernelModel m)
+    {
+        ArgumentNullException.ThrowIfNull(m);
+        if (m.Sizes != Sizes || m.O != O || (m.NonlinearDecoder is not null) != (DecOW >= 0)
+            || m.LowRank != (Options.LowRank == KernelSwitch.On) || (m.TemporalBias is not null) != (C >= 0)
+            || (m.R2Decoder is not null) != (Q0W >= 0))
+            throw new ArgumentException("m: a model of another size or structure than this block's.", nameof(m));
+        Parts(m, parts, scratch, 64 / sizeof(T), out _);
+        Write(64 / sizeof(T));
+    }
+
+    /// <summary>Packs <paramref name="m"/> into a new parameter block.</summary>
+    internal static KernelWeights<T> Pack(KernelModel m)
+    {
+        ArgumentNullException.ThrowIfNull(m);
+        int align = 64 / sizeof(T);
+        var parts = new List<double[]>();
+        var scratch = new Scratch();
+        var o = Parts(m, parts, scratch, align, out int length);
+
+        var data = GC.AllocateArray<T>(length + align, pinned: true);
+        int origin = (int)((64 - ((nint)Unsafe.AsPointer(ref data[0]) & 63)) & 63) / sizeof(T);
+        var w = new KernelWeights<T>(data, origin, parts, scratch)
         {
             Sizes = m.Sizes, O = m.O,
             Options = new KernelOptions(
@@ -172,12 +238,14 @@ public sealed unsafe class KernelWeights<T> where T : unmanaged
                 KernelOptions.Switch(m.R2Decoder is not null),
                 KernelScaling.Any,
                 KernelConvergence.Any),
-            DecW = decW, DecWT = decWT, DecB = decB, Dec0W = dec0W, Dec0WT = dec0WT, Dec0B = dec0B,
-            DecGamma = decG, DecBeta = decBeta, DecOW = decOW, DecOWT = decOWT, DecOB = decOB,
-            Temporal = temporal, C = c,
-            Hyp0W = hyp0W, Hyp0WT = hyp0WT, Hyp0B = hyp0B, HypGamma = hypG, HypBeta = hypBeta,
-            HypOW = hypOW, HypOWT = hypOWT, HypOB = hypOB,
-            Q0W = q0W, Q0B = q0B, QGamma = qG, QBeta = qBeta, QOW = qOW, QOB = qOB,
+            DecW = o[0], DecWT = o[1], DecB = o[2], Dec0W = o[3], Dec0WT = o[4], Dec0B = o[5],
+            DecGamma = o[6], DecBeta = o[7], DecOW = o[8], DecOWT = o[9], DecOB = o[10],
+            Temporal = o[11], C = o[12],
+            Hyp0W = o[13], Hyp0WT = o[14], Hyp0B = o[15], HypGamma = o[16], HypBeta = o[17],
+            HypOW = o[18], HypOWT = o[19], HypOB = o[20],
+            Q0W = o[21], Q0B = o[22], QGamma = o[23], QBeta = o[24], QOW = o[25], QOB = o[26],
         };
+        w.Write(align);
+        return w;
     }
 }

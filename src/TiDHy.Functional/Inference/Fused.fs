@@ -186,7 +186,7 @@ module internal Fused =
 
     /// Raises the `InferenceDivergedException` that `stats` reports, if any (as the reference path
     /// raises it: `operation`, the iteration, the first sample and its non-finite latent).
-    let private checkDiverged (cfg: Config) (operation: string) (stats: InferenceStats) =
+    let internal checkDiverged (cfg: Config) (operation: string) (stats: InferenceStats) =
         if stats.Diverged then
             raise (
                 InferenceDivergedException(

@@ -129,7 +129,7 @@ module FusedObjective =
         Buffer.BlockCopy(a, 0, dst, row0 * Array2D.length2 a * sizeof<float>, a.Length * sizeof<float>)
 
     /// The tensors of `p` in state_dict order (`ParamLayout.expected`), as they are (no copies).
-    let private tensors (p: Params) : Array list =
+    let internal tensors (p: Params) : Array list =
         let linear (l: LinearParams) =
             [
                 yield l.Weight :> Array
@@ -161,7 +161,7 @@ module FusedObjective =
         ]
 
     /// A tree shaped like `p` holding `src[start ..]` in state_dict order (the inverse of `tensors`).
-    let private unpack (p: Params) (src: float[]) (start: int) : Params =
+    let internal unpack (p: Params) (src: float[]) (start: int) : Params =
         let at = ref start
 
         let take (dst: Array) =

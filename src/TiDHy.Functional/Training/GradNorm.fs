@@ -76,13 +76,14 @@ module GradNorm =
             weights[i]
             * (norms |> Seq.sumBy (fun kv -> if inTask i kv.Key then kv.Value else 0.0)))
 
-    /// One GradNorm update from the task losses `L [tasks]` and unweighted task gradients of this
-    /// step (taken at the parameters before this step's AdamW update). `l0` is set on the first
-    /// call. `ratio = L/l0`, `rt = ratio/mean(ratio)`, `target = mean(G)·rt^grad_alpha` (a constant);
-    /// the weights take one step of a fresh AdamW (`lr_weights`, `weight_decay`) along
-    /// `sign(G_i − target_i)·G_i/a_i`, then `a ← exp(a)/Σexp(a)·Σa_before`. Raises
-    /// `InvalidOperationException` when a first loss is 0 or not finite (the ratios would be undefined).
-    let update (cfg: Config) (state: GradNormState) (losses: float[]) (taskGrads: Params[]) : GradNormUpdate =
+    /// `update` with the task gradient norms computed by `norms weights` (`taskGradNorms` of the
+    /// task gradients, or the same sums over packed gradients), after the checks of the losses.
+    let internal updateWith
+        (cfg: Config)
+        (state: GradNormState)
+        (losses: float[])
+        (norms: float[] -> float[])
+        : GradNormUpdate =
         let n = state.Weights.Length
 
         if losses.Length <> n then
@@ -95,7 +96,7 @@ module GradNorm =
         | None -> ()
 
         let a = state.Weights
-        let g = taskGradNorms a taskGrads
+        let g = norms a
         let ratio = Array.map2 (/) losses l0
         let meanRatio = Array.average ratio
         let meanG = Array.average g
@@ -133,3 +134,12 @@ module GradNorm =
                     WeightsAfter = after
                 }
         }
+
+    /// One GradNorm update from the task losses `L [tasks]` and unweighted task gradients of this
+    /// step (taken at the parameters before this step's AdamW update). `l0` is set on the first
+    /// call. `ratio = L/l0`, `rt = ratio/mean(ratio)`, `target = mean(G)·rt^grad_alpha` (a constant);
+    /// the weights take one step of a fresh AdamW (`lr_weights`, `weight_decay`) along
+    /// `sign(G_i − target_i)·G_i/a_i`, then `a ← exp(a)/Σexp(a)·Σa_before`. Raises
+    /// `InvalidOperationException` when a first loss is 0 or not finite (the ratios would be undefined).
+    let update (cfg: Config) (state: GradNormState) (losses: float[]) (taskGrads: Params[]) : GradNormUpdate =
+        updateWith cfg state losses (fun a -> taskGradNorms a taskGrads)

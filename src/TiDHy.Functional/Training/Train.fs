@@ -113,31 +113,14 @@ module Train =
 
         Convert.ToHexString(sha.GetHashAndReset()).ToLowerInvariant()
 
-    /// What diverged when inference did, as `TrainingDivergedException` names it.
-    let private inferenceQuantity (ex: TiDHy.Kernels.InferenceDivergedException) =
-        let latent =
-            if ex.Quantity = TiDHy.Kernels.InferenceQuantity.R2 then
-                "r2"
-            else
-                "r"
-
-        $"{latent} of sample {ex.Sample} after {ex.Operation} iteration {ex.Iteration} (inference diverged)"
-
     /// `f ()`, with inference's divergence raised as `TrainingDivergedException` naming the epoch,
     /// the batch and `what` was being computed.
     let private guardInference (epoch: int) (batch: int) (what: string) (f: unit -> 'a) =
-        try
-            f ()
-        with :? TiDHy.Kernels.InferenceDivergedException as ex ->
-            raise (TrainingDivergedException(epoch, batch, $"{what} ({inferenceQuantity ex})", nan))
+        FusedStep.guardInference epoch batch what f
 
-    /// One outer training step on a batch of windows `X [batch; T; D]`: inference over the window,
-    /// the objective's gradients (`objective`), clipping, one AdamW step (rates of epoch
-    /// `state.Epoch`), GradNorm's update with `grad_norm`, and upstream's normalisations. Pure:
-    /// returns the new state (with `Batch` advanced) and the step's metrics. Raises
-    /// `TrainingDivergedException` (epoch `state.Epoch`, batch `state.Batch`) when the step's loss or
-    /// anything in the new state (`Checkpoint.nonFinite`) is NaN or infinite.
-    let step (cfg: Config) (state: TrainState) (X: float[,,]) : TrainState * StepMetrics =
+    /// `step` on the generic path (`objective` on `Params` values), whatever the backend: the
+    /// definition the packed step (`FusedStep.step`) is tested against.
+    let internal stepGeneric (cfg: Config) (state: TrainState) (X: float[,,]) : TrainState * StepMetrics =
         let cfg = Config.validateOrThrow cfg
 
         let o =
@@ -209,6 +192,22 @@ module Train =
                     float (iterations |> Array.filter (fun i -> i >= cfg.MaxIter) |> Array.length)
                     / float iterations.Length
         }
+
+    /// One outer training step on a batch of windows `X [batch; T; D]`: inference over the window,
+    /// the objective's gradients (`objective`), clipping, one AdamW step (rates of epoch
+    /// `state.Epoch`), GradNorm's update with `grad_norm`, and upstream's normalisations. Pure:
+    /// returns the new state (with `Batch` advanced) and the step's metrics. Raises
+    /// `TrainingDivergedException` (epoch `state.Epoch`, batch `state.Batch`) when the step's loss or
+    /// anything in the new state (`Checkpoint.nonFinite`) is NaN or infinite. With a fused backend
+    /// (`FusedObjective.supports`) the step runs on packed, reused buffers (the same results, bit for
+    /// bit, with almost no allocation besides the returned records).
+    let step (cfg: Config) (state: TrainState) (X: float[,,]) : TrainState * StepMetrics =
+        let cfg = Config.validateOrThrow cfg
+
+        if FusedObjective.supports cfg then
+            FusedStep.step cfg state X
+        else
+            stepGeneric cfg state X
 
     /// Options of `fit` with defaults: batches of 16, `cfg.NumEpochs` epochs, seed 0, validation
     /// every epoch, no checkpoint folder, no progress callback, no cancellation.
