@@ -432,6 +432,34 @@ let ``Bad inputs raise the same exceptions on both paths`` () =
             $"{what}: fused '{a.Message}', generic '{e.Message}'"
         )
 
+[<Fact>]
+let ``An optimizer state that does not fit the parameters raises the same exception on both paths`` () =
+    let cfg = smallConfig
+    let s0 = Train.init cfg (Random.key 2)
+    let X = windows cfg.Loss 3 4 5 cfg.InputDim
+
+    let smaller =
+        ParamTree.zerosLike (Init.init { cfg with RDim = cfg.RDim - 1 } (Random.key 3))
+
+    let optimizer = s0.Optimizer
+
+    for what, o in
+        [
+            "first moment of another shape", { optimizer with ExpAvg = smaller }
+            "second moment of another shape", { optimizer with ExpAvgSq = smaller }
+            "negative step count", { optimizer with Step = -5 }
+        ] do
+        let s = { s0 with Optimizer = o }
+        let a = Record.Exception(fun () -> FusedStep.step cfg s X |> ignore)
+        let e = Record.Exception(fun () -> Train.stepGeneric cfg s X |> ignore)
+        Assert.NotNull e
+        Assert.NotNull a
+
+        Assert.True(
+            (a.GetType() = e.GetType() && a.Message = e.Message),
+            $"{what}: fused '{a.Message}', generic '{e.Message}'"
+        )
+
 /// The private array of a kernel parameter block.
 let private blockArray (w: obj) : Array =
     w.GetType().GetField("data", Reflection.BindingFlags.NonPublic ||| Reflection.BindingFlags.Instance).GetValue w

@@ -17,7 +17,7 @@ module ParamTree =
     let private flat2 (a: float[,]) = flat a
     let private flat3 (a: float[,,]) = flat a
 
-    let private mismatch () =
+    let internal mismatch () =
         invalidArg
             "trees"
             "trees: parameter trees of different structure (decoder kind, rank, bias or r2 decoder differ)."

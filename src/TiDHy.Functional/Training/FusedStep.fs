@@ -698,6 +698,19 @@ module internal FusedStep =
         // Optim.adamW with Train.groups' rates.
         let h = Optim.adamWDefaults
         let step = state.Optimizer.Step + 1
+        // Optim.adamW's checks, with its errors: moments shaped like the parameters, a step count >= 1.
+        let sameLeaves (m: Params) =
+            let a, b = FusedObjective.tensors p, FusedObjective.tensors m
+
+            List.length a = List.length b
+            && List.forall2 (fun (x: Array) (y: Array) -> x.Length = y.Length) a b
+
+        if not (sameLeaves state.Optimizer.ExpAvg && sameLeaves state.Optimizer.ExpAvgSq) then
+            ParamTree.mismatch ()
+
+        if step < 1 then
+            invalidArg (nameof step) $"step: expected a step count >= 1, got {step}."
+
         pack state.Optimizer.ExpAvg w.M
         pack state.Optimizer.ExpAvgSq w.V
         let factor = Optim.scheduleFactor cfg state.Epoch
