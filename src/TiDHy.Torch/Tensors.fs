@@ -176,6 +176,15 @@ module internal T =
         else
             v.sign () * clampMin 0.0 (v.abs () -% lambda)
 
+    /// `Inference.saturate` on every entry: the bound applied to `r` or `r2` after each inference
+    /// step (`saturate_r_method`, `saturate_r2_method`; `scale` is used by `ScaledTanh` only).
+    let saturate (method: Saturation) (scale: float) (v: Tensor) : Tensor =
+        match method with
+        | Saturation.None -> v
+        | Saturation.Sigmoid -> v.sigmoid ()
+        | Saturation.Tanh -> v.tanh ()
+        | Saturation.ScaledTanh -> (v /. scale).tanh() *. scale
+
 /// A model's parameters as tensors, in `ParamLayout.expected` order (state_dict names).
 type internal TParams =
     {

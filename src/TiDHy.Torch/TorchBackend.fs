@@ -423,7 +423,7 @@ module TorchBackend =
                 Converged = [||]
             }
 
-        let terms = TorchObjective.terms cfg tp tt
+        let terms = TorchObjective.trainingTerms cfg tp tt
 
         let term (t: Tensor) =
             {
@@ -480,7 +480,7 @@ module TorchBackend =
         let leaves = tp.Leaves |> Array.map (fun l -> l.requires_grad_ (true))
         let traj = TorchObjective.trajectory cfg tp (T.ofArray3 c X) (carryOf c init)
         use _ = torch.enable_grad ()
-        let terms = TorchObjective.terms cfg tp traj
+        let terms = TorchObjective.trainingTerms cfg tp traj
         let cos, orth, core = TorchObjective.core cfg tp
         let optional = TorchObjective.optional cfg tp
 
@@ -520,7 +520,14 @@ module TorchBackend =
                 match tasks with
                 | Some ts -> ParamTree.linearCombination state.GradNorm.Weights (ts |> Array.map _.Grad)
                 | None -> ParamTree.linearCombination (Array.create plain.Length 1.0) (plain |> Array.map _.Grad)
-            Forward = forwardResult cfg traj terms
+            Forward =
+                forwardResult
+                    cfg
+                    traj
+                    (if cfg.SparsityWSafe = 0.0 then
+                         terms
+                     else
+                         TorchObjective.terms cfg tp traj)
         }
 
     /// `Train.step` on tensors: one outer training step on windows `X [batch; T; D]` (inference,

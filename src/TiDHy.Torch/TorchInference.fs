@@ -60,6 +60,12 @@ module TorchSupport =
                 "sequence_length"
                 "overlap"
                 "num_epochs"
+                "saturate_r_method"
+                "saturate_r_scale"
+                "saturate_r2_method"
+                "saturate_r2_scale"
+                "sparsity_w_safe"
+                "w_min_active_ratio"
             ]
 
     /// The options of `cfg` that differ from their defaults and that the torch backend does not
@@ -229,8 +235,11 @@ module internal TorchInference =
                 let r' = r.Value - (gr +. vr' *. momentum) *. lrR
                 let vr2' = vr2.Value *. momentum +. gr2
                 let r2' = r2.Value - (gr2 +. vr2' *. momentum) *. cfg.LrR2
-                let r2' = T.softThreshold cfg.LmdaR2 r2'
-                let r' = T.softThreshold cfg.LmdaR r'
+
+                let r2' =
+                    T.softThreshold cfg.LmdaR2 r2' |> T.saturate cfg.SaturateR2 cfg.SaturateR2Scale
+
+                let r' = T.softThreshold cfg.LmdaR r' |> T.saturate cfg.SaturateR cfg.SaturateRScale
 
                 let r', r2', vr', vr2' =
                     if perSample && Array.contains false active then
@@ -342,7 +351,10 @@ module internal TorchInference =
                 let m1' = m1.Value *. beta1 +. g *. (1.0 - beta1)
                 let m2' = m2.Value *. beta2 +. g * g *. (1.0 - beta2)
                 let denom = m2'.sqrt () /. bc2Sqrt +% eps
-                let r' = decayed - m1' / denom *. (lr / bc1)
+
+                let r' =
+                    decayed - m1' / denom *. (lr / bc1)
+                    |> T.saturate cfg.SaturateR cfg.SaturateRScale
 
                 let r', m1', m2' =
                     if Array.contains false active then

@@ -85,9 +85,20 @@ module internal TorchObjective =
             Converged = conv.ToArray()
         }
 
-    /// The four terms `L_hat`, `L_bar`, `temp_weight·L_temp`, `L_r2` (scalar tensors) at `p` over
-    /// the trajectory; each a sum over steps of batch means `⟨·⟩`.
-    let terms (cfg: Config) (p: TParams) (traj: TTrajectory) : LossTerms<Tensor> =
+    /// SAFE (`Regularisers.safeRow`) averaged over the rows of `w [n; M]`: with `q = max(w, 1e-8)`
+    /// sorted descending (stable, so tied entries keep index order), `Σ_i σ(2(i − ratio·M))·q_(i) / max(Σq, 1e-8)`.
+    let safe (ratio: float) (w: Tensor) : Tensor =
+        let m = int w.shape[1]
+        let q = clampMin Regularisers.SafeEps w
+        let denom = clampMin Regularisers.SafeEps (q.sum (-1L))
+        let struct (sorted, _) = q.sort (-1L, true, true)
+
+        let rankWeights =
+            torch.tensor (Array.init m (Regularisers.safeRankWeight ratio m), dtype = w.dtype, device = w.device)
+
+        ((sorted * rankWeights).sum(-1L) / denom).mean()
+
+    let private termsOf (training: bool) (cfg: Config) (p: TParams) (traj: TTrajectory) : LossTerms<Tensor> =
         let b = float traj.R.shape[1]
         let flat (t: Tensor) = t.reshape (-1L, t.shape[2])
         let xs, r, rp, r2 = flat traj.Xs, flat traj.R, flat traj.RPrev, flat traj.R2
@@ -103,10 +114,16 @@ module internal TorchObjective =
             | None -> torch.zeros ([||], dtype = traj.R.dtype, device = traj.R.device)
 
         let v = TorchModel.dynamics cfg p
-        let rHat, _, _ = TorchModel.temporal cfg p (TorchModel.project v rp) r2
+        let rHat, w, _ = TorchModel.temporal cfg p (TorchModel.project v rp) r2
         let lHat = initial +. mean (TorchModel.element cfg (TorchModel.decode cfg p r) xs)
         let lBar = mean (TorchModel.element cfg (TorchModel.decode cfg p rHat) xs)
         let lTemp = mean (sq (r - rHat)) *. cfg.TempWeight
+
+        let lTemp =
+            if training && cfg.SparsityWSafe <> 0.0 && w.shape[0] > 0L then
+                lTemp +. safe cfg.WMinActiveRatio w *. cfg.SparsityWSafe
+            else
+                lTemp
 
         let lR2 =
             if cfg.UseR2Decoder then
@@ -120,6 +137,14 @@ module internal TorchObjective =
             TempLoss = lTemp
             R2Loss = lR2
         }
+
+    /// The four terms `L_hat`, `L_bar`, `temp_weight·L_temp`, `L_r2` (scalar tensors) at `p` over
+    /// the trajectory; each a sum over steps of batch means `⟨·⟩` (`Forward.forward`'s losses).
+    let terms (cfg: Config) (p: TParams) (traj: TTrajectory) : LossTerms<Tensor> = termsOf false cfg p traj
+
+    /// `terms` as the training objective has them (`Objective.terms`): with `sparsity_w_safe > 0` the
+    /// temporal term also holds `sparsity_w_safe·SAFE` over every (step, sample) row's `w`.
+    let trainingTerms (cfg: Config) (p: TParams) (traj: TTrajectory) : LossTerms<Tensor> = termsOf true cfg p traj
 
     /// `Csum` of rows `a [..; n; len]`: `Σ_{i>j} |cos(row_i, row_j)|` summed over leading dimensions,
     /// `cos(a, b) = a·b / max(‖a‖·‖b‖, 1e-8)`.

@@ -153,7 +153,7 @@ type internal Trainer(ctx: Ctx, cfg: Config, state: TrainState) =
                     nan
 
         use _ = torch.enable_grad ()
-        let terms = TorchObjective.terms cfg p traj
+        let terms = TorchObjective.trainingTerms cfg p traj
         let cos, orth, core = TorchObjective.core cfg p
         let optional = TorchObjective.optional cfg p
 

@@ -1,6 +1,6 @@
 /// Autograd as a second opinion on the reference path's hand-derived derivatives: on FsCheck-generated
-/// configurations (loss — MSE, BCE, and Poisson where the objective is defined —, decoder, dynamic bias, low rank, r2 decoder, L1 terms, batch scaling and
-/// the optional regularisers) and inputs, TorchSharp's autograd (float64, CPU) of the same objective
+/// configurations (loss — MSE, BCE, and Poisson where the objective is defined —, decoder, dynamic bias, low rank, r2 decoder, L1 terms, batch scaling,
+/// the optional regularisers, SAFE sparsity and the saturation of r and r2) and inputs, TorchSharp's autograd (float64, CPU) of the same objective
 /// must equal `Inference.gradient`, `Inference.firstStepGradient`, every parameter gradient of
 /// `Objective.terms` and the regularisers' gradients, to 1e-8 relative (the two differ only in the
 /// order of floating-point operations); `Train.objective` (which infers its own trajectory) to 1e-7.
@@ -42,6 +42,11 @@ let private genCase: Gen<Case> =
         let! scaling = Gen.elements [ BatchScaling.BatchMean; BatchScaling.PerSample ]
         let! optional = Gen.elements [ false; true ]
         let! gradNorm = Gen.elements [ false; true ]
+        let! safe = Gen.elements [ 0.0; 0.4 ]
+        let! ratio = Gen.elements [ 0.25; 0.6 ]
+
+        let! saturation =
+            Gen.elements [ Saturation.None; Saturation.Sigmoid; Saturation.Tanh; Saturation.ScaledTanh ]
 
         return
             {
@@ -69,6 +74,12 @@ let private genCase: Gen<Case> =
                         OrthAlphaSpat = (if optional then 0.04 else 0.0)
                         LnucAlpha = (if optional then 0.05 else 0.0)
                         GradNorm = gradNorm
+                        SparsityWSafe = safe
+                        WMinActiveRatio = ratio
+                        SaturateR = saturation
+                        SaturateR2 = saturation
+                        SaturateRScale = 0.8
+                        SaturateR2Scale = 1.5
                         MaxIter = 12
                         Tol = 1e-4
                         Backend = Backend.Reference
@@ -226,3 +237,47 @@ let ``The torch objective and its gradient equal Train.objective`` () =
         assertCloseScalar "total" trainingTol actual.Total expected.Total
         Assert.Equal<int[]>(expected.Forward.Iterations, actual.Forward.Iterations)
         checkParamsTol trainingTol "gradient" actual.Gradient expected.Gradient)
+
+[<Fact>]
+let ``With each saturation method torch inference and the first step equal the reference path`` () =
+    // Fixed, contracting problems (lr 0.05, the tests' small configuration): float64 to 1e-9 with the
+    // same iteration counts; the scales bind (r and r2 are of order 1 here).
+    for saturation in [ Saturation.Sigmoid; Saturation.Tanh; Saturation.ScaledTanh ] do
+        let cfg =
+            { smallConfig with
+                SaturateR = saturation
+                SaturateR2 = saturation
+                SaturateRScale = 0.5
+                SaturateR2Scale = 0.7
+                LrR = 0.05
+                LrR2 = 0.05
+                Backend = Backend.Reference
+            }
+
+        let p = Init.init cfg (Random.key 3)
+        let b = 6
+        let x = randomMatrix 31 1.0 b cfg.InputDim
+        let rP = randomMatrix 32 0.8 b cfg.RDim
+        let r2 = randomMatrix 33 0.8 b cfg.R2Dim
+        let expected = Inference.inferReference cfg p x rP r2
+
+        let plain =
+            Inference.inferReference
+                { cfg with
+                    SaturateR = Saturation.None
+                    SaturateR2 = Saturation.None
+                }
+                p
+                x
+                rP
+                r2
+
+        Assert.NotEqual<float[]>(flat plain.R2, flat expected.R2)
+        let actual = TorchBackend.infer o64 cfg p x rP r2
+        Assert.Equal<int[]>(expected.SampleIterations, actual.SampleIterations)
+        assertClose $"{saturation} r" 1e-9 (flat actual.R) (flat expected.R)
+        assertClose $"{saturation} r2" 1e-9 (flat actual.R2) (flat expected.R2)
+        let expectedFirst = Inference.inferFirstStepReference cfg p x
+        let actualFirst = TorchBackend.inferFirstStep o64 cfg p x
+        Assert.Equal<int[]>(expectedFirst.SampleIterations, actualFirst.SampleIterations)
+        assertClose $"{saturation} first-step r" 1e-9 (flat actualFirst.R) (flat expectedFirst.R)
