@@ -549,9 +549,19 @@ let ``train --preset sets the preset's options on the configuration, and an unkn
     Assert.True((code = 0), $"exit {code}: {err}")
     let written = ConfigJson.parse (File.ReadAllText(Path.Combine(out, "config.json")))
     // The preset's options are set; the config file's are kept.
-    Assert.Equal(0.00003, written.LearningRateH)
+    Assert.Equal((0.00003, 0.003, 0.003), (written.LearningRateH, written.LearningRateS, written.LearningRateT))
     Assert.Equal((3, 20, 10), (written.RDim, written.MaxIter, written.SequenceLength))
-    Assert.Equal(Presets.apply "recovery" { written with LearningRateH = 0.001 }, written)
+
+    Assert.Equal(
+        Presets.apply
+            "recovery"
+            { written with
+                LearningRateH = 0.001
+                LearningRateS = 0.01
+                LearningRateT = 0.01
+            },
+        written
+    )
 
     let code, _, err =
         train data cfg (Path.Combine(dir, "other")) [ "--preset"; "nosuch" ]

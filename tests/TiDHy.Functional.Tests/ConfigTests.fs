@@ -465,7 +465,9 @@ let ``A preset sets only its options, and an unknown preset is an error naming t
             if not (preset.Options |> List.exists (fun (k, _) -> k = o.Key)) then
                 Assert.Equal<obj>(ConfigOptions.get o cfg, ConfigOptions.get o applied)
 
-    Assert.Equal(0.00003, (Presets.apply "recovery" cfg).LearningRateH)
+    let recovery = Presets.apply "recovery" cfg
+
+    Assert.Equal((0.00003, 0.003, 0.003), (recovery.LearningRateH, recovery.LearningRateS, recovery.LearningRateT))
 
     let ex =
         Assert.Throws<System.ArgumentException>(fun () -> Presets.apply "nosuch" cfg |> ignore)

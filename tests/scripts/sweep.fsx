@@ -8,7 +8,8 @@
 //
 // usage (after `dotnet build src/TiDHy.Cli -c Release`):
 //   dotnet fsi tests/scripts/sweep.fsx NAME EPOCHS EVERY [key=value ...]
-// e.g. `dotnet fsi tests/scripts/sweep.fsx safe0.1 200 10 sparsity_w_safe=0.1`.
+// e.g. `dotnet fsi tests/scripts/sweep.fsx safe0.1 200 10 sparsity_w_safe=0.1`; the model and the
+// shuffle come from seed 1 (the demo's) or from TIDHY_SWEEP_MODEL_SEED.
 #I "../../src/TiDHy.Cli/bin/Release/net10.0"
 #r "MathNet.Numerics.dll"
 #r "TiDHy.Kernels.dll"
@@ -21,7 +22,21 @@ let args = fsi.CommandLineArgs |> Array.skip 1
 let name, epochs, every = args[0], int args[1], int args[2]
 
 let seed = 1
-let kData, kModel = Random.split (Random.key seed)
+let kData, kDemoModel = Random.split (Random.key seed)
+
+// TIDHY_SWEEP_MODEL_SEED=s (default 1, the demo's) draws the model and the batches' shuffle from
+// seed s on the same data: the spread between training runs.
+let modelSeed =
+    match Environment.GetEnvironmentVariable "TIDHY_SWEEP_MODEL_SEED" with
+    | null
+    | "" -> seed
+    | s -> int s
+
+let kModel =
+    if modelSeed = seed then
+        kDemoModel
+    else
+        snd (Random.split (Random.key modelSeed))
 
 let data =
     Slds.generate
@@ -100,7 +115,7 @@ let options =
     { Train.defaultFitOptions cfg with
         BatchSize = 16
         Epochs = epochs
-        Seed = seed
+        Seed = modelSeed
         ValidateEvery = every
     }
 

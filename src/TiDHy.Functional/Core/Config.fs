@@ -881,8 +881,13 @@ module Presets =
             {
                 Name = "recovery"
                 Doc =
-                    "the best settings of docs/SWEEP.md for recovering discrete states on the SLDS benchmark: the hypernetwork learns about 33 times slower (learning_rate_h = 3e-5), which keeps W from collapsing onto one component."
-                Options = [ "learning_rate_h", "0.00003" ]
+                    "the best settings of docs/SWEEP.md for recovering discrete states on the SLDS benchmark over long training: the hypernetwork learns about 33 times slower (learning_rate_h = 3e-5), which keeps W from collapsing onto one or two components, and the spatial decoder and the dynamics about 3 times slower (learning_rate_s = learning_rate_t = 3e-3), which steadies recovery across seeds."
+                Options =
+                    [
+                        "learning_rate_h", "0.00003"
+                        "learning_rate_s", "0.003"
+                        "learning_rate_t", "0.003"
+                    ]
             }
         ]
 
