@@ -72,6 +72,9 @@ public sealed unsafe class KernelWeights<T> where T : unmanaged
     /// <summary>The first element of the block; stable for the object's lifetime (the array is pinned).</summary>
     public T* Pointer => (T*)Unsafe.AsPointer(ref data[origin]);
 
+    /// <summary>The block's values from its first element, in the pinned array that holds them (tests compare packings through it).</summary>
+    internal ArraySegment<T> Values => new(data, origin, data.Length - 64 / sizeof(T));
+
     private static T Cast(double v) =>
         typeof(T) == typeof(float) ? (T)(object)(float)v
         : typeof(T) == typeof(double) ? (T)(object)v

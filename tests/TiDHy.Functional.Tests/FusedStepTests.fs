@@ -460,23 +460,10 @@ let ``An optimizer state that does not fit the parameters raises the same except
             $"{what}: fused '{a.Message}', generic '{e.Message}'"
         )
 
-/// The private array of a kernel parameter block.
-let private blockArray (w: obj) : Array =
-    w.GetType().GetField("data", Reflection.BindingFlags.NonPublic ||| Reflection.BindingFlags.Instance).GetValue w
-    :?> Array
+/// The values of a kernel parameter block (float64 and float32, as float64).
+let private values64 (w: KernelWeights<float>) = w.Values.ToArray()
 
-/// The values of a kernel parameter block from its 64-byte-aligned origin (the array holds one
-/// alignment's worth more, before the origin and after the block).
-let private blockData (w: obj) : float[] =
-    let data = blockArray w
-
-    let origin =
-        w.GetType().GetField("origin", Reflection.BindingFlags.NonPublic ||| Reflection.BindingFlags.Instance).GetValue
-            w
-        :?> int
-
-    let align = if data :? float32[] then 16 else 8
-    Array.init (data.Length - align) (fun i -> Convert.ToDouble(data.GetValue(origin + i)))
+let private values32 (w: KernelWeights<float32>) = w.Values.ToArray() |> Array.map float
 
 [<Fact>]
 let ``KernelModel.Refill repacks both blocks in place to what a new model packs`` () =
@@ -525,10 +512,10 @@ let ``KernelModel.Refill repacks both blocks in place to what a new model packs`
             )
 
         let target = own p1
-        let d1, s1 = blockArray target.Double, blockArray target.Single
-        let before = blockData target.Double
-        Assert.Equal<float>(blockData m1.Double, before)
-        Assert.Equal<float>(blockData m1.Single, blockData target.Single)
+        let d1, s1 = target.Double.Values.Array, target.Single.Values.Array
+        let before = values64 target.Double
+        Assert.Equal<float>(values64 m1.Double, before)
+        Assert.Equal<float>(values32 m1.Single, values32 target.Single)
         // Overwrite every tensor with p2's values, in place, and refill.
         let m2 = Fused.model cfg p2
 
@@ -556,9 +543,9 @@ let ``KernelModel.Refill repacks both blocks in place to what a new model packs`
         copyMlp target.R2Decoder m2.R2Decoder
         target.Refill()
         // The same arrays, now holding what p2's own model packs, bit for bit.
-        Assert.Same(d1, blockArray target.Double)
-        Assert.Same(s1, blockArray target.Single)
-        Assert.Equal<float>(blockData m2.Double, blockData target.Double)
-        Assert.Equal<float>(blockData m2.Single, blockData target.Single)
+        Assert.Same(d1, target.Double.Values.Array)
+        Assert.Same(s1, target.Single.Values.Array)
+        Assert.Equal<float>(values64 m2.Double, values64 target.Double)
+        Assert.Equal<float>(values32 m2.Single, values32 target.Single)
         // And p1's block differed (the refill changed something).
-        Assert.NotEqual<float>(before, blockData target.Double)
+        Assert.NotEqual<float>(before, values64 target.Double)
