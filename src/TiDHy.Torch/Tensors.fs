@@ -69,12 +69,10 @@ module internal TensorOps =
     /// 1.0, ELU's alpha, scale and input scale (`Tensor.elu(1.0)`).
     let private oneF = (1.0).ToScalar()
 
-    /// `f s` with `s` the scalar `x`, alive until `f` has returned.
+    /// `f s` with `s` the scalar `x`, alive until `f` has returned (`use` disposes it only then).
     let withScalar (x: float) (f: Scalar -> Tensor) : Tensor =
         use s = x.ToScalar()
-        let r = f s
-        GC.KeepAlive s
-        r
+        f s
 
     /// `a + b`, element-wise (broadcasting).
     let (+.) (a: Tensor) (b: Tensor) : Tensor = a.add (b, one)

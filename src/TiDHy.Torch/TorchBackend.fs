@@ -698,17 +698,12 @@ module TorchBackend =
                                 && ((epoch + 1) % fitOptions.ValidateEvery = 0 || last)
                                 ->
                                 let loss =
-                                    try
-                                        validationLossT cfg (TParams.detach trainer.Params) fitOptions.BatchSize v
-                                    with :? TiDHy.Kernels.InferenceDivergedException as ex ->
-                                        raise (
-                                            TrainingDivergedException(
-                                                epoch,
-                                                bs.Length - 1,
-                                                $"the validation loss ({ex.Message})",
-                                                nan
-                                            )
-                                        )
+                                    TrainingDivergence.guardInference
+                                        epoch
+                                        (bs.Length - 1)
+                                        "the validation loss"
+                                        (fun () ->
+                                            validationLossT cfg (TParams.detach trainer.Params) fitOptions.BatchSize v)
 
                                 if not (Double.IsFinite loss) then
                                     raise (TrainingDivergedException(epoch, bs.Length - 1, "the validation loss", loss))

@@ -143,14 +143,8 @@ type internal Trainer(ctx: Ctx, cfg: Config, state: TrainState) =
         use scope = torch.NewDisposeScope()
 
         let traj =
-            try
-                TorchObjective.trajectory cfg p X init
-            with :? InferenceDivergedException as ex ->
-                let latent = if ex.Quantity = InferenceQuantity.R2 then "r2" else "r"
-
-                diverged
-                    $"the training step ({latent} of sample {ex.Sample} after {ex.Operation} iteration {ex.Iteration} (inference diverged))"
-                    nan
+            TrainingDivergence.guardInference epoch batch "the training step" (fun () ->
+                TorchObjective.trajectory cfg p X init)
 
         use _ = torch.enable_grad ()
         let terms = TorchObjective.trainingTerms cfg p traj

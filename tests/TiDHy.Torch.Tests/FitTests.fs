@@ -60,3 +60,28 @@ let ``TorchBackend.fit equals Train.fit`` (stateful: bool) =
         assertCloseScalar $"epoch {e.Epoch} validation" 1e-7 t.Validation.Value e.Validation.Value
 
     Assert.Equal(core.State.Best.Value.Epoch, torch.State.Best.Value.Epoch)
+
+[<Fact>]
+let ``An inference that diverges in a torch training step is reported as Train.step reports it`` () =
+    // lr_r = 1e6 multiplies r by about 1e6 per iteration, so a window with one huge sample overflows.
+    let cfg =
+        { smallConfig with
+            LrR = 1e6
+            MaxIter = 400
+            Backend = Backend.Reference
+        }
+
+    let X =
+        Array3D.init 3 4 cfg.InputDim (fun s t j -> if s = 1 && t = 2 then 1e30 * float (j + 1) else 1e-3)
+
+    let state = Train.init cfg (Random.key 2)
+
+    let core =
+        Assert.Throws<TrainingDivergedException>(fun () -> Train.step cfg state X |> ignore)
+
+    let torch =
+        Assert.Throws<TrainingDivergedException>(fun () -> TorchBackend.step TorchOptions.cpu cfg state X |> ignore)
+
+    Assert.Contains("the training step (r", torch.Message)
+    Assert.Contains("(inference diverged)", torch.Message)
+    Assert.Equal(core.Message, torch.Message)

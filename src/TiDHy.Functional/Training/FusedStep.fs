@@ -15,20 +15,6 @@ open TiDHy.Kernels
 [<RequireQualifiedAccess>]
 module internal FusedStep =
 
-    /// What diverged when inference did, as `TrainingDivergedException` names it.
-    let inferenceQuantity (ex: InferenceDivergedException) =
-        let latent = if ex.Quantity = InferenceQuantity.R2 then "r2" else "r"
-
-        $"{latent} of sample {ex.Sample} after {ex.Operation} iteration {ex.Iteration} (inference diverged)"
-
-    /// `f ()`, with inference's divergence raised as `TrainingDivergedException` naming the epoch,
-    /// the batch and `what` was being computed.
-    let guardInference (epoch: int) (batch: int) (what: string) (f: unit -> 'a) =
-        try
-            f ()
-        with :? InferenceDivergedException as ex ->
-            raise (TrainingDivergedException(epoch, batch, $"{what} ({inferenceQuantity ex})", nan))
-
     /// A state_dict tensor in the packed vector.
     [<NoComparison; NoEquality>]
     type Leaf =
@@ -583,7 +569,7 @@ module internal FusedStep =
         let count = w.Count
 
         let iterSum, atMax, steps, values =
-            guardInference state.Epoch state.Batch "the training step" (fun () ->
+            TrainingDivergence.guardInference state.Epoch state.Batch "the training step" (fun () ->
                 match built.TryGetValue p with
                 | true, c when c = cfg -> ()
                 | _ -> Model.checkParams cfg p

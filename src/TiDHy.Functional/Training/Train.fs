@@ -113,18 +113,14 @@ module Train =
 
         Convert.ToHexString(sha.GetHashAndReset()).ToLowerInvariant()
 
-    /// `f ()`, with inference's divergence raised as `TrainingDivergedException` naming the epoch,
-    /// the batch and `what` was being computed.
-    let private guardInference (epoch: int) (batch: int) (what: string) (f: unit -> 'a) =
-        FusedStep.guardInference epoch batch what f
-
     /// `step` on the generic path (`objective` on `Params` values), whatever the backend: the
     /// definition the packed step (`FusedStep.step`) is tested against.
     let internal stepGeneric (cfg: Config) (state: TrainState) (X: float[,,]) : TrainState * StepMetrics =
         let cfg = Config.validateOrThrow cfg
 
         let o =
-            guardInference state.Epoch state.Batch "the training step" (fun () -> objective cfg state X)
+            TrainingDivergence.guardInference state.Epoch state.Batch "the training step" (fun () ->
+                objective cfg state X)
 
         let gradNorm, gnStep =
             match o.Tasks with
@@ -388,8 +384,11 @@ module Train =
                             match validation with
                             | Some v when options.ValidateEvery > 0 && ((epoch + 1) % options.ValidateEvery = 0 || last) ->
                                 let loss =
-                                    guardInference epoch (bs.Length - 1) "the validation loss" (fun () ->
-                                        validationLoss cfg s.Params options.BatchSize v)
+                                    TrainingDivergence.guardInference
+                                        epoch
+                                        (bs.Length - 1)
+                                        "the validation loss"
+                                        (fun () -> validationLoss cfg s.Params options.BatchSize v)
 
                                 if not (Double.IsFinite loss) then
                                     raise (TrainingDivergedException(epoch, bs.Length - 1, "the validation loss", loss))
@@ -401,7 +400,8 @@ module Train =
                             match monitoring with
                             | Some m when (epoch + 1) % m.Every = 0 || last ->
                                 let metrics =
-                                    guardInference epoch (bs.Length - 1) "the monitor" (fun () -> m.Measure s.Params)
+                                    TrainingDivergence.guardInference epoch (bs.Length - 1) "the monitor" (fun () ->
+                                        m.Measure s.Params)
 
                                 match metrics |> List.countBy fst |> List.tryFind (fun (_, c) -> c > 1) with
                                 | Some(name, _) ->

@@ -140,6 +140,28 @@ type TrainingDivergedException(epoch: int, batch: int, quantity: string, value: 
     /// Its first non-finite value.
     member _.Value = value
 
+/// Inference that diverged while training, reported as `TrainingDivergedException`.
+[<RequireQualifiedAccess>]
+module internal TrainingDivergence =
+
+    /// What diverged when inference did, as `TrainingDivergedException` names it.
+    let inferenceQuantity (ex: TiDHy.Kernels.InferenceDivergedException) =
+        let latent =
+            if ex.Quantity = TiDHy.Kernels.InferenceQuantity.R2 then
+                "r2"
+            else
+                "r"
+
+        $"{latent} of sample {ex.Sample} after {ex.Operation} iteration {ex.Iteration} (inference diverged)"
+
+    /// `f ()`, with inference's divergence raised as `TrainingDivergedException` naming the epoch,
+    /// the batch and `what` was being computed.
+    let guardInference (epoch: int) (batch: int) (what: string) (f: unit -> 'a) =
+        try
+            f ()
+        with :? TiDHy.Kernels.InferenceDivergedException as ex ->
+            raise (TrainingDivergedException(epoch, batch, $"{what} ({inferenceQuantity ex})", nan))
+
 /// What a fit trained on, recorded in its checkpoints (`Checkpoint.saveWith`) so that a resumed fit
 /// can be checked against it.
 type TrainingRun =
