@@ -87,16 +87,22 @@ module internal TorchObjective =
 
     /// SAFE (`Regularisers.safeRow`) averaged over the rows of `w [n; M]`: with `q = max(w, 1e-8)`
     /// sorted descending (stable, so tied entries keep index order), `Σ_i σ(2(i − ratio·M))·q_(i) / max(Σq, 1e-8)`.
+    /// With one component SAFE is the constant `σ(−2·ratio)` (as `Regularisers.safeRow` has it): no
+    /// graph, so its gradient is exactly 0 rather than autograd's rounding residue of `q/Σq`.
     let safe (ratio: float) (w: Tensor) : Tensor =
         let m = int w.shape[1]
-        let q = clampMin Regularisers.SafeEps w
-        let denom = clampMin Regularisers.SafeEps (q.sum (-1L))
-        let struct (sorted, _) = q.sort (-1L, true, true)
 
-        let rankWeights =
-            torch.tensor (Array.init m (Regularisers.safeRankWeight ratio m), dtype = w.dtype, device = w.device)
+        if m = 1 then
+            torch.tensor (Regularisers.safeRankWeight ratio 1 0, dtype = w.dtype, device = w.device)
+        else
+            let q = clampMin Regularisers.SafeEps w
+            let denom = clampMin Regularisers.SafeEps (q.sum (-1L))
+            let struct (sorted, _) = q.sort (-1L, true, true)
 
-        ((sorted * rankWeights).sum(-1L) / denom).mean()
+            let rankWeights =
+                torch.tensor (Array.init m (Regularisers.safeRankWeight ratio m), dtype = w.dtype, device = w.device)
+
+            ((sorted * rankWeights).sum(-1L) / denom).mean()
 
     let private termsOf (training: bool) (cfg: Config) (p: TParams) (traj: TTrajectory) : LossTerms<Tensor> =
         let b = float traj.R.shape[1]

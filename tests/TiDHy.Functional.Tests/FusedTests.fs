@@ -239,28 +239,8 @@ let private conditioning (cfg: Config) (p: Params) (x: float[,]) (rP: float[,]) 
 /// from below: in about 140 runs of these tests with random seeds, about one in fifteen met a
 /// problem that moved more under rounding than its κ said (float64 errors of 1.1e-9 to 1.3e-7,
 /// mostly on saturated first steps; float32 r2 errors of 1.1e-3 to 4e-2). So CI replays a fixed
-/// seed and stays reproducible; `TIDHY_PROPERTY_SEED=random` explores new cases and
-/// `TIDHY_PROPERTY_SEED=seed,gamma` replays the case a failure printed.
-let private precisionRuns (n: int) =
-    let config = FsCheck.Config.QuickThrowOnFailure.WithMaxTest n
-
-    let replay (seed: uint64) (gamma: uint64) =
-        config.WithReplay(
-            Some
-                {
-                    Rnd = FsCheck.Rnd(seed, gamma)
-                    Size = None
-                }
-        )
-
-    match Environment.GetEnvironmentVariable "TIDHY_PROPERTY_SEED" with
-    | null
-    | "" -> replay 20261201UL 7UL
-    | "random" -> config
-    | s ->
-        match s.Split ',' with
-        | [| seed; gamma |] -> replay (uint64 seed) (uint64 gamma)
-        | _ -> failwith $"TIDHY_PROPERTY_SEED: expected random or seed,gamma, got {s}"
+/// seed (`propertyRuns`).
+let private precisionRuns (n: int) = propertyRuns n
 
 [<Fact>]
 let ``On generated configurations and inputs fused float64 inference equals the reference path to 1e-9`` () =

@@ -172,6 +172,18 @@ let ``SAFE of one mixture-weight vector equals a hand computation, whatever the 
         Assert.Equal(0.0, relError g expected, 12)
 
 [<Fact>]
+let ``SAFE of one component is the constant σ(−2ρ) with a gradient of exactly 0`` () =
+    // M = 1: p = q/Σq = [1] for every w, floored or not. (q = 0.3 and 1.1 are weights where
+    // computing c·q/q leaves an ulp: c − c·q/q ≠ 0 in float64.)
+    for ratio in [ 0.25; 0.6 ] do
+        let c = 1.0 / (1.0 + exp (2.0 * ratio))
+
+        for w in [ 0.3; 1.1; 0.5161269736; 2.9; 1e-9; -0.4 ] do
+            let v, g = Regularisers.safeRow ratio [| w |]
+            Assert.Equal(c, v, 15)
+            Assert.Equal<float[]>([| 0.0 |], g)
+
+[<Fact>]
 let ``SAFE routes the gradient of tied weights by index, lower index first`` () =
     // w = [1, 1], ρ = 0.5, M = 2: ρM = 1, rank weights σ(−2), σ(0); S = 2; value (σ(−2) + 1/2)/2.
     let v, g = Regularisers.safeRow 0.5 [| 1.0; 1.0 |]

@@ -66,6 +66,31 @@ let assertClose (what: string) (tol: float) (actual: float seq) (expected: float
 let assertCloseScalar (what: string) (tol: float) (actual: float) (expected: float) =
     assertClose what tol [ actual ] [ expected ]
 
+/// FsCheck's settings for `n` cases of a property whose comparisons depend on rounding. CI replays
+/// a fixed seed, so a run is reproducible; `TIDHY_PROPERTY_SEED=random` explores new cases and
+/// `TIDHY_PROPERTY_SEED=seed,gamma[,size]` replays the case a failure printed.
+let propertyRuns (n: int) =
+    let config = FsCheck.Config.QuickThrowOnFailure.WithMaxTest n
+
+    let replay (seed: string) (gamma: string) (size: int option) =
+        config.WithReplay(
+            Some
+                {
+                    Rnd = FsCheck.Rnd(uint64 seed, uint64 gamma)
+                    Size = size
+                }
+        )
+
+    match Environment.GetEnvironmentVariable "TIDHY_PROPERTY_SEED" with
+    | null
+    | "" -> replay "20261201" "7" None
+    | "random" -> config
+    | s ->
+        match s.Split ',' with
+        | [| seed; gamma |] -> replay seed gamma None
+        | [| seed; gamma; size |] -> replay seed gamma (Some(int size))
+        | _ -> failwith $"TIDHY_PROPERTY_SEED: expected random, seed,gamma or seed,gamma,size; got {s}"
+
 /// A `[rows; cols]` matrix of N(0, sd²) draws from `seed`.
 let randomMatrix (seed: int) (sd: float) (rows: int) (cols: int) =
     let z = Random.normal (Random.key seed) (rows * cols)

@@ -96,7 +96,7 @@ let private paramsOf (c: Case) =
         p
 
 let private propertyOf (g: Gen<Case>) (f: Case -> unit) =
-    Check.One(Config.QuickThrowOnFailure.WithMaxTest(25), Prop.forAll (Arb.fromGen g) f)
+    Check.One(propertyRuns 25, Prop.forAll (Arb.fromGen g) f)
 
 let private property = propertyOf genCase
 
@@ -281,3 +281,39 @@ let ``With each saturation method torch inference and the first step equal the r
         let actualFirst = TorchBackend.inferFirstStep o64 cfg p x
         Assert.Equal<int[]>(expectedFirst.SampleIterations, actualFirst.SampleIterations)
         assertClose $"{saturation} first-step r" 1e-9 (flat actualFirst.R) (flat expectedFirst.R)
+
+[<Fact>]
+let ``SAFE of one component adds its constant to the torch temporal term and nothing to its gradient`` () =
+    // M = 1: SAFE is σ(−2ρ) for every w (Regularisers.safeRow). CI found a generated case
+    // (MSE/BCE, M = 1, r_prev ≈ 1e-6) where autograd of q/Σq left a residue of 1e-17 on a temporal
+    // gradient of 1e-11; the constant has none, so the gradients with and without SAFE are equal.
+    let cfg =
+        { smallConfig with
+            MixDim = 1
+            Backend = Backend.Reference
+        }
+
+    let p = Init.init cfg (Random.key 5)
+    let b, T = 3, 4
+
+    let X =
+        Array3D.init b T cfg.InputDim (fun s t d -> 0.3 * float (s + 1) * sin (float (3 * t + d)))
+
+    let traj = (Objective.trajectory cfg p None X).Trajectory
+    let plain = TorchBackend.objectiveTerms o64 cfg p traj
+    let ratio = 0.6
+
+    let withSafe =
+        TorchBackend.objectiveTerms
+            o64
+            { cfg with
+                SparsityWSafe = 0.4
+                WMinActiveRatio = ratio
+            }
+            p
+            traj
+
+    Assert.Equal(plain.TempLoss.Value + 0.4 / (1.0 + exp (2.0 * ratio)), withSafe.TempLoss.Value, 14)
+
+    for (name, e), (_, a) in List.zip (ParamTree.leaves plain.TempLoss.Grad) (ParamTree.leaves withSafe.TempLoss.Grad) do
+        Assert.True((e = a), $"{name}: the temporal gradient changed with SAFE of one component")

@@ -204,38 +204,44 @@ module Regularisers =
     /// `Σ_i σ(2(i − ratio·M))·p_(i)`, and its gradient with respect to `w [M]`. The gradient goes
     /// through the sorting permutation: entry `k` gets the weight of its rank; tied entries take
     /// ranks in index order (a stable sort), so equal values get consecutive ranks, lower index
-    /// first. `∂q/∂w = 1` where `w > 1e-8`, else 0.
+    /// first. `∂q/∂w = 1` where `w > 1e-8`, else 0. With one component (`M = 1`) `p = [1]` for every
+    /// `w`, so SAFE is the constant `σ(−2·ratio)` with gradient exactly 0 (computing `q/Σq` would
+    /// leave a rounding residue of the size of an ulp of `σ/q` in place of that 0).
     let safeRow (ratio: float) (w: float[]) : float * float[] =
         let m = w.Length
-        let q = w |> Array.map (fun v -> max v SafeEps)
-        let total = Array.sum q
-        let denom = max total SafeEps
 
-        let order =
-            Array.init m id
-            |> Array.sortWith (fun a b ->
-                match compare q[b] q[a] with
-                | 0 -> compare a b
-                | c -> c)
+        if m = 1 then
+            safeRankWeight ratio 1 0, [| 0.0 |]
+        else
+            let q = w |> Array.map (fun v -> max v SafeEps)
+            let total = Array.sum q
+            let denom = max total SafeEps
 
-        let rankWeight = Array.zeroCreate<float> m
+            let order =
+                Array.init m id
+                |> Array.sortWith (fun a b ->
+                    match compare q[b] q[a] with
+                    | 0 -> compare a b
+                    | c -> c)
 
-        order
-        |> Array.iteri (fun rank k -> rankWeight[k] <- safeRankWeight ratio m rank)
+            let rankWeight = Array.zeroCreate<float> m
 
-        let value = Array.fold2 (fun acc c qk -> acc + c * qk / denom) 0.0 rankWeight q
+            order
+            |> Array.iteri (fun rank k -> rankWeight[k] <- safeRankWeight ratio m rank)
 
-        let grad =
-            Array.init m (fun k ->
-                if w[k] <= SafeEps then
-                    0.0
-                elif total > SafeEps then
-                    // ∂/∂q_k of Σ_j c_j q_j / S with S = Σq: (c_k − value) / S.
-                    (rankWeight[k] - value) / total
-                else
-                    rankWeight[k] / SafeEps)
+            let value = Array.fold2 (fun acc c qk -> acc + c * qk / denom) 0.0 rankWeight q
 
-        value, grad
+            let grad =
+                Array.init m (fun k ->
+                    if w[k] <= SafeEps then
+                        0.0
+                    elif total > SafeEps then
+                        // ∂/∂q_k of Σ_j c_j q_j / S with S = Σq: (c_k − value) / S.
+                        (rankWeight[k] - value) / total
+                    else
+                        rankWeight[k] / SafeEps)
+
+            value, grad
 
     /// `cos_eta·cos_reg + Orth_alpha_r2·orth_r2` as one term, with both unweighted values.
     let core (cfg: Config) (p: Params) : CoreRegularisers =
