@@ -257,7 +257,7 @@ let ``Generated configurations and trajectories: fused float64 equals Objective.
             if not (err64 <= float64Tol && err32 <= float32Tol) then
                 failwith $"{pr}: float64 error {err64:E3}, float32 error {err32:E3}"
 
-    FsCheck.Check.One(FsCheck.Config.QuickThrowOnFailure.WithMaxTest 300, Prop.forAll (Arb.fromGen problems) property)
+    FsCheck.Check.One(propertyRuns 300, Prop.forAll (Arb.fromGen problems) property)
 
 [<Fact>]
 let ``The dispatch takes the fused pass on fused backends and the definition on Reference`` () =

@@ -354,7 +354,7 @@ let ``Generated configurations: the packed step equals the generic step bit for 
         | Error _ -> raised <- raised + 1
         | Ok _ -> ()
 
-    FsCheck.Check.One(FsCheck.Config.QuickThrowOnFailure.WithMaxTest 150, Prop.forAll (Arb.fromGen problems) property)
+    FsCheck.Check.One(propertyRuns 150, Prop.forAll (Arb.fromGen problems) property)
     report "generated step problems that raised alike on both paths (of 150)" (float raised) 150.0
     Assert.True(raised < 50, $"{raised} of 150 generated problems raised: too few compared results")
 

@@ -234,19 +234,18 @@ let private conditioning (cfg: Config) (p: Params) (x: float[,]) (rP: float[,]) 
     let kappas = [ 1e-9, 1; 1e-10, 4; 1e-12, 7 ] |> List.map probe
     List.map fst kappas |> List.max, List.map snd kappas |> List.max
 
-/// FsCheck's settings for the precision properties, which compare where `conditioning` leaves
-/// room. A perturbation of the inputs bounds the sensitivity to rounding inside the iterations only
-/// from below: in about 140 runs of these tests with random seeds, about one in fifteen met a
-/// problem that moved more under rounding than its κ said (float64 errors of 1.1e-9 to 1.3e-7,
-/// mostly on saturated first steps; float32 r2 errors of 1.1e-3 to 4e-2). So CI replays a fixed
-/// seed (`propertyRuns`).
-let private precisionRuns (n: int) = propertyRuns n
+// The precision properties compare where `conditioning` leaves room. A perturbation of the inputs
+// bounds the sensitivity to rounding inside the iterations only from below: in about 140 runs of
+// these tests with random seeds, about one in fifteen met a problem that moved more under rounding
+// than its κ said (float64 errors of 1.1e-9 to 1.3e-7, mostly on saturated first steps; float32 r2
+// errors of 1.1e-3 to 4e-2). So, like every numerical property, they replay a fixed seed
+// (`propertyRuns`).
 
 [<Fact>]
 let ``On generated configurations and inputs fused float64 inference equals the reference path to 1e-9`` () =
     // Compared where the problem is conditioned well enough for float64 rounding (κ ≤ 1e3: rounding
     // at 1e-16 in every operation adds up to about 1e-14 of effective input noise, and κ is a lower
-    // bound, hence the margin; see `precisionRuns`).
+    // bound, hence the margin; see `propertyRuns`).
     let mutable compared = 0
 
     let property (pr: Problem) =
@@ -271,14 +270,14 @@ let ``On generated configurations and inputs fused float64 inference equals the 
             Assert.Equal<int[]>(refFirst.SampleIterations, first.SampleIterations)
             check "first-step r" 1e-9 first.R refFirst.R
 
-    FsCheck.Check.One(precisionRuns 60, Prop.forAll (Arb.fromGen problems) property)
+    FsCheck.Check.One(propertyRuns 60, Prop.forAll (Arb.fromGen problems) property)
     Assert.True(compared >= 40, $"only {compared} of 60 cases were compared")
 
 [<Fact>]
 let ``On generated configurations and inputs fused float32 inference is within 1e-3 where iteration counts agree`` () =
     // Compared where the problem is conditioned well enough for float32 rounding (κ ≤ 10: float32
     // rounds every operation of every iteration at 6e-8, which adds up to about 1e-6 of effective
-    // input noise, and κ is a lower bound; see `precisionRuns`).
+    // input noise, and κ is a lower bound; see `propertyRuns`).
     let mutable compared = 0
 
     let property (pr: Problem) =
@@ -305,7 +304,7 @@ let ``On generated configurations and inputs fused float32 inference is within 1
             if first.SampleIterations = refFirst.SampleIterations then
                 check "first-step r" 1e-3 first.R refFirst.R
 
-    FsCheck.Check.One(precisionRuns 60, Prop.forAll (Arb.fromGen problems) property)
+    FsCheck.Check.One(propertyRuns 60, Prop.forAll (Arb.fromGen problems) property)
     Assert.True(compared >= 25, $"only {compared} of 60 cases were compared")
 
 [<Fact>]
@@ -336,7 +335,7 @@ let ``With per-sample scaling and convergence a fused sample's result does not d
                 let firstAlone = Inference.inferFirstStep cfg p (one x)
                 Assert.Equal<float[]>(flat (one firstAll.R), flat firstAlone.R)
 
-    FsCheck.Check.One(FsCheck.Config.QuickThrowOnFailure.WithMaxTest 20, Prop.forAll (Arb.fromGen problems) property)
+    FsCheck.Check.One(propertyRuns 20, Prop.forAll (Arb.fromGen problems) property)
 
 [<Fact>]
 let ``Fused results do not depend on the number of worker threads`` () =
@@ -766,7 +765,7 @@ let ``With each saturation method fused inference equals the reference path (flo
             // (The first step in float32 is left to the float32 test above: AdamW's steps of about
             // lr_r led by rounding noise make it too fragile to compare on every generated problem.)
 
-    FsCheck.Check.One(precisionRuns 40, Prop.forAll (Arb.fromGen problems) property)
+    FsCheck.Check.One(propertyRuns 40, Prop.forAll (Arb.fromGen problems) property)
     Assert.True(compared64 >= 20, $"only {compared64} of 40 cases were compared in float64")
     Assert.True(compared32 >= 10, $"only {compared32} of 40 cases were compared in float32")
 

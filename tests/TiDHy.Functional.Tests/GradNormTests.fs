@@ -26,7 +26,7 @@ let ``GradNorm keeps the sum of the task weights constant`` () =
         }
 
     FsCheck.Check.One(
-        FsCheck.Config.QuickThrowOnFailure,
+        propertyRuns 100,
         Prop.forAll (Arb.fromGen gen) (fun (weights, scales, losses, l0, alpha) ->
             let grads = scales |> Array.map (fun c -> ParamTree.scale c p)
             let state = { Weights = weights; L0 = Some l0 }

@@ -375,7 +375,7 @@ let ``With per-sample scaling and convergence a batch's results are its samples'
         let r2 = randomMatrix (c.Seed + 3) 0.5 b cfg.R2Dim
         checkIndependence cfg p x rP r2 c.Permutation |> ignore
 
-    FsCheck.Check.One(FsCheck.Config.QuickThrowOnFailure.WithMaxTest 25, Prop.forAll (Arb.fromGen cases) property)
+    FsCheck.Check.One(propertyRuns 25, Prop.forAll (Arb.fromGen cases) property)
 
 // ---------------------------------------------------------------------------------------------
 // Convergence and the step-size schedule
@@ -504,7 +504,7 @@ let ``The r step size is lr_r times 0.5 to the number of milestones m, 2m, ... b
 
         Assert.Equal(lr * 0.5 ** float milestones, Inference.rStepSize cfg i)
 
-    FsCheck.Check.One(FsCheck.Config.QuickThrowOnFailure.WithMaxTest 200, Prop.forAll (Arb.fromGen cases) property)
+    FsCheck.Check.One(propertyRuns 200, Prop.forAll (Arb.fromGen cases) property)
 
 // ---------------------------------------------------------------------------------------------
 // Bad input

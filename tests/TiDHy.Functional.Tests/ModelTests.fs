@@ -10,8 +10,7 @@ open TiDHy.Functional.Tests.TestUtil
 open Xunit
 
 /// Runs a property; a counterexample fails the test.
-let private check (property: Property) =
-    Check.One(FsCheck.Config.QuickThrowOnFailure, property)
+let private check (property: Property) = Check.One(propertyRuns 100, property)
 
 /// Finite floats uniform on [lo, hi), at a resolution of 2⁻⁵³·(hi − lo).
 let private floatIn (lo: float) (hi: float) =

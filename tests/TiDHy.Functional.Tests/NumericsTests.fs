@@ -6,15 +6,14 @@ open System
 open FsCheck
 open FsCheck.FSharp
 open TiDHy.Functional
+open TiDHy.Functional.Tests.TestUtil
 open Xunit
 
 /// Runs a property; a counterexample fails the test.
-let private check (property: Property) =
-    Check.One(FsCheck.Config.QuickThrowOnFailure, property)
+let private check (property: Property) = Check.One(propertyRuns 100, property)
 
 /// Runs a cheap scalar property on more cases than the default hundred.
-let private checkMany (property: Property) =
-    Check.One(FsCheck.Config.QuickThrowOnFailure.WithMaxTest 1000, property)
+let private checkMany (property: Property) = Check.One(propertyRuns 1000, property)
 
 /// Finite floats uniform on [lo, hi), at a resolution of 2⁻⁵³·(hi − lo).
 let private floatIn (lo: float) (hi: float) =

@@ -13,7 +13,7 @@ let private positive lo hi =
     Gen.choose (1, 1000) |> Gen.map (fun v -> lo + (hi - lo) * float v / 1000.0)
 
 let private check prop =
-    FsCheck.Check.One(FsCheck.Config.QuickThrowOnFailure, prop)
+    FsCheck.Check.One(propertyRuns 100, prop)
 
 /// A parameter tree of `smallConfig` with every value scaled by `c`.
 let private tree (seed: int) (c: float) =

@@ -122,7 +122,7 @@ let ``The cosine sum is between 0 and the number of pairs and ignores positive r
         }
 
     FsCheck.Check.One(
-        FsCheck.Config.QuickThrowOnFailure,
+        propertyRuns 100,
         Prop.forAll (Arb.fromGen gen) (fun (rows, scales) ->
             let v, _ = Regularisers.cosineSum rows
             let n = float rows.Length
