@@ -480,7 +480,18 @@ let private fusedOutputs (cfg: Config) (p: Params) (x: float[,]) (rP: float[,]) 
 let ``Fused results are bitwise the same for every split over workers, iteration group and tile`` () =
     // Schedules: (workers, iterations per group, blocks per tile); the first is the plain loop with
     // one barrier per iteration. A stop in the middle of a group restores that iteration's outputs.
-    let schedules = [ 1, 1, 1; 1, 3, 1; 1, 8, 2; 2, 1, 1; 2, 8, 100; 2, 5, 3; 2, 2, 1 ]
+    let schedules =
+        [
+            1, 1, 1
+            1, 3, 1
+            1, 8, 2
+            1, 5, 3
+            1, 7, 100
+            2, 1, 1
+            2, 8, 100
+            2, 5, 3
+            2, 2, 1
+        ]
 
     for convergence in [ Convergence.Batch; Convergence.AllSamples; Convergence.PerSample ] do
         for lr, tol in [ 2.0, 1e-3; 0.2, 0.05; 0.02, 0.0 ] do
