@@ -98,6 +98,26 @@ let analyse (key: Key) (data: SldsData) (untrained: EvaluationRecord) (record: E
 let private spreadText (s: DecodingSpread) =
     $"{s.Mean:F3} ± {s.Std:F3} [{s.Min:F3}, {s.Max:F3}]"
 
+/// One line on which true timescales the trained `V_t` recovers (`rows`): those within the tolerance
+/// on at least half the steps of their state, and the rest, each list by increasing timescale; and
+/// how many the untrained model's `V_t` recovers so (`untrained`).
+let timescaleSummary (rows: StateTimescaleRecovery[]) (untrained: StateTimescaleRecovery[]) =
+    let list (rs: StateTimescaleRecovery[]) =
+        rs
+        |> Array.sortBy (fun r -> r.True)
+        |> Array.map (fun r -> $"{r.True:F1}")
+        |> String.concat ", "
+
+    let recovered, missed = rows |> Array.partition (fun r -> r.WithinShare >= 0.5)
+
+    let named (rs: StateTimescaleRecovery[]) =
+        if rs.Length = 0 then "" else $" ({list rs})"
+
+    let byUntrained =
+        untrained |> Array.filter (fun r -> r.WithinShare >= 0.5) |> Array.length
+
+    $"{recovered.Length} of {rows.Length} true timescales within {100.0 * timescaleTolerance:F0}%% on at least half of their steps{named recovered}; {missed.Length} not{named missed}; the untrained model: {byUntrained} of {untrained.Length}"
+
 /// The analysis as report lines (key, value).
 let analysisLines (a: DemoAnalysis) =
     let used = a.Usage.Share |> Array.filter (fun v -> v > 0.01) |> Array.length
@@ -109,6 +129,7 @@ let analysisLines (a: DemoAnalysis) =
         for e, u in Array.zip a.Timescales a.UntrainedTimescales do
             $"timescale of system {e.System} state {e.State} (steps): true → recovered from V_t (median)",
             $"{e.True:F1} → {e.MedianRecovered:F1}; within {100.0 * timescaleTolerance:F0}%% on {100.0 * e.WithinShare:F0}%% of {e.Steps} steps (untrained: {100.0 * u.WithinShare:F0}%%)"
+        "timescales recovered", timescaleSummary a.Timescales a.UntrainedTimescales
         "mixture usage (W)",
         $"{used} of {a.Usage.Share.Length} components above 1%% of the weight; usage entropy {a.Usage.UsageEntropy:F2} nats (log M = {log (float a.Usage.Share.Length):F2})"
     ]
@@ -148,6 +169,8 @@ let printAnalysis (a: DemoAnalysis) =
             (100.0 * e.WithinShare)
             e.Steps
             (100.0 * u.WithinShare)
+
+    printfn "  %s." (timescaleSummary a.Timescales a.UntrainedTimescales)
 
     let used = a.Usage.Share |> Array.filter (fun v -> v > 0.01) |> Array.length
 

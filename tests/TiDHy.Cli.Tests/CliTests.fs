@@ -344,6 +344,31 @@ let ``Bad input gives exit code 1 and a message naming the file, line or key`` (
     Assert.Contains("corrupt", err)
 
 [<Fact>]
+let ``The demo's timescale summary names the recovered and the missed true timescales`` () =
+    let row tau share : TiDHy.Functional.StateTimescaleRecovery =
+        {
+            System = 0
+            State = 0
+            Mode = 0
+            True = tau
+            MedianRecovered = tau
+            WithinShare = share
+            Steps = 100
+        }
+
+    Assert.Equal(
+        "2 of 4 true timescales within 25% on at least half of their steps (2.5, 3.8); 2 not (5.7, 76.9); the untrained model: 1 of 4",
+        TiDHy.Cli.Demo.timescaleSummary
+            [| row 76.9 0.07; row 3.8 0.83; row 2.5 0.5; row 5.7 0.49 |]
+            [| row 76.9 0.01; row 3.8 0.2; row 2.5 0.74; row 5.7 0.3 |]
+    )
+
+    Assert.Equal(
+        "0 of 1 true timescales within 25% on at least half of their steps; 1 not (42.0); the untrained model: 0 of 1",
+        TiDHy.Cli.Demo.timescaleSummary [| row 42.0 0.1 |] [| row 42.0 0.0 |]
+    )
+
+[<Fact>]
 let ``demo writes a report folder`` () =
     let out = Path.Combine(tempDir (), "demo")
     let code, stdout, err = run [ "demo"; "--epochs"; "1"; "--out"; out ]
@@ -359,6 +384,7 @@ let ``demo writes a report folder`` () =
             "I (raw input)"
             "chance "
             "system 2 state 1: true"
+            "true timescales within 25% on at least half of their steps"
         ] do
         Assert.Contains(line, stdout)
 
