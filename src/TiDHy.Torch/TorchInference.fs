@@ -12,8 +12,8 @@ module TorchSupport =
 
     /// The upstream keys of the options the torch backend implements (any value). `backend` names
     /// which of the core's implementations runs and is not consulted here. Options not listed
-    /// (`normalize_spatial`, `normalize_temporal`, and any added to `Config` later) are refused
-    /// unless they hold their default.
+    /// (`training_precision`, which `TorchOptions.Precision` stands for, and any added to `Config`
+    /// later) are refused unless they hold their default.
     let supportedKeys: Set<string> =
         set
             [
@@ -58,6 +58,8 @@ module TorchSupport =
                 "Orth_alpha_spat"
                 "Lnuc_alpha"
                 "sequence_length"
+                "normalize_spatial"
+                "normalize_temporal"
                 "overlap"
                 "num_epochs"
                 "saturate_r_method"

@@ -34,6 +34,20 @@ type internal Trainer(ctx: Ctx, cfg: Config, state: TrainState) =
     let mutable adamStep = state.Optimizer.Step
     let mutable gradNorm = state.GradNorm
 
+    /// Upstream's `normalize()` after a step (`Init.normalize`): with `normalize_spatial` unit-norm
+    /// columns of `spatial_decoder.0.weight`, with `normalize_temporal` unit-norm `temporal` along its
+    /// last axis; norms below 1e-12 divide by 1e-12.
+    let normalized (name: string) (t: torch.Tensor) =
+        let unit (dim: int64) =
+            t / clampMin 1e-12 ((sq t).sum(dim, true).sqrt())
+
+        if cfg.NormalizeSpatial && name = "spatial_decoder.0.weight" then
+            unit 0L
+        elif cfg.NormalizeTemporal && name = "temporal" then
+            unit (-1L)
+        else
+            t
+
     let replace (old: torch.Tensor[]) (next: torch.Tensor[]) =
         for t in old do
             t.Dispose()
@@ -251,7 +265,7 @@ type internal Trainer(ctx: Ctx, cfg: Config, state: TrainState) =
                 let v = expAvgSq[j] *. h.Beta2 +. g * g *. (1.0 - h.Beta2)
                 let decayed = leaves[j].detach() *. (1.0 - lr * grp.WeightDecay)
                 let p' = decayed - m / (v.sqrt () /. bc2Sqrt +% h.Eps) *. (lr / bc1)
-                p', m, v)
+                normalized names[j] p', m, v)
 
         let finite =
             updated

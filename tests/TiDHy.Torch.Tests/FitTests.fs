@@ -14,12 +14,20 @@ let private checkParams (what: string) (actual: Params) (expected: Params) =
         assertClose $"{what} {name}" 1e-7 a[name] e
 
 [<Theory>]
-[<InlineData(false)>]
-[<InlineData(true)>]
-let ``TorchBackend.fit equals Train.fit`` (stateful: bool) =
+[<InlineData(false, false, false)>]
+[<InlineData(true, false, false)>]
+[<InlineData(false, true, false)>]
+[<InlineData(false, true, true)>]
+let ``TorchBackend.fit equals Train.fit`` (stateful: bool, normalize: bool, lowRankNonlin: bool) =
+    // normalize: unit columns of spatial_decoder.0.weight and unit rows of temporal after every step
+    // (Init.normalize), on the full-rank linear model and on the low-rank nonlinear one.
     let cfg =
         { smallConfig with
             Stateful = stateful
+            NormalizeSpatial = normalize
+            NormalizeTemporal = normalize
+            LowRankTemp = lowRankNonlin
+            NonlinDecoder = lowRankNonlin
             NumEpochs = 5
             SequenceLength = 5
             Overlap = 5

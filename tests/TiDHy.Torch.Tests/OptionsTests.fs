@@ -20,13 +20,9 @@ let ``An option outside the supported list is refused when it differs from its d
     for cfg, key in
         [
             { smallConfig with
-                NormalizeSpatial = true
+                TrainingPrecision = TrainingPrecision.Float32
             },
-            "normalize_spatial"
-            { smallConfig with
-                NormalizeTemporal = true
-            },
-            "normalize_temporal"
+            "training_precision"
         ] do
         let ex =
             Assert.Throws<NotSupportedException>(fun () ->
