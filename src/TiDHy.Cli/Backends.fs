@@ -15,8 +15,16 @@ type Backend =
         Name: string
         /// The default `--device`.
         DefaultDevice: string
-        /// As `Train.fit` (no monitor).
-        Fit: string -> Config -> FitOptions -> float[,,] -> float[,,] option -> TrainState -> FitResult
+        /// As `Train.fit`, or `Train.fitMonitored` with a monitor.
+        Fit:
+            string
+                -> Config
+                -> FitOptions
+                -> Monitoring option
+                -> float[,,]
+                -> float[,,] option
+                -> TrainState
+                -> FitResult
         /// As `Evaluate.evaluateBatched`.
         EvaluateBatched: string -> Config -> Params -> int -> float[,,] -> EvaluationRecord
         /// As `Evaluate.evaluateSeriesWindows`.

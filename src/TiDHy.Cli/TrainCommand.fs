@@ -171,9 +171,6 @@ let run (args: ParseResults<TrainArgs>) =
     let backend =
         Backends.resolve (args.TryGetResult TrainArgs.Backend) (args.TryGetResult TrainArgs.Device)
 
-    if backend.IsSome && args.Contains TrainArgs.States then
-        usage $"--states (the decoding monitor) is not implemented with --backend {backend.Value |> fst |> _.Name}."
-
     let batchSizeGiven =
         args.TryGetResult TrainArgs.Batch_Size |> Option.map (positive "--batch-size")
 
@@ -376,17 +373,18 @@ let run (args: ParseResults<TrainArgs>) =
                     Cancellation = cts.Token
                 }
 
-            match backend, monitoring with
-            | Some(b, device), _ -> b.Fit device cfg options trainWindows validWindows state
-            | None, Some(v, labels) ->
-                let m =
+            let m =
+                monitoring
+                |> Option.map (fun (v, labels) ->
                     {
                         Every = defaultArg monitorEvery 1
                         Measure = Analysis.decodingMonitor cfg batchSize v labels
                         Selection = selection
-                    }
+                    })
 
-                Train.fitMonitored cfg options m trainWindows validWindows state
+            match backend, m with
+            | Some(b, device), _ -> b.Fit device cfg options m trainWindows validWindows state
+            | None, Some m -> Train.fitMonitored cfg options m trainWindows validWindows state
             | None, None -> Train.fit cfg options trainWindows validWindows state)
 
     let s = res.State

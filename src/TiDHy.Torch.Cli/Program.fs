@@ -13,8 +13,10 @@ let main argv =
             Name = "torch"
             DefaultDevice = "cpu"
             Fit =
-                fun device cfg fitOptions train validation state ->
-                    TorchBackend.fit (options device) cfg fitOptions train validation state
+                fun device cfg fitOptions monitoring train validation state ->
+                    match monitoring with
+                    | Some m -> TorchBackend.fitMonitored (options device) cfg fitOptions m train validation state
+                    | None -> TorchBackend.fit (options device) cfg fitOptions train validation state
             EvaluateBatched =
                 fun device cfg p batchSize X -> TorchBackend.evaluateBatched (options device) cfg p batchSize X
             EvaluateSeriesWindows =

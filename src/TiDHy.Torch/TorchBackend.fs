@@ -586,22 +586,18 @@ module TorchBackend =
         use _ = torch.NewDisposeScope()
         validationLossT cfg (TParams.ofParams c cfg p) batchSize (T.ofArray3 c windows)
 
-    /// `Train.fit` on tensors: the windows `train [n; T; D]` (and `validation`) and the training state
-    /// move to the device once; every step runs there and only the step's metrics come back. Epochs,
-    /// shuffled batches (`Train.batches`), the learning-rate schedule, validation, the best model, the
-    /// history, progress, cancellation and checkpoints (`last.tidhy.json`, `best.tidhy.json`, written
-    /// as `Train.fit` writes them, so `Checkpoint.load` and `Train.fit` can resume them) are as in
-    /// `Train.fit`; in stateful mode each batch starts from the previous batch's final latents, kept
-    /// on the device. The decoding monitor (`Train.fitMonitored`) is not offered.
-    let fit
+    /// `fit` and `fitMonitored`; the epoch's end is `Train.closeEpoch`, as in the core's fits.
+    let private fitCore
         (options: TorchOptions)
         (cfg: Config)
         (fitOptions: FitOptions)
+        (monitoring: Monitoring option)
         (train: float[,,])
         (validation: float[,,] option)
         (state: TrainState)
         : FitResult =
         let cfg = TorchSupport.check cfg
+        Train.checkMonitoring monitoring
         TParams.check cfg state.Params
         let n, _ = checkWindow cfg None train
         validation |> Option.iter (checkWindow cfg None >> ignore)
@@ -651,13 +647,6 @@ module TorchBackend =
         let mutable cancelled = false
         let mutable epochStart = clock.Elapsed
 
-        let add (a: EpochLosses) (m: StepMetrics) =
-            {
-                Losses = LossTerms.map2 (+) a.Losses m.Losses
-                Total = a.Total + m.Total
-                MaxIterShare = a.MaxIterShare + m.MaxIterShare
-            }
-
         while not cancelled && s.Epoch < fitOptions.Epochs do
             let epoch = s.Epoch
             let bs = Train.batches cfg fitOptions.BatchSize fitOptions.Seed epoch n
@@ -684,7 +673,7 @@ module TorchBackend =
                 s <-
                     { s with
                         Batch = s.Batch + 1
-                        Running = add s.Running m
+                        Running = Train.addLosses s.Running m
                     }
 
                 let completed =
@@ -711,40 +700,23 @@ module TorchBackend =
                                 Some loss
                             | _ -> None
 
-                        let k = float s.Batch
-
-                        let trainLosses =
-                            {
-                                Losses = LossTerms.map (fun v -> v / k) s.Running.Losses
-                                Total = s.Running.Total / k
-                                MaxIterShare = s.Running.MaxIterShare / k
-                            }
-
-                        let record =
-                            {
-                                Epoch = epoch
-                                Train = trainLosses
-                                Validation = validated
-                                LearningRateFactor = Optim.scheduleFactor cfg epoch
-                                Seconds = (clock.Elapsed - epochStart).TotalSeconds
-                                Monitor = []
-                            }
-
-                        let score =
-                            match validation, validated with
-                            | Some _, Some v -> Some v
-                            | Some _, None -> None
-                            | None, _ -> Some trainLosses.Total
-
-                        let improved =
-                            match score, s.Best with
-                            | Some sc, Some b ->
-                                Double.IsFinite sc && (b.Criterion <> BestModel.LossCriterion || sc < b.Score)
-                            | Some sc, None -> Double.IsFinite sc
-                            | None, _ -> false
-
+                        // The monitor measures the parameters on the host, as Train.fitMonitored does.
                         let host = trainer.ToState s
                         dropCarry ()
+
+                        let record, best, improved =
+                            Train.closeEpoch
+                                cfg
+                                monitoring
+                                validation.IsSome
+                                epoch
+                                bs.Length
+                                last
+                                (Train.meanLosses s.Running s.Batch)
+                                validated
+                                (clock.Elapsed - epochStart).TotalSeconds
+                                host.Params
+                                s.Best
 
                         s <-
                             { host with
@@ -753,17 +725,7 @@ module TorchBackend =
                                 Carry = None
                                 Running = EpochLosses.zero
                                 History = Array.append s.History [| record |]
-                                Best =
-                                    if improved then
-                                        Some
-                                            {
-                                                Params = host.Params
-                                                Epoch = epoch
-                                                Score = score.Value
-                                                Criterion = BestModel.LossCriterion
-                                            }
-                                    else
-                                        s.Best
+                                Best = best
                             }
 
                         save Train.LastCheckpoint s
@@ -801,6 +763,37 @@ module TorchBackend =
             save Train.LastCheckpoint s
 
         { State = s; Cancelled = cancelled }
+
+    /// `Train.fit` on tensors: the windows `train [n; T; D]` (and `validation`) and the training state
+    /// move to the device once; every step runs there and only the step's metrics come back. Epochs,
+    /// shuffled batches (`Train.batches`), the learning-rate schedule, validation, the best model, the
+    /// history, progress, cancellation and checkpoints (`last.tidhy.json`, `best.tidhy.json`, written
+    /// as `Train.fit` writes them, so `Checkpoint.load` and `Train.fit` can resume them) are as in
+    /// `Train.fit`; in stateful mode each batch starts from the previous batch's final latents, kept
+    /// on the device.
+    let fit
+        (options: TorchOptions)
+        (cfg: Config)
+        (fitOptions: FitOptions)
+        (train: float[,,])
+        (validation: float[,,] option)
+        (state: TrainState)
+        : FitResult =
+        fitCore options cfg fitOptions None train validation state
+
+    /// `Train.fitMonitored` on the device: `monitoring.Measure` runs on the host copy of the epoch's
+    /// final parameters (e.g. `Analysis.decodingMonitor`, which infers with the core's kernels), and
+    /// selects the best model as `Train.fitMonitored` does.
+    let fitMonitored
+        (options: TorchOptions)
+        (cfg: Config)
+        (fitOptions: FitOptions)
+        (monitoring: Monitoring)
+        (train: float[,,])
+        (validation: float[,,] option)
+        (state: TrainState)
+        : FitResult =
+        fitCore options cfg fitOptions (Some monitoring) train validation state
 
     /// `Evaluate.evaluateBatched` on tensors: `evaluateRecord` (from a zero state) on windows
     /// `X [n; T; D]` in batches of `batchSize`, joined into one record over all windows (arrays in

@@ -98,6 +98,59 @@ let ``tidhy-torch train and eval with --backend torch equal the core backend's``
         Directory.Delete(dir, true)
 
 [<Fact>]
+let ``tidhy-torch train --backend torch --states monitors and selects as the core backend does`` () =
+    let dir = folder ()
+
+    try
+        let csv, cfg = writeInputs dir
+        let states = Path.Combine(dir, "states.csv")
+        File.WriteAllLines(states, Array.init 240 (fun t -> string ((t / 30) % 2)))
+
+        let train (out: string) (extra: string list) =
+            TiDHy.Torch.Cli.Program.main (
+                List.toArray (
+                    [ "train"; "--data"; csv; "--config"; cfg; "--out"; Path.Combine(dir, out) ]
+                    @ [ "--epochs"; "3"; "--batch-size"; "4"; "--val-fraction"; "0.25" ]
+                    @ [ "--states"; states; "--select"; "r2"; "--monitor-every"; "2" ]
+                    @ extra
+                )
+            )
+
+        Assert.Equal(0, train "torch" [ "--backend"; "torch" ])
+        Assert.Equal(0, train "core" [])
+
+        // metrics.csv: the monitored accuracies on epochs 2 and 3 (every 2nd and the last), empty
+        // on epoch 1, equal in both.
+        let column (out: string) (name: string) =
+            let lines = File.ReadAllLines(Path.Combine(dir, out, "metrics.csv"))
+            let k = Array.IndexOf(lines[0].Split(','), name)
+            Assert.True(k >= 0, $"{out}/metrics.csv has no column {name}: {lines[0]}")
+            lines[1..] |> Array.map (fun l -> l.Split(',')[k])
+
+        for name in [ "r2_hat_accuracy"; "w_accuracy" ] do
+            let torch, core = column "torch" name, column "core" name
+            Assert.Equal(3, torch.Length)
+            Assert.Equal("", torch[0])
+            Assert.NotEqual<string>("", torch[1])
+            Assert.Equal<string[]>(core, torch)
+
+        let config =
+            ConfigJson.parse (File.ReadAllText(Path.Combine(dir, "core", "config.json")))
+
+        let best (out: string) =
+            (Checkpoint.load config (Path.Combine(dir, out, "best.tidhy.json"))).Best.Value
+
+        let torchBest, coreBest = best "torch", best "core"
+        Assert.Equal("r2_hat_accuracy", torchBest.Criterion)
+        Assert.Equal(coreBest.Epoch, torchBest.Epoch)
+        let t = ParamTree.leaves torchBest.Params |> Map.ofList
+
+        for name, v in ParamTree.leaves coreBest.Params do
+            assertClose $"best {name}" 1e-7 t[name] v
+    finally
+        Directory.Delete(dir, true)
+
+[<Fact>]
 let ``An unknown --backend is a usage error before anything is written`` () =
     let dir = folder ()
 

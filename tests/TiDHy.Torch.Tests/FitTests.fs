@@ -2,6 +2,7 @@
 /// best model and (stateful) carries give the same parameters and history.
 module TiDHy.Torch.Tests.FitTests
 
+open System
 open TiDHy.Functional
 open TiDHy.Functional.Tests.TestUtil
 open TiDHy.Torch
@@ -68,6 +69,82 @@ let ``TorchBackend.fit equals Train.fit`` (stateful: bool, normalize: bool, lowR
         assertCloseScalar $"epoch {e.Epoch} validation" 1e-7 t.Validation.Value e.Validation.Value
 
     Assert.Equal(core.State.Best.Value.Epoch, torch.State.Best.Value.Epoch)
+
+[<Fact>]
+let ``TorchBackend.fitMonitored records and selects as Train.fitMonitored`` () =
+    let cfg =
+        { smallConfig with
+            NumEpochs = 5
+            SequenceLength = 5
+            Overlap = 5
+            Backend = Backend.Reference
+        }
+
+    let series =
+        Array2D.init 60 6 (fun t d -> sin (0.2 * float t + float d) + 0.1 * cos (0.7 * float (t * d)))
+
+    let windows = Array3D.init 12 5 6 (fun w t d -> series[w * 5 + t, d])
+    let validation = Array3D.init 2 5 6 (fun w t d -> 0.5 * series[w * 5 + t, d])
+
+    let options =
+        { Train.defaultFitOptions cfg with
+            BatchSize = 4
+            Epochs = 4
+            Seed = 7
+        }
+
+    // Continuous metrics of the parameters, measured on epochs 2 and 4 (every 2nd and the last);
+    // the selection is by the distance of the temporal weights from 1, highest wins.
+    let measure (p: Params) =
+        let temporal = ParamTree.leaves p |> List.find (fst >> (=) "temporal") |> snd
+        let ss = temporal |> Array.sumBy (fun v -> v * v)
+
+        [
+            "temporal_ss", ss
+            "score", -abs(ss - 1.0)
+            "validation", Train.validationLoss cfg p 4 validation
+        ]
+
+    let monitoring =
+        {
+            Every = 2
+            Measure = measure
+            Selection = HighestMetric "score"
+        }
+
+    let state0 =
+        Train.initState cfg (Init.init cfg (Random.key 11) |> Inputs.perturb cfg 11 0.3)
+
+    let core =
+        Train.fitMonitored cfg options monitoring windows (Some validation) state0
+
+    let torch =
+        TorchBackend.fitMonitored TorchOptions.cpu cfg options monitoring windows (Some validation) state0
+
+    Assert.Equal<int list>([ 0; 3; 0; 3 ], torch.State.History |> Array.map _.Monitor.Length |> Array.toList)
+
+    for e, t in Array.zip core.State.History torch.State.History do
+        Assert.Equal<string list>(List.map fst e.Monitor, List.map fst t.Monitor)
+        assertClose $"epoch {e.Epoch} monitor" 1e-7 (List.map snd t.Monitor) (List.map snd e.Monitor)
+
+    Assert.Equal("score", torch.State.Best.Value.Criterion)
+    Assert.Equal(core.State.Best.Value.Epoch, torch.State.Best.Value.Epoch)
+    Assert.Equal(core.State.Best.Value.Score, torch.State.Best.Value.Score, 6)
+    checkParams "best params" torch.State.Best.Value.Params core.State.Best.Value.Params
+
+    let bad =
+        Assert.Throws<ArgumentException>(fun () ->
+            TorchBackend.fitMonitored
+                TorchOptions.cpu
+                cfg
+                options
+                { monitoring with Every = 0 }
+                windows
+                (Some validation)
+                state0
+            |> ignore)
+
+    Assert.Contains("monitoring.Every", bad.Message)
 
 [<Fact>]
 let ``An inference that diverges in a torch training step is reported as Train.step reports it`` () =

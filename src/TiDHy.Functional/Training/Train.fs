@@ -277,14 +277,14 @@ module Train =
 
         total / float n
 
-    let private addLosses (a: EpochLosses) (m: StepMetrics) : EpochLosses =
+    let internal addLosses (a: EpochLosses) (m: StepMetrics) : EpochLosses =
         {
             Losses = LossTerms.map2 (+) a.Losses m.Losses
             Total = a.Total + m.Total
             MaxIterShare = a.MaxIterShare + m.MaxIterShare
         }
 
-    let private meanLosses (a: EpochLosses) (count: int) : EpochLosses =
+    let internal meanLosses (a: EpochLosses) (count: int) : EpochLosses =
         let c = float count
 
         {
@@ -300,6 +300,111 @@ module Train =
     /// The file name of the best model's checkpoint in `FitOptions.CheckpointDirectory`.
     [<Literal>]
     let BestCheckpoint = "best.tidhy.json"
+
+    /// Raises `ArgumentException` for a `monitoring` whose `Every` is below 1.
+    let internal checkMonitoring (monitoring: Monitoring option) =
+        match monitoring with
+        | Some m when m.Every < 1 ->
+            invalidArg (nameof monitoring) $"monitoring.Every: expected a count >= 1, got {m.Every}."
+        | _ -> ()
+
+    /// The end of epoch `epoch` of a fit under `cfg` (`batches` batches; `last` when it is the fit's last), shared by
+    /// `fit`, `fitMonitored` and the torch backend's fits: runs `monitoring`'s `Measure` on
+    /// `parameters` when due, builds the epoch's record from its mean training losses and its
+    /// validation loss (`validated`, when validation ran; `hasValidation` when the fit has validation
+    /// data) and compares its score with `best` under the selection. Returns the record, the best
+    /// model after the epoch and whether this epoch became it. Raises as `fitMonitored` documents.
+    let internal closeEpoch
+        (cfg: Config)
+        (monitoring: Monitoring option)
+        (hasValidation: bool)
+        (epoch: int)
+        (batches: int)
+        (last: bool)
+        (trainLosses: EpochLosses)
+        (validated: float option)
+        (seconds: float)
+        (parameters: Params)
+        (best: BestModel option)
+        : EpochRecord * BestModel option * bool =
+        let criterion =
+            match monitoring with
+            | Some { Selection = HighestMetric name } -> name
+            | _ -> BestModel.LossCriterion
+
+        let measured =
+            match monitoring with
+            | Some m when (epoch + 1) % m.Every = 0 || last ->
+                let metrics =
+                    TrainingDivergence.guardInference epoch (batches - 1) "the monitor" (fun () -> m.Measure parameters)
+
+                match metrics |> List.countBy fst |> List.tryFind (fun (_, c) -> c > 1) with
+                | Some(name, _) ->
+                    invalidArg (nameof monitoring) $"monitoring.Measure: the metric '{name}' appears twice."
+                | None -> ()
+
+                match metrics |> List.tryFind (snd >> Double.IsFinite >> not) with
+                | Some(name, v) ->
+                    raise (TrainingDivergedException(epoch, batches - 1, $"the monitor metric '{name}'", v))
+                | None -> ()
+
+                metrics
+            | _ -> []
+
+        let record =
+            {
+                Epoch = epoch
+                Train = trainLosses
+                Validation = validated
+                LearningRateFactor = Optim.scheduleFactor cfg epoch
+                Seconds = seconds
+                Monitor = measured
+            }
+
+        let score =
+            match monitoring with
+            | Some { Selection = HighestMetric name } ->
+                if measured.IsEmpty then
+                    None
+                else
+                    match List.tryFind (fst >> (=) name) measured with
+                    | Some(_, v) -> Some v
+                    | None ->
+                        let names = String.Join(", ", measured |> List.map fst)
+
+                        invalidArg
+                            (nameof monitoring)
+                            $"monitoring.Selection: no monitor metric '{name}'; the monitor measures {names}."
+            | _ ->
+                match hasValidation, validated with
+                | true, Some v -> Some v
+                | true, None -> None
+                | false, _ -> Some trainLosses.Total
+
+        let better (sc: float) (b: BestModel) =
+            if b.Criterion <> criterion then true
+            elif criterion = BestModel.LossCriterion then sc < b.Score
+            else sc > b.Score
+
+        let improved =
+            match score, best with
+            | Some sc, Some b -> Double.IsFinite sc && better sc b
+            | Some sc, None -> Double.IsFinite sc
+            | None, _ -> false
+
+        let best' =
+            if improved then
+                Some
+                    {
+                        Params = parameters
+                        Epoch = epoch
+                        Score = score.Value
+                        Criterion = criterion
+                    }
+            else
+                best
+
+        record, best', improved
 
     let private fitCore
         (cfg: Config)
@@ -326,15 +431,7 @@ module Train =
         if options.ValidateEvery < 0 then
             invalidArg (nameof options) $"options.ValidateEvery: expected a count >= 0, got {options.ValidateEvery}."
 
-        match monitoring with
-        | Some m when m.Every < 1 ->
-            invalidArg (nameof monitoring) $"monitoring.Every: expected a count >= 1, got {m.Every}."
-        | _ -> ()
-
-        let criterion =
-            match monitoring with
-            | Some { Selection = HighestMetric name } -> name
-            | _ -> BestModel.LossCriterion
+        checkMonitoring monitoring
 
         if options.BatchSize > 0 then
             Config.checkMemory cfg (min n options.BatchSize) (Array3D.length2 train)
@@ -396,77 +493,21 @@ module Train =
                                 Some loss
                             | _ -> None
 
-                        let measured =
-                            match monitoring with
-                            | Some m when (epoch + 1) % m.Every = 0 || last ->
-                                let metrics =
-                                    TrainingDivergence.guardInference epoch (bs.Length - 1) "the monitor" (fun () ->
-                                        m.Measure s.Params)
-
-                                match metrics |> List.countBy fst |> List.tryFind (fun (_, c) -> c > 1) with
-                                | Some(name, _) ->
-                                    invalidArg
-                                        (nameof monitoring)
-                                        $"monitoring.Measure: the metric '{name}' appears twice."
-                                | None -> ()
-
-                                match metrics |> List.tryFind (snd >> Double.IsFinite >> not) with
-                                | Some(name, v) ->
-                                    raise (
-                                        TrainingDivergedException(
-                                            epoch,
-                                            bs.Length - 1,
-                                            $"the monitor metric '{name}'",
-                                            v
-                                        )
-                                    )
-                                | None -> ()
-
-                                metrics
-                            | _ -> []
-
                         let trainLosses = meanLosses s.Running s.Batch
 
-                        let record =
-                            {
-                                Epoch = epoch
-                                Train = trainLosses
-                                Validation = validated
-                                LearningRateFactor = Optim.scheduleFactor cfg epoch
-                                Seconds = (clock.Elapsed - epochStart).TotalSeconds
-                                Monitor = measured
-                            }
-
-                        let score =
-                            match monitoring with
-                            | Some { Selection = HighestMetric name } ->
-                                if measured.IsEmpty then
-                                    None
-                                else
-                                    match List.tryFind (fst >> (=) name) measured with
-                                    | Some(_, v) -> Some v
-                                    | None ->
-                                        let names = String.Join(", ", measured |> List.map fst)
-
-                                        invalidArg
-                                            (nameof monitoring)
-                                            $"monitoring.Selection: no monitor metric '{name}'; the monitor measures {names}."
-                            | _ ->
-                                match validation, validated with
-                                | Some _, Some v -> Some v
-                                | Some _, None -> None
-                                | None, _ -> Some trainLosses.Total
-
-                        let better (sc: float) (b: BestModel) =
-                            if b.Criterion <> criterion then true
-                            elif criterion = BestModel.LossCriterion then sc < b.Score
-                            else sc > b.Score
-
-                        let improved =
-                            match score, s.Best with
-                            | Some sc, Some b -> Double.IsFinite sc && better sc b
-                            | Some sc, None -> Double.IsFinite sc
-                            | None, _ -> false
+                        let record, best, improved =
+                            closeEpoch
+                                cfg
+                                monitoring
+                                validation.IsSome
+                                epoch
+                                bs.Length
+                                last
+                                trainLosses
+                                validated
+                                (clock.Elapsed - epochStart).TotalSeconds
+                                s.Params
+                                s.Best
 
                         s <-
                             { s with
@@ -475,17 +516,7 @@ module Train =
                                 Carry = None
                                 Running = EpochLosses.zero
                                 History = Array.append s.History [| record |]
-                                Best =
-                                    if improved then
-                                        Some
-                                            {
-                                                Params = s.Params
-                                                Epoch = epoch
-                                                Score = score.Value
-                                                Criterion = criterion
-                                            }
-                                    else
-                                        s.Best
+                                Best = best
                             }
 
                         save LastCheckpoint s
