@@ -681,30 +681,20 @@ module TorchBackend =
                         let last = epoch + 1 = fitOptions.Epochs
 
                         let validated =
-                            match validationT with
-                            | Some v when
-                                fitOptions.ValidateEvery > 0
-                                && ((epoch + 1) % fitOptions.ValidateEvery = 0 || last)
-                                ->
-                                let loss =
-                                    TrainingDivergence.guardInference
-                                        epoch
-                                        (bs.Length - 1)
-                                        "the validation loss"
-                                        (fun () ->
-                                            validationLossT cfg (TParams.detach trainer.Params) fitOptions.BatchSize v)
-
-                                if not (Double.IsFinite loss) then
-                                    raise (TrainingDivergedException(epoch, bs.Length - 1, "the validation loss", loss))
-
-                                Some loss
-                            | _ -> None
+                            Train.validateIfDue
+                                fitOptions
+                                epoch
+                                bs.Length
+                                last
+                                (validationT
+                                 |> Option.map (fun v () ->
+                                     validationLossT cfg (TParams.detach trainer.Params) fitOptions.BatchSize v))
 
                         // The monitor measures the parameters on the host, as Train.fitMonitored does.
                         let host = trainer.ToState s
                         dropCarry ()
 
-                        let record, best, improved =
+                        let record, next, improved =
                             Train.closeEpoch
                                 cfg
                                 monitoring
@@ -712,21 +702,11 @@ module TorchBackend =
                                 epoch
                                 bs.Length
                                 last
-                                (Train.meanLosses s.Running s.Batch)
                                 validated
                                 (clock.Elapsed - epochStart).TotalSeconds
-                                host.Params
-                                s.Best
+                                host
 
-                        s <-
-                            { host with
-                                Epoch = epoch + 1
-                                Batch = 0
-                                Carry = None
-                                Running = EpochLosses.zero
-                                History = Array.append s.History [| record |]
-                                Best = best
-                            }
+                        s <- next
 
                         save Train.LastCheckpoint s
 

@@ -14,26 +14,19 @@ let private checkParams (what: string) (actual: Params) (expected: Params) =
     for name, e in ParamTree.leaves expected do
         assertClose $"{what} {name}" 1e-7 a[name] e
 
-[<Theory>]
-[<InlineData(false, false, false)>]
-[<InlineData(true, false, false)>]
-[<InlineData(false, true, false)>]
-[<InlineData(false, true, true)>]
-let ``TorchBackend.fit equals Train.fit`` (stateful: bool, normalize: bool, lowRankNonlin: bool) =
-    // normalize: unit columns of spatial_decoder.0.weight and unit rows of temporal after every step
-    // (Init.normalize), on the full-rank linear model and on the low-rank nonlinear one.
+/// The fit tests' problem: `smallConfig` changed by `configure`, 12 training and 2 validation
+/// windows of 5 steps, batches of 4 over `epochs` epochs, and a state away from the orthogonal
+/// initialisation, where the cosines of cos_reg are ≈ ±1e-17 and the sign their gradient takes is a
+/// rounding accident in every implementation (Inputs.perturb).
+let private fitProblem (configure: Config -> Config) (epochs: int) =
     let cfg =
-        { smallConfig with
-            Stateful = stateful
-            NormalizeSpatial = normalize
-            NormalizeTemporal = normalize
-            LowRankTemp = lowRankNonlin
-            NonlinDecoder = lowRankNonlin
-            NumEpochs = 5
-            SequenceLength = 5
-            Overlap = 5
-            Backend = Backend.Reference
-        }
+        configure
+            { smallConfig with
+                NumEpochs = 5
+                SequenceLength = 5
+                Overlap = 5
+                Backend = Backend.Reference
+            }
 
     let series =
         Array2D.init 60 6 (fun t d -> sin (0.2 * float t + float d) + 0.1 * cos (0.7 * float (t * d)))
@@ -44,14 +37,34 @@ let ``TorchBackend.fit equals Train.fit`` (stateful: bool, normalize: bool, lowR
     let options =
         { Train.defaultFitOptions cfg with
             BatchSize = 4
-            Epochs = 3
+            Epochs = epochs
             Seed = 7
         }
 
-    // Away from the orthogonal initialisation, where the cosines of cos_reg are ≈ ±1e-17 and the
-    // sign their gradient takes is a rounding accident in every implementation (Inputs.perturb).
     let state0 =
         Train.initState cfg (Init.init cfg (Random.key 11) |> Inputs.perturb cfg 11 0.3)
+
+    cfg, windows, validation, options, state0
+
+[<Theory>]
+[<InlineData(false, false, false)>]
+[<InlineData(true, false, false)>]
+[<InlineData(false, true, false)>]
+[<InlineData(false, true, true)>]
+let ``TorchBackend.fit equals Train.fit`` (stateful: bool, normalize: bool, lowRankNonlin: bool) =
+    // normalize: unit columns of spatial_decoder.0.weight and unit rows of temporal after every step
+    // (Init.normalize), on the full-rank linear model and on the low-rank nonlinear one.
+    let cfg, windows, validation, options, state0 =
+        fitProblem
+            (fun c ->
+                { c with
+                    Stateful = stateful
+                    NormalizeSpatial = normalize
+                    NormalizeTemporal = normalize
+                    LowRankTemp = lowRankNonlin
+                    NonlinDecoder = lowRankNonlin
+                })
+            3
 
     let core = Train.fit cfg options windows (Some validation) state0
 
@@ -72,26 +85,7 @@ let ``TorchBackend.fit equals Train.fit`` (stateful: bool, normalize: bool, lowR
 
 [<Fact>]
 let ``TorchBackend.fitMonitored records and selects as Train.fitMonitored`` () =
-    let cfg =
-        { smallConfig with
-            NumEpochs = 5
-            SequenceLength = 5
-            Overlap = 5
-            Backend = Backend.Reference
-        }
-
-    let series =
-        Array2D.init 60 6 (fun t d -> sin (0.2 * float t + float d) + 0.1 * cos (0.7 * float (t * d)))
-
-    let windows = Array3D.init 12 5 6 (fun w t d -> series[w * 5 + t, d])
-    let validation = Array3D.init 2 5 6 (fun w t d -> 0.5 * series[w * 5 + t, d])
-
-    let options =
-        { Train.defaultFitOptions cfg with
-            BatchSize = 4
-            Epochs = 4
-            Seed = 7
-        }
+    let cfg, windows, validation, options, state0 = fitProblem id 4
 
     // Continuous metrics of the parameters, measured on epochs 2 and 4 (every 2nd and the last);
     // the selection is by the distance of the temporal weights from 1, highest wins.
@@ -111,9 +105,6 @@ let ``TorchBackend.fitMonitored records and selects as Train.fitMonitored`` () =
             Measure = measure
             Selection = HighestMetric "score"
         }
-
-    let state0 =
-        Train.initState cfg (Init.init cfg (Random.key 11) |> Inputs.perturb cfg 11 0.3)
 
     let core =
         Train.fitMonitored cfg options monitoring windows (Some validation) state0

@@ -284,7 +284,7 @@ module Train =
             MaxIterShare = a.MaxIterShare + m.MaxIterShare
         }
 
-    let internal meanLosses (a: EpochLosses) (count: int) : EpochLosses =
+    let private meanLosses (a: EpochLosses) (count: int) : EpochLosses =
         let c = float count
 
         {
@@ -308,12 +308,36 @@ module Train =
             invalidArg (nameof monitoring) $"monitoring.Every: expected a count >= 1, got {m.Every}."
         | _ -> ()
 
-    /// The end of epoch `epoch` of a fit under `cfg` (`batches` batches; `last` when it is the fit's last), shared by
-    /// `fit`, `fitMonitored` and the torch backend's fits: runs `monitoring`'s `Measure` on
-    /// `parameters` when due, builds the epoch's record from its mean training losses and its
-    /// validation loss (`validated`, when validation ran; `hasValidation` when the fit has validation
-    /// data) and compares its score with `best` under the selection. Returns the record, the best
-    /// model after the epoch and whether this epoch became it. Raises as `fitMonitored` documents.
+    /// The validation loss of epoch `epoch` (`batches` batches; `last` when it is the fit's last)
+    /// when `options.ValidateEvery` says it is due and the fit has validation data (`loss`), shared
+    /// by the core's and the torch backend's fits. Raises `TrainingDivergedException` when it is not
+    /// finite or its inference diverges.
+    let internal validateIfDue
+        (options: FitOptions)
+        (epoch: int)
+        (batches: int)
+        (last: bool)
+        (loss: (unit -> float) option)
+        : float option =
+        match loss with
+        | Some f when options.ValidateEvery > 0 && ((epoch + 1) % options.ValidateEvery = 0 || last) ->
+            let v =
+                TrainingDivergence.guardInference epoch (batches - 1) "the validation loss" f
+
+            if not (Double.IsFinite v) then
+                raise (TrainingDivergedException(epoch, batches - 1, "the validation loss", v))
+
+            Some v
+        | _ -> None
+
+    /// The end of epoch `epoch` of a fit under `cfg` (`batches` batches; `last` when it is the fit's
+    /// last), shared by `fit`, `fitMonitored` and the torch backend's fits: runs `monitoring`'s
+    /// `Measure` on the parameters of `s` (the state after the epoch's last batch) when due, builds
+    /// the epoch's record from the mean of `s.Running` and the validation loss (`validated`, when
+    /// validation ran; `hasValidation` when the fit has validation data), and compares its score
+    /// with `s.Best` under the selection. Returns the record, the state at the start of the next
+    /// epoch (the record in its history, the best model updated) and whether this epoch became the
+    /// best. Raises as `fitMonitored` documents.
     let internal closeEpoch
         (cfg: Config)
         (monitoring: Monitoring option)
@@ -321,12 +345,13 @@ module Train =
         (epoch: int)
         (batches: int)
         (last: bool)
-        (trainLosses: EpochLosses)
         (validated: float option)
         (seconds: float)
-        (parameters: Params)
-        (best: BestModel option)
-        : EpochRecord * BestModel option * bool =
+        (s: TrainState)
+        : EpochRecord * TrainState * bool =
+        let parameters = s.Params
+        let trainLosses = meanLosses s.Running s.Batch
+
         let criterion =
             match monitoring with
             | Some { Selection = HighestMetric name } -> name
@@ -387,24 +412,32 @@ module Train =
             else sc > b.Score
 
         let improved =
-            match score, best with
+            match score, s.Best with
             | Some sc, Some b -> Double.IsFinite sc && better sc b
             | Some sc, None -> Double.IsFinite sc
             | None, _ -> false
 
-        let best' =
-            if improved then
-                Some
-                    {
-                        Params = parameters
-                        Epoch = epoch
-                        Score = score.Value
-                        Criterion = criterion
-                    }
-            else
-                best
+        let next =
+            { s with
+                Epoch = epoch + 1
+                Batch = 0
+                Carry = None
+                Running = EpochLosses.zero
+                History = Array.append s.History [| record |]
+                Best =
+                    if improved then
+                        Some
+                            {
+                                Params = parameters
+                                Epoch = epoch
+                                Score = score.Value
+                                Criterion = criterion
+                            }
+                    else
+                        s.Best
+            }
 
-        record, best', improved
+        record, next, improved
 
     let private fitCore
         (cfg: Config)
@@ -478,24 +511,15 @@ module Train =
                         let last = epoch + 1 = options.Epochs
 
                         let validated =
-                            match validation with
-                            | Some v when options.ValidateEvery > 0 && ((epoch + 1) % options.ValidateEvery = 0 || last) ->
-                                let loss =
-                                    TrainingDivergence.guardInference
-                                        epoch
-                                        (bs.Length - 1)
-                                        "the validation loss"
-                                        (fun () -> validationLoss cfg s.Params options.BatchSize v)
+                            validateIfDue
+                                options
+                                epoch
+                                bs.Length
+                                last
+                                (validation
+                                 |> Option.map (fun v () -> validationLoss cfg s.Params options.BatchSize v))
 
-                                if not (Double.IsFinite loss) then
-                                    raise (TrainingDivergedException(epoch, bs.Length - 1, "the validation loss", loss))
-
-                                Some loss
-                            | _ -> None
-
-                        let trainLosses = meanLosses s.Running s.Batch
-
-                        let record, best, improved =
+                        let record, next, improved =
                             closeEpoch
                                 cfg
                                 monitoring
@@ -503,21 +527,11 @@ module Train =
                                 epoch
                                 bs.Length
                                 last
-                                trainLosses
                                 validated
                                 (clock.Elapsed - epochStart).TotalSeconds
-                                s.Params
-                                s.Best
+                                s
 
-                        s <-
-                            { s with
-                                Epoch = epoch + 1
-                                Batch = 0
-                                Carry = None
-                                Running = EpochLosses.zero
-                                History = Array.append s.History [| record |]
-                                Best = best
-                            }
+                        s <- next
 
                         save LastCheckpoint s
 
