@@ -12,6 +12,9 @@ internal static partial class KernelEmitter
     /// </summary>
     private sealed partial class JobEmitter
     {
+        /// <summary>An integer literal.</summary>
+        private static string Lit(int i) => i.ToString(CultureInfo.InvariantCulture);
+
         /// <summary>A scalar broadcast to every lane.</summary>
         private string Bc(string scalar) => $"V512.Create({scalar})";
 
@@ -28,12 +31,13 @@ internal static partial class KernelEmitter
             w.Open();
             if (rows.Fixed > 0)
             {
-                for (int o = 0; o < rows.Fixed;)
-                {
-                    int k = Math.Min(Chunk, rows.Fixed - o);
-                    MatVecChunk(o.ToString(CultureInfo.InvariantCulture), k, dst, src, cols, wts, bias);
-                    o += k;
-                }
+                // The run-time loop's partition, unrolled: whole chunks, then fours, then single rows.
+                // A row's sum must not depend on whether its size is fixed (every variant gives the
+                // general kernel's bits), and chunks of up to 4 rows sum in two accumulators.
+                int o = 0;
+                for (; o + Chunk <= rows.Fixed; o += Chunk) MatVecChunk(Lit(o), Chunk, dst, src, cols, wts, bias);
+                for (; o + 4 <= rows.Fixed; o += 4) MatVecChunk(Lit(o), 4, dst, src, cols, wts, bias);
+                for (; o < rows.Fixed; o++) MatVecChunk(Lit(o), 1, dst, src, cols, wts, bias);
             }
             else
             {
