@@ -202,7 +202,7 @@ public sealed class TiDHyModel
                 throw new ArgumentException($"settings.ValidationStates: a state is {v}; states must be non-negative.", nameof(settings));
         var labels = F.Analysis.stateLabels(states);
         var measure = Interop.Call(() => F.Analysis.decodingMonitor(config, settings.BatchSize, validation, labels), null, ("validation", nameof(settings)), ("batchSize", nameof(settings)));
-        return new F.Monitoring(settings.MonitorEvery, measure, selection);
+        return new F.Monitoring(settings.MonitorEvery, measure, selection, Microsoft.FSharp.Core.FSharpOption<string>.None);
     }
 
     /// <summary>

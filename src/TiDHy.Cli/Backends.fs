@@ -15,6 +15,13 @@ type Backend =
         Name: string
         /// The default `--device`.
         DefaultDevice: string
+        /// Checks that `--device` names a device this backend runs on here, before anything is
+        /// read or written: a usage error (`Args.usage`) for a name it does not take, a user error
+        /// (`Args.fail`) for a device this machine lacks.
+        CheckDevice: string -> unit
+        /// Checks that the backend implements a configuration, before a run's files are replaced;
+        /// a user error (`Args.fail`) naming what it lacks.
+        CheckConfig: Config -> unit
         /// As `Train.fit`, or `Train.fitMonitored` with a monitor.
         Fit:
             string
@@ -43,8 +50,9 @@ let registered () =
     registry.Values |> Seq.sortBy _.Name |> Seq.toList
 
 /// The backend and device that `--backend NAME` and `--device DEV` choose: `None` for the core
-/// (no `--backend`, or `--backend core`); a usage error for an unknown name or a device without a
-/// backend.
+/// (no `--backend`, or `--backend core`); a usage error for an unknown name, a device without a
+/// backend or a device the backend does not take, and a user error for a device this machine lacks
+/// (`Backend.CheckDevice`).
 let resolve (name: string option) (device: string option) : (Backend * string) option =
     match name with
     | None
@@ -54,7 +62,10 @@ let resolve (name: string option) (device: string option) : (Backend * string) o
         | None -> None
     | Some n ->
         match registry.TryGetValue n with
-        | true, b -> Some(b, defaultArg device b.DefaultDevice)
+        | true, b ->
+            let d = defaultArg device b.DefaultDevice
+            b.CheckDevice d
+            Some(b, d)
         | _ ->
             let here = String.concat ", " ("core" :: (registered () |> List.map _.Name))
 

@@ -80,6 +80,19 @@ let runTrain (args: ParseResults<TrainBenchArgs>) =
 /// `tidhy bench`: the inference benchmark (D=20, R=10, R2=5, M=15, H=50, T=3, max_iter=50, tol=0),
 /// one line per implementation and batch size, or `tidhy bench train`; returns the exit code.
 let run (args: ParseResults<BenchArgs>) =
+    // --device goes to the registered backends' rows: checked before anything runs.
+    match args.TryGetResult BenchArgs.Device, Backends.registered () with
+    | Some d, _ when args.Contains BenchArgs.Train ->
+        usage
+            $"--device {d}: bench train times the core's training steps, on the CPU; --device goes with bench's backend rows."
+    | Some d, [] ->
+        usage
+            $"--device {d}: this program has no backend that takes a device (the core runs on the CPU); the torch rows come from `tidhy-torch bench`."
+    | Some d, backends ->
+        for b in backends do
+            b.CheckDevice d
+    | None, _ -> ()
+
     match args.TryGetResult BenchArgs.Train with
     | Some t -> runTrain t
     | None ->

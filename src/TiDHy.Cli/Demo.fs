@@ -266,6 +266,7 @@ let run (seed: int) (epochs: int) (outDir: string) (force: bool) (preset: Preset
                     Every = 5
                     Measure = Analysis.decodingMonitor cfg 16 valid validLabels
                     Selection = HighestMetric Analysis.R2HatAccuracy
+                    StatesSha256 = None
                 }
                 train
                 (Some valid)

@@ -38,6 +38,9 @@ let private modelOf (path: string) (config: string option) (features: int) =
     if not (File.Exists path) then
         fail $"{path}: no such file."
 
+    if isBlank path then
+        fail $"{path}: the file is empty; --model takes a checkpoint (*.tidhy.json) or a state_dict JSON."
+
     if Checkpoint.isCheckpoint path then
         let stored =
             try

@@ -53,6 +53,9 @@ let run (args: ParseResults<ImportArgs>) =
 
     let configPath = args.GetResult ImportArgs.Config
 
+    if File.Exists sd && isBlank sd then
+        fail $"{sd}: the file is empty; --state-dict takes a torch.save file (.pth) or a state_dict JSON."
+
     let tensors =
         try
             if TorchFile.isZip sd then

@@ -87,13 +87,15 @@ let private short (sha: string) = sha[..11]
 
 /// `--resume`: the checkpoint `last`, checked against what this run would train on: the
 /// configuration (when `--config` is given), the training and validation windows, the batch size
-/// and the seed (when given); each mismatch is an error naming it.
+/// and the seed (when given), and the `--states` it decodes (`states`, their fingerprint; checked
+/// when the checkpoint records one); each mismatch is an error naming it.
 let private checkResume
     (last: string)
     (stored: StoredCheckpoint)
     (given: int option * int option)
     (trainWindows: float[,,])
     (validWindows: float[,,] option)
+    (states: string option)
     =
     match stored.Run with
     | None -> ()
@@ -125,10 +127,21 @@ let private checkResume
             fail
                 $"--resume: {last} was validated on other data: the validation windows here ({show hereVal}) differ from the checkpoint's ({show run.ValidationSha256}); use the same --val-data / --val-fraction."
 
+        match run.StatesSha256, states with
+        | Some h, Some here when h <> here ->
+            fail
+                $"--resume: {last} was monitored with other states: the validation steps' --states here (SHA-256 {short here}…) differ from the checkpoint's ({short h}…); use the same --states file, or start a new run."
+        | Some h, None ->
+            fail
+                $"--resume: {last} was monitored with --states (SHA-256 {short h}…); pass the same --states to continue it."
+        | _ -> ()
+
 /// The state label (`Analysis.stateLabels`) of each validation step that the windows cover, from the
 /// `--states` file `path`: one row per step of `--val-data` (`valData`), or of the whole `--data`
 /// (`dataSteps` rows) whose tail is held out like the data (`Series.splitTail fraction`). Every value
-/// must be a non-negative integer. Errors name the file.
+/// must be a non-negative integer, and there must be at least one column. Returns the labels and the
+/// fingerprint (`Train.fingerprint`) of the states they come from; warns when the validation steps
+/// all have one state (every decoder is then right). Errors name the file.
 let private validationLabels
     (path: string)
     (valData: string option)
@@ -139,6 +152,9 @@ let private validationLabels
     (covered: int)
     =
     let states = loadSeries path
+
+    if Array2D.length2 states = 0 then
+        fail $"{path}: no columns; --states needs one column per system, each step's discrete state (an integer >= 0)."
 
     for t in 0 .. Array2D.length1 states - 1 do
         for j in 0 .. Array2D.length2 states - 1 do
@@ -163,7 +179,21 @@ let private validationLabels
 
             (Series.splitTail fraction states).Val
 
-    Analysis.stateLabels (Array2D.init covered (Array2D.length2 aligned) (fun t j -> int aligned[t, j]))
+    let systems = Array2D.length2 aligned
+
+    let labels =
+        Analysis.stateLabels (Array2D.init covered systems (fun t j -> int aligned[t, j]))
+
+    if labels |> Array.forall ((=) 0) then
+        let row = String.concat ", " (List.init systems (fun j -> string aligned[0, j]))
+
+        eprintfn
+            "Warning: --states %s: all %d decoded validation steps have one state (%s); r2_hat_accuracy and w_accuracy will be 1.0 whatever the model learns (use states with at least two values, or a longer validation)."
+            path
+            covered
+            row
+
+    labels, Train.fingerprint (Array3D.init 1 covered systems (fun _ t j -> aligned[t, j]))
 
 /// `tidhy train`; returns the exit code.
 let run (args: ParseResults<TrainArgs>) =
@@ -264,11 +294,22 @@ let run (args: ParseResults<TrainArgs>) =
 
     let cfg =
         match stored, args.TryGetResult TrainArgs.Config with
-        | Some st, None when preset.IsNone ->
+        | Some st, None ->
             if st.Config.InputDim <> features then
                 fail $"--resume: {last} has input_dim = {st.Config.InputDim} but {dataPath} has {features} features."
 
-            st.Config
+            // --preset without --config applies to the checkpoint's configuration: accepted when
+            // it changes nothing there (the run was made with it), refused otherwise.
+            match preset with
+            | None -> st.Config
+            | Some p ->
+                match Checkpoint.differences (withPreset st.Config) st.Config with
+                | [] -> st.Config
+                | diffs ->
+                    let listed = System.String.Join("; ", diffs)
+
+                    fail
+                        $"--resume: --preset {p.Name} would change the configuration of {last}: {listed}; a resumed run keeps its configuration (omit --preset, or start a new run with --force)."
         | Some st, path ->
             let cfg = configFor path features |> withPreset
 
@@ -319,10 +360,12 @@ let run (args: ParseResults<TrainArgs>) =
 
             v, labels)
 
+    let statesSha = monitoring |> Option.map (snd >> snd)
+
     let run = stored |> Option.bind _.Run
 
     stored
-    |> Option.iter (fun st -> checkResume last st (batchSizeGiven, seedGiven) trainWindows validWindows)
+    |> Option.iter (fun st -> checkResume last st (batchSizeGiven, seedGiven) trainWindows validWindows statesSha)
 
     let batchSize =
         batchSizeGiven
@@ -337,7 +380,30 @@ let run (args: ParseResults<TrainArgs>) =
         | Some st -> st.State
         | None -> Train.init cfg (Random.key seed)
 
-    removeRunFiles out replaced
+    // The checks the fit would make before its first batch, made here, before the run that --force
+    // replaces is touched.
+    let windows = Array3D.length1 trainWindows
+
+    if cfg.Stateful && windows % batchSize <> 0 then
+        fail
+            $"--batch-size {batchSize}: stateful training needs a window count that is a multiple of the batch size, but {dataPath} gives {windows} training windows; choose a batch size that divides {windows}."
+
+    Train.batches cfg batchSize seed state.Epoch windows |> ignore
+
+    match backend with
+    | Some(b, _) -> b.CheckConfig cfg
+    | None -> Config.checkMemory cfg (min windows batchSize) cfg.SequenceLength
+
+    // The replaced run is set aside until the new one has written its first checkpoint, and put
+    // back if it fails before.
+    setAside out replaced
+    let mutable settled = replaced.IsEmpty
+
+    let settle () =
+        if not settled then
+            commitReplaced out
+            settled <- true
+
     Report.writeAtomic (Path.Combine(out, "config.json")) (ConfigJson.toJson cfg + "\n")
 
     let options =
@@ -365,21 +431,28 @@ let run (args: ParseResults<TrainArgs>) =
     use cts = new CancellationTokenSource()
     use signals = new StopSignals(cts)
 
-    let res =
+    let fitted () =
         Progress.run state.Epoch options.Epochs (fun report ->
             let options =
                 { options with
-                    Progress = report
+                    // A completed epoch has its checkpoint written.
+                    Progress =
+                        fun p ->
+                            if p.Completed.IsSome then
+                                settle ()
+
+                            report p
                     Cancellation = cts.Token
                 }
 
             let m =
                 monitoring
-                |> Option.map (fun (v, labels) ->
+                |> Option.map (fun (v, (labels, sha)) ->
                     {
                         Every = defaultArg monitorEvery 1
                         Measure = Analysis.decodingMonitor cfg batchSize v labels
                         Selection = selection
+                        StatesSha256 = Some sha
                     })
 
             match backend, m with
@@ -387,6 +460,22 @@ let run (args: ParseResults<TrainArgs>) =
             | None, Some m -> Train.fitMonitored cfg options m trainWindows validWindows state
             | None, None -> Train.fit cfg options trainWindows validWindows state)
 
+    let res =
+        try
+            fitted ()
+        with _ ->
+            if not settled then
+                restoreReplaced out
+                settled <- true
+
+                eprintfn
+                    "The run that --force was replacing is restored in %s (the new run failed before its first checkpoint)."
+                    out
+
+            reraise ()
+
+    // The fit returns with a checkpoint written (after an epoch, or on cancellation).
+    settle ()
     let s = res.State
     let best = s.Best |> Option.map _.Params |> Option.defaultValue s.Params
     StateDict.save (Path.Combine(out, "model.json")) best

@@ -12,6 +12,18 @@ let main argv =
         {
             Name = "torch"
             DefaultDevice = "cpu"
+            CheckDevice =
+                fun device ->
+                    match TorchDevice.problem device with
+                    | Some(DeviceProblem.Unknown why) -> Args.usage $"--device {why}"
+                    | Some(DeviceProblem.Unavailable why) -> Args.fail $"--device {why}"
+                    | None -> ()
+            CheckConfig =
+                fun cfg ->
+                    try
+                        TorchSupport.check cfg |> ignore
+                    with :? System.NotSupportedException as ex ->
+                        Args.fail $"--backend torch: {ex.Message}"
             Fit =
                 fun device cfg fitOptions monitoring train validation state ->
                     match monitoring with

@@ -40,6 +40,64 @@ module TorchOptions =
             Precision = Precision.Float64
         }
 
+/// Why the torch backend cannot compute on a device (`TorchDevice.problem`).
+[<RequireQualifiedAccess>]
+type DeviceProblem =
+    /// Not a device name the backend takes (it takes `cpu`, `cuda` and `cuda:N`); the reason.
+    | Unknown of string
+    /// A CUDA device this machine lacks; the reason.
+    | Unavailable of string
+
+/// Checks of device names.
+[<RequireQualifiedAccess>]
+module TorchDevice =
+
+    /// Why the torch backend cannot compute on `device` here, as one line, or `None` when it can:
+    /// the names are `cpu`, `cuda` (the first CUDA device) and `cuda:N` (N from 0); a CUDA device
+    /// must exist (TorchSharp's CUDA libraries loaded and the index below the device count).
+    let problem (device: string) : DeviceProblem option =
+        let cudaIndex =
+            match device with
+            | null -> None
+            | "cuda" -> Some 0
+            | d when d.StartsWith("cuda:", StringComparison.Ordinal) ->
+                let digits = d.Substring 5
+
+                match
+                    Int32.TryParse(digits, Globalization.NumberStyles.None, Globalization.CultureInfo.InvariantCulture)
+                with
+                | true, i -> Some i
+                | _ -> Some -1
+            | _ -> None
+
+        match device, cudaIndex with
+        | "cpu", _ -> None
+        | _, Some i when i < 0 ->
+            Some(DeviceProblem.Unknown $"'{device}' is not a device: expected cpu, cuda or cuda:N (N = 0, 1, …).")
+        | _, Some i ->
+            let available =
+                try
+                    torch.cuda.is_available ()
+                with _ ->
+                    false
+
+            if not available then
+                Some(
+                    DeviceProblem.Unavailable
+                        $"'{device}': no CUDA device here (no GPU, or TorchSharp's CPU-only libraries); use cpu."
+                )
+            else
+                let count = torch.cuda.device_count ()
+
+                if i >= count then
+                    Some(
+                        DeviceProblem.Unavailable
+                            $"'{device}': this machine has {count} CUDA device(s), cuda:0 to cuda:{count - 1}."
+                    )
+                else
+                    None
+        | _ -> Some(DeviceProblem.Unknown $"'{device}' is not a device: expected cpu, cuda or cuda:N (N = 0, 1, …).")
+
 /// The device and dtype that every tensor of one call lives on.
 type internal Ctx =
     {
@@ -109,11 +167,18 @@ module internal T =
         if String.IsNullOrWhiteSpace o.Device then
             invalidArg "options" "options.Device: expected a device name such as \"cpu\" or \"cuda:0\"."
 
+        match TorchDevice.problem o.Device with
+        | Some(DeviceProblem.Unknown why)
+        | Some(DeviceProblem.Unavailable why) -> invalidArg "options" $"options.Device: {why}"
+        | None -> ()
+
         let device =
             try
                 torch.device o.Device
             with ex ->
-                invalidArg "options" $"options.Device: '{o.Device}' is not a TorchSharp device ({ex.Message})."
+                // One line: TorchSharp's messages can carry a native trace after a line break.
+                let first = ex.Message.Split('\n').[0].Trim()
+                invalidArg "options" $"options.Device: '{o.Device}' is not a TorchSharp device ({first})."
 
         {
             Device = device

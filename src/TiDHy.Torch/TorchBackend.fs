@@ -620,6 +620,7 @@ module TorchBackend =
                     Seed = fitOptions.Seed
                     TrainSha256 = Train.fingerprint train
                     ValidationSha256 = validation |> Option.map Train.fingerprint
+                    StatesSha256 = monitoring |> Option.bind _.StatesSha256
                 }
 
         let save name (s: TrainState) =

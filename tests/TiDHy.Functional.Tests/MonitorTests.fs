@@ -44,6 +44,7 @@ let ``A monitor runs every k epochs and after the last, and its metrics join the
                     calls <- calls + 1
                     [ "calls", float calls; "sum", paramSum p ]
             Selection = ValidationLoss
+            StatesSha256 = None
         }
 
     let res =
@@ -85,6 +86,7 @@ let ``Selecting by a monitor metric keeps the model of the epoch where it is hig
                     let c = float measured.Count
                     [ "score", -(c - 3.0) * (c - 3.0); "other", c ]
             Selection = HighestMetric "score"
+            StatesSha256 = None
         }
 
     let res =
@@ -112,6 +114,7 @@ let ``A fit with a monitor resumes bit for bit, metrics and best model through a
             Every = 2
             Measure = fun p -> [ "sum", paramSum p; "neg", -(paramSum p) ]
             Selection = HighestMetric "neg"
+            StatesSha256 = None
         }
 
     let start = Train.init cfg (Random.key 7)
@@ -204,6 +207,7 @@ let ``Resuming with another criterion replaces the best model at the first monit
             Every = 1
             Measure = fun _ -> [ "m", -1000.0 ]
             Selection = HighestMetric "m"
+            StatesSha256 = None
         }
 
     let res =
@@ -224,6 +228,7 @@ let ``Bad monitors are refused by name`` () =
             Every = 1
             Measure = fun _ -> [ "a", 1.0 ]
             Selection = ValidationLoss
+            StatesSha256 = None
         }
 
     let every = Assert.Throws<ArgumentException>(fun () -> run { ok with Every = 0 })
@@ -301,6 +306,7 @@ let ``decodingMonitor as the monitor of a fit selects by the R2_hat accuracy`` (
             Every = 1
             Measure = Analysis.decodingMonitor cfg options.BatchSize valid labels
             Selection = HighestMetric Analysis.R2HatAccuracy
+            StatesSha256 = None
         }
 
     let res =

@@ -272,6 +272,7 @@ let ``Checkpoints record what the fit trained on, and older ones without it stil
             Seed = 9
             TrainSha256 = Train.fingerprint X
             ValidationSha256 = None
+            StatesSha256 = None
         }
 
     Assert.Equal(Some expected, stored.Run)

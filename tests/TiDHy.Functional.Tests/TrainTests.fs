@@ -242,3 +242,26 @@ let ``With normalize_spatial and normalize_temporal a step leaves unit-norm deco
     match free.Params.SpatialDecoder with
     | LinearDecoder l -> Assert.True(abs (Numerics.norm l.Weight[*, 0] - 1.0) > 1e-6)
     | _ -> ()
+
+[<Fact>]
+let ``A cancelled token stops a fused step between the time steps of its inference; the pooled workspace stays exact``
+    ()
+    =
+    Assert.True(FusedObjective.supports cfg, "the test needs a fused configuration")
+    let X = syntheticWindows 5 4 12 cfg.InputDim
+    let s0 = Train.init cfg (Random.key 3)
+    let before, _ = Train.step cfg s0 X
+    use cts = new CancellationTokenSource()
+    cts.Cancel()
+    // FusedStep checks the token inside the inference's time loop (Train.stepCancellable also before).
+    Assert.Throws<System.OperationCanceledException>(fun () -> FusedStep.stepCancellable cts.Token cfg s0 X |> ignore)
+    |> ignore
+
+    Assert.Throws<System.OperationCanceledException>(fun () -> Train.stepCancellable cts.Token cfg s0 X |> ignore)
+    |> ignore
+
+    // Uncancelled: the same step, bit for bit, on the workspace the cancelled step used.
+    let after, _ = Train.stepCancellable CancellationToken.None cfg s0 X
+
+    // The whole state, as a checkpoint's bytes (round-trip numbers).
+    Assert.Equal<byte[]>(Checkpoint.toBytes cfg before, Checkpoint.toBytes cfg after)

@@ -176,3 +176,81 @@ let ``An unknown --backend is a usage error before anything is written`` () =
         Assert.False(Directory.Exists out)
     finally
         Directory.Delete(dir, true)
+
+/// `tidhy-torch args` with standard error collected (other tests' output may join it).
+let private withError (args: string list) =
+    let err = new StringWriter()
+    let old = Console.Error
+    Console.SetError err
+
+    try
+        let code = TiDHy.Torch.Cli.Program.main (List.toArray args)
+        code, err.ToString()
+    finally
+        Console.SetError old
+
+[<Fact>]
+let ``--device is checked before anything is written, and train --force keeps the run it cannot replace`` () =
+    let dir = folder ()
+
+    try
+        let csv, cfg = writeInputs dir
+        let out = Path.Combine(dir, "out")
+
+        let train (extra: string list) =
+            withError (
+                [ "train"; "--data"; csv; "--config"; cfg; "--out"; out; "--epochs"; "1" ]
+                @ extra
+            )
+
+        for d in [ "tpu"; "cuda:x"; "cuda:-1"; "mps"; "meta" ] do
+            let code, err = train [ "--backend"; "torch"; "--device"; d ]
+            Assert.True((code = 2), $"--device {d}: exit {code}: {err}")
+            Assert.Contains($"--device '{d}' is not a device", err)
+            Assert.False(Directory.Exists out, $"--device {d}: created {out}")
+
+        let code, err =
+            withError [ "bench"; "--device"; "tpu"; "--batch"; "1"; "--no-reference" ]
+
+        Assert.True((code = 2), $"bench --device tpu: exit {code}: {err}")
+
+        // A run to replace.
+        let code, err = train [ "--batch-size"; "4" ]
+        Assert.True((code = 0), $"exit {code}: {err}")
+
+        let snapshot () =
+            Directory.GetFiles out
+            |> Array.filter (fun f -> Path.GetFileName f <> ".tidhy.lock")
+            |> Array.sort
+            |> Array.map (fun f -> f, File.ReadAllBytes f)
+
+        let before = snapshot ()
+
+        // An option the torch backend does not implement: refused before the run is touched.
+        let float32 = Path.Combine(dir, "float32.json")
+
+        File.WriteAllText(
+            float32,
+            (File.ReadAllText cfg)
+                .Replace("\"num_epochs\": 2", "\"num_epochs\": 2, \"training_precision\": \"float32\"")
+        )
+
+        let code, err =
+            withError (
+                [ "train"; "--data"; csv; "--config"; float32; "--out"; out; "--epochs"; "1" ]
+                @ [ "--backend"; "torch"; "--force" ]
+            )
+
+        Assert.True((code = 1), $"exit {code}: {err}")
+        Assert.Contains("training_precision", err)
+        Assert.True((before = snapshot ()), "the run changed")
+
+        // CUDA where this machine has none: one line, before anything is written.
+        if not (TorchSharp.torch.cuda.is_available ()) then
+            let code, err = train [ "--backend"; "torch"; "--device"; "cuda"; "--force" ]
+            Assert.True((code = 1), $"exit {code}: {err}")
+            Assert.Contains("--device 'cuda': no CUDA device here", err)
+            Assert.DoesNotContain("Trace", err)
+            Assert.True((before = snapshot ()), "the run changed")
+    finally
+        Directory.Delete(dir, true)

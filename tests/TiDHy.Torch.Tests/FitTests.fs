@@ -104,6 +104,7 @@ let ``TorchBackend.fitMonitored records and selects as Train.fitMonitored`` () =
             Every = 2
             Measure = measure
             Selection = HighestMetric "score"
+            StatesSha256 = None
         }
 
     let core =

@@ -217,6 +217,9 @@ module Checkpoint =
             | Some v -> w.WriteString("validation_sha256", v)
             | None -> w.WriteNull "validation_sha256"
 
+            // Written only when known: a checkpoint without the key reads as None, as before.
+            r.StatesSha256 |> Option.iter (fun h -> w.WriteString("states_sha256", h))
+
             w.WriteEndObject()
         | None -> w.WriteNull "run"
 
@@ -500,6 +503,10 @@ module Checkpoint =
                             match (get what r "validation_sha256").ValueKind with
                             | JsonValueKind.Null -> None
                             | _ -> Some(text "validation_sha256")
+                        StatesSha256 =
+                            match r.TryGetProperty "states_sha256" with
+                            | true, v when v.ValueKind <> JsonValueKind.Null -> Some(text "states_sha256")
+                            | _ -> None
                     }
             else
                 None

@@ -434,8 +434,15 @@ module internal FusedStep =
         |> Option.orElseWith (fun () -> next.Best |> Option.bind (fun b -> firstNonFiniteIn "best.score" [| b.Score |]))
 
     /// Window inference into `w.Kernel.Inputs` (as `Objective.trajectory`): returns the iteration
-    /// counts' sum and the number of steps that reached `max_iter`, and the step count.
-    let private infer (cfg: Config) (w: Workspace) (init: Carry option) (X: float[,,]) =
+    /// counts' sum and the number of steps that reached `max_iter`, and the step count. `cancel` is
+    /// checked before every time step (`OperationCanceledException`).
+    let private infer
+        (cancel: Threading.CancellationToken)
+        (cfg: Config)
+        (w: Workspace)
+        (init: Carry option)
+        (X: float[,,])
+        =
         let batch, time = Array3D.length1 X, Array3D.length2 X
         let d, r, r2 = cfg.InputDim, cfg.RDim, cfg.R2Dim
         let offset = if init.IsSome then 0 else 1
@@ -492,6 +499,8 @@ module internal FusedStep =
             w.RHat <- grow w.RHat (batch * r)
 
         for k in 0 .. steps - 1 do
+            cancel.ThrowIfCancellationRequested()
+
             if cfg.Loss <> LossKind.MSE then
                 let x0 = k * batch * d
 
@@ -563,7 +572,13 @@ module internal FusedStep =
         total, atMax, steps
 
     /// One training step on packed buffers: what `Train.step` returns (its generic path, bit for bit).
-    let private stepOn (w: Workspace) (cfg: Config) (state: TrainState) (X: float[,,]) : TrainState * StepMetrics =
+    let private stepOn
+        (cancel: Threading.CancellationToken)
+        (w: Workspace)
+        (cfg: Config)
+        (state: TrainState)
+        (X: float[,,])
+        : TrainState * StepMetrics =
         let p = state.Params
         let init = if cfg.Stateful then state.Carry else None
         let count = w.Count
@@ -589,7 +604,7 @@ module internal FusedStep =
 
                 pack p w.P
                 w.RefillModel()
-                let iterSum, atMax, steps = infer cfg w init X
+                let iterSum, atMax, steps = infer cancel cfg w init X
                 w.Kernel.Run w.P
                 iterSum, atMax, steps, w.Kernel.Values)
 
@@ -783,8 +798,14 @@ module internal FusedStep =
             MaxIterShare = float atMax / float steps
         }
 
-    /// One training step of `Train.step` on a pooled workspace for `cfg` (validated; `supports`).
-    let step (cfg: Config) (state: TrainState) (X: float[,,]) : TrainState * StepMetrics =
+    /// `step`, checking `cancel` before every time step of the window's inference: raises
+    /// `OperationCanceledException` (nothing of the step returned) once it is cancelled.
+    let stepCancellable
+        (cancel: Threading.CancellationToken)
+        (cfg: Config)
+        (state: TrainState)
+        (X: float[,,])
+        : TrainState * StepMetrics =
         let shape = FusedObjective.shape cfg
         let float32 = cfg.TrainingPrecision = TrainingPrecision.Float32
         let variant = TrainingKernels.Find shape
@@ -798,6 +819,10 @@ module internal FusedStep =
             | _ -> Workspace(cfg, variant.CreateTraining(shape, float32))
 
         try
-            stepOn w cfg state X
+            stepOn cancel w cfg state X
         finally
             bag.Add w
+
+    /// One training step of `Train.step` on a pooled workspace for `cfg` (validated; `supports`).
+    let step (cfg: Config) (state: TrainState) (X: float[,,]) : TrainState * StepMetrics =
+        stepCancellable Threading.CancellationToken.None cfg state X

@@ -205,6 +205,18 @@ module Train =
         else
             stepGeneric cfg state X
 
+    /// `step`, checking `cancel` between the time steps of the window's inference on a fused
+    /// backend (before the step on the others): raises `OperationCanceledException`, with nothing of
+    /// the step returned, once it is cancelled. The same results as `step` otherwise.
+    let internal stepCancellable (cancel: CancellationToken) (cfg: Config) (state: TrainState) (X: float[,,]) =
+        let cfg = Config.validateOrThrow cfg
+        cancel.ThrowIfCancellationRequested()
+
+        if FusedObjective.supports cfg then
+            FusedStep.stepCancellable cancel cfg state X
+        else
+            stepGeneric cfg state X
+
     /// Options of `fit` with defaults: batches of 16, `cfg.NumEpochs` epochs, seed 0, validation
     /// every epoch, no checkpoint folder, no progress callback, no cancellation.
     let defaultFitOptions (cfg: Config) : FitOptions =
@@ -478,6 +490,7 @@ module Train =
                     Seed = options.Seed
                     TrainSha256 = fingerprint train
                     ValidationSha256 = validation |> Option.map fingerprint
+                    StatesSha256 = monitoring |> Option.bind _.StatesSha256
                 }
 
         let save name s =
@@ -496,11 +509,16 @@ module Train =
             if s.Batch >= bs.Length then
                 invalidOp $"state: batch {s.Batch} of epoch {epoch}, but an epoch has {bs.Length} batches."
 
-            if options.Cancellation.IsCancellationRequested then
-                cancelled <- true
-            else
-                let s', m = step cfg s (gather train bs[s.Batch])
+            // A batch cancelled midway is dropped: the state stays where the batch began.
+            let stepped =
+                try
+                    Some(stepCancellable options.Cancellation cfg s (gather train bs[s.Batch]))
+                with :? OperationCanceledException when options.Cancellation.IsCancellationRequested ->
+                    None
 
+            match stepped with
+            | None -> cancelled <- true
+            | Some(s', m) ->
                 s <-
                     { s' with
                         Running = addLosses s.Running m
@@ -565,7 +583,8 @@ module Train =
     /// last, records the epoch in `History` and keeps the best parameters (lowest validation
     /// objective, or lowest mean training total without validation data). With a checkpoint folder,
     /// `last.tidhy.json` is written after every epoch and when cancelled, `best.tidhy.json` whenever
-    /// the best improves. Cancellation stops after the batch in progress; the returned state resumes
+    /// the best improves. Cancellation stops the batch in progress at its next time step on a fused
+    /// backend (after it on the others) and drops it; the returned state resumes
     /// exactly where it stopped (same shuffle, same batch). Checkpoints record the `TrainingRun`
     /// (batch size, seed, `fingerprint` of the windows). Raises `TrainingDivergedException` (an
     /// `InvalidOperationException`) naming the epoch, batch and quantity when a step's loss, the

@@ -174,6 +174,9 @@ type TrainingRun =
         TrainSha256: string
         /// `Train.fingerprint` of the validation windows, when there are any.
         ValidationSha256: string option
+        /// The monitor's `Monitoring.StatesSha256` (the true states it decodes), when it has one;
+        /// `None` also for checkpoints written before it was recorded.
+        StatesSha256: string option
     }
 
 /// The objective of one training batch and the gradient a step follows (`Train.objective`).
@@ -232,7 +235,8 @@ type FitOptions =
         CheckpointDirectory: string option
         /// Called after every batch.
         Progress: FitProgress -> unit
-        /// Checked before every batch: a cancelled fit stops after the batch in progress.
+        /// Checked before every batch and, on a fused backend, between the time steps of a batch's
+        /// inference: a cancelled fit drops the batch in progress and stops where it began.
         Cancellation: CancellationToken
     }
 
@@ -258,6 +262,10 @@ type Monitoring =
         Measure: Params -> (string * float) list
         /// What picks the best model.
         Selection: Selection
+        /// A fingerprint of the fixed data `Measure` compares with (e.g. `Train.fingerprint` of the
+        /// true states a decoding monitor decodes), recorded in the checkpoints
+        /// (`TrainingRun.StatesSha256`) so that a resumed fit can be checked against it; `None` records none.
+        StatesSha256: string option
     }
 
 /// The result of `Train.fit`.
