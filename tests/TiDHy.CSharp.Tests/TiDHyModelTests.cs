@@ -366,4 +366,32 @@ public class TiDHyModelTests
         Assert.Equal(Totals(straight.History), Totals(model.History));
         Assert.Equal(straight.Evaluate(Validation).IHat, model.Evaluate(Validation).IHat);
     }
+
+    [Fact]
+    public void A_Fit_that_diverges_keeps_the_epochs_completed_before_as_the_checkpoint_does()
+    {
+        using var folder = new TestData.TempFolder();
+        // Validation windows whose loss overflows: the first validation, after epoch 3 of 6, diverges.
+        var huge = TestData.SineWindows(4, 6, 4);
+        for (var w = 0; w < 4; w++)
+        {
+            for (var t = 0; t < 6; t++)
+            {
+                for (var d = 0; d < 4; d++)
+                {
+                    huge[w, t, d] *= 1e200;
+                }
+            }
+        }
+
+        var model = TiDHyModel.Create(TestData.SmallOptions(), 7);
+        var settings = new FitSettings { BatchSize = 4, Epochs = 6, Seed = 11, ValidateEvery = 3, CheckpointDirectory = folder.Path };
+        Assert.ThrowsAny<InvalidOperationException>(() => model.Fit(Train, huge, settings));
+
+        var saved = TiDHyModel.LoadCheckpoint(folder.File("last.tidhy.json"));
+        Assert.Equal(2, saved.EpochsCompleted);
+        Assert.Equal(2, model.EpochsCompleted);
+        Assert.Equal(saved.History, model.History);
+        Assert.Equal(saved.Evaluate(Validation).IHat, model.Evaluate(Validation).IHat);
+    }
 }
