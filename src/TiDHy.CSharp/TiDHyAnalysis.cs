@@ -108,7 +108,8 @@ public static class TiDHyAnalysis
     /// <summary>The joint discrete state of several systems at each step (system 0 the most significant digit).</summary>
     /// <param name="states">The states <c>[time, systems]</c>, each in <c>[0, statesPerSystem)</c>.</param>
     /// <param name="statesPerSystem">The states of each system.</param>
-    /// <returns>The joint states <c>[time]</c>.</returns>
+    /// <returns>The joint states <c>[time]</c>, in <c>[0, statesPerSystem^systems)</c>.</returns>
+    /// <exception cref="ArgumentException">A state is out of range, or <c>statesPerSystem^systems − 1</c> exceeds <see cref="int.MaxValue"/> (e.g. 32 binary systems), whatever the states; the message names the parameter.</exception>
     public static int[] JointStates(int[,] states, int statesPerSystem) =>
         Interop.Call(() => F.Analysis.jointStates(statesPerSystem, states), null);
 
@@ -198,10 +199,11 @@ public static class TiDHyAnalysis
             .ToArray();
 
     /// <summary>Matches each true timescale to a different recovered one, minimising the summed relative error.</summary>
-    /// <param name="recovered">Recovered timescales.</param>
+    /// <param name="recovered">Recovered timescales, not NaN; infinite or non-positive ones (as <see cref="Modes"/> gives a unit-modulus or unstable mode) are never within the tolerance.</param>
     /// <param name="truth">True timescales, finite and positive.</param>
-    /// <param name="tolerance">The relative tolerance of a pair.</param>
+    /// <param name="tolerance">The relative tolerance of a pair, finite and non-negative.</param>
     /// <returns>One pair per matched true timescale.</returns>
+    /// <exception cref="ArgumentException">An array is empty or holds a value outside its range, or the tolerance is NaN, infinite or negative; the message and <see cref="ArgumentException.ParamName"/> name the parameter.</exception>
     public static TimescaleMatchInfo[] MatchTimescales(double[] recovered, double[] truth, double tolerance) =>
         Interop.Call(() => F.Analysis.matchTimescales(tolerance, recovered, truth), null)
             .Pairs.Select(p => new TimescaleMatchInfo(p.TrueIndex, p.RecoveredIndex, p.True, p.Recovered, p.RelativeError, p.Within))

@@ -1,3 +1,4 @@
+using System.Runtime.ExceptionServices;
 using F = TiDHy.Functional;
 
 namespace TiDHy.CSharp;
@@ -8,8 +9,12 @@ namespace TiDHy.CSharp;
 /// core; arrays are <c>[windows, time, features]</c> (<c>double[,,]</c>) or <c>[batch, features]</c>
 /// (<c>double[,]</c>). Every method that takes data also takes <c>float</c> arrays, widened exactly
 /// to <c>double</c> (set <see cref="TiDHyOptions.Backend"/> to <see cref="Backend.FusedFloat32"/> to
-/// run inference itself in float32). An instance is not safe for concurrent use while
-/// <see cref="Fit(double[,,], double[,,], FitSettings, IProgress{TrainingProgress}, CancellationToken)"/> runs.
+/// run inference itself in float32). One
+/// <see cref="Fit(double[,,], double[,,], FitSettings, IProgress{TrainingProgress}, CancellationToken)"/>
+/// runs at a time on an instance: a second <c>Fit</c> or <see cref="UseBest"/> while one runs (from
+/// another thread, or from its progress callback) throws <see cref="InvalidOperationException"/> at
+/// once, changing nothing. Inference, evaluation and saving during a fit see the parameters from
+/// before it.
 /// </summary>
 /// <remarks>
 /// <see cref="Infer(double[,], double[,], double[,])"/>, <see cref="InferFirstStep(double[,])"/> and
@@ -29,6 +34,9 @@ public sealed class TiDHyModel
 
     private readonly F.Config config;
     private F.TrainState state;
+
+    /// <summary>1 while a <c>Fit</c> (or <see cref="UseBest"/>) changes <see cref="state"/>, else 0.</summary>
+    private int busy;
 
     private TiDHyModel(F.Config config, F.TrainState state)
     {
@@ -135,9 +143,15 @@ public sealed class TiDHyModel
     /// progress with <see cref="TrainingReport.Cancelled"/> set, and the next call resumes exactly there.
     /// </param>
     /// <returns>The history so far, the best epoch, and whether the fit was cancelled.</returns>
+    /// <remarks>
+    /// When the fit fails after completing epochs (training diverges, or <paramref name="progress"/>
+    /// throws), the exception reaches the caller unchanged and the model keeps the state at the end
+    /// of the last epoch completed, the state the checkpoint folder's <c>last.tidhy.json</c> holds;
+    /// the batches of the epoch in progress are dropped, and the next call repeats them exactly.
+    /// </remarks>
     /// <exception cref="ArgumentNullException"><paramref name="train"/> is null.</exception>
     /// <exception cref="ArgumentException">A window array has the wrong shape or a non-finite entry, or a setting is out of range; the message names it.</exception>
-    /// <exception cref="InvalidOperationException">Training diverged (a non-finite loss), or the state was saved mid-epoch with another batch size.</exception>
+    /// <exception cref="InvalidOperationException">Training diverged (a non-finite loss), the state was saved mid-epoch with another batch size, or another <c>Fit</c> is running on this model.</exception>
 #pragma warning disable RS0026 // See the float32 overload.
     public TrainingReport Fit(
         double[,,] train,
@@ -148,31 +162,95 @@ public sealed class TiDHyModel
     )
     {
         ArgumentNullException.ThrowIfNull(train);
-        settings ??= new FitSettings();
+        Enter(nameof(Fit));
+        try
+        {
+            return FitExclusive(train, validation, settings ?? new FitSettings(), progress, cancellationToken);
+        }
+        finally
+        {
+            Volatile.Write(ref busy, 0);
+        }
+    }
+#pragma warning restore RS0026
+
+    /// <summary>Marks the model busy, or throws when a <c>Fit</c> already runs on it.</summary>
+    /// <param name="member">The member called, for the message.</param>
+    private void Enter(string member)
+    {
+        if (Interlocked.CompareExchange(ref busy, 1, 0) != 0)
+        {
+            throw new InvalidOperationException(
+                $"{member}: a Fit is already running on this model (on another thread, or this call comes from its progress callback); "
+                    + "a model runs one Fit at a time: wait for that Fit to return, or train another model (e.g. TiDHyModel.LoadCheckpoint of a saved checkpoint)."
+            );
+        }
+    }
+
+    private TrainingReport FitExclusive(
+        double[,,] train,
+        double[,,]? validation,
+        FitSettings settings,
+        IProgress<TrainingProgress>? progress,
+        CancellationToken cancellationToken
+    )
+    {
+        // The state at the end of the last epoch completed (what last.tidhy.json holds), and an
+        // exception of the progress callback, rethrown unchanged (not translated by Interop.Call).
+        F.TrainState? completed = null;
+        ExceptionDispatchInfo? callbackFailure = null;
         var options = new F.FitOptions(
             settings.BatchSize,
             settings.Epochs ?? config.NumEpochs,
             settings.Seed,
             settings.ValidateEvery,
             Interop.Option(settings.CheckpointDirectory),
-            Interop.Function<F.FitProgress>(p => progress?.Report(TrainingProgress.From(p))),
+            Interop.Function<F.FitProgress>(p =>
+            {
+                completed = Interop.ValueOrNull(p.CompletedState) ?? completed;
+                try
+                {
+                    progress?.Report(TrainingProgress.From(p));
+                }
+                catch (Exception e)
+                {
+                    callbackFailure = ExceptionDispatchInfo.Capture(e);
+                    throw;
+                }
+            }),
             cancellationToken
         );
         var monitoring = Monitoring(settings, validation);
-        var result = Interop.Call(
-            () => monitoring is null
-                ? F.Train.fit(config, options, train, Interop.Option(validation), state)
-                : F.Train.fitMonitored(config, options, monitoring, train, Interop.Option(validation), state),
-            null,
-            ("options", nameof(settings)),
-            ("batchSize", nameof(settings)),
-            ("n", nameof(train))
-        );
+        F.FitResult result;
+        try
+        {
+            result = Interop.Call(
+                () => monitoring is null
+                    ? F.Train.fit(config, options, train, Interop.Option(validation), state)
+                    : F.Train.fitMonitored(config, options, monitoring, train, Interop.Option(validation), state),
+                null,
+                ("options", nameof(settings)),
+                ("batchSize", nameof(settings)),
+                ("n", nameof(train))
+            );
+        }
+        catch when (completed is not null || callbackFailure is not null)
+        {
+            // Keep the epochs completed before the failure: the model agrees with the checkpoint.
+            if (completed is not null)
+            {
+                state = completed;
+                TrainingBatchSize = settings.BatchSize;
+            }
+
+            callbackFailure?.Throw();
+            throw;
+        }
+
         state = result.State;
         TrainingBatchSize = settings.BatchSize;
         return TrainingReport.From(result);
     }
-#pragma warning restore RS0026
 
     /// <summary>The monitoring that <paramref name="settings"/> ask for, or null; checks the states and the selection.</summary>
     private F.Monitoring? Monitoring(FitSettings settings, double[,,]? validation)
@@ -237,7 +315,21 @@ public sealed class TiDHyModel
     /// optimiser state stay as they are.
     /// </summary>
     /// <returns>False, changing nothing, when no epoch has completed yet.</returns>
+    /// <exception cref="InvalidOperationException">A <c>Fit</c> is running on this model.</exception>
     public bool UseBest()
+    {
+        Enter(nameof(UseBest));
+        try
+        {
+            return UseBestExclusive();
+        }
+        finally
+        {
+            Volatile.Write(ref busy, 0);
+        }
+    }
+
+    private bool UseBestExclusive()
     {
         if (Interop.ValueOrNull(state.Best) is not { } best)
         {

@@ -340,19 +340,22 @@ let lockOutput (dir: string) : IDisposable =
     stream
 
 /// Stops a long command cleanly on Ctrl-C (SIGINT) or SIGTERM, for the lifetime of the value: the
-/// first signal cancels `cts` instead of ending the process (training stops after its batch and
-/// saves a checkpoint); a second one ends the process at once. `ExitCode` is 130 after Ctrl-C and
-/// 143 after SIGTERM (128 + the signal number, as a shell reports a process the signal ended).
-type StopSignals(cts: CancellationTokenSource) =
+/// first signal cancels `cts` instead of ending the process (training stops and saves a
+/// checkpoint) and prints `stopping` (by default what training does); a second one ends the
+/// process at once. `ExitCode` is 130 after Ctrl-C and 143 after SIGTERM (128 + the signal number,
+/// as a shell reports a process the signal ended).
+type StopSignals(cts: CancellationTokenSource, ?stopping: string) =
     let mutable exitCode = 130
+
+    let stopping = defaultArg stopping "stopping and saving a checkpoint"
 
     let stop (code: int) (name: string) =
         if cts.IsCancellationRequested then
             false
         else
             exitCode <- code
-            eprintfn "%s: stopping and saving a checkpoint (again to quit at once)…" name
             cts.Cancel()
+            eprintfn "%s: %s (again to quit at once)…" name stopping
             true
 
     let ctrlC =

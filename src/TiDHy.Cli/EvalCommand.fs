@@ -3,6 +3,7 @@
 module TiDHy.Cli.EvalCommand
 
 open System.IO
+open System.Threading
 open Argu
 open TiDHy.Functional
 open TiDHy.Cli.Args
@@ -65,8 +66,36 @@ let private modelOf (path: string) (config: string option) (features: int) =
             with StateDictException msg ->
                 fail msg
 
-/// `tidhy eval`; returns the exit code.
-let run (args: ParseResults<EvalArgs>) =
+/// The files `eval` writes into its output folder, in the order it writes them (the report last).
+let EvalFiles = [ "record.npz"; "record.h5"; "metrics.csv"; "index.html" ]
+
+/// The name of the staging folder that `eval` writes its files into, inside the output folder,
+/// before it moves them into place: `.tidhy-eval` + `DataFile.TempMarker` + 32 hex digits.
+let private stagingName () =
+    ".tidhy-eval" + DataFile.TempMarker + System.Guid.NewGuid().ToString "N"
+
+/// Removes the staging folders that a killed `eval` left in `dir` (names of `stagingName`); call it
+/// with the folder's lock held.
+let private removeStaging (dir: string) =
+    for d in Directory.EnumerateDirectories dir |> Seq.toArray do
+        let name = Path.GetFileName d
+
+        if
+            name.StartsWith(".tidhy-eval", System.StringComparison.Ordinal)
+            && DataFile.isTemporary name
+        then
+            try
+                Directory.Delete(d, true)
+            with :? IOException ->
+                ()
+
+/// `tidhy eval` stopped by `stop` (a Ctrl-C or SIGTERM in `run`) returning `stopCode ()`: checked
+/// after evaluating and before each file is written. The files are written into a staging folder
+/// inside `--out` and moved into place only once all are written, so a stopped (or failed) eval
+/// leaves `--out` as it was: no record without its report, no temporary file, nothing a rerun
+/// trips over (a killed one leaves its staging folder, which the next eval removes). `written name`
+/// runs after each file of `EvalFiles` is staged (a test stops there).
+let runWith (stop: CancellationToken) (stopCode: unit -> int) (written: string -> unit) (args: ParseResults<EvalArgs>) =
     let batchSize = args.GetResult(EvalArgs.Batch_Size, 16) |> positive "--batch-size"
 
     let backend =
@@ -75,6 +104,7 @@ let run (args: ParseResults<EvalArgs>) =
     let dataPath = args.GetResult EvalArgs.Data
     let out = args.GetResult EvalArgs.Out
     use _lock = lockOutput out
+    removeStaging out
     let replaced = guardOutput out (args.Contains EvalArgs.Force)
     let series = loadSeries dataPath
 
@@ -114,16 +144,6 @@ let run (args: ParseResults<EvalArgs>) =
             s[.. used - 1, *])
 
     let share = maxIterShare cfg.MaxIter record.Iterations
-    // --force replaces what eval writes (the record, metrics and report), never a run's
-    // checkpoints, configuration or weights.
-    removeRunFiles
-        out
-        (replaced
-         |> List.filter (fun f ->
-             not (List.contains f [ "config.json"; "last.tidhy.json"; "best.tidhy.json"; "model.json" ])))
-
-    Output.saveRecord (Path.Combine(out, "record.npz")) record
-    Output.saveRecordHdf5 (Path.Combine(out, "record.h5")) record
 
     let summary =
         [
@@ -134,36 +154,94 @@ let run (args: ParseResults<EvalArgs>) =
             "inference steps stopped at max_iter", $"{100.0 * share:F1}%% (max_iter {cfg.MaxIter})"
         ]
 
-    Report.writeAtomic
-        (Path.Combine(out, "metrics.csv"))
-        $"spatial_loss_rhat_avg,spatial_loss_rbar_avg,temp_loss_avg,max_iter_share\n{record.SpatialLossRHatAvg:R},{record.SpatialLossRBarAvg:R},{record.TempLossAvg:R},{share:R}\n"
+    let write (dir: string) (name: string) =
+        let path = Path.Combine(dir, name)
 
-    let index =
-        Report.write out "TiDHy evaluation" summary [||] (Some(Report.timeline record)) states
+        match name with
+        | "record.npz" -> Output.saveRecord path record
+        | "record.h5" -> Output.saveRecordHdf5 path record
+        | "metrics.csv" ->
+            Report.writeAtomic
+                path
+                $"spatial_loss_rhat_avg,spatial_loss_rbar_avg,temp_loss_avg,max_iter_share\n{record.SpatialLossRHatAvg:R},{record.SpatialLossRBarAvg:R},{record.TempLossAvg:R},{share:R}\n"
+        | _ ->
+            Report.write dir "TiDHy evaluation" summary [||] (Some(Report.timeline record)) states
+            |> ignore
 
-    printfn
-        "Evaluated %d windows: reconstruction %.6f, forecast %.6f, temporal %.6f. Record: %s; report: %s"
-        (Array3D.length1 windows)
-        record.SpatialLossRHatAvg
-        record.SpatialLossRBarAvg
-        record.TempLossAvg
-        (Path.Combine(out, "record.npz"))
-        index
+    let staging = Path.Combine(out, stagingName ())
 
-    reportMaxIter "the" cfg.MaxIter share
+    let placed =
+        try
+            Directory.CreateDirectory staging |> ignore
 
-    // The loss of predicting 0 (each window's sum of squares, averaged): an objective a thousand
-    // times larger than that has exploded.
-    let energy =
-        (Seq.cast<float> windows |> Seq.sumBy (fun v -> v * v))
-        / float (Array3D.length1 windows)
+            let staged =
+                EvalFiles
+                |> List.forall (fun name ->
+                    not stop.IsCancellationRequested
+                    && (write staging name
+                        written name
+                        true))
+                && not stop.IsCancellationRequested
 
-    for name, v in losses do
-        if v > 1000.0 * max energy 1.0 then
-            eprintfn
-                "Warning: the %s exploded: %g, more than 1000 times the data's energy %g (the loss of predicting 0); inference diverges (lower lr_r / lr_r2)."
-                name
-                v
-                energy
+            // Every file is written: move them into place, the report last. A signal from here on
+            // is not checked (the moves are renames); a second one still ends the process at once.
+            if staged then
+                for name in EvalFiles do
+                    File.Move(Path.Combine(staging, name), Path.Combine(out, name), true)
 
-    0
+            staged
+        finally
+            if Directory.Exists staging then
+                Directory.Delete(staging, true)
+
+    if not placed then
+        printfn "Stopped before the evaluation's files were in place: nothing written to %s." out
+        stopCode ()
+    else
+        // What --force replaces that this eval did not write (the SVG plots of earlier versions);
+        // never a run's checkpoints, configuration or weights.
+        removeRunFiles
+            out
+            (replaced
+             |> List.filter (fun f ->
+                 not (
+                     List.contains f [ "config.json"; "last.tidhy.json"; "best.tidhy.json"; "model.json" ]
+                     || List.contains f EvalFiles
+                 )))
+
+        printfn
+            "Evaluated %d windows: reconstruction %.6f, forecast %.6f, temporal %.6f. Record: %s; report: %s"
+            (Array3D.length1 windows)
+            record.SpatialLossRHatAvg
+            record.SpatialLossRBarAvg
+            record.TempLossAvg
+            (Path.Combine(out, "record.npz"))
+            (Path.Combine(out, "index.html"))
+
+        reportMaxIter "the" cfg.MaxIter share
+
+        // The loss of predicting 0 (each window's sum of squares, averaged): an objective a thousand
+        // times larger than that has exploded.
+        let energy =
+            (Seq.cast<float> windows |> Seq.sumBy (fun v -> v * v))
+            / float (Array3D.length1 windows)
+
+        for name, v in losses do
+            if v > 1000.0 * max energy 1.0 then
+                eprintfn
+                    "Warning: the %s exploded: %g, more than 1000 times the data's energy %g (the loss of predicting 0); inference diverges (lower lr_r / lr_r2)."
+                    name
+                    v
+                    energy
+
+        0
+
+/// `tidhy eval`; returns the exit code. Ctrl-C or SIGTERM stops it before its files are in place
+/// (`runWith`), with exit code 130 or 143; a second signal ends the process at once.
+let run (args: ParseResults<EvalArgs>) =
+    use cts = new CancellationTokenSource()
+
+    use signals =
+        new StopSignals(cts, "stopping; the evaluation's files are not put in place")
+
+    runWith cts.Token (fun () -> signals.ExitCode) ignore args

@@ -727,6 +727,7 @@ module TorchBackend =
                         Batches = bs.Length
                         Metrics = m
                         Completed = completed
+                        CompletedState = completed |> Option.map (fun _ -> s)
                         Elapsed = clock.Elapsed
                     }
 

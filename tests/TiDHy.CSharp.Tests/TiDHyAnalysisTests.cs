@@ -105,4 +105,39 @@ public class TiDHyAnalysisTests
         Assert.Equal("matrix", Assert.ThrowsAny<ArgumentException>(() => TiDHyAnalysis.Modes(new double[2, 3])).ParamName);
         Assert.Equal("weights", Assert.ThrowsAny<ArgumentException>(() => TiDHyAnalysis.MixtureUsage(new double[0, 3])).ParamName);
     }
+
+    [Fact]
+    public void JointStates_refuses_more_joint_states_than_an_int_holds()
+    {
+        // 31 binary systems reach int.MaxValue = 2^31 − 1; 32 or 40 do not fit, whatever the values.
+        var ones = new int[1, 31];
+        for (var i = 0; i < 31; i++)
+        {
+            ones[0, i] = 1;
+        }
+
+        Assert.Equal([int.MaxValue], TiDHyAnalysis.JointStates(ones, 2));
+        foreach (var systems in new[] { 32, 40 })
+        {
+            var e = Assert.Throws<ArgumentException>(() => TiDHyAnalysis.JointStates(new int[2, systems], 2));
+            Assert.Equal("states", e.ParamName);
+            Assert.Contains($"{systems} systems of 2 states", e.Message);
+        }
+    }
+
+    [Fact]
+    public void MatchTimescales_refuses_NaN_and_a_tolerance_that_is_not_finite_and_non_negative()
+    {
+        foreach (var tolerance in new[] { double.NaN, -0.1, double.PositiveInfinity })
+        {
+            Assert.Equal("tolerance", Assert.ThrowsAny<ArgumentException>(() => TiDHyAnalysis.MatchTimescales([1.0], [1.0], tolerance)).ParamName);
+        }
+
+        foreach (var truth in new[] { double.NaN, double.PositiveInfinity, 0.0, -1.0 })
+        {
+            Assert.Equal("truth", Assert.ThrowsAny<ArgumentException>(() => TiDHyAnalysis.MatchTimescales([1.0], [truth], 0.1)).ParamName);
+        }
+
+        Assert.Equal("recovered", Assert.ThrowsAny<ArgumentException>(() => TiDHyAnalysis.MatchTimescales([double.NaN, 4.0], [4.0], 0.1)).ParamName);
+    }
 }

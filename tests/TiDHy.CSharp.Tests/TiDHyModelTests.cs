@@ -273,4 +273,125 @@ public class TiDHyModelTests
         options.RDim = 7;
         Assert.Equal(3, model.Options.RDim);
     }
+
+    [Fact]
+    public async Task A_second_Fit_while_one_runs_throws_and_the_first_keeps_every_epoch()
+    {
+        var model = TiDHyModel.Create(TestData.SmallOptions(), 5);
+        using var entered = new ManualResetEventSlim();
+        using var release = new ManualResetEventSlim();
+        Exception? reentrant = null;
+        var progress = new TestData.Recorder<TrainingProgress>(p =>
+        {
+            if (p.Epoch == 1 && p.Batch == 1)
+            {
+                try
+                {
+                    // From the progress callback, on the training thread itself.
+                    model.Fit(Train, settings: Settings(5));
+                }
+                catch (Exception e)
+                {
+                    reentrant = e;
+                }
+                finally
+                {
+                    entered.Set();
+                }
+
+                release.Wait(TimeSpan.FromMinutes(2));
+            }
+        });
+
+        var first = Task.Run(() => model.Fit(Train, settings: Settings(3), progress: progress));
+        try
+        {
+            Assert.True(entered.Wait(TimeSpan.FromMinutes(2)), "the first fit never reached epoch 1");
+            // From another thread while the first fit waits in its callback.
+            var concurrent = Assert.Throws<InvalidOperationException>(() => model.Fit(Train, settings: Settings(5)));
+            Assert.Contains("already running", concurrent.Message);
+            Assert.Throws<InvalidOperationException>(() => model.Fit(new float[8, 6, 4], null, Settings(5)));
+            Assert.Throws<InvalidOperationException>(() => model.UseBest());
+        }
+        finally
+        {
+            release.Set();
+        }
+
+        var report = await first;
+        Assert.IsType<InvalidOperationException>(reentrant);
+        Assert.Equal(3, report.EpochsCompleted);
+        Assert.Equal(3, model.EpochsCompleted);
+        var straight = TiDHyModel.Create(TestData.SmallOptions(), 5);
+        straight.Fit(Train, settings: Settings(3));
+        Assert.Equal(Totals(straight.History), Totals(model.History));
+
+        // Once it has returned, the model trains again.
+        Assert.Equal(4, model.Fit(Train, settings: Settings(4)).EpochsCompleted);
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void A_progress_callback_that_throws_leaves_the_model_with_the_epochs_it_saved(bool onEpochEnd)
+    {
+        using var folder = new TestData.TempFolder();
+        var model = TiDHyModel.Create(TestData.SmallOptions(), 7);
+        var boom = new TimeoutException("the caller's own failure");
+        var progress = new TestData.Recorder<TrainingProgress>(p =>
+        {
+            // Mid-epoch 3 (epochs 0–2 done), or on the batch that completes epoch 2.
+            if (onEpochEnd ? p.CompletedEpoch?.Epoch == 2 : p.Epoch == 3 && p.Batch == 1)
+            {
+                throw boom;
+            }
+        });
+        FitSettings Six(string? checkpoints) => new() { BatchSize = 4, Epochs = 6, Seed = 11, CheckpointDirectory = checkpoints };
+        var settings = Six(folder.Path);
+
+        Assert.Same(boom, Assert.Throws<TimeoutException>(() => model.Fit(Train, Validation, settings, progress)));
+
+        var saved = TiDHyModel.LoadCheckpoint(folder.File("last.tidhy.json"));
+        Assert.Equal(3, saved.EpochsCompleted);
+        Assert.Equal(3, model.EpochsCompleted);
+        Assert.Equal(saved.History, model.History);
+        Assert.Equal(saved.BestEpoch, model.BestEpoch);
+        Assert.Equal(4, model.TrainingBatchSize);
+        Assert.Equal(saved.Evaluate(Validation).IHat, model.Evaluate(Validation).IHat);
+
+        // The next Fit continues from there as an uninterrupted one does.
+        model.Fit(Train, Validation, Six(null));
+        var straight = TiDHyModel.Create(TestData.SmallOptions(), 7);
+        straight.Fit(Train, Validation, Six(null));
+        Assert.Equal(Totals(straight.History), Totals(model.History));
+        Assert.Equal(straight.Evaluate(Validation).IHat, model.Evaluate(Validation).IHat);
+    }
+
+    [Fact]
+    public void A_Fit_that_diverges_keeps_the_epochs_completed_before_as_the_checkpoint_does()
+    {
+        using var folder = new TestData.TempFolder();
+        // Validation windows whose loss overflows: the first validation, after epoch 3 of 6, diverges.
+        var huge = TestData.SineWindows(4, 6, 4);
+        for (var w = 0; w < 4; w++)
+        {
+            for (var t = 0; t < 6; t++)
+            {
+                for (var d = 0; d < 4; d++)
+                {
+                    huge[w, t, d] *= 1e200;
+                }
+            }
+        }
+
+        var model = TiDHyModel.Create(TestData.SmallOptions(), 7);
+        var settings = new FitSettings { BatchSize = 4, Epochs = 6, Seed = 11, ValidateEvery = 3, CheckpointDirectory = folder.Path };
+        Assert.ThrowsAny<InvalidOperationException>(() => model.Fit(Train, huge, settings));
+
+        var saved = TiDHyModel.LoadCheckpoint(folder.File("last.tidhy.json"));
+        Assert.Equal(2, saved.EpochsCompleted);
+        Assert.Equal(2, model.EpochsCompleted);
+        Assert.Equal(saved.History, model.History);
+        Assert.Equal(saved.Evaluate(Validation).IHat, model.Evaluate(Validation).IHat);
+    }
 }

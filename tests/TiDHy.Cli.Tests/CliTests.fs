@@ -11,8 +11,9 @@ open Xunit
 
 let private gate = obj ()
 
-/// Runs `tidhy args` and returns the exit code, standard output and standard error.
-let run (args: string list) =
+/// Runs `command ()` (a command's exit code) with the console captured, one at a time; returns the
+/// exit code, standard output and standard error.
+let internal captured (command: unit -> int) =
     lock gate (fun () ->
         let out, err = new StringWriter(), new StringWriter()
         let oldOut, oldErr = Console.Out, Console.Error
@@ -20,11 +21,15 @@ let run (args: string list) =
         Console.SetError err
 
         try
-            let code = TiDHy.Cli.Program.main (List.toArray args)
+            let code = command ()
             code, out.ToString(), err.ToString()
         finally
             Console.SetOut oldOut
             Console.SetError oldErr)
+
+/// Runs `tidhy args` and returns the exit code, standard output and standard error.
+let run (args: string list) =
+    captured (fun () -> TiDHy.Cli.Program.main (List.toArray args))
 
 /// Runs `tidhy train --data data --config config --out out` and the `extra` arguments.
 let train (data: string) (config: string) (out: string) (extra: string list) =

@@ -135,6 +135,155 @@ let ``SIGTERM stops the demo's training after the batch; it still measures and r
     Assert.True(File.Exists(Path.Combine(out, "model.json")), "no model")
     Assert.Empty(tempFiles out)
 
+/// The files and folders in `dir` other than the lock file, sorted.
+let private entries (dir: string) =
+    Directory.GetFileSystemEntries dir
+    |> Array.map Path.GetFileName
+    |> Array.filter ((<>) TiDHy.Cli.Args.LockFile)
+    |> Array.sort
+    |> Array.toList
+
+/// Each file's name and bytes in `dir`.
+let private contents (dir: string) =
+    Directory.GetFiles dir
+    |> Array.sort
+    |> Array.map (fun f -> Path.GetFileName f, File.ReadAllBytes f)
+    |> Array.toList
+
+/// A trained tiny model (`tinyTrain`, 1 epoch) in `dir`/run, and `eval` arguments on its series.
+let private evalSetup (dir: string) =
+    let code, _, err = run (tinyTrain dir (Path.Combine(dir, "run")) 1 [])
+    Assert.True((code = 0), $"exit {code}: {err}")
+
+    fun (out: string) (extra: string list) ->
+        [
+            "--model"
+            Path.Combine(dir, "run", "last.tidhy.json")
+            "--data"
+            Path.Combine(dir, "series.csv")
+            "--out"
+            out
+            yield! extra
+        ]
+
+/// `eval args` in-process with a stop token that `stopAt name` cancels once `name` is written (as
+/// Ctrl-C or SIGTERM would), exiting 143 when stopped.
+let private evalStoppedAfter (stopAt: string option) (args: string list) =
+    use cts = new CancellationTokenSource()
+
+    let parsed =
+        Argu.ArgumentParser
+            .Create<TiDHy.Cli.EvalCommand.EvalArgs>(programName = "tidhy eval")
+            .ParseCommandLine(List.toArray args)
+
+    if stopAt = Some "" then
+        cts.Cancel()
+
+    captured (fun () ->
+        TiDHy.Cli.EvalCommand.runWith
+            cts.Token
+            (fun () -> 143)
+            (fun name ->
+                if Some name = stopAt then
+                    cts.Cancel())
+            parsed)
+
+[<Fact>]
+let ``An eval stopped before or between any of its writes leaves its folder as it was, and the rerun succeeds`` () =
+    let dir = tempDir ()
+    let evalArgs = evalSetup dir
+
+    // "" stops before the first write; then after each file (the last: before the files move).
+    for stopAt in "" :: TiDHy.Cli.EvalCommand.EvalFiles do
+        let out = Path.Combine(dir, $"eval-{stopAt}")
+        let code, stdout, err = evalStoppedAfter (Some stopAt) (evalArgs out [])
+        Assert.True((code = 143), $"stopped after '{stopAt}': exit {code}: {stdout} {err}")
+        Assert.Contains("nothing written", stdout)
+        // No record without its report, no temporary file or folder: nothing but the lock.
+        Assert.Equal<string list>([], entries out)
+        let code, _, err = run ("eval" :: evalArgs out [])
+        Assert.True((code = 0), $"rerun after '{stopAt}': exit {code}: {err}")
+        Assert.Equal<string list>(TiDHy.Cli.EvalCommand.EvalFiles |> List.sort, entries out)
+
+    // With --force over a complete eval, a stopped one leaves the earlier files, byte for byte.
+    let out = Path.Combine(dir, "eval-force")
+    let code, _, err = run ("eval" :: evalArgs out [])
+    Assert.True((code = 0), $"exit {code}: {err}")
+    let before = contents out
+
+    for stopAt in "" :: TiDHy.Cli.EvalCommand.EvalFiles do
+        let code, _, err =
+            evalStoppedAfter (Some stopAt) (evalArgs out [ "--force"; "--batch-size"; "3" ])
+
+        Assert.True((code = 143), $"--force stopped after '{stopAt}': exit {code}: {err}")
+        Assert.Equal<(string * byte[]) list>(before, contents out)
+        Assert.Equal<string list>(TiDHy.Cli.EvalCommand.EvalFiles |> List.sort, entries out)
+
+    // Not stopped, --force replaces them (another batch size, another record).
+    let code, _, err =
+        evalStoppedAfter None (evalArgs out [ "--force"; "--batch-size"; "3" ])
+
+    Assert.True((code = 0), $"exit {code}: {err}")
+    Assert.NotEqual<(string * byte[]) list>(before, contents out)
+    Assert.Equal<string list>(TiDHy.Cli.EvalCommand.EvalFiles |> List.sort, entries out)
+
+[<Fact>]
+let ``A staging folder a killed eval left is removed by the next eval, which then succeeds`` () =
+    let dir = tempDir ()
+    let evalArgs = evalSetup dir
+    let out = Path.Combine(dir, "eval")
+    let stale = Path.Combine(out, $".tidhy-eval.tmp-{Guid.NewGuid():N}")
+    Directory.CreateDirectory stale |> ignore
+    File.WriteAllText(Path.Combine(stale, "record.npz"), "half a record")
+    let mine = Path.Combine(out, ".tidhy-eval-notes")
+    Directory.CreateDirectory mine |> ignore
+    let code, _, err = run ("eval" :: evalArgs out [])
+    Assert.True((code = 0), $"exit {code}: {err}")
+    Assert.False(Directory.Exists stale, "the stale staging folder is still there")
+    Assert.True(Directory.Exists mine)
+
+[<Fact>]
+let ``SIGTERM during eval exits 143 and puts none of its files in place; the rerun succeeds`` () =
+    let dir = tempDir ()
+    let evalArgs = evalSetup dir
+    let out = Path.Combine(dir, "eval")
+    // --states is a named pipe: eval reads it after evaluating and before writing anything, and
+    // the writer's open returns once eval has opened it. SIGTERM then, the states after it.
+    let fifo = Path.Combine(dir, "states.csv")
+
+    do
+        use mk = Process.Start("mkfifo", [ fifo ])
+        mk.WaitForExit()
+        Assert.Equal(0, mk.ExitCode)
+
+    let p, o, e = start ("eval" :: evalArgs out [ "--states"; fifo ])
+
+    let opening =
+        Tasks.Task.Run(fun () -> new FileStream(fifo, FileMode.Open, FileAccess.Write))
+
+    if not (opening.Wait(TimeSpan.FromSeconds 120.0)) then
+        p.Kill true
+        p.WaitForExit()
+        failwith $"eval never opened --states: {o} {e}"
+
+    signal "TERM" p.Id
+    waitFor 60.0 (fun () -> (lock e (fun () -> string e)).Contains "SIGTERM: stopping")
+
+    do
+        use w = new StreamWriter(opening.Result)
+        w.WriteLine "state"
+
+        for t in 0..59 do
+            w.WriteLine(string (t / 15 % 2))
+
+    let code, stdout, err = finish 120 (p, o, e)
+    Assert.True((code = 143), $"exit {code}: {stdout} {err}")
+    Assert.Contains("nothing written", stdout)
+    Assert.Equal<string list>([], entries out)
+    let code, _, err = run ("eval" :: evalArgs out [])
+    Assert.True((code = 0), $"exit {code}: {err}")
+    Assert.Equal<string list>(TiDHy.Cli.EvalCommand.EvalFiles |> List.sort, entries out)
+
 [<Fact>]
 let ``A second process on the same output folder fails at once while the first holds it`` () =
     let dir = tempDir ()

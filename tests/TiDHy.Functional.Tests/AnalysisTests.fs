@@ -407,3 +407,47 @@ let ``bad input raises ArgumentException naming the argument`` () =
     throwsNaming "weights" (fun () -> box (Analysis.entropy [| 1.0; -1.0 |]))
     throwsNaming "k" (fun () -> box (Analysis.kMeans (Random.key 1) 6 x))
     throwsNaming "states" (fun () -> box (Analysis.jointStates 2 (array2D [ [ 0; 2 ] ])))
+
+[<Fact>]
+let ``jointStates refuses systems whose joint states do not fit an int, and reaches Int32.MaxValue when they do`` () =
+    // 31 binary systems: joint states 0 … 2^31 − 1 = Int32.MaxValue, all of them representable.
+    Assert.Equal<int[]>([| Int32.MaxValue; 0 |], Analysis.jointStates 2 (Array2D.init 2 31 (fun t _ -> 1 - t)))
+    // 19 systems of 3 states: 3^19 = 1162261467 joint states.
+    Assert.Equal<int[]>([| 1162261466 |], Analysis.jointStates 3 (Array2D.create 1 19 2))
+
+    // 32 and 40 binary systems, 20 of 3 states (3^20 = 3486784401): too many for an int, even
+    // when the states seen are all 0.
+    for k, systems in [ 2, 32; 2, 40; 3, 20; 1000, 4 ] do
+        let ex =
+            Assert.Throws<ArgumentException>(fun () -> Analysis.jointStates k (Array2D.zeroCreate 3 systems) |> ignore)
+
+        Assert.Equal("states", ex.ParamName)
+        Assert.Contains($"{systems} systems of {k} states", ex.Message)
+        Assert.Contains(string Int32.MaxValue, ex.Message)
+
+[<Fact>]
+let ``matchTimescales refuses a NaN recovered timescale and a tolerance that is not finite and non-negative`` () =
+    for tol in [ nan; -0.1; infinity; -infinity ] do
+        throwsNaming "tolerance" (fun () -> box (Analysis.matchTimescales tol [| 1.0 |] [| 1.0 |]))
+
+    for truth in [ nan; infinity; 0.0; -2.0 ] do
+        throwsNaming "truth" (fun () -> box (Analysis.matchTimescales 0.1 [| 1.0 |] [| 4.0; truth |]))
+
+    throwsNaming "recovered" (fun () -> box (Analysis.matchTimescales 0.1 [| 4.0; nan |] [| 4.0 |]))
+    // What `modes` reports for a unit-modulus (infinite) or unstable (negative) mode stays accepted,
+    // never within tolerance.
+    let m = Analysis.matchTimescales 0.1 [| -infinity; -3.0 |] [| 4.0 |]
+    Assert.Equal(0, m.WithinCount)
+
+[<Fact>]
+let ``stateTimescaleRecovery refuses a bad tolerance even when no step is matched`` () =
+    let data = sldsSmall ()
+    // Every V_t zero: nothing is matched, the tolerance is still checked.
+    let ut = Array4D.zeroCreate 1 3 2 2
+
+    for tol in [ nan; -1.0; infinity ] do
+        throwsNaming "tolerance" (fun () ->
+            box (
+                Analysis.stateTimescaleRecovery tol 1.0 ut data.Train.States data.Systems
+                |> ignore
+            ))

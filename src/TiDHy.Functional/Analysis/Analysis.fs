@@ -205,12 +205,27 @@ module Analysis =
 
     /// The joint discrete state of several systems at each step: `states [time; systems]`, each in
     /// `0 … statesPerSystem − 1`, → `[time]` with `Σ_i states[t, i]·K^(systems − 1 − i)` (system 0
-    /// the most significant digit), in `0 … K^systems − 1`.
+    /// the most significant digit), in `0 … K^systems − 1`. Raises `ArgumentException` when
+    /// `K^systems − 1` exceeds `Int32.MaxValue` (e.g. 32 binary systems), whatever the values:
+    /// `stateLabels` numbers the joint states seen instead.
     let jointStates (statesPerSystem: int) (states: int[,]) =
         checkNotNull (nameof states) states
 
         if statesPerSystem < 1 then
             fail (nameof statesPerSystem) $"expected >= 1, got {statesPerSystem}."
+
+        let systems = Array2D.length2 states
+        // K^systems, stopping once past Int32.MaxValue + 1 (both factors stay below 2^32).
+        let mutable count = 1L
+
+        for _ in 1..systems do
+            if count <= int64 Int32.MaxValue + 1L then
+                count <- count * int64 statesPerSystem
+
+        if count - 1L > int64 Int32.MaxValue then
+            fail
+                (nameof states)
+                $"{systems} systems of {statesPerSystem} states make {statesPerSystem}^{systems} joint states, more than an int holds (at most {Int32.MaxValue} + 1); decode fewer systems at once, or number the joint states seen (stateLabels)."
 
         Array.init (Array2D.length1 states) (fun t ->
             let mutable acc = 0
@@ -902,6 +917,11 @@ module Analysis =
                     }
         |]
 
+    /// Raises `ArgumentException` unless `tolerance` is finite and `>= 0`.
+    let private checkTolerance (tolerance: float) =
+        if not (Double.IsFinite tolerance && tolerance >= 0.0) then
+            fail (nameof tolerance) $"expected a finite relative tolerance >= 0, got {tolerance}."
+
     /// The cost of matching `recovered` to `truth`: the relative error, or 1e6 when the recovered
     /// timescale is not finite and positive (capped at 1e6 so that the assignment stays finite).
     let private matchCost (truth: float) (recovered: float) =
@@ -913,19 +933,27 @@ module Analysis =
     /// Matches each true timescale `truth [n]` (finite, positive) to a different recovered one
     /// `recovered [m]` so that the summed relative error `|recovered − true| / true` is least
     /// (Hungarian algorithm); all true ones are matched when `n ≤ m`. A pair is within tolerance when
-    /// its relative error is at most `tolerance`. Non-finite or non-positive recovered timescales
-    /// are never within tolerance.
+    /// its relative error is at most `tolerance`. Infinite or non-positive recovered timescales
+    /// (what `modes` gives a unit-modulus or unstable mode) are never within tolerance. Raises
+    /// `ArgumentException` for a NaN recovered timescale, a true one that is not finite and
+    /// positive, and a tolerance that is not finite and `>= 0`.
     let matchTimescales (tolerance: float) (recovered: float[]) (truth: float[]) =
         checkNotNull (nameof recovered) recovered
         checkNotNull (nameof truth) truth
         checkNotEmpty (nameof recovered) recovered.Length
         checkNotEmpty (nameof truth) truth.Length
+        checkTolerance tolerance
 
-        if not (tolerance >= 0.0) then
-            fail (nameof tolerance) $"expected >= 0, got {tolerance}."
+        match truth |> Array.tryFindIndex (fun v -> not (Double.IsFinite v && v > 0.0)) with
+        | Some i -> fail (nameof truth) $"expected finite, positive timescales, got {truth[i]} at index {i}."
+        | None -> ()
 
-        if truth |> Array.exists (fun v -> not (Double.IsFinite v && v > 0.0)) then
-            fail (nameof truth) "expected finite, positive timescales."
+        match recovered |> Array.tryFindIndex Double.IsNaN with
+        | Some i ->
+            fail
+                (nameof recovered)
+                $"got NaN at index {i}; a timescale is a number (infinite or negative for a unit-modulus or unstable mode, as modes gives them)."
+        | None -> ()
 
         let cost =
             Array2D.init truth.Length recovered.Length (fun i j -> matchCost truth[i] recovered[j])
@@ -970,7 +998,8 @@ module Analysis =
     /// step of `ut [windows; T; R; R]` (window-major, with `states [≥ windows·T; systems]` the true
     /// discrete states of the same steps), the modes of `V_t` are matched (`matchTimescales`) to the
     /// true modes of the states active at that step (one set per system); steps whose `V_t` is zero
-    /// are skipped. One result per (system, state, mode) of `systems`, system-major.
+    /// are skipped. One result per (system, state, mode) of `systems`, system-major. Raises
+    /// `ArgumentException` for a tolerance that is not finite and `>= 0`, even when no step is matched.
     let stateTimescaleRecovery
         (tolerance: float)
         (dt: float)
@@ -981,6 +1010,7 @@ module Analysis =
         checkNotNull (nameof ut) ut
         checkNotNull (nameof states) states
         checkNotNull (nameof systems) systems
+        checkTolerance tolerance
         let t = Array4D.length2 ut
         let steps = Array4D.length1 ut * t
 

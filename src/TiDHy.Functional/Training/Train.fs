@@ -569,6 +569,7 @@ module Train =
                         Batches = bs.Length
                         Metrics = m
                         Completed = completed
+                        CompletedState = completed |> Option.map (fun _ -> s)
                         Elapsed = clock.Elapsed
                     }
 

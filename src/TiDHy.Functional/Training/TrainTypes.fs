@@ -215,6 +215,11 @@ type FitProgress =
         Metrics: StepMetrics
         /// The epoch just completed, on the last batch of an epoch.
         Completed: EpochRecord option
+        /// The training state at the end of the epoch just completed (what the fit returns if it
+        /// ends there, and what `last.tidhy.json` holds with a checkpoint folder), on the last batch
+        /// of an epoch: a caller whose fit then fails (a progress callback that throws, a divergence
+        /// in a later epoch) keeps the epochs completed.
+        CompletedState: TrainState option
         /// Time since the fit started.
         Elapsed: TimeSpan
     }
