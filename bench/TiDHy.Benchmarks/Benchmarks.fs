@@ -45,12 +45,15 @@ type InferenceKernelBenchmarks() =
     /// Worker threads at most (0 = one per core, the default).
     member val Threads = 0 with get, set
 
+    /// The synchronised loop's schedule (the automatic choice by default).
+    member val Schedule = KernelSchedule.Automatic with get, set
+
     [<GlobalSetup>]
     member this.Setup() =
         let cfg = InferenceBenchmark.config Backend.Fused
         let p = Init.init cfg (Random.key 0)
         kernel <- Fused.kernel cfg
-        settings <- (Fused.settings cfg).WithThreads this.Threads
+        settings <- (Fused.settings cfg).WithThreads(this.Threads).WithSchedule(this.Schedule)
         model <- Fused.model cfg p
         let b = this.Batch
         let z = Random.normal (Random.key 1) (b * (cfg.InputDim + cfg.RDim + cfg.R2Dim))

@@ -13,9 +13,11 @@ open TiDHy.Benchmarks.Benchmarks
 
 /// Prints one line per precision and batch size: the best time of one 50-iteration call over
 /// `seconds` of calls, and sample-iterations per second.
-let run (batches: int list) (threads: int) (seconds: float) =
+let run (batches: int list) (threads: int) (schedule: TiDHy.Kernels.KernelSchedule) (seconds: float) =
     for batch in batches do
-        let b = InferenceKernelBenchmarks(Batch = batch, Threads = threads)
+        let b =
+            InferenceKernelBenchmarks(Batch = batch, Threads = threads, Schedule = schedule)
+
         b.Setup()
 
         for name, call in

@@ -19,15 +19,24 @@ let main argv =
             |> Option.defaultValue "16,256,2048"
             |> fun s -> s.Split(',') |> Array.map int |> List.ofArray
 
-        opt "--group" rest
-        |> Option.iter (fun g -> TiDHy.Kernels.KernelSchedule.IterationGroup <- int g)
+        let automatic = TiDHy.Kernels.KernelSchedule.Automatic
 
-        opt "--tile-kib" rest
-        |> Option.iter (fun t -> TiDHy.Kernels.KernelSchedule.TileBytes <- 1024L * int64 t)
+        let schedule =
+            TiDHy.Kernels.KernelSchedule(
+                IterationGroup =
+                    (opt "--group" rest
+                     |> Option.map int
+                     |> Option.defaultValue automatic.IterationGroup),
+                TileBytes =
+                    (opt "--tile-kib" rest
+                     |> Option.map (fun t -> 1024L * int64 t)
+                     |> Option.defaultValue automatic.TileBytes)
+            )
 
         KernelThroughput.run
             batches
             (opt "--threads" rest |> Option.map int |> Option.defaultValue 0)
+            schedule
             (opt "--seconds" rest |> Option.map float |> Option.defaultValue 1.0)
 
         0

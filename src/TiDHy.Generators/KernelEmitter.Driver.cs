@@ -32,7 +32,7 @@ internal static partial class KernelEmitter
             w.Line("lastMask = FirstLanes(ValidLanes(Blocks - 1));");
             w.Line($"if (lrR.Length < maxIter) lrR = new {T}[maxIter];");
             w.Line($"for (int i = 0; i < maxIter; i++) lrR[i] = ({T})s.RStepSize(i);");
-            w.Line("RunWorkers(s.Threads);");
+            w.Line("RunWorkers(s);");
             w.Line($"Gather(r, R, {Offset(infBlock, "rv")});");
             w.Line($"Gather(r2, R2, {Offset(infBlock, "r2v")});");
             w.Line($"Gather(rHat, R, {Offset(infBlock, "vr")});");
@@ -55,7 +55,7 @@ internal static partial class KernelEmitter
             w.Line($"Scatter(x, D, {Offset(firstBlock, "xb")});");
             w.Line("lastMask = FirstLanes(ValidLanes(Blocks - 1));");
             EmitAdamWSchedule();
-            w.Line("RunWorkers(s.Threads);");
+            w.Line("RunWorkers(s);");
             w.Line($"Gather(r, R, {Offset(firstBlock, "rv")});");
             EmitFinish(true);
             w.Close();

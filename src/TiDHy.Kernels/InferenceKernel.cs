@@ -44,8 +44,14 @@ public sealed record InferenceSettings
     /// <summary>Worker threads at most; 0 = one per core (or <c>TIDHY_KERNEL_THREADS</c>).</summary>
     public int Threads { get; init; }
 
+    /// <summary>How the call's synchronised loop is scheduled (results never depend on it); the automatic choice by default.</summary>
+    public KernelSchedule Schedule { get; init; } = KernelSchedule.Automatic;
+
     /// <summary>A copy with <see cref="Threads"/> = <paramref name="threads"/>.</summary>
     public InferenceSettings WithThreads(int threads) => this with { Threads = threads };
+
+    /// <summary>A copy with <see cref="Schedule"/> = <paramref name="schedule"/>.</summary>
+    public InferenceSettings WithSchedule(KernelSchedule schedule) => this with { Schedule = schedule };
 
     /// <summary>Raises <see cref="ArgumentException"/> naming the first impossible setting.</summary>
     public void Validate()
@@ -54,6 +60,8 @@ public sealed record InferenceSettings
             throw new ArgumentException($"InferenceSettings.Options = {Options}: every option must be concrete, not Any.");
         if (MaxIter < 10) throw new ArgumentException($"InferenceSettings.MaxIter = {MaxIter}: must be at least 10.");
         if (Threads < 0) throw new ArgumentException($"InferenceSettings.Threads = {Threads}: must be >= 0.");
+        if (Schedule is null) throw new ArgumentException("InferenceSettings.Schedule: must not be null.");
+        Schedule.Validate();
         if (!Enum.IsDefined(SaturateR)) throw new ArgumentException($"InferenceSettings.SaturateR = {SaturateR}: not a saturation method.");
         if (!Enum.IsDefined(SaturateR2)) throw new ArgumentException($"InferenceSettings.SaturateR2 = {SaturateR2}: not a saturation method.");
         if (!(SaturateRScale > 0.0) || double.IsInfinity(SaturateRScale)) throw new ArgumentException($"InferenceSettings.SaturateRScale = {SaturateRScale}: must be a positive finite number.");
@@ -95,6 +103,7 @@ public enum InferenceQuantity
 /// <param name="DivergedIteration">0, or the iteration (from 1) after which a latent of a sample was first not finite; the call stopped there.</param>
 /// <param name="DivergedSample">-1, or the first sample (from 0, batch order) whose latent was not finite after <paramref name="DivergedIteration"/>.</param>
 /// <param name="DivergedQuantity">The latent of that sample that was not finite (<c>r</c> when both were).</param>
+/// <param name="Workers">The workers the call ran on: fewer than it asked for when the pool was smaller or busy (the results are the same).</param>
 /// <remarks>Infrastructure for generated kernels.</remarks>
 [EditorBrowsable(EditorBrowsableState.Never)]
 public readonly record struct InferenceStats(
@@ -102,7 +111,8 @@ public readonly record struct InferenceStats(
     bool Converged,
     int DivergedIteration = 0,
     int DivergedSample = -1,
-    InferenceQuantity DivergedQuantity = InferenceQuantity.None)
+    InferenceQuantity DivergedQuantity = InferenceQuantity.None,
+    int Workers = 1)
 {
     /// <summary>True when the call stopped because a latent was not finite.</summary>
     public bool Diverged => DivergedIteration > 0;

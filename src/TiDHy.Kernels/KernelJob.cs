@@ -106,6 +106,9 @@ public abstract unsafe class KernelJob<T> : IWorkerJob where T : unmanaged
     /// </summary>
     protected int DivergedFlag;
 
+    /// <summary>The schedule of the current call (<see cref="InferenceSettings.Schedule"/>).</summary>
+    private KernelSchedule schedule = KernelSchedule.Automatic;
+
     int IWorkerJob.Workers
     {
         get => workers;
@@ -118,17 +121,22 @@ public abstract unsafe class KernelJob<T> : IWorkerJob where T : unmanaged
         }
     }
 
+    void IWorkerJob.Abort() => barrier.Abort();
+
     /// <summary>Runs worker <paramref name="worker"/> (0 … workers−1) of this call to completion.</summary>
     public abstract void RunWorker(int worker);
 
     /// <summary>
-    /// Runs <see cref="RunWorker"/> on up to <paramref name="threads"/> workers (0 = every core of the
-    /// pool), never more than one per block, and returns when all have finished.
+    /// Runs <see cref="RunWorker"/> on up to <see cref="InferenceSettings.Threads"/> workers of
+    /// <paramref name="s"/> (0 = every core of the pool), never more than one per block, under its
+    /// <see cref="InferenceSettings.Schedule"/>, and returns when all have finished. The stats of the
+    /// call (<see cref="Stats"/>) report the workers it ran on.
     /// </summary>
-    protected void RunWorkers(int threads)
+    protected void RunWorkers(InferenceSettings s)
     {
-        int want = threads > 0 ? threads : WorkerPool.Capacity;
-        WorkerPool.Run(this, Math.Min(want, Blocks));
+        schedule = s.Schedule;
+        int want = s.Threads > 0 ? s.Threads : WorkerPool.Capacity;
+        WorkerPool.Run(this, Math.Min(want, Blocks), schedule.WaitForPool);
     }
 
     /// <summary>Waits until every worker of this call has arrived; <paramref name="localSense"/> is the caller's own flag (start at 0).</summary>
@@ -140,16 +148,16 @@ public abstract unsafe class KernelJob<T> : IWorkerJob where T : unmanaged
     /// single worker whose blocks fit in <see cref="KernelSchedule.CacheBytes"/>; else groups of
     /// <see cref="MaxGroup"/> iterations (one barrier per group, and tiles of
     /// <see cref="KernelSchedule.TileBytes"/> that stay in cache through the group).
-    /// <see cref="KernelSchedule"/> can fix either.
+    /// The call's <see cref="KernelSchedule"/> can fix either.
     /// </summary>
     private void ChooseSchedule()
     {
         long blockBytes = Math.Max((long)BlockStride * sizeof(T), 1);
         long perWorker = (long)((Blocks + workers - 1) / workers) * blockBytes;
-        TileBlocks = KernelSchedule.TileBlocks > 0 ? KernelSchedule.TileBlocks
-            : (int)Math.Clamp(KernelSchedule.TileBytes / blockBytes, 1, int.MaxValue);
-        bool spill = perWorker > KernelSchedule.CacheBytes;
-        Group = KernelSchedule.IterationGroup > 0 ? Math.Min(KernelSchedule.IterationGroup, MaxGroup)
+        TileBlocks = schedule.TileBlocks > 0 ? schedule.TileBlocks
+            : (int)Math.Clamp(schedule.TileBytes / blockBytes, 1, int.MaxValue);
+        bool spill = perWorker > schedule.CacheBytes;
+        Group = schedule.IterationGroup > 0 ? Math.Min(schedule.IterationGroup, MaxGroup)
             : workers > 1 || spill ? MaxGroup : 1;
     }
 
@@ -340,7 +348,7 @@ public abstract unsafe class KernelJob<T> : IWorkerJob where T : unmanaged
     /// </summary>
     protected InferenceStats Stats(int rVec, int nR, int r2Vec, int nR2)
     {
-        if (DivergedFlag == 0 || stoppedClean) return new InferenceStats(Iterations, Converged);
+        if (DivergedFlag == 0 || stoppedClean) return new InferenceStats(Iterations, Converged, Workers: workers);
         int at = int.MaxValue;
         for (int b = 0; b < Blocks; b++)
             if (BlockDiverged[b] > 0) at = Math.Min(at, BlockDiverged[b]);
@@ -355,7 +363,7 @@ public abstract unsafe class KernelJob<T> : IWorkerJob where T : unmanaged
             if (lr < 0 && lr2 < 0) continue;
             bool isR = lr >= 0 && (lr2 < 0 || lr <= lr2);
             int lane = isR ? lr : lr2;
-            return new InferenceStats(Iterations, false, at, b * Lanes + lane, isR ? InferenceQuantity.R : InferenceQuantity.R2);
+            return new InferenceStats(Iterations, false, at, b * Lanes + lane, isR ? InferenceQuantity.R : InferenceQuantity.R2, workers);
         }
         throw new InvalidOperationException("A block reported a non-finite latent that its lanes no longer hold.");
     }

@@ -337,6 +337,23 @@ let ``With per-sample scaling and convergence a fused sample's result does not d
 
     FsCheck.Check.One(propertyRuns 20, Prop.forAll (Arb.fromGen problems) property)
 
+/// The settings of `cfg` on `threads` workers with the synchronised loop's schedule fixed (iteration
+/// group, tile blocks; 0 = chosen per call). The call waits for the worker pool when another call
+/// holds it, so that it runs on the workers it asks for (`workersUsed` checks).
+let private scheduled (cfg: Config) (threads: int) (group: int) (tile: int) =
+    (Fused.settings cfg)
+        .WithThreads(threads)
+        .WithSchedule(KernelSchedule(IterationGroup = group, TileBlocks = tile, WaitForPool = true))
+
+/// The stats of a call without the worker count, after checking that it ran on `threads` workers
+/// (as many as the pool has, at most one per block of `batch` samples).
+let private workersUsed (threads: int) (batch: int) (lanes: int) (st: InferenceStats) =
+    let expected =
+        threads |> min WorkerPool.Capacity |> min ((batch + lanes - 1) / lanes)
+
+    Assert.True((st.Workers = expected), $"the call ran on {st.Workers} workers, expected {expected}")
+    InferenceStats(st.Iterations, st.Converged, st.DivergedIteration, st.DivergedSample, st.DivergedQuantity)
+
 [<Fact>]
 let ``Fused results do not depend on the number of worker threads`` () =
     for convergence in [ Convergence.Batch; Convergence.AllSamples; Convergence.PerSample ] do
@@ -356,7 +373,7 @@ let ``Fused results do not depend on the number of worker threads`` () =
         let m = Fused.model cfg p
 
         let run threads =
-            let s = (Fused.settings cfg).WithThreads threads
+            let s = scheduled cfg threads 0 0
             let r = Array.zeroCreate<float>(b * cfg.RDim)
             let r2o = Array.zeroCreate<float>(b * cfg.R2Dim)
             let rHat = Array.zeroCreate<float>(b * cfg.RDim)
@@ -377,7 +394,7 @@ let ``Fused results do not depend on the number of worker threads`` () =
                     Span its
                 )
 
-            st, r, r2o, its, rHat
+            workersUsed threads b KernelJob<float>.Lanes st, r, r2o, its, rHat
 
         let st1, r1, r21, i1, h1 = run 1
         let stN, rN, r2N, iN, hN = run 2
@@ -387,27 +404,22 @@ let ``Fused results do not depend on the number of worker threads`` () =
         Assert.Equal<float[]>(r21, r2N)
         Assert.Equal<int[]>(i1, iN)
 
-/// Runs `f` with the synchronised loop's schedule fixed (iteration group, tile blocks), then
-/// restores the automatic choice. The schedule is global, but results never depend on it, so tests
-/// running beside this one are unaffected.
-let private withSchedule (group: int) (tile: int) (f: unit -> 'a) =
-    KernelSchedule.IterationGroup <- group
-    KernelSchedule.TileBlocks <- tile
-
-    try
-        f ()
-    finally
-        KernelSchedule.IterationGroup <- 0
-        KernelSchedule.TileBlocks <- 0
-
 /// Everything an `inf` and an `inf_first_step` call of the fused kernels return, in float64 and
-/// float32, on `threads` workers: the stats and the bits of r, r2, r̂ and the per-sample iterations,
-/// or what a divergence raised.
-let private fusedOutputs (cfg: Config) (p: Params) (x: float[,]) (rP: float[,]) (r2: float[,]) (threads: int) =
+/// float32, on `threads` workers (checked) under iteration group `group` and tile `tile`: the stats
+/// (without the worker count) and the bits of r, r2, r̂ and the per-sample iterations, or what a
+/// divergence raised.
+let private fusedOutputs
+    (cfg: Config)
+    (p: Params)
+    (x: float[,])
+    (rP: float[,])
+    (r2: float[,])
+    (threads: int, group: int, tile: int)
+    =
     let b = Array2D.length1 x
     let k = Fused.kernel cfg
     let m = Fused.model cfg p
-    let s = (Fused.settings cfg).WithThreads threads
+    let s = scheduled cfg threads group tile
     let fx, frP, fr2 = flat x, flat rP, flat r2
 
     let sx, srP, sr2 =
@@ -421,7 +433,9 @@ let private fusedOutputs (cfg: Config) (p: Params) (x: float[,]) (rP: float[,]) 
 
     let n (a: int[]) = Array.map int64 a
 
-    let outcome (operation: string) (st: InferenceStats) (outputs: int64[] list) =
+    let outcome (operation: string) (lanes: int) (st: InferenceStats) (outputs: int64[] list) =
+        let st = workersUsed threads b lanes st
+
         if st.Diverged then
             Error(operation, st.DivergedIteration, st.DivergedSample, st.DivergedQuantity)
         else
@@ -450,7 +464,7 @@ let private fusedOutputs (cfg: Config) (p: Params) (x: float[,]) (rP: float[,]) 
                  Span its
              )
 
-         outcome "inf" st [ d r; d r2o; d rHat; n its ])
+         outcome "inf" KernelJob<float>.Lanes st [ d r; d r2o; d rHat; n its ])
         (let r, r2o, rHat, its = vectors ()
 
          let st =
@@ -467,13 +481,13 @@ let private fusedOutputs (cfg: Config) (p: Params) (x: float[,]) (rP: float[,]) 
                  Span its
              )
 
-         outcome "inf" st [ f r; f r2o; f rHat; n its ])
+         outcome "inf" KernelJob<float32>.Lanes st [ f r; f r2o; f rHat; n its ])
         (let r, its = Array.zeroCreate<float>(b * cfg.RDim), Array.zeroCreate<int> b
          let st = k.InferFirstStep(m.Double, s, b, ReadOnlySpan fx, Span r, Span its)
-         outcome "inf_first_step" st [ d r; n its ])
+         outcome "inf_first_step" KernelJob<float>.Lanes st [ d r; n its ])
         (let r, its = Array.zeroCreate<float32>(b * cfg.RDim), Array.zeroCreate<int> b
          let st = k.InferFirstStep(m.Single, s, b, ReadOnlySpan sx, Span r, Span its)
-         outcome "inf_first_step" st [ f r; n its ])
+         outcome "inf_first_step" KernelJob<float32>.Lanes st [ f r; n its ])
     ]
 
 [<Fact>]
@@ -509,11 +523,7 @@ let ``Fused results are bitwise the same for every split over workers, iteration
             let rP = randomMatrix 7 0.5 b cfg.RDim
             let r2 = randomMatrix 8 0.5 b cfg.R2Dim
 
-            let results =
-                [
-                    for threads, group, tile in schedules ->
-                        withSchedule group tile (fun () -> fusedOutputs cfg p x rP r2 threads)
-                ]
+            let results = [ for schedule in schedules -> fusedOutputs cfg p x rP r2 schedule ]
 
             for (threads, group, tile), r in List.zip schedules results do
                 Assert.True(
@@ -533,20 +543,20 @@ let ``Fused results are bitwise the same for every split over workers, iteration
     let p = Init.init cfg (Random.key 5)
 
     let stats =
-        withSchedule 8 1 (fun () ->
-            (Fused.kernel cfg)
-                .Infer(
-                    (Fused.model cfg p).Double,
-                    (Fused.settings cfg).WithThreads 2,
-                    100,
-                    ReadOnlySpan(flat (randomMatrix 6 0.5 100 cfg.InputDim)),
-                    ReadOnlySpan(flat (randomMatrix 7 0.5 100 cfg.RDim)),
-                    ReadOnlySpan(flat (randomMatrix 8 0.5 100 cfg.R2Dim)),
-                    Span(Array.zeroCreate<float>(100 * cfg.RDim)),
-                    Span(Array.zeroCreate<float>(100 * cfg.R2Dim)),
-                    Span(Array.zeroCreate<float>(100 * cfg.RDim)),
-                    Span(Array.zeroCreate<int> 100)
-                ))
+        (Fused.kernel cfg)
+            .Infer(
+                (Fused.model cfg p).Double,
+                scheduled cfg 2 8 1,
+                100,
+                ReadOnlySpan(flat (randomMatrix 6 0.5 100 cfg.InputDim)),
+                ReadOnlySpan(flat (randomMatrix 7 0.5 100 cfg.RDim)),
+                ReadOnlySpan(flat (randomMatrix 8 0.5 100 cfg.R2Dim)),
+                Span(Array.zeroCreate<float>(100 * cfg.RDim)),
+                Span(Array.zeroCreate<float>(100 * cfg.R2Dim)),
+                Span(Array.zeroCreate<float>(100 * cfg.RDim)),
+                Span(Array.zeroCreate<int> 100)
+            )
+        |> workersUsed 2 100 KernelJob<float>.Lanes
 
     Assert.True(
         stats.Converged && stats.Iterations % 8 <> 0,
@@ -578,8 +588,7 @@ let ``A diverging call reports the same iteration, sample and latent for every s
 
         let results =
             [
-                for threads, group, tile in [ 1, 1, 1; 2, 8, 1; 2, 3, 2; 1, 8, 100 ] ->
-                    withSchedule group tile (fun () -> fusedOutputs cfg p x rP r2 threads)
+                for schedule in [ 1, 1, 1; 2, 8, 1; 2, 3, 2; 1, 8, 100 ] -> fusedOutputs cfg p x rP r2 schedule
             ]
 
         for r in results do

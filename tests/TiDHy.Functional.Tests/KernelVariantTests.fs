@@ -74,11 +74,16 @@ let private bits64 (a: float[]) =
 let private bits32 (a: float32[]) =
     Array.map (BitConverter.SingleToInt32Bits >> int64) a
 
-/// Every output of `inf` and `inf_first_step` through `kernel`, in float64 and float32, on one worker:
-/// the stats and the bits of r, r2, r̂ and the per-sample iteration counts.
-let private inferenceBits (kernel: InferenceKernel) (cfg: Config) (p: Params) (batch: int) =
+/// The stats of a call without the worker count it ran on (the results never depend on it).
+let withoutWorkers (st: InferenceStats) =
+    InferenceStats(st.Iterations, st.Converged, st.DivergedIteration, st.DivergedSample, st.DivergedQuantity)
+
+/// Every output of `inf` and `inf_first_step` through `kernel`, in float64 and float32, under
+/// `settings` (the configuration's, on one worker, when called through `inferenceBits`): the stats
+/// and the bits of r, r2, r̂ and the per-sample iteration counts.
+let inferenceBitsWith (settings: InferenceSettings) (kernel: InferenceKernel) (cfg: Config) (p: Params) (batch: int) =
     let m = Fused.model cfg p
-    let s = (Fused.settings cfg).WithThreads 1
+    let s = settings
     let flat (a: float[,]) = Seq.cast<float> a |> Seq.toArray
     let x = flat (randomMatrix 21 0.7 batch cfg.InputDim)
     let rP = flat (randomMatrix 22 0.5 batch cfg.RDim)
@@ -147,6 +152,10 @@ let private inferenceBits (kernel: InferenceKernel) (cfg: Config) (p: Params) (b
         "inf_first_step float64", first64
         "inf_first_step float32", first32
     ]
+
+/// `inferenceBitsWith` on one worker.
+let private inferenceBits (kernel: InferenceKernel) (cfg: Config) (p: Params) (batch: int) =
+    inferenceBitsWith ((Fused.settings cfg).WithThreads 1) kernel cfg p batch
 
 [<Fact>]
 let ``Every declared inference variant gives the general kernel's bits`` () =
