@@ -146,7 +146,12 @@ let windowsOf (what: string) (cfg: Config) (step: int) (series: float[,]) =
         fail
             $"{what}: {Array2D.length1 series} time steps, fewer than one window of sequence_length = {cfg.SequenceLength}."
 
-    Series.windowsStrided cfg.SequenceLength step series
+    try
+        Series.windowsStrided cfg.SequenceLength step series
+    with :? ArgumentException as ex ->
+        // Too many windows for the memory: one line naming the file.
+        let suffix = $" (Parameter '{ex.ParamName}')"
+        fail $"{what}: {ex.Message.Replace(suffix, String.Empty)}"
 
 /// The files a command writes into a run or report folder: checkpoints, configuration, weights,
 /// metrics, the evaluation record, the report, and the SVG plots that reports of earlier versions held.

@@ -56,6 +56,21 @@ let private names (option: string) (allowed: string list) (value: string) =
 
             ns
 
+/// A usage error naming `option` unless `batch` windows of `length` steps of `features` values fit
+/// an array and `cfg`'s memory estimate (`Config.checkMemory`) fits the machine.
+let private checkSize (option: string) (cfg: TiDHy.Functional.Config) (batch: int) (length: int) (features: int) =
+    let values = int64 batch * int64 length * int64 features
+
+    if values > int64 Array.MaxLength then
+        usage
+            $"{option}: {batch} windows of {length} steps x {features} features hold {values} values, more than an array holds ({Array.MaxLength})."
+
+    try
+        TiDHy.Functional.Config.checkMemory cfg batch length
+    with :? ArgumentException as ex ->
+        let suffix = $" (Parameter '{ex.ParamName}')"
+        usage $"{option}: {ex.Message.Replace(suffix, String.Empty)}"
+
 /// `tidhy bench train`: one JSON line describing the machine, then one per backend and setting.
 let runTrain (args: ParseResults<TrainBenchArgs>) =
     let windows = args.GetResult(Windows, 16) |> positive "--windows"
@@ -65,6 +80,11 @@ let runTrain (args: ParseResults<TrainBenchArgs>) =
         usage $"--length: expected an integer >= 2, got {length}."
 
     let steps = args.GetResult(Steps, 3) |> positive "--steps"
+    // The series behind the windows (half a window apart) and the windows themselves must fit.
+    checkSize "--windows" (TrainBenchmark.demoConfig 20) windows length 20
+
+    if int64 (windows - 1) * int64 (TrainBenchmark.stride length) + int64 length > int64 Int32.MaxValue then
+        usage $"--windows: {windows} windows of {length} steps need a series longer than 2^31 steps."
 
     let impls =
         args.GetResult(Impl, "reference,fused-float64,fused-float32")
@@ -103,6 +123,14 @@ let run (args: ParseResults<BenchArgs>) =
                 | true, b when b > 0 -> b
                 | _ -> usage $"--batch: '{s}' is not a positive batch size.")
             |> List.ofArray
+
+        for b in batches do
+            checkSize
+                "--batch"
+                (InferenceBenchmark.config TiDHy.Functional.Backend.Fused)
+                b
+                InferenceBenchmark.timeSteps
+                20
 
         InferenceBenchmark.inference
             batches

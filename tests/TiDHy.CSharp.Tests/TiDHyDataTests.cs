@@ -45,6 +45,24 @@ public class TiDHyDataTests
     }
 
     [Fact]
+    public void Windows_beyond_an_array_or_the_memory_are_refused_with_the_sizes()
+    {
+        // A 1 M-step series (8 MB) cut into windows of 10000 steps, 1 apart: 10^10 values, 80 GB.
+        var e = Assert.Throws<ArgumentException>(() => TiDHyData.Windows(new double[1_000_000, 1], 10_000, 1));
+        Assert.Equal("series", e.ParamName);
+        Assert.Contains("990001 windows of 10000 steps", e.Message);
+        Assert.Contains("more than a .NET array holds", e.Message);
+    }
+
+    [Fact]
+    public void Csv_files_with_lone_carriage_returns_load()
+    {
+        var path = TempFile("mac.csv");
+        File.WriteAllText(path, "a,b\r1.5,2\r3,4\r");
+        Assert.Equal(new[,] { { 1.5, 2.0 }, { 3.0, 4.0 } }, TiDHyData.LoadSeries(path));
+    }
+
+    [Fact]
     public void Malformed_and_missing_files_name_the_file()
     {
         var path = TempFile("bad.csv");

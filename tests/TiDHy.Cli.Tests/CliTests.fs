@@ -499,6 +499,22 @@ let ``bench train prints a machine line and one JSON line per backend and settin
         Assert.Contains(bad[0], err)
 
 [<Fact>]
+let ``bench batch and window counts beyond an array or the memory are usage errors naming the option`` () =
+    for args, option in
+        [
+            [ "bench"; "--batch"; "2147483647"; "--no-reference" ], "--batch"
+            [ "bench"; "--batch"; "1,40000000"; "--no-reference" ], "--batch"
+            [ "bench"; "train"; "--windows"; "2147483647" ], "--windows"
+        ] do
+        let code, out, err = run args
+        let shown = String.Join(" ", args)
+        Assert.True((code = 2), $"{shown}: exit {code}: {err}")
+        Assert.StartsWith($"tidhy: {option}: ", err)
+        Assert.DoesNotContain("unexpected", err)
+        Assert.Equal(1, err.Trim().Split('\n').Length)
+        Assert.Equal("", out)
+
+[<Fact>]
 let ``import-torch takes the configuration train accepts: input_dim from the state_dict, checked when given`` () =
     let dir = tempDir ()
 

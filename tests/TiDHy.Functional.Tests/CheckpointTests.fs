@@ -172,3 +172,23 @@ let ``Train.fit writes the last and best checkpoints, which load back`` () =
     Assert.Equal(2, last.Epoch)
     let best = Checkpoint.load c (Path.Combine(dir, Train.BestCheckpoint))
     Assert.Equal(res.State.Best.Value.Params, best.Best.Value.Params)
+
+[<Fact>]
+let ``A GradNorm l0 of the wrong length is named as the malformed field`` () =
+    let dir = tempDir ()
+    let s = trainedState ()
+    Assert.True(s.GradNorm.L0.IsSome)
+
+    for l0 in [ [| 1.0 |]; Array.create (s.GradNorm.Weights.Length + 1) 1.0 ] do
+        let path = Path.Combine(dir, "short-l0.tidhy.json")
+
+        File.WriteAllBytes(
+            path,
+            Checkpoint.toBytes
+                cfg
+                { s with
+                    GradNorm = { s.GradNorm with L0 = Some l0 }
+                }
+        )
+
+        expectError path $"grad_norm.l0 has {l0.Length} entries, expected {s.GradNorm.Weights.Length}"

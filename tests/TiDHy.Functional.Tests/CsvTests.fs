@@ -26,9 +26,9 @@ let ``A header of names is detected and kept apart from the numbers`` () =
     let t = parse "a,b,c\n1,2,3\n4.5,-6e-3,7\n"
     Assert.Equal<string[]>([| "a"; "b"; "c" |], t.Header.Value)
     Assert.Equal<float[,]>(array2D [ [ 1.0; 2.0; 3.0 ]; [ 4.5; -0.006; 7.0 ] ], t.Values)
-    let n = parse "1,2\r\n3,4"
+    let n = parse "1.5,2\r\n3,4"
     Assert.True(n.Header.IsNone)
-    Assert.Equal<float[,]>(array2D [ [ 1.0; 2.0 ]; [ 3.0; 4.0 ] ], n.Values)
+    Assert.Equal<float[,]>(array2D [ [ 1.5; 2.0 ]; [ 3.0; 4.0 ] ], n.Values)
 
 [<Fact>]
 let ``Quotes, spaces, blank lines and numpy comment lines are handled`` () =
@@ -124,8 +124,30 @@ let ``Decimal commas are refused with a hint`` () =
     let split = error "1,05\n2,5\n"
     Assert.Contains("line 1: columns 1-2: '1,05'", split)
     Assert.Contains("decimal comma", error "x,y,z\n1,2,3\n-4,007,1\n")
-    // Genuine integer columns stay numbers.
-    Assert.Equal<float[,]>(array2D [ [ 1.0; 5.0 ]; [ 0.0; 25.0 ] ], (parse "1,5\n0,25").Values)
+    // Genuine integer columns stay numbers when a header or the separator says so.
+    Assert.Equal<float[,]>(array2D [ [ 1.0; 5.0 ]; [ 0.0; 25.0 ] ], (parse "a,b\n1,5\n0,25").Values)
+
+    let explicitComma =
+        Csv.parse
+            { Csv.defaultOptions with
+                Separator = Some ','
+            }
+            "t.csv"
+            "1,5\n0,25"
+
+    Assert.Equal<float[,]>(array2D [ [ 1.0; 5.0 ]; [ 0.0; 25.0 ] ], explicitComma.Values)
+    // Two integer columns that cannot be decimal commas (a signed or zero second cell) stay numbers.
+    Assert.Equal<float[,]>(array2D [ [ 1.0; -5.0 ]; [ 2.0; 0.0 ] ], (parse "1,-5\n2,0").Values)
+
+[<Fact>]
+let ``One column of decimal commas without a leading-zero fraction is refused with the hint`` () =
+    // 1.25, 2.5, 10.75 written with decimal commas: every row two integers, none a leading-zero fraction.
+    for text in [ "1,25\n2,5\n10,75\n"; "-1,25\r\n3,5"; "# values\n7,5\n"; "1,25\n2,5\n" ] do
+        let msg = error text
+        Assert.Contains("decimal comma", msg)
+        Assert.Contains("header line", msg)
+
+    Assert.Contains("line 2: every row holds two integers such as '7,5'", error "# values\n7,5\n")
 
 [<Fact>]
 let ``Ragged rows are an error naming the line and the counts`` () =
@@ -275,3 +297,12 @@ let ``Writing checks the header length, non-finite values and empty tables`` () 
         Csv.format Csv.defaultOptions (Some [| "#a"; "" |]) (Array2D.zeroCreate 0 2)
 
     Assert.Equal<string[]>([| "#a"; "" |], (parse headerOnly).Header.Value)
+
+[<Fact>]
+let ``Lone carriage returns end lines, as in classic Mac OS files`` () =
+    let t = parse "a,b\r1.5,2\r3,4\r"
+    Assert.Equal<string[]>([| "a"; "b" |], t.Header.Value)
+    Assert.Equal<float[,]>(array2D [ [ 1.5; 2.0 ]; [ 3.0; 4.0 ] ], t.Values)
+    // Line numbers count them too, and mixed line ends each end one line.
+    Assert.Contains("line 3: column 2: 'x' is not a number", error "a,b\r\n1.5,2\r3,x\n")
+    Assert.Equal<float[,]>(array2D [ [ 1.5 ]; [ 2.0 ]; [ 3.0 ] ], (parse "1.5\r2\n3\r\n").Values)

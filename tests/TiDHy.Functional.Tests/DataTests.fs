@@ -222,3 +222,16 @@ let ``Data outside the loss's domain is refused by inference, forward and Data.c
         (array2D [ [ 0.0; 7.0 ] ])
 
     Data.checkDomain (Config.defaults 2) "s" (array2D [ [ -5.0; 1e9 ] ])
+
+[<Fact>]
+let ``A series file with 0 features says so, naming the file`` () =
+    let dir = Directory.CreateTempSubdirectory "tidhy-data-"
+    let npy = Path.Combine(dir.FullName, "n_0cols.npy")
+    Npy.write npy (Npy.create [| 5; 0 |] [||])
+    let ex = Assert.Throws<DataFormatException>(fun () -> Data.load npy |> ignore)
+    Assert.Contains(npy, ex.Message)
+    Assert.Contains("0 features", ex.Message)
+    let npz = Path.Combine(dir.FullName, "n_0cols.npz")
+    Npy.writeNpz npz [ "data", Npy.create [| 5; 0 |] [||] ]
+    let ex = Assert.Throws<DataFormatException>(fun () -> Data.load npz |> ignore)
+    Assert.Contains("0 features", ex.Message)

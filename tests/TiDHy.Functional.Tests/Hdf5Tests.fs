@@ -117,3 +117,95 @@ let ``Write then read gives the same arrays, in groups and of rank 1 to 4`` () =
     Data.save p2 series
     Assert.Equal<float[,]>(series, Data.load p2)
     Assert.Equal<float[,]>(series, Data.load (p2 + ":/data"))
+
+/// `bytes` with every occurrence of `find` replaced by `replace` (of the same length); at least one.
+let private patch (find: byte[]) (replace: byte[]) (bytes: byte[]) =
+    let out = Array.copy bytes
+    let mutable n = 0
+
+    for i in 0 .. bytes.Length - find.Length do
+        if bytes.AsSpan(i, find.Length).SequenceEqual(ReadOnlySpan find) then
+            Array.blit replace 0 out i replace.Length
+            n <- n + 1
+
+    Assert.True(n > 0, "pattern not found")
+    out
+
+/// Two dimensions as a dataspace message holds them (8-byte little-endian lengths).
+let private dims2 (a: uint64) (b: uint64) =
+    Array.append (BitConverter.GetBytes a) (BitConverter.GetBytes b)
+
+let private dataFails (path: string) (parts: string list) =
+    let ex = Assert.Throws<DataFormatException>(fun () -> Data.load path |> ignore)
+
+    for p in parts do
+        Assert.Contains(p, ex.Message)
+
+[<Fact>]
+let ``A contiguous dataset declaring more data than the file holds is refused before reading`` () =
+    // single.h5's /recording/traces is [5; 2] float32, contiguous, in a 4752-byte file; declared as
+    // [100000; 20] it needs 8 MB that the file does not have.
+    let path = tempFile "declared.h5"
+
+    File.WriteAllBytes(
+        path,
+        File.ReadAllBytes(fixture "single.h5")
+        |> patch (dims2 5UL 2UL) (dims2 100_000UL 20UL)
+    )
+
+    dataFails (path + ":/recording/traces") [ path; "'/recording/traces'"; "100000, 20"; "8000000 bytes"; "4752" ]
+
+    // Dimensions whose product is more than an array holds (it does not overflow silently either).
+    File.WriteAllBytes(
+        path,
+        File.ReadAllBytes(fixture "single.h5")
+        |> patch (dims2 5UL 2UL) (dims2 2_000_000_000UL 2_000_000_000UL)
+    )
+
+    dataFails (path + ":/recording/traces") [ path; "more than a .NET array holds" ]
+
+[<Fact>]
+let ``A chunked dataset declaring far more than its file could expand to is refused before reading`` () =
+    // A 300-byte file whose chunked [5; 2] dataset is declared [200000; 20]: 32 MB of never-written
+    // chunks that would read as fill values.
+    let path = tempFile "chunked.h5"
+    let root = PureHDF.H5File()
+    root["x"] <- PureHDF.H5Dataset(Array.init 10 float, fileDims = [| 5UL; 2UL |], chunks = [| 5u; 2u |])
+    root.Write path
+    Assert.Equal<float[,]>(Array2D.init 5 2 (fun i j -> float (2 * i + j)), Data.load path)
+    File.WriteAllBytes(path, File.ReadAllBytes path |> patch (dims2 5UL 2UL) (dims2 200_000UL 20UL))
+    dataFails path [ path; "'/x'"; "200000, 20"; "chunked"; "1032 times" ]
+
+[<Fact>]
+let ``Big-endian, truncated and unsupported-filter files are one line naming the file`` () =
+    // The float32 datatype of single.h5 with its byte-order bit set.
+    let path = tempFile "big-endian.h5"
+    let le = [| 0x11uy; 0x20uy; 0x1fuy; 0x00uy; 0x04uy; 0uy; 0uy; 0uy |]
+    let be = [| 0x11uy; 0x21uy; 0x1fuy; 0x00uy; 0x04uy; 0uy; 0uy; 0uy |]
+    File.WriteAllBytes(path, File.ReadAllBytes(fixture "single.h5") |> patch le be)
+    dataFails path [ path; "big-endian" ]
+
+    let cut = tempFile "cut.h5"
+    File.WriteAllBytes(cut, (File.ReadAllBytes(fixture "single.h5"))[..2999])
+    dataFails cut [ cut ]
+
+    // A deflated dataset whose filter is changed to szip (id 4), which PureHDF does not have.
+    let szip = tempFile "szip.h5"
+    let root = PureHDF.H5File()
+    root["x"] <- PureHDF.H5Dataset(Array.init 10 float, fileDims = [| 5UL; 2UL |], chunks = [| 5u; 2u |])
+
+    let options =
+        PureHDF.H5WriteOptions(
+            Filters =
+                Collections.Generic.List<PureHDF.Filters.H5Filter>(
+                    [ PureHDF.Filters.H5Filter(PureHDF.Filters.DeflateFilter.Id) ]
+                )
+        )
+
+    root.Write(szip, options)
+    Assert.Equal<float[,]>(Array2D.init 5 2 (fun i j -> float (2 * i + j)), Data.load szip)
+    // Filter pipeline message v2: one filter, id 1 (deflate), flags 0, one value (level 6).
+    let deflate = [| 2uy; 1uy; 1uy; 0uy; 0uy; 0uy; 1uy; 0uy; 6uy; 0uy; 0uy; 0uy |]
+    let other = [| 2uy; 1uy; 4uy; 0uy; 0uy; 0uy; 1uy; 0uy; 6uy; 0uy; 0uy; 0uy |]
+    File.WriteAllBytes(szip, File.ReadAllBytes szip |> patch deflate other)
+    dataFails szip [ szip; "'/x'"; "filter" ]

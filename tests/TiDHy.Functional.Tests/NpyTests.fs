@@ -380,3 +380,12 @@ let ``Npz entry names must be valid and unique`` () =
     for bad in [ [ "", a ]; [ "a/b", a ]; [ "x", a; "x", a ] ] do
         Assert.Throws<ArgumentException>(fun () -> Npy.npzBytes NpyDtype.Float64 false bad |> ignore)
         |> ignore
+
+[<Fact>]
+let ``A shape whose entry count overflows int64 is refused, not read as empty`` () =
+    // 65536^4 = 2^64 wraps to 0 in int64: no data would have matched it.
+    for shape in [ "(65536, 65536, 65536, 65536)"; "(2147483647, 2147483647, 2147483647, 2)" ] do
+        let msg =
+            parseError (withHeader 1uy $"{{'descr': '<f8', 'fortran_order': False, 'shape': {shape}, }}" [||])
+
+        Assert.Contains("more than a .NET array holds", msg)

@@ -189,3 +189,25 @@ let ``checkSeries names the argument and the position of a non-finite entry`` ()
 
     Assert.Contains("[0; 3]", e2.Message)
     Series.checkSeries "data" (array2D [ [ 1.0 ] ])
+
+[<Fact>]
+let ``Windows too large for an array or the memory are refused before allocating, with the sizes`` () =
+    // 200000 steps (1.6 MB) cut into 100001 windows of 100000 steps: 10^10 values, 80 GB.
+    let ex =
+        Assert.Throws<ArgumentException>(fun () ->
+            Series.windowsStrided 100_000 1 (Array2D.zeroCreate 200_000 1) |> ignore)
+
+    Assert.Equal("series", ex.ParamName)
+    Assert.Contains("100001 windows of 100000 steps (1 apart) x 1 features", ex.Message)
+    Assert.Contains("10000100000 values, more than a .NET array holds", ex.Message)
+    // Within an array but beyond a memory budget: 600000 steps in windows of 1000 steps, 1 apart
+    // (the 4.8 MB .npy with sequence_length 1000), 4.8 GB against 4 GiB.
+    match Series.windowsSizeError 1000 1 600_000 1 (4L <<< 30) with
+    | Some reason ->
+        Assert.Contains("599001 windows of 1000 steps", reason)
+        Assert.Contains("4792008000 bytes", reason)
+        Assert.Contains("4294967296 bytes", reason)
+    | None -> failwith "expected a refusal"
+
+    Assert.Equal(None, Series.windowsSizeError 1000 1 600_000 1 (5L <<< 30))
+    Assert.Equal(None, Series.windowsSizeError 4 3 11 1 1024L)

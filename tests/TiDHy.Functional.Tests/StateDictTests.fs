@@ -156,3 +156,24 @@ let ``Loading a file names the file in the error`` () =
         Assert.Contains(missing, ex.Message)
     finally
         dir.Delete true
+
+[<Fact>]
+let ``A shape whose product overflows is refused, not read as empty`` () =
+    // 65536 · 65536 wraps to 0 in int32: an empty data array would match it.
+    for shape in
+        [
+            "[65536, 65536]"
+            "[2147483647, 2147483647, 4]"
+            "[65536, 65536, 65536, 65536, 0]"
+        ] do
+        let json = $"{{\"shape\": {shape}, \"data\": []}}"
+        use doc = JsonDocument.Parse json
+
+        if shape.EndsWith ", 0]" then
+            // A zero dimension: truly empty.
+            Assert.Empty((StateDict.tensorOfJson "t" doc.RootElement).Data)
+        else
+            let ex =
+                Assert.Throws<StateDictException>(fun () -> StateDict.tensorOfJson "t" doc.RootElement |> ignore)
+
+            Assert.Contains("0 values for shape", ex.Message)

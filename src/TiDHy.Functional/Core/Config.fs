@@ -757,6 +757,16 @@ module Config =
             (float bytes / 1073741824.0).ToString("0.###", Globalization.CultureInfo.InvariantCulture)
             + " GiB"
 
+    /// `bytes` in GiB for messages (`more than 9.2e9 GiB` for a saturated size).
+    let internal gibText (bytes: int64) = gib bytes
+
+    /// The most bytes that one array read from a file or cut from a series (windows) may take: half
+    /// the memory available to the process (`GC.GetGCMemoryInfo().TotalAvailableMemoryBytes`, as in
+    /// `memoryEstimate`), the other half left to what training or evaluation keep beside it. The
+    /// readers and `Series.windowsStrided` refuse larger sizes, named, before allocating.
+    let internal dataBudgetBytes () =
+        GC.GetGCMemoryInfo().TotalAvailableMemoryBytes / 2L
+
     let private sizesText (cfg: Config) =
         $"input_dim = {cfg.InputDim}, r_dim = {cfg.RDim}, r2_dim = {cfg.R2Dim}, mix_dim = {cfg.MixDim}, hyper_hid_dim = {cfg.HyperHidDim}, r2_decoder_hid_dim = {cfg.R2DecoderHidDim}"
 

@@ -48,6 +48,10 @@ module Data =
         Npy.checkFinite source a
 
         match a.Shape.Length with
+        | 2 when a.Shape[1] = 0 ->
+            DataFile.fail
+                source
+                $"shape {Shape.show a.Shape}: the data has 0 features (columns); a series [time; features] needs at least one."
         | 2 -> Npy.toMatrix a
         | 1 -> Array2D.init a.Shape[0] 1 (fun i _ -> a.Data[i])
         | _ ->

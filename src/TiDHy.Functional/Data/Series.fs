@@ -110,13 +110,42 @@ module Series =
         else
             time - ((n - 1) * (length - overlap) + length)
 
+    /// Why the windows `[count; length; features]` of `windowsStrided length stride` on a series of
+    /// `time` steps and `features` features cannot be allocated within `budget` bytes, or `None`:
+    /// more values than a .NET array holds, or more bytes than `budget` (`Config.dataBudgetBytes`,
+    /// half the available memory, for `windowsStrided`). Sizes in checked arithmetic.
+    let internal windowsSizeError (length: int) (stride: int) (time: int) (features: int) (budget: int64) =
+        let count = windowCountStrided length stride time
+
+        let entries, bytes =
+            try
+                let e = Checked.(*) (Checked.(*) (int64 count) (int64 length)) (int64 features)
+                e, Checked.(*) e 8L
+            with :? OverflowException ->
+                Int64.MaxValue, Int64.MaxValue
+
+        let what =
+            $"{count} windows of {length} steps ({stride} apart) x {features} features of a {time}-step series"
+
+        let hint =
+            "use a larger step between windows (a smaller overlap), shorter windows or a shorter series"
+
+        if entries > int64 Array.MaxLength then
+            Some $"{what} hold {entries} values, more than a .NET array holds ({Array.MaxLength}); {hint}"
+        elif bytes > budget then
+            Some
+                $"{what} need {bytes} bytes ({Config.gibText bytes}), more than the {budget} bytes ({Config.gibText budget}) allowed (half the available memory); {hint}"
+        else
+            None
+
     /// Windows `[count; length; features]` of `series` `[time; features]`, window `w` holding steps
     /// `w·stride … w·stride + length − 1`, with `count = windowCountStrided length stride time`.
     /// Steps after the last complete window are not in any window (`time − (count − 1)·stride −
     /// length` of them). Upstream's `stack_data(inputs, L, overlap=s)` uses `s` as this stride (its
     /// loop `while len(inputs) > L` also omits a final window that ends exactly on the last step;
     /// here that window is kept).
-    /// Raises when no window fits.
+    /// Raises when no window fits, and (before allocating) when the windows would hold more values
+    /// than a .NET array or take more than half the available memory (`windowsSizeError`).
     let windowsStrided (length: int) (stride: int) (series: float[,]) =
         if isNull series then
             nullArg (nameof series)
@@ -129,6 +158,10 @@ module Series =
             invalidArg
                 (nameof series)
                 $"series: {time} time steps hold no window of length {length}; expected at least {length}."
+
+        match windowsSizeError length stride time d (Config.dataBudgetBytes ()) with
+        | Some reason -> invalidArg (nameof series) $"series: {reason}."
+        | None -> ()
 
         Array3D.init count length d (fun w t j -> series[w * stride + t, j])
 

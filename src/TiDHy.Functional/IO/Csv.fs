@@ -41,9 +41,11 @@ type CsvTable =
 /// the separator is ',', ';' or tab, detected per file unless given; cells may be quoted (RFC 4180,
 /// within one line), spaces around cells are ignored, blank lines and lines starting with '#' (as
 /// `numpy.savetxt` writes its header) are skipped; ragged rows, empty cells, text that is not a
-/// number, decimal commas (`1,5`: with ';' or tab separators, or split over two cells of a ','
-/// file as a leading-zero fraction such as `1,05`) and (unless allowed) NaN or infinity are
-/// `DataFormatException`s naming the file, line and column (1-based). Writing uses the shortest
+/// number, decimal commas (`1,5`: with ';' or tab separators, split over two cells of a ','
+/// file as a leading-zero fraction such as `1,05`, or a headerless ',' file, separator detected,
+/// whose rows all hold two unsigned-fraction integers such as `1,25`) and (unless allowed) NaN or
+/// infinity are `DataFormatException`s naming the file, line and column (1-based). Line ends may be
+/// "\r\n", "\n" or "\r". Writing uses the shortest
 /// round-trip form of each number, '\n' line ends, and is atomic.
 [<RequireQualifiedAccess>]
 module Csv =
@@ -96,6 +98,10 @@ module Csv =
     let private integerDigits =
         RegularExpressions.Regex(@"^[+-]?[0-9]+$", RegularExpressions.RegexOptions.CultureInvariant)
 
+    /// The fraction half of a decimal comma without a sign.
+    let private unsignedDigits =
+        RegularExpressions.Regex(@"^[0-9]+$", RegularExpressions.RegexOptions.CultureInvariant)
+
     let private decimalCommaHint =
         "numbers must use '.' as the decimal point; a decimal comma (1,5) reads as two cells in a ',' file: write 1.5, or separate cells with ';' or tab and use '.'"
 
@@ -139,9 +145,10 @@ module Csv =
 
         // Sep reads the significant lines (not blank, not '#'), each one row since a quote must close on
         // its own line; `numbers` maps a row back to its line in the file.
+        // Lines end with "\r\n", "\n" or a lone "\r" (classic Mac OS, as Python's universal newlines).
         let significant =
-            text.Split('\n')
-            |> Array.mapi (fun i l -> i + 1, l.TrimEnd('\r'))
+            text.Split([| "\r\n"; "\r"; "\n" |], StringSplitOptions.None)
+            |> Array.mapi (fun i l -> i + 1, l)
             |> Array.filter (fun (_, l) ->
                 let t = l.Trim()
                 t <> "" && not (t.StartsWith '#'))
@@ -181,7 +188,14 @@ module Csv =
                 for c in 0 .. cells.Length - 1 do
                     cells[c] <- reader.Current[c].ToString()
 
-                rows.Add(numbers[reader.Current.RowIndex], cells)
+                let row = reader.Current.RowIndex
+
+                if row >= numbers.Length then
+                    DataFile.fail
+                        source
+                        $"read more rows than the file's {numbers.Length} lines; quoted cells must end on their line."
+
+                rows.Add(numbers[row], cells)
 
         if rows.Count <> significant.Length then
             DataFile.fail
@@ -213,6 +227,29 @@ module Csv =
 
         let cols = firstCells.Length
         let dataRows = if hasHeader then rows.GetRange(1, rows.Count - 1) else rows
+
+        // One column of decimal commas without a leading-zero fraction (`1,25`) reads as two integer
+        // columns: with the separator detected and no header, rows that all hold two integers, the
+        // second unsigned and never starting with 0 (`1,05` is refused cell by cell below), are
+        // refused; a header line or an explicit separator says that they are two columns.
+        if
+            options.Separator.IsNone
+            && sep = ','
+            && not hasHeader
+            && cols = 2
+            && dataRows.Count > 0
+            && dataRows
+               |> Seq.forall (fun (_, cells) ->
+                   cells.Length = 2
+                   && integerDigits.IsMatch cells[0]
+                   && unsignedDigits.IsMatch cells[1]
+                   && not (cells[1].StartsWith '0'))
+        then
+            let n, cells = dataRows[0]
+
+            fail
+                n
+                $"every row holds two integers such as '{cells[0]},{cells[1]}', which looks like one column of numbers with decimal commas; {decimalCommaHint}. If the file really holds two integer columns, give it a header line (such as a,b) or set the separator explicitly (CsvOptions.Separator)."
 
         let values = Array2D.zeroCreate dataRows.Count cols
 

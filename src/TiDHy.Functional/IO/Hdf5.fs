@@ -5,7 +5,11 @@ open System.IO
 open PureHDF
 
 /// HDF5 files (through PureHDF): float32 and float64 datasets read as float64, datasets written as
-/// float64, in groups named by `/` paths, as upstream's `io_dict_to_hdf5` and h5py make them.
+/// float64, in groups named by `/` paths, as upstream's `io_dict_to_hdf5` and h5py make them. A
+/// dataset's declared size is checked before it is read: against the file's size (contiguous data
+/// must lie in the file, chunked data within deflate's 1032-fold expansion of it) and against
+/// `Config.dataBudgetBytes`. Whatever PureHDF cannot read (truncated files, big-endian data, filters
+/// such as lzf) is a `DataFormatException` naming the file and dataset.
 [<RequireQualifiedAccess>]
 module Hdf5 =
 
@@ -21,6 +25,30 @@ module Hdf5 =
             H5File.OpenRead path
         with ex ->
             fail path $"not a readable HDF5 file: {ex.Message}"
+
+    /// `f ()`, with what PureHDF raises on a file it cannot read (a truncated or corrupted file, a
+    /// filter it lacks such as lzf or szip, big-endian data) turned into one line naming `source`.
+    let private guarded (source: string) (f: unit -> 'a) : 'a =
+        try
+            f ()
+        with
+        | DataFormatException _
+        | :? OutOfMemoryException
+        | :? FileNotFoundException -> reraise ()
+        | ex when ex.Message.Contains("Byte order", StringComparison.OrdinalIgnoreCase) ->
+            fail
+                source
+                "big-endian data, which this reader does not convert; store the dataset little-endian (h5py: dtype '<f8' or '<f4')"
+        | ex ->
+            fail
+                source
+                $"cannot be read (truncated or corrupted, or compressed with a filter this reader lacks, such as lzf or szip; gzip/deflate and shuffle are read): {ex.Message}"
+
+    /// The most that compression explains: deflate expands at most 1032-fold (its longest matches),
+    /// so chunked data declaring more than this many times the file's size was never written (its
+    /// chunks would read as fill values) or belongs to a truncated file.
+    [<Literal>]
+    let private maxCompression = 1032L
 
     /// The paths (`/group/name`) of every dataset in the file's group `g`, depth first.
     let rec private datasets (prefix: string) (g: IH5Group) : (string * IH5Dataset) list =
@@ -44,13 +72,55 @@ module Hdf5 =
 
         let shape = dims |> Array.map int
 
-        let data =
+        let size =
             match d.Type.Class, d.Type.Size with
-            | H5DataTypeClass.FloatingPoint, 8 -> d.Read<float[]>()
-            | H5DataTypeClass.FloatingPoint, 4 -> d.Read<float32[]>() |> Array.map float
+            | H5DataTypeClass.FloatingPoint, (8 | 4 as size) -> size
             | cls, size -> fail source $"type {cls} of {size} bytes; only float32 and float64 datasets are read"
 
-        let count = shape |> Array.fold (fun a n -> a * int64 n) 1L
+        // The declared size, in checked arithmetic, against what the file can hold and the memory
+        // allows, before anything is read.
+        let count =
+            if Array.contains 0 shape then
+                0L
+            else
+                try
+                    shape |> Array.fold (fun a n -> Checked.(*) a (int64 n)) 1L
+                with :? OverflowException ->
+                    Int64.MaxValue
+
+        if count > int64 Array.MaxLength then
+            fail source $"dimensions ({join dims}) hold {count} values, more than a .NET array holds"
+
+        let raw = count * int64 size
+        let fileLength = FileInfo(path).Length
+
+        match d.Layout.Class with
+        | H5DataLayoutClass.Contiguous
+        | H5DataLayoutClass.Compact when raw > fileLength ->
+            fail
+                source
+                $"dimensions ({join dims}) of {size}-byte values declare {raw} bytes of data, more than the whole file's {fileLength} bytes: the file is truncated or the dataset was never written"
+        | H5DataLayoutClass.Chunked when raw > fileLength * maxCompression ->
+            fail
+                source
+                $"dimensions ({join dims}) of {size}-byte values declare {raw} bytes of chunked data, more than {maxCompression} times the file's {fileLength} bytes (more than compression explains): the file is truncated or the dataset was never written"
+        | _ -> ()
+
+        // What reading takes: the values as read, then as float64.
+        let need = count * 8L + (if size = 4 then count * 4L else 0L)
+        let budget = Config.dataBudgetBytes ()
+
+        if need > budget then
+            fail
+                source
+                $"dimensions ({join dims}) need {need} bytes ({Config.gibText need}) to read, more than the {budget} bytes ({Config.gibText budget}) this reader accepts (half the available memory)"
+
+        let data =
+            guarded source (fun () ->
+                if size = 8 then
+                    d.Read<float[]>()
+                else
+                    d.Read<float32[]>() |> Array.map float)
 
         if int64 data.Length <> count then
             fail source $"{data.Length} values for the dimensions ({join dims})"
@@ -60,18 +130,18 @@ module Hdf5 =
     /// The names (`/group/name`) of the datasets in the HDF5 file `path`.
     let datasetNames (path: string) : string list =
         use f = openRead path
-        datasets "" f |> List.map fst
+        guarded path (fun () -> datasets "" f |> List.map fst)
 
     /// Reads the dataset `name` (`/group/name` or `group/name`) of the HDF5 file `path` (float32 or
     /// float64, converted to float64; row-major). Raises `DataFormatException` naming the file and
     /// the dataset, listing the datasets when there is none of that name.
     let read (path: string) (name: string) : NpyArray =
         use f = openRead path
-        let all = datasets "" f
+        let all = guarded path (fun () -> datasets "" f)
         let wanted = if name.StartsWith "/" then name else "/" + name
 
         match all |> List.tryFind (fun (n, _) -> n = wanted) with
-        | Some(n, d) -> readArray path n d
+        | Some(n, d) -> guarded $"{path}, dataset '{n}'" (fun () -> readArray path n d)
         | None ->
             let names = all |> List.map (fun (n, _) -> $"'{n}'")
             fail path $"no dataset '{wanted}'; the file holds [{join names}]"
@@ -80,18 +150,19 @@ module Hdf5 =
     /// error listing the datasets (name one with `read`); returns its name and array.
     let readOnly (path: string) : string * NpyArray =
         use f = openRead path
-        let all = datasets "" f
+        let all = guarded path (fun () -> datasets "" f)
 
         let pick =
-            match all with
-            | [ one ] -> Some one
-            | _ ->
-                match all |> List.filter (fun (_, d) -> d.Space.Dimensions.Length = 2) with
+            guarded path (fun () ->
+                match all with
                 | [ one ] -> Some one
-                | _ -> None
+                | _ ->
+                    match all |> List.filter (fun (_, d) -> d.Space.Dimensions.Length = 2) with
+                    | [ one ] -> Some one
+                    | _ -> None)
 
         match pick with
-        | Some(n, d) -> n, readArray path n d
+        | Some(n, d) -> n, guarded $"{path}, dataset '{n}'" (fun () -> readArray path n d)
         | None ->
             let names = all |> List.map (fun (n, _) -> $"'{n}'")
 

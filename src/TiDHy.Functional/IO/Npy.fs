@@ -40,8 +40,16 @@ module Npy =
         | [ n ] -> $"({n},)"
         | dims -> "(" + String.Join(", ", dims) + ")"
 
+    /// The product of `shape` in checked 64-bit arithmetic, `Int64.MaxValue` when it overflows (four
+    /// int32 dimensions can: (65536, 65536, 65536, 65536) would wrap to 0).
     let private elementCount (shape: int[]) =
-        shape |> Array.fold (fun acc n -> acc * int64 n) 1L
+        if Array.contains 0 shape then
+            0L
+        else
+            try
+                shape |> Array.fold (fun acc n -> Checked.(*) acc (int64 n)) 1L
+            with :? OverflowException ->
+                Int64.MaxValue
 
     /// Checks `a`: rank 1 to 4, dimensions ≥ 0, and `Data.Length` the product of `Shape`; the
     /// ArgumentException names `name`, the shape and the data length.

@@ -54,9 +54,17 @@ module StateDict =
                 | None -> bad $"data entry {i} is {d.GetRawText()}, not a number")
             |> Seq.toArray
 
-        let count = Array.fold (*) 1 shape
+        // In checked 64-bit arithmetic: (65536, 65536) would wrap to 0 in int32.
+        let count =
+            if Array.contains 0 shape then
+                0L
+            else
+                try
+                    shape |> Array.fold (fun a d -> Checked.(*) a (int64 d)) 1L
+                with :? OverflowException ->
+                    Int64.MaxValue
 
-        if data.Length <> count then
+        if int64 data.Length <> count then
             bad $"{data.Length} values for shape {Shape.show shape} ({count} expected)"
 
         { Shape = shape; Data = data }

@@ -42,10 +42,24 @@ module TorchFile =
             Stride: int64[]
         }
 
-    /// `collections.OrderedDict`: a dictionary that accepts (and ignores) the `_metadata` state that
-    /// `state_dict()` pickles.
+    /// `collections.OrderedDict` (and every other dictionary of a pickle this module reads): a
+    /// dictionary that accepts (and ignores) the `_metadata` state that `state_dict()` pickles, and
+    /// notices a key set twice (`torch.load` would keep the last value; this module refuses it).
     type TorchDict() =
         inherit Hashtable()
+        let duplicates = ResizeArray<obj>()
+
+        /// The keys the pickle set more than once.
+        member internal _.Duplicates = duplicates
+
+        override this.Item
+            with get (key: obj) = base.[key]
+            and set (key: obj) (value: obj) =
+                if this.ContainsKey key then
+                    duplicates.Add key
+
+                base.[key] <- value
+
         member _.__setstate__(_state: Hashtable) = ()
 
     let private storageTypes =
@@ -118,6 +132,113 @@ module TorchFile =
              Unpickler.registerConstructor ("torch._utils", "_rebuild_parameter", RebuildParameter())
              Unpickler.registerConstructor ("collections", "OrderedDict", NewDict()))
 
+    /// The pickle `bytes` with each dictionary built as a `TorchDict`, so that a key set twice is
+    /// noticed: `EMPTY_DICT` (`}`) becomes `collections.OrderedDict()`, and `MARK … DICT` becomes
+    /// `collections.OrderedDict() MARK … SETITEMS`. Opcodes are walked by their argument lengths (the
+    /// arguments are copied as they are); a malformed tail is copied unchanged for the unpickler to refuse.
+    let private dictsAsTorchDicts (bytes: byte[]) : byte[] =
+        let newDict = Encoding.ASCII.GetBytes "ccollections\nOrderedDict\n)R"
+        let out = ResizeArray<byte>(bytes.Length + 64)
+        let marks = Stack<int>()
+        let n = bytes.Length
+        let mutable i = 0
+        let mutable fin = false
+
+        let lineEnd (from: int) =
+            let j = Array.IndexOf(bytes, byte '\n', from)
+            if j < 0 then n else j + 1
+
+        let counted (from: int) (width: int) =
+            if from + width > n then
+                n
+            else
+                let len =
+                    match width with
+                    | 1 -> int64 bytes[from]
+                    | 4 -> int64 (BitConverter.ToInt32(bytes, from))
+                    | _ -> BitConverter.ToInt64(bytes, from)
+
+                if len < 0L || len > int64 (n - from - width) then
+                    n
+                else
+                    from + width + int len
+
+        while not fin && i < n do
+            let op = char bytes[i]
+            let a = i + 1
+
+            let next =
+                match op with
+                | 'I'
+                | 'L'
+                | 'F'
+                | 'S'
+                | 'V'
+                | 'p'
+                | 'g'
+                | 'P' -> lineEnd a
+                | 'c'
+                | 'i' -> lineEnd (lineEnd a)
+                | 'K'
+                | 'q'
+                | 'h'
+                | '\x80'
+                | '\x82' -> a + 1
+                | 'M'
+                | '\x83' -> a + 2
+                | 'J'
+                | 'r'
+                | 'j'
+                | '\x84' -> a + 4
+                | 'G'
+                | '\x95' -> a + 8
+                | 'U'
+                | '\x8c'
+                | 'C'
+                | '\x8a' -> counted a 1
+                | 'T'
+                | 'X'
+                | 'B'
+                | '\x8b' -> counted a 4
+                | '\x8d'
+                | '\x8e'
+                | '\x96' -> counted a 8
+                | _ -> a
+
+            let next = min next n
+
+            match op with
+            | '}' -> out.AddRange newDict
+            | '(' ->
+                marks.Push out.Count
+                out.Add bytes[i]
+            | 'd' when marks.Count > 0 ->
+                out.InsertRange(marks.Pop(), newDict)
+                out.Add(byte 'u')
+            | _ ->
+                match op with
+                | 't'
+                | 'l'
+                | 'u'
+                | 'e'
+                | '1'
+                | 'o'
+                | 'i'
+                | '\x90'
+                | '\x91' when marks.Count > 0 -> marks.Pop() |> ignore
+                | '.' -> fin <- true
+                | _ -> ()
+
+                for k in i .. next - 1 do
+                    out.Add bytes[k]
+
+            i <- next
+
+        for k in i .. n - 1 do
+            out.Add bytes[k]
+
+        out.ToArray()
+
     type private TorchUnpickler() =
         inherit Unpickler()
 
@@ -154,7 +275,17 @@ module TorchFile =
     /// `model_state_dict` when it has one (a training checkpoint; the rest is ignored), else
     /// `root` itself, which must then map names to tensors.
     let private stateDictOf (path: string) (root: obj) : (string * TensorRef) list =
+        let once (what: string) (d: IDictionary) =
+            match d with
+            | :? TorchDict as t when t.Duplicates.Count > 0 ->
+                fail
+                    path
+                    $"{what}: the key '{t.Duplicates[0]}' is given more than once (torch.load would keep one of the values without a word); each key may appear once"
+            | _ -> ()
+
         let entries (what: string) (d: IDictionary) =
+            once what d
+
             [
                 for k in d.Keys do
                     match k, d[k] with
@@ -167,6 +298,8 @@ module TorchFile =
 
         match root with
         | :? IDictionary as d ->
+            once "the pickled dictionary" d
+
             match [ "state_dict"; "model_state_dict" ] |> List.tryFind (fun k -> d.Contains k) with
             | Some k ->
                 match d[k] with
@@ -179,7 +312,11 @@ module TorchFile =
     /// or a training checkpoint holding one in `state_dict` or `model_state_dict` (the rest is
     /// ignored). float32 and float64 tensors (converted to float64) of any strides; raises a
     /// `DataFormatException` naming the file (and the tensor) for a file that is not such a zip, a
-    /// truncated one, another dtype, unexpected Python objects or storages too short.
+    /// truncated one, another dtype, unexpected Python objects, a malformed pickle, a key given twice
+    /// in a dictionary, storages too short, offsets and strides that reach beyond the storage
+    /// (checked arithmetic: nothing wraps), or sizes beyond what memory allows: a storage entry
+    /// larger than its storage (a zip bomb), or storages and tensors beyond
+    /// `Config.dataBudgetBytes` together. No entry is read beyond the size it must have.
     let readStateDict (path: string) : Map<string, NamedTensor> =
         let bytes =
             try
@@ -213,40 +350,101 @@ module TorchFile =
 
         let prefix = pkl.FullName.Substring(0, pkl.FullName.Length - "data.pkl".Length)
 
-        let read (e: ZipArchiveEntry) =
+        // What the entries may take in memory, all together (a zip bomb never fills memory): the
+        // storages the tensors need, and the tensors as float64.
+        let budget = Config.dataBudgetBytes ()
+        let mutable used = 0L
+
+        let spend (what: string) (bytes: int64) =
+            let total =
+                try
+                    Checked.(+) used bytes
+                with :? OverflowException ->
+                    Int64.MaxValue
+
+            if total > budget || bytes > int64 Array.MaxLength then
+                fail
+                    path
+                    $"{what} need {bytes} bytes ({Config.gibText bytes}), {total} in all with what is read before; more than the {budget} bytes ({Config.gibText budget}) this reader accepts (half the available memory, and the largest array)"
+
+            used <- total
+
+        /// Exactly the `length` bytes of the entry `e`, never more: an entry that decompresses to
+        /// fewer or more bytes than that is an error naming it.
+        let read (e: ZipArchiveEntry) (length: int64) =
             try
                 use s = e.Open()
-                use m = new MemoryStream()
-                s.CopyTo m
-                m.ToArray()
+                let buffer = Array.zeroCreate<byte>(int length)
+                let mutable got = 0
+                let mutable more = true
+
+                while more && got < buffer.Length do
+                    let k = s.Read(buffer, got, buffer.Length - got)
+                    got <- got + k
+                    more <- k > 0
+
+                if got < buffer.Length then
+                    fail path $"the entry '{e.FullName}' holds {got} bytes, {length} expected (truncated or corrupted?)"
+
+                if s.ReadByte() >= 0 then
+                    fail
+                        path
+                        $"the entry '{e.FullName}' decompresses to more than the {length} bytes expected (a zip bomb or a corrupted file)"
+
+                buffer
             with :? InvalidDataException as ex ->
                 fail path $"the entry '{e.FullName}' cannot be read (truncated or corrupted?): {ex.Message}"
+
+        // A state_dict's pickle holds names, sizes and strides: far less than this.
+        let maxPickleBytes = min budget (256L * 1024L * 1024L)
+
+        if pkl.Length > maxPickleBytes then
+            fail
+                path
+                $"the entry '{pkl.FullName}' declares {pkl.Length} bytes, more than the {maxPickleBytes} a state_dict's pickle may take here"
 
         let root =
             try
                 registered.Force()
                 use u = new TorchUnpickler()
-                u.loads (read pkl)
+                u.loads (dictsAsTorchDicts (read pkl pkl.Length))
             with
             | :? PickleException as ex -> fail path $"{pkl.FullName}: {ex.Message}"
-            | :? InvalidCastException
-            | :? IndexOutOfRangeException
-            | :? EndOfStreamException
-            | :? ArgumentException
-            | :? KeyNotFoundException as ex -> fail path $"{pkl.FullName}: malformed pickle: {ex.Message}"
+            | DataFormatException _
+            | :? OutOfMemoryException -> reraise ()
+            | ex -> fail path $"{pkl.FullName}: malformed pickle: {ex.Message}"
 
         let storages = Dictionary<string, byte[]>()
 
-        let storage (s: StorageRef) =
+        let storage (tensor: string) (s: StorageRef) =
             match storages.TryGetValue s.Key with
             | true, b -> b
             | _ ->
                 let name = $"{prefix}data/{s.Key}"
+                let item = int64 s.Type.ItemSize
+
+                let need =
+                    try
+                        if s.Numel < 0L then -1L else Checked.(*) s.Numel item
+                    with :? OverflowException ->
+                        -1L
+
+                if need < 0L then
+                    fail path $"tensor '{tensor}': the storage '{s.Key}' declares {s.Numel} elements"
 
                 match zip.GetEntry name with
                 | null -> fail path $"the storage '{name}' is missing"
+                | e when e.Length < need ->
+                    fail
+                        path
+                        $"tensor '{tensor}': the storage '{s.Key}' holds {e.Length} bytes, {s.Numel} x {item} expected"
+                | e when e.Length > need ->
+                    fail
+                        path
+                        $"tensor '{tensor}': the storage entry '{name}' declares {e.Length} bytes, more than the {need} its {s.Numel} elements of {s.Type.Dtype} take (a zip bomb or a corrupted file)"
                 | e ->
-                    let b = read e
+                    spend $"tensor '{tensor}': the storage '{s.Key}' ({s.Numel} x {item} bytes)" need
+                    let b = read e need
                     storages[s.Key] <- b
                     b
 
@@ -269,29 +467,32 @@ module TorchFile =
                 with :? OverflowException ->
                     bad $"size ({show t.Size}) too large"
 
-            let bytes = storage t.Storage
+            if count > 0L && (t.Offset < 0L || Array.exists (fun s -> s < 0L) t.Stride) then
+                bad $"offset {t.Offset} and stride ({show t.Stride}) must not be negative"
+
+            if count > int64 Array.MaxLength then
+                bad $"{count} elements are more than an array holds"
+
+            let bytes = storage name t.Storage
             let item = t.Storage.Type.ItemSize
             let available = int64 bytes.Length / int64 item
 
-            if int64 bytes.Length < t.Storage.Numel * int64 item then
-                bad $"the storage '{t.Storage.Key}' holds {bytes.Length} bytes, {t.Storage.Numel} x {item} expected"
-
-            // The last element the strides reach must lie in the storage.
+            // The last element the strides reach must lie in the storage (in checked arithmetic: a
+            // sum that overflows reaches beyond any storage).
             let reach =
                 if count = 0L then
                     0L
                 else
-                    Array.fold2 (fun a d s -> a + (d - 1L) * s) t.Offset t.Size t.Stride
+                    try
+                        Array.fold2 (fun a d s -> Checked.(+) a (Checked.(*) (d - 1L) s)) t.Offset t.Size t.Stride
+                    with :? OverflowException ->
+                        Int64.MaxValue
 
-            if
-                count > 0L
-                && (t.Offset < 0L || Array.exists (fun s -> s < 0L) t.Stride || reach >= available)
-            then
+            if count > 0L && reach >= available then
                 bad
                     $"offset {t.Offset}, size ({show t.Size}) and stride ({show t.Stride}) reach beyond the storage of {available} elements"
 
-            if count > int64 Array.MaxLength then
-                bad $"{count} elements are more than an array holds"
+            spend $"tensor '{name}' ({count} float64 values)" (count * 8L)
 
             let n = int count
             let rank = t.Size.Length

@@ -391,7 +391,13 @@ module Checkpoint =
         let l0 =
             match (get what gn "l0").ValueKind with
             | JsonValueKind.Null -> None
-            | _ -> Some(readFloats $"{what}: grad_norm.l0" (get what gn "l0"))
+            | _ ->
+                let l0 = readFloats $"{what}: grad_norm.l0" (get what gn "l0")
+
+                if l0.Length <> GradNorm.taskCount cfg then
+                    fail what $"grad_norm.l0 has {l0.Length} entries, expected {GradNorm.taskCount cfg} (one per task)"
+
+                Some l0
 
         let carry =
             match (get what root "carry").ValueKind with
