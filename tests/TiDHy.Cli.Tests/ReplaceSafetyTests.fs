@@ -192,7 +192,7 @@ let ``--states refuses a file without columns, warns for one class, and a resume
         trainWith (Path.Combine(dir, "a")) (Some none) [ "--epochs"; "1" ]
 
     Assert.True((code = 1), $"exit {code}: {err}")
-    Assert.Contains("none.npy: no columns", err)
+    Assert.Contains("none.npy: shape [60; 0]: the data has 0 features", err)
 
     let one = Path.Combine(dir, "one.csv")
     File.WriteAllLines(one, Array.create 60 "3")
