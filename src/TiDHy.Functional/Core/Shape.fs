@@ -10,6 +10,19 @@ module internal Shape =
     /// Formats dimensions as `[2; 3]`.
     let show (dims: int seq) = "[" + String.Join("; ", dims) + "]"
 
+    /// The number of elements of an array of dimensions `shape`, in checked 64-bit arithmetic
+    /// (int32 dimensions can overflow: (65536, 65536) would wrap to 0), `Int64.MaxValue` where even
+    /// that overflows, and 0 when a dimension is 0. For readers that check a declared shape before
+    /// they allocate.
+    let elementCount (shape: int seq) =
+        if Seq.contains 0 shape then
+            0L
+        else
+            try
+                shape |> Seq.fold (fun acc n -> Checked.(*) acc (int64 n)) 1L
+            with :? OverflowException ->
+                Int64.MaxValue
+
     /// The dimensions of a matrix `[rows; cols]`.
     let ofMatrix (a: float[,]) =
         [| Array2D.length1 a; Array2D.length2 a |]

@@ -17,6 +17,18 @@ module DataFile =
     let internal fail (source: string) (reason: string) : 'a =
         raise (DataFormatException $"{source}: {reason}")
 
+    /// Reads from `s` into `buffer` until it is full or the stream ends; returns the bytes read.
+    let internal readFully (s: Stream) (buffer: byte[]) : int =
+        let mutable got = 0
+        let mutable more = true
+
+        while more && got < buffer.Length do
+            let k = s.Read(buffer, got, buffer.Length - got)
+            got <- got + k
+            more <- k > 0
+
+        got
+
     /// What `writeAtomic` puts between a file's name and 32 hexadecimal digits to name its temporary
     /// file: `model.json.tmp-0123…`.
     [<Literal>]

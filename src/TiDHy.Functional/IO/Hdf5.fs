@@ -79,14 +79,7 @@ module Hdf5 =
 
         // The declared size, in checked arithmetic, against what the file can hold and the memory
         // allows, before anything is read.
-        let count =
-            if Array.contains 0 shape then
-                0L
-            else
-                try
-                    shape |> Array.fold (fun a n -> Checked.(*) a (int64 n)) 1L
-                with :? OverflowException ->
-                    Int64.MaxValue
+        let count = Shape.elementCount shape
 
         if count > int64 Array.MaxLength then
             fail source $"dimensions ({join dims}) hold {count} values, more than a .NET array holds"

@@ -40,17 +40,6 @@ module Npy =
         | [ n ] -> $"({n},)"
         | dims -> "(" + String.Join(", ", dims) + ")"
 
-    /// The product of `shape` in checked 64-bit arithmetic, `Int64.MaxValue` when it overflows (four
-    /// int32 dimensions can: (65536, 65536, 65536, 65536) would wrap to 0).
-    let private elementCount (shape: int[]) =
-        if Array.contains 0 shape then
-            0L
-        else
-            try
-                shape |> Array.fold (fun acc n -> Checked.(*) acc (int64 n)) 1L
-            with :? OverflowException ->
-                Int64.MaxValue
-
     /// Checks `a`: rank 1 to 4, dimensions ≥ 0, and `Data.Length` the product of `Shape`; the
     /// ArgumentException names `name`, the shape and the data length.
     let check (name: string) (a: NpyArray) =
@@ -65,10 +54,10 @@ module Npy =
         if Array.exists (fun n -> n < 0) a.Shape then
             invalidArg name $"{name}: negative dimension in shape {shapeText a.Shape}."
 
-        if elementCount a.Shape <> int64 a.Data.Length then
+        if Shape.elementCount a.Shape <> int64 a.Data.Length then
             invalidArg
                 name
-                $"{name}: shape {shapeText a.Shape} holds {elementCount a.Shape} entries but Data has {a.Data.Length}."
+                $"{name}: shape {shapeText a.Shape} holds {Shape.elementCount a.Shape} entries but Data has {a.Data.Length}."
 
     /// An array of `shape` `[n0; …]` (rank 1 to 4) over `data` in C order, checked.
     let create (shape: int[]) (data: float[]) =
@@ -309,7 +298,7 @@ module Npy =
         if shape.Length < 1 || shape.Length > maxRank then
             fail $"unsupported rank {shape.Length} (shape {shapeText shape}); supported: rank 1 to {maxRank}."
 
-        let count = elementCount shape
+        let count = Shape.elementCount shape
 
         if count > int64 Array.MaxLength then
             fail $"shape {shapeText shape} has {count} entries, more than a .NET array holds."
@@ -451,13 +440,7 @@ module Npy =
                     try
                         use s = e.Open()
                         let buffer = Array.zeroCreate<byte>(int e.Length)
-                        let mutable n = 0
-                        let mutable more = true
-
-                        while more && n < buffer.Length do
-                            let k = s.Read(buffer, n, buffer.Length - n)
-                            n <- n + k
-                            more <- k > 0
+                        let n = DataFile.readFully s buffer
 
                         if n < buffer.Length then
                             DataFile.fail

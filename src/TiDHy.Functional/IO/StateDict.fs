@@ -55,14 +55,7 @@ module StateDict =
             |> Seq.toArray
 
         // In checked 64-bit arithmetic: (65536, 65536) would wrap to 0 in int32.
-        let count =
-            if Array.contains 0 shape then
-                0L
-            else
-                try
-                    shape |> Array.fold (fun a d -> Checked.(*) a (int64 d)) 1L
-                with :? OverflowException ->
-                    Int64.MaxValue
+        let count = Shape.elementCount shape
 
         if int64 data.Length <> count then
             bad $"{data.Length} values for shape {Shape.show shape} ({count} expected)"

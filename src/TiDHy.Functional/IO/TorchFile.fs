@@ -375,13 +375,7 @@ module TorchFile =
             try
                 use s = e.Open()
                 let buffer = Array.zeroCreate<byte>(int length)
-                let mutable got = 0
-                let mutable more = true
-
-                while more && got < buffer.Length do
-                    let k = s.Read(buffer, got, buffer.Length - got)
-                    got <- got + k
-                    more <- k > 0
+                let got = DataFile.readFully s buffer
 
                 if got < buffer.Length then
                     fail path $"the entry '{e.FullName}' holds {got} bytes, {length} expected (truncated or corrupted?)"
