@@ -127,14 +127,20 @@ let isBlank (path: string) =
 
     blank
 
-/// Loads a series `[time; features]` from a .csv, .npy, .npz or .h5 file (`file.h5:/dataset`).
-let loadSeries (path: string) : float[,] =
+/// `path` when its file exists (the part before a dataset path such as `file.h5:/x`); else an error.
+let private existing (path: string) =
     let file, _ = Data.splitDatasetPath path
 
     if not (File.Exists file) then
         fail $"{file}: no such file."
 
-    Data.load path
+    path
+
+/// Loads a series `[time; features]` from a .csv, .npy, .npz or .h5 file (`file.h5:/dataset`).
+let loadSeries (path: string) : float[,] = Data.load (existing path)
+
+/// `loadSeries` for a `--states` file of integer labels (`Data.loadLabels`).
+let loadStates (path: string) : float[,] = Data.loadLabels (existing path)
 
 /// Windows `[count; sequence_length; features]` of `cfg.SequenceLength` steps starting `step` apart
 /// (upstream's `stack_data`), of a series `[time; features]`; an error naming `what` when the series

@@ -135,7 +135,7 @@ let runWith (stop: CancellationToken) (stopCode: unit -> int) (written: string -
     let states =
         args.TryGetResult EvalArgs.States
         |> Option.map (fun f ->
-            let s = loadSeries f
+            let s = loadStates f
             let used = Array3D.length1 windows * cfg.SequenceLength
 
             if Array2D.length1 s < used then

@@ -151,7 +151,7 @@ let private validationLabels
     (validSteps: int)
     (covered: int)
     =
-    let states = loadSeries path
+    let states = loadStates path
 
     if Array2D.length2 states = 0 then
         fail $"{path}: no columns; --states needs one column per system, each step's discrete state (an integer >= 0)."

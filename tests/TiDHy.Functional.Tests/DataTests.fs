@@ -151,6 +151,26 @@ let ``NaN and infinity are refused in npy and npz series, naming the file, row a
     Assert.Contains("row 2", (Assert.Throws<DataFormatException>(fun () -> Data.load v |> ignore)).Message)
 
 [<Fact>]
+let ``A labels file of two integer columns loads as two columns, where a series file refuses it as decimal commas`` () =
+    // States of two systems, labelled from 1: every row two integers whose second never starts with 0.
+    let dir = NpyTests.tempDir ()
+    let p = Path.Combine(dir, "states.csv")
+    File.WriteAllText(p, "1,2\n2,1\n1,1\n2,2\n")
+    Assert.Equal<float[,]>(array2D [ [ 1.0; 2.0 ]; [ 2.0; 1.0 ]; [ 1.0; 1.0 ]; [ 2.0; 2.0 ] ], Data.loadLabels p)
+    let e = Assert.Throws<DataFormatException>(fun () -> Data.load p |> ignore)
+    Assert.Contains("decimal comma", e.Message)
+    // Every other check stays: a decimal comma in a ';' file, text, another format.
+    let semi = Path.Combine(dir, "semi.csv")
+    File.WriteAllText(semi, "a;b\n1,5;2\n")
+
+    Assert.Throws<DataFormatException>(fun () -> Data.loadLabels semi |> ignore)
+    |> ignore
+
+    let npy = Path.Combine(dir, "states.npy")
+    Data.save npy (array2D [ [ 0.0; 1.0 ]; [ 1.0; 0.0 ] ])
+    Assert.Equal<float[,]>(array2D [ [ 0.0; 1.0 ]; [ 1.0; 0.0 ] ], Data.loadLabels npy)
+
+[<Fact>]
 let ``Semicolon and tab csv files load as documented`` () =
     let dir = NpyTests.tempDir ()
 

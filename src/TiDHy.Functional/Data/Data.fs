@@ -114,6 +114,16 @@ module Data =
                         $"{entries.Length} entries [{joined names}] and none named {joined npzEntryNames}; choose one with Data.loadNpzEntry."
         | ext -> unsupported path ext
 
+    /// `load` for a file of integer labels (discrete states, one column per system): the same
+    /// formats, except that a headerless CSV file whose rows all hold two integers is read as two
+    /// columns (`Csv.readLabels`), not refused as one column of decimal commas.
+    let loadLabels (path: string) : float[,] =
+        let file, _ = splitDatasetPath path
+
+        match extension file with
+        | ".csv" -> Csv.readLabels path
+        | _ -> load path
+
     /// Raises a `DataFormatException` naming `source` (the file) and the first row and column (from
     /// 1) of `series` `[time; features]` outside the data domain of `cfg.Loss` (BCE: [0, 1];
     /// Poisson: non-negative; MSE: any). Call it where a series meets a configuration, before

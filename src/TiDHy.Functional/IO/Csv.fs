@@ -128,13 +128,9 @@ module Csv =
         elif tabs >= semis then '\t'
         else ';'
 
-    /// Parses CSV `text`; `source` names it (a file path) in errors. Returns the header (when there
-    /// is one) and the values `[rows; cols]`; a header without data lines gives `[0; cols]`. Raises a
-    /// `DataFormatException` for no lines at all, an unclosed quote, a row whose cell count differs
-    /// from the first line's, an empty cell, a cell that is not a number (with a hint when it is a
-    /// decimal comma), a decimal comma split over two cells of a ',' file, a non-finite number when
-    /// `AllowNonFinite` is false, and (with `CsvHeader.Auto`) a first line mixing numbers and text.
-    let parse (options: CsvOptions) (source: string) (text: string) =
+    /// `parse`, with the refusal of rows that all hold two integers (one column of decimal commas
+    /// such as `1,25`) only when `pairsMayBeDecimalCommas`: integer labels read with it off.
+    let internal parseWith (pairsMayBeDecimalCommas: bool) (options: CsvOptions) (source: string) (text: string) =
         checkSeparator options
 
         if isNull text then
@@ -233,7 +229,8 @@ module Csv =
         // second unsigned and never starting with 0 (`1,05` is refused cell by cell below), are
         // refused; a header line or an explicit separator says that they are two columns.
         if
-            options.Separator.IsNone
+            pairsMayBeDecimalCommas
+            && options.Separator.IsNone
             && sep = ','
             && not hasHeader
             && cols = 2
@@ -292,6 +289,14 @@ module Csv =
             Values = values
         }
 
+    /// Parses CSV `text`; `source` names it (a file path) in errors. Returns the header (when there
+    /// is one) and the values `[rows; cols]`; a header without data lines gives `[0; cols]`. Raises a
+    /// `DataFormatException` for no lines at all, an unclosed quote, a row whose cell count differs
+    /// from the first line's, an empty cell, a cell that is not a number (with a hint when it is a
+    /// decimal comma), a decimal comma split over two cells of a ',' file, a non-finite number when
+    /// `AllowNonFinite` is false, and (with `CsvHeader.Auto`) a first line mixing numbers and text.
+    let parse (options: CsvOptions) (source: string) (text: string) = parseWith true options source text
+
     /// Reads the CSV file `path` with `options` (see `parse`).
     let readWith (options: CsvOptions) (path: string) =
         parse options path (File.ReadAllText path)
@@ -299,6 +304,11 @@ module Csv =
     /// Reads the numbers `[rows; cols]` of the CSV file `path` with `defaultOptions` (separator
     /// detected, header detected and skipped, only finite numbers).
     let read (path: string) = (readWith defaultOptions path).Values
+
+    /// `read` for a file of integer labels (such as discrete states, one column per system): rows
+    /// of two integers are two columns, not one column of decimal commas.
+    let readLabels (path: string) =
+        (parseWith false defaultOptions path (File.ReadAllText path)).Values
 
     let private quote (sep: char) (cell: string) =
         let needs =
