@@ -91,58 +91,12 @@ type internal Trainer(ctx: Ctx, cfg: Config, state: TrainState) =
                 yield withOpt terms.R2Loss
         |]
 
-    /// GradNorm's update from the task losses and the per-task sums of leaf norms (host values),
-    /// as `GradNorm.update` defines it.
+    /// GradNorm's update from the task losses and the per-task sums of leaf norms (host values):
+    /// `GradNorm.updateWith`, with `G_i = a_i·leafNormSums[i]`.
     static member GradNormUpdate(cfg: Config, st: GradNormState, losses: float[], leafNormSums: float[]) =
-        let n = st.Weights.Length
-        let l0 = st.L0 |> Option.defaultValue losses
+        let r = GradNorm.updateWith cfg st losses (fun a -> Array.map2 (*) a leafNormSums)
 
-        match l0 |> Array.tryFindIndex (fun l -> l = 0.0 || not (Double.IsFinite l)) with
-        | Some i -> invalidOp $"GradNorm: the first loss of task {i} is {l0[i]}; the loss ratios L/l0 are undefined."
-        | None -> ()
-
-        let a = st.Weights
-        let g = Array.init n (fun i -> a[i] * leafNormSums[i])
-        let ratio = Array.map2 (/) losses l0
-        let meanRatio = Array.average ratio
-        let meanG = Array.average g
-
-        let target =
-            ratio |> Array.map (fun r -> meanG * Math.Pow(r / meanRatio, cfg.GradAlpha))
-
-        let loss = Array.fold2 (fun s gi ti -> s + abs (gi - ti)) 0.0 g target
-
-        let sign (x: float) =
-            if x > 0.0 then 1.0
-            elif x < 0.0 then -1.0
-            else 0.0
-
-        let gradA = Array.init n (fun i -> sign (g[i] - target[i]) * g[i] / a[i])
-        // One step of a fresh AdamW (step 1, zero moments), PyTorch's order.
-        let h = Optim.adamWDefaults
-        let bc1 = 1.0 - h.Beta1
-        let bc2Sqrt = sqrt (1.0 - h.Beta2)
-
-        let stepped =
-            Array.init n (fun i ->
-                let m = (1.0 - h.Beta1) * gradA[i]
-                let v = (1.0 - h.Beta2) * gradA[i] * gradA[i]
-                let decayed = a[i] * (1.0 - cfg.LrWeights * cfg.WeightDecay)
-                decayed - (cfg.LrWeights / bc1) * m / (sqrt v / bc2Sqrt + h.Eps))
-
-        let total = Array.sum a
-        let e = Array.map exp stepped
-        let sumE = Array.sum e
-        let after = e |> Array.map (fun v -> v / sumE * total)
-
-        { Weights = after; L0 = Some l0 },
-        {
-            Losses = Array.copy losses
-            TaskGradNorms = g
-            Target = target
-            Loss = loss
-            WeightsAfter = after
-        }
+        r.State, r.Step
 
     /// One training step on the windows `X [B; T; D]` (on the device) at epoch `epoch`, batch
     /// `batch` (for the learning-rate schedule and error messages), from `init` in stateful mode.
