@@ -392,14 +392,6 @@ type StopSignals(cts: CancellationTokenSource, ?stopping: string) =
             Console.CancelKeyPress.RemoveHandler ctrlC
             term.Dispose()
 
-/// The share of `iterations` (inference iterations per step) that reached `maxIter`, from 0 to 1.
-let maxIterShare (maxIter: int) (iterations: int[]) =
-    if iterations.Length = 0 then
-        0.0
-    else
-        float (iterations |> Array.filter (fun i -> i >= maxIter) |> Array.length)
-        / float iterations.Length
-
 /// The share of inference steps that stop at `max_iter` above which the commands warn.
 [<Literal>]
 let MaxIterWarning = 0.1

@@ -129,7 +129,7 @@ let runWith (stop: CancellationToken) (stopCode: unit -> int) (written: string -
     match losses |> List.tryFind (snd >> System.Double.IsFinite >> not) with
     | Some(name, v) ->
         fail
-            $"{dataPath}: inference diverged: the {name} is {v} ({100.0 * maxIterShare cfg.MaxIter record.Iterations:F1}%% of inference steps stopped at max_iter = {cfg.MaxIter}); nothing written. Lower lr_r / lr_r2."
+            $"{dataPath}: inference diverged: the {name} is {v} ({100.0 * Train.maxIterShare cfg.MaxIter record.Iterations:F1}%% of inference steps stopped at max_iter = {cfg.MaxIter}); nothing written. Lower lr_r / lr_r2."
     | None -> ()
 
     let states =
@@ -143,7 +143,7 @@ let runWith (stop: CancellationToken) (stopCode: unit -> int) (written: string -
 
             s[.. used - 1, *])
 
-    let share = maxIterShare cfg.MaxIter record.Iterations
+    let share = Train.maxIterShare cfg.MaxIter record.Iterations
 
     let summary =
         [

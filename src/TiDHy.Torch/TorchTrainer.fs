@@ -265,17 +265,8 @@ type internal Trainer(ctx: Ctx, cfg: Config, state: TrainState) =
                     Total = total
                     GradNormBeforeClip = normBefore
                     GradNorm = gnStep
-                    MeanIterations =
-                        if iterations.Length = 0 then
-                            0.0
-                        else
-                            Array.averageBy float iterations
-                    MaxIterShare =
-                        if iterations.Length = 0 then
-                            0.0
-                        else
-                            float (iterations |> Array.filter (fun i -> i >= cfg.MaxIter) |> Array.length)
-                            / float iterations.Length
+                    MeanIterations = Train.meanIterations iterations
+                    MaxIterShare = Train.maxIterShare cfg.MaxIter iterations
                 }
             Final = fr, fr2
         }

@@ -113,6 +113,22 @@ module Train =
 
         Convert.ToHexString(sha.GetHashAndReset()).ToLowerInvariant()
 
+    /// The mean of inference's per-step iteration counts `iterations` (0 for none): `StepMetrics.MeanIterations`.
+    let meanIterations (iterations: int[]) =
+        if iterations.Length = 0 then
+            0.0
+        else
+            Array.averageBy float iterations
+
+    /// The share of `iterations` (inference iterations per step) that reached `maxIter`, from 0 to 1
+    /// (0 for none): `StepMetrics.MaxIterShare`.
+    let maxIterShare (maxIter: int) (iterations: int[]) =
+        if iterations.Length = 0 then
+            0.0
+        else
+            float (iterations |> Array.filter (fun i -> i >= maxIter) |> Array.length)
+            / float iterations.Length
+
     /// `step` on the generic path (`objective` on `Params` values), whatever the backend: the
     /// definition the packed step (`FusedStep.step`) is tested against.
     let internal stepGeneric (cfg: Config) (state: TrainState) (X: float[,,]) : TrainState * StepMetrics =
@@ -176,17 +192,8 @@ module Train =
             Total = o.Total
             GradNormBeforeClip = clipped.NormBeforeClip
             GradNorm = gnStep
-            MeanIterations =
-                if iterations.Length = 0 then
-                    0.0
-                else
-                    Array.averageBy float iterations
-            MaxIterShare =
-                if iterations.Length = 0 then
-                    0.0
-                else
-                    float (iterations |> Array.filter (fun i -> i >= cfg.MaxIter) |> Array.length)
-                    / float iterations.Length
+            MeanIterations = meanIterations iterations
+            MaxIterShare = maxIterShare cfg.MaxIter iterations
         }
 
     /// One outer training step on a batch of windows `X [batch; T; D]`: inference over the window,
