@@ -800,77 +800,7 @@ module TorchBackend =
             |> Array.map (fun idx ->
                 idx.Length, evaluateRecord options cfg p None X[idx[0] .. idx[idx.Length - 1], *, *])
 
-        let records = parts |> Array.map snd
-
-        let cat3 (f: EvaluationRecord -> float[,,]) =
-            let arrays = records |> Array.map f
-            let t, k = Array3D.length2 arrays[0], Array3D.length3 arrays[0]
-            let out = Array3D.zeroCreate n t k
-            let mutable i0 = 0
-
-            for a in arrays do
-                for i in 0 .. Array3D.length1 a - 1 do
-                    for j in 0 .. t - 1 do
-                        for l in 0 .. k - 1 do
-                            out[i0 + i, j, l] <- a[i, j, l]
-
-                i0 <- i0 + Array3D.length1 a
-
-            out
-
-        let ut =
-            let arrays = records |> Array.map _.Ut
-            let t, r = Array4D.length2 arrays[0], Array4D.length3 arrays[0]
-            let out = Array4D.zeroCreate n t r r
-            let mutable i0 = 0
-
-            for a in arrays do
-                for i in 0 .. Array4D.length1 a - 1 do
-                    for j in 0 .. t - 1 do
-                        for k in 0 .. r - 1 do
-                            for l in 0 .. r - 1 do
-                                out[i0 + i, j, k, l] <- a[i, j, k, l]
-
-                i0 <- i0 + Array4D.length1 a
-
-            out
-
-        let avg (f: EvaluationRecord -> float) =
-            (parts |> Array.sumBy (fun (b, r) -> float b * f r)) / float n
-
-        let rows (f: Carry -> float[,]) =
-            let ms = records |> Array.map (fun r -> f r.Final)
-            let k = Array2D.length2 ms[0]
-
-            let all =
-                ms |> Array.collect (fun m -> Array.init (Array2D.length1 m) (fun i -> m[i, *]))
-
-            Array2D.init all.Length k (fun i j -> all[i][j])
-
-        let first = records[0]
-
-        {
-            SpatialLossRHatAvg = avg _.SpatialLossRHatAvg
-            SpatialLossRBarAvg = avg _.SpatialLossRBarAvg
-            TempLossAvg = avg _.TempLossAvg
-            IBar = cat3 _.IBar
-            IHat = cat3 _.IHat
-            I = cat3 _.I
-            RBar = cat3 _.RBar
-            RHat = cat3 _.RHat
-            R2Hat = cat3 _.R2Hat
-            W = cat3 _.W
-            Ut = ut
-            B = first.B |> Option.map (fun _ -> cat3 (fun r -> r.B.Value))
-            TempLoss = cat3 _.TempLoss
-            SpatialLossRHat = cat3 _.SpatialLossRHat
-            SpatialLossRBar = cat3 _.SpatialLossRBar
-            Iterations =
-                Array.init first.Iterations.Length (fun j ->
-                    records |> Array.map (fun r -> r.Iterations[j]) |> Array.max)
-            Converged = Array.init first.Converged.Length (fun j -> records |> Array.forall (fun r -> r.Converged[j]))
-            Final = { R = rows _.R; R2 = rows _.R2 }
-        }
+        Evaluate.joinBatches parts
 
     /// `Evaluate.evaluateSeriesWindows` on tensors: consecutive non-overlapping windows
     /// `X [n; T; D]` of one series; stateful: joined into one window `[1; n·T; D]` and evaluated from

@@ -197,23 +197,16 @@ module Evaluate =
             None
         |> snd
 
-    /// `evaluateRecord` (from a zero state) on windows `X [n; T; D]` in batches of `batchSize`
-    /// windows (the last may be smaller), joined into one record over all `n` windows: arrays in
-    /// window order, averages over all windows, `Iterations` the most any batch took at each step and
-    /// `Converged` true where every batch converged. With `BatchScaling.BatchMean` (upstream) each
-    /// sample's inference step is `lr/B`, so evaluating in batches of the training batch size keeps
-    /// inference as it was in training.
-    let evaluateBatched (cfg: Config) (p: Params) (batchSize: int) (X: float[,,]) : EvaluationRecord =
-        if batchSize <= 0 then
-            invalidArg (nameof batchSize) $"batchSize: expected a positive batch size, got {batchSize}."
+    /// The records of consecutive batches of windows (`parts`: each batch's window count and record, in
+    /// window order) joined into one record over all of them: arrays in window order, averages
+    /// weighted by the windows, `Iterations` the most any batch took at each step and `Converged`
+    /// true where every batch converged. What `evaluateBatched` returns, whichever backend evaluated
+    /// the batches.
+    let joinBatches (parts: (int * EvaluationRecord)[]) : EvaluationRecord =
+        if isNull parts || parts.Length = 0 then
+            invalidArg (nameof parts) "parts: expected the records of one or more batches."
 
-        let n, time = Shape.checkWindow (nameof X) 1 cfg.InputDim X
-        Config.checkMemory cfg (min n batchSize) time
-
-        let parts =
-            Array.init n id
-            |> Array.chunkBySize batchSize
-            |> Array.map (fun idx -> idx.Length, evaluateRecord cfg p None X[idx[0] .. idx[idx.Length - 1], *, *])
+        let n = parts |> Array.sumBy fst
 
         let cat3 (f: EvaluationRecord -> float[,,]) =
             let arrays = parts |> Array.map (snd >> f)
@@ -277,6 +270,26 @@ module Evaluate =
                 Array.init first.Converged.Length (fun j -> parts |> Array.forall (fun (_, r) -> r.Converged[j]))
             Final = { R = rows _.R; R2 = rows _.R2 }
         }
+
+    /// `evaluateRecord` (from a zero state) on windows `X [n; T; D]` in batches of `batchSize`
+    /// windows (the last may be smaller), joined into one record over all `n` windows: arrays in
+    /// window order, averages over all windows, `Iterations` the most any batch took at each step and
+    /// `Converged` true where every batch converged. With `BatchScaling.BatchMean` (upstream) each
+    /// sample's inference step is `lr/B`, so evaluating in batches of the training batch size keeps
+    /// inference as it was in training.
+    let evaluateBatched (cfg: Config) (p: Params) (batchSize: int) (X: float[,,]) : EvaluationRecord =
+        if batchSize <= 0 then
+            invalidArg (nameof batchSize) $"batchSize: expected a positive batch size, got {batchSize}."
+
+        let n, time = Shape.checkWindow (nameof X) 1 cfg.InputDim X
+        Config.checkMemory cfg (min n batchSize) time
+
+        let parts =
+            Array.init n id
+            |> Array.chunkBySize batchSize
+            |> Array.map (fun idx -> idx.Length, evaluateRecord cfg p None X[idx[0] .. idx[idx.Length - 1], *, *])
+
+        joinBatches parts
 
     /// The evaluation record of consecutive non-overlapping windows `X [n; T; D]` of one long
     /// series (window `w` holding steps `w·T … w·T + T − 1`, e.g. `Series.windowsStrided T T`).
