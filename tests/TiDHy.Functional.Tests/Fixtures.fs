@@ -87,3 +87,59 @@ let data (e: JsonElement) = (tensor e).Data
 
 /// The shape of a tensor.
 let shape (e: JsonElement) = (tensor e).Shape
+
+/// The relative error allowed for inference, forward and evaluation outputs (reference/README.md).
+let evaluationTol = 1e-7
+
+/// Checks an evaluation record `res` against the outputs `o` of fixture `f`'s `evaluate_record`
+/// case, whichever backend computed it: the three averages, every array's shape and values (and
+/// `b` exactly when the fixture has it, and `Ut`) to `evaluationTol`.
+let checkEvaluateRecord (f: Fixture) (o: JsonElement) (res: EvaluationRecord) =
+    let scalar name = (prop name o).GetDouble()
+    let flat3 (a: float[,,]) = Seq.cast<float> a |> Seq.toArray
+
+    for name, actual in
+        [
+            "spatial_loss_rhat_avg", res.SpatialLossRHatAvg
+            "spatial_loss_rbar_avg", res.SpatialLossRBarAvg
+            "temp_loss_avg", res.TempLossAvg
+        ] do
+        TestUtil.assertCloseScalar $"{f.Name} {name}" evaluationTol actual (scalar name)
+
+    let arrays =
+        [
+            "I_bar", res.IBar
+            "I_hat", res.IHat
+            "I", res.I
+            "R_bar", res.RBar
+            "R_hat", res.RHat
+            "R2_hat", res.R2Hat
+            "W", res.W
+            "temp_loss", res.TempLoss
+            "spatial_loss_rhat", res.SpatialLossRHat
+            "spatial_loss_rbar", res.SpatialLossRBar
+        ]
+        @ (res.B |> Option.map (fun b -> "b", b) |> Option.toList)
+
+    for name, a in arrays do
+        let actual = [| Array3D.length1 a; Array3D.length2 a; Array3D.length3 a |]
+        let expected = shape (prop name o)
+
+        Xunit.Assert.True(
+            (actual = expected),
+            $"{f.Name} {name}: shape {Shape.show actual}, expected {Shape.show expected}"
+        )
+
+        TestUtil.assertClose $"{f.Name} {name}" evaluationTol (flat3 a) (data (prop name o))
+
+    let mutable bEl = Unchecked.defaultof<JsonElement>
+    Xunit.Assert.Equal(o.TryGetProperty("b", &bEl), res.B.IsSome)
+    let ut, expectedUt = res.Ut, prop "Ut" o
+    let utShape = [| for d in 0..3 -> ut.GetLength d |]
+
+    Xunit.Assert.True(
+        (utShape = shape expectedUt),
+        $"{f.Name} Ut: shape {Shape.show utShape}, expected {Shape.show (shape expectedUt)}"
+    )
+
+    TestUtil.assertClose $"{f.Name} Ut" evaluationTol (Seq.cast<float> ut) (data expectedUt)

@@ -18,15 +18,6 @@ let inferenceTol = 1e-7
 let private flat (a: 'T[,]) = Seq.cast<'T> a |> Seq.toArray
 let private flat3 (a: 'T[,,]) = Seq.cast<'T> a |> Seq.toArray
 
-let private flat4 (a: float[,,,]) =
-    [|
-        for i in 0 .. Array4D.length1 a - 1 do
-            for j in 0 .. Array4D.length2 a - 1 do
-                for k in 0 .. Array4D.length3 a - 1 do
-                    for l in 0 .. Array4D.length4 a - 1 do
-                        yield a[i, j, k, l]
-    |]
-
 let private checkShape what (actual: int[]) (e: JsonElement) =
     Assert.True((actual = shape e), $"{what}: shape {Shape.show actual}, expected {Shape.show (shape e)}")
 
@@ -78,57 +69,10 @@ let private runForward (f: Fixture) (case: JsonElement) =
     assertClose $"{f.Name} r2_last" inferenceTol (flat res.R2Last) (data (prop "r2_last" o))
 
 let private runEvaluateRecord (f: Fixture) (case: JsonElement) =
-    let i, o = prop "inputs" case, prop "outputs" case
-    let res = Evaluate.evaluateRecord f.Config f.Params None (array3 (prop "X" i))
-    let scalar name = (prop name o).GetDouble()
+    let res =
+        Evaluate.evaluateRecord f.Config f.Params None (array3 (prop "X" (prop "inputs" case)))
 
-    assertCloseScalar
-        $"{f.Name} spatial_loss_rhat_avg"
-        inferenceTol
-        res.SpatialLossRHatAvg
-        (scalar "spatial_loss_rhat_avg")
-
-    assertCloseScalar
-        $"{f.Name} spatial_loss_rbar_avg"
-        inferenceTol
-        res.SpatialLossRBarAvg
-        (scalar "spatial_loss_rbar_avg")
-
-    assertCloseScalar $"{f.Name} temp_loss_avg" inferenceTol res.TempLossAvg (scalar "temp_loss_avg")
-
-    let arrays =
-        [
-            "I_bar", res.IBar
-            "I_hat", res.IHat
-            "I", res.I
-            "R_bar", res.RBar
-            "R_hat", res.RHat
-            "R2_hat", res.R2Hat
-            "W", res.W
-            "temp_loss", res.TempLoss
-            "spatial_loss_rhat", res.SpatialLossRHat
-            "spatial_loss_rbar", res.SpatialLossRBar
-        ]
-        @ (res.B |> Option.map (fun b -> "b", b) |> Option.toList)
-
-    for name, a in arrays do
-        checkShape name (Shape.ofArray3 a) (prop name o)
-        assertClose $"{f.Name} {name}" inferenceTol (flat3 a) (data (prop name o))
-
-    let mutable bEl = Unchecked.defaultof<JsonElement>
-    Assert.Equal(o.TryGetProperty("b", &bEl), res.B.IsSome)
-
-    checkShape
-        "Ut"
-        [|
-            Array4D.length1 res.Ut
-            Array4D.length2 res.Ut
-            Array4D.length3 res.Ut
-            Array4D.length4 res.Ut
-        |]
-        (prop "Ut" o)
-
-    assertClose $"{f.Name} Ut" inferenceTol (flat4 res.Ut) (data (prop "Ut" o))
+    checkEvaluateRecord f (prop "outputs" case) res
 
 let private runners =
     Map

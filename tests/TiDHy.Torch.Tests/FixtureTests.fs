@@ -28,15 +28,6 @@ let private o32 =
 let private flat (a: 'T[,]) = Seq.cast<'T> a |> Seq.toArray
 let private flat3 (a: 'T[,,]) = Seq.cast<'T> a |> Seq.toArray
 
-let private flat4 (a: float[,,,]) =
-    [|
-        for i in 0 .. Array4D.length1 a - 1 do
-            for j in 0 .. Array4D.length2 a - 1 do
-                for k in 0 .. Array4D.length3 a - 1 do
-                    for l in 0 .. Array4D.length4 a - 1 do
-                        yield a[i, j, k, l]
-    |]
-
 let private floats (e: JsonElement) =
     e.EnumerateArray() |> Seq.map _.GetDouble() |> Seq.toArray
 
@@ -89,49 +80,10 @@ let private runForward (f: Fixture) (case: JsonElement) =
     assertClose $"{f.Name} r2_last" inferenceTol (flat res.R2Last) (data (prop "r2_last" o))
 
 let private runEvaluateRecord (f: Fixture) (case: JsonElement) =
-    let i, o = prop "inputs" case, prop "outputs" case
-
     let res =
-        TorchBackend.evaluateRecord o64 f.Config f.Params None (array3 (prop "X" i))
+        TorchBackend.evaluateRecord o64 f.Config f.Params None (array3 (prop "X" (prop "inputs" case)))
 
-    let scalar name = (prop name o).GetDouble()
-
-    assertCloseScalar
-        $"{f.Name} spatial_loss_rhat_avg"
-        inferenceTol
-        res.SpatialLossRHatAvg
-        (scalar "spatial_loss_rhat_avg")
-
-    assertCloseScalar
-        $"{f.Name} spatial_loss_rbar_avg"
-        inferenceTol
-        res.SpatialLossRBarAvg
-        (scalar "spatial_loss_rbar_avg")
-
-    assertCloseScalar $"{f.Name} temp_loss_avg" inferenceTol res.TempLossAvg (scalar "temp_loss_avg")
-
-    let arrays =
-        [
-            "I_bar", res.IBar
-            "I_hat", res.IHat
-            "I", res.I
-            "R_bar", res.RBar
-            "R_hat", res.RHat
-            "R2_hat", res.R2Hat
-            "W", res.W
-            "temp_loss", res.TempLoss
-            "spatial_loss_rhat", res.SpatialLossRHat
-            "spatial_loss_rbar", res.SpatialLossRBar
-        ]
-        @ (res.B |> Option.map (fun b -> "b", b) |> Option.toList)
-
-    for name, a in arrays do
-        Assert.Equal<int[]>(shape (prop name o), [| Array3D.length1 a; Array3D.length2 a; Array3D.length3 a |])
-        assertClose $"{f.Name} {name}" inferenceTol (flat3 a) (data (prop name o))
-
-    let mutable bEl = Unchecked.defaultof<JsonElement>
-    Assert.Equal(o.TryGetProperty("b", &bEl), res.B.IsSome)
-    assertClose $"{f.Name} Ut" inferenceTol (flat4 res.Ut) (data (prop "Ut" o))
+    checkEvaluateRecord f (prop "outputs" case) res
 
 /// Compares every named tensor of `expected` with the leaves of `actual` (the same names).
 let private checkTree (what: string) (tol: float) (actual: Params) (expected: JsonElement) =
