@@ -788,19 +788,7 @@ module TorchBackend =
         (batchSize: int)
         (X: float[,,])
         : EvaluationRecord =
-        if batchSize <= 0 then
-            invalidArg (nameof batchSize) $"batchSize: expected a positive batch size, got {batchSize}."
-
-        let n, time = Shape.checkWindow (nameof X) 1 cfg.InputDim X
-        Config.checkMemory cfg (min n batchSize) time
-
-        let parts =
-            Array.init n id
-            |> Array.chunkBySize batchSize
-            |> Array.map (fun idx ->
-                idx.Length, evaluateRecord options cfg p None X[idx[0] .. idx[idx.Length - 1], *, *])
-
-        Evaluate.joinBatches parts
+        Evaluate.evaluateBatchedWith (evaluateRecord options cfg p None) cfg batchSize X
 
     /// `Evaluate.evaluateSeriesWindows` on tensors: consecutive non-overlapping windows
     /// `X [n; T; D]` of one series; stateful: joined into one window `[1; n·T; D]` and evaluated from

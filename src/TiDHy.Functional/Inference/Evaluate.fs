@@ -271,6 +271,26 @@ module Evaluate =
             Final = { R = rows _.R; R2 = rows _.R2 }
         }
 
+    /// `evaluate` (a backend's evaluation of a batch of windows from a zero state) on windows
+    /// `X [n; T; D]` in batches of `batchSize` (the last may be smaller), after the checks of the
+    /// batch size, the windows and the memory one batch needs, joined by `joinBatches`.
+    let evaluateBatchedWith
+        (evaluate: float[,,] -> EvaluationRecord)
+        (cfg: Config)
+        (batchSize: int)
+        (X: float[,,])
+        : EvaluationRecord =
+        if batchSize <= 0 then
+            invalidArg (nameof batchSize) $"batchSize: expected a positive batch size, got {batchSize}."
+
+        let n, time = Shape.checkWindow (nameof X) 1 cfg.InputDim X
+        Config.checkMemory cfg (min n batchSize) time
+
+        Array.init n id
+        |> Array.chunkBySize batchSize
+        |> Array.map (fun idx -> idx.Length, evaluate X[idx[0] .. idx[idx.Length - 1], *, *])
+        |> joinBatches
+
     /// `evaluateRecord` (from a zero state) on windows `X [n; T; D]` in batches of `batchSize`
     /// windows (the last may be smaller), joined into one record over all `n` windows: arrays in
     /// window order, averages over all windows, `Iterations` the most any batch took at each step and
@@ -278,18 +298,7 @@ module Evaluate =
     /// sample's inference step is `lr/B`, so evaluating in batches of the training batch size keeps
     /// inference as it was in training.
     let evaluateBatched (cfg: Config) (p: Params) (batchSize: int) (X: float[,,]) : EvaluationRecord =
-        if batchSize <= 0 then
-            invalidArg (nameof batchSize) $"batchSize: expected a positive batch size, got {batchSize}."
-
-        let n, time = Shape.checkWindow (nameof X) 1 cfg.InputDim X
-        Config.checkMemory cfg (min n batchSize) time
-
-        let parts =
-            Array.init n id
-            |> Array.chunkBySize batchSize
-            |> Array.map (fun idx -> idx.Length, evaluateRecord cfg p None X[idx[0] .. idx[idx.Length - 1], *, *])
-
-        joinBatches parts
+        evaluateBatchedWith (evaluateRecord cfg p None) cfg batchSize X
 
     /// The evaluation record of consecutive non-overlapping windows `X [n; T; D]` of one long
     /// series (window `w` holding steps `w·T … w·T + T − 1`, e.g. `Series.windowsStrided T T`).

@@ -46,13 +46,7 @@ module Checkpoint =
     let isCheckpoint (path: string) : bool =
         use f = File.OpenRead path
         let buf = Array.zeroCreate<byte> Magic.Length
-        let mutable n = 0
-        let mutable more = true
-
-        while more && n < buf.Length do
-            let k = f.Read(buf, n, buf.Length - n)
-            n <- n + k
-            more <- k > 0
+        let n = DataFile.readFully f buf
 
         Encoding.ASCII.GetString(buf, 0, n) = Magic
 
