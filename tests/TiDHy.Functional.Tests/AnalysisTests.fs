@@ -50,12 +50,12 @@ let ``knnPredict and knnAccuracy agree exactly with scikit-learn's KNeighborsCla
     let trainY = ints (c.GetProperty "train_y")
     let testX = matrix (c.GetProperty "test_x")
     let testY = ints (c.GetProperty "test_y")
-    Assert.Equal<int[]>(ints (c.GetProperty "predictions"), Analysis.knnPredict k trainX trainY testX)
+    Assert.Equal<int[]>(ints (c.GetProperty "predictions"), Decoding.knnPredict k trainX trainY testX)
     let accuracy = c.GetProperty("accuracy").GetDouble()
-    Assert.Equal(accuracy, Analysis.knnAccuracyWith k trainX trainY testX testY)
+    Assert.Equal(accuracy, Decoding.knnAccuracyWith k trainX trainY testX testY)
 
     if k = 3 then
-        Assert.Equal(accuracy, Analysis.knnAccuracy trainX trainY testX testY)
+        Assert.Equal(accuracy, Decoding.knnAccuracy trainX trainY testX testY)
 
 [<Fact>]
 let ``the kNN cases include equidistant neighbours at the k-th place and tied votes`` () =
@@ -83,7 +83,7 @@ let ``the kNN cases include equidistant neighbours at the k-th place and tied vo
 let ``linearSumAssignment agrees with SciPy's linear_sum_assignment`` (name: string) =
     let c = case "assignment" name
     let cost = matrix (c.GetProperty "cost")
-    let a = Analysis.linearSumAssignment cost
+    let a = Clustering.linearSumAssignment cost
     let total = c.GetProperty("total").GetDouble()
     assertClose $"assignment {name}: total" 1e-12 [ a.Cost ] [ total ]
     Assert.Equal(min (Array2D.length1 cost) (Array2D.length2 cost), a.Rows.Length)
@@ -100,26 +100,26 @@ let ``clustering agreement agrees with scikit-learn to 1e-12`` (name: string) =
     let c = case "clustering" name
     let truth = ints (c.GetProperty "truth")
     let pred = ints (c.GetProperty "pred")
-    let a = Analysis.clusterAgreement truth pred
+    let a = Clustering.clusterAgreement truth pred
 
     let check (what: string) (key: string) (actual: float) =
         let e = c.GetProperty(key).GetDouble()
         Assert.True(abs (actual - e) <= 1e-12, $"{name}: {what} {actual:R}, scikit-learn {e:R}")
 
     check "ARI" "adjusted_rand" a.AdjustedRand
-    check "ARI (function)" "adjusted_rand" (Analysis.adjustedRandIndex truth pred)
+    check "ARI (function)" "adjusted_rand" (Clustering.adjustedRandIndex truth pred)
     check "NMI" "nmi" a.NormalisedMutualInformation
-    check "NMI (function)" "nmi" (Analysis.normalisedMutualInformation truth pred)
+    check "NMI (function)" "nmi" (Clustering.normalisedMutualInformation truth pred)
     check "homogeneity" "homogeneity" a.Homogeneity
-    check "homogeneity (function)" "homogeneity" (Analysis.homogeneity truth pred)
+    check "homogeneity (function)" "homogeneity" (Clustering.homogeneity truth pred)
     check "completeness" "completeness" a.Completeness
-    check "completeness (function)" "completeness" (Analysis.completeness truth pred)
+    check "completeness (function)" "completeness" (Clustering.completeness truth pred)
     check "V-measure" "v_measure" a.VMeasure
-    check "V-measure (function)" "v_measure" (Analysis.vMeasure truth pred)
+    check "V-measure (function)" "v_measure" (Clustering.vMeasure truth pred)
     check "purity" "purity" a.Purity
-    check "purity (function)" "purity" (Analysis.purity truth pred)
+    check "purity (function)" "purity" (Clustering.purity truth pred)
     check "matched accuracy" "matched_accuracy" a.MatchedAccuracy
-    check "matched accuracy (function)" "matched_accuracy" (Analysis.matchedAccuracy truth pred)
+    check "matched accuracy (function)" "matched_accuracy" (Clustering.matchedAccuracy truth pred)
 
 [<Theory>]
 [<MemberData(nameof modeCases)>]
@@ -127,7 +127,7 @@ let ``modes agree with SciPy's eigvals`` (name: string) =
     let c = case "modes" name
 
     let m =
-        Analysis.modes (c.GetProperty("dt").GetDouble()) (matrix (c.GetProperty "matrix"))
+        Timescales.modes (c.GetProperty("dt").GetDouble()) (matrix (c.GetProperty "matrix"))
 
     let re = floats (c.GetProperty "real")
     Assert.Equal(re.Length, m.Length)
@@ -151,14 +151,14 @@ let ``modes agree with SciPy's eigvals`` (name: string) =
 let ``entropy agrees with scipy.stats.entropy`` () =
     for c in cases "entropy" do
         let w = floats (c.GetProperty "weights")
-        assertClose "entropy" 1e-12 [ Analysis.entropy w ] [ c.GetProperty("entropy").GetDouble() ]
+        assertClose "entropy" 1e-12 [ Mixture.entropy w ] [ c.GetProperty("entropy").GetDouble() ]
 
 [<Fact>]
 let ``mixtureUsage: mean weight, share and entropies`` () =
     let w =
         array2D [ [ 1.0; 0.0; 0.0 ]; [ 1.0; 1.0; 0.0 ]; [ 0.0; 0.0; 0.0 ]; [ 2.0; 1.0; 0.0 ] ]
 
-    let u = Analysis.mixtureUsage w
+    let u = Mixture.mixtureUsage w
     Assert.Equal<float[]>([| 1.0; 0.5; 0.0 |], u.MeanWeight)
     Assert.Equal<float[]>([| 2.0 / 3.0; 1.0 / 3.0; 0.0 |], u.Share)
     // Steps: one component (0), two equal (log 2), none (0 by definition), 2:1.
@@ -170,40 +170,40 @@ let ``mixtureUsage: mean weight, share and entropies`` () =
 [<Fact>]
 let ``jointStates: system 0 is the most significant digit`` () =
     let states = array2D [ [ 0; 0; 0 ]; [ 1; 0; 1 ]; [ 0; 1; 1 ]; [ 1; 1; 1 ] ]
-    Assert.Equal<int[]>([| 0; 5; 3; 7 |], Analysis.jointStates 2 states)
-    Assert.Equal<int[]>([| 0; 7; 4 |], Analysis.jointStates 3 (array2D [ [ 0; 0 ]; [ 2; 1 ]; [ 1; 1 ] ]))
+    Assert.Equal<int[]>([| 0; 5; 3; 7 |], Decoding.jointStates 2 states)
+    Assert.Equal<int[]>([| 0; 7; 4 |], Decoding.jointStates 3 (array2D [ [ 0; 0 ]; [ 2; 1 ]; [ 1; 1 ] ]))
 
 [<Fact>]
 let ``flatten joins windows in order and argmaxLabels takes the first largest`` () =
     let a = Array3D.init 2 3 2 (fun w t k -> float (100 * w + 10 * t + k))
-    let f = Analysis.flatten a
+    let f = Decoding.flatten a
     Assert.Equal(6, Array2D.length1 f)
     Assert.Equal(121.0, f[5, 1])
     Assert.Equal(10.0, f[1, 0])
 
     Assert.Equal<int[]>(
         [| 1; 0; 2 |],
-        Analysis.argmaxLabels (array2D [ [ 0.0; 2.0; 1.0 ]; [ 3.0; 3.0; 1.0 ]; [ 0.0; 0.0; 0.5 ] ])
+        Decoding.argmaxLabels (array2D [ [ 0.0; 2.0; 1.0 ]; [ 3.0; 3.0; 1.0 ]; [ 0.0; 0.0; 0.5 ] ])
     )
 
 [<Fact>]
 let ``randomSplit holds out ceil(25%) at random, deterministically per key`` () =
     for n in [ 2; 10; 101; 2000 ] do
-        let s = Analysis.randomSplit (Random.key 3) n 0.25
+        let s = Decoding.randomSplit (Random.key 3) n 0.25
         Assert.Equal(int (ceil (0.25 * float n)), s.Test.Length)
         Assert.Equal<int[]>(Array.init n id, Array.append s.Train s.Test |> Array.sort)
         Assert.Equal<int[]>(Array.sort s.Test, s.Test)
-        Assert.Equal(s, Analysis.randomSplit (Random.key 3) n 0.25)
+        Assert.Equal(s, Decoding.randomSplit (Random.key 3) n 0.25)
 
-    let a = Analysis.randomSplit (Random.key 3) 2000 0.25
-    let b = Analysis.randomSplit (Random.key 4) 2000 0.25
+    let a = Decoding.randomSplit (Random.key 3) 2000 0.25
+    let b = Decoding.randomSplit (Random.key 4) 2000 0.25
     Assert.NotEqual<int[]>(a.Test, b.Test)
     // Random, not contiguous: the test set is spread over the whole range.
     Assert.True(a.Test[0] < 100 && a.Test[a.Test.Length - 1] > 1900)
 
 [<Fact>]
 let ``blockSplit holds out whole contiguous blocks`` () =
-    let s = Analysis.blockSplit (Random.key 5) 2000 100 0.25
+    let s = Decoding.blockSplit (Random.key 5) 2000 100 0.25
     Assert.Equal(500, s.Test.Length)
     Assert.Equal<int[]>(Array.init 2000 id, Array.append s.Train s.Test |> Array.sort)
     let blocks = s.Test |> Array.map (fun i -> i / 100) |> Array.distinct
@@ -212,7 +212,7 @@ let ``blockSplit holds out whole contiguous blocks`` () =
     for b in blocks do
         Assert.Equal<int[]>(Array.init 100 (fun i -> b * 100 + i), s.Test |> Array.filter (fun i -> i / 100 = b))
 
-    let splits = Analysis.blockSplits (Random.key 5) 4 2000 100 0.25
+    let splits = Decoding.blockSplits (Random.key 5) 4 2000 100 0.25
     Assert.Equal(4, splits |> Array.map _.Test |> Array.distinct |> Array.length)
 
 [<Fact>]
@@ -222,7 +222,7 @@ let ``decodingSpread: separable classes decode perfectly; chance is the majority
     let x = Array2D.init 400 1 (fun i _ -> float (10 * labels[i]) + 0.001 * float i)
 
     let spread =
-        Analysis.decodingSpread 3 x labels (Analysis.randomSplits (Random.key 1) 5 400 0.25)
+        Decoding.decodingSpread 3 x labels (Decoding.randomSplits (Random.key 1) 5 400 0.25)
 
     Assert.Equal(1.0, spread.Mean)
     Assert.Equal(0.0, spread.Std)
@@ -233,7 +233,7 @@ let ``decodingSpread: separable classes decode perfectly; chance is the majority
         Assert.Equal(100, s.TestSize)
 
     Assert.InRange(spread.ChanceMean, 0.6, 0.9)
-    Assert.Equal(0.75, Analysis.chance [| 0; 0; 2; 0 |])
+    Assert.Equal(0.75, Decoding.chance [| 0; 0; 2; 0 |])
 
 [<Fact>]
 let ``decodingSpread: mean, population std and extremes of the scores`` () =
@@ -244,7 +244,7 @@ let ``decodingSpread: mean, population std and extremes of the scores`` () =
         Array.init 300 (fun i -> (if rng[2 * i] > 0.0 then 1 else 0) + (if i % 3 = 0 then 1 else 0))
 
     let spread =
-        Analysis.decodingSpread 3 x labels (Analysis.blockSplits (Random.key 2) 6 300 20 0.25)
+        Decoding.decodingSpread 3 x labels (Decoding.blockSplits (Random.key 2) 6 300 20 0.25)
 
     let acc = spread.Scores |> Array.map _.Accuracy
     let mean = Array.average acc
@@ -271,15 +271,15 @@ let ``kMeans separates clearly separated clusters`` () =
     let x =
         Array2D.init 500 2 (fun i f -> centres[truth[i]][f] + 0.5 * noise[2 * i + f])
 
-    let km = Analysis.kMeans (Random.key 1) 5 x
-    Assert.Equal(1.0, Analysis.matchedAccuracy truth km.Labels)
-    Assert.Equal(1.0, Analysis.adjustedRandIndex truth km.Labels)
-    Assert.Equal(km, Analysis.kMeans (Random.key 1) 5 x)
+    let km = Clustering.kMeans (Random.key 1) 5 x
+    Assert.Equal(1.0, Clustering.matchedAccuracy truth km.Labels)
+    Assert.Equal(1.0, Clustering.adjustedRandIndex truth km.Labels)
+    Assert.Equal(km, Clustering.kMeans (Random.key 1) 5 x)
 
 [<Fact>]
 let ``matchTimescales pairs each true timescale with the nearest free recovered one`` () =
     let m =
-        Analysis.matchTimescales 0.1 [| 10.5; 3.0; 100.0; infinity |] [| 4.0; 10.0 |]
+        Timescales.matchTimescales 0.1 [| 10.5; 3.0; 100.0; infinity |] [| 4.0; 10.0 |]
 
     Assert.Equal<int[]>([| 1; 0 |], m.Pairs |> Array.map _.RecoveredIndex)
     Assert.Equal<int[]>([| 0; 1 |], m.Pairs |> Array.map _.TrueIndex)
@@ -289,7 +289,7 @@ let ``matchTimescales pairs each true timescale with the nearest free recovered 
     Assert.True m.Pairs[1].Within
     Assert.Equal(1, m.WithinCount)
     // A non-finite recovered timescale is never within tolerance.
-    let only = Analysis.matchTimescales 10.0 [| -5.0 |] [| 4.0 |]
+    let only = Timescales.matchTimescales 10.0 [| -5.0 |] [| 4.0 |]
     Assert.Equal(0, only.WithinCount)
 
 let private sldsSmall () =
@@ -307,7 +307,7 @@ let private sldsSmall () =
 let ``sldsModes: the generator's poles exp(τ) ± 2πi·f`` () =
     let data = sldsSmall ()
     let o = data.Options
-    let modes = Analysis.sldsModes 1.0 data.Systems
+    let modes = Timescales.sldsModes 1.0 data.Systems
     Assert.Equal(6, modes.Length)
 
     for m in modes do
@@ -358,7 +358,7 @@ let ``stateTimescaleRecovery finds the active systems' timescales in V_t, and on
 
         u
 
-    let exact = Analysis.stateTimescaleRecovery 0.01 1.0 (ut 1.0) states data.Systems
+    let exact = Timescales.stateTimescaleRecovery 0.01 1.0 (ut 1.0) states data.Systems
     Assert.Equal(6, exact.Length)
 
     for e in exact do
@@ -368,7 +368,7 @@ let ``stateTimescaleRecovery finds the active systems' timescales in V_t, and on
 
     Assert.Equal(3 * 99 * 3, exact |> Array.sumBy _.Steps)
     // Dynamics 0.7 times as large: every timescale is off by more than 1%.
-    let off = Analysis.stateTimescaleRecovery 0.01 1.0 (ut 0.7) states data.Systems
+    let off = Timescales.stateTimescaleRecovery 0.01 1.0 (ut 0.7) states data.Systems
 
     for e in off do
         Assert.Equal(0.0, e.WithinShare)
@@ -376,7 +376,7 @@ let ``stateTimescaleRecovery finds the active systems' timescales in V_t, and on
 [<Fact>]
 let ``modesOverTime: the zero V_t of a window's first step has timescale 0`` () =
     let ut = Array4D.init 1 2 2 2 (fun _ t i j -> if t = 1 && i = j then 0.5 else 0.0)
-    let m = Analysis.modesOverTime 1.0 ut
+    let m = Timescales.modesOverTime 1.0 ut
     let slowest = m |> Array.map (fun modes -> modes[0].Timescale)
     assertClose "timescales of 0 and 0.5" 1e-15 slowest [ 0.0; 1.0 / log 2.0 ]
 
@@ -388,38 +388,38 @@ let private throwsNaming (name: string) (f: unit -> obj) =
 let ``bad input raises ArgumentException naming the argument`` () =
     let x = Array2D.init 5 2 (fun i j -> float (i + j))
     let y = [| 0; 1; 0; 1; 0 |]
-    throwsNaming "trainY" (fun () -> box (Analysis.knnPredict 3 x [| 0; 1 |] x))
-    throwsNaming "k" (fun () -> box (Analysis.knnPredict 6 x y x))
-    throwsNaming "k" (fun () -> box (Analysis.knnPredict 0 x y x))
-    throwsNaming "testX" (fun () -> box (Analysis.knnPredict 3 x y (Array2D.zeroCreate 2 3)))
-    throwsNaming "testX" (fun () -> box (Analysis.knnPredict 3 x y (Array2D.zeroCreate 0 2)))
-    throwsNaming "trainX" (fun () -> box (Analysis.knnPredict 1 (Array2D.zeroCreate 0 2) [||] x))
-    throwsNaming "testY" (fun () -> box (Analysis.knnAccuracy x y x [| 1 |]))
-    throwsNaming "pred" (fun () -> box (Analysis.adjustedRandIndex [| 0; 1 |] [| 0 |]))
-    throwsNaming "truth" (fun () -> box (Analysis.normalisedMutualInformation [||] [||]))
-    throwsNaming "labels" (fun () -> box (Analysis.decodingScore 3 x [| 0 |] { Train = [| 0 |]; Test = [| 1 |] }))
-    throwsNaming "split.Test" (fun () -> box (Analysis.decodingScore 1 x y { Train = [| 0 |]; Test = [| 9 |] }))
-    throwsNaming "testFraction" (fun () -> box (Analysis.randomSplit (Random.key 1) 10 1.0))
-    throwsNaming "blockLength" (fun () -> box (Analysis.blockSplit (Random.key 1) 10 6 0.25))
-    throwsNaming "cost" (fun () -> box (Analysis.linearSumAssignment (array2D [ [ 1.0; nan ] ])))
-    throwsNaming "a" (fun () -> box (Analysis.modes 1.0 (Array2D.zeroCreate 2 3)))
-    throwsNaming "truth" (fun () -> box (Analysis.matchTimescales 0.1 [| 1.0 |] [| -1.0 |]))
-    throwsNaming "weights" (fun () -> box (Analysis.entropy [| 1.0; -1.0 |]))
-    throwsNaming "k" (fun () -> box (Analysis.kMeans (Random.key 1) 6 x))
-    throwsNaming "states" (fun () -> box (Analysis.jointStates 2 (array2D [ [ 0; 2 ] ])))
+    throwsNaming "trainY" (fun () -> box (Decoding.knnPredict 3 x [| 0; 1 |] x))
+    throwsNaming "k" (fun () -> box (Decoding.knnPredict 6 x y x))
+    throwsNaming "k" (fun () -> box (Decoding.knnPredict 0 x y x))
+    throwsNaming "testX" (fun () -> box (Decoding.knnPredict 3 x y (Array2D.zeroCreate 2 3)))
+    throwsNaming "testX" (fun () -> box (Decoding.knnPredict 3 x y (Array2D.zeroCreate 0 2)))
+    throwsNaming "trainX" (fun () -> box (Decoding.knnPredict 1 (Array2D.zeroCreate 0 2) [||] x))
+    throwsNaming "testY" (fun () -> box (Decoding.knnAccuracy x y x [| 1 |]))
+    throwsNaming "pred" (fun () -> box (Clustering.adjustedRandIndex [| 0; 1 |] [| 0 |]))
+    throwsNaming "truth" (fun () -> box (Clustering.normalisedMutualInformation [||] [||]))
+    throwsNaming "labels" (fun () -> box (Decoding.decodingScore 3 x [| 0 |] { Train = [| 0 |]; Test = [| 1 |] }))
+    throwsNaming "split.Test" (fun () -> box (Decoding.decodingScore 1 x y { Train = [| 0 |]; Test = [| 9 |] }))
+    throwsNaming "testFraction" (fun () -> box (Decoding.randomSplit (Random.key 1) 10 1.0))
+    throwsNaming "blockLength" (fun () -> box (Decoding.blockSplit (Random.key 1) 10 6 0.25))
+    throwsNaming "cost" (fun () -> box (Clustering.linearSumAssignment (array2D [ [ 1.0; nan ] ])))
+    throwsNaming "a" (fun () -> box (Timescales.modes 1.0 (Array2D.zeroCreate 2 3)))
+    throwsNaming "truth" (fun () -> box (Timescales.matchTimescales 0.1 [| 1.0 |] [| -1.0 |]))
+    throwsNaming "weights" (fun () -> box (Mixture.entropy [| 1.0; -1.0 |]))
+    throwsNaming "k" (fun () -> box (Clustering.kMeans (Random.key 1) 6 x))
+    throwsNaming "states" (fun () -> box (Decoding.jointStates 2 (array2D [ [ 0; 2 ] ])))
 
 [<Fact>]
 let ``jointStates refuses systems whose joint states do not fit an int, and reaches Int32.MaxValue when they do`` () =
     // 31 binary systems: joint states 0 … 2^31 − 1 = Int32.MaxValue, all of them representable.
-    Assert.Equal<int[]>([| Int32.MaxValue; 0 |], Analysis.jointStates 2 (Array2D.init 2 31 (fun t _ -> 1 - t)))
+    Assert.Equal<int[]>([| Int32.MaxValue; 0 |], Decoding.jointStates 2 (Array2D.init 2 31 (fun t _ -> 1 - t)))
     // 19 systems of 3 states: 3^19 = 1162261467 joint states.
-    Assert.Equal<int[]>([| 1162261466 |], Analysis.jointStates 3 (Array2D.create 1 19 2))
+    Assert.Equal<int[]>([| 1162261466 |], Decoding.jointStates 3 (Array2D.create 1 19 2))
 
     // 32 and 40 binary systems, 20 of 3 states (3^20 = 3486784401): too many for an int, even
     // when the states seen are all 0.
     for k, systems in [ 2, 32; 2, 40; 3, 20; 1000, 4 ] do
         let ex =
-            Assert.Throws<ArgumentException>(fun () -> Analysis.jointStates k (Array2D.zeroCreate 3 systems) |> ignore)
+            Assert.Throws<ArgumentException>(fun () -> Decoding.jointStates k (Array2D.zeroCreate 3 systems) |> ignore)
 
         Assert.Equal("states", ex.ParamName)
         Assert.Contains($"{systems} systems of {k} states", ex.Message)
@@ -428,15 +428,15 @@ let ``jointStates refuses systems whose joint states do not fit an int, and reac
 [<Fact>]
 let ``matchTimescales refuses a NaN recovered timescale and a tolerance that is not finite and non-negative`` () =
     for tol in [ nan; -0.1; infinity; -infinity ] do
-        throwsNaming "tolerance" (fun () -> box (Analysis.matchTimescales tol [| 1.0 |] [| 1.0 |]))
+        throwsNaming "tolerance" (fun () -> box (Timescales.matchTimescales tol [| 1.0 |] [| 1.0 |]))
 
     for truth in [ nan; infinity; 0.0; -2.0 ] do
-        throwsNaming "truth" (fun () -> box (Analysis.matchTimescales 0.1 [| 1.0 |] [| 4.0; truth |]))
+        throwsNaming "truth" (fun () -> box (Timescales.matchTimescales 0.1 [| 1.0 |] [| 4.0; truth |]))
 
-    throwsNaming "recovered" (fun () -> box (Analysis.matchTimescales 0.1 [| 4.0; nan |] [| 4.0 |]))
+    throwsNaming "recovered" (fun () -> box (Timescales.matchTimescales 0.1 [| 4.0; nan |] [| 4.0 |]))
     // What `modes` reports for a unit-modulus (infinite) or unstable (negative) mode stays accepted,
     // never within tolerance.
-    let m = Analysis.matchTimescales 0.1 [| -infinity; -3.0 |] [| 4.0 |]
+    let m = Timescales.matchTimescales 0.1 [| -infinity; -3.0 |] [| 4.0 |]
     Assert.Equal(0, m.WithinCount)
 
 [<Fact>]
@@ -448,6 +448,6 @@ let ``stateTimescaleRecovery refuses a bad tolerance even when no step is matche
     for tol in [ nan; -1.0; infinity ] do
         throwsNaming "tolerance" (fun () ->
             box (
-                Analysis.stateTimescaleRecovery tol 1.0 ut data.Train.States data.Systems
+                Timescales.stateTimescaleRecovery tol 1.0 ut data.Train.States data.Systems
                 |> ignore
             ))
