@@ -1,7 +1,7 @@
 // The SLDS experiment (MODEL.md "The SLDS benchmark data"): three switching linear dynamical
-// systems, partially superimposed; train TiDHy and compare what it found (the Analysis module)
-// with the true discrete states and timescales. Build the library first
-// (`dotnet build src/TiDHy.Functional -c Release`).
+// systems, partially superimposed; train TiDHy and compare what it found (the Analysis modules:
+// Decoding, Clustering, Timescales, Mixture) with the true discrete states and timescales. Build
+// the library first (`dotnet build src/TiDHy.Functional -c Release`).
 // `dotnet fsi examples/slds.fsx [trainLength] [epochs]` (defaults 2000 and 4: a small size).
 #r "../src/TiDHy.Functional/bin/Release/net10.0/MathNet.Numerics.dll"
 #r "../src/TiDHy.Functional/bin/Release/net10.0/TiDHy.Functional.dll"
@@ -59,21 +59,21 @@ let record = Evaluate.evaluateRecord cfg fit.State.Params None test
 // The joint discrete state (2³ = 8 combinations) at each test step: what W and r2 should track.
 let steps = Array3D.length1 test * cfg.SequenceLength
 let states = data.Test.States[0 .. steps - 1, *]
-let joint = Analysis.jointStates data.Options.States states
+let joint = Decoding.jointStates data.Options.States states
 
 printfn "test reconstruction loss %.4f, forecast loss %.4f" record.SpatialLossRHatAvg record.SpatialLossRBarAvg
 
 // Decoding (upstream's notebooks): kNN with k = 3 on 75/25 splits, random steps and contiguous
 // windows, over 3 seeds.
-let randomSplits = Analysis.randomSplits (Random.key 42) 3 steps 0.25
+let randomSplits = Decoding.randomSplits (Random.key 42) 3 steps 0.25
 
 let blockSplits =
-    Analysis.blockSplits (Random.key 42) 3 steps cfg.SequenceLength 0.25
+    Decoding.blockSplits (Random.key 42) 3 steps cfg.SequenceLength 0.25
 
 for name, a in [ "R2_hat", record.R2Hat; "W", record.W; "R_hat", record.RHat; "I", record.I ] do
-    let x = Analysis.flatten a
-    let r = Analysis.decodingSpread 3 x joint randomSplits
-    let b = Analysis.decodingSpread 3 x joint blockSplits
+    let x = Decoding.flatten a
+    let r = Decoding.decodingSpread 3 x joint randomSplits
+    let b = Decoding.decodingSpread 3 x joint blockSplits
 
     printfn
         "kNN decoding from %-6s random %.3f ± %.3f (chance %.3f), blocks %.3f ± %.3f (chance %.3f)"
@@ -96,18 +96,18 @@ let show (name: string) (a: ClusterAgreement) =
         a.VMeasure
         a.Purity
 
-show "argmax W:" (Analysis.clusterAgreement joint (Analysis.argmaxLabels (Analysis.flatten record.W)))
-let clusters = Analysis.kMeans (Random.key 0) 8 (Analysis.flatten record.R2Hat)
-show "k-means of r2 (k = 8):" (Analysis.clusterAgreement joint clusters.Labels)
+show "argmax W:" (Clustering.clusterAgreement joint (Decoding.argmaxLabels (Decoding.flatten record.W)))
+let clusters = Clustering.kMeans (Random.key 0) 8 (Decoding.flatten record.R2Hat)
+show "k-means of r2 (k = 8):" (Clustering.clusterAgreement joint clusters.Labels)
 
 // Timescales: the true systems' against those of the learned V_k and of V_t over time.
-for m in Analysis.sldsModes 1.0 data.Systems do
+for m in Timescales.sldsModes 1.0 data.Systems do
     let slowest = m.Modes |> Array.head
     printfn "system %d state %d: true timescale %.1f steps" m.System m.State slowest.Timescale
 
-let usage = Analysis.mixtureUsage (Analysis.flatten record.W)
+let usage = Mixture.mixtureUsage (Decoding.flatten record.W)
 
-Analysis.componentModes 1.0 fit.State.Params
+Timescales.componentModes 1.0 fit.State.Params
 |> Array.iteri (fun k modes ->
     if usage.Share[k] > 0.05 then
         let taus =
@@ -115,7 +115,7 @@ Analysis.componentModes 1.0 fit.State.Params
 
         printfn "V_%d (%.0f%% of the weight): timescales %s" k (100.0 * usage.Share[k]) taus)
 
-for e in Analysis.stateTimescaleRecovery 0.25 1.0 record.Ut states data.Systems do
+for e in Timescales.stateTimescaleRecovery 0.25 1.0 record.Ut states data.Systems do
     printfn
         "system %d state %d: V_t recovers %.1f (median; true %.1f), within 25%% on %.0f%% of its steps"
         e.System

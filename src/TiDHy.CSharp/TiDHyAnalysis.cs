@@ -87,7 +87,7 @@ public static class TiDHyAnalysis
     /// <param name="k">Neighbours, in <c>[1, n]</c>.</param>
     /// <returns>The predicted labels <c>[m]</c>.</returns>
     public static int[] KnnPredict(double[,] trainX, int[] trainY, double[,] testX, int k = 3) =>
-        Interop.Call(() => F.Analysis.knnPredict(k, trainX, trainY, testX), null);
+        Interop.Call(() => F.Decoding.knnPredict(k, trainX, trainY, testX), null);
 
     /// <summary>The share of <paramref name="testY"/> that <see cref="KnnPredict"/> predicts.</summary>
     /// <param name="trainX">Training features <c>[n, d]</c>.</param>
@@ -97,13 +97,13 @@ public static class TiDHyAnalysis
     /// <param name="k">Neighbours, in <c>[1, n]</c>.</param>
     /// <returns>The accuracy.</returns>
     public static double KnnAccuracy(double[,] trainX, int[] trainY, double[,] testX, int[] testY, int k = 3) =>
-        Interop.Call(() => F.Analysis.knnAccuracyWith(k, trainX, trainY, testX, testY), null);
+        Interop.Call(() => F.Decoding.knnAccuracyWith(k, trainX, trainY, testX, testY), null);
 
     /// <summary>Joins the windows of an evaluation array: <c>[windows, T, k]</c> → <c>[windows·T, k]</c>.</summary>
     /// <param name="array">The array, e.g. <see cref="Evaluation.R2Hat"/>.</param>
     /// <returns>The joined rows.</returns>
     public static double[,] Flatten(double[,,] array) =>
-        Interop.Call(() => F.Analysis.flatten(array), null, ("a", nameof(array)));
+        Interop.Call(() => F.Decoding.flatten(array), null, ("a", nameof(array)));
 
     /// <summary>The joint discrete state of several systems at each step (system 0 the most significant digit).</summary>
     /// <param name="states">The states <c>[time, systems]</c>, each in <c>[0, statesPerSystem)</c>.</param>
@@ -111,7 +111,7 @@ public static class TiDHyAnalysis
     /// <returns>The joint states <c>[time]</c>, in <c>[0, statesPerSystem^systems)</c>.</returns>
     /// <exception cref="ArgumentException">A state is out of range, or <c>statesPerSystem^systems − 1</c> exceeds <see cref="int.MaxValue"/> (e.g. 32 binary systems), whatever the states; the message names the parameter.</exception>
     public static int[] JointStates(int[,] states, int statesPerSystem) =>
-        Interop.Call(() => F.Analysis.jointStates(statesPerSystem, states), null);
+        Interop.Call(() => F.Decoding.jointStates(statesPerSystem, states), null);
 
     /// <summary>Holds out <c>ceil(testFraction·n)</c> of <paramref name="n"/> samples chosen at random from <paramref name="seed"/>.</summary>
     /// <param name="seed">The seed of the shuffle.</param>
@@ -119,7 +119,7 @@ public static class TiDHyAnalysis
     /// <param name="testFraction">The share held out, in (0, 1).</param>
     /// <returns>The split.</returns>
     public static AnalysisSplit RandomSplit(int seed, int n, double testFraction = 0.25) =>
-        Split(Interop.Call(() => F.Analysis.randomSplit(F.Random.key(seed), n, testFraction), null));
+        Split(Interop.Call(() => F.Decoding.randomSplit(F.Random.key(seed), n, testFraction), null));
 
     /// <summary>Splits <paramref name="n"/> samples into contiguous blocks of <paramref name="blockLength"/> and holds out <c>ceil(testFraction·blocks)</c> blocks chosen at random.</summary>
     /// <param name="seed">The seed of the shuffle.</param>
@@ -128,7 +128,7 @@ public static class TiDHyAnalysis
     /// <param name="testFraction">The share of blocks held out, in (0, 1).</param>
     /// <returns>The split.</returns>
     public static AnalysisSplit BlockSplit(int seed, int n, int blockLength, double testFraction = 0.25) =>
-        Split(Interop.Call(() => F.Analysis.blockSplit(F.Random.key(seed), n, blockLength, testFraction), null));
+        Split(Interop.Call(() => F.Decoding.blockSplit(F.Random.key(seed), n, blockLength, testFraction), null));
 
     /// <summary>kNN decoding accuracy of <paramref name="labels"/> from <paramref name="features"/> on each split, with its spread and chance level.</summary>
     /// <param name="features">Features <c>[n, d]</c>.</param>
@@ -142,7 +142,7 @@ public static class TiDHyAnalysis
         var core = splits
             .Select(s => s is null ? throw new ArgumentException("splits: a split is null.", nameof(splits)) : new F.DataSplit(s.Train, s.Test))
             .ToArray();
-        var r = Interop.Call(() => F.Analysis.decodingSpread(k, features, labels, core), null, ("split.Train", nameof(splits)), ("split.Test", nameof(splits)));
+        var r = Interop.Call(() => F.Decoding.decodingSpread(k, features, labels, core), null, ("split.Train", nameof(splits)), ("split.Test", nameof(splits)));
         return new DecodingResult(
             r.Scores.Select(s => s.Accuracy).ToArray(),
             r.Scores.Select(s => s.Chance).ToArray(),
@@ -159,7 +159,7 @@ public static class TiDHyAnalysis
     /// <returns>The assignment.</returns>
     public static Assignment LinearSumAssignment(double[,] cost)
     {
-        var a = Interop.Call(() => F.Analysis.linearSumAssignment(cost), null);
+        var a = Interop.Call(() => F.Clustering.linearSumAssignment(cost), null);
         return new Assignment(a.Rows, a.Columns, a.Cost);
     }
 
@@ -169,14 +169,14 @@ public static class TiDHyAnalysis
     /// <returns>The measures.</returns>
     public static ClusteringAgreement ClusterAgreement(int[] truth, int[] predicted)
     {
-        var a = Interop.Call(() => F.Analysis.clusterAgreement(truth, predicted), null, ("pred", nameof(predicted)));
+        var a = Interop.Call(() => F.Clustering.clusterAgreement(truth, predicted), null, ("pred", nameof(predicted)));
         return new ClusteringAgreement(a.MatchedAccuracy, a.AdjustedRand, a.NormalisedMutualInformation, a.Homogeneity, a.Completeness, a.VMeasure, a.Purity);
     }
 
     /// <summary>The index of the largest entry of each row (the first on ties).</summary>
     /// <param name="x">Rows <c>[n, k]</c>, e.g. the flattened mixture weights.</param>
     /// <returns>The indices <c>[n]</c>.</returns>
-    public static int[] ArgmaxLabels(double[,] x) => Interop.Call(() => F.Analysis.argmaxLabels(x), null);
+    public static int[] ArgmaxLabels(double[,] x) => Interop.Call(() => F.Decoding.argmaxLabels(x), null);
 
     /// <summary>k-means (k-means++ seeds, 10 seedings, the least inertia kept), deterministic given <paramref name="seed"/>.</summary>
     /// <param name="x">Samples <c>[n, features]</c>.</param>
@@ -185,7 +185,7 @@ public static class TiDHyAnalysis
     /// <returns>The clustering.</returns>
     public static KMeansClustering KMeans(double[,] x, int k, int seed)
     {
-        var r = Interop.Call(() => F.Analysis.kMeans(F.Random.key(seed), k, x), null);
+        var r = Interop.Call(() => F.Clustering.kMeans(F.Random.key(seed), k, x), null);
         return new KMeansClustering(r.Labels, r.Centroids, r.Inertia);
     }
 
@@ -194,7 +194,7 @@ public static class TiDHyAnalysis
     /// <param name="dt">The time step.</param>
     /// <returns>One mode per real eigenvalue and per conjugate pair.</returns>
     public static DynamicsModeInfo[] Modes(double[,] matrix, double dt = 1.0) =>
-        Interop.Call(() => F.Analysis.modes(dt, matrix), null, ("a", nameof(matrix)))
+        Interop.Call(() => F.Timescales.modes(dt, matrix), null, ("a", nameof(matrix)))
             .Select(m => new DynamicsModeInfo(m.Eigenvalue, m.Timescale, m.Frequency))
             .ToArray();
 
@@ -205,7 +205,7 @@ public static class TiDHyAnalysis
     /// <returns>One pair per matched true timescale.</returns>
     /// <exception cref="ArgumentException">An array is empty or holds a value outside its range, or the tolerance is NaN, infinite or negative; the message and <see cref="ArgumentException.ParamName"/> name the parameter.</exception>
     public static TimescaleMatchInfo[] MatchTimescales(double[] recovered, double[] truth, double tolerance) =>
-        Interop.Call(() => F.Analysis.matchTimescales(tolerance, recovered, truth), null)
+        Interop.Call(() => F.Timescales.matchTimescales(tolerance, recovered, truth), null)
             .Pairs.Select(p => new TimescaleMatchInfo(p.TrueIndex, p.RecoveredIndex, p.True, p.Recovered, p.RelativeError, p.Within))
             .ToArray();
 
@@ -214,7 +214,7 @@ public static class TiDHyAnalysis
     /// <returns>Usage and entropies.</returns>
     public static MixtureUsageInfo MixtureUsage(double[,] weights)
     {
-        var u = Interop.Call(() => F.Analysis.mixtureUsage(weights), null, ("w", nameof(weights)));
+        var u = Interop.Call(() => F.Mixture.mixtureUsage(weights), null, ("w", nameof(weights)));
         return new MixtureUsageInfo(u.MeanWeight, u.Share, u.StepEntropy, u.MeanStepEntropy, u.UsageEntropy);
     }
 

@@ -258,8 +258,8 @@ public sealed class TiDHyModel
         var selection = settings.Selection switch
         {
             FitSelection.ValidationLoss => F.Selection.ValidationLoss,
-            FitSelection.R2HatAccuracy => F.Selection.NewHighestMetric(F.Analysis.R2HatAccuracy),
-            FitSelection.WAccuracy => F.Selection.NewHighestMetric(F.Analysis.WAccuracy),
+            FitSelection.R2HatAccuracy => F.Selection.NewHighestMetric(F.TrainingMonitor.R2HatAccuracy),
+            FitSelection.WAccuracy => F.Selection.NewHighestMetric(F.TrainingMonitor.WAccuracy),
             _ => throw new ArgumentException($"settings.Selection = {settings.Selection}: not a selection.", nameof(settings)),
         };
         if (settings.ValidationStates is not { } states)
@@ -278,8 +278,8 @@ public sealed class TiDHyModel
         foreach (var v in states)
             if (v < 0)
                 throw new ArgumentException($"settings.ValidationStates: a state is {v}; states must be non-negative.", nameof(settings));
-        var labels = F.Analysis.stateLabels(states);
-        var measure = Interop.Call(() => F.Analysis.decodingMonitor(config, settings.BatchSize, validation, labels), null, ("validation", nameof(settings)), ("batchSize", nameof(settings)));
+        var labels = F.Decoding.stateLabels(states);
+        var measure = Interop.Call(() => F.TrainingMonitor.decodingMonitor(config, settings.BatchSize, validation, labels), null, ("validation", nameof(settings)), ("batchSize", nameof(settings)));
         return new F.Monitoring(settings.MonitorEvery, measure, selection, Microsoft.FSharp.Core.FSharpOption<string>.None);
     }
 

@@ -70,14 +70,14 @@ let analyse (key: Key) (data: SldsData) (untrained: EvaluationRecord) (record: E
     let t = Array3D.length2 record.W
     let used = Array3D.length1 record.W * t
     let states = data.Test.States[0 .. used - 1, *]
-    let labels = Analysis.jointStates data.Options.States states
+    let labels = Decoding.jointStates data.Options.States states
     let randomKey, blockKey = Random.split key
-    let random = Analysis.randomSplits randomKey decodingSeeds used 0.25
-    let blocks = Analysis.blockSplits blockKey decodingSeeds used t 0.25
+    let random = Decoding.randomSplits randomKey decodingSeeds used 0.25
+    let blocks = Decoding.blockSplits blockKey decodingSeeds used t 0.25
 
     let decode (name: string, a: float[,,]) =
-        let x = Analysis.flatten a
-        name, Analysis.decodingSpread 3 x labels random, Analysis.decodingSpread 3 x labels blocks
+        let x = Decoding.flatten a
+        name, Decoding.decodingSpread 3 x labels random, Decoding.decodingSpread 3 x labels blocks
 
     {
         Classes = pown data.Options.States data.Options.Systems
@@ -90,9 +90,9 @@ let analyse (key: Key) (data: SldsData) (untrained: EvaluationRecord) (record: E
             ]
             |> List.map decode
         BlockLength = t
-        Timescales = Analysis.stateTimescaleRecovery timescaleTolerance 1.0 record.Ut states data.Systems
-        UntrainedTimescales = Analysis.stateTimescaleRecovery timescaleTolerance 1.0 untrained.Ut states data.Systems
-        Usage = Analysis.mixtureUsage (Analysis.flatten record.W)
+        Timescales = Timescales.stateTimescaleRecovery timescaleTolerance 1.0 record.Ut states data.Systems
+        UntrainedTimescales = Timescales.stateTimescaleRecovery timescaleTolerance 1.0 untrained.Ut states data.Systems
+        Usage = Mixture.mixtureUsage (Decoding.flatten record.W)
     }
 
 let private spreadText (s: DecodingSpread) =
@@ -240,9 +240,9 @@ let run (seed: int) (epochs: int) (outDir: string) (force: bool) (preset: Preset
     printfn "Training %d epochs (batches of 16 windows):" epochs
 
     // The best model is the one whose r2 decodes the validation steps' joint states best
-    // (Analysis.decodingMonitor every 5 epochs): validation loss does not track state recovery.
+    // (TrainingMonitor.decodingMonitor every 5 epochs): validation loss does not track state recovery.
     let validLabels =
-        Analysis.jointStates data.Options.States data.Val.States[0 .. Array3D.length1 valid * cfg.SequenceLength - 1, *]
+        Decoding.jointStates data.Options.States data.Val.States[0 .. Array3D.length1 valid * cfg.SequenceLength - 1, *]
 
     // Ctrl-C or SIGTERM stops training after its batch (checkpoint saved); the demo then measures
     // and reports the model trained so far and exits 130 / 143.
@@ -264,8 +264,8 @@ let run (seed: int) (epochs: int) (outDir: string) (force: bool) (preset: Preset
                 }
                 {
                     Every = 5
-                    Measure = Analysis.decodingMonitor cfg 16 valid validLabels
-                    Selection = HighestMetric Analysis.R2HatAccuracy
+                    Measure = TrainingMonitor.decodingMonitor cfg 16 valid validLabels
+                    Selection = HighestMetric TrainingMonitor.R2HatAccuracy
                     StatesSha256 = None
                 }
                 train

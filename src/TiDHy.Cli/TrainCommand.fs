@@ -136,7 +136,7 @@ let private checkResume
                 $"--resume: {last} was monitored with --states (SHA-256 {short h}…); pass the same --states to continue it."
         | _ -> ()
 
-/// The state label (`Analysis.stateLabels`) of each validation step that the windows cover, from the
+/// The state label (`Decoding.stateLabels`) of each validation step that the windows cover, from the
 /// `--states` file `path`: one row per step of `--val-data` (`valData`), or of the whole `--data`
 /// (`dataSteps` rows) whose tail is held out like the data (`Series.splitTail fraction`). Every value
 /// must be a non-negative integer, and there must be at least one column. Returns the labels and the
@@ -182,7 +182,7 @@ let private validationLabels
     let systems = Array2D.length2 aligned
 
     let labels =
-        Analysis.stateLabels (Array2D.init covered systems (fun t j -> int aligned[t, j]))
+        Decoding.stateLabels (Array2D.init covered systems (fun t j -> int aligned[t, j]))
 
     if labels |> Array.forall ((=) 0) then
         let row = String.concat ", " (List.init systems (fun j -> string aligned[0, j]))
@@ -226,8 +226,8 @@ let run (args: ParseResults<TrainArgs>) =
         match args.TryGetResult TrainArgs.Select with
         | None
         | Some "loss" -> ValidationLoss
-        | Some "r2" -> HighestMetric Analysis.R2HatAccuracy
-        | Some "w" -> HighestMetric Analysis.WAccuracy
+        | Some "r2" -> HighestMetric TrainingMonitor.R2HatAccuracy
+        | Some "w" -> HighestMetric TrainingMonitor.WAccuracy
         | Some other -> usage $"--select: expected loss, r2 or w, got '{other}'."
 
     if selection <> ValidationLoss && statesPath.IsNone then
@@ -450,7 +450,7 @@ let run (args: ParseResults<TrainArgs>) =
                 |> Option.map (fun (v, (labels, sha)) ->
                     {
                         Every = defaultArg monitorEvery 1
-                        Measure = Analysis.decodingMonitor cfg batchSize v labels
+                        Measure = TrainingMonitor.decodingMonitor cfg batchSize v labels
                         Selection = selection
                         StatesSha256 = Some sha
                     })

@@ -70,7 +70,7 @@ let ``train --states writes the decoding accuracies to metrics.csv and --select 
     let best =
         (Checkpoint.read (Path.Combine(out, Train.LastCheckpoint))).State.Best.Value
 
-    Assert.Equal(Analysis.R2HatAccuracy, best.Criterion)
+    Assert.Equal(TrainingMonitor.R2HatAccuracy, best.Criterion)
     let expected = if accuracy rows[2] > accuracy rows[1] then 2 else 1
     Assert.Equal(expected, best.Epoch)
     Assert.Equal(accuracy rows[best.Epoch], best.Score)
@@ -108,7 +108,7 @@ let ``train --states writes the decoding accuracies to metrics.csv and --select 
     let best =
         (Checkpoint.read (Path.Combine(out2, Train.LastCheckpoint))).State.Best.Value
 
-    Assert.Equal(Analysis.WAccuracy, best.Criterion)
+    Assert.Equal(TrainingMonitor.WAccuracy, best.Criterion)
 
 [<Fact>]
 let ``train --states refuses a states file of the wrong length or with non-integer states, naming it`` () =

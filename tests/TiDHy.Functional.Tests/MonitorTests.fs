@@ -1,7 +1,7 @@
 /// Tests of analyses during training (`Train.fitMonitored`, `Monitoring`, `Selection`): metrics
 /// recorded every k epochs and after the last, selection of the best model by a monitor metric,
 /// checkpoints with metrics (and without, as older files), exact resumption with a monitor, and
-/// `Analysis.decodingMonitor`.
+/// `TrainingMonitor.decodingMonitor`.
 module TiDHy.Functional.Tests.MonitorTests
 
 open System
@@ -265,9 +265,9 @@ let ``Bad monitors are refused by name`` () =
 [<Fact>]
 let ``stateLabels numbers distinct state rows in order of first appearance`` () =
     let states = array2D [ [ 1; 0 ]; [ 0; 1 ]; [ 1; 0 ]; [ 2; 2 ]; [ 0; 1 ] ]
-    Assert.Equal<int[]>([| 0; 1; 0; 2; 1 |], Analysis.stateLabels states)
+    Assert.Equal<int[]>([| 0; 1; 0; 2; 1 |], Decoding.stateLabels states)
     // The same partition as jointStates.
-    let joint = Analysis.jointStates 3 states
+    let joint = Decoding.jointStates 3 states
     Assert.Equal<int[]>([| 3; 1; 3; 8; 1 |], joint)
 
 [<Fact>]
@@ -276,15 +276,17 @@ let ``decodingMonitor decodes the validation steps' states from R2_hat and W`` (
     let steps = 3 * 6
     // Labels that follow the windows: window 0, 1, 2.
     let labels = Array.init steps (fun i -> i / 6)
-    let measure = Analysis.decodingMonitor cfg 2 valid labels
+    let measure = TrainingMonitor.decodingMonitor cfg 2 valid labels
     let metrics = measure p
-    Assert.Equal<string list>([ Analysis.R2HatAccuracy; Analysis.WAccuracy ], List.map fst metrics)
+    Assert.Equal<string list>([ TrainingMonitor.R2HatAccuracy; TrainingMonitor.WAccuracy ], List.map fst metrics)
     // The same as decoding the evaluation record by hand on the fixed splits.
     let record = Evaluate.evaluateBatched cfg p 2 valid
-    let splits = Analysis.randomSplits (Random.key 0) Analysis.monitorSplits steps 0.25
+
+    let splits =
+        Decoding.randomSplits (Random.key 0) TrainingMonitor.monitorSplits steps 0.25
 
     let expected (a: float[,,]) =
-        (Analysis.decodingSpread 3 (Analysis.flatten a) labels splits).Mean
+        (Decoding.decodingSpread 3 (Decoding.flatten a) labels splits).Mean
 
     Assert.Equal(expected record.R2Hat, List.item 0 metrics |> snd)
     Assert.Equal(expected record.W, List.item 1 metrics |> snd)
@@ -293,7 +295,7 @@ let ``decodingMonitor decodes the validation steps' states from R2_hat and W`` (
     Assert.Equal<(string * float) list>(metrics, measure p)
 
     let wrong =
-        Assert.Throws<ArgumentException>(fun () -> Analysis.decodingMonitor cfg 2 valid labels[1..] |> ignore)
+        Assert.Throws<ArgumentException>(fun () -> TrainingMonitor.decodingMonitor cfg 2 valid labels[1..] |> ignore)
 
     Assert.Contains("expected 18 labels", wrong.Message)
 
@@ -304,8 +306,8 @@ let ``decodingMonitor as the monitor of a fit selects by the R2_hat accuracy`` (
     let monitoring =
         {
             Every = 1
-            Measure = Analysis.decodingMonitor cfg options.BatchSize valid labels
-            Selection = HighestMetric Analysis.R2HatAccuracy
+            Measure = TrainingMonitor.decodingMonitor cfg options.BatchSize valid labels
+            Selection = HighestMetric TrainingMonitor.R2HatAccuracy
             StatesSha256 = None
         }
 
@@ -314,7 +316,7 @@ let ``decodingMonitor as the monitor of a fit selects by the R2_hat accuracy`` (
 
     let accuracies =
         res.State.History
-        |> Array.map (fun h -> h.Monitor |> List.find (fst >> (=) Analysis.R2HatAccuracy) |> snd)
+        |> Array.map (fun h -> h.Monitor |> List.find (fst >> (=) TrainingMonitor.R2HatAccuracy) |> snd)
 
     let bestEpoch = Array.IndexOf(accuracies, Array.max accuracies)
     Assert.Equal(bestEpoch, res.State.Best.Value.Epoch)

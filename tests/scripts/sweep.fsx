@@ -77,23 +77,23 @@ let test100 = windows 100 100 data.Test.Observations
 let test1000 = windows 1000 1000 data.Test.Observations
 
 let labelsOf (states: int[,]) n =
-    Analysis.jointStates data.Options.States states[0 .. n - 1, *]
+    Decoding.jointStates data.Options.States states[0 .. n - 1, *]
 
 let valLabels =
     labelsOf data.Val.States (Array3D.length1 valid * Array3D.length2 valid)
 
 let testLabels = labelsOf data.Test.States 2000
-let valMonitor = Analysis.decodingMonitor cfg 16 valid valLabels
-let random = Analysis.randomSplits (Random.key 7) 5 2000 0.25
-let blocks = Analysis.blockSplits (Random.key 8) 5 2000 100 0.25
+let valMonitor = TrainingMonitor.decodingMonitor cfg 16 valid valLabels
+let random = Decoding.randomSplits (Random.key 7) 5 2000 0.25
+let blocks = Decoding.blockSplits (Random.key 8) 5 2000 100 0.25
 
 let acc (a: float[,,]) splits =
-    (Analysis.decodingSpread 3 (Analysis.flatten a) testLabels splits).Mean
+    (Decoding.decodingSpread 3 (Decoding.flatten a) testLabels splits).Mean
 
 let measure (p: Params) =
     let r100 = Evaluate.evaluateRecord cfg p None test100
     let r1000 = Evaluate.evaluateRecord cfg p None test1000
-    let usage = Analysis.mixtureUsage (Analysis.flatten r100.W)
+    let usage = Mixture.mixtureUsage (Decoding.flatten r100.W)
 
     [
         yield! valMonitor p |> List.map (fun (n, v) -> "val_" + n, v)
@@ -141,7 +141,7 @@ let fit =
 
                     Console.Out.Flush()
                     m
-            Selection = HighestMetric("val_" + Analysis.R2HatAccuracy)
+            Selection = HighestMetric("val_" + TrainingMonitor.R2HatAccuracy)
         }
         train
         (Some valid)

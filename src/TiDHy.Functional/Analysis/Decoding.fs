@@ -1,0 +1,373 @@
+namespace TiDHy.Functional
+
+open System
+open AnalysisChecks
+
+/// A split of `n` samples into training and test indices (each sorted ascending, disjoint, together
+/// `0 … n − 1`).
+type DataSplit =
+    {
+        /// Training indices.
+        Train: int[]
+        /// Test indices.
+        Test: int[]
+    }
+
+/// The held-out accuracy of a decoder on one split.
+type DecodingScore =
+    {
+        /// The share of test samples whose label was predicted correctly.
+        Accuracy: float
+        /// Chance: the share of the most common label among the test labels (the best accuracy of a
+        /// decoder that always says the same label).
+        Chance: float
+        /// Training samples.
+        TrainSize: int
+        /// Test samples.
+        TestSize: int
+    }
+
+/// Decoding accuracy over several splits.
+type DecodingSpread =
+    {
+        /// One score per split.
+        Scores: DecodingScore[]
+        /// Mean accuracy.
+        Mean: float
+        /// Standard deviation of the accuracies (population, `ddof = 0`).
+        Std: float
+        /// Smallest accuracy.
+        Min: float
+        /// Largest accuracy.
+        Max: float
+        /// Mean chance level.
+        ChanceMean: float
+    }
+
+/// Decoding of discrete states from the evaluation record, as upstream's notebooks and `utils/` do
+/// it: the labels to decode (joint states, state labels, the dominant component), k nearest
+/// neighbours, random and contiguous-block splits of the steps, chance level and the spread over
+/// splits. The decoder agrees exactly with scikit-learn's `KNeighborsClassifier`
+/// (tests/scripts/make_analysis_expected.py).
+[<RequireQualifiedAccess>]
+module Decoding =
+
+    // ---------------------------------------------------------------- arrays and labels
+
+    /// Joins the windows of a record array: `a [windows; T; k]` → `[windows·T; k]`, window-major.
+    let flatten (a: float[,,]) =
+        checkNotNull (nameof a) a
+        let t = Array3D.length2 a
+        Array2D.init (Array3D.length1 a * t) (Array3D.length3 a) (fun i k -> a[i / t, i % t, k])
+
+    /// The joint discrete state of several systems at each step: `states [time; systems]`, each in
+    /// `0 … statesPerSystem − 1`, → `[time]` with `Σ_i states[t, i]·K^(systems − 1 − i)` (system 0
+    /// the most significant digit), in `0 … K^systems − 1`. Raises `ArgumentException` when
+    /// `K^systems − 1` exceeds `Int32.MaxValue` (e.g. 32 binary systems), whatever the values:
+    /// `stateLabels` numbers the joint states seen instead.
+    let jointStates (statesPerSystem: int) (states: int[,]) =
+        checkNotNull (nameof states) states
+
+        if statesPerSystem < 1 then
+            fail (nameof statesPerSystem) $"expected >= 1, got {statesPerSystem}."
+
+        let systems = Array2D.length2 states
+        // K^systems, stopping once past Int32.MaxValue + 1 (both factors stay below 2^32).
+        let mutable count = 1L
+
+        for _ in 1..systems do
+            if count <= int64 Int32.MaxValue + 1L then
+                count <- count * int64 statesPerSystem
+
+        if count - 1L > int64 Int32.MaxValue then
+            fail
+                (nameof states)
+                $"{systems} systems of {statesPerSystem} states make {statesPerSystem}^{systems} joint states, more than an int holds (at most {Int32.MaxValue} + 1); decode fewer systems at once, or number the joint states seen (stateLabels)."
+
+        Array.init (Array2D.length1 states) (fun t ->
+            let mutable acc = 0
+
+            for i in 0 .. Array2D.length2 states - 1 do
+                let s = states[t, i]
+
+                if s < 0 || s >= statesPerSystem then
+                    fail
+                        (nameof states)
+                        $"expected values in [0, {statesPerSystem - 1}], got {s} at step {t}, system {i}."
+
+                acc <- acc * statesPerSystem + s
+
+            acc)
+
+    /// The index of the largest entry of each row (the first on ties, as NumPy's `argmax`):
+    /// `x [n; k]` → `[n]`. With `x` the mixture weights `W`, the dominant component at each step.
+    let argmaxLabels (x: float[,]) =
+        checkNotNull (nameof x) x
+
+        if Array2D.length2 x < 1 then
+            fail (nameof x) "expected at least one column, got none."
+
+        Array.init (Array2D.length1 x) (fun i ->
+            let mutable best = 0
+
+            for j in 1 .. Array2D.length2 x - 1 do
+                if x[i, j] > x[i, best] then
+                    best <- j
+
+            best)
+
+    /// The label of each row of `states [time; systems]` (integer discrete states): the rows'
+    /// distinct values numbered in order of first appearance, `[time]`. Two steps share a label
+    /// exactly when their states agree in every system, as with `jointStates`, without needing the
+    /// number of states per system.
+    let stateLabels (states: int[,]) =
+        checkNotNull (nameof states) states
+        let seen = Collections.Generic.Dictionary<int list, int>()
+
+        Array.init (Array2D.length1 states) (fun t ->
+            let row = List.init (Array2D.length2 states) (fun i -> states[t, i])
+
+            match seen.TryGetValue row with
+            | true, label -> label
+            | _ ->
+                let label = seen.Count
+                seen[row] <- label
+                label)
+
+    // ---------------------------------------------------------------- k nearest neighbours
+
+    /// The predicted label of each test row by a vote of its `k` nearest training rows (Euclidean
+    /// distance, uniform weights), as scikit-learn's `KNeighborsClassifier(n_neighbors=k)`:
+    /// `trainX [n; d]`, `trainY [n]`, `testX [m; d]` → `[m]`. Ties are broken as scikit-learn
+    /// breaks them: among tied votes the smallest label wins; among training rows equidistant at
+    /// the k-th place, those that scikit-learn's neighbour heap keeps (rows visited in index order,
+    /// a row no closer than the farthest kept one is not admitted).
+    let knnPredict (k: int) (trainX: float[,]) (trainY: int[]) (testX: float[,]) =
+        checkNotNull (nameof trainX) trainX
+        checkNotNull (nameof trainY) trainY
+        checkNotNull (nameof testX) testX
+        let n = Array2D.length1 trainX
+        let d = Array2D.length2 trainX
+        checkNotEmpty (nameof trainX) n
+        checkNotEmpty (nameof testX) (Array2D.length1 testX)
+
+        if trainY.Length <> n then
+            fail (nameof trainY) $"expected {n} labels (the rows of trainX), got {trainY.Length}."
+
+        if Array2D.length2 testX <> d then
+            fail (nameof testX) $"expected {d} columns (those of trainX), got {Array2D.length2 testX}."
+
+        if k < 1 || k > n then
+            fail (nameof k) $"expected in [1, {n}] (the training rows), got {k}."
+
+        for name, x in [ nameof trainX, trainX; nameof testX, testX ] do
+            if x |> Seq.cast<float> |> Seq.exists (Double.IsFinite >> not) then
+                fail name "expected finite values."
+
+        let classes = Array.distinct trainY |> Array.sort
+        let classOf = classes |> Array.mapi (fun i c -> c, i) |> dict
+        let yIndex = trainY |> Array.map (fun y -> classOf[y])
+
+        Array.init (Array2D.length1 testX) (fun q ->
+            // scikit-learn's heap_push (sklearn/utils/_heap.pyx): a max-heap of the k smallest.
+            let values = Array.create k Double.PositiveInfinity
+            let indices = Array.zeroCreate k
+
+            for j in 0 .. n - 1 do
+                let mutable dist = 0.0
+
+                for c in 0 .. d - 1 do
+                    let diff = testX[q, c] - trainX[j, c]
+                    dist <- dist + diff * diff
+
+                if dist < values[0] then
+                    let mutable current = 0
+                    let mutable go = true
+
+                    while go do
+                        let left = 2 * current + 1
+                        let right = left + 1
+
+                        let swap =
+                            if left >= k then
+                                -1
+                            elif right >= k then
+                                (if values[left] > dist then left else -1)
+                            elif values[left] >= values[right] then
+                                (if dist < values[left] then left else -1)
+                            elif dist < values[right] then
+                                right
+                            else
+                                -1
+
+                        if swap < 0 then
+                            go <- false
+                        else
+                            values[current] <- values[swap]
+                            indices[current] <- indices[swap]
+                            current <- swap
+
+                    values[current] <- dist
+                    indices[current] <- j
+
+            let votes = Array.zeroCreate classes.Length
+
+            for j in indices do
+                votes[yIndex[j]] <- votes[yIndex[j]] + 1
+
+            let mutable best = 0
+
+            for c in 1 .. votes.Length - 1 do
+                if votes[c] > votes[best] then
+                    best <- c
+
+            classes[best])
+
+    let private checkLabels (name: string) (expected: int) (labels: int[]) =
+        checkNotNull name labels
+
+        if labels.Length <> expected then
+            fail name $"expected {expected} labels (the rows of the features), got {labels.Length}."
+
+    /// The share of `testY` that `knnPredict k` predicts: `trainX [n; d]`, `trainY [n]`,
+    /// `testX [m; d]`, `testY [m]`.
+    let knnAccuracyWith (k: int) (trainX: float[,]) (trainY: int[]) (testX: float[,]) (testY: int[]) =
+        checkNotNull (nameof testX) testX
+        checkLabels (nameof testY) (Array2D.length1 testX) testY
+        let predicted = knnPredict k trainX trainY testX
+
+        float (Array.fold2 (fun n p y -> if p = y then n + 1 else n) 0 predicted testY)
+        / float testY.Length
+
+    /// The number of neighbours upstream's notebooks use: 3.
+    [<Literal>]
+    let defaultNeighbours = 3
+
+    /// `knnAccuracyWith 3`: the held-out accuracy of upstream's decoder
+    /// (`KNeighborsClassifier(n_neighbors=3)`): `trainX [n; d]`, `trainY [n]`, `testX [m; d]`,
+    /// `testY [m]`.
+    let knnAccuracy (trainX: float[,]) (trainY: int[]) (testX: float[,]) (testY: int[]) =
+        knnAccuracyWith defaultNeighbours trainX trainY testX testY
+
+    /// The chance level of `labels [m]`: the share of the most common label.
+    let chance (labels: int[]) =
+        checkNotNull (nameof labels) labels
+        checkNotEmpty (nameof labels) labels.Length
+        let top = labels |> Array.countBy id |> Array.map snd |> Array.max
+        float top / float labels.Length
+
+    // ---------------------------------------------------------------- splits
+
+    /// A uniformly random permutation of `0 … n − 1` from `key` (Fisher–Yates).
+    let private permutation (key: Key) (n: int) =
+        let p = Array.init n id
+        let u = Random.uniform01 key n
+
+        for i in n - 1 .. -1 .. 1 do
+            let j = min i (int (u[i] * float (i + 1)))
+            let tmp = p[i]
+            p[i] <- p[j]
+            p[j] <- tmp
+
+        p
+
+    /// Splits `n` samples into contiguous blocks of `blockLength` (the last may be shorter) and
+    /// holds out `ceil(testFraction · blocks)` blocks chosen at random from `key` for testing. Less
+    /// optimistic than a random split for time series, whose neighbouring steps are alike.
+    let blockSplit (key: Key) (n: int) (blockLength: int) (testFraction: float) =
+        if n < 2 then
+            fail (nameof n) $"expected >= 2 samples, got {n}."
+
+        if blockLength < 1 || blockLength > n / 2 then
+            fail (nameof blockLength) $"expected in [1, n/2 = {n / 2}], got {blockLength}."
+
+        if not (testFraction > 0.0 && testFraction < 1.0) then
+            fail (nameof testFraction) $"expected in (0, 1), got {testFraction}."
+
+        let blocks = (n + blockLength - 1) / blockLength
+        let testBlocks = min (blocks - 1) (max 1 (int (ceil (testFraction * float blocks))))
+        let order = permutation key blocks
+        let isTest = Array.zeroCreate blocks
+
+        for b in order[0 .. testBlocks - 1] do
+            isTest[b] <- true
+
+        let all = Array.init n id
+
+        {
+            Train = all |> Array.filter (fun i -> not isTest[i / blockLength])
+            Test = all |> Array.filter (fun i -> isTest[i / blockLength])
+        }
+
+    /// Holds out `ceil(testFraction · n)` of `n` samples chosen at random from `key` for testing
+    /// (scikit-learn's `train_test_split` sizes; its random stream cannot be reproduced).
+    let randomSplit (key: Key) (n: int) (testFraction: float) =
+        if n < 2 then
+            fail (nameof n) $"expected >= 2 samples, got {n}."
+
+        blockSplit key n 1 testFraction
+
+    /// `count` random splits (`randomSplit`), split `i` from `Random.foldIn i key`: `[count]`.
+    let randomSplits (key: Key) (count: int) (n: int) (testFraction: float) =
+        if count < 1 then
+            fail (nameof count) $"expected >= 1, got {count}."
+
+        Array.init count (fun i -> randomSplit (Random.foldIn i key) n testFraction)
+
+    /// `count` block splits (`blockSplit`), split `i` from `Random.foldIn i key`: `[count]`.
+    let blockSplits (key: Key) (count: int) (n: int) (blockLength: int) (testFraction: float) =
+        if count < 1 then
+            fail (nameof count) $"expected >= 1, got {count}."
+
+        Array.init count (fun i -> blockSplit (Random.foldIn i key) n blockLength testFraction)
+
+    let private rows (x: float[,]) (idx: int[]) =
+        Array2D.init idx.Length (Array2D.length2 x) (fun i c -> x[idx[i], c])
+
+    /// The accuracy of `knnPredict k` trained on `split.Train` and tested on `split.Test`, with the
+    /// chance level of the test labels: `features [n; d]`, `labels [n]`.
+    let decodingScore (k: int) (features: float[,]) (labels: int[]) (split: DataSplit) =
+        checkNotNull (nameof features) features
+        let n = Array2D.length1 features
+        checkNotEmpty (nameof features) n
+        checkLabels (nameof labels) n labels
+
+        for name, idx in [ "split.Train", split.Train; "split.Test", split.Test ] do
+            checkNotNull name idx
+            checkNotEmpty name idx.Length
+
+            if idx |> Array.exists (fun i -> i < 0 || i >= n) then
+                fail name $"expected indices in [0, {n - 1}]."
+
+        let testY = split.Test |> Array.map (fun i -> labels[i])
+
+        {
+            Accuracy =
+                knnAccuracyWith
+                    k
+                    (rows features split.Train)
+                    (split.Train |> Array.map (fun i -> labels[i]))
+                    (rows features split.Test)
+                    testY
+            Chance = chance testY
+            TrainSize = split.Train.Length
+            TestSize = split.Test.Length
+        }
+
+    /// `decodingScore k` on each split, with mean, standard deviation (population), extremes and
+    /// mean chance: `features [n; d]`, `labels [n]`, `splits [s]`.
+    let decodingSpread (k: int) (features: float[,]) (labels: int[]) (splits: DataSplit[]) =
+        checkNotNull (nameof splits) splits
+        checkNotEmpty (nameof splits) splits.Length
+        let scores = splits |> Array.map (decodingScore k features labels)
+        let acc = scores |> Array.map _.Accuracy
+        let mean = Array.average acc
+
+        {
+            Scores = scores
+            Mean = mean
+            Std = sqrt (acc |> Array.averageBy (fun a -> (a - mean) * (a - mean)))
+            Min = Array.min acc
+            Max = Array.max acc
+            ChanceMean = scores |> Array.averageBy _.Chance
+        }
