@@ -360,7 +360,7 @@ let ``The memory estimate counts every parameter and refuses what the machine ca
 
         let p = Init.init cfg (Random.key 2)
         let count = ParamTree.leaves p |> List.sumBy (fun (_, v) -> int64 v.Length)
-        let e = Config.memoryEstimate cfg 16 100
+        let e = Memory.estimate cfg 16 100
         Assert.Equal(count, e.Parameters)
         Assert.True(e.BatchBytes > 0L && e.TotalBytes = e.ParameterBytes + e.BatchBytes)
         Config.checkMemory cfg 16 100
@@ -372,7 +372,7 @@ let ``The memory estimate counts every parameter and refuses what the machine ca
             MixDim = 17
         }
 
-    let e = Config.memoryEstimate big 0 0
+    let e = Memory.estimate big 0 0
     Assert.True(e.LargestArray <= int64 System.Array.MaxLength)
     Assert.Equal(e.ParameterBytes > e.AvailableBytes, not (errorsOf big).IsEmpty)
     // A batch that cannot fit names the sizes; products saturate instead of wrapping.
@@ -383,7 +383,7 @@ let ``The memory estimate counts every parameter and refuses what the machine ca
 
     Assert.Contains("batch = 2147483647 windows of 1000000 steps", m.Message)
     Assert.Contains("r_dim = 10", m.Message)
-    Assert.True((Config.memoryEstimate cfg System.Int32.MaxValue System.Int32.MaxValue).TotalBytes > 0L)
+    Assert.True((Memory.estimate cfg System.Int32.MaxValue System.Int32.MaxValue).TotalBytes > 0L)
 
 [<Fact>]
 let ``The memory estimate's counts and bytes equal an independent count of the parameter layout`` () =
@@ -392,7 +392,7 @@ let ``The memory estimate's counts and bytes equal an independent count of the p
     // copies of the parameters; per batch, 2 float64 copies of each window's trajectory and the
     // kernels' per-sample workspace.
     let check (cfg: Config) (batch: int) (window: int) (key: string) =
-        let e = Config.memoryEstimate cfg batch window
+        let e = Memory.estimate cfg batch window
 
         let sizes =
             ParamLayout.expected cfg
@@ -454,7 +454,7 @@ let ``The memory estimate's counts and bytes equal an independent count of the p
         "hyper_hid_dim"
 
     // Sizes whose products pass an int: exact in int64.
-    let e = Config.memoryEstimate { Config.defaults 20 with RDim = 70000 } 0 0
+    let e = Memory.estimate { Config.defaults 20 with RDim = 70000 } 0 0
 
     Assert.Equal(
         (73501403735L, 73500000000L, "r_dim", 5880112298800L, 0L),
@@ -470,7 +470,7 @@ let ``The memory estimate's counts and bytes equal an independent count of the p
             DynBias = true
         }
 
-    let e = Config.memoryEstimate huge System.Int32.MaxValue System.Int32.MaxValue
+    let e = Memory.estimate huge System.Int32.MaxValue System.Int32.MaxValue
     let most = System.Int64.MaxValue
 
     Assert.Equal(

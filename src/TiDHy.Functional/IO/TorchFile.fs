@@ -316,7 +316,7 @@ module TorchFile =
     /// in a dictionary, storages too short, offsets and strides that reach beyond the storage
     /// (checked arithmetic: nothing wraps), or sizes beyond what memory allows: a storage entry
     /// larger than its storage (a zip bomb), or storages and tensors beyond
-    /// `Config.dataBudgetBytes` together. No entry is read beyond the size it must have.
+    /// `Memory.dataBudgetBytes` together. No entry is read beyond the size it must have.
     let readStateDict (path: string) : Map<string, NamedTensor> =
         let bytes =
             try
@@ -352,7 +352,7 @@ module TorchFile =
 
         // What the entries may take in memory, all together (a zip bomb never fills memory): the
         // storages the tensors need, and the tensors as float64.
-        let budget = Config.dataBudgetBytes ()
+        let budget = Memory.dataBudgetBytes ()
         let mutable used = 0L
 
         let spend (what: string) (bytes: int64) =
@@ -365,7 +365,7 @@ module TorchFile =
             if total > budget || bytes > int64 Array.MaxLength then
                 fail
                     path
-                    $"{what} need {bytes} bytes ({Config.gibText bytes}), {total} in all with what is read before; more than the {budget} bytes ({Config.gibText budget}) this reader accepts (half the available memory, and the largest array)"
+                    $"{what} need {bytes} bytes ({Memory.gibText bytes}), {total} in all with what is read before; more than the {budget} bytes ({Memory.gibText budget}) this reader accepts (half the available memory, and the largest array)"
 
             used <- total
 
