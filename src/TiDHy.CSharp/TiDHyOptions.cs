@@ -1,6 +1,3 @@
-using System.Globalization;
-using System.Text;
-using System.Text.Json;
 using F = TiDHy.Functional;
 
 namespace TiDHy.CSharp;
@@ -52,30 +49,33 @@ public sealed partial class TiDHyOptions
     public TiDHyOptions Clone() => (TiDHyOptions)MemberwiseClone();
 
     /// <summary>The validated F# configuration; errors become <see cref="ArgumentException"/> with <paramref name="paramName"/>.</summary>
-    internal F.Config ToConfig(string? paramName)
-    {
-        using var buffer = new MemoryStream();
-        using (var writer = new Utf8JsonWriter(buffer))
-        {
-            writer.WriteStartObject();
-            foreach (var field in Fields)
+    internal F.Config ToConfig(string? paramName) =>
+        Interop.Call(
+            () =>
             {
-                writer.WritePropertyName(field.Key);
-                field.Write(this, writer);
-            }
+                var values = F.ConfigOptions.values(F.ConfigModule.defaults(0));
+                foreach (var field in Fields)
+                {
+                    var option = F.ConfigOptions.find(field.Key);
+                    values[option.Index] = field.Get(this, option);
+                }
 
-            writer.WriteEndObject();
-        }
-
-        var json = Encoding.UTF8.GetString(buffer.ToArray());
-        return Interop.Call(() => F.ConfigJson.parse(json), paramName);
-    }
+                return F.ConfigModule.validateOrThrow(F.ConfigOptions.ofValues(values));
+            },
+            paramName
+        );
 
     /// <summary>Options holding the values of an F# configuration.</summary>
     internal static TiDHyOptions FromConfig(F.Config config)
     {
         var options = new TiDHyOptions(config.InputDim);
-        options.Read(F.ConfigJson.toJson(config));
+        var values = F.ConfigOptions.values(config);
+        foreach (var field in Fields)
+        {
+            var option = F.ConfigOptions.find(field.Key);
+            field.Set(options, option, values[option.Index]);
+        }
+
         return options;
     }
 
@@ -83,59 +83,37 @@ public sealed partial class TiDHyOptions
     internal static string PropertyOf(string key) =>
         Fields.FirstOrDefault(f => f.Key == key)?.Property ?? key;
 
-    private void Read(string json)
-    {
-        using var doc = JsonDocument.Parse(json);
-        foreach (var field in Fields)
-        {
-            if (doc.RootElement.TryGetProperty(field.Key, out var value))
-            {
-                field.Read(this, value);
-            }
-        }
-    }
-
+    /// <summary>
+    /// One option: its key, its property, and its value as the F# field holds it (boxed): <c>Get</c>
+    /// reads the property, <c>Set</c> writes it.
+    /// </summary>
     private sealed record Field(
         string Key,
         string Property,
-        Action<TiDHyOptions, Utf8JsonWriter> Write,
-        Action<TiDHyOptions, JsonElement> Read
+        Func<TiDHyOptions, F.ConfigOption, object> Get,
+        Action<TiDHyOptions, F.ConfigOption, object> Set
     );
 
     private static Field Int(string key, string property, Func<TiDHyOptions, int> get, Action<TiDHyOptions, int> set) =>
-        new(key, property, (o, w) => w.WriteNumberValue(get(o)), (o, e) => set(o, e.GetInt32()));
+        new(key, property, (o, _) => get(o), (o, _, v) => set(o, (int)v));
 
     private static Field Bool(string key, string property, Func<TiDHyOptions, bool> get, Action<TiDHyOptions, bool> set) =>
-        new(key, property, (o, w) => w.WriteBooleanValue(get(o)), (o, e) => set(o, e.GetBoolean()));
+        new(key, property, (o, _) => get(o), (o, _, v) => set(o, (bool)v));
 
-    // Non-finite numbers travel as the strings "NaN", "Infinity", "-Infinity", as ConfigJson reads them.
     private static Field Real(string key, string property, Func<TiDHyOptions, double> get, Action<TiDHyOptions, double> set) =>
+        new(key, property, (o, _) => get(o), (o, _, v) => set(o, (double)v));
+
+    private static F.OptionCases CasesOf(F.ConfigOption option) =>
+        option.Kind is F.OptionKind.Enum e ? e.Item : throw new InvalidOperationException($"{option.Key} is no enum option");
+
+    // An enum is its member name, which is the F# union case's name: an undefined value (its number)
+    // is an error naming the key and the valid names, as the core reports an unknown case.
+    private static Field Choice<T>(string key, string property, Func<TiDHyOptions, T> get, Action<TiDHyOptions, T> set)
+        where T : struct, Enum =>
         new(
             key,
             property,
-            (o, w) =>
-            {
-                var v = get(o);
-                if (double.IsFinite(v))
-                {
-                    w.WriteNumberValue(v);
-                }
-                else
-                {
-                    w.WriteStringValue(v.ToString(CultureInfo.InvariantCulture));
-                }
-            },
-            (o, e) =>
-                set(
-                    o,
-                    e.ValueKind == JsonValueKind.String
-                        ? double.Parse(e.GetString()!, CultureInfo.InvariantCulture)
-                        : e.GetDouble()
-                )
+            (o, option) => F.ConfigOptions.parse(option, get(o).ToString()),
+            (o, option, v) => set(o, Enum.Parse<T>(F.ConfigOptions.caseName(CasesOf(option), v)))
         );
-
-    // An enum travels as its member name, which is the F# union case's name.
-    private static Field Choice<T>(string key, string property, Func<TiDHyOptions, T> get, Action<TiDHyOptions, T> set)
-        where T : struct, Enum =>
-        new(key, property, (o, w) => w.WriteStringValue(get(o).ToString()), (o, e) => set(o, Enum.Parse<T>(e.GetString()!)));
 }

@@ -360,7 +360,7 @@ let ``The memory estimate counts every parameter and refuses what the machine ca
 
         let p = Init.init cfg (Random.key 2)
         let count = ParamTree.leaves p |> List.sumBy (fun (_, v) -> int64 v.Length)
-        let e = Config.memoryEstimate cfg 16 100
+        let e = Memory.estimate cfg 16 100
         Assert.Equal(count, e.Parameters)
         Assert.True(e.BatchBytes > 0L && e.TotalBytes = e.ParameterBytes + e.BatchBytes)
         Config.checkMemory cfg 16 100
@@ -372,7 +372,7 @@ let ``The memory estimate counts every parameter and refuses what the machine ca
             MixDim = 17
         }
 
-    let e = Config.memoryEstimate big 0 0
+    let e = Memory.estimate big 0 0
     Assert.True(e.LargestArray <= int64 System.Array.MaxLength)
     Assert.Equal(e.ParameterBytes > e.AvailableBytes, not (errorsOf big).IsEmpty)
     // A batch that cannot fit names the sizes; products saturate instead of wrapping.
@@ -383,7 +383,100 @@ let ``The memory estimate counts every parameter and refuses what the machine ca
 
     Assert.Contains("batch = 2147483647 windows of 1000000 steps", m.Message)
     Assert.Contains("r_dim = 10", m.Message)
-    Assert.True((Config.memoryEstimate cfg System.Int32.MaxValue System.Int32.MaxValue).TotalBytes > 0L)
+    Assert.True((Memory.estimate cfg System.Int32.MaxValue System.Int32.MaxValue).TotalBytes > 0L)
+
+[<Fact>]
+let ``The memory estimate's counts and bytes equal an independent count of the parameter layout`` () =
+    // Parameters: the sum of ParamLayout's leaf sizes; the largest array: the largest leaf (its key,
+    // on a tie, the first of: spatial decoder, temporal, hypernetwork, r2 decoder); 10 float64
+    // copies of the parameters; per batch, 2 float64 copies of each window's trajectory and the
+    // kernels' per-sample workspace.
+    let check (cfg: Config) (batch: int) (window: int) (key: string) =
+        let e = Memory.estimate cfg batch window
+
+        let sizes =
+            ParamLayout.expected cfg
+            |> List.map (fun (_, s) -> s |> Array.fold (fun a d -> a * int64 d) 1L)
+
+        let d, r, r2, m =
+            int64 cfg.InputDim, int64 cfg.RDim, int64 cfg.R2Dim, int64 cfg.MixDim
+
+        let h, h2 = int64 cfg.HyperHidDim, int64 cfg.R2DecoderHidDim
+        let perStep = 3L * d + 6L * r + 4L * r2 + 3L * m + 6L * h + 3L * h2
+        let b, t = int64 batch, int64 window
+        Assert.Equal(List.sum sizes, e.Parameters)
+        Assert.Equal(List.max sizes, e.LargestArray)
+        Assert.Equal(key, e.LargestArrayKey)
+        Assert.Equal(e.Parameters * 10L * 8L, e.ParameterBytes)
+        Assert.Equal((b * t * perStep + b * (m * r + perStep)) * 2L * 8L, e.BatchBytes)
+        Assert.Equal(e.ParameterBytes + e.BatchBytes, e.TotalBytes)
+
+    let small =
+        { Config.defaults 7 with
+            RDim = 5
+            R2Dim = 3
+            MixDim = 4
+            HyperHidDim = 6
+            R2DecoderHidDim = 9
+        }
+
+    check (Config.defaults 20) 16 200 "hyper_hid_dim"
+    check { small with UseR2Decoder = true } 3 50 "r_dim"
+
+    check
+        { small with
+            NonlinDecoder = true
+            LowRankTemp = true
+            DynBias = true
+            UseR2Decoder = true
+        }
+        16
+        100
+        "r2_decoder_hid_dim"
+    // Ties: the linear decoder (D·R = 1500) with the temporal matrices (M·R·R = 1500) ...
+    check
+        { Config.defaults 150 with
+            HyperHidDim = 30
+        }
+        4
+        10
+        "input_dim"
+    // ... and the nonlinear decoder (H·H = 100) with them (M·R·R = 100).
+    check
+        { Config.defaults 10 with
+            MixDim = 1
+            R2Dim = 10
+            HyperHidDim = 10
+            NonlinDecoder = true
+        }
+        2
+        3
+        "hyper_hid_dim"
+
+    // Sizes whose products pass an int: exact in int64.
+    let e = Memory.estimate { Config.defaults 20 with RDim = 70000 } 0 0
+
+    Assert.Equal(
+        (73501403735L, 73500000000L, "r_dim", 5880112298800L, 0L),
+        (e.Parameters, e.LargestArray, e.LargestArrayKey, e.ParameterBytes, e.BatchBytes)
+    )
+
+    // Products that pass int64 saturate.
+    let huge =
+        { Config.defaults System.Int32.MaxValue with
+            RDim = System.Int32.MaxValue
+            MixDim = System.Int32.MaxValue
+            HyperHidDim = System.Int32.MaxValue
+            DynBias = true
+        }
+
+    let e = Memory.estimate huge System.Int32.MaxValue System.Int32.MaxValue
+    let most = System.Int64.MaxValue
+
+    Assert.Equal(
+        (most, most, "r_dim", most, most, most),
+        (e.Parameters, e.LargestArray, e.LargestArrayKey, e.ParameterBytes, e.BatchBytes, e.TotalBytes)
+    )
 
 [<Fact>]
 let ``SAFE sparsity and saturation are off by default, with upstream JAX's ratio and scales`` () =

@@ -16,46 +16,17 @@ exception StateDictException of message: string with
     override e.Message = e.message
 
 /// The parameter layout: the PyTorch state_dict names and shapes of `Params` (MODEL.md
-/// "Parameters") and the conversions between `Params` and named tensors. No file format here:
+/// "Parameters"; `ParamShapes` writes them) and the conversions between `Params` and named
+/// tensors. No file format here:
 /// `StateDict` (IO) reads and writes these named tensors as JSON.
 [<RequireQualifiedAccess>]
 module ParamLayout =
 
-    let private mlpNames (prefix: string) (i: int) (h: int) (o: int) (outBias: bool) =
-        [
-            yield $"{prefix}.0.weight", [| h; i |]
-            yield $"{prefix}.0.bias", [| h |]
-            yield $"{prefix}.1.weight", [| h |]
-            yield $"{prefix}.1.bias", [| h |]
-            yield $"{prefix}.3.weight", [| h; h |]
-            yield $"{prefix}.3.bias", [| h |]
-            yield $"{prefix}.4.weight", [| o; h |]
-            if outBias then
-                yield $"{prefix}.4.bias", [| o |]
-        ]
-
-    /// The state_dict names and shapes that `cfg` requires, in upstream's order.
+    /// The state_dict names and shapes that `cfg` requires, in upstream's order: `ParamShapes.shapes`
+    /// in int (exact for a valid configuration).
     let expected (cfg: Config) : (string * int[]) list =
-        let r, d = cfg.RDim, cfg.InputDim
-
-        [
-            yield
-                "temporal",
-                (if cfg.LowRankTemp then
-                     [| cfg.MixDim; r; 2 |]
-                 else
-                     [| cfg.MixDim; r * r |])
-            if cfg.DynBias then
-                yield "temporal_bias", [| 1; r |]
-            if cfg.NonlinDecoder then
-                yield! mlpNames "spatial_decoder" r cfg.HyperHidDim d true
-            else
-                yield "spatial_decoder.0.weight", [| d; r |]
-                yield "spatial_decoder.0.bias", [| d |]
-            yield! mlpNames "hypernet" cfg.R2Dim cfg.HyperHidDim (Config.hyperOutDim cfg) (not cfg.DynBias)
-            if cfg.UseR2Decoder then
-                yield! mlpNames "R2_Decoder" (r + cfg.R2Dim) cfg.R2DecoderHidDim cfg.R2Dim true
-        ]
+        ParamShapes.shapes cfg
+        |> List.map (fun (name, shape) -> name, Array.map int shape)
 
     let private matrix (t: NamedTensor) =
         Array2D.init t.Shape[0] t.Shape[1] (fun i j -> t.Data[i * t.Shape[1] + j])

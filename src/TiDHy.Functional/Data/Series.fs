@@ -112,7 +112,7 @@ module Series =
 
     /// Why the windows `[count; length; features]` of `windowsStrided length stride` on a series of
     /// `time` steps and `features` features cannot be allocated within `budget` bytes, or `None`:
-    /// more values than a .NET array holds, or more bytes than `budget` (`Config.dataBudgetBytes`,
+    /// more values than a .NET array holds, or more bytes than `budget` (`Memory.dataBudgetBytes`,
     /// half the available memory, for `windowsStrided`). Sizes in checked arithmetic.
     let internal windowsSizeError (length: int) (stride: int) (time: int) (features: int) (budget: int64) =
         let count = windowCountStrided length stride time
@@ -134,7 +134,7 @@ module Series =
             Some $"{what} hold {entries} values, more than a .NET array holds ({Array.MaxLength}); {hint}"
         elif bytes > budget then
             Some
-                $"{what} need {bytes} bytes ({Config.gibText bytes}), more than the {budget} bytes ({Config.gibText budget}) allowed (half the available memory); {hint}"
+                $"{what} need {bytes} bytes ({Memory.gibText bytes}), more than the {budget} bytes ({Memory.gibText budget}) allowed (half the available memory); {hint}"
         else
             None
 
@@ -159,7 +159,7 @@ module Series =
                 (nameof series)
                 $"series: {time} time steps hold no window of length {length}; expected at least {length}."
 
-        match windowsSizeError length stride time d (Config.dataBudgetBytes ()) with
+        match windowsSizeError length stride time d (Memory.dataBudgetBytes ()) with
         | Some reason -> invalidArg (nameof series) $"series: {reason}."
         | None -> ()
 

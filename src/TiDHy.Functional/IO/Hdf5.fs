@@ -8,7 +8,7 @@ open PureHDF
 /// float64, in groups named by `/` paths, as upstream's `io_dict_to_hdf5` and h5py make them. A
 /// dataset's declared size is checked before it is read: against the file's size (contiguous data
 /// must lie in the file, chunked data within deflate's 1032-fold expansion of it) and against
-/// `Config.dataBudgetBytes`. Whatever PureHDF cannot read (truncated files, big-endian data, filters
+/// `Memory.dataBudgetBytes`. Whatever PureHDF cannot read (truncated files, big-endian data, filters
 /// such as lzf) is a `DataFormatException` naming the file and dataset.
 [<RequireQualifiedAccess>]
 module Hdf5 =
@@ -101,12 +101,12 @@ module Hdf5 =
 
         // What reading takes: the values as read, then as float64.
         let need = count * 8L + (if size = 4 then count * 4L else 0L)
-        let budget = Config.dataBudgetBytes ()
+        let budget = Memory.dataBudgetBytes ()
 
         if need > budget then
             fail
                 source
-                $"dimensions ({join dims}) need {need} bytes ({Config.gibText need}) to read, more than the {budget} bytes ({Config.gibText budget}) this reader accepts (half the available memory)"
+                $"dimensions ({join dims}) need {need} bytes ({Memory.gibText need}) to read, more than the {budget} bytes ({Memory.gibText budget}) this reader accepts (half the available memory)"
 
         let data =
             guarded source (fun () ->
