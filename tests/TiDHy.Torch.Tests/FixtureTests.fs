@@ -38,7 +38,7 @@ let private runTemporalPrediction (f: Fixture) (case: JsonElement) =
     let i, o = prop "inputs" case, prop "outputs" case
 
     let tp =
-        TorchBackend.temporalPrediction o64 f.Config f.Params (matrix (prop "r_p" i)) (matrix (prop "r2" i))
+        (TorchBackend.engine o64).TemporalPrediction f.Config f.Params (matrix (prop "r_p" i)) (matrix (prop "r2" i))
 
     assertClose $"{f.Name} r_hat" stageTol (flat tp.RHat) (data (prop "r_hat" o))
     Assert.Equal<int[]>(shape (prop "V_t" o), [| Array3D.length1 tp.Vt; Array3D.length2 tp.Vt; Array3D.length3 tp.Vt |])
@@ -47,7 +47,7 @@ let private runTemporalPrediction (f: Fixture) (case: JsonElement) =
 
 let private runDecode (f: Fixture) (case: JsonElement) =
     let x =
-        TorchBackend.decode o64 f.Config f.Params (matrix (prop "r" (prop "inputs" case)))
+        (TorchBackend.engine o64).Decode f.Config f.Params (matrix (prop "r" (prop "inputs" case)))
 
     assertClose $"{f.Name} x" stageTol (flat x) (data (prop "x" (prop "outputs" case)))
 
@@ -55,7 +55,12 @@ let private runInf (f: Fixture) (case: JsonElement) =
     let i, o = prop "inputs" case, prop "outputs" case
 
     let res =
-        TorchBackend.infer o64 f.Config f.Params (matrix (prop "x" i)) (matrix (prop "r_p" i)) (matrix (prop "r2" i))
+        (TorchBackend.engine o64).Infer
+            f.Config
+            f.Params
+            (matrix (prop "x" i))
+            (matrix (prop "r_p" i))
+            (matrix (prop "r2" i))
 
     Assert.Equal((prop "iterations" o).GetInt32(), res.Iterations)
     assertClose $"{f.Name} r" inferenceTol (flat res.R) (data (prop "r" o))
@@ -63,13 +68,19 @@ let private runInf (f: Fixture) (case: JsonElement) =
 
 let private runInfFirstStep (f: Fixture) (case: JsonElement) =
     let i, o = prop "inputs" case, prop "outputs" case
-    let res = TorchBackend.inferFirstStep o64 f.Config f.Params (matrix (prop "x" i))
+
+    let res =
+        (TorchBackend.engine o64).InferFirstStep f.Config f.Params (matrix (prop "x" i))
+
     Assert.Equal((prop "iterations" o).GetInt32(), res.Iterations)
     assertClose $"{f.Name} r" inferenceTol (flat res.R) (data (prop "r" o))
 
 let private runForward (f: Fixture) (case: JsonElement) =
     let i, o = prop "inputs" case, prop "outputs" case
-    let res = TorchBackend.forward o64 f.Config f.Params None (array3 (prop "X" i))
+
+    let res =
+        (TorchBackend.engine o64).Forward f.Config f.Params None (array3 (prop "X" i))
+
     Assert.Equal<int[]>(ints (prop "iterations" o), res.Iterations)
     let scalar name = (prop name o).GetDouble()
     assertCloseScalar $"{f.Name} spatial_loss_rhat" inferenceTol res.Losses.SpatialLossRHat (scalar "spatial_loss_rhat")
@@ -81,7 +92,7 @@ let private runForward (f: Fixture) (case: JsonElement) =
 
 let private runEvaluateRecord (f: Fixture) (case: JsonElement) =
     let res =
-        TorchBackend.evaluateRecord o64 f.Config f.Params None (array3 (prop "X" (prop "inputs" case)))
+        (TorchBackend.engine o64).EvaluateRecord f.Config f.Params None (array3 (prop "X" (prop "inputs" case)))
 
     checkEvaluateRecord f (prop "outputs" case) res
 
@@ -98,8 +109,8 @@ let private runTrainStep (f: Fixture) (case: JsonElement) =
     let o = prop "outputs" case
     let X = array3 (prop "X" (prop "inputs" case))
     let state = Train.initState f.Config f.Params
-    let objective = TorchBackend.objective o64 f.Config state X
-    let state', metrics = TorchBackend.step o64 f.Config state X
+    let objective = (TorchBackend.engine o64).Objective f.Config state X
+    let state', metrics = (TorchBackend.engine o64).Step f.Config state X
     let losses = prop "losses" o
     let scalar name = (prop name losses).GetDouble()
 
@@ -135,7 +146,7 @@ let private runTrainGradNorm (f: Fixture) (case: JsonElement) =
 
     steps
     |> Array.iteri (fun k expected ->
-        let state', metrics = TorchBackend.step o64 f.Config state X
+        let state', metrics = (TorchBackend.engine o64).Step f.Config state X
         state <- state'
 
         let gn =
@@ -221,7 +232,7 @@ let ``Torch backend in float32 is within 1e-3 of the fixtures where the fused fl
             let i, o = prop "inputs" case, prop "outputs" case
             let x, rP, r2 = matrix (prop "x" i), matrix (prop "r_p" i), matrix (prop "r2" i)
             let expected = (prop "iterations" o).GetInt32()
-            let res = TorchBackend.infer o32 f.Config f.Params x rP r2
+            let res = (TorchBackend.engine o32).Infer f.Config f.Params x rP r2
             let ref32 = Inference.infer fused f.Params x rP r2
 
             gate
@@ -242,7 +253,7 @@ let ``Torch backend in float32 is within 1e-3 of the fixtures where the fused fl
             let i, o = prop "inputs" case, prop "outputs" case
             let x = matrix (prop "x" i)
             let expected = (prop "iterations" o).GetInt32()
-            let res = TorchBackend.inferFirstStep o32 f.Config f.Params x
+            let res = (TorchBackend.engine o32).InferFirstStep f.Config f.Params x
             let ref32 = Inference.inferFirstStep fused f.Params x
 
             gate
@@ -258,7 +269,7 @@ let ``Torch backend in float32 is within 1e-3 of the fixtures where the fused fl
             let i, o = prop "inputs" case, prop "outputs" case
             let X = array3 (prop "X" i)
             let expected = ints (prop "iterations" o)
-            let res = TorchBackend.forward o32 f.Config f.Params None X
+            let res = (TorchBackend.engine o32).Forward f.Config f.Params None X
             let ref32 = Forward.forward fused f.Params None X
             let scalar name = (prop name o).GetDouble()
 
