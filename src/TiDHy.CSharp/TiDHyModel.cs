@@ -62,7 +62,7 @@ public sealed class TiDHyModel
     /// <c>TiDHy.Kernels.GeneralKernel</c>); null with <see cref="Backend.Reference"/>, which runs the
     /// F# reference path.
     /// </summary>
-    public string? InferenceKernel => config.Backend.IsReference ? null : F.Fused.kernel(config).Variant.Name;
+    public string? InferenceKernel => Microsoft.FSharp.Core.OptionModule.ToObj(F.Inference.kernelName(config));
 
     /// <summary>Epochs completed by all fits so far.</summary>
     public int EpochsCompleted => state.Epoch;

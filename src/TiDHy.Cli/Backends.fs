@@ -22,20 +22,8 @@ type Backend =
         /// Checks that the backend implements a configuration, before a run's files are replaced;
         /// a user error (`Args.fail`) naming what it lacks.
         CheckConfig: Config -> unit
-        /// As `Train.fit`, or `Train.fitMonitored` with a monitor.
-        Fit:
-            string
-                -> Config
-                -> FitOptions
-                -> Monitoring option
-                -> float[,,]
-                -> float[,,] option
-                -> TrainState
-                -> FitResult
-        /// As `Evaluate.evaluateBatched`.
-        EvaluateBatched: string -> Config -> Params -> int -> float[,,] -> EvaluationRecord
-        /// As `Evaluate.evaluateSeriesWindows`.
-        EvaluateSeriesWindows: string -> Config -> Params -> int -> float[,,] -> EvaluationRecord
+        /// The engine on a device (`Train.fitOn`, `Evaluate.evaluateBatchedWith`).
+        Engine: string -> Engine
         /// Rows of `tidhy bench`: the device, the batch sizes, JSON lines or text.
         Benchmark: string -> int list -> bool -> unit
     }
@@ -71,3 +59,10 @@ let resolve (name: string option) (device: string option) : (Backend * string) o
 
             usage
                 $"--backend {n}: not in this program (it has: {here}). The torch backend runs in `tidhy-torch` (src/TiDHy.Torch.Cli), which carries TorchSharp; `tidhy` stays free of it."
+
+/// The engine that runs a command: the registered backend's on its device (`resolve`), or the
+/// core's for the configuration's `backend` (`Train.engine`).
+let engineOf (choice: (Backend * string) option) (cfg: Config) : Engine =
+    match choice with
+    | Some(b, device) -> b.Engine device
+    | None -> Train.engine cfg.Backend

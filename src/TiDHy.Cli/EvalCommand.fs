@@ -114,9 +114,11 @@ let runWith (stop: CancellationToken) (stopCode: unit -> int) (written: string -
     let windows = windowsOf dataPath cfg cfg.SequenceLength series
 
     let record =
-        match backend with
-        | Some(b, device) -> b.EvaluateSeriesWindows device cfg p batchSize windows
-        | None -> Evaluate.evaluateSeriesWindows cfg p batchSize windows
+        Evaluate.evaluateSeriesWindowsWith
+            ((Backends.engineOf backend cfg).EvaluateRecord cfg p None)
+            cfg
+            batchSize
+            windows
 
     let losses =
         [

@@ -455,10 +455,7 @@ let run (args: ParseResults<TrainArgs>) =
                         StatesSha256 = Some sha
                     })
 
-            match backend, m with
-            | Some(b, device), _ -> b.Fit device cfg options m trainWindows validWindows state
-            | None, Some m -> Train.fitMonitored cfg options m trainWindows validWindows state
-            | None, None -> Train.fit cfg options trainWindows validWindows state)
+            Train.fitOn (Backends.engineOf backend cfg) cfg options m trainWindows validWindows state)
 
     let res =
         try
@@ -483,9 +480,12 @@ let run (args: ParseResults<TrainArgs>) =
     let tl =
         validWindows
         |> Option.map (fun v ->
-            match backend with
-            | Some(b, device) -> Report.timeline (b.EvaluateBatched device cfg best options.BatchSize v)
-            | None -> Report.timeline (Evaluate.evaluateBatched cfg best options.BatchSize v))
+            Evaluate.evaluateBatchedWith
+                ((Backends.engineOf backend cfg).EvaluateRecord cfg best None)
+                cfg
+                options.BatchSize
+                v
+            |> Report.timeline)
 
     let index = Report.write out "TiDHy training" (summaryOf cfg s) s.History tl None
     printfn "Report: %s" index

@@ -24,15 +24,7 @@ let main argv =
                         TorchSupport.check cfg |> ignore
                     with :? System.NotSupportedException as ex ->
                         Args.fail $"--backend torch: {ex.Message}"
-            Fit =
-                fun device cfg fitOptions monitoring train validation state ->
-                    match monitoring with
-                    | Some m -> TorchBackend.fitMonitored (options device) cfg fitOptions m train validation state
-                    | None -> TorchBackend.fit (options device) cfg fitOptions train validation state
-            EvaluateBatched =
-                fun device cfg p batchSize X -> TorchBackend.evaluateBatched (options device) cfg p batchSize X
-            EvaluateSeriesWindows =
-                fun device cfg p batchSize X -> TorchBackend.evaluateSeriesWindows (options device) cfg p batchSize X
+            Engine = fun device -> TorchBackend.engine (options device)
             Benchmark = TorchBenchmark.run
         }
 

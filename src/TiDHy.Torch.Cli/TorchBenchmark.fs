@@ -1,13 +1,13 @@
 /// The torch backend's rows of `tidhy bench` (from `tidhy-torch`): the workload of
 /// `InferenceBenchmark` (a full forward over a window, T = 3, 50 iterations per inference step), timed
-/// the same way, through `TorchBackend.forward` in float32 and float64 on the chosen device.
+/// the same way, through the torch engine's `Forward` in float32 and float64 on the chosen device.
 module TiDHy.Torch.Cli.TorchBenchmark
 
 open TiDHy.Functional
 open TiDHy.Cli
 open TiDHy.Torch
 
-/// Times `TorchBackend.forward` at every batch size, printing one line (or JSON line) each.
+/// Times the torch engine's `Forward` at every batch size, printing one line (or JSON line) each.
 let run (device: string) (batches: int list) (asJson: bool) =
     for batch in batches do
         let X = InferenceBenchmark.window batch
@@ -22,7 +22,7 @@ let run (device: string) (batches: int list) (asJson: bool) =
                 }
 
             let go () =
-                TorchBackend.forward options cfg p None X |> ignore
+                (TorchBackend.engine options).Forward cfg p None X |> ignore
 
             let seconds, runs = InferenceBenchmark.best 1.0 3 50 2.0 go
 

@@ -19,24 +19,10 @@ module TorchBackend =
 
     type private Tensor = torch.Tensor
 
-    let private scaleOf (cfg: Config) (b: int) =
-        match cfg.BatchScaling with
-        | BatchScaling.BatchMean -> 1.0 / float b
-        | BatchScaling.PerSample -> 1.0
-
-    let private checkInputs (cfg: Config) (p: Params) (x: float[,]) (rP: float[,]) (r2: float[,]) =
-        TParams.check cfg p
-        let b = Shape.checkBatch (nameof x) cfg.InputDim x
-        Shape.checkMatrix (nameof rP) b cfg.RDim rP
-        Shape.checkMatrix (nameof r2) b cfg.R2Dim r2
-        Shape.checkFiniteMatrix (nameof x) x
-        Shape.checkFiniteMatrix (nameof rP) rP
-        Shape.checkFiniteMatrix (nameof r2) r2
-        Inference.checkDomain cfg (nameof x) x
-        b
+    open TorchArgs
 
     /// `Model.decode` on tensors: `r [batch; R]` → `x̄ [batch; D]`.
-    let decode (options: TorchOptions) (cfg: Config) (p: Params) (r: float[,]) : float[,] =
+    let private decode (options: TorchOptions) (cfg: Config) (p: Params) (r: float[,]) : float[,] =
         let cfg = TorchSupport.check cfg
         TParams.check cfg p
         Shape.checkBatch (nameof r) cfg.RDim r |> ignore
@@ -46,7 +32,7 @@ module TorchBackend =
         TorchModel.decode cfg (TParams.ofParams c cfg p) (T.ofMatrix c r) |> T.toMatrix
 
     /// `Model.temporalPrediction` on tensors: `rP [batch; R]`, `r2 [batch; R2]`.
-    let temporalPrediction
+    let private temporalPrediction
         (options: TorchOptions)
         (cfg: Config)
         (p: Params)
@@ -74,7 +60,7 @@ module TorchBackend =
         }
 
     /// `Inference.infer` on tensors: `x [batch; D]`, `rP [batch; R]`, `r2 [batch; R2]`.
-    let infer
+    let private infer
         (options: TorchOptions)
         (cfg: Config)
         (p: Params)
@@ -103,7 +89,7 @@ module TorchBackend =
         }
 
     /// `Inference.inferFirstStep` on tensors: `x [batch; D]`.
-    let inferFirstStep (options: TorchOptions) (cfg: Config) (p: Params) (x: float[,]) : FirstStepResult =
+    let private inferFirstStep (options: TorchOptions) (cfg: Config) (p: Params) (x: float[,]) : FirstStepResult =
         let cfg = TorchSupport.check cfg
         TParams.check cfg p
         Shape.checkBatch (nameof x) cfg.InputDim x |> ignore
@@ -121,106 +107,6 @@ module TorchBackend =
             Converged = conv
             SampleIterations = counts
         }
-
-    /// `Inference.objective` evaluated on tensors (same arguments).
-    let inferenceObjective
-        options
-        cfg
-        p
-        (x: float[,])
-        (rP: float[,])
-        (target: float[,] option)
-        (r: float[,])
-        (r2: float[,])
-        =
-        let cfg = TorchSupport.check cfg
-        let b = checkInputs cfg p x rP r2
-        Shape.checkMatrix (nameof r) b cfg.RDim r
-        let c = T.ctx options
-        use _ = torch.NewDisposeScope()
-        use _ = torch.no_grad ()
-        let tp = TParams.ofParams c cfg p
-        let proj = TorchModel.project (TorchModel.dynamics cfg tp) (T.ofMatrix c rP)
-
-        TorchInference.objective
-            cfg
-            tp
-            (scaleOf cfg b)
-            (T.ofMatrix c x)
-            proj
-            (target |> Option.map (T.ofMatrix c))
-            (T.ofMatrix c r)
-            (T.ofMatrix c r2)
-        |> T.scalar
-
-    /// The gradient of `Inference.objective` w.r.t. `r` and `r2` by autograd (same arguments as
-    /// `Inference.gradient`): a second opinion on the reference path's hand-derived rules.
-    let inferenceGradient
-        options
-        cfg
-        p
-        (x: float[,])
-        (rP: float[,])
-        (target: float[,] option)
-        (r: float[,])
-        (r2: float[,])
-        =
-        let cfg = TorchSupport.check cfg
-        let b = checkInputs cfg p x rP r2
-        Shape.checkMatrix (nameof r) b cfg.RDim r
-        let c = T.ctx options
-        use _ = torch.NewDisposeScope()
-        let tp = TParams.ofParams c cfg p
-        let proj = TorchModel.project (TorchModel.dynamics cfg tp) (T.ofMatrix c rP)
-
-        let gr, gr2 =
-            TorchInference.gradient
-                cfg
-                tp
-                (scaleOf cfg b)
-                (T.ofMatrix c x)
-                proj
-                (target |> Option.map (T.ofMatrix c))
-                (T.ofMatrix c r)
-                (T.ofMatrix c r2)
-
-        {
-            GradR = T.toMatrix gr
-            GradR2 = T.toMatrix gr2
-        }
-
-    /// The gradient of `Inference.firstStepObjective` w.r.t. `r` by autograd.
-    let firstStepGradient options cfg p (x: float[,]) (r: float[,]) =
-        let cfg = TorchSupport.check cfg
-        TParams.check cfg p
-        let b = Shape.checkBatch (nameof x) cfg.InputDim x
-        Shape.checkMatrix (nameof r) b cfg.RDim r
-        let c = T.ctx options
-        use _ = torch.NewDisposeScope()
-        let tp = TParams.ofParams c cfg p
-
-        TorchInference.firstStepGradient cfg tp (scaleOf cfg b) (T.ofMatrix c x) (T.ofMatrix c r)
-        |> T.toMatrix
-
-    let private checkWindow (cfg: Config) (init: Carry option) (X: float[,,]) =
-        let batch, time =
-            Shape.checkWindow (nameof X) (if init.IsSome then 1 else 2) cfg.InputDim X
-
-        Shape.checkFiniteArray3 (nameof X) X
-
-        for t in 0 .. time - 1 do
-            Inference.checkDomain cfg (nameof X) (X[*, t, *])
-
-        match init with
-        | Some c ->
-            Shape.checkMatrix "init.R" batch cfg.RDim c.R
-            Shape.checkMatrix "init.R2" batch cfg.R2Dim c.R2
-        | None -> ()
-
-        batch, time
-
-    let private carryOf (c: Ctx) (init: Carry option) =
-        init |> Option.map (fun c' -> T.ofMatrix c c'.R, T.ofMatrix c c'.R2)
 
     let private forwardResult (cfg: Config) (traj: TTrajectory) (losses: LossTerms<Tensor>) : ForwardResult =
         let values =
@@ -260,7 +146,13 @@ module TorchBackend =
 
     /// `Forward.forward` on tensors: the training objective over a window `X [batch; T; D]` from
     /// `init` (stateful mode) or from zeros.
-    let forward (options: TorchOptions) (cfg: Config) (p: Params) (init: Carry option) (X: float[,,]) : ForwardResult =
+    let private forward
+        (options: TorchOptions)
+        (cfg: Config)
+        (p: Params)
+        (init: Carry option)
+        (X: float[,,])
+        : ForwardResult =
         let cfg = TorchSupport.check cfg
         TParams.check cfg p
         checkWindow cfg init X |> ignore
@@ -272,7 +164,7 @@ module TorchBackend =
         forwardResult cfg traj (TorchObjective.terms cfg tp traj)
 
     /// `Evaluate.evaluateRecord` on tensors: the evaluation record of a window `X [batch; T; D]`.
-    let evaluateRecord
+    let private evaluateRecord
         (options: TorchOptions)
         (cfg: Config)
         (p: Params)
@@ -389,86 +281,9 @@ module TorchBackend =
                 }
         }
 
-    let private paramsOfGrads (cfg: Config) (names: string[]) (grads: Tensor[]) =
-        TParams.toParams cfg { Names = names; Leaves = grads }
-
-    /// `Objective.terms` by autograd: the four terms of the training objective and their parameter
-    /// gradients, with the latents of `traj` (from `Objective.trajectory`) held as data.
-    let objectiveTerms (options: TorchOptions) (cfg: Config) (p: Params) (traj: Trajectory) : ObjectiveTerms =
-        let cfg = TorchSupport.check cfg
-        TParams.check cfg p
-        let c = T.ctx options
-        use _ = torch.NewDisposeScope()
-        use _ = torch.enable_grad ()
-        let tp = TParams.ofParams c cfg p
-        let leaves = tp.Leaves |> Array.map (fun l -> l.requires_grad_ (true))
-
-        let stack (f: TrajectoryStep -> float[,]) (n: int) =
-            if traj.Steps.Length = 0 then
-                T.zeros c [ 0L; 0L; int64 n ]
-            else
-                torch.stack (traj.Steps |> Array.map (f >> T.ofMatrix c), 0L)
-
-        let tt =
-            {
-                X0 = traj.Initial |> Option.map (T.ofMatrix c)
-                Xs = stack _.X cfg.InputDim
-                RPrev = stack _.RPrev cfg.RDim
-                R2Prev = stack _.R2Prev cfg.R2Dim
-                R = stack _.R cfg.RDim
-                R2 = stack _.R2 cfg.R2Dim
-                Start = T.zeros c [ 0L ], T.zeros c [ 0L ]
-                Final = T.zeros c [ 0L ], T.zeros c [ 0L ]
-                Iterations = [||]
-                Converged = [||]
-            }
-
-        let terms = TorchObjective.trainingTerms cfg tp tt
-
-        let term (t: Tensor) =
-            {
-                Value = T.scalar t
-                Grad = paramsOfGrads cfg tp.Names (TorchObjective.grad t leaves true)
-            }
-
-        LossTerms.map term terms
-
-    let private regulariser (options: TorchOptions) (cfg: Config) (p: Params) (f: TParams -> Tensor option) : Term =
-        let cfg = TorchSupport.check cfg
-        TParams.check cfg p
-        let c = T.ctx options
-        use _ = torch.NewDisposeScope()
-        use _ = torch.enable_grad ()
-        let tp = TParams.ofParams c cfg p
-        let leaves = tp.Leaves |> Array.map (fun l -> l.requires_grad_ (true))
-
-        match f tp with
-        | Some t ->
-            {
-                Value = T.scalar t
-                Grad = paramsOfGrads cfg tp.Names (TorchObjective.grad t leaves false)
-            }
-        | None ->
-            {
-                Value = 0.0
-                Grad = ParamTree.zerosLike p
-            }
-
-    /// `Regularisers.cosReg` by autograd.
-    let cosReg options cfg p =
-        regulariser options cfg p (fun tp -> Some(TorchObjective.cosReg cfg tp))
-
-    /// `Regularisers.orthR2` by autograd.
-    let orthR2 options cfg p =
-        regulariser options cfg p (fun tp -> Some(TorchObjective.orthR2 cfg tp))
-
-    /// `Regularisers.optional` by autograd: the optional regularisers with a nonzero weight, weighted and summed.
-    let optionalRegularisers options cfg p =
-        regulariser options cfg p (TorchObjective.optional cfg)
-
     /// The training objective and the gradient a step follows, as `Train.objective` (every term's
     /// gradient by autograd; `Forward` the window's forward result). `X [batch; T; D]`.
-    let objective (options: TorchOptions) (cfg: Config) (state: TrainState) (X: float[,,]) : StepObjective =
+    let private objective (options: TorchOptions) (cfg: Config) (state: TrainState) (X: float[,,]) : StepObjective =
         let cfg = TorchSupport.check cfg
         let p = state.Params
         TParams.check cfg p
@@ -533,7 +348,12 @@ module TorchBackend =
     /// `Train.step` on tensors: one outer training step on windows `X [batch; T; D]` (inference,
     /// autograd gradients, GradNorm, clipping, AdamW with the epoch's rates). The state moves to the
     /// device and back on every call: for many steps use `fit`, which keeps it there.
-    let step (options: TorchOptions) (cfg: Config) (state: TrainState) (X: float[,,]) : TrainState * StepMetrics =
+    let private step
+        (options: TorchOptions)
+        (cfg: Config)
+        (state: TrainState)
+        (X: float[,,])
+        : TrainState * StepMetrics =
         let cfg = TorchSupport.check cfg
         TParams.check cfg state.Params
         let init = if cfg.Stateful then state.Carry else None
@@ -578,7 +398,7 @@ module TorchBackend =
         total / float n
 
     /// `Train.validationLoss` on tensors.
-    let validationLoss (options: TorchOptions) (cfg: Config) (p: Params) (batchSize: int) (windows: float[,,]) =
+    let private validationLoss (options: TorchOptions) (cfg: Config) (p: Params) (batchSize: int) (windows: float[,,]) =
         let cfg = TorchSupport.check cfg
         TParams.check cfg p
         checkWindow cfg None windows |> ignore
@@ -586,53 +406,16 @@ module TorchBackend =
         use _ = torch.NewDisposeScope()
         validationLossT cfg (TParams.ofParams c cfg p) batchSize (T.ofArray3 c windows)
 
-    /// `fit` and `fitMonitored`; the epoch's end is `Train.closeEpoch`, as in the core's fits.
-    let private fitCore
-        (options: TorchOptions)
-        (cfg: Config)
-        (fitOptions: FitOptions)
-        (monitoring: Monitoring option)
-        (train: float[,,])
-        (validation: float[,,] option)
-        (state: TrainState)
-        : FitResult =
-        let cfg = TorchSupport.check cfg
-        Train.checkMonitoring monitoring
-        TParams.check cfg state.Params
-        let n, _ = checkWindow cfg None train
-        validation |> Option.iter (checkWindow cfg None >> ignore)
-
-        if fitOptions.Epochs < 0 then
-            invalidArg (nameof fitOptions) $"fitOptions.Epochs: expected a count >= 0, got {fitOptions.Epochs}."
-
-        if fitOptions.ValidateEvery < 0 then
-            invalidArg
-                (nameof fitOptions)
-                $"fitOptions.ValidateEvery: expected a count >= 0, got {fitOptions.ValidateEvery}."
-
-        fitOptions.CheckpointDirectory
-        |> Option.iter (Directory.CreateDirectory >> ignore)
-
-        let run =
-            lazy
-                {
-                    BatchSize = fitOptions.BatchSize
-                    Seed = fitOptions.Seed
-                    TrainSha256 = Train.fingerprint train
-                    ValidationSha256 = validation |> Option.map Train.fingerprint
-                    StatesSha256 = monitoring |> Option.bind _.StatesSha256
-                }
-
-        let save name (s: TrainState) =
-            fitOptions.CheckpointDirectory
-            |> Option.iter (fun dir -> Checkpoint.saveWith (Path.Combine(dir, name)) cfg (Some run.Value) s)
-
+    /// A training session on the device (`Train.fitOn`): the windows and the training state move to
+    /// the device once; every step runs there and only its metrics come back. In stateful mode each
+    /// batch starts from the previous batch's final latents, kept on the device.
+    type private TorchSession
+        (options: TorchOptions, cfg: Config, state: TrainState, train: float[,,], validation: float[,,] option) =
         let c = T.ctx options
-        use _ = torch.NewDisposeScope()
+        let scope = torch.NewDisposeScope()
         let trainT = T.ofArray3 c train
         let validationT = validation |> Option.map (T.ofArray3 c)
-        use trainer = new Trainer(c, cfg, state)
-        // Stateful mode: the latent state after the last batch, on the device (Train.step's Carry).
+        let trainer = new Trainer(c, cfg, state)
         let mutable carry = if cfg.Stateful then carryOf c state.Carry else None
 
         let dropCarry () =
@@ -643,159 +426,60 @@ module TorchBackend =
 
             carry <- None
 
-        let clock = Stopwatch.StartNew()
-        let mutable s = state
-        let mutable cancelled = false
-        let mutable epochStart = clock.Elapsed
+        interface ITrainingSession with
+            // A step on tensors cannot stop midway: the loop checks the cancellation before each.
+            member _.Step(epoch, batch, rows, _) =
+                use _ = torch.NewDisposeScope()
+                let idx = torch.tensor (rows |> Array.map int64, device = c.Device)
+                let res = trainer.Step(trainT.index_select (0L, idx), epoch, batch, carry)
 
-        while not cancelled && s.Epoch < fitOptions.Epochs do
-            let epoch = s.Epoch
-            let bs = Train.batches cfg fitOptions.BatchSize fitOptions.Seed epoch n
+                if cfg.Stateful then
+                    let fr, fr2 = res.Final
+                    let next = fr.DetachFromDisposeScope(), fr2.DetachFromDisposeScope()
+                    dropCarry ()
+                    carry <- Some next
 
-            if s.Batch >= bs.Length then
-                invalidOp $"state: batch {s.Batch} of epoch {epoch}, but an epoch has {bs.Length} batches."
+                Some res.Metrics
 
-            if fitOptions.Cancellation.IsCancellationRequested then
-                cancelled <- true
-            else
-                let m =
-                    use _ = torch.NewDisposeScope()
-                    let idx = torch.tensor (bs[s.Batch] |> Array.map int64, device = c.Device)
-                    let res = trainer.Step(trainT.index_select (0L, idx), epoch, s.Batch, carry)
+            member _.ValidationLoss batchSize =
+                validationLossT cfg (TParams.detach trainer.Params) batchSize validationT.Value
 
-                    if cfg.Stateful then
-                        let fr, fr2 = res.Final
-                        let next = fr.DetachFromDisposeScope(), fr2.DetachFromDisposeScope()
-                        dropCarry ()
-                        carry <- Some next
-
-                    res.Metrics
-
-                s <-
-                    { s with
-                        Batch = s.Batch + 1
-                        Running = Train.addLosses s.Running m
-                    }
-
-                let completed =
-                    if s.Batch = bs.Length then
-                        let last = epoch + 1 = fitOptions.Epochs
-
-                        let validated =
-                            Train.validateIfDue
-                                fitOptions
-                                epoch
-                                bs.Length
-                                last
-                                (validationT
-                                 |> Option.map (fun v () ->
-                                     validationLossT cfg (TParams.detach trainer.Params) fitOptions.BatchSize v))
-
-                        // The monitor measures the parameters on the host, as Train.fitMonitored does.
-                        let host = trainer.ToState s
-                        dropCarry ()
-
-                        let record, next, improved =
-                            Train.closeEpoch
-                                cfg
-                                monitoring
-                                validation.IsSome
-                                epoch
-                                bs.Length
-                                last
-                                validated
-                                (clock.Elapsed - epochStart).TotalSeconds
-                                host
-
-                        s <- next
-
-                        save Train.LastCheckpoint s
-
-                        if improved then
-                            save Train.BestCheckpoint s
-
-                        epochStart <- clock.Elapsed
-                        Some record
-                    else
-                        None
-
-                fitOptions.Progress
-                    {
-                        Epoch = epoch
-                        Epochs = fitOptions.Epochs
-                        Batch = (if completed.IsSome then bs.Length else s.Batch)
-                        Batches = bs.Length
-                        Metrics = m
-                        Completed = completed
-                        CompletedState = completed |> Option.map (fun _ -> s)
-                        Elapsed = clock.Elapsed
-                    }
-
-        let s =
-            if s.Batch > 0 || cancelled then
+            member _.Snapshot s =
                 { trainer.ToState s with
                     Carry = carry |> Option.map (fun (r, r2) -> { R = T.toMatrix r; R2 = T.toMatrix r2 })
                 }
-            else
-                s
 
-        dropCarry ()
+            member _.ResetCarry() = dropCarry ()
 
-        if cancelled then
-            save Train.LastCheckpoint s
+            member _.Dispose() =
+                dropCarry ()
+                (trainer :> IDisposable).Dispose()
+                scope.Dispose()
 
-        { State = s; Cancelled = cancelled }
-
-    /// `Train.fit` on tensors: the windows `train [n; T; D]` (and `validation`) and the training state
-    /// move to the device once; every step runs there and only the step's metrics come back. Epochs,
-    /// shuffled batches (`Train.batches`), the learning-rate schedule, validation, the best model, the
-    /// history, progress, cancellation and checkpoints (`last.tidhy.json`, `best.tidhy.json`, written
-    /// as `Train.fit` writes them, so `Checkpoint.load` and `Train.fit` can resume them) are as in
-    /// `Train.fit`; in stateful mode each batch starts from the previous batch's final latents, kept
-    /// on the device.
-    let fit
-        (options: TorchOptions)
-        (cfg: Config)
-        (fitOptions: FitOptions)
-        (train: float[,,])
-        (validation: float[,,] option)
-        (state: TrainState)
-        : FitResult =
-        fitCore options cfg fitOptions None train validation state
-
-    /// `Train.fitMonitored` on the device: `monitoring.Measure` runs on the host copy of the epoch's
-    /// final parameters (e.g. `Analysis.decodingMonitor`, which infers with the core's kernels), and
-    /// selects the best model as `Train.fitMonitored` does.
-    let fitMonitored
-        (options: TorchOptions)
-        (cfg: Config)
-        (fitOptions: FitOptions)
-        (monitoring: Monitoring)
-        (train: float[,,])
-        (validation: float[,,] option)
-        (state: TrainState)
-        : FitResult =
-        fitCore options cfg fitOptions (Some monitoring) train validation state
-
-    /// `Evaluate.evaluateBatched` on tensors: `evaluateRecord` (from a zero state) on windows
-    /// `X [n; T; D]` in batches of `batchSize`, joined into one record over all windows (arrays in
-    /// window order, averages over all windows, `Iterations` the most any batch took at each step,
-    /// `Converged` where every batch converged).
-    let evaluateBatched
-        (options: TorchOptions)
-        (cfg: Config)
-        (p: Params)
-        (batchSize: int)
-        (X: float[,,])
-        : EvaluationRecord =
-        Evaluate.evaluateBatchedWith (evaluateRecord options cfg p None) cfg batchSize X
-
-    /// `Evaluate.evaluateSeriesWindows` on tensors: consecutive non-overlapping windows
-    /// `X [n; T; D]` of one series; stateful: joined into one window `[1; n·T; D]` and evaluated from
-    /// the first step; otherwise `evaluateBatched` in batches of `batchSize`.
-    let evaluateSeriesWindows (options: TorchOptions) (cfg: Config) (p: Params) (batchSize: int) (X: float[,,]) =
-        if cfg.Stateful then
-            let n, t = Shape.checkWindow (nameof X) 1 cfg.InputDim X
-            evaluateRecord options cfg p None (Array3D.init 1 (n * t) cfg.InputDim (fun _ i d -> X[i / t, i % t, d]))
-        else
-            evaluateBatched options cfg p batchSize X
+    /// The torch engine: TiDHy on TorchSharp tensors on the device that `options` names, with the
+    /// same records in and out as the core's engines (`Train.engine`). `Check` is
+    /// `TorchSupport.check` (it refuses the options this engine does not implement); `Open` keeps a
+    /// fit's windows, parameters, AdamW moments and carry on the device. Run it with
+    /// `Train.fitOn (TorchBackend.engine options)`, `Evaluate.evaluateBatchedWith`, or call its
+    /// operations directly.
+    let engine (options: TorchOptions) : Engine =
+        {
+            Name = "torch"
+            Check = TorchSupport.check
+            Decode = decode options
+            TemporalPrediction = temporalPrediction options
+            Infer = infer options
+            InferFirstStep = inferFirstStep options
+            Forward = forward options
+            EvaluateRecord = evaluateRecord options
+            Objective = objective options
+            Step = step options
+            ValidationLoss = validationLoss options
+            Open =
+                fun cfg state train validation ->
+                    let cfg = TorchSupport.check cfg
+                    TParams.check cfg state.Params
+                    checkWindow cfg None train |> ignore
+                    validation |> Option.iter (checkWindow cfg None >> ignore)
+                    new TorchSession(options, cfg, state, train, validation) :> ITrainingSession
+        }

@@ -330,72 +330,48 @@ module internal TorchInference =
         let r = ref (torch.zeros (shape, dtype = x.dtype, device = x.device))
         let m1 = ref (torch.zeros (shape, dtype = x.dtype, device = x.device))
         let m2 = ref (torch.zeros (shape, dtype = x.dtype, device = x.device))
-        let active = Array.create b true
-        let sampleIters = Array.zeroCreate<int> b
 
         let beta1, beta2, eps =
             ModelConstants.AdamBeta1, ModelConstants.AdamBeta2, ModelConstants.AdamEps
 
         let lr = cfg.LrR
-        let mutable i = 0
-        let mutable converged = false
 
-        while not converged && i < cfg.MaxIter do
-            let step = float (i + 1)
-            let bc1 = 1.0 - Math.Pow(beta1, step)
-            let bc2Sqrt = sqrt (1.0 - Math.Pow(beta2, step))
+        let i, converged, sampleIters =
+            Inference.firstStepLoop cfg b (fun i bc1 bc2Sqrt active ->
+                let next, changes, finite =
+                    use scope = torch.NewDisposeScope()
+                    let g = firstStepGradient cfg p scale x r.Value
+                    use _ = torch.no_grad ()
+                    let decayed = r.Value *. (1.0 - lr * ModelConstants.FirstStepWeightDecay)
+                    let m1' = m1.Value *. beta1 +. g *. (1.0 - beta1)
+                    let m2' = m2.Value *. beta2 +. g * g *. (1.0 - beta2)
+                    let denom = m2'.sqrt () /. bc2Sqrt +% eps
 
-            let next, changes, finite =
-                use scope = torch.NewDisposeScope()
-                let g = firstStepGradient cfg p scale x r.Value
-                use _ = torch.no_grad ()
-                let decayed = r.Value *. (1.0 - lr * ModelConstants.FirstStepWeightDecay)
-                let m1' = m1.Value *. beta1 +. g *. (1.0 - beta1)
-                let m2' = m2.Value *. beta2 +. g * g *. (1.0 - beta2)
-                let denom = m2'.sqrt () /. bc2Sqrt +% eps
+                    let r' =
+                        decayed - m1' / denom *. (lr / bc1)
+                        |> T.saturate cfg.SaturateR cfg.SaturateRScale
 
-                let r' =
-                    decayed - m1' / denom *. (lr / bc1)
-                    |> T.saturate cfg.SaturateR cfg.SaturateRScale
+                    let r', m1', m2' =
+                        if Array.contains false active then
+                            let mask = torch.tensor(active, device = x.device).unsqueeze(1L)
 
-                let r', m1', m2' =
-                    if Array.contains false active then
-                        let mask = torch.tensor(active, device = x.device).unsqueeze(1L)
+                            torch.where (mask, r', r.Value),
+                            torch.where (mask, m1', m1.Value),
+                            torch.where (mask, m2', m2.Value)
+                        else
+                            r', m1', m2'
 
-                        torch.where (mask, r', r.Value),
-                        torch.where (mask, m1', m1.Value),
-                        torch.where (mask, m2', m2.Value)
-                    else
-                        r', m1', m2'
+                    let rel = relRows r' r.Value
+                    let host = T.toFlat (torch.cat ([| rel; finiteRows(r').to_type(x.dtype) |]))
+                    let next = [| r'; m1'; m2' |]
+                    scope.MoveToOuter(next |> Array.map (fun t -> t :> IDisposable))
+                    next, host[.. b - 1], host[b..] |> Array.map (fun v -> v > 0.5)
 
-                let rel = relRows r' r.Value
-                let host = T.toFlat (torch.cat ([| rel; finiteRows(r').to_type(x.dtype) |]))
-                let next = [| r'; m1'; m2' |]
-                scope.MoveToOuter(next |> Array.map (fun t -> t :> IDisposable))
-                next, host[.. b - 1], host[b..] |> Array.map (fun v -> v > 0.5)
-
-            swap r next[0]
-            swap m1 next[1]
-            swap m2 next[2]
-
-            for s in 0 .. b - 1 do
-                if active[s] then
-                    sampleIters[s] <- sampleIters[s] + 1
-
-            raiseDiverged cfg "inf_first_step" (i + 1) finite [||]
-            let below = changes |> Array.map (fun c -> c < cfg.Tol)
-
-            match cfg.Convergence with
-            | Convergence.PerSample ->
-                for s in 0 .. b - 1 do
-                    if active[s] && below[s] then
-                        active[s] <- false
-
-                converged <- not (Array.contains true active)
-            | Convergence.Batch
-            | Convergence.AllSamples -> converged <- Array.forall id below
-
-            i <- i + 1
+                swap r next[0]
+                swap m1 next[1]
+                swap m2 next[2]
+                raiseDiverged cfg "inf_first_step" (i + 1) finite [||]
+                changes |> Array.map (fun c -> c < cfg.Tol))
 
         m1.Value.Dispose()
         m2.Value.Dispose()

@@ -13,30 +13,14 @@ open TiDHy.Functional.Tests.Fixtures
 open TiDHy.Kernels
 open Xunit
 
-/// The fixture cases that run inference.
-let private inferenceCases =
-    set [ "inf"; "inf_first_step"; "forward"; "evaluate_record" ]
-
 /// One row per (fixture file, inference case).
-let cases () : obj[] seq =
-    let files = files referenceDir
-
-    if files.Length = 0 then
-        Seq.singleton [| box $"(no *.json in {referenceDir})"; box "none" |]
-    else
-        seq {
-            for file in files do
-                for name in (load file).Cases.Keys do
-                    if inferenceCases.Contains name then
-                        yield [| box (Path.GetFileNameWithoutExtension file); box name |]
-        }
+let cases () =
+    Conformance.cases (set [ "inf"; "inf_first_step"; "forward"; "evaluate_record" ])
 
 [<Theory>]
 [<MemberData(nameof cases)>]
 let ``Reference fixture through the fused float64 kernels matches upstream PyTorch`` (fixture: string, case: string) =
-    let path = Path.Combine(referenceDir, fixture + ".json")
-    Assert.True(File.Exists path, $"Reference fixture {path} not found (folder: {referenceDir}).")
-    ReferenceTests.runCase Backend.Fused case (load path)
+    Conformance.run (Train.engine Backend.Fused) fixture case
 
 let private flat (a: float[,]) = Seq.cast<float> a |> Seq.toArray
 

@@ -73,11 +73,24 @@ let kinkMargin = 1e-3
 /// True when an MLP applied to `v` is away from the kinks of its ELU (the LayerNorm output at 0)
 /// and, with `relu`, of the ReLU after it (the output at 0).
 let mlpSmoothAt (m: MlpParams) (relu: bool) (v: float[]) =
-    let t = Model.mlpTrace m v
-    let normed = Numerics.layerNorm m.Norm.Gamma m.Norm.Beta t.Pre
+    // The MLP from its public parameters (this file is shared with the torch tests, which see no internals).
+    let affine (l: LinearParams) (x: float[]) =
+        Array.init (Array2D.length1 l.Weight) (fun o ->
+            let s = Seq.init x.Length (fun i -> l.Weight[o, i] * x[i]) |> Seq.sum
+            s + (l.Bias |> Option.map (fun b -> b[o]) |> Option.defaultValue 0.0))
+
+    let pre = affine m.Input v
+    let mean = Array.average pre
+    let sd = sqrt (Array.averageBy (fun z -> (z - mean) * (z - mean)) pre + 1e-5)
+
+    let normed =
+        Array.init pre.Length (fun i -> (pre[i] - mean) / sd * m.Norm.Gamma[i] + m.Norm.Beta[i])
+
+    let elu z = if z > 0.0 then z else exp z - 1.0
+    let out = normed |> Array.map elu |> affine m.Hidden |> affine m.Output
 
     Array.forall (fun z -> abs z > kinkMargin) normed
-    && (not relu || Array.forall (fun z -> abs z > kinkMargin) t.Out)
+    && (not relu || Array.forall (fun z -> abs z > kinkMargin) out)
 
 /// True when the spatial decoder at every row of `r [batch; R]` is away from its kinks and its
 /// predictions are inside the loss's domain, well away from BCE's clamps.
@@ -93,7 +106,9 @@ let decoderSmoothAt (cfg: Config) (p: Params) (r: float[,]) =
     let smooth =
         match p.SpatialDecoder with
         | LinearDecoder _ -> true
-        | NonlinearDecoder m -> Numerics.rows r |> Array.forall (mlpSmoothAt m false)
+        | NonlinearDecoder m ->
+            Array.init (Array2D.length1 r) (fun i -> r[i, *])
+            |> Array.forall (mlpSmoothAt m false)
 
     inDomain && smooth
 
@@ -104,7 +119,8 @@ let objectiveSmoothAt (cfg: Config) (p: Params) (r: float[,]) (r2: float[,]) =
     let w = (Model.temporalPrediction cfg p r r2).W
 
     decoderSmoothAt cfg p r
-    && Numerics.rows r2 |> Array.forall (mlpSmoothAt p.Hypernet true)
+    && Array.init (Array2D.length1 r2) (fun i -> r2[i, *])
+       |> Array.forall (mlpSmoothAt p.Hypernet true)
     && Seq.cast<float> w |> Seq.exists (fun v -> v > 0.0)
 
 /// The first candidate seed (of 50) for which `make` gives inputs that `ok` accepts.

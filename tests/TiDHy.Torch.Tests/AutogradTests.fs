@@ -152,14 +152,14 @@ let ``Autograd of the inference objective equals Inference.gradient`` () =
                 None
 
         let expected = Inference.gradient cfg p x rP target r r2
-        let actual = TorchBackend.inferenceGradient o64 cfg p x rP target r r2
+        let actual = TorchAutograd.inferenceGradient o64 cfg p x rP target r r2
         assertClose $"{cfg} ∂L/∂r" tol (flat actual.GradR) (flat expected.GradR)
         assertClose $"{cfg} ∂L/∂r2" tol (flat actual.GradR2) (flat expected.GradR2)
 
         assertCloseScalar
             "inference objective"
             tol
-            (TorchBackend.inferenceObjective o64 cfg p x rP target r r2)
+            (TorchAutograd.inferenceObjective o64 cfg p x rP target r r2)
             (Inference.objective cfg p x rP target r r2))
 
 [<Fact>]
@@ -170,7 +170,7 @@ let ``Autograd of the first step's objective equals Inference.firstStepGradient`
         let x = observations cfg.Loss (c.Seed + 1) b cfg.InputDim
         let r = randomMatrix (c.Seed + 3) 0.5 b cfg.RDim
         let expected = Inference.firstStepGradient cfg p x r
-        assertClose "∂/∂r first step" tol (flat (TorchBackend.firstStepGradient o64 cfg p x r)) (flat expected))
+        assertClose "∂/∂r first step" tol (flat (TorchAutograd.firstStepGradient o64 cfg p x r)) (flat expected))
 
 [<Fact>]
 let ``Autograd of the training objective equals every parameter gradient of Objective.terms`` () =
@@ -185,7 +185,7 @@ let ``Autograd of the training objective equals every parameter gradient of Obje
         let X = Array3D.init b T cfg.InputDim (fun s t d -> xs[t][s, d])
         let traj = (Objective.trajectory cfg p None X).Trajectory
         let expected = Objective.terms cfg p traj
-        let actual = TorchBackend.objectiveTerms o64 cfg p traj
+        let actual = TorchAutograd.objectiveTerms o64 cfg p traj
 
         for name, a, e in List.zip3 LossTerms.names (LossTerms.toList actual) (LossTerms.toList expected) do
             assertCloseScalar $"{name} value" tol a.Value e.Value
@@ -199,9 +199,9 @@ let ``Autograd of the regularisers equals their hand-derived gradients`` () =
 
         for name, a, e in
             [
-                "cos_reg", TorchBackend.cosReg o64 cfg p, Regularisers.cosReg p
-                "orth_r2", TorchBackend.orthR2 o64 cfg p, Regularisers.orthR2 p
-                "optional", TorchBackend.optionalRegularisers o64 cfg p, Regularisers.optional cfg p
+                "cos_reg", TorchAutograd.cosReg o64 cfg p, Regularisers.cosReg p
+                "orth_r2", TorchAutograd.orthR2 o64 cfg p, Regularisers.orthR2 p
+                "optional", TorchAutograd.optionalRegularisers o64 cfg p, Regularisers.optional cfg p
             ] do
             assertCloseScalar
                 $"{name} value (low rank {cfg.LowRankTemp}, M {cfg.MixDim}, R {cfg.RDim})"
@@ -233,7 +233,7 @@ let ``The torch objective and its gradient equal Train.objective`` () =
             }
 
         let expected = Train.objective cfg state X
-        let actual = TorchBackend.objective o64 cfg state X
+        let actual = (TorchBackend.engine o64).Objective cfg state X
         assertCloseScalar "total" trainingTol actual.Total expected.Total
         Assert.Equal<int[]>(expected.Forward.Iterations, actual.Forward.Iterations)
         checkParamsTol trainingTol "gradient" actual.Gradient expected.Gradient)
@@ -273,12 +273,12 @@ let ``With each saturation method torch inference and the first step equal the r
                 r2
 
         Assert.NotEqual<float[]>(flat plain.R2, flat expected.R2)
-        let actual = TorchBackend.infer o64 cfg p x rP r2
+        let actual = (TorchBackend.engine o64).Infer cfg p x rP r2
         Assert.Equal<int[]>(expected.SampleIterations, actual.SampleIterations)
         assertClose $"{saturation} r" 1e-9 (flat actual.R) (flat expected.R)
         assertClose $"{saturation} r2" 1e-9 (flat actual.R2) (flat expected.R2)
         let expectedFirst = Inference.inferFirstStepReference cfg p x
-        let actualFirst = TorchBackend.inferFirstStep o64 cfg p x
+        let actualFirst = (TorchBackend.engine o64).InferFirstStep cfg p x
         Assert.Equal<int[]>(expectedFirst.SampleIterations, actualFirst.SampleIterations)
         assertClose $"{saturation} first-step r" 1e-9 (flat actualFirst.R) (flat expectedFirst.R)
 
@@ -300,11 +300,11 @@ let ``SAFE of one component adds its constant to the torch temporal term and not
         Array3D.init b T cfg.InputDim (fun s t d -> 0.3 * float (s + 1) * sin (float (3 * t + d)))
 
     let traj = (Objective.trajectory cfg p None X).Trajectory
-    let plain = TorchBackend.objectiveTerms o64 cfg p traj
+    let plain = TorchAutograd.objectiveTerms o64 cfg p traj
     let ratio = 0.6
 
     let withSafe =
-        TorchBackend.objectiveTerms
+        TorchAutograd.objectiveTerms
             o64
             { cfg with
                 SparsityWSafe = 0.4

@@ -1,4 +1,4 @@
-/// `TorchBackend.fit` against `Train.fit`: the same epochs, batches, schedule, GradNorm, validation,
+/// `Train.fitOn` the torch engine against `Train.fit`: the same epochs, batches, schedule, GradNorm, validation,
 /// best model and (stateful) carries give the same parameters and history.
 module TiDHy.Torch.Tests.FitTests
 
@@ -51,7 +51,7 @@ let private fitProblem (configure: Config -> Config) (epochs: int) =
 [<InlineData(true, false, false)>]
 [<InlineData(false, true, false)>]
 [<InlineData(false, true, true)>]
-let ``TorchBackend.fit equals Train.fit`` (stateful: bool, normalize: bool, lowRankNonlin: bool) =
+let ``Train.fitOn the torch engine equals Train.fit`` (stateful: bool, normalize: bool, lowRankNonlin: bool) =
     // normalize: unit columns of spatial_decoder.0.weight and unit rows of temporal after every step
     // (Init.normalize), on the full-rank linear model and on the low-rank nonlinear one.
     let cfg, windows, validation, options, state0 =
@@ -69,7 +69,7 @@ let ``TorchBackend.fit equals Train.fit`` (stateful: bool, normalize: bool, lowR
     let core = Train.fit cfg options windows (Some validation) state0
 
     let torch =
-        TorchBackend.fit TorchOptions.cpu cfg options windows (Some validation) state0
+        Train.fitOn (TorchBackend.engine TorchOptions.cpu) cfg options None windows (Some validation) state0
 
     Assert.Equal(core.State.Epoch, torch.State.Epoch)
     Assert.Equal(core.State.Optimizer.Step, torch.State.Optimizer.Step)
@@ -84,7 +84,7 @@ let ``TorchBackend.fit equals Train.fit`` (stateful: bool, normalize: bool, lowR
     Assert.Equal(core.State.Best.Value.Epoch, torch.State.Best.Value.Epoch)
 
 [<Fact>]
-let ``TorchBackend.fitMonitored records and selects as Train.fitMonitored`` () =
+let ``Train.fitOn the torch engine with a monitor records and selects as Train.fitMonitored`` () =
     let cfg, windows, validation, options, state0 = fitProblem id 4
 
     // Continuous metrics of the parameters, measured on epochs 2 and 4 (every 2nd and the last);
@@ -111,7 +111,14 @@ let ``TorchBackend.fitMonitored records and selects as Train.fitMonitored`` () =
         Train.fitMonitored cfg options monitoring windows (Some validation) state0
 
     let torch =
-        TorchBackend.fitMonitored TorchOptions.cpu cfg options monitoring windows (Some validation) state0
+        Train.fitOn
+            (TorchBackend.engine TorchOptions.cpu)
+            cfg
+            options
+            (Some monitoring)
+            windows
+            (Some validation)
+            state0
 
     Assert.Equal<int list>([ 0; 3; 0; 3 ], torch.State.History |> Array.map _.Monitor.Length |> Array.toList)
 
@@ -126,11 +133,11 @@ let ``TorchBackend.fitMonitored records and selects as Train.fitMonitored`` () =
 
     let bad =
         Assert.Throws<ArgumentException>(fun () ->
-            TorchBackend.fitMonitored
-                TorchOptions.cpu
+            Train.fitOn
+                (TorchBackend.engine TorchOptions.cpu)
                 cfg
                 options
-                { monitoring with Every = 0 }
+                (Some { monitoring with Every = 0 })
                 windows
                 (Some validation)
                 state0
@@ -157,7 +164,8 @@ let ``An inference that diverges in a torch training step is reported as Train.s
         Assert.Throws<TrainingDivergedException>(fun () -> Train.step cfg state X |> ignore)
 
     let torch =
-        Assert.Throws<TrainingDivergedException>(fun () -> TorchBackend.step TorchOptions.cpu cfg state X |> ignore)
+        Assert.Throws<TrainingDivergedException>(fun () ->
+            (TorchBackend.engine TorchOptions.cpu).Step cfg state X |> ignore)
 
     Assert.Contains("the training step (r", torch.Message)
     Assert.Contains("(inference diverged)", torch.Message)

@@ -82,17 +82,31 @@ type NativeMemoryTests() =
         let state0 = Train.init cfg (Random.key 3)
         // Warm-up: 20 steps (10 epochs of 2 batches) so that libtorch and the backend's held constants exist.
         let warm =
-            TorchBackend.fit TorchOptions.cpu cfg { options with Epochs = 10 } windows None state0
+            Train.fitOn (TorchBackend.engine TorchOptions.cpu) cfg { options with Epochs = 10 } None windows None state0
 
         let heap0 = heapInUse ()
 
         let half =
-            TorchBackend.fit TorchOptions.cpu cfg { options with Epochs = 60 } windows None warm.State
+            Train.fitOn
+                (TorchBackend.engine TorchOptions.cpu)
+                cfg
+                { options with Epochs = 60 }
+                None
+                windows
+                None
+                warm.State
 
         let heap1 = heapInUse ()
 
         let fit =
-            TorchBackend.fit TorchOptions.cpu cfg { options with Epochs = 110 } windows None half.State
+            Train.fitOn
+                (TorchBackend.engine TorchOptions.cpu)
+                cfg
+                { options with Epochs = 110 }
+                None
+                windows
+                None
+                half.State
 
         let heap2 = heapInUse ()
         Assert.Equal(110, fit.State.Epoch)

@@ -26,7 +26,7 @@ let ``An option outside the supported list is refused when it differs from its d
         ] do
         let ex =
             Assert.Throws<NotSupportedException>(fun () ->
-                TorchBackend.inferFirstStep TorchOptions.cpu cfg p x |> ignore)
+                (TorchBackend.engine TorchOptions.cpu).InferFirstStep cfg p x |> ignore)
 
         Assert.Contains(key, ex.Message)
 
@@ -54,10 +54,11 @@ let ``A bad device name is a clear error`` () =
 
     let ex =
         Assert.Throws<ArgumentException>(fun () ->
-            TorchBackend.inferFirstStep
+            (TorchBackend.engine
                 { TorchOptions.cpu with
                     Device = "nodevice:7"
-                }
+                })
+                .InferFirstStep
                 smallConfig
                 p
                 (Array2D.zeroCreate 2 6)

@@ -207,12 +207,12 @@ type ForcedCollectionTests() =
 
     let work () =
         let first =
-            TorchBackend.inferFirstStep TorchOptions.cpu cfg (paramsFor cfg 5) X[*, 0, *]
+            (TorchBackend.engine TorchOptions.cpu).InferFirstStep cfg (paramsFor cfg 5) X[*, 0, *]
         // Away from the orthogonal initialisation, where the cosines are ≈ 0 and the sign of their
         // derivative is decided by rounding (libtorch's BLAS does not round the same on every call).
         let s0 = Train.initState cfg (Inputs.perturb cfg 6 0.05 (paramsFor cfg 5))
-        let s1, m1 = TorchBackend.step TorchOptions.cpu cfg s0 X
-        let _, m2 = TorchBackend.step TorchOptions.cpu cfg s1 X
+        let s1, m1 = (TorchBackend.engine TorchOptions.cpu).Step cfg s0 X
+        let _, m2 = (TorchBackend.engine TorchOptions.cpu).Step cfg s1 X
 
         [|
             yield! Seq.cast<float> first.R

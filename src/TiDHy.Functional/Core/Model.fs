@@ -28,7 +28,7 @@ module Model =
         System.Runtime.CompilerServices.ConditionalWeakTable<Params, Config>()
 
     /// Raises `ArgumentException` unless every tensor of `p` has the shape `cfg` requires.
-    let internal checkParams (cfg: Config) (p: Params) =
+    let checkParams (cfg: Config) (p: Params) =
         match validated.TryGetValue p with
         | true, c when c = cfg -> ()
         | _ ->

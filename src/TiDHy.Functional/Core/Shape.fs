@@ -3,9 +3,10 @@ namespace TiDHy.Functional
 open System
 
 /// Shape checks, in one place. Each one raises an ArgumentException that names the argument, the
-/// expected shape and the actual one, so that a bad input fails before any arithmetic runs.
+/// expected shape and the actual one, so that a bad input fails before any arithmetic runs. Every
+/// engine (the core's, TiDHy.Torch's) checks its inputs with them, so the messages are the same.
 [<RequireQualifiedAccess>]
-module internal Shape =
+module Shape =
 
     /// Formats dimensions as `[2; 3]`.
     let show (dims: int seq) = "[" + String.Join("; ", dims) + "]"

@@ -291,6 +291,21 @@ module Evaluate =
         |> Array.map (fun idx -> idx.Length, evaluate X[idx[0] .. idx[idx.Length - 1], *, *])
         |> joinBatches
 
+    /// `evaluateSeriesWindows` with `evaluate` (an engine's evaluation of windows from a zero state,
+    /// e.g. `engine.EvaluateRecord cfg p None`): stateful, the windows joined end to end into one
+    /// window evaluated at once; otherwise `evaluateBatchedWith` in batches of `batchSize`.
+    let evaluateSeriesWindowsWith
+        (evaluate: float[,,] -> EvaluationRecord)
+        (cfg: Config)
+        (batchSize: int)
+        (X: float[,,])
+        : EvaluationRecord =
+        if cfg.Stateful then
+            let n, t = Shape.checkWindow (nameof X) 1 cfg.InputDim X
+            evaluate (Array3D.init 1 (n * t) cfg.InputDim (fun _ i d -> X[i / t, i % t, d]))
+        else
+            evaluateBatchedWith evaluate cfg batchSize X
+
     /// `evaluateRecord` (from a zero state) on windows `X [n; T; D]` in batches of `batchSize`
     /// windows (the last may be smaller), joined into one record over all `n` windows: arrays in
     /// window order, averages over all windows, `Iterations` the most any batch took at each step and
@@ -308,8 +323,4 @@ module Evaluate =
     /// window starts afresh and they are evaluated in batches of `batchSize` windows
     /// (`evaluateBatched`): the arrays are `[n; T; ·]`. `tidhy eval` evaluates a series this way.
     let evaluateSeriesWindows (cfg: Config) (p: Params) (batchSize: int) (X: float[,,]) : EvaluationRecord =
-        if cfg.Stateful then
-            let n, t = Shape.checkWindow (nameof X) 1 cfg.InputDim X
-            evaluateRecord cfg p None (Array3D.init 1 (n * t) cfg.InputDim (fun _ i d -> X[i / t, i % t, d]))
-        else
-            evaluateBatched cfg p batchSize X
+        evaluateSeriesWindowsWith (evaluateRecord cfg p None) cfg batchSize X

@@ -332,6 +332,48 @@ module Inference =
     [<Literal>]
     let FirstStepWeightDecay = ModelConstants.FirstStepWeightDecay
 
+    /// The iterations of `inf_first_step`'s AdamW, whatever computes them (the reference path here,
+    /// tensors in TiDHy.Torch): up to `max_iter` iterations; `iterate i bc1 bc2Sqrt active` runs
+    /// iteration `i` (from 0; `bc1 = 1 − β₁^(i+1)` and `bc2Sqrt = sqrt(1 − β₂^(i+1))` are AdamW's bias
+    /// corrections) on the samples still `active`, and returns per sample whether its relative
+    /// change fell below `tol`. The loop stops once every sample's did (`Batch`, `AllSamples`), or,
+    /// with `PerSample`, once each sample has stopped on its own (a sample is frozen from the
+    /// iteration its change falls below `tol`). Returns the iterations run, whether it converged and
+    /// each sample's iteration count.
+    let firstStepLoop
+        (cfg: Config)
+        (batch: int)
+        (iterate: int -> float -> float -> bool[] -> bool[])
+        : int * bool * int[] =
+        let active = Array.create batch true
+        let sampleIters = Array.zeroCreate<int> batch
+        let mutable i = 0
+        let mutable converged = false
+
+        while not converged && i < cfg.MaxIter do
+            let step = float (i + 1)
+            let bc1 = 1.0 - Math.Pow(ModelConstants.AdamBeta1, step)
+            let bc2Sqrt = sqrt (1.0 - Math.Pow(ModelConstants.AdamBeta2, step))
+            let below = iterate i bc1 bc2Sqrt active
+
+            for s in 0 .. batch - 1 do
+                if active[s] then
+                    sampleIters[s] <- sampleIters[s] + 1
+
+            match cfg.Convergence with
+            | Convergence.PerSample ->
+                for s in 0 .. batch - 1 do
+                    if active[s] && below[s] then
+                        active[s] <- false
+
+                converged <- not (Array.contains true active)
+            | Convergence.Batch
+            | Convergence.AllSamples -> converged <- Array.forall id below
+
+            i <- i + 1
+
+        i, converged, sampleIters
+
     /// `inf_first_step(x)` on the reference path: AdamW (lr `lr_r`, betas 0.9/0.999, eps 1e-8,
     /// weight decay 0.01) on `⟨ℓ(decode(r), x)⟩` from `r = 0`, no shrinkage, each step followed by
     /// the saturation of `r` (`saturate_r_method`, as upstream JAX's first step), stopping when every
@@ -349,50 +391,34 @@ module Inference =
         let r = Array.init b (fun _ -> Array.zeroCreate<float> cfg.RDim)
         let m1 = Array.init b (fun _ -> Array.zeroCreate<float> cfg.RDim)
         let m2 = Array.init b (fun _ -> Array.zeroCreate<float> cfg.RDim)
-        let active = Array.create b true
-        let sampleIters = Array.zeroCreate<int> b
 
         let beta1, beta2, eps =
             ModelConstants.AdamBeta1, ModelConstants.AdamBeta2, ModelConstants.AdamEps
 
         let lr = cfg.LrR
-        let mutable i = 0
-        let mutable converged = false
 
-        while not converged && i < cfg.MaxIter do
-            let step = float (i + 1)
-            let bc1 = 1.0 - Math.Pow(beta1, step)
-            let bc2Sqrt = sqrt (1.0 - Math.Pow(beta2, step))
-            let changes = Array.zeroCreate<bool> b
+        let i, converged, sampleIters =
+            firstStepLoop cfg b (fun i bc1 bc2Sqrt active ->
+                let changes = Array.zeroCreate<bool> b
 
-            for s in 0 .. b - 1 do
-                if active[s] then
-                    let old = Array.copy r[s]
-                    let g = firstStepSampleGradient cfg p scale xs[s] r[s]
-
-                    for j in 0 .. cfg.RDim - 1 do
-                        r[s][j] <- r[s][j] * (1.0 - lr * FirstStepWeightDecay)
-                        m1[s][j] <- beta1 * m1[s][j] + (1.0 - beta1) * g[j]
-                        m2[s][j] <- beta2 * m2[s][j] + (1.0 - beta2) * g[j] * g[j]
-                        let denom = sqrt (m2[s][j]) / bc2Sqrt + eps
-                        r[s][j] <- saturate cfg.SaturateR cfg.SaturateRScale (r[s][j] - (lr / bc1) * m1[s][j] / denom)
-
-                    sampleIters[s] <- sampleIters[s] + 1
-                    changes[s] <- relChange r[s] old < cfg.Tol
-
-            checkFiniteLatents cfg "inf_first_step" (i + 1) r [||]
-
-            match cfg.Convergence with
-            | Convergence.PerSample ->
                 for s in 0 .. b - 1 do
-                    if changes[s] then
-                        active[s] <- false
+                    if active[s] then
+                        let old = Array.copy r[s]
+                        let g = firstStepSampleGradient cfg p scale xs[s] r[s]
 
-                converged <- not (Array.contains true active)
-            | Convergence.Batch
-            | Convergence.AllSamples -> converged <- Array.forall id changes
+                        for j in 0 .. cfg.RDim - 1 do
+                            r[s][j] <- r[s][j] * (1.0 - lr * FirstStepWeightDecay)
+                            m1[s][j] <- beta1 * m1[s][j] + (1.0 - beta1) * g[j]
+                            m2[s][j] <- beta2 * m2[s][j] + (1.0 - beta2) * g[j] * g[j]
+                            let denom = sqrt (m2[s][j]) / bc2Sqrt + eps
 
-            i <- i + 1
+                            r[s][j] <-
+                                saturate cfg.SaturateR cfg.SaturateRScale (r[s][j] - (lr / bc1) * m1[s][j] / denom)
+
+                        changes[s] <- relChange r[s] old < cfg.Tol
+
+                checkFiniteLatents cfg "inf_first_step" (i + 1) r [||]
+                changes)
 
         {
             R = Numerics.ofRows cfg.RDim r
@@ -428,3 +454,13 @@ module Inference =
             Shape.checkFiniteMatrix (nameof x) x
             checkDomain cfg (nameof x) x
             Fused.inferFirstStep cfg p x
+
+    /// The full name of the generated fused kernel class (a `[TiDHyKernel]` declaration) that runs
+    /// inference for `cfg`: the most specific registered kernel that matches it, an application's own
+    /// declaration included (e.g. `TiDHy.Kernels.GeneralKernel`); `None` with `Backend.Reference`,
+    /// which runs the F# reference path.
+    let kernelName (cfg: Config) : string option =
+        match (Config.validateOrThrow cfg).Backend with
+        | Backend.Reference -> None
+        | Backend.Fused
+        | Backend.FusedFloat32 -> Some (Fused.kernel cfg).Variant.Name

@@ -78,12 +78,7 @@ module GradNorm =
 
     /// `update` with the task gradient norms computed by `norms weights` (`taskGradNorms` of the
     /// task gradients, or the same sums over packed gradients), after the checks of the losses.
-    let internal updateWith
-        (cfg: Config)
-        (state: GradNormState)
-        (losses: float[])
-        (norms: float[] -> float[])
-        : GradNormUpdate =
+    let updateWith (cfg: Config) (state: GradNormState) (losses: float[]) (norms: float[] -> float[]) : GradNormUpdate =
         let n = state.Weights.Length
 
         if losses.Length <> n then

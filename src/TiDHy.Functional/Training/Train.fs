@@ -296,22 +296,6 @@ module Train =
 
         total / float n
 
-    let internal addLosses (a: EpochLosses) (m: StepMetrics) : EpochLosses =
-        {
-            Losses = LossTerms.map2 (+) a.Losses m.Losses
-            Total = a.Total + m.Total
-            MaxIterShare = a.MaxIterShare + m.MaxIterShare
-        }
-
-    let private meanLosses (a: EpochLosses) (count: int) : EpochLosses =
-        let c = float count
-
-        {
-            Losses = LossTerms.map (fun v -> v / c) a.Losses
-            Total = a.Total / c
-            MaxIterShare = a.MaxIterShare / c
-        }
-
     /// The file name of the latest checkpoint in `FitOptions.CheckpointDirectory`.
     [<Literal>]
     let LastCheckpoint = "last.tidhy.json"
@@ -320,145 +304,80 @@ module Train =
     [<Literal>]
     let BestCheckpoint = "best.tidhy.json"
 
-    /// Raises `ArgumentException` for a `monitoring` whose `Every` is below 1.
-    let internal checkMonitoring (monitoring: Monitoring option) =
-        match monitoring with
-        | Some m when m.Every < 1 ->
-            invalidArg (nameof monitoring) $"monitoring.Every: expected a count >= 1, got {m.Every}."
-        | _ -> ()
+    /// The core's training session: the state of `stepCancellable`'s last step, on the host.
+    type private CoreSession(cfg: Config, state: TrainState, train: float[,,], validation: float[,,] option) =
+        let mutable current = state
 
-    /// The validation loss of epoch `epoch` (`batches` batches; `last` when it is the fit's last)
-    /// when `options.ValidateEvery` says it is due and the fit has validation data (`loss`), shared
-    /// by the core's and the torch backend's fits. Raises `TrainingDivergedException` when it is not
-    /// finite or its inference diverges.
-    let internal validateIfDue
-        (options: FitOptions)
-        (epoch: int)
-        (batches: int)
-        (last: bool)
-        (loss: (unit -> float) option)
-        : float option =
-        match loss with
-        | Some f when options.ValidateEvery > 0 && ((epoch + 1) % options.ValidateEvery = 0 || last) ->
-            let v =
-                TrainingDivergence.guardInference epoch (batches - 1) "the validation loss" f
-
-            if not (Double.IsFinite v) then
-                raise (TrainingDivergedException(epoch, batches - 1, "the validation loss", v))
-
-            Some v
-        | _ -> None
-
-    /// The end of epoch `epoch` of a fit under `cfg` (`batches` batches; `last` when it is the fit's
-    /// last), shared by `fit`, `fitMonitored` and the torch backend's fits: runs `monitoring`'s
-    /// `Measure` on the parameters of `s` (the state after the epoch's last batch) when due, builds
-    /// the epoch's record from the mean of `s.Running` and the validation loss (`validated`, when
-    /// validation ran; `hasValidation` when the fit has validation data), and compares its score
-    /// with `s.Best` under the selection. Returns the record, the state at the start of the next
-    /// epoch (the record in its history, the best model updated) and whether this epoch became the
-    /// best. Raises as `fitMonitored` documents.
-    let internal closeEpoch
-        (cfg: Config)
-        (monitoring: Monitoring option)
-        (hasValidation: bool)
-        (epoch: int)
-        (batches: int)
-        (last: bool)
-        (validated: float option)
-        (seconds: float)
-        (s: TrainState)
-        : EpochRecord * TrainState * bool =
-        let parameters = s.Params
-        let trainLosses = meanLosses s.Running s.Batch
-
-        let criterion =
-            match monitoring with
-            | Some { Selection = HighestMetric name } -> name
-            | _ -> BestModel.LossCriterion
-
-        let measured =
-            match monitoring with
-            | Some m when (epoch + 1) % m.Every = 0 || last ->
-                let metrics =
-                    TrainingDivergence.guardInference epoch (batches - 1) "the monitor" (fun () -> m.Measure parameters)
-
-                match metrics |> List.countBy fst |> List.tryFind (fun (_, c) -> c > 1) with
-                | Some(name, _) ->
-                    invalidArg (nameof monitoring) $"monitoring.Measure: the metric '{name}' appears twice."
-                | None -> ()
-
-                match metrics |> List.tryFind (snd >> Double.IsFinite >> not) with
-                | Some(name, v) ->
-                    raise (TrainingDivergedException(epoch, batches - 1, $"the monitor metric '{name}'", v))
-                | None -> ()
-
-                metrics
-            | _ -> []
-
-        let record =
-            {
-                Epoch = epoch
-                Train = trainLosses
-                Validation = validated
-                LearningRateFactor = Optim.scheduleFactor cfg epoch
-                Seconds = seconds
-                Monitor = measured
-            }
-
-        let score =
-            match monitoring with
-            | Some { Selection = HighestMetric name } ->
-                if measured.IsEmpty then
-                    None
-                else
-                    match List.tryFind (fst >> (=) name) measured with
-                    | Some(_, v) -> Some v
-                    | None ->
-                        let names = String.Join(", ", measured |> List.map fst)
-
-                        invalidArg
-                            (nameof monitoring)
-                            $"monitoring.Selection: no monitor metric '{name}'; the monitor measures {names}."
-            | _ ->
-                match hasValidation, validated with
-                | true, Some v -> Some v
-                | true, None -> None
-                | false, _ -> Some trainLosses.Total
-
-        let better (sc: float) (b: BestModel) =
-            if b.Criterion <> criterion then true
-            elif criterion = BestModel.LossCriterion then sc < b.Score
-            else sc > b.Score
-
-        let improved =
-            match score, s.Best with
-            | Some sc, Some b -> Double.IsFinite sc && better sc b
-            | Some sc, None -> Double.IsFinite sc
-            | None, _ -> false
-
-        let next =
-            { s with
-                Epoch = epoch + 1
-                Batch = 0
-                Carry = None
-                Running = EpochLosses.zero
-                History = Array.append s.History [| record |]
-                Best =
-                    if improved then
-                        Some
-                            {
-                                Params = parameters
+        interface ITrainingSession with
+            member _.Step(epoch, batch, rows, cancel) =
+                // A batch cancelled midway is dropped: the state stays where the batch began.
+                try
+                    let next, m =
+                        stepCancellable
+                            cancel
+                            cfg
+                            { current with
                                 Epoch = epoch
-                                Score = score.Value
-                                Criterion = criterion
+                                Batch = batch
                             }
-                    else
-                        s.Best
-            }
+                            (gather train rows)
 
-        record, next, improved
+                    current <- next
+                    Some m
+                with :? OperationCanceledException when cancel.IsCancellationRequested ->
+                    None
 
-    let private fitCore
+            member _.ValidationLoss batchSize =
+                validationLoss cfg current.Params batchSize validation.Value
+
+            member _.Snapshot s =
+                { s with
+                    Params = current.Params
+                    Optimizer = current.Optimizer
+                    GradNorm = current.GradNorm
+                    Carry = current.Carry
+                }
+
+            member _.ResetCarry() =
+                current <- { current with Carry = None }
+
+            member _.Dispose() = ()
+
+    /// The core's engine for `backend`: the reference path (`Backend.Reference`) or the generated
+    /// fused kernels in float64 (`Backend.Fused`) or float32 (`Backend.FusedFloat32`); its `Check`
+    /// sets the configuration's `backend` to it. `fit cfg` is `fitOn (engine cfg.Backend) cfg`.
+    let engine (backend: Backend) : Engine =
+        let check (cfg: Config) =
+            Config.validateOrThrow { cfg with Backend = backend }
+
+        {
+            Name =
+                match backend with
+                | Backend.Reference -> "reference"
+                | Backend.Fused -> "fused"
+                | Backend.FusedFloat32 -> "fused_float32"
+            Check = check
+            Decode = fun cfg -> Model.decode (check cfg)
+            TemporalPrediction = fun cfg -> Model.temporalPrediction (check cfg)
+            Infer = fun cfg -> Inference.infer (check cfg)
+            InferFirstStep = fun cfg -> Inference.inferFirstStep (check cfg)
+            Forward = fun cfg -> Forward.forward (check cfg)
+            EvaluateRecord = fun cfg -> Evaluate.evaluateRecord (check cfg)
+            Objective = fun cfg -> objective (check cfg)
+            Step = fun cfg -> step (check cfg)
+            ValidationLoss = fun cfg -> validationLoss (check cfg)
+            Open =
+                fun cfg state train validation ->
+                    new CoreSession(check cfg, state, train, validation) :> ITrainingSession
+        }
+
+    /// `fit` on any engine (`engine`, `TorchBackend.engine`): the same epochs, batches, validation,
+    /// best model, history, progress, cancellation and checkpoints, with every step run by the
+    /// engine's training session (`Engine.Open`), which keeps the parameters, AdamW's moments and
+    /// the carry where it computes (a device for torch) and hands the host a copy at the end of each
+    /// epoch. Checkpoints of one engine resume on any other.
+    let fitOn
+        (engine: Engine)
         (cfg: Config)
         (options: FitOptions)
         (monitoring: Monitoring option)
@@ -466,7 +385,7 @@ module Train =
         (validation: float[,,] option)
         (state: TrainState)
         : FitResult =
-        let cfg = Config.validateOrThrow cfg
+        let cfg = engine.Check cfg
         Model.checkParams cfg state.Params
         let n, _ = Shape.checkWindow (nameof train) 2 cfg.InputDim train
         Shape.checkFinite (nameof train) (Seq.cast train)
@@ -483,7 +402,7 @@ module Train =
         if options.ValidateEvery < 0 then
             invalidArg (nameof options) $"options.ValidateEvery: expected a count >= 0, got {options.ValidateEvery}."
 
-        checkMonitoring monitoring
+        Epochs.checkMonitoring monitoring
 
         if options.BatchSize > 0 then
             Config.checkMemory cfg (min n options.BatchSize) (Array3D.length2 train)
@@ -504,6 +423,7 @@ module Train =
             options.CheckpointDirectory
             |> Option.iter (fun dir -> Checkpoint.saveWith (Path.Combine(dir, name)) cfg (Some run.Value) s)
 
+        use session = engine.Open cfg state train validation
         let clock = Stopwatch.StartNew()
         let mutable s = state
         let mutable cancelled = false
@@ -516,19 +436,19 @@ module Train =
             if s.Batch >= bs.Length then
                 invalidOp $"state: batch {s.Batch} of epoch {epoch}, but an epoch has {bs.Length} batches."
 
-            // A batch cancelled midway is dropped: the state stays where the batch began.
             let stepped =
-                try
-                    Some(stepCancellable options.Cancellation cfg s (gather train bs[s.Batch]))
-                with :? OperationCanceledException when options.Cancellation.IsCancellationRequested ->
+                if options.Cancellation.IsCancellationRequested then
                     None
+                else
+                    session.Step(epoch, s.Batch, bs[s.Batch], options.Cancellation)
 
             match stepped with
             | None -> cancelled <- true
-            | Some(s', m) ->
+            | Some m ->
                 s <-
-                    { s' with
-                        Running = addLosses s.Running m
+                    { s with
+                        Batch = s.Batch + 1
+                        Running = Epochs.addLosses s.Running m
                     }
 
                 let completed =
@@ -536,16 +456,19 @@ module Train =
                         let last = epoch + 1 = options.Epochs
 
                         let validated =
-                            validateIfDue
+                            Epochs.validateIfDue
                                 options
                                 epoch
                                 bs.Length
                                 last
-                                (validation
-                                 |> Option.map (fun v () -> validationLoss cfg s.Params options.BatchSize v))
+                                (validation |> Option.map (fun _ () -> session.ValidationLoss options.BatchSize))
+
+                        // The monitor measures the parameters on the host.
+                        let host = session.Snapshot s
+                        session.ResetCarry()
 
                         let record, next, improved =
-                            closeEpoch
+                            Epochs.closeEpoch
                                 cfg
                                 monitoring
                                 validation.IsSome
@@ -554,7 +477,7 @@ module Train =
                                 last
                                 validated
                                 (clock.Elapsed - epochStart).TotalSeconds
-                                s
+                                host
 
                         s <- next
 
@@ -579,6 +502,9 @@ module Train =
                         CompletedState = completed |> Option.map (fun _ -> s)
                         Elapsed = clock.Elapsed
                     }
+
+        // Mid-epoch (cancelled, or resumed and stopped there) the session holds what the state lacks.
+        let s = if s.Batch > 0 || cancelled then session.Snapshot s else s
 
         if cancelled then
             save LastCheckpoint s
@@ -606,7 +532,7 @@ module Train =
         (validation: float[,,] option)
         (state: TrainState)
         : FitResult =
-        fitCore cfg options None train validation state
+        fitOn (engine cfg.Backend) cfg options None train validation state
 
     /// `fit` with analyses during training: after every `monitoring.Every`-th epoch and after the
     /// last, `monitoring.Measure` runs on the epoch's final parameters and its metrics are recorded
@@ -626,7 +552,7 @@ module Train =
         (validation: float[,,] option)
         (state: TrainState)
         : FitResult =
-        fitCore cfg options (Some monitoring) train validation state
+        fitOn (engine cfg.Backend) cfg options (Some monitoring) train validation state
 
     /// A ready `FitOptions.Progress` for scripts and consoles: one line per completed epoch, e.g.
     /// `epoch 3/40: train 1.234 (L_hat 0.81, L_bar 0.30, temp 0.12, r2 0), validation 1.33, 41 it/step, 2.1 s`

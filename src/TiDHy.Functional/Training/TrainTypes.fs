@@ -140,9 +140,10 @@ type TrainingDivergedException(epoch: int, batch: int, quantity: string, value: 
     /// Its first non-finite value.
     member _.Value = value
 
-/// Inference that diverged while training, reported as `TrainingDivergedException`.
+/// Inference that diverged while training, reported as `TrainingDivergedException` (by every
+/// engine's training step).
 [<RequireQualifiedAccess>]
-module internal TrainingDivergence =
+module TrainingDivergence =
 
     /// What diverged when inference did, as `TrainingDivergedException` names it.
     let inferenceQuantity (ex: TiDHy.Kernels.InferenceDivergedException) =

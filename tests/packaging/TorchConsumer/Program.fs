@@ -22,14 +22,14 @@ let maxDiff (a: float[,]) (b: float[,]) =
     |> Seq.max
 
 let first =
-    maxDiff (Inference.inferFirstStep cfg p x).R (TorchBackend.inferFirstStep TorchOptions.cpu cfg p x).R
+    maxDiff (Inference.inferFirstStep cfg p x).R ((TorchBackend.engine TorchOptions.cpu).InferFirstStep cfg p x).R
 
 let windows =
     Array3D.init 4 6 4 (fun w t d -> cos (0.3 * float (w * 6 + t) + float d))
 
 let state = Train.init cfg (Random.key 4)
 let _, expected = Train.step cfg state windows
-let _, actual = TorchBackend.step TorchOptions.cpu cfg state windows
+let _, actual = (TorchBackend.engine TorchOptions.cpu).Step cfg state windows
 let loss = abs (expected.Total - actual.Total) / abs expected.Total
 
 printfn
