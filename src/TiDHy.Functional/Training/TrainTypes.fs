@@ -256,7 +256,7 @@ type Selection =
 
 /// Analyses during training (`Train.fitMonitored`): a function of the parameters run at the end of
 /// every `Every`-th epoch and after the last, whose named metrics (e.g. decoding accuracies on the
-/// validation data, `Analysis.decodingMonitor`) join the epoch's `EpochRecord.Monitor`, and the
+/// validation data, `TrainingMonitor.decodingMonitor`) join the epoch's `EpochRecord.Monitor`, and the
 /// criterion that picks the best model.
 type Monitoring =
     {
