@@ -11,133 +11,12 @@ open TiDHy.Kernels
 /// rounding, `Init.normalize` and the non-finite checks, all on float64 vectors in state_dict order
 /// (`ParamLayout.expected`). Each function does the arithmetic of its `Params` counterpart in the same
 /// order, so the results are bitwise those of the generic step; the caller's records (parameters,
-/// moments, carry, metrics) are built once per step.
+/// moments, carry, metrics) are built once per step. `FusedWorkspace` holds the packed buffers,
+/// `FusedRegularisers` the regularisers, normalisation and non-finite checks on them.
 [<RequireQualifiedAccess>]
 module internal FusedStep =
 
-    /// A state_dict tensor in the packed vector.
-    [<NoComparison; NoEquality>]
-    type Leaf =
-        {
-            Name: string
-            Start: int
-            Length: int
-            Shape: int[]
-        }
-
-    /// The buffers of one step shape (a training kernel and everything the step writes), reused
-    /// from step to step; one step at a time uses one.
-    [<AllowNullLiteral>]
-    type Workspace(cfg: Config, kernel: ITrainingKernel) =
-        let leaves =
-            ParamLayout.expected cfg
-            |> List.mapFold
-                (fun at (name, shape) ->
-                    let n = Array.fold (*) 1 shape
-
-                    {
-                        Name = name
-                        Start = at
-                        Length = n
-                        Shape = shape
-                    },
-                    at + n)
-                0
-            |> fst
-            |> List.toArray
-
-        let count = kernel.Layout.Count
-
-        do
-            let last = leaves[leaves.Length - 1]
-
-            if last.Start + last.Length <> count then
-                invalidOp "FusedStep: the kernel's layout differs from ParamLayout.expected."
-
-        // The inference model: one array per tensor, refilled from the packed parameters.
-        let arrays = leaves |> Array.map (fun l -> Array.zeroCreate<float> l.Length)
-
-        let model =
-            let get name =
-                match Array.tryFindIndex (fun l -> l.Name = name) leaves with
-                | Some i -> arrays[i]
-                | None -> null
-
-            let mlp prefix =
-                KernelMlp(
-                    get $"{prefix}.0.weight",
-                    get $"{prefix}.0.bias",
-                    get $"{prefix}.1.weight",
-                    get $"{prefix}.1.bias",
-                    get $"{prefix}.3.weight",
-                    get $"{prefix}.3.bias",
-                    get $"{prefix}.4.weight",
-                    get $"{prefix}.4.bias"
-                )
-
-            KernelModel(
-                Fused.sizes cfg,
-                (if cfg.NonlinDecoder then
-                     null
-                 else
-                     get "spatial_decoder.0.weight"),
-                (if cfg.NonlinDecoder then
-                     null
-                 else
-                     get "spatial_decoder.0.bias"),
-                (if cfg.NonlinDecoder then mlp "spatial_decoder" else null),
-                get "temporal",
-                cfg.LowRankTemp,
-                get "temporal_bias",
-                mlp "hypernet",
-                (if cfg.UseR2Decoder then mlp "R2_Decoder" else null)
-            )
-
-        // The leaves in the order of a `Map` by name (GradNorm's per-task sums run in that order).
-        let byName =
-            Array.init leaves.Length id
-            |> Array.sortWith (fun a b -> String.CompareOrdinal(leaves[a].Name, leaves[b].Name))
-
-        let vec () = Array.zeroCreate<float> count
-
-        member _.Kernel = kernel
-        member _.Leaves = leaves
-        member _.Count = count
-        member _.Model = model
-        member _.ByName = byName
-        /// Parameters, first and second moments, the step's gradient.
-        member val P = vec ()
-        member val M = vec ()
-        member val V = vec ()
-        member val G = vec ()
-        /// cos_reg's and orth_r2's gradients (zero outside their tensor), the core and optional terms.
-        member val CosGrad = vec ()
-        member val OrthGrad = vec ()
-        member val Core = vec ()
-        member val Optional = vec ()
-        /// The optional regularisers' gradients, one per kind (`Regularisers.optional`'s order).
-        member val Parts: float[][] = Array.init 5 (fun _ -> vec ())
-        /// The task gradients of GradNorm.
-        member val Tasks: float[][] = Array.init 4 (fun _ -> vec ())
-        /// Per-row scratch of the regularisers and normalisations.
-        member val Norms = Array.zeroCreate<float>(List.max [ cfg.MixDim; cfg.RDim; cfg.R2Dim; cfg.HyperHidDim ])
-
-        /// Copies the packed parameters `P` into the inference model and repacks its blocks.
-        member this.RefillModel() =
-            for i in 0 .. leaves.Length - 1 do
-                Array.Copy(this.P, leaves[i].Start, arrays[i], 0, leaves[i].Length)
-
-            model.Refill()
-
-        // Inference scratch, grown on demand.
-        member val RHat = Array.zeroCreate<float> 0 with get, set
-        member val Iters = Array.zeroCreate<int> 0 with get, set
-        member val X32 = Array.zeroCreate<float32> 0 with get, set
-        member val R32 = Array.zeroCreate<float32> 0 with get, set
-        member val R2_32 = Array.zeroCreate<float32> 0 with get, set
-        member val RP0_32 = Array.zeroCreate<float32> 0 with get, set
-        member val R2P0_32 = Array.zeroCreate<float32> 0 with get, set
-        member val RHat32 = Array.zeroCreate<float32> 0 with get, set
+    open FusedWorkspace
 
     let private pool =
         ConcurrentDictionary<struct (TrainingShape * bool * string), ConcurrentBag<Workspace>>()
@@ -148,290 +27,6 @@ module internal FusedStep =
 
     let inline private grow (a: 'T[]) (n: int) =
         if a.Length < n then Array.zeroCreate<'T> n else a
-
-    /// Copies the tensors of `p` (state_dict order) into `dst`.
-    let private pack (p: Params) (dst: float[]) =
-        let mutable at = 0
-
-        for t in FusedObjective.tensors p do
-            Buffer.BlockCopy(t, 0, dst, at * sizeof<float>, t.Length * sizeof<float>)
-            at <- at + t.Length
-
-    /// `Σ x²` of `a[start .. start+len)` in order (`Array.sumBy (fun x -> x * x)`).
-    let private sumSquares (a: float[]) (start: int) (len: int) =
-        let mutable s = 0.0
-
-        for i in start .. start + len - 1 do
-            s <- s + a[i] * a[i]
-
-        s
-
-    /// `Regularisers.cosineSum` of `n` rows of `len` values of `a`, row `i` element `k` at
-    /// `at + i·rowStride + k·elemStride`; adds the gradients into `grad` at the same positions
-    /// (which the caller zeroed). `norms` holds at least `n` values.
-    let private cosineSum
-        (a: float[])
-        (grad: float[])
-        (norms: float[])
-        (at: int)
-        (n: int)
-        (len: int)
-        (rowStride: int)
-        (elemStride: int)
-        =
-        for i in 0 .. n - 1 do
-            let mutable s = 0.0
-
-            for k in 0 .. len - 1 do
-                let x = a[at + i * rowStride + k * elemStride]
-                s <- s + x * x
-
-            norms[i] <- sqrt s
-
-        let mutable total = 0.0
-
-        for i in 0 .. n - 1 do
-            for j in 0 .. i - 1 do
-                let ai, bj = at + i * rowStride, at + j * rowStride
-                let mutable dot = 0.0
-
-                for k in 0 .. len - 1 do
-                    dot <- dot + a[ai + k * elemStride] * a[bj + k * elemStride]
-
-                let prod = norms[i] * norms[j]
-                let denom = max prod Regularisers.CosineEps
-                let c = dot / denom
-                total <- total + abs c
-                let s = Numerics.sign c
-
-                for k in 0 .. len - 1 do
-                    let ia, ib = ai + k * elemStride, bj + k * elemStride
-                    let ak, bk = a[ia], a[ib]
-
-                    if prod > Regularisers.CosineEps then
-                        grad[ia] <- grad[ia] + s * (bk / denom - c * ak / (norms[i] * norms[i]))
-                        grad[ib] <- grad[ib] + s * (ak / denom - c * bk / (norms[j] * norms[j]))
-                    else
-                        grad[ia] <- grad[ia] + s * bk / denom
-                        grad[ib] <- grad[ib] + s * ak / denom
-
-        total
-
-    let private leaf (w: Workspace) (name: string) =
-        w.Leaves |> Array.find (fun l -> l.Name = name)
-
-    /// `Regularisers.core` on the packed parameters: `(cos_reg, orth_r2)`, with the core term's
-    /// gradient in `w.Core`.
-    let private core (cfg: Config) (w: Workspace) =
-        let p = w.P
-        let t = leaf w "temporal"
-        let cg, og = w.CosGrad, w.OrthGrad
-        Array.Clear(cg, t.Start, t.Length)
-        let m = cfg.MixDim
-
-        let cosValue =
-            if cfg.LowRankTemp then
-                let r = cfg.RDim
-                let mutable sum = 0.0
-
-                for k in 0 .. m - 1 do
-                    sum <- sum + cosineSum p cg w.Norms (t.Start + k * r * 2) r 2 2 1
-
-                sum
-            else
-                cosineSum p cg w.Norms t.Start m (cfg.RDim * cfg.RDim) (cfg.RDim * cfg.RDim) 1
-
-        for i in t.Start .. t.Start + t.Length - 1 do
-            cg[i] <- cg[i] / float m
-
-        let cosReg = cosValue / float m
-        let h0 = leaf w "hypernet.0.weight"
-        let h, r2 = h0.Shape[0], h0.Shape[1]
-        Array.Clear(og, h0.Start, h0.Length)
-        let orthValue = cosineSum p og w.Norms h0.Start r2 h 1 r2
-
-        for i in h0.Start .. h0.Start + h0.Length - 1 do
-            og[i] <- og[i] / float r2
-
-        let orthR2 = orthValue / float r2
-        let a, b = cfg.CosEta, cfg.OrthAlphaR2
-        let dst = w.Core
-
-        for i in 0 .. dst.Length - 1 do
-            let mutable s = 0.0
-            s <- s + a * cg[i]
-            s <- s + b * og[i]
-            dst[i] <- s
-
-        cosReg, orthR2
-
-    /// `Regularisers.optional` on the packed parameters (`orthSpatial` and `nuclear` through their
-    /// F# definitions at `p`, the same values as `w.P`): the term's value, its gradient in `w.Optional`.
-    let private optional (cfg: Config) (w: Workspace) (p: Params) =
-        let l1 (dst: float[]) (name: string) =
-            let l = leaf w name
-            let mutable s = 0.0
-
-            for i in l.Start .. l.Start + l.Length - 1 do
-                s <- s + abs w.P[i]
-                dst[i] <- Numerics.sign w.P[i]
-
-            s
-
-        let packTerm (dst: float[]) (t: Term) =
-            pack t.Grad dst
-            t.Value
-
-        let weights =
-            [|
-                cfg.L1Alpha
-                cfg.L1AlphaW
-                cfg.L1AlphaSpat
-                cfg.OrthAlphaSpat
-                cfg.LnucAlpha
-            |]
-
-        let mutable value = 0.0
-        let mutable active = 0
-
-        for k in 0..4 do
-            if weights[k] <> 0.0 then
-                let dst = w.Parts[k]
-
-                let v =
-                    match k with
-                    | 0 -> l1 dst "temporal"
-                    | 1 -> l1 dst "hypernet.4.weight"
-                    | 2 -> l1 dst "spatial_decoder.0.weight"
-                    | 3 -> packTerm dst (Regularisers.orthSpatial p)
-                    | _ -> packTerm dst (Regularisers.nuclear p)
-
-                value <- value + weights[k] * v
-                active <- active + 1
-
-        let dst = w.Optional
-
-        if active = 0 then
-            Array.Clear dst
-        else
-            for i in 0 .. dst.Length - 1 do
-                let mutable s = 0.0
-
-                for k in 0..4 do
-                    if weights[k] <> 0.0 then
-                        s <- s + weights[k] * w.Parts[k][i]
-
-                dst[i] <- s
-
-        value
-
-    /// `Init.normalize` in place on the packed parameters.
-    let private normalize (cfg: Config) (w: Workspace) =
-        let p = w.P
-
-        if cfg.NormalizeSpatial then
-            let l = leaf w "spatial_decoder.0.weight"
-            let rows, cols = l.Shape[0], l.Shape[1]
-            let norms = w.Norms
-
-            for j in 0 .. cols - 1 do
-                let mutable s = 0.0
-
-                for i in 0 .. rows - 1 do
-                    let x = p[l.Start + i * cols + j]
-                    s <- s + x * x
-
-                norms[j] <- sqrt s
-
-            for i in 0 .. rows - 1 do
-                for j in 0 .. cols - 1 do
-                    let at = l.Start + i * cols + j
-                    p[at] <- p[at] / max norms[j] 1e-12
-
-        if cfg.NormalizeTemporal then
-            let t = leaf w "temporal"
-
-            if cfg.LowRankTemp then
-                for row in 0 .. t.Length / 2 - 1 do
-                    let at = t.Start + 2 * row
-                    let n = max (sqrt (p[at] ** 2.0 + p[at + 1] ** 2.0)) 1e-12
-                    p[at] <- p[at] / n
-                    p[at + 1] <- p[at + 1] / n
-            else
-                let cols = t.Shape[1]
-
-                for i in 0 .. t.Shape[0] - 1 do
-                    let at = t.Start + i * cols
-                    let n = max (sqrt (sumSquares p at cols)) 1e-12
-
-                    for j in 0 .. cols - 1 do
-                        p[at + j] <- p[at + j] / n
-
-    /// The first non-finite value of a packed vector, as `Checkpoint.nonFinite` names it.
-    let private firstNonFinite (w: Workspace) (what: string) (a: float[]) =
-        let mutable found = None
-        let mutable i = 0
-
-        while found.IsNone && i < w.Leaves.Length do
-            let l = w.Leaves[i]
-            let mutable k = l.Start
-
-            while found.IsNone && k < l.Start + l.Length do
-                if not (Double.IsFinite a[k]) then
-                    found <- Some($"{what} '{l.Name}'", a[k])
-
-                k <- k + 1
-
-            i <- i + 1
-
-        found
-
-    let private firstNonFiniteIn (what: string) (a: Array) =
-        let mutable found = None
-
-        match a with
-        | :? (float[]) as v ->
-            for x in v do
-                if found.IsNone && not (Double.IsFinite x) then
-                    found <- Some(what, x)
-        | :? (float[,]) as m ->
-            for i in 0 .. Array2D.length1 m - 1 do
-                for j in 0 .. Array2D.length2 m - 1 do
-                    if found.IsNone && not (Double.IsFinite m[i, j]) then
-                        found <- Some(what, m[i, j])
-        | _ ->
-            found <-
-                (Seq.cast<float> a)
-                |> Seq.tryFind (Double.IsFinite >> not)
-                |> Option.map (fun v -> what, v)
-
-        found
-
-    /// `Checkpoint.nonFinite` of the state after the step, with its parameters and moments packed in `w`.
-    let private nonFinite (w: Workspace) (next: TrainState) =
-        // As Checkpoint.nonFinite's inTree, run only when a tensor of `p` holds a non-finite value.
-        let tree what (p: Params) =
-            if
-                FusedObjective.tensors p
-                |> List.exists (fun t -> (firstNonFiniteIn "" t).IsSome)
-            then
-                ParamTree.leaves p
-                |> List.tryPick (fun (name, vs) ->
-                    vs
-                    |> Array.tryFind (Double.IsFinite >> not)
-                    |> Option.map (fun v -> $"{what} '{name}'", v))
-            else
-                None
-
-        firstNonFinite w "params" w.P
-        |> Option.orElseWith (fun () -> firstNonFinite w "optimizer.exp_avg" w.M)
-        |> Option.orElseWith (fun () -> firstNonFinite w "optimizer.exp_avg_sq" w.V)
-        |> Option.orElseWith (fun () -> firstNonFiniteIn "grad_norm.weights" next.GradNorm.Weights)
-        |> Option.orElseWith (fun () -> next.GradNorm.L0 |> Option.bind (firstNonFiniteIn "grad_norm.l0"))
-        |> Option.orElseWith (fun () -> next.Carry |> Option.bind (fun c -> firstNonFiniteIn "carry.r" c.R))
-        |> Option.orElseWith (fun () -> next.Carry |> Option.bind (fun c -> firstNonFiniteIn "carry.r2" c.R2))
-        |> Option.orElseWith (fun () -> next.Best |> Option.bind (fun b -> tree "best.params" b.Params))
-        |> Option.orElseWith (fun () -> next.Best |> Option.bind (fun b -> firstNonFiniteIn "best.score" [| b.Score |]))
 
     /// Window inference into `w.Kernel.Inputs` (as `Objective.trajectory`): returns the iteration
     /// counts' sum and the number of steps that reached `max_iter`, and the step count. `cancel` is
@@ -610,9 +205,9 @@ module internal FusedStep =
 
         let hat, bar, temp, r2 = values[0], values[1], values[2], values[3]
         let grads = w.Kernel.Gradients
-        let cosReg, orthR2 = core cfg w
+        let cosReg, orthR2 = FusedRegularisers.core cfg w
         let coreValue = cfg.CosEta * cosReg + cfg.OrthAlphaR2 * orthR2
-        let optValue = optional cfg w p
+        let optValue = FusedRegularisers.optional cfg w p
         let total = 0.0 + hat + bar + temp + r2 + coreValue + optValue
         let g, cg, og = w.G, w.Core, w.Optional
         let tasks = GradNorm.taskCount cfg
@@ -658,7 +253,7 @@ module internal FusedStep =
                             s <-
                                 s
                                 + (if GradNorm.inTask k l.Name then
-                                       sqrt (sumSquares t[k] l.Start l.Length)
+                                       sqrt (FusedRegularisers.sumSquares t[k] l.Start l.Length)
                                    else
                                        0.0)
 
@@ -687,7 +282,7 @@ module internal FusedStep =
             let mutable s = 0.0
 
             for l in w.Leaves do
-                s <- s + sumSquares g l.Start l.Length
+                s <- s + FusedRegularisers.sumSquares g l.Start l.Length
 
             sqrt s
 
@@ -733,7 +328,7 @@ module internal FusedStep =
                 let decayed = pv[i] * (1.0 - lr * wd)
                 pv[i] <- decayed - (lr / bc1) * mi / (sqrt vi / bc2Sqrt + h.Eps)
 
-        normalize cfg w
+        FusedRegularisers.normalize cfg w
 
         if cfg.TrainingPrecision = TrainingPrecision.Float32 then
             for a in [| pv; m; v |] do
@@ -775,7 +370,7 @@ module internal FusedStep =
         if not (Double.IsFinite total) then
             diverged "the loss" total
 
-        match nonFinite w next with
+        match FusedRegularisers.nonFinite w next with
         | Some(quantity, value) -> diverged quantity value
         | None -> ()
 
