@@ -185,8 +185,8 @@ let printAnalysis (a: DemoAnalysis) =
 /// Runs the demo: prints what it measured and writes a report folder `outDir` (which must not hold
 /// a run's files unless `force`); returns the exit code.
 let run (seed: int) (epochs: int) (outDir: string) (force: bool) (preset: Preset option) =
-    use _lock = Args.lockOutput outDir
-    Args.removeRunFiles outDir (Args.guardOutput outDir force)
+    use _lock = RunFolder.lockOutput outDir
+    RunFolder.removeRunFiles outDir (RunFolder.guardOutput outDir force)
     let kData, kModel = Random.split (Random.key seed)
     let data = Slds.generate dataOptions kData
     let features = Array2D.length2 data.Train.Observations
@@ -247,7 +247,7 @@ let run (seed: int) (epochs: int) (outDir: string) (force: bool) (preset: Preset
     // Ctrl-C or SIGTERM stops training after its batch (checkpoint saved); the demo then measures
     // and reports the model trained so far and exits 130 / 143.
     use cts = new System.Threading.CancellationTokenSource()
-    use signals = new Args.StopSignals(cts)
+    use signals = new Signals.StopSignals(cts)
 
     let fit =
         Progress.run 0 epochs (fun report ->
@@ -391,10 +391,4 @@ let runArgs (args: ParseResults<DemoArgs>) =
         (args.GetResult(DemoArgs.Epochs, 40) |> Args.positive "--epochs")
         (args.GetResult(DemoArgs.Out, "tidhy-demo"))
         (args.Contains DemoArgs.Force)
-        (args.TryGetResult DemoArgs.Preset
-         |> Option.map (fun name ->
-             match Presets.tryFind name with
-             | Some p -> p
-             | None ->
-                 let known = Presets.all |> List.map _.Name |> ConfigOptions.quotedList
-                 Args.usage $"--preset: no preset '{name}'; expected {known}."))
+        (Args.presetOf (args.TryGetResult DemoArgs.Preset))

@@ -7,6 +7,9 @@ open System.Threading
 open Argu
 open TiDHy.Functional
 open TiDHy.Cli.Args
+open TiDHy.Cli.Inputs
+open TiDHy.Cli.RunFolder
+open TiDHy.Cli.Signals
 
 type TrainArgs =
     | [<Mandatory>] Data of file: string
@@ -243,14 +246,7 @@ let run (args: ParseResults<TrainArgs>) =
     if statesPath.IsSome && fraction = 0.0 && not (args.Contains TrainArgs.Val_Data) then
         usage "--states decodes the validation data: it needs --val-data or a --val-fraction above 0."
 
-    let preset =
-        args.TryGetResult TrainArgs.Preset
-        |> Option.map (fun name ->
-            match Presets.tryFind name with
-            | Some p -> p
-            | None ->
-                let known = Presets.all |> List.map _.Name |> ConfigOptions.quotedList
-                usage $"--preset: no preset '{name}'; expected {known}.")
+    let preset = presetOf (args.TryGetResult TrainArgs.Preset)
 
     let withPreset (cfg: Config) =
         match preset with
@@ -492,7 +488,7 @@ let run (args: ParseResults<TrainArgs>) =
 
     match Array.tryLast s.History with
     | Some h ->
-        reportMaxIter "the last epoch's" cfg.MaxIter h.Train.MaxIterShare
+        Output.reportMaxIter "the last epoch's" cfg.MaxIter h.Train.MaxIterShare
 
         let first = s.History[0].Train.Total
 
