@@ -1,5 +1,6 @@
 /// What the `tidhy` commands read: a configuration (with `input_dim` from the data), a series or a
-/// `--states` file with errors naming the file, and the windows cut from a series.
+/// `--states` file with errors naming the file, the windows cut from a series, and the validation
+/// steps' state labels from a `--states` file.
 module TiDHy.Cli.Inputs
 
 open System
@@ -131,3 +132,62 @@ let windowsOf (what: string) (cfg: Config) (step: int) (series: float[,]) =
         // Too many windows for the memory: one line naming the file.
         let suffix = $" (Parameter '{ex.ParamName}')"
         fail $"{what}: {ex.Message.Replace(suffix, String.Empty)}"
+
+/// The state label (`Analysis.stateLabels`) of each validation step that the windows cover, from the
+/// `--states` file `path`: one row per step of `--val-data` (`valData`), or of the whole `--data`
+/// (`dataSteps` rows) whose tail is held out like the data (`Series.splitTail fraction`). Every value
+/// must be a non-negative integer, and there must be at least one column. Returns the labels and the
+/// fingerprint (`Train.fingerprint`) of the states they come from; warns when the validation steps
+/// all have one state (every decoder is then right). Errors name the file.
+let validationLabels
+    (path: string)
+    (valData: string option)
+    (dataPath: string)
+    (dataSteps: int)
+    (fraction: float)
+    (validSteps: int)
+    (covered: int)
+    =
+    let states = loadStates path
+
+    if Array2D.length2 states = 0 then
+        fail $"{path}: no columns; --states needs one column per system, each step's discrete state (an integer >= 0)."
+
+    for t in 0 .. Array2D.length1 states - 1 do
+        for j in 0 .. Array2D.length2 states - 1 do
+            let v = states[t, j]
+
+            if not (v >= 0.0 && v = System.Math.Floor v && v < 2147483648.0) then
+                fail
+                    $"{path}: row {t + 1}, column {j + 1} is {v}; states must be non-negative integers (one discrete state per system)."
+
+    let aligned =
+        match valData with
+        | Some v ->
+            if Array2D.length1 states <> validSteps then
+                fail
+                    $"{path}: {Array2D.length1 states} rows, but --val-data {v} has {validSteps} time steps; --states needs one row per step of --val-data."
+
+            states
+        | None ->
+            if Array2D.length1 states <> dataSteps then
+                fail
+                    $"{path}: {Array2D.length1 states} rows, but --data {dataPath} has {dataSteps} time steps; --states needs one row per step of --data (its held-out tail is the validation)."
+
+            (Series.splitTail fraction states).Val
+
+    let systems = Array2D.length2 aligned
+
+    let labels =
+        Analysis.stateLabels (Array2D.init covered systems (fun t j -> int aligned[t, j]))
+
+    if labels |> Array.forall ((=) 0) then
+        let row = String.concat ", " (List.init systems (fun j -> string aligned[0, j]))
+
+        eprintfn
+            "Warning: --states %s: all %d decoded validation steps have one state (%s); r2_hat_accuracy and w_accuracy will be 1.0 whatever the model learns (use states with at least two values, or a longer validation)."
+            path
+            covered
+            row
+
+    labels, Train.fingerprint (Array3D.init 1 covered systems (fun _ t j -> aligned[t, j]))

@@ -145,6 +145,36 @@ let setAside (dir: string) (files: string list) =
 
         File.WriteAllText(Path.Combine(backup, ReplacedMarker), "")
 
+/// Runs `work settle` in `dir` while the run that `--force` replaces (`replaced`, set aside by
+/// `setAside`) is kept: `settle`, which `work` calls once the new run has written its first
+/// checkpoint and which runs again when `work` returns (with a checkpoint written: a fit returns
+/// after an epoch, or on cancellation), deletes it (`commitReplaced`); when `work` fails before, it
+/// is put back (`restoreReplaced`).
+let whileReplacing (dir: string) (replaced: string list) (work: (unit -> unit) -> 'a) : 'a =
+    let mutable settled = replaced.IsEmpty
+
+    let settle () =
+        if not settled then
+            commitReplaced dir
+            settled <- true
+
+    let res =
+        try
+            work settle
+        with _ ->
+            if not settled then
+                restoreReplaced dir
+                settled <- true
+
+                eprintfn
+                    "The run that --force was replacing is restored in %s (the new run failed before its first checkpoint)."
+                    dir
+
+            reraise ()
+
+    settle ()
+    res
+
 /// The name of the lock file a command holds in its output folder while it runs.
 [<Literal>]
 let LockFile = ".tidhy.lock"
