@@ -182,12 +182,25 @@ let printAnalysis (a: DemoAnalysis) =
         (log (float a.Usage.Share.Length))
         a.Usage.MeanStepEntropy
 
-/// Runs the demo: prints what it measured and writes a report folder `outDir` (which must not hold
-/// a run's files unless `force`); returns the exit code.
-let run (seed: int) (epochs: int) (outDir: string) (force: bool) (preset: Preset option) =
-    use _lock = Args.lockOutput outDir
-    Args.removeRunFiles outDir (Args.guardOutput outDir force)
-    let kData, kModel = Random.split (Random.key seed)
+/// The demo's data and the windows it trains, validates and tests on.
+type private DemoSetup =
+    {
+        /// The SLDS series (`dataOptions`).
+        Data: SldsData
+        /// The series' channels.
+        Features: int
+        /// The model's configuration (`config`, with `--preset`).
+        Config: Config
+        /// The training windows (starting `Overlap` apart).
+        TrainWindows: float[,,]
+        /// The validation windows (consecutive).
+        ValidWindows: float[,,]
+        /// The test windows (consecutive).
+        TestWindows: float[,,]
+    }
+
+/// The demo's data from `kData`, its configuration with `preset`, and the windows.
+let private setupOf (kData: Key) (preset: Preset option) : DemoSetup =
     let data = Slds.generate dataOptions kData
     let features = Array2D.length2 data.Train.Observations
 
@@ -205,12 +218,25 @@ let run (seed: int) (epochs: int) (outDir: string) (force: bool) (preset: Preset
     let test =
         Series.windowsStrided cfg.SequenceLength cfg.SequenceLength data.Test.Observations
 
+    {
+        Data = data
+        Features = features
+        Config = cfg
+        TrainWindows = train
+        ValidWindows = valid
+        TestWindows = test
+    }
+
+/// The lines that open the demo: the data, the windows and the model.
+let private printSetup (seed: int) (s: DemoSetup) =
+    let cfg = s.Config
+
     printfn
         "TiDHy demo (seed %d): SLDS benchmark, %d systems × %d states, %d channels; %d/%d/%d time steps (train/val/test)."
         seed
         dataOptions.Systems
         dataOptions.States
-        features
+        s.Features
         dataOptions.TrainLength
         dataOptions.ValLength
         dataOptions.TestLength
@@ -218,10 +244,10 @@ let run (seed: int) (epochs: int) (outDir: string) (force: bool) (preset: Preset
     printfn
         "Windows of %d steps: %d for training (starting %d apart), %d for validation, %d for testing."
         cfg.SequenceLength
-        (Array3D.length1 train)
+        (Array3D.length1 s.TrainWindows)
         cfg.Overlap
-        (Array3D.length1 valid)
-        (Array3D.length1 test)
+        (Array3D.length1 s.ValidWindows)
+        (Array3D.length1 s.TestWindows)
 
     printfn
         "Model: R=%d, R2=%d, M=%d, H=%d; inference max_iter=%d, tol=%g; GradNorm %b."
@@ -233,45 +259,49 @@ let run (seed: int) (epochs: int) (outDir: string) (force: bool) (preset: Preset
         cfg.Tol
         cfg.GradNorm
 
-    let watch = Stopwatch.StartNew()
-    let state0 = Train.init cfg kModel
-    let untrained = Evaluate.evaluateRecord cfg state0.Params None test
-    printfn ""
-    printfn "Training %d epochs (batches of 16 windows):" epochs
+/// Trains `epochs` epochs from `state0` in batches of 16 windows, with checkpoints in `outDir`,
+/// until `cancellation`.
+let private train
+    (seed: int)
+    (epochs: int)
+    (outDir: string)
+    (s: DemoSetup)
+    (state0: TrainState)
+    (cancellation: Threading.CancellationToken)
+    =
+    let cfg, valid = s.Config, s.ValidWindows
 
     // The best model is the one whose r2 decodes the validation steps' joint states best
     // (TrainingMonitor.decodingMonitor every 5 epochs): validation loss does not track state recovery.
     let validLabels =
-        Decoding.jointStates data.Options.States data.Val.States[0 .. Array3D.length1 valid * cfg.SequenceLength - 1, *]
+        Decoding.jointStates
+            s.Data.Options.States
+            s.Data.Val.States[0 .. Array3D.length1 valid * cfg.SequenceLength - 1, *]
 
-    // Ctrl-C or SIGTERM stops training after its batch (checkpoint saved); the demo then measures
-    // and reports the model trained so far and exits 130 / 143.
-    use cts = new System.Threading.CancellationTokenSource()
-    use signals = new Args.StopSignals(cts)
+    Progress.run 0 epochs (fun report ->
+        Train.fitMonitored
+            cfg
+            { Train.defaultFitOptions cfg with
+                BatchSize = 16
+                Epochs = epochs
+                Seed = seed
+                ValidateEvery = 5
+                CheckpointDirectory = Some outDir
+                Progress = report
+                Cancellation = cancellation
+            }
+            {
+                Every = 5
+                Measure = TrainingMonitor.decodingMonitor cfg 16 valid validLabels
+                Selection = HighestMetric TrainingMonitor.R2HatAccuracy
+                StatesSha256 = None
+            }
+            s.TrainWindows
+            (Some valid)
+            state0)
 
-    let fit =
-        Progress.run 0 epochs (fun report ->
-            Train.fitMonitored
-                cfg
-                { Train.defaultFitOptions cfg with
-                    BatchSize = 16
-                    Epochs = epochs
-                    Seed = seed
-                    ValidateEvery = 5
-                    CheckpointDirectory = Some outDir
-                    Progress = report
-                    Cancellation = cts.Token
-                }
-                {
-                    Every = 5
-                    Measure = TrainingMonitor.decodingMonitor cfg 16 valid validLabels
-                    Selection = HighestMetric TrainingMonitor.R2HatAccuracy
-                    StatesSha256 = None
-                }
-                train
-                (Some valid)
-                state0)
-
+/// Where training stopped when it was stopped, and which epoch's model was selected.
+let private printSelection (outDir: string) (fit: FitResult) =
     if fit.Cancelled then
         printfn
             "Stopped at epoch %d, batch %d (checkpoint %s); measuring the model trained so far."
@@ -287,12 +317,8 @@ let run (seed: int) (epochs: int) (outDir: string) (force: bool) (preset: Preset
             b.Score
     | None -> ()
 
-    let best =
-        fit.State.Best |> Option.map _.Params |> Option.defaultValue fit.State.Params
-
-    let record = Evaluate.evaluateRecord cfg best None test
-    Output.saveRecord (Path.Combine(outDir, "record.npz")) record
-    StateDict.save (Path.Combine(outDir, "model.json")) best
+/// The test windows' losses and inference iterations, untrained → trained (`record`).
+let private printTestLosses (test: float[,,]) (untrained: EvaluationRecord) (record: EvaluationRecord) =
     printfn ""
     printfn "Test windows (per window, summed over time, averaged over windows), untrained → trained:"
 
@@ -314,14 +340,8 @@ let run (seed: int) (epochs: int) (outDir: string) (force: bool) (preset: Preset
         (Array.averageBy float record.Iterations)
         (Array.max record.Iterations)
 
-    let used = Array3D.length1 test * cfg.SequenceLength
-    let analysis = analyse (Random.foldIn 2 (Random.key seed)) data untrained record
-    printAnalysis analysis
-    watch.Stop()
-
-    let states =
-        Array2D.init used dataOptions.Systems (fun t s -> float data.Test.States[t, s])
-
+/// The report's charts of the analysis: decoding accuracies and timescales.
+let private analysisCharts (analysis: DemoAnalysis) =
     let decodingChart =
         match analysis.Decoding with
         | (_, random, blocks) :: _ ->
@@ -341,33 +361,95 @@ let run (seed: int) (epochs: int) (outDir: string) (force: bool) (preset: Preset
             Plots.timescales timescaleTolerance analysis.Timescales analysis.UntrainedTimescales
         ]
 
+    decodingChart @ timescaleChart
+
+/// Writes the report folder `outDir` (`Report.writeWith`): the run's summary, the analysis and its
+/// charts, the training history of `state`, the test record's timeline and the true states; returns
+/// the page's path.
+let private writeReport
+    (seed: int)
+    (epochs: int)
+    (outDir: string)
+    (preset: Preset option)
+    (setup: DemoSetup)
+    (state: TrainState)
+    (untrained: EvaluationRecord)
+    (record: EvaluationRecord)
+    (analysis: DemoAnalysis)
+    (elapsed: TimeSpan)
+    =
+    let cfg = setup.Config
+    let used = Array3D.length1 setup.TestWindows * cfg.SequenceLength
+
+    let states =
+        Array2D.init used dataOptions.Systems (fun t s -> float setup.Data.Test.States[t, s])
+
+    Report.writeWith
+        (analysisCharts analysis)
+        outDir
+        "TiDHy demo: the SLDS benchmark"
+        [
+            "seed", string seed
+            "data",
+            $"{dataOptions.Systems} switching linear systems, {setup.Features} channels; {dataOptions.TrainLength}/{dataOptions.ValLength}/{dataOptions.TestLength} steps"
+            "model", $"R={cfg.RDim}, R2={cfg.R2Dim}, M={cfg.MixDim}, H={cfg.HyperHidDim}, max_iter={cfg.MaxIter}"
+            "epochs", string epochs
+            "preset", (preset |> Option.map _.Name |> Option.defaultValue "none")
+            "best epoch",
+            (state.Best
+             |> Option.map (fun b -> $"{b.Epoch + 1} (validation R2_hat decoding {b.Score:F3})")
+             |> Option.defaultValue "none")
+            "test reconstruction loss (untrained → trained)",
+            $"{untrained.SpatialLossRHatAvg:F4} → {record.SpatialLossRHatAvg:F4}"
+            "test forecast loss (untrained → trained)",
+            $"{untrained.SpatialLossRBarAvg:F4} → {record.SpatialLossRBarAvg:F4}"
+            "test temporal loss (untrained → trained)", $"{untrained.TempLossAvg:F4} → {record.TempLossAvg:F4}"
+            yield! analysisLines analysis
+            "time", $"{elapsed.TotalSeconds:F1} s"
+        ]
+        state.History
+        (Some(Report.timeline record))
+        (Some states)
+
+/// Runs the demo: prints what it measured and writes a report folder `outDir` (which must not hold
+/// a run's files unless `force`); returns the exit code.
+let run (seed: int) (epochs: int) (outDir: string) (force: bool) (preset: Preset option) =
+    use _lock = RunFolder.lockOutput outDir
+    RunFolder.removeRunFiles outDir (RunFolder.guardOutput outDir force)
+    let kData, kModel = Random.split (Random.key seed)
+    let setup = setupOf kData preset
+    printSetup seed setup
+    let watch = Stopwatch.StartNew()
+    let state0 = Train.init setup.Config kModel
+
+    let untrained =
+        Evaluate.evaluateRecord setup.Config state0.Params None setup.TestWindows
+
+    printfn ""
+    printfn "Training %d epochs (batches of 16 windows):" epochs
+    // Ctrl-C or SIGTERM stops training after its batch (checkpoint saved); the demo then measures
+    // and reports the model trained so far and exits 130 / 143.
+    use cts = new System.Threading.CancellationTokenSource()
+    use signals = new Signals.StopSignals(cts)
+    let fit = train seed epochs outDir setup state0 cts.Token
+    printSelection outDir fit
+
+    let best =
+        fit.State.Best |> Option.map _.Params |> Option.defaultValue fit.State.Params
+
+    let record = Evaluate.evaluateRecord setup.Config best None setup.TestWindows
+    Output.saveRecord (Path.Combine(outDir, "record.npz")) record
+    StateDict.save (Path.Combine(outDir, "model.json")) best
+    printTestLosses setup.TestWindows untrained record
+
+    let analysis =
+        analyse (Random.foldIn 2 (Random.key seed)) setup.Data untrained record
+
+    printAnalysis analysis
+    watch.Stop()
+
     let index =
-        Report.writeWith
-            (decodingChart @ timescaleChart)
-            outDir
-            "TiDHy demo: the SLDS benchmark"
-            [
-                "seed", string seed
-                "data",
-                $"{dataOptions.Systems} switching linear systems, {features} channels; {dataOptions.TrainLength}/{dataOptions.ValLength}/{dataOptions.TestLength} steps"
-                "model", $"R={cfg.RDim}, R2={cfg.R2Dim}, M={cfg.MixDim}, H={cfg.HyperHidDim}, max_iter={cfg.MaxIter}"
-                "epochs", string epochs
-                "preset", (preset |> Option.map _.Name |> Option.defaultValue "none")
-                "best epoch",
-                (fit.State.Best
-                 |> Option.map (fun b -> $"{b.Epoch + 1} (validation R2_hat decoding {b.Score:F3})")
-                 |> Option.defaultValue "none")
-                "test reconstruction loss (untrained → trained)",
-                $"{untrained.SpatialLossRHatAvg:F4} → {record.SpatialLossRHatAvg:F4}"
-                "test forecast loss (untrained → trained)",
-                $"{untrained.SpatialLossRBarAvg:F4} → {record.SpatialLossRBarAvg:F4}"
-                "test temporal loss (untrained → trained)", $"{untrained.TempLossAvg:F4} → {record.TempLossAvg:F4}"
-                yield! analysisLines analysis
-                "time", $"{watch.Elapsed.TotalSeconds:F1} s"
-            ]
-            fit.State.History
-            (Some(Report.timeline record))
-            (Some states)
+        writeReport seed epochs outDir preset setup fit.State untrained record analysis watch.Elapsed
 
     printfn ""
 
@@ -391,10 +473,4 @@ let runArgs (args: ParseResults<DemoArgs>) =
         (args.GetResult(DemoArgs.Epochs, 40) |> Args.positive "--epochs")
         (args.GetResult(DemoArgs.Out, "tidhy-demo"))
         (args.Contains DemoArgs.Force)
-        (args.TryGetResult DemoArgs.Preset
-         |> Option.map (fun name ->
-             match Presets.tryFind name with
-             | Some p -> p
-             | None ->
-                 let known = Presets.all |> List.map _.Name |> ConfigOptions.quotedList
-                 Args.usage $"--preset: no preset '{name}'; expected {known}."))
+        (Args.presetOf (args.TryGetResult DemoArgs.Preset))

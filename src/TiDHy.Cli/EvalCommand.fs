@@ -7,6 +7,9 @@ open System.Threading
 open Argu
 open TiDHy.Functional
 open TiDHy.Cli.Args
+open TiDHy.Cli.Inputs
+open TiDHy.Cli.RunFolder
+open TiDHy.Cli.Signals
 
 type EvalArgs =
     | [<Mandatory>] Model of file: string
@@ -220,7 +223,7 @@ let runWith (stop: CancellationToken) (stopCode: unit -> int) (written: string -
             (Path.Combine(out, "record.npz"))
             (Path.Combine(out, "index.html"))
 
-        reportMaxIter "the" cfg.MaxIter share
+        Output.reportMaxIter "the" cfg.MaxIter share
 
         // The loss of predicting 0 (each window's sum of squares, averaged): an objective a thousand
         // times larger than that has exploded.

@@ -7,6 +7,8 @@ open System.Text.Json.Nodes
 open Argu
 open TiDHy.Functional
 open TiDHy.Cli.Args
+open TiDHy.Cli.Inputs
+open TiDHy.Cli.RunFolder
 
 type ImportArgs =
     | [<Mandatory>] State_Dict of file: string

@@ -1,4 +1,5 @@
-/// Files the commands write besides the report: the evaluation record as `.npz` and `.h5`.
+/// What the commands write besides the report: the evaluation record as `.npz` and `.h5`, and the
+/// line on how many inference steps stopped at `max_iter`.
 [<RequireQualifiedAccess>]
 module TiDHy.Cli.Output
 
@@ -50,3 +51,19 @@ let saveRecord (path: string) (r: EvaluationRecord) = Npy.writeNpz path (recordE
 /// Writes the evaluation record to `path` as HDF5 (`record.h5`): the entries of `recordEntries` as
 /// float64 datasets at the root, as upstream's `io_dict_to_hdf5` names them (atomically).
 let saveRecordHdf5 (path: string) (r: EvaluationRecord) = Hdf5.write path (recordEntries r)
+
+/// The share of inference steps that stop at `max_iter` above which the commands warn.
+[<Literal>]
+let MaxIterWarning = 0.1
+
+/// Prints how many inference steps stopped at `max_iter` (`share`), and a warning on standard error
+/// when more than `MaxIterWarning` of them did.
+let reportMaxIter (what: string) (maxIter: int) (share: float) =
+    printfn "Inference: %.1f%% of %s inference steps stopped at max_iter = %d." (100.0 * share) what maxIter
+
+    if share > MaxIterWarning then
+        eprintfn
+            "Warning: %.1f%% of %s inference steps stopped at max_iter = %d without converging; the results are unreliable (raise max_iter or tol, or lower lr_r / lr_r2)."
+            (100.0 * share)
+            what
+            maxIter

@@ -7,6 +7,9 @@ open System.Threading
 open Argu
 open TiDHy.Functional
 open TiDHy.Cli.Args
+open TiDHy.Cli.Inputs
+open TiDHy.Cli.RunFolder
+open TiDHy.Cli.Signals
 
 type TrainArgs =
     | [<Mandatory>] Data of file: string
@@ -72,8 +75,8 @@ let private summaryOf (cfg: Config) (state: TrainState) =
 
 /// The training and validation series: `--val-data`, or the last `fraction` of the series
 /// (`Series.splitTail`; none when it rounds to 0 steps).
-let private split (args: ParseResults<TrainArgs>) (fraction: float) (series: float[,]) =
-    match args.TryGetResult TrainArgs.Val_Data with
+let private split (valData: string option) (fraction: float) (series: float[,]) =
+    match valData with
     | Some v -> series, Some(loadSeries v)
     | None ->
         let split = Series.splitTail fraction series
@@ -136,68 +139,45 @@ let private checkResume
                 $"--resume: {last} was monitored with --states (SHA-256 {short h}…); pass the same --states to continue it."
         | _ -> ()
 
-/// The state label (`Decoding.stateLabels`) of each validation step that the windows cover, from the
-/// `--states` file `path`: one row per step of `--val-data` (`valData`), or of the whole `--data`
-/// (`dataSteps` rows) whose tail is held out like the data (`Series.splitTail fraction`). Every value
-/// must be a non-negative integer, and there must be at least one column. Returns the labels and the
-/// fingerprint (`Train.fingerprint`) of the states they come from; warns when the validation steps
-/// all have one state (every decoder is then right). Errors name the file.
-let private validationLabels
-    (path: string)
-    (valData: string option)
-    (dataPath: string)
-    (dataSteps: int)
-    (fraction: float)
-    (validSteps: int)
-    (covered: int)
-    =
-    let states = loadStates path
+/// The options of `tidhy train`, checked before any file is read or written (`optionsOf`).
+type private TrainOptions =
+    {
+        /// `--data`.
+        DataPath: string
+        /// `--out`.
+        Out: string
+        /// `--config`.
+        ConfigPath: string option
+        /// `--preset`.
+        Preset: Preset option
+        /// `--val-data`.
+        ValData: string option
+        /// `--val-fraction` (default 0.1).
+        Fraction: float
+        /// `--batch-size`, when given.
+        BatchSizeGiven: int option
+        /// `--epochs`, when given.
+        EpochsGiven: int option
+        /// `--seed`, when given.
+        SeedGiven: int option
+        /// `--validate-every` (default 1).
+        ValidateEvery: int
+        /// `--states`.
+        StatesPath: string option
+        /// `--select`.
+        SelectBy: Selection
+        /// `--monitor-every`, when given.
+        MonitorEvery: int option
+        /// `--resume`.
+        Resume: bool
+        /// `--force`.
+        Force: bool
+        /// `--backend` and `--device` (`Backends.resolve`): `None` for the core.
+        BackendOn: (Backends.Backend * string) option
+    }
 
-    if Array2D.length2 states = 0 then
-        fail $"{path}: no columns; --states needs one column per system, each step's discrete state (an integer >= 0)."
-
-    for t in 0 .. Array2D.length1 states - 1 do
-        for j in 0 .. Array2D.length2 states - 1 do
-            let v = states[t, j]
-
-            if not (v >= 0.0 && v = System.Math.Floor v && v < 2147483648.0) then
-                fail
-                    $"{path}: row {t + 1}, column {j + 1} is {v}; states must be non-negative integers (one discrete state per system)."
-
-    let aligned =
-        match valData with
-        | Some v ->
-            if Array2D.length1 states <> validSteps then
-                fail
-                    $"{path}: {Array2D.length1 states} rows, but --val-data {v} has {validSteps} time steps; --states needs one row per step of --val-data."
-
-            states
-        | None ->
-            if Array2D.length1 states <> dataSteps then
-                fail
-                    $"{path}: {Array2D.length1 states} rows, but --data {dataPath} has {dataSteps} time steps; --states needs one row per step of --data (its held-out tail is the validation)."
-
-            (Series.splitTail fraction states).Val
-
-    let systems = Array2D.length2 aligned
-
-    let labels =
-        Decoding.stateLabels (Array2D.init covered systems (fun t j -> int aligned[t, j]))
-
-    if labels |> Array.forall ((=) 0) then
-        let row = String.concat ", " (List.init systems (fun j -> string aligned[0, j]))
-
-        eprintfn
-            "Warning: --states %s: all %d decoded validation steps have one state (%s); r2_hat_accuracy and w_accuracy will be 1.0 whatever the model learns (use states with at least two values, or a longer validation)."
-            path
-            covered
-            row
-
-    labels, Train.fingerprint (Array3D.init 1 covered systems (fun _ t j -> aligned[t, j]))
-
-/// `tidhy train`; returns the exit code.
-let run (args: ParseResults<TrainArgs>) =
-    // Usage errors first, before any file is read or written.
+/// The options of `tidhy train`: usage errors first, before any file is read or written.
+let private optionsOf (args: ParseResults<TrainArgs>) : TrainOptions =
     let backend =
         Backends.resolve (args.TryGetResult TrainArgs.Backend) (args.TryGetResult TrainArgs.Device)
 
@@ -243,90 +223,114 @@ let run (args: ParseResults<TrainArgs>) =
     if statesPath.IsSome && fraction = 0.0 && not (args.Contains TrainArgs.Val_Data) then
         usage "--states decodes the validation data: it needs --val-data or a --val-fraction above 0."
 
-    let preset =
-        args.TryGetResult TrainArgs.Preset
-        |> Option.map (fun name ->
-            match Presets.tryFind name with
-            | Some p -> p
-            | None ->
-                let known = Presets.all |> List.map _.Name |> ConfigOptions.quotedList
-                usage $"--preset: no preset '{name}'; expected {known}.")
-
-    let withPreset (cfg: Config) =
-        match preset with
-        | Some p -> Presets.applyPreset p cfg
-        | None -> cfg
-
+    let preset = presetOf (args.TryGetResult TrainArgs.Preset)
     let resume = args.Contains TrainArgs.Resume
 
     if resume && args.Contains TrainArgs.Force then
         usage "--resume and --force exclude each other."
 
-    let dataPath = args.GetResult TrainArgs.Data
-    let out = args.GetResult TrainArgs.Out
-    use _lock = lockOutput out
-    let last = Path.Combine(out, Train.LastCheckpoint)
+    {
+        DataPath = args.GetResult TrainArgs.Data
+        Out = args.GetResult TrainArgs.Out
+        ConfigPath = args.TryGetResult TrainArgs.Config
+        Preset = preset
+        ValData = args.TryGetResult TrainArgs.Val_Data
+        Fraction = fraction
+        BatchSizeGiven = batchSizeGiven
+        EpochsGiven = epochsGiven
+        SeedGiven = seedGiven
+        ValidateEvery = validateEvery
+        StatesPath = statesPath
+        SelectBy = selection
+        MonitorEvery = monitorEvery
+        Resume = resume
+        Force = args.Contains TrainArgs.Force
+        BackendOn = backend
+    }
 
-    let replaced =
-        if resume then
-            if not (File.Exists last) then
-                fail $"--resume: {last} does not exist."
+/// The run files of the output folder that `--force` replaces (`guardOutput`; none with
+/// `--resume`, which needs the folder's last checkpoint `last`); an error when the folder holds a
+/// checkpoint and neither `--resume` nor `--force` is given.
+let private replacedFiles (o: TrainOptions) (last: string) =
+    if o.Resume then
+        if not (File.Exists last) then
+            fail $"--resume: {last} does not exist."
 
-            []
-        elif File.Exists last && not (args.Contains TrainArgs.Force) then
-            fail
-                $"{out} already holds {Train.LastCheckpoint}; pass --resume to continue it, --force to replace the run, or choose another --out."
-        else
-            guardOutput out (args.Contains TrainArgs.Force)
+        []
+    elif File.Exists last && not o.Force then
+        fail
+            $"{o.Out} already holds {Train.LastCheckpoint}; pass --resume to continue it, --force to replace the run, or choose another --out."
+    else
+        guardOutput o.Out o.Force
 
-    let series = loadSeries dataPath
+/// With `--resume`, the checkpoint `last`; errors name what is wrong with it.
+let private storedCheckpoint (o: TrainOptions) (last: string) =
+    if o.Resume then
+        try
+            Some(Checkpoint.read last)
+        with CheckpointException msg ->
+            fail msg
+    else
+        None
 
-    let stored =
-        if resume then
-            try
-                Some(Checkpoint.read last)
-            with CheckpointException msg ->
-                fail msg
-        else
-            None
+/// The configuration of the run for data with `features` columns: `--config` (or the defaults)
+/// with `--preset`, or the resumed checkpoint's (`stored`); with `--resume`, errors name what
+/// would change the checkpoint's configuration.
+let private configOf (o: TrainOptions) (last: string) (stored: StoredCheckpoint option) (features: int) =
+    let withPreset (cfg: Config) =
+        match o.Preset with
+        | Some p -> Presets.applyPreset p cfg
+        | None -> cfg
 
-    let features = Array2D.length2 series
+    match stored, o.ConfigPath with
+    | Some st, None ->
+        if st.Config.InputDim <> features then
+            fail $"--resume: {last} has input_dim = {st.Config.InputDim} but {o.DataPath} has {features} features."
 
-    let cfg =
-        match stored, args.TryGetResult TrainArgs.Config with
-        | Some st, None ->
-            if st.Config.InputDim <> features then
-                fail $"--resume: {last} has input_dim = {st.Config.InputDim} but {dataPath} has {features} features."
-
-            // --preset without --config applies to the checkpoint's configuration: accepted when
-            // it changes nothing there (the run was made with it), refused otherwise.
-            match preset with
-            | None -> st.Config
-            | Some p ->
-                match Checkpoint.differences (withPreset st.Config) st.Config with
-                | [] -> st.Config
-                | diffs ->
-                    let listed = System.String.Join("; ", diffs)
-
-                    fail
-                        $"--resume: --preset {p.Name} would change the configuration of {last}: {listed}; a resumed run keeps its configuration (omit --preset, or start a new run with --force)."
-        | Some st, path ->
-            let cfg = configFor path features |> withPreset
-
-            match Checkpoint.differences cfg st.Config with
-            | [] -> cfg
+        // --preset without --config applies to the checkpoint's configuration: accepted when
+        // it changes nothing there (the run was made with it), refused otherwise.
+        match o.Preset with
+        | None -> st.Config
+        | Some p ->
+            match Checkpoint.differences (withPreset st.Config) st.Config with
+            | [] -> st.Config
             | diffs ->
                 let listed = System.String.Join("; ", diffs)
-                let given = path |> Option.defaultValue "the defaults"
-                let given = preset |> Option.fold (fun g p -> $"{g} with --preset {p.Name}") given
-                fail $"--resume: {last} was made for another configuration than {given}: {listed}"
-        | None, path -> configFor path features |> withPreset
 
-    let trainSeries, validSeries = split args fraction series
-    let trainWindows = windowsOf dataPath cfg cfg.Overlap trainSeries
+                fail
+                    $"--resume: --preset {p.Name} would change the configuration of {last}: {listed}; a resumed run keeps its configuration (omit --preset, or start a new run with --force)."
+    | Some st, path ->
+        let cfg = configFor path features |> withPreset
+
+        match Checkpoint.differences cfg st.Config with
+        | [] -> cfg
+        | diffs ->
+            let listed = System.String.Join("; ", diffs)
+            let given = path |> Option.defaultValue "the defaults"
+            let given = o.Preset |> Option.fold (fun g p -> $"{g} with --preset {p.Name}") given
+            fail $"--resume: {last} was made for another configuration than {given}: {listed}"
+    | None, path -> configFor path features |> withPreset
+
+/// What a run trains on, cut from the series (`TrainOptions`, `inputsOf`).
+type private TrainInputs =
+    {
+        /// The training windows.
+        TrainWindows: float[,,]
+        /// The validation windows, if any.
+        ValidWindows: float[,,] option
+        /// With `--states`: the validation windows, their steps' state labels and the states'
+        /// fingerprint (`Inputs.validationLabels`).
+        Decoded: (float[,,] * (int[] * string)) option
+    }
+
+/// The training and validation windows of `series` (`--data`) and, with `--states`, the labels
+/// of the validation steps.
+let private inputsOf (o: TrainOptions) (cfg: Config) (series: float[,]) : TrainInputs =
+    let trainSeries, validSeries = split o.ValData o.Fraction series
+    let trainWindows = windowsOf o.DataPath cfg cfg.Overlap trainSeries
 
     let validWindows =
-        match validSeries, args.TryGetResult TrainArgs.Val_Data with
+        match validSeries, o.ValData with
         | Some v, None when Array2D.length1 v < cfg.SequenceLength ->
             printfn
                 "Note: the held-out %d steps are fewer than one window of %d; training without validation."
@@ -339,7 +343,7 @@ let run (args: ParseResults<TrainArgs>) =
         | None, _ -> None
 
     let monitoring =
-        statesPath
+        o.StatesPath
         |> Option.map (fun path ->
             let v =
                 match validWindows with
@@ -351,29 +355,45 @@ let run (args: ParseResults<TrainArgs>) =
             let labels =
                 validationLabels
                     path
-                    (args.TryGetResult TrainArgs.Val_Data)
-                    dataPath
+                    o.ValData
+                    o.DataPath
                     (Array2D.length1 series)
-                    fraction
+                    o.Fraction
                     (validSeries |> Option.map Array2D.length1 |> Option.defaultValue 0)
                     (Array3D.length1 v * cfg.SequenceLength)
 
             v, labels)
 
-    let statesSha = monitoring |> Option.map (snd >> snd)
+    {
+        TrainWindows = trainWindows
+        ValidWindows = validWindows
+        Decoded = monitoring
+    }
+
+/// The fit's options and the state it starts from (the resumed checkpoint's, checked against this
+/// run by `checkResume`, or a new one), after the checks the fit would make before its first batch.
+let private startOf
+    (o: TrainOptions)
+    (cfg: Config)
+    (last: string)
+    (stored: StoredCheckpoint option)
+    (inputs: TrainInputs)
+    =
+    let statesSha = inputs.Decoded |> Option.map (snd >> snd)
 
     let run = stored |> Option.bind _.Run
 
     stored
-    |> Option.iter (fun st -> checkResume last st (batchSizeGiven, seedGiven) trainWindows validWindows statesSha)
+    |> Option.iter (fun st ->
+        checkResume last st (o.BatchSizeGiven, o.SeedGiven) inputs.TrainWindows inputs.ValidWindows statesSha)
 
     let batchSize =
-        batchSizeGiven
+        o.BatchSizeGiven
         |> Option.orElse (run |> Option.map _.BatchSize)
         |> Option.defaultValue 16
 
     let seed =
-        seedGiven |> Option.orElse (run |> Option.map _.Seed) |> Option.defaultValue 0
+        o.SeedGiven |> Option.orElse (run |> Option.map _.Seed) |> Option.defaultValue 0
 
     let state =
         match stored with
@@ -382,117 +402,102 @@ let run (args: ParseResults<TrainArgs>) =
 
     // The checks the fit would make before its first batch, made here, before the run that --force
     // replaces is touched.
-    let windows = Array3D.length1 trainWindows
+    let windows = Array3D.length1 inputs.TrainWindows
 
     if cfg.Stateful && windows % batchSize <> 0 then
         fail
-            $"--batch-size {batchSize}: stateful training needs a window count that is a multiple of the batch size, but {dataPath} gives {windows} training windows; choose a batch size that divides {windows}."
+            $"--batch-size {batchSize}: stateful training needs a window count that is a multiple of the batch size, but {o.DataPath} gives {windows} training windows; choose a batch size that divides {windows}."
 
     Train.batches cfg batchSize seed state.Epoch windows |> ignore
 
-    match backend with
+    match o.BackendOn with
     | Some(b, _) -> b.CheckConfig cfg
     | None -> Config.checkMemory cfg (min windows batchSize) cfg.SequenceLength
-
-    // The replaced run is set aside until the new one has written its first checkpoint, and put
-    // back if it fails before.
-    setAside out replaced
-    let mutable settled = replaced.IsEmpty
-
-    let settle () =
-        if not settled then
-            commitReplaced out
-            settled <- true
-
-    Report.writeAtomic (Path.Combine(out, "config.json")) (ConfigJson.toJson cfg + "\n")
 
     let options =
         { Train.defaultFitOptions cfg with
             BatchSize = batchSize
-            Epochs = defaultArg epochsGiven cfg.NumEpochs
+            Epochs = defaultArg o.EpochsGiven cfg.NumEpochs
             Seed = seed
-            ValidateEvery = validateEvery
-            CheckpointDirectory = Some out
+            ValidateEvery = o.ValidateEvery
+            CheckpointDirectory = Some o.Out
         }
 
+    options, state
+
+/// The line that starts training: the data, its windows, the epochs and the output folder.
+let private printStart (o: TrainOptions) (cfg: Config) (inputs: TrainInputs) (state: TrainState) (options: FitOptions) =
     printfn
         "Training on %s: %d windows of %d steps starting %d apart, %s; epochs %d → %d; output %s"
-        dataPath
-        (Array3D.length1 trainWindows)
+        o.DataPath
+        (Array3D.length1 inputs.TrainWindows)
         cfg.SequenceLength
         cfg.Overlap
-        (match validWindows with
+        (match inputs.ValidWindows with
          | Some v -> $"{Array3D.length1 v} validation windows"
          | None -> "no validation")
         state.Epoch
         options.Epochs
-        out
+        o.Out
 
-    use cts = new CancellationTokenSource()
-    use signals = new StopSignals(cts)
+/// The fit from `state` with a progress display, on the chosen backend, monitored when `--states`
+/// is given; stops on `cancellation`, and calls `settle` once an epoch has its checkpoint written.
+let private fit
+    (o: TrainOptions)
+    (cfg: Config)
+    (inputs: TrainInputs)
+    (state: TrainState)
+    (options: FitOptions)
+    (cancellation: CancellationToken)
+    (settle: unit -> unit)
+    =
+    Progress.run state.Epoch options.Epochs (fun report ->
+        let options =
+            { options with
+                // A completed epoch has its checkpoint written.
+                Progress =
+                    fun p ->
+                        if p.Completed.IsSome then
+                            settle ()
 
-    let fitted () =
-        Progress.run state.Epoch options.Epochs (fun report ->
-            let options =
-                { options with
-                    // A completed epoch has its checkpoint written.
-                    Progress =
-                        fun p ->
-                            if p.Completed.IsSome then
-                                settle ()
+                        report p
+                Cancellation = cancellation
+            }
 
-                            report p
-                    Cancellation = cts.Token
-                }
+        let m =
+            inputs.Decoded
+            |> Option.map (fun (v, (labels, sha)) ->
+                {
+                    Every = defaultArg o.MonitorEvery 1
+                    Measure = TrainingMonitor.decodingMonitor cfg options.BatchSize v labels
+                    Selection = o.SelectBy
+                    StatesSha256 = Some sha
+                })
 
-            let m =
-                monitoring
-                |> Option.map (fun (v, (labels, sha)) ->
-                    {
-                        Every = defaultArg monitorEvery 1
-                        Measure = TrainingMonitor.decodingMonitor cfg batchSize v labels
-                        Selection = selection
-                        StatesSha256 = Some sha
-                    })
+        Train.fitOn (Backends.engineOf o.BackendOn cfg) cfg options m inputs.TrainWindows inputs.ValidWindows state)
 
-            Train.fitOn (Backends.engineOf backend cfg) cfg options m trainWindows validWindows state)
-
-    let res =
-        try
-            fitted ()
-        with _ ->
-            if not settled then
-                restoreReplaced out
-                settled <- true
-
-                eprintfn
-                    "The run that --force was replacing is restored in %s (the new run failed before its first checkpoint)."
-                    out
-
-            reraise ()
-
-    // The fit returns with a checkpoint written (after an epoch, or on cancellation).
-    settle ()
-    let s = res.State
+/// Writes the best parameters of `s` (model.json) and the report, then warns when too many
+/// inference steps stopped at max_iter or the training objective exploded.
+let private writeResults (o: TrainOptions) (cfg: Config) (inputs: TrainInputs) (options: FitOptions) (s: TrainState) =
     let best = s.Best |> Option.map _.Params |> Option.defaultValue s.Params
-    StateDict.save (Path.Combine(out, "model.json")) best
+    StateDict.save (Path.Combine(o.Out, "model.json")) best
 
     let tl =
-        validWindows
+        inputs.ValidWindows
         |> Option.map (fun v ->
             Evaluate.evaluateBatchedWith
-                ((Backends.engineOf backend cfg).EvaluateRecord cfg best None)
+                ((Backends.engineOf o.BackendOn cfg).EvaluateRecord cfg best None)
                 cfg
                 options.BatchSize
                 v
             |> Report.timeline)
 
-    let index = Report.write out "TiDHy training" (summaryOf cfg s) s.History tl None
+    let index = Report.write o.Out "TiDHy training" (summaryOf cfg s) s.History tl None
     printfn "Report: %s" index
 
     match Array.tryLast s.History with
     | Some h ->
-        reportMaxIter "the last epoch's" cfg.MaxIter h.Train.MaxIterShare
+        Output.reportMaxIter "the last epoch's" cfg.MaxIter h.Train.MaxIterShare
 
         let first = s.History[0].Train.Total
 
@@ -503,9 +508,31 @@ let run (args: ParseResults<TrainArgs>) =
                 first
     | None -> ()
 
+/// `tidhy train`; returns the exit code.
+let run (args: ParseResults<TrainArgs>) =
+    let o = optionsOf args
+    use _lock = lockOutput o.Out
+    let last = Path.Combine(o.Out, Train.LastCheckpoint)
+    let replaced = replacedFiles o last
+    let series = loadSeries o.DataPath
+    let stored = storedCheckpoint o last
+    let cfg = configOf o last stored (Array2D.length2 series)
+    let inputs = inputsOf o cfg series
+    let options, state = startOf o cfg last stored inputs
+    // The replaced run is set aside until the new one has written its first checkpoint, and put
+    // back if it fails before.
+    setAside o.Out replaced
+    Report.writeAtomic (Path.Combine(o.Out, "config.json")) (ConfigJson.toJson cfg + "\n")
+    printStart o cfg inputs state options
+    use cts = new CancellationTokenSource()
+    use signals = new StopSignals(cts)
+    let res = whileReplacing o.Out replaced (fit o cfg inputs state options cts.Token)
+    let s = res.State
+    writeResults o cfg inputs options s
+
     if res.Cancelled then
         printfn "Stopped at epoch %d, batch %d; checkpoint %s. Resume with --resume." s.Epoch s.Batch last
         signals.ExitCode
     else
-        printfn "Done: %d epochs; best parameters in %s." s.Epoch (Path.Combine(out, "model.json"))
+        printfn "Done: %d epochs; best parameters in %s." s.Epoch (Path.Combine(o.Out, "model.json"))
         0

@@ -139,7 +139,7 @@ let ``SIGTERM stops the demo's training after the batch; it still measures and r
 let private entries (dir: string) =
     Directory.GetFileSystemEntries dir
     |> Array.map Path.GetFileName
-    |> Array.filter ((<>) TiDHy.Cli.Args.LockFile)
+    |> Array.filter ((<>) TiDHy.Cli.RunFolder.LockFile)
     |> Array.sort
     |> Array.toList
 
