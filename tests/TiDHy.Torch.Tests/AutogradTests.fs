@@ -9,6 +9,7 @@ module TiDHy.Torch.Tests.AutogradTests
 open FsCheck
 open FsCheck.FSharp
 open TiDHy.Functional
+open TiDHy.Functional.Tests
 open TiDHy.Functional.Tests.TestUtil
 open TiDHy.Functional.Tests.TestInputs
 open TiDHy.Torch.Tests.Inputs
@@ -28,20 +29,23 @@ let private genCase: Gen<Case> =
     gen {
         let! seed = Gen.choose (0, 1_000_000)
         let! batch = Gen.choose (1, 5)
-        let! d = Gen.choose (1, 6)
-        let! r = Gen.choose (2, 5)
-        let! r2 = Gen.choose (1, 4)
-        let! m = Gen.choose (1, 5)
-        let! h = Gen.choose (2, 7)
-        let! loss = Gen.elements [ LossKind.MSE; LossKind.BCE; LossKind.Poisson ]
-        let! nonlin = Gen.elements [ false; true ]
-        let! lowRank = Gen.elements [ false; true ]
-        let! dynBias = Gen.elements [ false; true ]
-        let! r2dec = Gen.elements [ false; true ]
-        let! l1 = Gen.elements [ false; true ]
-        let! scaling = Gen.elements [ BatchScaling.BatchMean; BatchScaling.PerSample ]
-        let! optional = Gen.elements [ false; true ]
-        let! gradNorm = Gen.elements [ false; true ]
+
+        let! model =
+            ConfigGen.model
+                {
+                    Input = (1, 6)
+                    R = (2, 5)
+                    R2 = (1, 4)
+                    Mix = (1, 5)
+                    Hidden = (2, 7)
+                    R2Hidden = (3, 8)
+                }
+                (Config.defaults 1)
+
+        let! l1 = ConfigGen.flag
+        let! scaling = ConfigGen.batchScaling
+        let! optional = ConfigGen.flag
+        let! gradNorm = ConfigGen.flag
         let! safe = Gen.elements [ 0.0; 0.4 ]
         let! ratio = Gen.elements [ 0.25; 0.6 ]
 
@@ -53,17 +57,7 @@ let private genCase: Gen<Case> =
                 Seed = seed
                 Batch = batch
                 Cfg =
-                    { Config.defaults d with
-                        RDim = r
-                        R2Dim = r2
-                        MixDim = m
-                        HyperHidDim = h
-                        R2DecoderHidDim = h + 1
-                        Loss = loss
-                        NonlinDecoder = nonlin
-                        LowRankTemp = lowRank
-                        DynBias = dynBias
-                        UseR2Decoder = r2dec
+                    { model with
                         L1InfW = (if l1 then 0.05 else 0.0)
                         L1InfR = (if l1 then 0.03 else 0.0)
                         L1InfR2 = (if l1 then 0.02 else 0.0)

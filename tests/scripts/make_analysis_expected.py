@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Expected values for tests/TiDHy.Functional.Tests/AnalysisTests.fs, from scikit-learn and SciPy.
+"""Expected values for tests/TiDHy.Functional.Tests/Analysis/*Tests.fs, from scikit-learn and SciPy.
 
 Writes tests/TiDHy.Functional.Tests/analysis-expected.json: fixed inputs (drawn here from
 numpy's default_rng with fixed seeds) and what scikit-learn / SciPy compute from them. CI does

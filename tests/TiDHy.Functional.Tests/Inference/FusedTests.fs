@@ -44,21 +44,21 @@ let private problems =
     gen {
         let! seed = Gen.choose (0, 1_000_000)
         let! batch = Gen.choose (1, 40)
-        let! d = Gen.choose (1, 7)
-        let! r = Gen.choose (1, 6)
-        let! r2 = Gen.choose (1, 4)
-        let! m = Gen.choose (1, 5)
-        let! h = Gen.choose (4, 9)
-        let! h2 = Gen.choose (4, 7)
-        let! loss = Gen.elements [ LossKind.MSE; LossKind.BCE; LossKind.Poisson ]
-        let! nonlin = Gen.elements [ false; true ]
-        let! lowRank = Gen.elements [ false; true ]
-        let! dynBias = Gen.elements [ false; true ]
-        let! r2Dec = Gen.elements [ false; true ]
-        let! scaling = Gen.elements [ BatchScaling.BatchMean; BatchScaling.PerSample ]
 
-        let! convergence =
-            Gen.elements [ Convergence.Batch; Convergence.AllSamples; Convergence.PerSample ]
+        let! model =
+            ConfigGen.model
+                {
+                    Input = (1, 7)
+                    R = (1, 6)
+                    R2 = (1, 4)
+                    Mix = (1, 5)
+                    Hidden = (4, 9)
+                    R2Hidden = (4, 7)
+                }
+                (Config.defaults 1)
+
+        let! scaling = ConfigGen.batchScaling
+        let! convergence = ConfigGen.convergence
 
         let! maxIter = Gen.choose (10, 60)
         let! tol = Gen.elements [ 0.0; 1e-3; 1e-2 ]
@@ -66,17 +66,7 @@ let private problems =
         let! lmda = Gen.elements [ 0.0; 0.005 ]
 
         let cfg =
-            { Config.defaults d with
-                RDim = r
-                R2Dim = r2
-                MixDim = m
-                HyperHidDim = h
-                R2DecoderHidDim = h2
-                Loss = loss
-                NonlinDecoder = nonlin
-                LowRankTemp = lowRank
-                DynBias = dynBias
-                UseR2Decoder = r2Dec
+            { model with
                 BatchScaling = scaling
                 Convergence = convergence
                 MaxIter = maxIter

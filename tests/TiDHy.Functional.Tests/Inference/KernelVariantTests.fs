@@ -9,7 +9,6 @@ open System
 open TiDHy.Functional
 open TiDHy.Functional.Tests.TestUtil
 open TiDHy.Functional.Tests.TestInputs
-open TiDHy.Functional.Tests.ObjectiveTests
 open TiDHy.Kernels
 open Xunit
 

@@ -107,3 +107,9 @@ let smallConfig =
         MaxIter = 30
         Tol = 1e-3
     }
+
+/// A fresh temporary folder for one test.
+let tempDir () =
+    let d = Path.Combine(Path.GetTempPath(), $"tidhy-data-{Guid.NewGuid():N}")
+    Directory.CreateDirectory d |> ignore
+    d

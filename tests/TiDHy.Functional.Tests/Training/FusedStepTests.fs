@@ -284,21 +284,23 @@ let private problems =
         let! seed = Gen.choose (0, 1_000_000)
         let! batch = Gen.choose (1, 9)
         let! time = Gen.choose (2, 5)
-        let! d = Gen.choose (1, 6)
-        let! r = Gen.choose (1, 5)
-        let! r2 = Gen.choose (1, 4)
-        let! m = Gen.choose (1, 5)
-        let! h = Gen.choose (1, 9)
-        let! h2 = Gen.choose (1, 6)
-        let! loss = Gen.elements [ LossKind.MSE; LossKind.BCE; LossKind.Poisson ]
-        let! nonlin = Gen.elements [ false; true ]
-        let! lowRank = Gen.elements [ false; true ]
-        let! dynBias = Gen.elements [ false; true ]
-        let! r2Dec = Gen.elements [ false; true ]
-        let! gradNorm = Gen.elements [ false; true ]
-        let! stateful = Gen.elements [ false; true ]
-        let! normS = Gen.elements [ false; true ]
-        let! normT = Gen.elements [ false; true ]
+
+        let! model =
+            ConfigGen.model
+                {
+                    Input = (1, 6)
+                    R = (1, 5)
+                    R2 = (1, 4)
+                    Mix = (1, 5)
+                    Hidden = (1, 9)
+                    R2Hidden = (1, 6)
+                }
+                smallConfig
+
+        let! gradNorm = ConfigGen.flag
+        let! stateful = ConfigGen.flag
+        let! normS = ConfigGen.flag
+        let! normT = ConfigGen.flag
         let! clip = Gen.elements [ 1e-2; 1.0; 100.0 ]
         let! l1 = Gen.elements [ 0.0; 0.01 ]
         let! orth = Gen.elements [ 0.0; 0.02 ]
@@ -307,24 +309,12 @@ let private problems =
         let! precision =
             Gen.elements [ TrainingPrecision.Float64; TrainingPrecision.Float32 ]
 
-        let! convergence =
-            Gen.elements [ Convergence.Batch; Convergence.AllSamples; Convergence.PerSample ]
+        let! convergence = ConfigGen.convergence
 
         return
             {
                 Cfg =
-                    { smallConfig with
-                        InputDim = d
-                        RDim = r
-                        R2Dim = r2
-                        MixDim = m
-                        HyperHidDim = h
-                        R2DecoderHidDim = h2
-                        Loss = loss
-                        NonlinDecoder = nonlin
-                        LowRankTemp = lowRank
-                        DynBias = dynBias
-                        UseR2Decoder = r2Dec
+                    { model with
                         GradNorm = gradNorm
                         Stateful = stateful
                         NormalizeSpatial = normS

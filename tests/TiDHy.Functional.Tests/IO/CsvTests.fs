@@ -242,7 +242,7 @@ let ``Tables round-trip exactly through CSV text, float64 and float32 values ali
 
 [<Fact>]
 let ``Files round-trip and writing is atomic`` () =
-    let dir = NpyTests.tempDir ()
+    let dir = TestUtil.tempDir ()
     let p = Path.Combine(dir, "d.csv")
     let values = array2D [ [ 0.1; 1e-300 ]; [ -2.5; Math.PI ] ]
     Csv.write p (Some [| "a"; "b" |]) values

@@ -26,7 +26,7 @@ let private fit (cfg: Config) (X: float[,,]) (steps: int) =
 let ``A float32 fit's losses track the float64 fit's on a demo-shaped fit`` () =
     // 16 windows of 100 steps: one demo batch, 12 steps; inference in float64 in both fits, so the
     // difference is training's precision alone (backward pass, parameters, moments).
-    let X = TrainTests.syntheticWindows 7 16 100 20
+    let X = TestInputs.syntheticWindows 7 16 100 20
 
     let cfg =
         { demoConfig with
@@ -74,7 +74,7 @@ let ``A float32 fit's losses track the float64 fit's on a demo-shaped fit`` () =
 [<Fact>]
 let ``Float64 precision keeps float64 parameters`` () =
     let cfg = { smallConfig with GradNorm = false }
-    let X = TrainTests.syntheticWindows 3 4 6 cfg.InputDim
+    let X = TestInputs.syntheticWindows 3 4 6 cfg.InputDim
     let s, _ = Train.step cfg (Train.init cfg (Random.key 2)) X
 
     Assert.True(

@@ -10,12 +10,6 @@ open FsCheck.FSharp
 open TiDHy.Functional
 open Xunit
 
-/// A fresh temporary folder for one test.
-let tempDir () =
-    let d = Path.Combine(Path.GetTempPath(), $"tidhy-data-{Guid.NewGuid():N}")
-    Directory.CreateDirectory d |> ignore
-    d
-
 let private m23 = array2D [ [ 1.0; 2.0; 3.0 ]; [ 4.0; 5.0; 6.0 ] ]
 
 /// The preamble and header NumPy writes for `shape` (numpy.lib.format, ARRAY_ALIGN = 64).
@@ -111,7 +105,7 @@ let ``Float32 data round-trips exactly and float64 rounds to the nearest float32
 
 [<Fact>]
 let ``Files round-trip through read and write for vectors, matrices and rank-3 arrays`` () =
-    let dir = tempDir ()
+    let dir = TestUtil.tempDir ()
     let p = Path.Combine(dir, "m.npy")
     Npy.writeMatrix p m23
     Assert.Equal<float[,]>(m23, Npy.readMatrix p)
@@ -258,7 +252,7 @@ let ``Writing checks the shape against the data and float32 overflow`` () =
 
 [<Fact>]
 let ``A failed write leaves the existing file intact and no temporary file`` () =
-    let dir = tempDir ()
+    let dir = TestUtil.tempDir ()
     let p = Path.Combine(dir, "keep.npy")
     Npy.writeMatrix p m23
     let before = File.ReadAllBytes p
@@ -308,7 +302,7 @@ let ``Npz archives round-trip named arrays, stored or deflated, float64 or float
 
 [<Fact>]
 let ``Npz entries are stored like numpy.savez and deflated like savez_compressed`` () =
-    let dir = tempDir ()
+    let dir = TestUtil.tempDir ()
     let p = Path.Combine(dir, "a.npz")
     Npy.writeNpz p [ "data", Npy.ofMatrix m23; "v", Npy.ofVector [| 1.0 |] ]
 

@@ -49,32 +49,6 @@ let objectiveCases =
                             }
     ]
 
-/// A random trajectory of `steps` inference steps for a batch of `b` (the latents are data, so
-/// they need not come from inference), starting with the upstream `X_0` term when `initial`.
-let randomTrajectory (cfg: Config) (seed: int) (b: int) (steps: int) (initial: bool) =
-    let r k =
-        awayFromZero (seed + k) 0.6 0.1 b cfg.RDim
-
-    let r2 k =
-        awayFromZero (seed + 100 + k) 0.6 0.1 b cfg.R2Dim
-
-    {
-        Initial =
-            if initial then
-                Some(observations cfg.Loss (seed + 300) b cfg.InputDim)
-            else
-                None
-        Steps =
-            Array.init steps (fun t ->
-                {
-                    X = observations cfg.Loss (seed + 200 + t) b cfg.InputDim
-                    RPrev = r t
-                    R2Prev = r2 t
-                    R = r (t + 1)
-                    R2 = r2 (t + 1)
-                })
-    }
-
 /// True when every term of the objective is smooth in the parameters at `traj`: the decoder at
 /// `r_t`, at `r̂_t` and at 0, the hypernetwork at `r2_t`, and the r2 decoder at `[r_{t−1}, r2_{t−1}]`.
 let objectiveSmoothIn (cfg: Config) (p: Params) (traj: Trajectory) =

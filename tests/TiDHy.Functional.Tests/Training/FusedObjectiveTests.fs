@@ -195,35 +195,24 @@ let private problems =
         let! batch = Gen.choose (1, 40)
         let! steps = Gen.choose (0, 4)
         let! initial = Gen.elements [ false; true ]
-        let! d = Gen.choose (1, 7)
-        let! r = Gen.choose (1, 6)
-        let! r2 = Gen.choose (1, 4)
-        let! m = Gen.choose (1, 5)
-        let! h = Gen.choose (1, 9)
-        let! h2 = Gen.choose (1, 7)
-        let! loss = Gen.elements [ LossKind.MSE; LossKind.BCE; LossKind.Poisson ]
-        let! nonlin = Gen.elements [ false; true ]
-        let! lowRank = Gen.elements [ false; true ]
-        let! dynBias = Gen.elements [ false; true ]
-        let! r2Dec = Gen.elements [ false; true ]
+
+        let! model =
+            ConfigGen.model
+                {
+                    Input = (1, 7)
+                    R = (1, 6)
+                    R2 = (1, 4)
+                    Mix = (1, 5)
+                    Hidden = (1, 9)
+                    R2Hidden = (1, 7)
+                }
+                (Config.defaults 1)
+
         let! tw = Gen.elements [ 0.0; 0.5; 2.0; 7.25 ]
 
         return
             {
-                Cfg =
-                    { Config.defaults d with
-                        RDim = r
-                        R2Dim = r2
-                        MixDim = m
-                        HyperHidDim = h
-                        R2DecoderHidDim = h2
-                        Loss = loss
-                        NonlinDecoder = nonlin
-                        LowRankTemp = lowRank
-                        DynBias = dynBias
-                        UseR2Decoder = r2Dec
-                        TempWeight = tw
-                    }
+                Cfg = { model with TempWeight = tw }
                 Batch = batch
                 Steps = steps
                 Initial = initial || steps = 0

@@ -17,7 +17,7 @@ let private cfg =
 
 /// A state after two GradNorm steps in stateful mode, with a history and a best model.
 let private trainedState () =
-    let X = TrainTests.syntheticWindows 1 2 5 cfg.InputDim
+    let X = TestInputs.syntheticWindows 1 2 5 cfg.InputDim
     let s0 = Train.init cfg (Random.key 3)
     let s1, _ = Train.step cfg s0 X
     let s2, _ = Train.step cfg s1 X
@@ -80,7 +80,7 @@ let ``A checkpoint round trip restores the whole training state exactly`` () =
     Assert.True(Double.IsNaN back.History[0].Train.Losses.R2Loss)
     Assert.Equal<byte[]>(Checkpoint.toBytes cfg s, Checkpoint.toBytes cfg back)
     // Training continues identically from the loaded state.
-    let X = TrainTests.syntheticWindows 2 2 5 cfg.InputDim
+    let X = TestInputs.syntheticWindows 2 2 5 cfg.InputDim
     let a, ma = Train.step cfg s X
     let b, mb = Train.step cfg (Checkpoint.load cfg path) X
     Assert.Equal(ma, mb)
@@ -153,7 +153,7 @@ let ``Train.fit writes the last and best checkpoints, which load back`` () =
         }
 
     let dir = tempDir ()
-    let train = TrainTests.syntheticWindows 3 6 5 c.InputDim
+    let train = TestInputs.syntheticWindows 3 6 5 c.InputDim
 
     let res =
         Train.fit

@@ -25,8 +25,8 @@ let private options =
         Seed = 5
     }
 
-let private train = TrainTests.syntheticWindows 3 8 6 cfg.InputDim
-let private valid = TrainTests.syntheticWindows 4 3 6 cfg.InputDim
+let private train = TestInputs.syntheticWindows 3 8 6 cfg.InputDim
+let private valid = TestInputs.syntheticWindows 4 3 6 cfg.InputDim
 
 /// A metric that depends on the parameters alone: the sum of every leaf.
 let private paramSum (p: Params) =

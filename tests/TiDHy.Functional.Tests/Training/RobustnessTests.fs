@@ -37,7 +37,7 @@ let private tempDir () =
 
 [<Fact>]
 let ``Train.step raises at the step that makes the parameters non-finite, naming epoch, batch and quantity`` () =
-    let X = TrainTests.syntheticWindows 1 4 5 overflowing.InputDim
+    let X = TestInputs.syntheticWindows 1 4 5 overflowing.InputDim
 
     let s0 =
         { Train.init overflowing (Random.key 1) with
@@ -54,7 +54,7 @@ let ``Train.step raises at the step that makes the parameters non-finite, naming
 [<Fact>]
 let ``Train.fit diverging on its last step raises and leaves no checkpoint with NaN`` () =
     let dir = tempDir ()
-    let X = TrainTests.syntheticWindows 2 4 5 overflowing.InputDim
+    let X = TestInputs.syntheticWindows 2 4 5 overflowing.InputDim
 
     let options =
         { Train.defaultFitOptions overflowing with
@@ -80,8 +80,8 @@ let ``Train.fit diverging on its last step raises and leaves no checkpoint with 
 [<Fact>]
 let ``Train.fit raises on a NaN validation loss instead of going on, keeping the previous checkpoint`` () =
     let dir = tempDir ()
-    let X = TrainTests.syntheticWindows 3 4 5 exploding.InputDim
-    let V = TrainTests.syntheticWindows 4 2 5 exploding.InputDim
+    let X = TestInputs.syntheticWindows 3 4 5 exploding.InputDim
+    let V = TestInputs.syntheticWindows 4 2 5 exploding.InputDim
 
     let options =
         { Train.defaultFitOptions exploding with
@@ -251,7 +251,7 @@ let ``An npz entry holding more or fewer bytes than it declares is refused`` () 
 [<Fact>]
 let ``Checkpoints record what the fit trained on, and older ones without it still load`` () =
     let dir = tempDir ()
-    let X = TrainTests.syntheticWindows 5 4 5 smallConfig.InputDim
+    let X = TestInputs.syntheticWindows 5 4 5 smallConfig.InputDim
 
     let options =
         { Train.defaultFitOptions smallConfig with
@@ -279,7 +279,7 @@ let ``Checkpoints record what the fit trained on, and older ones without it stil
 
     Assert.NotEqual<string>(
         Train.fingerprint X,
-        Train.fingerprint (TrainTests.syntheticWindows 6 4 5 smallConfig.InputDim)
+        Train.fingerprint (TestInputs.syntheticWindows 6 4 5 smallConfig.InputDim)
     )
     // A checkpoint written without a run (as before it was recorded) reads with `Run = None`.
     let old = rewritten (fun o -> o.Remove "run" |> ignore)

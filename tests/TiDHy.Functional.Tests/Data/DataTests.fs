@@ -11,7 +11,7 @@ let private series =
 
 [<Fact>]
 let ``A series saved as csv, npy or npz loads back exactly`` () =
-    let dir = NpyTests.tempDir ()
+    let dir = TestUtil.tempDir ()
 
     for ext in [ ".csv"; ".npy"; ".npz"; ".NPY" ] do
         let p = Path.Combine(dir, "s" + ext)
@@ -20,7 +20,7 @@ let ``A series saved as csv, npy or npz loads back exactly`` () =
 
 [<Fact>]
 let ``Csv files with a header and npy vectors load as series`` () =
-    let dir = NpyTests.tempDir ()
+    let dir = TestUtil.tempDir ()
     let csv = Path.Combine(dir, "h.csv")
     File.WriteAllText(csv, "a,b\n1,2\n3,4\n")
     Assert.Equal<float[,]>(array2D [ [ 1.0; 2.0 ]; [ 3.0; 4.0 ] ], Data.load csv)
@@ -32,7 +32,7 @@ let ``Csv files with a header and npy vectors load as series`` () =
 
 [<Fact>]
 let ``An npz with several arrays loads the one named data, X, x or inputs_train`` () =
-    let dir = NpyTests.tempDir ()
+    let dir = TestUtil.tempDir ()
     let p = Path.Combine(dir, "many.npz")
     let other = Npy.ofMatrix (array2D [ [ 9.0 ] ])
     Npy.writeNpz p [ "labels", other; "X", Npy.ofMatrix series ]
@@ -43,7 +43,7 @@ let ``An npz with several arrays loads the one named data, X, x or inputs_train`
 
 [<Fact>]
 let ``An npz without a recognised entry is an error listing its entries`` () =
-    let dir = NpyTests.tempDir ()
+    let dir = TestUtil.tempDir ()
     let p = Path.Combine(dir, "two.npz")
     let a = Npy.ofMatrix (array2D [ [ 1.0 ] ])
     Npy.writeNpz p [ "first", a; "second", a ]
@@ -59,7 +59,7 @@ let ``An npz without a recognised entry is an error listing its entries`` () =
 
 [<Fact>]
 let ``Arrays that are not series and unknown extensions are errors naming the file`` () =
-    let dir = NpyTests.tempDir ()
+    let dir = TestUtil.tempDir ()
     let p = Path.Combine(dir, "cube.npy")
     Npy.writeArray3 p (Array3D.zeroCreate 2 2 2)
     let e = Assert.Throws<DataFormatException>(fun () -> Data.load p |> ignore)
@@ -80,7 +80,7 @@ let ``Arrays that are not series and unknown extensions are errors naming the fi
 
 [<Fact>]
 let ``Malformed csv contents reach the caller with the file, line and column`` () =
-    let dir = NpyTests.tempDir ()
+    let dir = TestUtil.tempDir ()
     let p = Path.Combine(dir, "bad.csv")
     File.WriteAllText(p, "1,2\n3,NaN\n")
     let e = Assert.Throws<DataFormatException>(fun () -> Data.load p |> ignore)
@@ -88,7 +88,7 @@ let ``Malformed csv contents reach the caller with the file, line and column`` (
 
 [<Fact>]
 let ``An SLDS data set saves with upstream's names and loads its training inputs`` () =
-    let dir = NpyTests.tempDir ()
+    let dir = TestUtil.tempDir ()
     let p = Path.Combine(dir, "slds.npz")
 
     let d =
@@ -125,7 +125,7 @@ let ``An SLDS data set saves with upstream's names and loads its training inputs
 
 [<Fact>]
 let ``NaN and infinity are refused in npy and npz series, naming the file, row and column`` () =
-    let dir = NpyTests.tempDir ()
+    let dir = TestUtil.tempDir ()
     let bad = array2D [ [ 1.0; 2.0 ]; [ 3.0; nan ]; [ 5.0; 6.0 ] ]
 
     for name, write in
@@ -153,7 +153,7 @@ let ``NaN and infinity are refused in npy and npz series, naming the file, row a
 [<Fact>]
 let ``A labels file of two integer columns loads as two columns, where a series file refuses it as decimal commas`` () =
     // States of two systems, labelled from 1: every row two integers whose second never starts with 0.
-    let dir = NpyTests.tempDir ()
+    let dir = TestUtil.tempDir ()
     let p = Path.Combine(dir, "states.csv")
     File.WriteAllText(p, "1,2\n2,1\n1,1\n2,2\n")
     Assert.Equal<float[,]>(array2D [ [ 1.0; 2.0 ]; [ 2.0; 1.0 ]; [ 1.0; 1.0 ]; [ 2.0; 2.0 ] ], Data.loadLabels p)
@@ -172,7 +172,7 @@ let ``A labels file of two integer columns loads as two columns, where a series 
 
 [<Fact>]
 let ``Semicolon and tab csv files load as documented`` () =
-    let dir = NpyTests.tempDir ()
+    let dir = TestUtil.tempDir ()
 
     for name, text in [ "s.csv", "a;b\n1.5;2\n3;4\n"; "t.csv", "1.5\t2\n3\t4\n" ] do
         let p = Path.Combine(dir, name)

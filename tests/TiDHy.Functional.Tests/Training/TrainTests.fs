@@ -5,28 +5,8 @@ module TiDHy.Functional.Tests.TrainTests
 open System.Threading
 open TiDHy.Functional
 open TiDHy.Functional.Tests.TestUtil
+open TiDHy.Functional.Tests.TestInputs
 open Xunit
-
-/// `n` windows `[n; T; D]` of a 2-D latent rotating at one of two speeds (switching every 20
-/// steps), projected to `D` features with a fixed random matrix, with a little noise.
-let syntheticWindows (seed: int) (n: int) (time: int) (d: int) =
-    let proj = randomMatrix 1234 0.7 d 2
-    let noise = Random.normal (Random.key seed) (n * time * d)
-    let total = n * time
-    let latent = Array.zeroCreate<float * float> total
-    let mutable x, y = 1.0, 0.0
-
-    for t in 0 .. total - 1 do
-        let angle = if (t / 20) % 2 = 0 then 0.15 else -0.35
-        let c, s = cos angle, sin angle
-        let x', y' = c * x - s * y, s * x + c * y
-        x <- x'
-        y <- y'
-        latent[t] <- x, y
-
-    Array3D.init n time d (fun w t k ->
-        let lx, ly = latent[w * time + t]
-        proj[k, 0] * lx + proj[k, 1] * ly + 0.05 * noise[(w * time + t) * d + k])
 
 let private cfg =
     { smallConfig with

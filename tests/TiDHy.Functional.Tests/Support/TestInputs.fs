@@ -129,3 +129,50 @@ let firstSmooth (what: string) (make: int -> 'T) (ok: 'T -> bool) =
     |> Seq.map make
     |> Seq.tryFind ok
     |> Option.defaultWith (fun () -> failwith $"{what}: no smooth inputs among 50 seeds")
+
+/// `n` windows `[n; T; D]` of a 2-D latent rotating at one of two speeds (switching every 20
+/// steps), projected to `D` features with a fixed random matrix, with a little noise.
+let syntheticWindows (seed: int) (n: int) (time: int) (d: int) =
+    let proj = randomMatrix 1234 0.7 d 2
+    let noise = Random.normal (Random.key seed) (n * time * d)
+    let total = n * time
+    let latent = Array.zeroCreate<float * float> total
+    let mutable x, y = 1.0, 0.0
+
+    for t in 0 .. total - 1 do
+        let angle = if (t / 20) % 2 = 0 then 0.15 else -0.35
+        let c, s = cos angle, sin angle
+        let x', y' = c * x - s * y, s * x + c * y
+        x <- x'
+        y <- y'
+        latent[t] <- x, y
+
+    Array3D.init n time d (fun w t k ->
+        let lx, ly = latent[w * time + t]
+        proj[k, 0] * lx + proj[k, 1] * ly + 0.05 * noise[(w * time + t) * d + k])
+
+/// A random trajectory of `steps` inference steps for a batch of `b` (the latents are data, so
+/// they need not come from inference), starting with the upstream `X_0` term when `initial`.
+let randomTrajectory (cfg: Config) (seed: int) (b: int) (steps: int) (initial: bool) =
+    let r k =
+        awayFromZero (seed + k) 0.6 0.1 b cfg.RDim
+
+    let r2 k =
+        awayFromZero (seed + 100 + k) 0.6 0.1 b cfg.R2Dim
+
+    {
+        Initial =
+            if initial then
+                Some(observations cfg.Loss (seed + 300) b cfg.InputDim)
+            else
+                None
+        Steps =
+            Array.init steps (fun t ->
+                {
+                    X = observations cfg.Loss (seed + 200 + t) b cfg.InputDim
+                    RPrev = r t
+                    R2Prev = r2 t
+                    R = r (t + 1)
+                    R2 = r2 (t + 1)
+                })
+    }
