@@ -10,10 +10,11 @@ open TiDHy.Torch.TensorOps
 [<RequireQualifiedAccess>]
 module TorchSupport =
 
-    /// The upstream keys of the options the torch backend implements (any value). `backend` names
-    /// which of the core's implementations runs and is not consulted here. Options not listed
-    /// (`training_precision`, which `TorchOptions.Precision` stands for, and any added to `Config`
-    /// later) are refused unless they hold their default.
+    /// The upstream keys of the options the torch engine implements (any value); it reads options of
+    /// every stage (`ConfigOption.Stage`). `backend` names which of the core's engines runs and is not
+    /// consulted here. Options not listed (those of `refusedKeys`, and any added to `Config` later)
+    /// are refused unless they hold their default; a test checks that every option is declared in
+    /// this list or in `refusedKeys`.
     let supportedKeys: Set<string> =
         set
             [
@@ -69,6 +70,11 @@ module TorchSupport =
                 "sparsity_w_safe"
                 "w_min_active_ratio"
             ]
+
+    /// The options the torch engine does not implement, refused away from their defaults:
+    /// `training_precision`, the core's fused training precision, which `TorchOptions.Precision`
+    /// stands for here.
+    let refusedKeys: Set<string> = set [ "training_precision" ]
 
     /// The options of `cfg` that differ from their defaults and that the torch backend does not
     /// implement, as `(key, value)`: read generically from `ConfigOptions.all`, so that an option

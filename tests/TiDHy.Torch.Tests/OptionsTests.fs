@@ -49,6 +49,16 @@ let ``Every Config option is either in the supported list or refused away from i
         Assert.True((ConfigOptions.tryFind k).IsSome, $"supported key {k} is no Config option")
 
 [<Fact>]
+let ``Every Config option is declared supported or refused by the torch engine, once`` () =
+    for o in ConfigOptions.all do
+        let supported = TorchSupport.supportedKeys.Contains o.Key
+        let refused = TorchSupport.refusedKeys.Contains o.Key
+        Assert.True(supported <> refused, $"{o.Key}: declare it in TorchSupport.supportedKeys or refusedKeys (once)")
+
+    for k in TorchSupport.refusedKeys do
+        Assert.True((ConfigOptions.tryFind k).IsSome, $"refused key {k} is no Config option")
+
+[<Fact>]
 let ``A bad device name is a clear error`` () =
     let p = Init.init smallConfig (Random.key 1)
 

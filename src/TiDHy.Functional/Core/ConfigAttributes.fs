@@ -2,6 +2,30 @@ namespace TiDHy.Functional
 
 open System
 
+/// The part of TiDHy's computation that an option changes (`ConfigOption.Stage`, declared with every
+/// option): what lets each engine, or part of one, say which options it reads and so must implement
+/// (the fused objective pass reads `Shape`, `Model`, `Objective` and `Engine`; inference options reach
+/// it only through the trajectory).
+type OptionStage =
+    /// Not declared (refused when the option table is built).
+    | Unspecified = 0
+    /// A tensor size (`r_dim`).
+    | Shape = 1
+    /// The model's functions (`loss_type`, the decoder and dynamics switches).
+    | Model = 2
+    /// Inference, the inner optimisation of the latents (`lr_r`, `convergence`, saturation).
+    | Inference = 3
+    /// The training objective's terms (`temp_weight`, SAFE sparsity).
+    | Objective = 4
+    /// A regulariser added to the objective (`cos_eta`, `L1_alpha`).
+    | Regulariser = 5
+    /// The outer optimisation step (learning rates, clipping, GradNorm, the normalisations).
+    | Optimiser = 6
+    /// How the series reaches training: windows, epochs, stateful chaining (`sequence_length`).
+    | Run = 7
+    /// Which implementation runs, and in which precision (`backend`, `training_precision`).
+    | Engine = 8
+
 /// The declaration of one hyperparameter, on its `Config` field: the one place where its upstream
 /// (JSON) key, default, valid range and documentation are written. `ConfigOptions` reads these
 /// declarations once; defaults, JSON reading and writing, validation, the checkpoint's configuration
@@ -39,6 +63,9 @@ type ConfigOptionAttribute(key: string) =
 
     /// One line of documentation; `code` in backquotes.
     member val Doc = "" with get, set
+
+    /// The part of the computation the option changes; every option declares one.
+    member val Stage = OptionStage.Unspecified with get, set
 
 /// Documentation of a union type or of one of its cases that `ConfigOptions` and the C# facade's
 /// generated enums read (an enum option's cases are named once, by the union).

@@ -55,6 +55,8 @@ type ConfigOption =
         Why: string option
         /// One line of documentation.
         Doc: string
+        /// The part of the computation it changes.
+        Stage: OptionStage
     }
 
 /// The table of every hyperparameter, read once from the `ConfigOption` declarations on `Config`'s
@@ -161,6 +163,9 @@ module ConfigOptions =
         if String.IsNullOrWhiteSpace decl.Doc then
             invalidDeclaration p.Name "no Doc"
 
+        if decl.Stage = OptionStage.Unspecified then
+            invalidDeclaration p.Name "no Stage (the part of the computation it changes)"
+
         {
             Key = decl.Key
             Property = p.Name
@@ -178,6 +183,7 @@ module ConfigOptions =
             MaxKey = text decl.MaxKey
             Why = text decl.Why
             Doc = decl.Doc
+            Stage = decl.Stage
         }
 
     /// Every option, in `Config`'s field order.

@@ -52,134 +52,252 @@ type TrainingPrecision =
 /// place those are written (`ConfigOptions` reads them). Immutable: derive variants with `{ cfg with … }`.
 type Config =
     {
-        [<ConfigOption("input_dim", Required = true, Min = 1.0, Doc = "observation features `D`.")>]
+        [<ConfigOption("input_dim",
+                       Stage = OptionStage.Shape,
+                       Required = true,
+                       Min = 1.0,
+                       Doc = "observation features `D`.")>]
         InputDim: int
-        [<ConfigOption("r_dim", Default = "10", Min = 1.0, Doc = "latent size `R`.")>]
+        [<ConfigOption("r_dim", Stage = OptionStage.Shape, Default = "10", Min = 1.0, Doc = "latent size `R`.")>]
         RDim: int
-        [<ConfigOption("r2_dim", Default = "5", Min = 1.0, Doc = "higher-order latent size `R2`.")>]
+        [<ConfigOption("r2_dim",
+                       Stage = OptionStage.Shape,
+                       Default = "5",
+                       Min = 1.0,
+                       Doc = "higher-order latent size `R2`.")>]
         R2Dim: int
-        [<ConfigOption("mix_dim", Default = "15", Min = 1.0, Doc = "number of dynamics matrices `M`.")>]
+        [<ConfigOption("mix_dim",
+                       Stage = OptionStage.Shape,
+                       Default = "15",
+                       Min = 1.0,
+                       Doc = "number of dynamics matrices `M`.")>]
         MixDim: int
         [<ConfigOption("hyper_hid_dim",
+                       Stage = OptionStage.Shape,
                        Default = "50",
                        Min = 1.0,
                        Doc = "hidden width `H` of the hypernetwork and of the nonlinear decoder.")>]
         HyperHidDim: int
-        [<ConfigOption("r2_decoder_hid_dim", Default = "50", Min = 1.0, Doc = "hidden width `H2` of the r2 decoder.")>]
+        [<ConfigOption("r2_decoder_hid_dim",
+                       Stage = OptionStage.Shape,
+                       Default = "50",
+                       Min = 1.0,
+                       Doc = "hidden width `H2` of the r2 decoder.")>]
         R2DecoderHidDim: int
-        [<ConfigOption("loss_type", Default = "MSE", Doc = "the observation loss.")>]
+        [<ConfigOption("loss_type", Stage = OptionStage.Model, Default = "MSE", Doc = "the observation loss.")>]
         Loss: LossKind
-        [<ConfigOption("nonlin_decoder", Default = "false", Doc = "an MLP spatial decoder instead of a linear one.")>]
+        [<ConfigOption("nonlin_decoder",
+                       Stage = OptionStage.Model,
+                       Default = "false",
+                       Doc = "an MLP spatial decoder instead of a linear one.")>]
         NonlinDecoder: bool
         [<ConfigOption("low_rank_temp",
+                       Stage = OptionStage.Model,
                        Default = "false",
                        Doc = "low-rank dynamics matrices `V_k = U_k·U_kᵀ` with `U_k [R; 2]`.")>]
         LowRankTemp: bool
-        [<ConfigOption("dyn_bias", Default = "false", Doc = "a dynamic bias `b ⊙ c` added to the temporal prediction.")>]
+        [<ConfigOption("dyn_bias",
+                       Stage = OptionStage.Model,
+                       Default = "false",
+                       Doc = "a dynamic bias `b ⊙ c` added to the temporal prediction.")>]
         DynBias: bool
-        [<ConfigOption("use_r2_decoder", Default = "false", Doc = "predict `r2_t` from `[r_{t−1}, r2_{t−1}]`.")>]
+        [<ConfigOption("use_r2_decoder",
+                       Stage = OptionStage.Model,
+                       Default = "false",
+                       Doc = "predict `r2_t` from `[r_{t−1}, r2_{t−1}]`.")>]
         UseR2Decoder: bool
         [<ConfigOption("max_iter",
+                       Stage = OptionStage.Inference,
                        Default = "2000",
                        Min = 10.0,
                        Why = "the r step-size milestones are max_iter div 10",
                        Doc = "inference iterations at most.")>]
         MaxIter: int
-        [<ConfigOption("tol", Default = "0.01", Min = 0.0, Doc = "relative-change tolerance of inference.")>]
+        [<ConfigOption("tol",
+                       Stage = OptionStage.Inference,
+                       Default = "0.01",
+                       Min = 0.0,
+                       Doc = "relative-change tolerance of inference.")>]
         Tol: float
-        [<ConfigOption("lr_r", Default = "0.2", Min = 0.0, Doc = "inference step size for `r`.")>]
+        [<ConfigOption("lr_r",
+                       Stage = OptionStage.Inference,
+                       Default = "0.2",
+                       Min = 0.0,
+                       Doc = "inference step size for `r`.")>]
         LrR: float
-        [<ConfigOption("lr_r2", Default = "0.2", Min = 0.0, Doc = "inference step size for `r2`.")>]
+        [<ConfigOption("lr_r2",
+                       Stage = OptionStage.Inference,
+                       Default = "0.2",
+                       Min = 0.0,
+                       Doc = "inference step size for `r2`.")>]
         LrR2: float
-        [<ConfigOption("temp_weight", Default = "2", Min = 0.0, Doc = "weight of the temporal prediction error.")>]
+        [<ConfigOption("temp_weight",
+                       Stage = OptionStage.Objective,
+                       Default = "2",
+                       Min = 0.0,
+                       Doc = "weight of the temporal prediction error.")>]
         TempWeight: float
-        [<ConfigOption("lmda_r", Default = "0", Min = 0.0, Doc = "soft threshold of `r` after each inference step.")>]
+        [<ConfigOption("lmda_r",
+                       Stage = OptionStage.Inference,
+                       Default = "0",
+                       Min = 0.0,
+                       Doc = "soft threshold of `r` after each inference step.")>]
         LmdaR: float
-        [<ConfigOption("lmda_r2", Default = "0", Min = 0.0, Doc = "soft threshold of `r2` after each inference step.")>]
+        [<ConfigOption("lmda_r2",
+                       Stage = OptionStage.Inference,
+                       Default = "0",
+                       Min = 0.0,
+                       Doc = "soft threshold of `r2` after each inference step.")>]
         LmdaR2: float
         [<ConfigOption("L1_inf_w",
+                       Stage = OptionStage.Inference,
                        Default = "0",
                        Min = 0.0,
                        Doc = "L1 weight on the mixture weights `w` during inference.")>]
         L1InfW: float
-        [<ConfigOption("L1_inf_r", Default = "0", Min = 0.0, Doc = "L1 weight on `r` during inference.")>]
+        [<ConfigOption("L1_inf_r",
+                       Stage = OptionStage.Inference,
+                       Default = "0",
+                       Min = 0.0,
+                       Doc = "L1 weight on `r` during inference.")>]
         L1InfR: float
-        [<ConfigOption("L1_inf_r2", Default = "0", Min = 0.0, Doc = "L1 weight on `r2` during inference.")>]
+        [<ConfigOption("L1_inf_r2",
+                       Stage = OptionStage.Inference,
+                       Default = "0",
+                       Min = 0.0,
+                       Doc = "L1 weight on `r2` during inference.")>]
         L1InfR2: float
         [<ConfigOption("batch_scaling",
+                       Stage = OptionStage.Inference,
                        Default = "BatchMean",
                        Doc = "how inference scales the data terms (not upstream; upstream's is `BatchMean`).")>]
         BatchScaling: BatchScaling
         [<ConfigOption("convergence",
+                       Stage = OptionStage.Inference,
                        Default = "Batch",
                        Doc = "when inference stops (upstream `batch_converge`: true = `Batch`, false = `AllSamples`).")>]
         Convergence: Convergence
-        [<ConfigOption("backend", Default = "Fused", Doc = "which implementation runs inference (not upstream).")>]
+        [<ConfigOption("backend",
+                       Stage = OptionStage.Engine,
+                       Default = "Fused",
+                       Doc = "which implementation runs inference (not upstream).")>]
         Backend: Backend
         [<ConfigOption("training_precision",
+                       Stage = OptionStage.Engine,
                        Default = "Float64",
                        Doc = "the precision of training's backward pass, parameters and AdamW moments (not upstream).")>]
         TrainingPrecision: TrainingPrecision
         [<ConfigOption("stateful",
+                       Stage = OptionStage.Run,
                        Default = "false",
                        Doc =
                            "consecutive windows start from the previous window's final `r, r2` (`Forward.forwardWindows`, `Evaluate.evaluateWindows`).")>]
         Stateful: bool
-        [<ConfigOption("normalize_spatial", Default = "false", Doc = "unit-norm columns of `spatial_decoder.0.weight`.")>]
+        [<ConfigOption("normalize_spatial",
+                       Stage = OptionStage.Optimiser,
+                       Default = "false",
+                       Doc = "unit-norm columns of `spatial_decoder.0.weight`.")>]
         NormalizeSpatial: bool
-        [<ConfigOption("normalize_temporal", Default = "false", Doc = "unit-norm rows of `temporal`.")>]
+        [<ConfigOption("normalize_temporal",
+                       Stage = OptionStage.Optimiser,
+                       Default = "false",
+                       Doc = "unit-norm rows of `temporal`.")>]
         NormalizeTemporal: bool
-        [<ConfigOption("learning_rate_s", Default = "0.01", Min = 0.0, Doc = "AdamW rate of the spatial decoder.")>]
+        [<ConfigOption("learning_rate_s",
+                       Stage = OptionStage.Optimiser,
+                       Default = "0.01",
+                       Min = 0.0,
+                       Doc = "AdamW rate of the spatial decoder.")>]
         LearningRateS: float
         [<ConfigOption("learning_rate_t",
+                       Stage = OptionStage.Optimiser,
                        Default = "0.01",
                        Min = 0.0,
                        Doc = "AdamW rate of the temporal matrices and bias.")>]
         LearningRateT: float
         [<ConfigOption("learning_rate_h",
+                       Stage = OptionStage.Optimiser,
                        Default = "0.001",
                        Min = 0.0,
                        Doc = "AdamW rate of the hypernetwork and the r2 decoder.")>]
         LearningRateH: float
-        [<ConfigOption("weight_decay", Default = "1e-5", Min = 0.0, Doc = "AdamW weight decay.")>]
+        [<ConfigOption("weight_decay",
+                       Stage = OptionStage.Optimiser,
+                       Default = "1e-5",
+                       Min = 0.0,
+                       Doc = "AdamW weight decay.")>]
         WeightDecay: float
-        [<ConfigOption("clip_grad", Default = "500", Min = 0.0, MinExclusive = true, Doc = "global gradient-norm clip.")>]
+        [<ConfigOption("clip_grad",
+                       Stage = OptionStage.Optimiser,
+                       Default = "500",
+                       Min = 0.0,
+                       MinExclusive = true,
+                       Doc = "global gradient-norm clip.")>]
         ClipGrad: float
         [<ConfigOption("cos_eta",
+                       Stage = OptionStage.Regulariser,
                        Default = "5",
                        Min = 0.0,
                        Doc = "weight of the cosine regulariser of the temporal matrices.")>]
         CosEta: float
         [<ConfigOption("Orth_alpha_r2",
+                       Stage = OptionStage.Regulariser,
                        Default = "5",
                        Min = 0.0,
                        Doc = "weight of the orthogonality regulariser of the hypernetwork input.")>]
         OrthAlphaR2: float
-        [<ConfigOption("grad_norm", Default = "true", Doc = "GradNorm task balancing.")>]
+        [<ConfigOption("grad_norm", Stage = OptionStage.Optimiser, Default = "true", Doc = "GradNorm task balancing.")>]
         GradNorm: bool
-        [<ConfigOption("grad_alpha", Default = "0.5", Min = 0.0, Doc = "GradNorm's restoring-force exponent.")>]
+        [<ConfigOption("grad_alpha",
+                       Stage = OptionStage.Optimiser,
+                       Default = "0.5",
+                       Min = 0.0,
+                       Doc = "GradNorm's restoring-force exponent.")>]
         GradAlpha: float
-        [<ConfigOption("lr_weights", Default = "0.01", Min = 0.0, Doc = "GradNorm's task-weight learning rate.")>]
+        [<ConfigOption("lr_weights",
+                       Stage = OptionStage.Optimiser,
+                       Default = "0.01",
+                       Min = 0.0,
+                       Doc = "GradNorm's task-weight learning rate.")>]
         LrWeights: float
-        [<ConfigOption("L1_alpha", Default = "0", Min = 0.0, Doc = "L1 weight on the temporal matrices.")>]
+        [<ConfigOption("L1_alpha",
+                       Stage = OptionStage.Regulariser,
+                       Default = "0",
+                       Min = 0.0,
+                       Doc = "L1 weight on the temporal matrices.")>]
         L1Alpha: float
-        [<ConfigOption("L1_alpha_W", Default = "0", Min = 0.0, Doc = "L1 weight on `hypernet.4.weight`.")>]
+        [<ConfigOption("L1_alpha_W",
+                       Stage = OptionStage.Regulariser,
+                       Default = "0",
+                       Min = 0.0,
+                       Doc = "L1 weight on `hypernet.4.weight`.")>]
         L1AlphaW: float
         [<ConfigOption("L1_alpha_spat",
+                       Stage = OptionStage.Regulariser,
                        Default = "0",
                        Min = 0.0,
                        Doc = "L1 weight on the rows of `spatial_decoder.0.weight`.")>]
         L1AlphaSpat: float
         [<ConfigOption("Orth_alpha_spat",
+                       Stage = OptionStage.Regulariser,
                        Default = "0",
                        Min = 0.0,
                        Doc = "orthogonality weight on `spatial_decoder.0.weight`.")>]
         OrthAlphaSpat: float
-        [<ConfigOption("Lnuc_alpha", Default = "0", Min = 0.0, Doc = "nuclear-norm weight on the `V_k`.")>]
+        [<ConfigOption("Lnuc_alpha",
+                       Stage = OptionStage.Regulariser,
+                       Default = "0",
+                       Min = 0.0,
+                       Doc = "nuclear-norm weight on the `V_k`.")>]
         LnucAlpha: float
-        [<ConfigOption("sequence_length", Default = "200", Min = 1.0, Doc = "time steps per training window.")>]
+        [<ConfigOption("sequence_length",
+                       Stage = OptionStage.Run,
+                       Default = "200",
+                       Min = 1.0,
+                       Doc = "time steps per training window.")>]
         SequenceLength: int
         [<ConfigOption("overlap",
+                       Stage = OptionStage.Run,
                        Default = "20",
                        Min = 1.0,
                        MaxKey = "sequence_length",
@@ -187,15 +305,17 @@ type Config =
                        Doc =
                            "upstream's name for the step between the starts of consecutive training windows (upstream `stack_data` advances by it), so windows share `sequence_length − overlap` steps; `overlap = sequence_length` gives non-overlapping windows.")>]
         Overlap: int
-        [<ConfigOption("num_epochs", Default = "1000", Min = 1.0, Doc = "training epochs.")>]
+        [<ConfigOption("num_epochs", Stage = OptionStage.Run, Default = "1000", Min = 1.0, Doc = "training epochs.")>]
         NumEpochs: int
         [<ConfigOption("sparsity_w_safe",
+                       Stage = OptionStage.Objective,
                        Default = "0",
                        Min = 0.0,
                        Doc =
                            "weight of upstream JAX's SAFE sparsity of the mixture weights `w` (`Regularisers.safeRow`), averaged over every sample and inference step that has a `w` (not the first step of a window without a carry, whose zero row upstream JAX includes) and added to the temporal term (training only).")>]
         SparsityWSafe: float
         [<ConfigOption("w_min_active_ratio",
+                       Stage = OptionStage.Objective,
                        Default = "0.25",
                        Min = 0.0,
                        Max = 1.0,
@@ -203,20 +323,24 @@ type Config =
                            "SAFE's `ρ`: the sorted mixture probabilities past the first `ρ·M` are penalised (weight `σ(2(i − ρM))` at rank `i`).")>]
         WMinActiveRatio: float
         [<ConfigOption("saturate_r_method",
+                       Stage = OptionStage.Inference,
                        Default = "None",
                        Doc = "saturation of `r` after each inference step's shrinkage (in `inf` and `inf_first_step`).")>]
         SaturateR: Saturation
         [<ConfigOption("saturate_r2_method",
+                       Stage = OptionStage.Inference,
                        Default = "None",
                        Doc = "saturation of `r2` after each inference step's shrinkage.")>]
         SaturateR2: Saturation
         [<ConfigOption("saturate_r_scale",
+                       Stage = OptionStage.Inference,
                        Default = "5",
                        Min = 0.0,
                        MinExclusive = true,
                        Doc = "the scale `s` of `ScaledTanh` saturation of `r`.")>]
         SaturateRScale: float
         [<ConfigOption("saturate_r2_scale",
+                       Stage = OptionStage.Inference,
                        Default = "3",
                        Min = 0.0,
                        MinExclusive = true,

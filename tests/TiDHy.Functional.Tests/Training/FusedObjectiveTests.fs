@@ -294,6 +294,31 @@ let ``An option the fused pass does not know sends a configuration away from its
     )
 
 [<Fact>]
+let ``Every option the fused pass reads is declared handled or left to the definition, once`` () =
+    let read =
+        ConfigOptions.all
+        |> List.filter (fun o -> FusedObjective.readStages.Contains o.Stage)
+        |> List.map _.Key
+        |> Set.ofList
+
+    // The stages it reads: a regulariser's or the optimiser's option is not among them.
+    Assert.Contains("temp_weight", read)
+    Assert.DoesNotContain("cos_eta", read)
+    Assert.DoesNotContain("lr_r", read)
+
+    for k in read do
+        let handled = FusedObjective.handledOptions.Contains k
+        let definition = FusedObjective.definitionOnlyOptions.Contains k
+
+        Assert.True(
+            handled <> definition,
+            $"{k}: declare it in FusedObjective.handledOptions or definitionOnlyOptions (once)"
+        )
+
+    // No declared key outside the stages it reads (a stale or misspelt key).
+    Assert.Equal<Set<string>>(read, FusedObjective.handledOptions + FusedObjective.definitionOnlyOptions)
+
+[<Fact>]
 let ``SAFE goes to the definition and saturation stays on the fused pass`` () =
     let cfg = { smallConfig with UseR2Decoder = true }
     let p, traj = inputsFor cfg 5 3 true
