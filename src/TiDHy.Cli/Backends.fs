@@ -37,32 +37,68 @@ let register (backend: Backend) = registry[backend.Name] <- backend
 let registered () =
     registry.Values |> Seq.sortBy _.Name |> Seq.toList
 
-/// The backend and device that `--backend NAME` and `--device DEV` choose: `None` for the core
-/// (no `--backend`, or `--backend core`); a usage error for an unknown name, a device without a
-/// backend or a device the backend does not take, and a user error for a device this machine lacks
-/// (`Backend.CheckDevice`).
-let resolve (name: string option) (device: string option) : (Backend * string) option =
+/// What `--backend NAME` (and `--device DEV`) choose: the name is the one the configuration's
+/// `backend` key takes (`Reference`, `Fused`, `FusedFloat32`, in any spelling that key accepts), a
+/// registered backend's (`torch` in `tidhy-torch`), or `core` (the default): the configuration's own.
+type Choice =
+    /// The core's engine: the configuration's `backend` (`None`), or the one named.
+    | Core of TiDHy.Functional.Backend option
+    /// A registered backend on a device.
+    | Registered of Backend * string
+
+let private configBackend = ConfigOptions.find "backend"
+
+/// The core engine that `name` names as the configuration's `backend` key does, if it does.
+let private coreNamed (name: string) =
+    try
+        Some(ConfigOptions.parse configBackend name :?> TiDHy.Functional.Backend)
+    with :? InvalidConfigException ->
+        None
+
+/// The choice of `--backend NAME` and `--device DEV`: a usage error for an unknown name, a device
+/// with a core engine or a device the backend does not take, and a user error for a device this
+/// machine lacks (`Backend.CheckDevice`).
+let resolve (name: string option) (device: string option) : Choice =
+    let onCpu (choice: Choice) =
+        match device with
+        | Some d -> usage $"--device {d}: the core's engines run on the CPU; --device goes with --backend torch."
+        | None -> choice
+
     match name with
     | None
-    | Some "core" ->
-        match device with
-        | Some d -> usage $"--device {d}: the core backend runs on the CPU; --device goes with --backend torch."
-        | None -> None
+    | Some "core" -> onCpu (Core None)
     | Some n ->
         match registry.TryGetValue n with
         | true, b ->
             let d = defaultArg device b.DefaultDevice
             b.CheckDevice d
-            Some(b, d)
+            Registered(b, d)
         | _ ->
-            let here = String.concat ", " ("core" :: (registered () |> List.map _.Name))
+            match coreNamed n with
+            | Some backend -> onCpu (Core(Some backend))
+            | None ->
+                let cases =
+                    match configBackend.Kind with
+                    | OptionKind.Enum c -> c.Names
+                    | _ -> []
 
-            usage
-                $"--backend {n}: not in this program (it has: {here}). The torch backend runs in `tidhy-torch` (src/TiDHy.Torch.Cli), which carries TorchSharp; `tidhy` stays free of it."
+                let here = String.concat ", " ("core" :: cases @ (registered () |> List.map _.Name))
 
-/// The engine that runs a command: the registered backend's on its device (`resolve`), or the
-/// core's for the configuration's `backend` (`Train.engine`).
-let engineOf (choice: (Backend * string) option) (cfg: Config) : Engine =
+                usage
+                    $"--backend {n}: not in this program (it has: {here}). The torch backend runs in `tidhy-torch` (src/TiDHy.Torch.Cli), which carries TorchSharp; `tidhy` stays free of it."
+
+/// `cfg` with the backend that `choice` names (`--backend Reference`, …), as the run records it in
+/// its configuration; unchanged for the configuration's own backend or a registered backend.
+let configure (choice: Choice) (cfg: Config) : Config =
     match choice with
-    | Some(b, device) -> b.Engine device
-    | None -> Train.engine cfg.Backend
+    | Core(Some backend) -> { cfg with Backend = backend }
+    | Core None
+    | Registered _ -> cfg
+
+/// The engine that runs a command: a registered backend's on its device, or the core's for the
+/// backend named or, by default, the configuration's (`Train.engine`).
+let engineOf (choice: Choice) (cfg: Config) : Engine =
+    match choice with
+    | Registered(b, device) -> b.Engine device
+    | Core(Some backend) -> Train.engine backend
+    | Core None -> Train.engine cfg.Backend

@@ -26,7 +26,8 @@ type EvalArgs =
         member a.Usage =
             match a with
             | Force -> "replace the run files already in the output folder."
-            | Backend _ -> "core (default: Config's backend) or torch (in tidhy-torch only; README, \"Torch backend\")."
+            | Backend _ ->
+                "the engine, named as the configuration's backend key names it: Reference, Fused or FusedFloat32; core (default: the configuration's own); or torch (in tidhy-torch only; README, \"Torch backend\")."
             | Device _ -> "with --backend torch: cpu (default), cuda or cuda:N."
             | Batch_Size _ ->
                 "windows per inference batch, >= 1 (default 16, train's default; with upstream's batch_scaling BatchMean inference depends on it)."
@@ -113,6 +114,8 @@ let runWith (stop: CancellationToken) (stopCode: unit -> int) (written: string -
 
     let cfg, p =
         modelOf (args.GetResult EvalArgs.Model) (args.TryGetResult EvalArgs.Config) (Array2D.length2 series)
+
+    let cfg = Backends.configure backend cfg
 
     let windows = windowsOf dataPath cfg cfg.SequenceLength series
 

@@ -55,7 +55,8 @@ type TrainArgs =
             | Resume ->
                 "continue from the output folder's last.tidhy.json (same data, batch size and seed; its configuration unless --config is given)."
             | Force -> "replace the run files an earlier run left in the output folder and start afresh."
-            | Backend _ -> "core (default: Config's backend) or torch (in tidhy-torch only; README, \"Torch backend\")."
+            | Backend _ ->
+                "the engine, named as the configuration's backend key names it: Reference, Fused or FusedFloat32; core (default: the configuration's own); or torch (in tidhy-torch only; README, \"Torch backend\")."
             | Device _ -> "with --backend torch: cpu (default), cuda or cuda:N."
 
 let private summaryOf (cfg: Config) (state: TrainState) =
@@ -172,8 +173,8 @@ type private TrainOptions =
         Resume: bool
         /// `--force`.
         Force: bool
-        /// `--backend` and `--device` (`Backends.resolve`): `None` for the core.
-        BackendOn: (Backends.Backend * string) option
+        /// `--backend` and `--device` (`Backends.resolve`): `Core None` for the configuration's backend.
+        BackendOn: Backends.Choice
     }
 
 /// The options of `tidhy train`: usage errors first, before any file is read or written.
@@ -282,6 +283,10 @@ let private configOf (o: TrainOptions) (last: string) (stored: StoredCheckpoint 
         | Some p -> Presets.applyPreset p cfg
         | None -> cfg
 
+    // --preset's options, then the engine --backend names (the configuration records it).
+    let chosen (cfg: Config) =
+        withPreset cfg |> Backends.configure o.BackendOn
+
     match stored, o.ConfigPath with
     | Some st, None ->
         if st.Config.InputDim <> features then
@@ -290,17 +295,17 @@ let private configOf (o: TrainOptions) (last: string) (stored: StoredCheckpoint 
         // --preset without --config applies to the checkpoint's configuration: accepted when
         // it changes nothing there (the run was made with it), refused otherwise.
         match o.Preset with
-        | None -> st.Config
+        | None -> Backends.configure o.BackendOn st.Config
         | Some p ->
             match Checkpoint.differences (withPreset st.Config) st.Config with
-            | [] -> st.Config
+            | [] -> Backends.configure o.BackendOn st.Config
             | diffs ->
                 let listed = System.String.Join("; ", diffs)
 
                 fail
                     $"--resume: --preset {p.Name} would change the configuration of {last}: {listed}; a resumed run keeps its configuration (omit --preset, or start a new run with --force)."
     | Some st, path ->
-        let cfg = configFor path features |> withPreset
+        let cfg = configFor path features |> chosen
 
         match Checkpoint.differences cfg st.Config with
         | [] -> cfg
@@ -309,7 +314,7 @@ let private configOf (o: TrainOptions) (last: string) (stored: StoredCheckpoint 
             let given = path |> Option.defaultValue "the defaults"
             let given = o.Preset |> Option.fold (fun g p -> $"{g} with --preset {p.Name}") given
             fail $"--resume: {last} was made for another configuration than {given}: {listed}"
-    | None, path -> configFor path features |> withPreset
+    | None, path -> configFor path features |> chosen
 
 /// What a run trains on, cut from the series (`TrainOptions`, `inputsOf`).
 type private TrainInputs =
@@ -411,8 +416,8 @@ let private startOf
     Train.batches cfg batchSize seed state.Epoch windows |> ignore
 
     match o.BackendOn with
-    | Some(b, _) -> b.CheckConfig cfg
-    | None -> Config.checkMemory cfg (min windows batchSize) cfg.SequenceLength
+    | Backends.Registered(b, _) -> b.CheckConfig cfg
+    | Backends.Core _ -> Config.checkMemory cfg (min windows batchSize) cfg.SequenceLength
 
     let options =
         { Train.defaultFitOptions cfg with

@@ -164,6 +164,63 @@ let ``train writes checkpoints, the model, metrics and a report, and resumes onl
     Assert.Equal(3, stored.InputDim)
 
 [<Fact>]
+let ``--backend takes the configuration's engine names: the run records the one named; an unknown name lists them`` () =
+    let dir = tempDir ()
+    let data = writeSeries dir "series.csv" 80
+    let cfg = writeConfig dir ""
+    let out = Path.Combine(dir, "run")
+
+    // The configuration says nothing of the backend (default Fused); --backend names another, in
+    // the spellings the configuration's backend key takes.
+    let code, _, err =
+        train data cfg out [ "--batch-size"; "4"; "--epochs"; "1"; "--backend"; "Reference" ]
+
+    Assert.True((code = 0), $"exit {code}: {err}")
+    Assert.Equal(Backend.Reference, (Checkpoint.read (Path.Combine(out, "last.tidhy.json"))).Config.Backend)
+    Assert.Contains("\"backend\": \"Reference\"", File.ReadAllText(Path.Combine(out, "config.json")))
+
+    // Resumed with the same flags, the configuration matches the checkpoint's.
+    let code, _, err =
+        train data cfg out [ "--resume"; "--batch-size"; "4"; "--epochs"; "2"; "--backend"; "Reference" ]
+
+    Assert.True((code = 0), $"exit {code}: {err}")
+
+    let ev = Path.Combine(dir, "ev")
+
+    let code, _, err =
+        run
+            [
+                "eval"
+                "--model"
+                Path.Combine(out, "best.tidhy.json")
+                "--data"
+                data
+                "--out"
+                ev
+                "--backend"
+                "FusedFloat32"
+            ]
+
+    Assert.True((code = 0), $"exit {code}: {err}")
+
+    let code, _, err =
+        train data cfg (Path.Combine(dir, "other")) [ "--backend"; "nosuch" ]
+
+    Assert.Equal(2, code)
+
+    for name in [ "core"; "Reference"; "Fused"; "FusedFloat32" ] do
+        Assert.Contains(name, err)
+
+    Assert.False(Directory.Exists(Path.Combine(dir, "other")))
+
+    // A device goes with a registered backend only.
+    let code, _, err =
+        train data cfg (Path.Combine(dir, "other")) [ "--backend"; "Fused"; "--device"; "cpu" ]
+
+    Assert.Equal(2, code)
+    Assert.Contains("--device", err)
+
+[<Fact>]
 let ``eval writes the record as npz and a report, from a checkpoint or a state_dict with its config`` () =
     let dir = tempDir ()
     let data = writeSeries dir "series.csv" 80
