@@ -12,12 +12,6 @@ internal static partial class KernelEmitter
     /// </summary>
     private sealed partial class JobEmitter
     {
-        /// <summary>An integer literal.</summary>
-        private static string Lit(int i) => i.ToString(CultureInfo.InvariantCulture);
-
-        /// <summary>A scalar broadcast to every lane.</summary>
-        private string Bc(string scalar) => $"V512.Create({scalar})";
-
         /// <summary>A lane vector loaded from <paramref name="p"/>.</summary>
         private string Ld(string p) => $"V512.Load({p})";
 

@@ -15,7 +15,8 @@ namespace TiDHy.Generators;
 /// </summary>
 /// <remarks>
 /// The emitter is split by concern, as System.Text.Json's generator is: this file (entry points, the
-/// facade, and the binding of the spec to constants or run-time values), <c>KernelEmitter.Driver.cs</c>
+/// facade, the binding of the spec to constants or run-time values, and <c>LaneEmitter</c>, the emitters'
+/// shared base), <c>KernelEmitter.Driver.cs</c>
 /// (scheduling over blocks and workers, the iteration loop and the stopping rules),
 /// <c>KernelEmitter.Lanes.cs</c> (lane primitives), <c>KernelEmitter.Model.cs</c> (the model's
 /// equations, each named after the F# function it mirrors), <c>KernelEmitter.Optimizer.cs</c> (the
@@ -117,15 +118,122 @@ internal static partial class KernelEmitter
     /// <summary>A size: a name in the emitted code, and its value when fixed (0 otherwise).</summary>
     private sealed record Sz(string Name, int Fixed, string RuntimeExpr);
 
+    /// <summary>
+    /// What the inference job's emitter (<see cref="JobEmitter"/>) and the training pass's emitter
+    /// (<see cref="TrainingEmitter"/>) share: the writer, the spec, the precision, the lane vector, and one
+    /// spelling of options (fixed: only their own code; <c>Any</c>: a run-time branch), literals,
+    /// shared constants and broadcasts.
+    /// </summary>
+    private abstract class LaneEmitter
+    {
+        protected readonly SourceWriter w;
+        protected readonly KernelSpec s;
+        protected readonly KernelOptions opt;
+
+        /// <summary>The element type in the emitted code: <c>float</c> or <c>double</c>.</summary>
+        protected readonly string T;
+
+        /// <summary>The lane vector type in the emitted code.</summary>
+        protected readonly string V;
+
+        /// <summary>The static class of <see cref="V"/>'s operations in the emitted code (<c>Create</c>, <c>Sum</c>, ...).</summary>
+        protected readonly string VS;
+
+        protected LaneEmitter(SourceWriter w, KernelSpec s, string t, string v, string vs)
+        {
+            this.w = w;
+            this.s = s;
+            opt = s.Options;
+            T = t;
+            V = v;
+            VS = vs;
+        }
+
+        /// <summary>An integer literal.</summary>
+        protected static string Lit(int i) => i.ToString(CultureInfo.InvariantCulture);
+
+        /// <summary>A scalar broadcast to every lane.</summary>
+        protected string Bc(string scalar) => $"{VS}.Create({scalar})";
+
+        /// <summary>The value of a <see cref="ModelConstants"/> field in this precision.</summary>
+        protected string Const(string name) => T == "float" ? $"(float){Constant(name)}" : Constant(name);
+
+        /// <summary>An expression of constants in this precision (folded by the C# compiler, as a literal would be).</summary>
+        protected string ConstExpr(string expr) => T == "float" ? $"(float)({expr})" : $"({expr})";
+
+        /// <summary>A numeric literal in this precision (for the model's own numbers, not shared constants).</summary>
+        protected string Lit(double v)
+        {
+            string r = v.ToString("R", CultureInfo.InvariantCulture);
+            if (r.IndexOfAny(['.', 'E']) < 0) r += ".0";
+            return T == "float" ? $"(float){r}" : r;
+        }
+
+        /// <summary>
+        /// Emits code for an on/off option: a fixed option emits only its own branch; <c>Any</c> emits a
+        /// run-time branch on <paramref name="field"/>.
+        /// </summary>
+        protected void Switch(KernelSwitch value, string field, Action on, Action? off = null)
+        {
+            if (value == KernelSwitch.On) on();
+            else if (value == KernelSwitch.Off) off?.Invoke();
+            else
+            {
+                w.Open($"if ({field})");
+                on();
+                w.Close();
+                if (off is not null)
+                {
+                    w.Open("else");
+                    off();
+                    w.Close();
+                }
+            }
+        }
+
+        /// <summary>Emits the code of the spec's decoder, or a run-time branch on <c>nonlin</c>.</summary>
+        protected void Decoder(Action linear, Action nonlinear)
+        {
+            if (opt.Decoder == KernelDecoder.Linear) linear();
+            else if (opt.Decoder == KernelDecoder.Nonlinear) nonlinear();
+            else
+            {
+                w.Open("if (nonlin)");
+                nonlinear();
+                w.Close();
+                w.Open("else");
+                linear();
+                w.Close();
+            }
+        }
+
+        /// <summary>Emits the code of the spec's loss, or a run-time branch on <c>loss</c>.</summary>
+        protected void Loss(Action mse, Action bce, Action poisson)
+        {
+            switch (opt.Loss)
+            {
+                case KernelLoss.Mse: mse(); break;
+                case KernelLoss.Bce: bce(); break;
+                case KernelLoss.Poisson: poisson(); break;
+                default:
+                    w.Open($"if (loss == {EnumLit(KernelLoss.Mse)})");
+                    mse();
+                    w.Close();
+                    w.Open($"else if (loss == {EnumLit(KernelLoss.Bce)})");
+                    bce();
+                    w.Close();
+                    w.Open("else");
+                    poisson();
+                    w.Close();
+                    break;
+            }
+        }
+    }
+
     /// <summary>Emits one precision's job class (its parts are in the other KernelEmitter.*.cs files).</summary>
-    private sealed partial class JobEmitter
+    private sealed partial class JobEmitter : LaneEmitter
     {
         private const int Chunk = 8;
-        private readonly SourceWriter w;
-        private readonly KernelSpec s;
-        private readonly KernelOptions opt;
-        private readonly string T;
-        private readonly string V;
         private readonly int lanes;
         private readonly string suffix;
         private readonly Sz D, R, R2, M, H, H2, O, QI;
@@ -135,12 +243,8 @@ internal static partial class KernelEmitter
         private readonly (string Name, string Size)[] firstBlock;
 
         public JobEmitter(SourceWriter w, KernelSpec s, string t, string v, int lanes, string suffix)
+            : base(w, s, t, v, "V512")
         {
-            this.w = w;
-            this.s = s;
-            opt = s.Options;
-            T = t;
-            V = v;
             this.lanes = lanes;
             this.suffix = suffix;
             var z = s.Sizes;
@@ -230,80 +334,6 @@ internal static partial class KernelEmitter
             EmitStoppingRules();
             w.Close();
             w.Line();
-        }
-
-        /// <summary>The value of a <see cref="ModelConstants"/> field in this precision.</summary>
-        private string Const(string name) => T == "float" ? $"(float){Constant(name)}" : Constant(name);
-
-        /// <summary>An expression of constants in this precision (folded by the C# compiler, as a literal would be).</summary>
-        private string ConstExpr(string expr) => T == "float" ? $"(float)({expr})" : $"({expr})";
-
-        /// <summary>A numeric literal in this precision (for the model's own numbers, not shared constants).</summary>
-        private string Lit(double v)
-        {
-            string r = v.ToString("R", CultureInfo.InvariantCulture);
-            if (r.IndexOfAny(['.', 'E']) < 0) r += ".0";
-            return T == "float" ? $"(float){r}" : r;
-        }
-
-        /// <summary>
-        /// Emits code for an on/off option: a fixed option emits only its own branch; <c>Any</c> emits a
-        /// run-time branch on <paramref name="field"/>.
-        /// </summary>
-        private void Switch(KernelSwitch value, string field, Action on, Action? off = null)
-        {
-            if (value == KernelSwitch.On) on();
-            else if (value == KernelSwitch.Off) off?.Invoke();
-            else
-            {
-                w.Open($"if ({field})");
-                on();
-                w.Close();
-                if (off is not null)
-                {
-                    w.Open("else");
-                    off();
-                    w.Close();
-                }
-            }
-        }
-
-        /// <summary>Emits the code of the spec's decoder, or a run-time branch on <c>nonlin</c>.</summary>
-        private void Decoder(Action linear, Action nonlinear)
-        {
-            if (opt.Decoder == KernelDecoder.Linear) linear();
-            else if (opt.Decoder == KernelDecoder.Nonlinear) nonlinear();
-            else
-            {
-                w.Open("if (nonlin)");
-                nonlinear();
-                w.Close();
-                w.Open("else");
-                linear();
-                w.Close();
-            }
-        }
-
-        /// <summary>Emits the code of the spec's loss, or a run-time branch on <c>loss</c>.</summary>
-        private void Loss(Action mse, Action bce, Action poisson)
-        {
-            switch (opt.Loss)
-            {
-                case KernelLoss.Mse: mse(); break;
-                case KernelLoss.Bce: bce(); break;
-                case KernelLoss.Poisson: poisson(); break;
-                default:
-                    w.Open($"if (loss == {EnumLit(KernelLoss.Mse)})");
-                    mse();
-                    w.Close();
-                    w.Open($"else if (loss == {EnumLit(KernelLoss.Bce)})");
-                    bce();
-                    w.Close();
-                    w.Open("else");
-                    poisson();
-                    w.Close();
-                    break;
-            }
         }
 
         private static string Total((string Name, string Size)[] layout) => string.Join(" + ", layout.Select(l => "(" + l.Size + ")"));
