@@ -2,8 +2,8 @@ namespace TiDHy.Functional
 
 open System
 
+// The public surface of this file and its documentation: Config.fsi.
 // ModuleSuffix: compiled as `ConfigModule` (the name C# sees), beside the record of ConfigTypes.fs.
-/// A configuration's defaults, its loss names and its validation.
 [<RequireQualifiedAccess; CompilationRepresentation(CompilationRepresentationFlags.ModuleSuffix)>]
 module Config =
 
@@ -18,8 +18,6 @@ module Config =
             | None, OptionKind.Enum cases -> cases.Values.Head)
         |> List.toArray
 
-    /// Upstream's SLDS configuration (MODEL.md "Defaults"), for `inputDim` observation features:
-    /// every option's declared default.
     let defaults (inputDim: int) : Config =
         { ConfigOptions.ofValues (Array.copy defaultValues) with
             InputDim = inputDim
@@ -32,16 +30,12 @@ module Config =
         | OptionKind.Enum cases -> cases
         | _ -> invalidOp "loss_type is an enum option"
 
-    /// Parses upstream's `loss_type` ("MSE", "BCE", "Poisson"); any other name is an error naming it.
     let parseLoss (name: string) : LossKind =
         ConfigOptions.parseCase loss lossCases name :?> LossKind
 
-    /// Upstream's `loss_type` name of a loss (its case name).
     let lossName (loss: LossKind) =
         ConfigOptions.caseName lossCases (box loss)
 
-    /// The number of hypernetwork outputs `O`: `M + R` with a dynamic bias, else `M`
-    /// (`ParamShapes.hyperOutputs` as an int).
     let hyperOutDim (cfg: Config) = int (ParamShapes.hyperOutputs cfg)
 
     /// Why `value` is outside `option`'s declared range, or `None`. `bound` is the value of the
@@ -153,12 +147,6 @@ module Config =
     // and the many `validateOrThrow` calls on one configuration (one per inference call) are free.
     let mutable private lastValid: Config = Unchecked.defaultof<Config>
 
-    /// Every problem with `cfg` (empty when it is valid), in field order: a value outside its
-    /// declared range (`ConfigOption` `Min` / `Max` / `MaxKey`: a dimension ≤ 0, `max_iter < 10`, a
-    /// negative rate, weight or threshold, `clip_grad ≤ 0`, an overlap (window step) outside
-    /// `[1, sequence_length]`) or a NaN or infinite number; when the values are valid, sizes whose
-    /// products (checked, see `Memory.estimate`) make a parameter array larger than a .NET array
-    /// holds or the parameters with training's copies larger than the available memory.
     let errors (cfg: Config) : ConfigError list =
         if obj.ReferenceEquals(cfg, lastValid) then
             []
@@ -170,15 +158,11 @@ module Config =
 
             es
 
-    /// `Ok cfg` when `cfg` is valid, else `Error` with every problem (see `errors`).
     let validate (cfg: Config) : Result<Config, ConfigError list> =
         match errors cfg with
         | [] -> Ok cfg
         | es -> Error es
 
-    /// Raises an ArgumentException naming the sizes, the batch and the window length when
-    /// `Memory.estimate cfg batch windowLength` exceeds the available memory; call it before
-    /// allocating batches (training, evaluation).
     let checkMemory (cfg: Config) (batch: int) (windowLength: int) =
         let e = Memory.estimate cfg batch windowLength
 
@@ -187,7 +171,6 @@ module Config =
                 (nameof batch)
                 $"batch = {batch} windows of {windowLength} steps: about {Memory.gibText e.TotalBytes} needed ({Memory.gibText e.ParameterBytes} for {e.Parameters} parameters with training's copies, {Memory.gibText e.BatchBytes} per batch), more than the {Memory.gibText e.AvailableBytes} available; use smaller batches or windows ({sizesText cfg})."
 
-    /// Returns `cfg` when it is valid; raises `InvalidConfigException` naming each bad field otherwise.
     let validateOrThrow (cfg: Config) =
         match errors cfg with
         | [] -> cfg

@@ -3,13 +3,10 @@ namespace TiDHy.Functional
 open System
 open System.Text.Json
 
-/// Reading and writing a `Config` as JSON with upstream's hyperparameter names (MODEL.md), as in
-/// the fixtures' `config` object. Missing keys take `Config.defaults`; unknown keys are rejected.
+// The public surface of this file and its documentation: ConfigJson.fsi.
 [<RequireQualifiedAccess>]
 module ConfigJson =
 
-    /// Upstream keys that this port accepts and ignores, because upstream's model stores them but
-    /// never uses them in the computations of MODEL.md (or, for `learning_rate_gamma`, fixes them).
     let ignoredUpstreamKeys =
         set
             [
@@ -32,8 +29,6 @@ module ConfigJson =
                 ]
         )
 
-    /// A JSON number, or one of the strings "NaN", "Infinity", "-Infinity" (how this library writes
-    /// non-finite values); `None` for anything else.
     let tryFloat (e: JsonElement) : float option =
         match e.ValueKind with
         | JsonValueKind.Number -> Some(e.GetDouble())
@@ -116,11 +111,6 @@ module ConfigJson =
     let private derivedDefaults: (string * (Config -> obj)) list =
         [ "overlap", (fun cfg -> box (max 1 (cfg.SequenceLength / 10))) ]
 
-    /// A configuration from a JSON object element with upstream names; a key given twice is an
-    /// error naming it. Required options
-    /// (`input_dim`) must be given, missing ones take their declared defaults, and `overlap` (the
-    /// window step) defaults to `max 1 (sequence_length div 10)`. `batch_converge` and
-    /// `convergence` must agree when both are given. The result is validated (`Config.validateOrThrow`).
     let ofElement (json: JsonElement) : Config =
         if json.ValueKind <> JsonValueKind.Object then
             fail "config" (json.ValueKind.ToString()) "expected a JSON object"
@@ -169,7 +159,6 @@ module ConfigJson =
 
         Config.validateOrThrow cfg
 
-    /// A configuration from JSON text (see `ofElement`).
     let parse (text: string) : Config =
         use doc =
             try
@@ -194,7 +183,6 @@ module ConfigJson =
         else
             $"\"{v}\""
 
-    /// The JSON text of `option`'s value (boxed in the field's type).
     let valueText (option: ConfigOption) (value: obj) : string =
         match option.Kind with
         | OptionKind.Int -> string value
@@ -202,13 +190,10 @@ module ConfigJson =
         | OptionKind.Bool -> if unbox value then "true" else "false"
         | OptionKind.Enum cases -> $"\"{ConfigOptions.caseName cases value}\""
 
-    /// Every option of `cfg` as its upstream key and JSON value text, in field order.
     let fields (cfg: Config) : (string * string) list =
         let vs = ConfigOptions.values cfg
         ConfigOptions.all |> List.map (fun o -> o.Key, valueText o vs[o.Index])
 
-    /// The JSON object of `cfg`: every option by its upstream key, in field order (the port's own
-    /// options `batch_scaling`, `convergence` and `backend` among them); `parse (toJson cfg) = cfg`.
     let toJson (cfg: Config) : string =
         "{\n"
         + String.Join(",\n", fields cfg |> List.map (fun (k, v) -> $"  \"{k}\": {v}"))

@@ -7,31 +7,19 @@ open System.IO.Compression
 open System.Text
 open System.Text.RegularExpressions
 
-/// The element types `.npy` files are read and written with (little-endian).
+// The public surface of this file and its documentation: Npy.fsi.
 [<RequireQualifiedAccess>]
 type NpyDtype =
-    /// `'<f8'`, float64.
     | Float64
-    /// `'<f4'`, float32: read into `float` exactly; written rounded to the nearest float32.
     | Float32
 
-/// An n-dimensional array as `.npy` files hold it: the dimensions `Shape` `[n0; …]` and the entries
-/// `Data` in C (row-major) order, `Data[((i0·n1 + i1)·n2 + i2)…]`. The same record as the
-/// `NamedTensor` of state_dicts, so parameters move to and from `.npz` as they are; `Npy` reads
-/// and writes ranks 1 to 4.
 type NpyArray = NamedTensor
 
-/// NumPy `.npy` and `.npz` files (format versions 1.0, 2.0 and 3.0; dtypes `<f8` and `<f4`; C order;
-/// rank 1 to 4), read and written without Python. Writes match `numpy.save` byte for byte (header
-/// dict with keys in sorted order, spare room for growing the first axis, padded with spaces and a
-/// newline to a multiple of 64 bytes) and are atomic. Errors are `DataFormatException`s naming the
-/// file (and the `.npz` entry) and what is wrong.
 [<RequireQualifiedAccess>]
 module Npy =
 
     let private magic = [| 0x93uy; byte 'N'; byte 'U'; byte 'M'; byte 'P'; byte 'Y' |]
 
-    /// Rank limits of the arrays read and written.
     [<Literal>]
     let maxRank = 4
 
@@ -40,8 +28,6 @@ module Npy =
         | [ n ] -> $"({n},)"
         | dims -> "(" + String.Join(", ", dims) + ")"
 
-    /// Checks `a`: rank 1 to 4, dimensions ≥ 0, and `Data.Length` the product of `Shape`; the
-    /// ArgumentException names `name`, the shape and the data length.
     let check (name: string) (a: NpyArray) =
         if isNull (box a) || isNull a.Shape || isNull a.Data then
             nullArg name
@@ -59,7 +45,6 @@ module Npy =
                 name
                 $"{name}: shape {shapeText a.Shape} holds {Shape.elementCount a.Shape} entries but Data has {a.Data.Length}."
 
-    /// An array of `shape` `[n0; …]` (rank 1 to 4) over `data` in C order, checked.
     let create (shape: int[]) (data: float[]) =
         let a =
             {
@@ -70,7 +55,6 @@ module Npy =
         check "array" a
         a
 
-    /// A rank-1 array `[n]` of `v` `[n]`.
     let ofVector (v: float[]) =
         if isNull v then
             nullArg (nameof v)
@@ -80,7 +64,6 @@ module Npy =
             Data = Array.copy v
         }
 
-    /// A rank-2 array `[rows; cols]` of `m` `[rows; cols]`.
     let ofMatrix (m: float[,]) =
         if isNull m then
             nullArg (nameof m)
@@ -93,7 +76,6 @@ module Npy =
             Data = Array.init (r * c) (fun k -> m[k / c, k % c])
         }
 
-    /// A rank-3 array `[n0; n1; n2]` of `a` `[n0; n1; n2]` (e.g. windows `[batch; T; D]`).
     let ofArray3 (a: float[,,]) =
         if isNull a then
             nullArg (nameof a)
@@ -111,18 +93,15 @@ module Npy =
         if a.Shape.Length <> rank then
             invalidArg name $"{name}: expected a rank-{rank} array, got shape {shapeText a.Shape}."
 
-    /// The vector `[n]` of a rank-1 array; raises an ArgumentException for any other rank.
     let toVector (a: NpyArray) =
         checkRank (nameof a) 1 a
         Array.copy a.Data
 
-    /// The matrix `[rows; cols]` of a rank-2 array; raises an ArgumentException for any other rank.
     let toMatrix (a: NpyArray) =
         checkRank (nameof a) 2 a
         let c = a.Shape[1]
         Array2D.init a.Shape[0] c (fun i j -> a.Data[i * c + j])
 
-    /// The rank-3 array `[n0; n1; n2]` of a rank-3 array; raises an ArgumentException for any other rank.
     let toArray3 (a: NpyArray) =
         checkRank (nameof a) 3 a
         let n1, n2 = a.Shape[1], a.Shape[2]
@@ -162,8 +141,6 @@ module Npy =
         | bytes, total when total <= 65535 -> bytes
         | _ -> fst (wrap 4)
 
-    /// The bytes of a `.npy` file holding `a` as `dtype`. Raises an ArgumentException when `a` is
-    /// malformed (see `check`), or when a finite entry overflows float32 under `Float32`.
     let toBytes (dtype: NpyDtype) (a: NpyArray) =
         check (nameof a) a
         let head = header dtype a.Shape
@@ -199,10 +176,6 @@ module Npy =
     let private fortranPattern = dictEntry "fortran_order" @"(\w+)"
     let private shapePattern = dictEntry "shape" @"\(([^)]*)\)"
 
-    /// Parses the `.npy` bytes `bytes`; `source` names the file (or `.npz` entry) in errors. Returns
-    /// the array and the dtype it was stored with. Raises a `DataFormatException` for a bad magic
-    /// string, an unknown format version, a malformed header, a dtype other than `<f8` / `<f4`,
-    /// `fortran_order: True`, a rank outside 1 to 4, or data shorter or longer than the shape needs.
     let internal parseWithDtype (source: string) (bytes: byte[]) =
         let fail reason = DataFile.fail source reason
 
@@ -329,8 +302,6 @@ module Npy =
 
         { Shape = shape; Data = data }, dtype
 
-    /// Raises a `DataFormatException` naming `source` and the first NaN or infinite entry of `a` by
-    /// its index (`row r, column c` for rank 2, `row r` for rank 1, the C-order position otherwise).
     let checkFinite (source: string) (a: NpyArray) =
         match Array.tryFindIndex (fun v -> not (Double.IsFinite v)) a.Data with
         | None -> ()
@@ -353,41 +324,32 @@ module Npy =
                 source
                 $"{at}: {a.Data[k]}; the data must be finite (NaN and infinity are refused: fill or drop the missing values first)."
 
-    /// Parses the `.npy` bytes `bytes` (see `parseWithDtype`); `source` names them in errors.
     let parse (source: string) (bytes: byte[]) = fst (parseWithDtype source bytes)
 
-    /// Reads the `.npy` file `path`: an array of rank 1 to 4, float32 entries widened to `float`.
-    /// Raises a `DataFormatException` naming the file when it is malformed (see `parseWithDtype`).
     let read (path: string) = parse path (File.ReadAllBytes path)
 
-    /// Writes `a` to the `.npy` file `path` as `dtype`, atomically.
     let writeAs (dtype: NpyDtype) (path: string) (a: NpyArray) =
         let bytes = toBytes dtype a
         DataFile.writeAtomic path (fun s -> s.Write(bytes, 0, bytes.Length))
 
-    /// Writes `a` to the `.npy` file `path` as float64, atomically.
     let write (path: string) (a: NpyArray) = writeAs NpyDtype.Float64 path a
 
     let private expectRank (source: string) (rank: int) (a: NpyArray) =
         if a.Shape.Length <> rank then
             DataFile.fail source $"expected a rank-{rank} array, got shape {shapeText a.Shape}."
 
-    /// Reads a rank-2 `.npy` file as a matrix `[rows; cols]`; other ranks are a `DataFormatException`.
     let readMatrix (path: string) =
         let a = read path
         expectRank path 2 a
         toMatrix a
 
-    /// Writes the matrix `m` `[rows; cols]` to the `.npy` file `path` as float64, atomically.
     let writeMatrix (path: string) (m: float[,]) = write path (ofMatrix m)
 
-    /// Reads a rank-3 `.npy` file as `[n0; n1; n2]`; other ranks are a `DataFormatException`.
     let readArray3 (path: string) =
         let a = read path
         expectRank path 3 a
         toArray3 a
 
-    /// Writes `a` `[n0; n1; n2]` to the `.npy` file `path` as float64, atomically.
     let writeArray3 (path: string) (a: float[,,]) = write path (ofArray3 a)
 
     /// The most uncompressed bytes `parseNpz` accepts for the entries of one archive: the largest
@@ -395,11 +357,6 @@ module Npy =
     let private maxEntryBytes () =
         min (int64 Array.MaxLength) (GC.GetGCMemoryInfo().TotalAvailableMemoryBytes / 2L)
 
-    /// The entries of the `.npz` archive `bytes` as `(name, array)` in archive order, names without
-    /// the `.npy` suffix (as `numpy.load` keys them); stored and deflated entries are both read.
-    /// `source` names the archive in errors, which also name the entry. An entry whose declared
-    /// uncompressed size (or the archive's total) exceeds `maxEntryBytes`, or whose data is longer or
-    /// shorter than declared, is an error naming it (a zip bomb never fills memory).
     let parseNpz (source: string) (bytes: byte[]) =
         let archive =
             try
@@ -463,7 +420,6 @@ module Npy =
         | Some(name, _) -> DataFile.fail source $"the archive holds more than one entry named '{name}'."
         | None -> entries
 
-    /// Reads the `.npz` file `path`: `(name, array)` in archive order (see `parseNpz`).
     let readNpz (path: string) = parseNpz path (File.ReadAllBytes path)
 
     let private checkEntryNames (entries: (string * NpyArray)[]) =
@@ -477,8 +433,6 @@ module Npy =
         | Some(name, _) -> invalidArg (nameof entries) $"entries: the name '{name}' appears more than once."
         | None -> ()
 
-    /// The bytes of a `.npz` archive holding each `(name, array)` as `name.npy` with `dtype`; stored
-    /// like `numpy.savez`, or deflated like `numpy.savez_compressed` when `compress`.
     let npzBytes (dtype: NpyDtype) (compress: bool) (entries: (string * NpyArray) seq) =
         let entries = Seq.toArray entries
         checkEntryNames entries
@@ -501,13 +455,9 @@ module Npy =
 
         m.ToArray()
 
-    /// Writes the `.npz` file `path` holding each `(name, array)` as `name.npy` with `dtype`, deflated
-    /// when `compress`, atomically.
     let writeNpzAs (dtype: NpyDtype) (compress: bool) (path: string) (entries: (string * NpyArray) seq) =
         let bytes = npzBytes dtype compress entries
         DataFile.writeAtomic path (fun s -> s.Write(bytes, 0, bytes.Length))
 
-    /// Writes the `.npz` file `path` holding each `(name, array)` as float64, stored (as
-    /// `numpy.savez`), atomically.
     let writeNpz (path: string) (entries: (string * NpyArray) seq) =
         writeNpzAs NpyDtype.Float64 false path entries

@@ -6,13 +6,10 @@ open System.IO
 open System.Text
 open System.Text.Json
 
-/// The state_dict file format: `ParamLayout`'s named tensors as JSON
-/// (`{name: {"shape": [...], "data": [...]}}`), so that weights trained upstream load here and
-/// weights trained here load upstream.
+// The public surface of this file and its documentation: StateDict.fsi.
 [<RequireQualifiedAccess>]
 module StateDict =
 
-    /// Reads one tensor `{"shape": [...], "data": [...]}`; `what` names it in errors.
     let tensorOfJson (what: string) (e: JsonElement) : NamedTensor =
         let bad reason =
             raise (StateDictException $"{what}: {reason}")
@@ -62,8 +59,6 @@ module StateDict =
 
         { Shape = shape; Data = data }
 
-    /// Reads a state_dict object `{name: tensor, ...}` (the fixtures' `params` format); a name given
-    /// twice is an error naming it.
     let ofJsonElement (e: JsonElement) : Map<string, NamedTensor> =
         if e.ValueKind <> JsonValueKind.Object then
             raise (StateDictException "state dict: expected a JSON object of named tensors")
@@ -81,7 +76,6 @@ module StateDict =
         |> List.map (fun p -> p.Name, tensorOfJson $"tensor '{p.Name}'" p.Value)
         |> Map.ofList
 
-    /// Parses a state_dict from JSON text.
     let parseJson (text: string) : Map<string, NamedTensor> =
         use doc =
             try
@@ -91,7 +85,6 @@ module StateDict =
 
         ofJsonElement doc.RootElement
 
-    /// The JSON text of a state_dict, numbers in round-trip form.
     let toJson (entries: (string * NamedTensor) list) : string =
         let num (v: float) =
             if Double.IsFinite v then
@@ -119,7 +112,6 @@ module StateDict =
 
         sb.Append("\n}\n").ToString()
 
-    /// Reads a state_dict JSON file and converts it for `cfg` (see `ParamLayout.toParams`); errors name the file.
     let load (cfg: Config) (path: string) : Params =
         let text =
             try
@@ -132,9 +124,6 @@ module StateDict =
         with StateDictException msg ->
             raise (StateDictException $"{path}: {msg}")
 
-    /// Writes the state_dict of `p` as JSON to `path`, atomically: a temporary file beside it is
-    /// written, then renamed, so that a failure leaves any existing file intact. Raises
-    /// `StateDictException` naming the tensor when a value is NaN or infinite, writing nothing.
     let save (path: string) (p: Params) =
         match
             ParamTree.leaves p

@@ -3,32 +3,20 @@ namespace TiDHy.Functional
 open System
 open TiDHy.Kernels
 
-/// The gradient of the inference objective with respect to the latents (`Inference.gradient`).
-type LatentGradient =
-    {
-        /// `∂L/∂r`: `[batch; R]`.
-        GradR: float[,]
-        /// `∂L/∂r2`: `[batch; R2]`.
-        GradR2: float[,]
-    }
+// The public surface of this file and its documentation: Inference.fsi.
+type LatentGradient = { GradR: float[,]; GradR2: float[,] }
 
-/// Inference at one time step (MODEL.md "Inference at one step"): the inner optimisation of `r`
-/// and `r2` with the parameters held constant, its objective and the objective's analytic gradient.
 [<RequireQualifiedAccess>]
 module Inference =
 
-    /// Nesterov momentum of the inner SGD.
     [<Literal>]
     let Momentum = ModelConstants.NesterovMomentum
 
-    /// The scale of the per-sample data terms: `1/B` with `BatchMean`, 1 with `PerSample`.
     let dataScale (cfg: Config) (batch: int) =
         match cfg.BatchScaling with
         | BatchScaling.BatchMean -> 1.0 / float batch
         | BatchScaling.PerSample -> 1.0
 
-    /// The step size of `r` at iteration `i` (from 0): `lr_r·0.5^k`, `k` the number of milestones
-    /// `m, 2m, … < max_iter` (`m = max_iter div 10`) that are `≤ i`.
     let rStepSize (cfg: Config) (i: int) =
         if cfg.MaxIter < 10 then
             invalidArg (nameof cfg) $"cfg: max_iter = {cfg.MaxIter}: must be at least 10."
@@ -38,8 +26,6 @@ module Inference =
 
         ModelConstants.RStepSize(cfg.LrR, cfg.MaxIter, i)
 
-    /// `method` applied to `v` with scale `scale` (used by `ScaledTanh` only): the saturation of `r`
-    /// or `r2` after each inference step's shrinkage (`saturate_r_method`, `saturate_r2_method`).
     let saturate (method: Saturation) (scale: float) (v: float) =
         match method with
         | Saturation.None -> v
@@ -103,16 +89,12 @@ module Inference =
 
         value, gR, gR2
 
-    /// The data domain of `loss`: whether an observation is in it, and the domain in words
-    /// (MSE: any finite number; BCE: [0, 1]; Poisson: non-negative).
     let dataDomain (loss: LossKind) : (float -> bool) * string =
         match loss with
         | LossKind.MSE -> (fun _ -> true), "any finite number"
         | LossKind.BCE -> (fun v -> v >= 0.0 && v <= 1.0), "[0, 1] (binary data or probabilities)"
         | LossKind.Poisson -> (fun v -> v >= 0.0), "non-negative numbers (counts)"
 
-    /// Raises an ArgumentException naming `name`, the first entry `[row; column]` (from 0) of
-    /// `x [batch; D]` outside the data domain of `cfg.Loss`, and the domain.
     let checkDomain (cfg: Config) (name: string) (x: float[,]) =
         let inside, domain = dataDomain cfg.Loss
 
@@ -169,15 +151,9 @@ module Inference =
         let row (a: float[,]) s = Numerics.row a s
         Array.init b (fun s -> sampleObjective cfg p vs scale (row x s) (row rP s) ts[s] (row r s) (row r2 s))
 
-    /// The inference objective `L` of MODEL.md step 2 at the iterate `(r, r2)`, for `x [batch; D]`,
-    /// `rP [batch; R]`, `r [batch; R]`, `r2 [batch; R2]`; `target [batch; R2]` is the r2 decoder's
-    /// prediction `R2dec([r_iter, r2_iter])`, held constant (required iff `use_r2_decoder`).
-    /// The data terms are scaled as `cfg.BatchScaling` says; the L1 terms are sums over the batch.
     let objective cfg p x rP target r r2 : float =
         perSample cfg p x rP target r r2 |> Array.sumBy (fun (v, _, _) -> v)
 
-    /// The analytic gradient `∂L/∂r [batch; R]`, `∂L/∂r2 [batch; R2]` of `objective` (same
-    /// arguments), with `d|v|/dv = sign(v)`, `sign(0) = 0` and `ReLU′(0) = 0`.
     let gradient cfg p x rP target r r2 : LatentGradient =
         let gs = perSample cfg p x rP target r r2
 
@@ -205,13 +181,6 @@ module Inference =
         Numerics.norm (Numerics.sub a old)
         / (Numerics.norm old + ModelConstants.RelChangeGuard)
 
-    /// `inf(x, r_p, r2₀)` on the reference path (the definition, whatever `cfg.Backend` says):
-    /// `max_iter` at most of Nesterov SGD on `r` (from 0) and `r2` (from `r2₀`), each followed by
-    /// soft-thresholding and then saturation (`saturate_r_method`, `saturate_r2_method`; none by
-    /// default), stopping as `cfg.Convergence` says. `x [batch; D]`, `rP [batch; R]`,
-    /// `r2 [batch; R2]`; returns `r [batch; R]`, `r2 [batch; R2]` and the counts. Raises
-    /// `InferenceDivergedException` (naming the iteration, the first sample and `r` or `r2`) as soon
-    /// as an iteration leaves a latent NaN or infinite.
     let inferReference (cfg: Config) (p: Params) (x: float[,]) (rP: float[,]) (r2: float[,]) : InferResult =
         let b = checkInputs cfg p x rP r2
         let vs = Model.dynamicsMatrices p
@@ -294,8 +263,6 @@ module Inference =
             SampleIterations = sampleIters
         }
 
-    /// The first step's objective `⟨ℓ(decode(r), x)⟩` (data scaled as `cfg.BatchScaling` says) for
-    /// `x [batch; D]` and `r [batch; R]`.
     let firstStepObjective (cfg: Config) (p: Params) (x: float[,]) (r: float[,]) =
         Config.validateOrThrow cfg |> ignore
         Model.checkParams cfg p
@@ -317,7 +284,6 @@ module Inference =
         let xBar = Model.decodeSample cfg p r
         Model.decodeVjp cfg p r (Array.map2 (fun xb xo -> scale * dEll xb xo) xBar x)
 
-    /// The analytic gradient `∂/∂r [batch; R]` of `firstStepObjective` (same arguments).
     let firstStepGradient (cfg: Config) (p: Params) (x: float[,]) (r: float[,]) =
         Config.validateOrThrow cfg |> ignore
         Model.checkParams cfg p
@@ -328,18 +294,9 @@ module Inference =
         Array.init b (fun s -> firstStepSampleGradient cfg p scale (Numerics.row x s) (Numerics.row r s))
         |> Numerics.ofRows cfg.RDim
 
-    /// AdamW hyperparameters of the first step (PyTorch's defaults).
     [<Literal>]
     let FirstStepWeightDecay = ModelConstants.FirstStepWeightDecay
 
-    /// The iterations of `inf_first_step`'s AdamW, whatever computes them (the reference path here,
-    /// tensors in TiDHy.Torch): up to `max_iter` iterations; `iterate i bc1 bc2Sqrt active` runs
-    /// iteration `i` (from 0; `bc1 = 1 − β₁^(i+1)` and `bc2Sqrt = sqrt(1 − β₂^(i+1))` are AdamW's bias
-    /// corrections) on the samples still `active`, and returns per sample whether its relative
-    /// change fell below `tol`. The loop stops once every sample's did (`Batch`, `AllSamples`), or,
-    /// with `PerSample`, once each sample has stopped on its own (a sample is frozen from the
-    /// iteration its change falls below `tol`). Returns the iterations run, whether it converged and
-    /// each sample's iteration count.
     let firstStepLoop
         (cfg: Config)
         (batch: int)
@@ -374,12 +331,6 @@ module Inference =
 
         i, converged, sampleIters
 
-    /// `inf_first_step(x)` on the reference path: AdamW (lr `lr_r`, betas 0.9/0.999, eps 1e-8,
-    /// weight decay 0.01) on `⟨ℓ(decode(r), x)⟩` from `r = 0`, no shrinkage, each step followed by
-    /// the saturation of `r` (`saturate_r_method`, as upstream JAX's first step), stopping when every
-    /// sample's relative change is below `tol` (each sample on its own with `PerSample`
-    /// convergence). `x [batch; D]`; returns `r [batch; R]`. Raises `InferenceDivergedException` as
-    /// soon as an iteration leaves `r` NaN or infinite.
     let inferFirstStepReference (cfg: Config) (p: Params) (x: float[,]) : FirstStepResult =
         Config.validateOrThrow cfg |> ignore
         Model.checkParams cfg p
@@ -427,11 +378,6 @@ module Inference =
             SampleIterations = sampleIters
         }
 
-    /// `inf(x, r_p, r2₀)` (see `inferReference` for the definition) on the implementation that
-    /// `cfg.Backend` names: the generated fused kernels by default (float64, or float32 with
-    /// `FusedFloat32`), or the reference path. `x [batch; D]`, `rP [batch; R]`, `r2 [batch; R2]`;
-    /// returns `r [batch; R]`, `r2 [batch; R2]` and the counts. Every backend raises the same
-    /// `InferenceDivergedException` (iteration, sample, latent) when the inner optimisation overflows.
     let infer (cfg: Config) (p: Params) (x: float[,]) (rP: float[,]) (r2: float[,]) : InferResult =
         match cfg.Backend with
         | Backend.Reference -> inferReference cfg p x rP r2
@@ -440,9 +386,6 @@ module Inference =
             checkInputs cfg p x rP r2 |> ignore
             Fused.infer cfg p x rP r2
 
-    /// `inf_first_step(x)` (see `inferFirstStepReference`) on the implementation that
-    /// `cfg.Backend` names. `x [batch; D]`; returns `r [batch; R]`. Raises `InferenceDivergedException`
-    /// on every backend when the optimisation overflows.
     let inferFirstStep (cfg: Config) (p: Params) (x: float[,]) : FirstStepResult =
         match cfg.Backend with
         | Backend.Reference -> inferFirstStepReference cfg p x
@@ -455,10 +398,6 @@ module Inference =
             checkDomain cfg (nameof x) x
             Fused.inferFirstStep cfg p x
 
-    /// The full name of the generated fused kernel class (a `[TiDHyKernel]` declaration) that runs
-    /// inference for `cfg`: the most specific registered kernel that matches it, an application's own
-    /// declaration included (e.g. `TiDHy.Kernels.GeneralKernel`); `None` with `Backend.Reference`,
-    /// which runs the F# reference path.
     let kernelName (cfg: Config) : string option =
         match (Config.validateOrThrow cfg).Backend with
         | Backend.Reference -> None

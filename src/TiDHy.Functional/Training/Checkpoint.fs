@@ -6,43 +6,26 @@ open System.Security.Cryptography
 open System.Text
 open System.Text.Json
 
-/// A checkpoint that cannot be used: unreadable, truncated, corrupted, or made for another
-/// configuration. The message names the file and the problem.
-/// What a checkpoint file holds: the configuration it was made under and the training state.
+// The public surface of this file and its documentation: Checkpoint.fsi.
 type StoredCheckpoint =
     {
-        /// The stored configuration.
         Config: Config
-        /// The training state.
         State: TrainState
-        /// What the fit that wrote it trained on (`None` for checkpoints saved without it, or
-        /// written before it was recorded).
         Run: TrainingRun option
     }
 
 exception CheckpointException of string with
     override e.Message = e.Data0
 
-/// Training checkpoints: the configuration, parameters, AdamW state, GradNorm state, epoch and
-/// batch position, stateful carry, metrics history and best model, in one file. The file is a header
-/// line `TIDHY-CHECKPOINT 1 sha256=<hex>` followed by a JSON payload whose SHA-256 the header holds,
-/// so truncation and corruption are detected. Numbers are written in round-trip form, so a loaded
-/// state continues training bit for bit as the saved one would.
 [<RequireQualifiedAccess>]
 module Checkpoint =
 
-    /// The first word of every checkpoint file.
     [<Literal>]
     let Magic = "TIDHY-CHECKPOINT"
 
-    /// The format version this library writes and reads.
     [<Literal>]
     let Version = 1
 
-    /// Whether the file at `path` starts with `Magic`, the first word of every checkpoint (a header
-    /// probe that reads `Magic.Length` bytes; `read` checks the rest, checksum included). False for
-    /// a state_dict JSON or any other file, even a shorter one. Raises the IO exceptions of
-    /// `File.OpenRead` (no such file, no permission).
     let isCheckpoint (path: string) : bool =
         use f = File.OpenRead path
         let buf = Array.zeroCreate<byte> Magic.Length
@@ -50,9 +33,6 @@ module Checkpoint =
 
         Encoding.ASCII.GetString(buf, 0, n) = Magic
 
-    /// The first non-finite value of `state` as `(quantity, value)`: the parameters, the AdamW
-    /// moments, the GradNorm weights and `l0`, the stateful carry and the best model, each leaf named
-    /// (`params 'temporal'`, `optimizer.exp_avg_sq 'spatial_decoder.weight'`, …); `None` when all are finite.
     let nonFinite (state: TrainState) : (string * float) option =
         let inTree (what: string) (p: Params) =
             ParamTree.leaves p
@@ -244,9 +224,6 @@ module Checkpoint =
                     |> Option.map (fun (name, v) -> $"history[{h.Epoch}].monitor.{name}", v)
                 ))
 
-    /// The bytes of the checkpoint file of training state `s` under `cfg`, recording `run` when
-    /// given. Raises `CheckpointException` when `s` holds a NaN or infinite parameter, AdamW moment,
-    /// GradNorm weight or `l0`, carry, best model or validation loss: no checkpoint holds one.
     let toBytesWith (cfg: Config) (run: TrainingRun option) (s: TrainState) : byte[] =
         let cfg = Config.validateOrThrow cfg
         Model.checkParams cfg s.Params
@@ -262,13 +239,8 @@ module Checkpoint =
 
         Array.append header body
 
-    /// `toBytesWith cfg None s`.
     let toBytes (cfg: Config) (s: TrainState) : byte[] = toBytesWith cfg None s
 
-    /// Writes the checkpoint of `s` under `cfg` (recording `run` when given) to `path` atomically: a
-    /// temporary file beside it is written and flushed, then renamed over `path`, so a failure leaves
-    /// any existing checkpoint intact. Raises `CheckpointException` naming `path` and the quantity for
-    /// a non-finite state (`toBytesWith`), writing nothing.
     let saveWith (path: string) (cfg: Config) (run: TrainingRun option) (s: TrainState) =
         let bytes =
             try
@@ -278,7 +250,6 @@ module Checkpoint =
 
         DataFile.writeAtomic path (fun f -> f.Write(bytes, 0, bytes.Length))
 
-    /// `saveWith path cfg None s`.
     let save (path: string) (cfg: Config) (s: TrainState) = saveWith path cfg None s
 
     let private readFloat what (e: JsonElement) =
@@ -308,8 +279,6 @@ module Checkpoint =
 
         Array2D.init rows cols (fun i j -> t.Data[i * cols + j])
 
-    /// The configuration differences between `expected` and `stored`, option by option (the table
-    /// `ConfigOptions.all`), as `name: stored in the checkpoint, expected here`.
     let differences (expected: Config) (stored: Config) =
         List.zip (ConfigJson.fields expected) (ConfigJson.fields stored)
         |> List.choose (fun ((key, v), (_, sv)) ->
@@ -538,11 +507,6 @@ module Checkpoint =
         | Some(quantity, value) -> fail what $"{quantity} is {value}; a checkpoint holds only finite values"
         | None -> stored
 
-    /// Parses checkpoint bytes; `what` names the source in errors. Returns the stored configuration,
-    /// training state and run. Raises `CheckpointException` naming `what` and the field for anything
-    /// malformed, even under a valid checksum: a count (`epoch`, `batch`, `optimizer.step`, …) that is
-    /// not a non-negative integer below 2^31, a missing or mistyped field, duplicate JSON keys, a
-    /// NaN or infinite parameter, moment, GradNorm value or validation loss.
     let ofBytes (what: string) (bytes: byte[]) : StoredCheckpoint =
         try
             ofBytesUnchecked what bytes
@@ -553,8 +517,6 @@ module Checkpoint =
         | :? ArgumentException
         | :? Collections.Generic.KeyNotFoundException as ex -> fail what $"malformed checkpoint: {ex.Message}"
 
-    /// Reads the checkpoint at `path`: its stored configuration and training state. Raises
-    /// `CheckpointException` naming the file when it cannot be read, is truncated or corrupted.
     let read (path: string) : StoredCheckpoint =
         let bytes =
             try
@@ -564,8 +526,6 @@ module Checkpoint =
 
         ofBytes path bytes
 
-    /// Reads the checkpoint at `path` and checks that it was made under `cfg`; raises
-    /// `CheckpointException` listing every differing hyperparameter otherwise.
     let load (cfg: Config) (path: string) : TrainState =
         let stored = read path
 
