@@ -142,6 +142,7 @@ let fit =
                     Console.Out.Flush()
                     m
             Selection = HighestMetric("val_" + TrainingMonitor.R2HatAccuracy)
+            StatesSha256 = None
         }
         train
         (Some valid)
