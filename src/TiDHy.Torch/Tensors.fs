@@ -269,15 +269,7 @@ type internal TParams =
 module internal TParams =
 
     /// Raises an ArgumentException unless `p` has the shapes `cfg` requires.
-    let check (cfg: Config) (p: Params) =
-        let actual = ParamLayout.ofParams p |> List.map (fun (n, t) -> n, t.Shape)
-        let expected = ParamLayout.expected cfg
-
-        if actual <> expected then
-            let show l =
-                String.Join(", ", l |> List.map (fun (n, s: int[]) -> n + " [" + String.Join("; ", s) + "]"))
-
-            invalidArg "p" $"p: parameters do not fit the configuration; expected {show expected}, got {show actual}."
+    let check (cfg: Config) (p: Params) = Model.checkParams cfg p
 
     /// The parameters on the device (one copy each, not requiring gradients).
     let ofParams (c: Ctx) (cfg: Config) (p: Params) : TParams =

@@ -14,17 +14,6 @@ module internal TorchArgs =
         | BatchScaling.BatchMean -> 1.0 / float b
         | BatchScaling.PerSample -> 1.0
 
-    let checkInputs (cfg: Config) (p: Params) (x: float[,]) (rP: float[,]) (r2: float[,]) =
-        TParams.check cfg p
-        let b = Shape.checkBatch (nameof x) cfg.InputDim x
-        Shape.checkMatrix (nameof rP) b cfg.RDim rP
-        Shape.checkMatrix (nameof r2) b cfg.R2Dim r2
-        Shape.checkFiniteMatrix (nameof x) x
-        Shape.checkFiniteMatrix (nameof rP) rP
-        Shape.checkFiniteMatrix (nameof r2) r2
-        Inference.checkDomain cfg (nameof x) x
-        b
-
     let checkWindow (cfg: Config) (init: Carry option) (X: float[,,]) =
         let batch, time =
             Shape.checkWindow (nameof X) (if init.IsSome then 1 else 2) cfg.InputDim X
@@ -60,8 +49,10 @@ module TorchAutograd =
 
     open TorchArgs
 
-    /// `Inference.objective` evaluated on tensors (same arguments).
-    let inferenceObjective
+    /// Checks the arguments of `Inference.objective` (as `Inference.checkInputs`) and runs `f` on
+    /// them as device tensors (the configuration, the parameters, the data scale, `x`, the
+    /// projection of `rP`, the target, `r`, `r2`) in a dispose scope; `f` returns host values.
+    let private onInferenceInputs
         options
         cfg
         p
@@ -70,17 +61,17 @@ module TorchAutograd =
         (target: float[,] option)
         (r: float[,])
         (r2: float[,])
+        f
         =
         let cfg = TorchSupport.check cfg
-        let b = checkInputs cfg p x rP r2
+        let b = Inference.checkInputs cfg p x rP r2
         Shape.checkMatrix (nameof r) b cfg.RDim r
         let c = T.ctx options
         use _ = torch.NewDisposeScope()
-        use _ = torch.no_grad ()
         let tp = TParams.ofParams c cfg p
         let proj = TorchModel.project (TorchModel.dynamics cfg tp) (T.ofMatrix c rP)
 
-        TorchInference.objective
+        f
             cfg
             tp
             (scaleOf cfg b)
@@ -89,43 +80,23 @@ module TorchAutograd =
             (target |> Option.map (T.ofMatrix c))
             (T.ofMatrix c r)
             (T.ofMatrix c r2)
-        |> T.scalar
+
+    /// `Inference.objective` evaluated on tensors (same arguments).
+    let inferenceObjective options cfg p x rP target r r2 =
+        onInferenceInputs options cfg p x rP target r r2 (fun cfg tp scale x proj target r r2 ->
+            use _ = torch.no_grad ()
+            TorchInference.objective cfg tp scale x proj target r r2 |> T.scalar)
 
     /// The gradient of `Inference.objective` w.r.t. `r` and `r2` by autograd (same arguments as
     /// `Inference.gradient`): a second opinion on the reference path's hand-derived rules.
-    let inferenceGradient
-        options
-        cfg
-        p
-        (x: float[,])
-        (rP: float[,])
-        (target: float[,] option)
-        (r: float[,])
-        (r2: float[,])
-        =
-        let cfg = TorchSupport.check cfg
-        let b = checkInputs cfg p x rP r2
-        Shape.checkMatrix (nameof r) b cfg.RDim r
-        let c = T.ctx options
-        use _ = torch.NewDisposeScope()
-        let tp = TParams.ofParams c cfg p
-        let proj = TorchModel.project (TorchModel.dynamics cfg tp) (T.ofMatrix c rP)
+    let inferenceGradient options cfg p x rP target r r2 =
+        onInferenceInputs options cfg p x rP target r r2 (fun cfg tp scale x proj target r r2 ->
+            let gr, gr2 = TorchInference.gradient cfg tp scale x proj target r r2
 
-        let gr, gr2 =
-            TorchInference.gradient
-                cfg
-                tp
-                (scaleOf cfg b)
-                (T.ofMatrix c x)
-                proj
-                (target |> Option.map (T.ofMatrix c))
-                (T.ofMatrix c r)
-                (T.ofMatrix c r2)
-
-        {
-            GradR = T.toMatrix gr
-            GradR2 = T.toMatrix gr2
-        }
+            {
+                GradR = T.toMatrix gr
+                GradR2 = T.toMatrix gr2
+            })
 
     /// The gradient of `Inference.firstStepObjective` w.r.t. `r` by autograd.
     let firstStepGradient options cfg p (x: float[,]) (r: float[,]) =

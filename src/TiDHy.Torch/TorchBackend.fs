@@ -69,7 +69,7 @@ module TorchBackend =
         (r2: float[,])
         : InferResult =
         let cfg = TorchSupport.check cfg
-        checkInputs cfg p x rP r2 |> ignore
+        Inference.checkInputs cfg p x rP r2 |> ignore
         let c = T.ctx options
         use _ = torch.NewDisposeScope()
         use _ = torch.no_grad ()

@@ -32,11 +32,9 @@ let private genCase: Gen<Case> =
 
         let! model =
             ConfigGen.model
-                {
+                { ConfigGen.smallSizes with
                     Input = (1, 6)
                     R = (2, 5)
-                    R2 = (1, 4)
-                    Mix = (1, 5)
                     Hidden = (2, 7)
                     R2Hidden = (3, 8)
                 }

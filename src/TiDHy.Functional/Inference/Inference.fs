@@ -106,7 +106,7 @@ module Inference =
                             name
                             $"{name}: entry [row {i}; column {j}] = {x[i, j]}: loss_type {cfg.Loss} needs data in {domain}; rescale the data or choose another loss_type."
 
-    let private checkInputs (cfg: Config) (p: Params) (x: float[,]) (rP: float[,]) (r2: float[,]) =
+    let checkInputs (cfg: Config) (p: Params) (x: float[,]) (rP: float[,]) (r2: float[,]) =
         Config.validateOrThrow cfg |> ignore
         Model.checkParams cfg p
         let b = Shape.checkBatch (nameof x) cfg.InputDim x

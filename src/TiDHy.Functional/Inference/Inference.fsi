@@ -37,6 +37,12 @@ module Inference =
     /// `x [batch; D]` outside the data domain of `cfg.Loss`, and the domain.
     val checkDomain: cfg: Config -> name: string -> x: float[,] -> unit
 
+    /// Checks the arguments of one inference step, as every engine does: `cfg` valid, `p` of its
+    /// shapes, `x [batch; D]`, `rP [batch; R]` and `r2 [batch; R2]` of one batch, finite, and `x` in
+    /// the loss's data domain (`checkDomain`). Returns the batch size; raises `ArgumentException`
+    /// naming the first bad argument.
+    val checkInputs: cfg: Config -> p: Params -> x: float[,] -> rP: float[,] -> r2: float[,] -> int
+
     /// The inference objective `L` of MODEL.md step 2 at the iterate `(r, r2)`, for `x [batch; D]`,
     /// `rP [batch; R]`, `r [batch; R]`, `r2 [batch; R2]`; `target [batch; R2]` is the r2 decoder's
     /// prediction `R2dec([r_iter, r2_iter])`, held constant (required iff `use_r2_decoder`).

@@ -47,11 +47,7 @@ let private problems =
 
         let! model =
             ConfigGen.model
-                {
-                    Input = (1, 7)
-                    R = (1, 6)
-                    R2 = (1, 4)
-                    Mix = (1, 5)
+                { ConfigGen.smallSizes with
                     Hidden = (4, 9)
                     R2Hidden = (4, 7)
                 }

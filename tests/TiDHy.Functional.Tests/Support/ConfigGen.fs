@@ -18,6 +18,18 @@ type Sizes =
         R2Hidden: int * int
     }
 
+/// Sizes small enough for hundreds of property runs: `D` 1–7, `R` 1–6, `R2` 1–4, `M` 1–5, the
+/// hypernetwork's hidden size 1–9 and the r2 decoder's 1–7.
+let smallSizes =
+    {
+        Input = (1, 7)
+        R = (1, 6)
+        R2 = (1, 4)
+        Mix = (1, 5)
+        Hidden = (1, 9)
+        R2Hidden = (1, 7)
+    }
+
 /// `false` or `true`.
 let flag = Gen.elements [ false; true ]
 

@@ -196,17 +196,7 @@ let private problems =
         let! steps = Gen.choose (0, 4)
         let! initial = Gen.elements [ false; true ]
 
-        let! model =
-            ConfigGen.model
-                {
-                    Input = (1, 7)
-                    R = (1, 6)
-                    R2 = (1, 4)
-                    Mix = (1, 5)
-                    Hidden = (1, 9)
-                    R2Hidden = (1, 7)
-                }
-                (Config.defaults 1)
+        let! model = ConfigGen.model ConfigGen.smallSizes (Config.defaults 1)
 
         let! tw = Gen.elements [ 0.0; 0.5; 2.0; 7.25 ]
 

@@ -287,12 +287,9 @@ let private problems =
 
         let! model =
             ConfigGen.model
-                {
+                { ConfigGen.smallSizes with
                     Input = (1, 6)
                     R = (1, 5)
-                    R2 = (1, 4)
-                    Mix = (1, 5)
-                    Hidden = (1, 9)
                     R2Hidden = (1, 6)
                 }
                 smallConfig
