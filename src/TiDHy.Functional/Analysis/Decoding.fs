@@ -258,19 +258,6 @@ module Decoding =
 
     // ---------------------------------------------------------------- splits
 
-    /// A uniformly random permutation of `0 … n − 1` from `key` (Fisher–Yates).
-    let private permutation (key: Key) (n: int) =
-        let p = Array.init n id
-        let u = Random.uniform01 key n
-
-        for i in n - 1 .. -1 .. 1 do
-            let j = min i (int (u[i] * float (i + 1)))
-            let tmp = p[i]
-            p[i] <- p[j]
-            p[j] <- tmp
-
-        p
-
     /// Splits `n` samples into contiguous blocks of `blockLength` (the last may be shorter) and
     /// holds out `ceil(testFraction · blocks)` blocks chosen at random from `key` for testing. Less
     /// optimistic than a random split for time series, whose neighbouring steps are alike.
@@ -286,7 +273,7 @@ module Decoding =
 
         let blocks = (n + blockLength - 1) / blockLength
         let testBlocks = min (blocks - 1) (max 1 (int (ceil (testFraction * float blocks))))
-        let order = permutation key blocks
+        let order = Random.permutation key blocks
         let isTest = Array.zeroCreate blocks
 
         for b in order[0 .. testBlocks - 1] do

@@ -76,3 +76,17 @@ module Random =
             let angle = 2.0 * System.Math.PI * u2
 
             if j % 2 = 0 then radius * cos angle else radius * sin angle)
+
+    /// A uniformly random permutation of `0 … n − 1` from `key` (Fisher–Yates on `uniform01 key n`,
+    /// from the last position down).
+    let permutation (key: Key) (n: int) =
+        let p = Array.init n id
+        let u = uniform01 key n
+
+        for i in n - 1 .. -1 .. 1 do
+            let j = min i (int (u[i] * float (i + 1)))
+            let tmp = p[i]
+            p[i] <- p[j]
+            p[j] <- tmp
+
+        p

@@ -209,16 +209,7 @@ module Train =
         }
 
     let epochOrder (seed: int) (epoch: int) (n: int) =
-        let u = Random.uniform01 (Random.foldIn epoch (Random.key seed)) n
-        let order = Array.init n id
-
-        for i in n - 1 .. -1 .. 1 do
-            let j = min i (int (u[i] * float (i + 1)))
-            let t = order[i]
-            order[i] <- order[j]
-            order[j] <- t
-
-        order
+        Random.permutation (Random.foldIn epoch (Random.key seed)) n
 
     let batches (cfg: Config) (batchSize: int) (seed: int) (epoch: int) (n: int) : int[][] =
         if batchSize <= 0 then
