@@ -30,12 +30,14 @@ type ImportArgs =
 /// The observation features `input_dim` of a state_dict: the outputs of its spatial decoder (the
 /// last layer `spatial_decoder.4` of the nonlinear decoder, else the linear `spatial_decoder.0`).
 let inputDimOf (path: string) (tensors: Map<string, NamedTensor>) =
-    match Map.tryFind "spatial_decoder.4.weight" tensors, Map.tryFind "spatial_decoder.0.weight" tensors with
+    match
+        Map.tryFind ParamNames.SpatialDecoderOutputWeight tensors, Map.tryFind ParamNames.SpatialDecoderWeight tensors
+    with
     | Some w, _
     | None, Some w when w.Shape.Length = 2 -> w.Shape[0]
     | _ ->
         fail
-            $"{path}: no spatial decoder weight ('spatial_decoder.0.weight' or 'spatial_decoder.4.weight') of two dimensions."
+            $"{path}: no spatial decoder weight ('{ParamNames.SpatialDecoderWeight}' or '{ParamNames.SpatialDecoderOutputWeight}') of two dimensions."
 
 /// `tidhy import-torch`; returns the exit code. The configuration is the one `train` reads and
 /// writes: `input_dim` comes from the state_dict when absent, and must match it when present.

@@ -99,6 +99,9 @@ internal sealed class KernelModel
         if (a.Length != n) throw new ArgumentException($"{name}: expected {n} values, got {a.Length}.", name);
     }
 
+    // The error messages name the state_dict leaves as TiDHy.Functional's ParamNames (Core/ParamNames.fs),
+    // their one source of truth, writes them: this project cannot reference the F# library, so the names
+    // are repeated here, and the test ParamNamesTests checks that every one agrees.
     private static void NeedMlp(KernelMlp mlp, int i, int h, int o, bool bias, string name)
     {
         Need(mlp.W0, h * i, name + ".0.weight");

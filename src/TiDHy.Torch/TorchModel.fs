@@ -12,40 +12,43 @@ module internal TorchModel =
     type Tensor = torch.Tensor
 
     let private linear (p: TParams) (prefix: string) (x: Tensor) =
-        match p.TryGet(prefix + ".bias") with
-        | Some b -> F.linear (x, p.Get(prefix + ".weight"), b)
-        | None -> F.linear (x, p.Get(prefix + ".weight"))
+        match p.TryGet(ParamNames.bias prefix) with
+        | Some b -> F.linear (x, p.Get(ParamNames.weight prefix), b)
+        | None -> F.linear (x, p.Get(ParamNames.weight prefix))
 
     /// `Linear, LayerNorm, ELU, Linear, Linear` (state_dict layers `.0`, `.1`, `.3`, `.4`).
     let mlp (p: TParams) (prefix: string) (x: Tensor) =
-        let h = linear p (prefix + ".0") x
-        let gamma = p.Get(prefix + ".1.weight")
+        let h = linear p (ParamNames.layer prefix ParamNames.InputLayer) x
+        let gamma = p.Get(ParamNames.layerWeight prefix ParamNames.NormLayer)
 
         let n =
             F.layer_norm (
                 h,
                 [| gamma.shape[0] |],
                 gamma,
-                p.Get(prefix + ".1.bias"),
+                p.Get(ParamNames.layerBias prefix ParamNames.NormLayer),
                 TiDHy.Kernels.ModelConstants.LayerNormEps
             )
 
         let a = elu n
-        a |> linear p (prefix + ".3") |> linear p (prefix + ".4")
+
+        a
+        |> linear p (ParamNames.layer prefix ParamNames.HiddenLayer)
+        |> linear p (ParamNames.layer prefix ParamNames.OutputLayer)
 
     /// `decode(r)`: `r [n; R]` → `[n; D]` (through a sigmoid with BCE).
     let decode (cfg: Config) (p: TParams) (r: Tensor) =
         let y =
             if cfg.NonlinDecoder then
-                mlp p "spatial_decoder" r
+                mlp p ParamNames.SpatialDecoder r
             else
-                linear p "spatial_decoder.0" r
+                linear p (ParamNames.layer ParamNames.SpatialDecoder ParamNames.InputLayer) r
 
         if cfg.Loss = LossKind.BCE then torch.sigmoid y else y
 
     /// The `M` dynamics matrices `[M; R; R]`.
     let dynamics (cfg: Config) (p: TParams) =
-        let t = p.Get "temporal"
+        let t = p.Get ParamNames.Temporal
 
         if cfg.LowRankTemp then
             torch.einsum ("kia,kja->kij", t, t)
@@ -53,7 +56,7 @@ module internal TorchModel =
             t.reshape (int64 cfg.MixDim, int64 cfg.RDim, int64 cfg.RDim)
 
     /// `hypernet(r2)`: `[n; R2]` → `[n; O]`, after the ReLU.
-    let hypernet (p: TParams) (r2: Tensor) = F.relu (mlp p "hypernet" r2)
+    let hypernet (p: TParams) (r2: Tensor) = F.relu (mlp p ParamNames.Hypernet r2)
 
     /// `P_k = V_k·r_p` for every sample: `V [M; R; R]`, `rP [n; R]` → `[n; M; R]`.
     let project (v: Tensor) (rP: Tensor) = torch.einsum ("kij,bj->bki", v, rP)
@@ -68,7 +71,7 @@ module internal TorchModel =
 
         if cfg.DynBias then
             let b = wb.narrow (1, m, int64 cfg.RDim)
-            rHat +. b * p.Get "temporal_bias", w, Some b
+            rHat +. b * p.Get ParamNames.TemporalBias, w, Some b
         else
             rHat, w, None
 
@@ -77,7 +80,7 @@ module internal TorchModel =
 
     /// `R2dec([r, r2])`: `[n; R]`, `[n; R2]` → `[n; R2]`.
     let r2Decode (p: TParams) (r: Tensor) (r2: Tensor) =
-        mlp p "R2_Decoder" (torch.cat ([| r; r2 |], 1L))
+        mlp p ParamNames.R2Decoder (torch.cat ([| r; r2 |], 1L))
 
     /// The elementwise loss `ℓ(pred, obs)`.
     let element (cfg: Config) (pred: Tensor) (obs: Tensor) =

@@ -165,11 +165,11 @@ module internal TorchObjective =
 
     /// `cos_reg` (unweighted).
     let cosReg (cfg: Config) (p: TParams) =
-        cosineSum (p.Get "temporal") /. float cfg.MixDim
+        cosineSum (p.Get ParamNames.Temporal) /. float cfg.MixDim
 
     /// `orth_r2` (unweighted).
     let orthR2 (cfg: Config) (p: TParams) =
-        cosineSum ((p.Get "hypernet.0.weight").t()) /. float cfg.R2Dim
+        cosineSum ((p.Get ParamNames.HypernetInputWeight).t()) /. float cfg.R2Dim
 
     /// `cos_reg`, `orth_r2` (unweighted) and the core regulariser `cos_eta·cos_reg + orth_alpha_r2·orth_r2`.
     let core (cfg: Config) (p: TParams) =
@@ -179,7 +179,7 @@ module internal TorchObjective =
 
     /// The optional regularisers with a nonzero weight, weighted and summed (`None` when all are off).
     let optional (cfg: Config) (p: TParams) : Tensor option =
-        let spatial () = p.Get "spatial_decoder.0.weight"
+        let spatial () = p.Get ParamNames.SpatialDecoderWeight
 
         let orthSpatial () =
             let w = spatial ()
@@ -188,7 +188,7 @@ module internal TorchObjective =
             (sq e).sum() /. float (r * r)
 
         let nuclear () =
-            let t = p.Get "temporal"
+            let t = p.Get ParamNames.Temporal
 
             if cfg.LowRankTemp then
                 // V_k = U_k·U_kᵀ is positive semidefinite: its nuclear norm is its trace, ‖U_k‖²_F.
@@ -197,8 +197,8 @@ module internal TorchObjective =
                 torch.linalg.svdvals(TorchModel.dynamics cfg p).sum()
 
         [
-            cfg.L1Alpha, (fun () -> (p.Get "temporal").abs().sum())
-            cfg.L1AlphaW, (fun () -> (p.Get "hypernet.4.weight").abs().sum())
+            cfg.L1Alpha, (fun () -> (p.Get ParamNames.Temporal).abs().sum())
+            cfg.L1AlphaW, (fun () -> (p.Get ParamNames.HypernetOutputWeight).abs().sum())
             cfg.L1AlphaSpat, (fun () -> spatial().abs().sum())
             cfg.OrthAlphaSpat, orthSpatial
             cfg.LnucAlpha, nuclear

@@ -41,9 +41,9 @@ type internal Trainer(ctx: Ctx, cfg: Config, state: TrainState) =
         let unit (dim: int64) =
             t / clampMin 1e-12 ((sq t).sum(dim, true).sqrt())
 
-        if cfg.NormalizeSpatial && name = "spatial_decoder.0.weight" then
+        if cfg.NormalizeSpatial && name = ParamNames.SpatialDecoderWeight then
             unit 0L
-        elif cfg.NormalizeTemporal && name = "temporal" then
+        elif cfg.NormalizeTemporal && name = ParamNames.Temporal then
             unit (-1L)
         else
             t

@@ -90,7 +90,9 @@ let ``Train.fitOn the torch engine with a monitor records and selects as Train.f
     // Continuous metrics of the parameters, measured on epochs 2 and 4 (every 2nd and the last);
     // the selection is by the distance of the temporal weights from 1, highest wins.
     let measure (p: Params) =
-        let temporal = ParamTree.leaves p |> List.find (fst >> (=) "temporal") |> snd
+        let temporal =
+            ParamTree.leaves p |> List.find (fst >> (=) ParamNames.Temporal) |> snd
+
         let ss = temporal |> Array.sumBy (fun v -> v * v)
 
         [

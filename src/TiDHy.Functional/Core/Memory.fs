@@ -54,16 +54,16 @@ module Memory =
 
         let key (name: string) =
             match part name with
-            | "spatial_decoder" when cfg.NonlinDecoder -> "hyper_hid_dim"
-            | "spatial_decoder" -> "input_dim"
-            | "temporal"
-            | "temporal_bias" -> "r_dim"
-            | "hypernet" -> "hyper_hid_dim"
+            | ParamNames.SpatialDecoder when cfg.NonlinDecoder -> "hyper_hid_dim"
+            | ParamNames.SpatialDecoder -> "input_dim"
+            | ParamNames.Temporal
+            | ParamNames.TemporalBias -> "r_dim"
+            | ParamNames.Hypernet -> "hyper_hid_dim"
             | _ -> "r2_decoder_hid_dim"
 
         let decoder, rest =
             ParamShapes.shapes cfg
-            |> List.partition (fun (name, _) -> part name = "spatial_decoder")
+            |> List.partition (fun (name, _) -> part name = ParamNames.SpatialDecoder)
 
         decoder @ rest
         |> List.map (fun (name, shape) -> key name, prod (List.ofArray shape))

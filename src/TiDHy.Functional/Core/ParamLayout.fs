@@ -16,7 +16,7 @@ exception StateDictException of message: string with
     override e.Message = e.message
 
 /// The parameter layout: the PyTorch state_dict names and shapes of `Params` (MODEL.md
-/// "Parameters"; `ParamShapes` writes them) and the conversions between `Params` and named
+/// "Parameters"; `ParamNames` names the leaves, `ParamShapes` lists them with their shapes) and the conversions between `Params` and named
 /// tensors. No file format here:
 /// `StateDict` (IO) reads and writes these named tensors as JSON.
 [<RequireQualifiedAccess>]
@@ -82,42 +82,50 @@ module ParamLayout =
         let mlp prefix outBias : MlpParams =
             let lin n bias =
                 {
-                    Weight = mat $"{prefix}.{n}.weight"
-                    Bias = if bias then Some(vec $"{prefix}.{n}.bias") else None
+                    Weight = mat (ParamNames.layerWeight prefix n)
+                    Bias =
+                        if bias then
+                            Some(vec (ParamNames.layerBias prefix n))
+                        else
+                            None
                 }
 
             {
-                Input = lin 0 true
+                Input = lin ParamNames.InputLayer true
                 Norm =
                     {
-                        Gamma = vec $"{prefix}.1.weight"
-                        Beta = vec $"{prefix}.1.bias"
+                        Gamma = vec (ParamNames.layerWeight prefix ParamNames.NormLayer)
+                        Beta = vec (ParamNames.layerBias prefix ParamNames.NormLayer)
                     }
-                Hidden = lin 3 true
-                Output = lin 4 outBias
+                Hidden = lin ParamNames.HiddenLayer true
+                Output = lin ParamNames.OutputLayer outBias
             }
 
         {
             SpatialDecoder =
                 if cfg.NonlinDecoder then
-                    NonlinearDecoder(mlp "spatial_decoder" true)
+                    NonlinearDecoder(mlp ParamNames.SpatialDecoder true)
                 else
                     LinearDecoder
                         {
-                            Weight = mat "spatial_decoder.0.weight"
-                            Bias = Some(vec "spatial_decoder.0.bias")
+                            Weight = mat ParamNames.SpatialDecoderWeight
+                            Bias = Some(vec ParamNames.SpatialDecoderBias)
                         }
             Temporal =
                 if cfg.LowRankTemp then
-                    let t = get "temporal"
+                    let t = get ParamNames.Temporal
                     LowRank(Array3D.init t.Shape[0] t.Shape[1] 2 (fun k i c -> t.Data[(k * t.Shape[1] + i) * 2 + c]))
                 else
-                    FullRank(mat "temporal")
-            TemporalBias = if cfg.DynBias then Some(vec "temporal_bias") else None
-            Hypernet = mlp "hypernet" (not cfg.DynBias)
+                    FullRank(mat ParamNames.Temporal)
+            TemporalBias =
+                if cfg.DynBias then
+                    Some(vec ParamNames.TemporalBias)
+                else
+                    None
+            Hypernet = mlp ParamNames.Hypernet (not cfg.DynBias)
             R2Decoder =
                 if cfg.UseR2Decoder then
-                    Some(mlp "R2_Decoder" true)
+                    Some(mlp ParamNames.R2Decoder true)
                 else
                     None
         }
@@ -126,28 +134,28 @@ module ParamLayout =
     let ofParams (p: Params) : (string * NamedTensor) list =
         let mlp prefix (m: MlpParams) =
             [
-                yield $"{prefix}.0.weight", ofMatrix m.Input.Weight
+                yield ParamNames.layerWeight prefix ParamNames.InputLayer, ofMatrix m.Input.Weight
                 yield!
                     m.Input.Bias
-                    |> Option.map (fun b -> $"{prefix}.0.bias", ofVector b)
+                    |> Option.map (fun b -> ParamNames.layerBias prefix ParamNames.InputLayer, ofVector b)
                     |> Option.toList
-                yield $"{prefix}.1.weight", ofVector m.Norm.Gamma
-                yield $"{prefix}.1.bias", ofVector m.Norm.Beta
-                yield $"{prefix}.3.weight", ofMatrix m.Hidden.Weight
+                yield ParamNames.layerWeight prefix ParamNames.NormLayer, ofVector m.Norm.Gamma
+                yield ParamNames.layerBias prefix ParamNames.NormLayer, ofVector m.Norm.Beta
+                yield ParamNames.layerWeight prefix ParamNames.HiddenLayer, ofMatrix m.Hidden.Weight
                 yield!
                     m.Hidden.Bias
-                    |> Option.map (fun b -> $"{prefix}.3.bias", ofVector b)
+                    |> Option.map (fun b -> ParamNames.layerBias prefix ParamNames.HiddenLayer, ofVector b)
                     |> Option.toList
-                yield $"{prefix}.4.weight", ofMatrix m.Output.Weight
+                yield ParamNames.layerWeight prefix ParamNames.OutputLayer, ofMatrix m.Output.Weight
                 yield!
                     m.Output.Bias
-                    |> Option.map (fun b -> $"{prefix}.4.bias", ofVector b)
+                    |> Option.map (fun b -> ParamNames.layerBias prefix ParamNames.OutputLayer, ofVector b)
                     |> Option.toList
             ]
 
         [
             yield
-                "temporal",
+                ParamNames.Temporal,
                 (match p.Temporal with
                  | FullRank t -> ofMatrix t
                  | LowRank u ->
@@ -158,7 +166,7 @@ module ParamLayout =
             match p.TemporalBias with
             | Some c ->
                 yield
-                    "temporal_bias",
+                    ParamNames.TemporalBias,
                     {
                         Shape = [| 1; c.Length |]
                         Data = Array.copy c
@@ -166,15 +174,15 @@ module ParamLayout =
             | None -> ()
             match p.SpatialDecoder with
             | LinearDecoder l ->
-                yield "spatial_decoder.0.weight", ofMatrix l.Weight
+                yield ParamNames.SpatialDecoderWeight, ofMatrix l.Weight
 
                 yield!
                     l.Bias
-                    |> Option.map (fun b -> "spatial_decoder.0.bias", ofVector b)
+                    |> Option.map (fun b -> ParamNames.SpatialDecoderBias, ofVector b)
                     |> Option.toList
-            | NonlinearDecoder m -> yield! mlp "spatial_decoder" m
-            yield! mlp "hypernet" p.Hypernet
+            | NonlinearDecoder m -> yield! mlp ParamNames.SpatialDecoder m
+            yield! mlp ParamNames.Hypernet p.Hypernet
             match p.R2Decoder with
-            | Some m -> yield! mlp "R2_Decoder" m
+            | Some m -> yield! mlp ParamNames.R2Decoder m
             | None -> ()
         ]

@@ -1,7 +1,7 @@
 namespace TiDHy.Functional
 
-/// The parameter arrays of a configuration, written once: the PyTorch state_dict name and shape of
-/// every leaf of `Params` (MODEL.md "Parameters"), in upstream's order. Shapes are int64, so the
+/// The parameter arrays of a configuration, written once: the PyTorch state_dict name (`ParamNames`)
+/// and shape of every leaf of `Params` (MODEL.md "Parameters"), in upstream's order. Shapes are int64, so the
 /// sizes of any configuration, valid or not, are exact (a product of two int dimensions fits):
 /// `Memory.estimate` counts them before validation, and `ParamLayout.expected` is this list in int
 /// (exact for a valid configuration).
@@ -17,15 +17,15 @@ module internal ParamShapes =
 
     let private mlp (prefix: string) (i: int64) (h: int64) (o: int64) (outBias: bool) =
         [
-            yield $"{prefix}.0.weight", [| h; i |]
-            yield $"{prefix}.0.bias", [| h |]
-            yield $"{prefix}.1.weight", [| h |]
-            yield $"{prefix}.1.bias", [| h |]
-            yield $"{prefix}.3.weight", [| h; h |]
-            yield $"{prefix}.3.bias", [| h |]
-            yield $"{prefix}.4.weight", [| o; h |]
+            yield ParamNames.layerWeight prefix ParamNames.InputLayer, [| h; i |]
+            yield ParamNames.layerBias prefix ParamNames.InputLayer, [| h |]
+            yield ParamNames.layerWeight prefix ParamNames.NormLayer, [| h |]
+            yield ParamNames.layerBias prefix ParamNames.NormLayer, [| h |]
+            yield ParamNames.layerWeight prefix ParamNames.HiddenLayer, [| h; h |]
+            yield ParamNames.layerBias prefix ParamNames.HiddenLayer, [| h |]
+            yield ParamNames.layerWeight prefix ParamNames.OutputLayer, [| o; h |]
             if outBias then
-                yield $"{prefix}.4.bias", [| o |]
+                yield ParamNames.layerBias prefix ParamNames.OutputLayer, [| o |]
         ]
 
     /// The state_dict names and shapes of `cfg`'s parameters, in upstream's order.
@@ -36,15 +36,15 @@ module internal ParamShapes =
         let h, h2 = int64 cfg.HyperHidDim, int64 cfg.R2DecoderHidDim
 
         [
-            yield "temporal", (if cfg.LowRankTemp then [| m; r; 2L |] else [| m; r * r |])
+            yield ParamNames.Temporal, (if cfg.LowRankTemp then [| m; r; 2L |] else [| m; r * r |])
             if cfg.DynBias then
-                yield "temporal_bias", [| 1L; r |]
+                yield ParamNames.TemporalBias, [| 1L; r |]
             if cfg.NonlinDecoder then
-                yield! mlp "spatial_decoder" r h d true
+                yield! mlp ParamNames.SpatialDecoder r h d true
             else
-                yield "spatial_decoder.0.weight", [| d; r |]
-                yield "spatial_decoder.0.bias", [| d |]
-            yield! mlp "hypernet" r2 h (hyperOutputs cfg) (not cfg.DynBias)
+                yield ParamNames.SpatialDecoderWeight, [| d; r |]
+                yield ParamNames.SpatialDecoderBias, [| d |]
+            yield! mlp ParamNames.Hypernet r2 h (hyperOutputs cfg) (not cfg.DynBias)
             if cfg.UseR2Decoder then
-                yield! mlp "R2_Decoder" (r + r2) h2 r2 true
+                yield! mlp ParamNames.R2Decoder (r + r2) h2 r2 true
         ]

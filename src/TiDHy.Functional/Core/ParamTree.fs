@@ -50,11 +50,15 @@ module ParamTree =
 
         let linear name (ls: LinearParams[]) : LinearParams =
             {
-                Weight = matrix $"{name}.weight" (ls |> Array.map _.Weight)
+                Weight = matrix (ParamNames.weight name) (ls |> Array.map _.Weight)
                 Bias =
                     match ls[0].Bias with
                     | Some _ ->
-                        Some(vector $"{name}.bias" (ls |> Array.map (fun l -> l.Bias |> Option.defaultWith mismatch)))
+                        Some(
+                            vector
+                                (ParamNames.bias name)
+                                (ls |> Array.map (fun l -> l.Bias |> Option.defaultWith mismatch))
+                        )
                     | None ->
                         if ls |> Array.exists _.Bias.IsSome then
                             mismatch ()
@@ -64,14 +68,15 @@ module ParamTree =
 
         let mlp prefix (ms: MlpParams[]) : MlpParams =
             {
-                Input = linear $"{prefix}.0" (ms |> Array.map _.Input)
+                Input = linear (ParamNames.layer prefix ParamNames.InputLayer) (ms |> Array.map _.Input)
                 Norm =
                     {
-                        Gamma = vector $"{prefix}.1.weight" (ms |> Array.map _.Norm.Gamma)
-                        Beta = vector $"{prefix}.1.bias" (ms |> Array.map _.Norm.Beta)
+                        Gamma =
+                            vector (ParamNames.layerWeight prefix ParamNames.NormLayer) (ms |> Array.map _.Norm.Gamma)
+                        Beta = vector (ParamNames.layerBias prefix ParamNames.NormLayer) (ms |> Array.map _.Norm.Beta)
                     }
-                Hidden = linear $"{prefix}.3" (ms |> Array.map _.Hidden)
-                Output = linear $"{prefix}.4" (ms |> Array.map _.Output)
+                Hidden = linear (ParamNames.layer prefix ParamNames.HiddenLayer) (ms |> Array.map _.Hidden)
+                Output = linear (ParamNames.layer prefix ParamNames.OutputLayer) (ms |> Array.map _.Output)
             }
 
         let decoder =
@@ -82,7 +87,7 @@ module ParamTree =
                     match p.SpatialDecoder with
                     | LinearDecoder l -> l
                     | NonlinearDecoder _ -> mismatch ())
-                |> linear "spatial_decoder.0"
+                |> linear (ParamNames.layer ParamNames.SpatialDecoder ParamNames.InputLayer)
                 |> LinearDecoder
             | NonlinearDecoder _ ->
                 trees
@@ -90,7 +95,7 @@ module ParamTree =
                     match p.SpatialDecoder with
                     | NonlinearDecoder m -> m
                     | LinearDecoder _ -> mismatch ())
-                |> mlp "spatial_decoder"
+                |> mlp ParamNames.SpatialDecoder
                 |> NonlinearDecoder
 
         let temporal =
@@ -101,7 +106,7 @@ module ParamTree =
                     match p.Temporal with
                     | FullRank t -> t
                     | LowRank _ -> mismatch ())
-                |> matrix "temporal"
+                |> matrix ParamNames.Temporal
                 |> FullRank
             | LowRank u0 ->
                 let us =
@@ -111,7 +116,7 @@ module ParamTree =
                         | LowRank u -> u
                         | FullRank _ -> mismatch ())
 
-                let out = call "temporal" (us |> Array.map flat3)
+                let out = call ParamNames.Temporal (us |> Array.map flat3)
                 let n2, n3 = Array3D.length2 u0, Array3D.length3 u0
                 LowRank(Array3D.init (Array3D.length1 u0) n2 n3 (fun k i c -> out[(k * n2 + i) * n3 + c]))
 
@@ -127,9 +132,9 @@ module ParamTree =
         {
             SpatialDecoder = decoder
             Temporal = temporal
-            TemporalBias = optional _.TemporalBias (vector "temporal_bias")
-            Hypernet = mlp "hypernet" (trees |> Array.map _.Hypernet)
-            R2Decoder = optional _.R2Decoder (mlp "R2_Decoder")
+            TemporalBias = optional _.TemporalBias (vector ParamNames.TemporalBias)
+            Hypernet = mlp ParamNames.Hypernet (trees |> Array.map _.Hypernet)
+            R2Decoder = optional _.R2Decoder (mlp ParamNames.R2Decoder)
         }
 
     /// Like `mapN`, but `f` returns `count` arrays per leaf, giving `count` trees shaped like `trees[0]`.

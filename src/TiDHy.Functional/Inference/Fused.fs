@@ -67,11 +67,11 @@ module internal Fused =
     let private mlp (what: string) (m: MlpParams) =
         KernelMlp(
             flat2 m.Input.Weight,
-            bias (what + ".0.bias") m.Input.Bias,
+            bias (ParamNames.layerBias what ParamNames.InputLayer) m.Input.Bias,
             m.Norm.Gamma,
             m.Norm.Beta,
             flat2 m.Hidden.Weight,
-            bias (what + ".3.bias") m.Hidden.Bias,
+            bias (ParamNames.layerBias what ParamNames.HiddenLayer) m.Hidden.Bias,
             flat2 m.Output.Weight,
             Option.toObj m.Output.Bias
         )
@@ -102,6 +102,46 @@ module internal Fused =
     /// The kernels' sizes of `cfg`: D, R, R2, M, H, H2.
     let sizes (cfg: Config) =
         KernelSizes(cfg.InputDim, cfg.RDim, cfg.R2Dim, cfg.MixDim, cfg.HyperHidDim, cfg.R2DecoderHidDim)
+
+    /// The kernels' float64 model of named tensors: `leaf name` is the array of the state_dict leaf
+    /// `name` (`ParamNames`), or null where `cfg` has no such leaf. The model holds these arrays, not
+    /// copies (`KernelModel.Refill` packs them again after they change).
+    let modelOfLeaves (cfg: Config) (leaf: string -> float[]) : KernelModel =
+        let namedMlp prefix =
+            KernelMlp(
+                leaf (ParamNames.layerWeight prefix ParamNames.InputLayer),
+                leaf (ParamNames.layerBias prefix ParamNames.InputLayer),
+                leaf (ParamNames.layerWeight prefix ParamNames.NormLayer),
+                leaf (ParamNames.layerBias prefix ParamNames.NormLayer),
+                leaf (ParamNames.layerWeight prefix ParamNames.HiddenLayer),
+                leaf (ParamNames.layerBias prefix ParamNames.HiddenLayer),
+                leaf (ParamNames.layerWeight prefix ParamNames.OutputLayer),
+                leaf (ParamNames.layerBias prefix ParamNames.OutputLayer)
+            )
+
+        KernelModel(
+            sizes cfg,
+            (if cfg.NonlinDecoder then
+                 null
+             else
+                 leaf ParamNames.SpatialDecoderWeight),
+            (if cfg.NonlinDecoder then
+                 null
+             else
+                 leaf ParamNames.SpatialDecoderBias),
+            (if cfg.NonlinDecoder then
+                 namedMlp ParamNames.SpatialDecoder
+             else
+                 null),
+            leaf ParamNames.Temporal,
+            cfg.LowRankTemp,
+            leaf ParamNames.TemporalBias,
+            namedMlp ParamNames.Hypernet,
+            (if cfg.UseR2Decoder then
+                 namedMlp ParamNames.R2Decoder
+             else
+                 null)
+        )
 
     let private saturation (s: Saturation) =
         match s with
@@ -139,8 +179,8 @@ module internal Fused =
             fun p ->
                 let linW, linB, nonlin =
                     match p.SpatialDecoder with
-                    | LinearDecoder l -> flat2 l.Weight, bias "spatial_decoder.0.bias" l.Bias, null
-                    | NonlinearDecoder m -> null, null, mlp "spatial_decoder" m
+                    | LinearDecoder l -> flat2 l.Weight, bias ParamNames.SpatialDecoderBias l.Bias, null
+                    | NonlinearDecoder m -> null, null, mlp ParamNames.SpatialDecoder m
 
                 let temporal, lowRank =
                     match p.Temporal with
@@ -155,9 +195,9 @@ module internal Fused =
                     temporal,
                     lowRank,
                     Option.toObj p.TemporalBias,
-                    mlp "hypernet" p.Hypernet,
+                    mlp ParamNames.Hypernet p.Hypernet,
                     (match p.R2Decoder with
-                     | Some m -> mlp "R2_Decoder" m
+                     | Some m -> mlp ParamNames.R2Decoder m
                      | None -> null)
                 )
         )

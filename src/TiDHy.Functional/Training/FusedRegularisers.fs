@@ -78,7 +78,7 @@ module internal FusedRegularisers =
     /// gradient in `w.Core`.
     let core (cfg: Config) (w: Workspace) =
         let p = w.P
-        let t = leaf w "temporal"
+        let t = leaf w ParamNames.Temporal
         let cg, og = w.CosGrad, w.OrthGrad
         Array.Clear(cg, t.Start, t.Length)
         let m = cfg.MixDim
@@ -99,7 +99,7 @@ module internal FusedRegularisers =
             cg[i] <- cg[i] / float m
 
         let cosReg = cosValue / float m
-        let h0 = leaf w "hypernet.0.weight"
+        let h0 = leaf w ParamNames.HypernetInputWeight
         let h, r2 = h0.Shape[0], h0.Shape[1]
         Array.Clear(og, h0.Start, h0.Length)
         let orthValue = cosineSum p og w.Norms h0.Start r2 h 1 r2
@@ -154,9 +154,9 @@ module internal FusedRegularisers =
 
                 let v =
                     match k with
-                    | 0 -> l1 dst "temporal"
-                    | 1 -> l1 dst "hypernet.4.weight"
-                    | 2 -> l1 dst "spatial_decoder.0.weight"
+                    | 0 -> l1 dst ParamNames.Temporal
+                    | 1 -> l1 dst ParamNames.HypernetOutputWeight
+                    | 2 -> l1 dst ParamNames.SpatialDecoderWeight
                     | 3 -> packTerm dst (Regularisers.orthSpatial p)
                     | _ -> packTerm dst (Regularisers.nuclear p)
 
@@ -184,7 +184,7 @@ module internal FusedRegularisers =
         let p = w.P
 
         if cfg.NormalizeSpatial then
-            let l = leaf w "spatial_decoder.0.weight"
+            let l = leaf w ParamNames.SpatialDecoderWeight
             let rows, cols = l.Shape[0], l.Shape[1]
             let norms = w.Norms
 
@@ -203,7 +203,7 @@ module internal FusedRegularisers =
                     p[at] <- p[at] / max norms[j] 1e-12
 
         if cfg.NormalizeTemporal then
-            let t = leaf w "temporal"
+            let t = leaf w ParamNames.Temporal
 
             if cfg.LowRankTemp then
                 for row in 0 .. t.Length / 2 - 1 do

@@ -57,35 +57,7 @@ module internal FusedWorkspace =
                 | Some i -> arrays[i]
                 | None -> null
 
-            let mlp prefix =
-                KernelMlp(
-                    get $"{prefix}.0.weight",
-                    get $"{prefix}.0.bias",
-                    get $"{prefix}.1.weight",
-                    get $"{prefix}.1.bias",
-                    get $"{prefix}.3.weight",
-                    get $"{prefix}.3.bias",
-                    get $"{prefix}.4.weight",
-                    get $"{prefix}.4.bias"
-                )
-
-            KernelModel(
-                Fused.sizes cfg,
-                (if cfg.NonlinDecoder then
-                     null
-                 else
-                     get "spatial_decoder.0.weight"),
-                (if cfg.NonlinDecoder then
-                     null
-                 else
-                     get "spatial_decoder.0.bias"),
-                (if cfg.NonlinDecoder then mlp "spatial_decoder" else null),
-                get "temporal",
-                cfg.LowRankTemp,
-                get "temporal_bias",
-                mlp "hypernet",
-                (if cfg.UseR2Decoder then mlp "R2_Decoder" else null)
-            )
+            Fused.modelOfLeaves cfg get
 
         // The leaves in the order of a `Map` by name (GradNorm's per-task sums run in that order).
         let byName =

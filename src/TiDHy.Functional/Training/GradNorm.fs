@@ -54,14 +54,14 @@ module GradNorm =
     /// Whether the state_dict leaf `name` belongs to task `i`'s parameter set: `P₀` = spatial decoder,
     /// `P₁` = spatial decoder + `temporal`, `P₂` = `temporal` + hypernet, `P₃` = r2 decoder.
     let inTask (i: int) (name: string) =
-        let decoder = name.StartsWith "spatial_decoder."
-        let temporal = name = "temporal"
+        let decoder = ParamNames.inModule ParamNames.SpatialDecoder name
+        let temporal = name = ParamNames.Temporal
 
         match i with
         | 0 -> decoder
         | 1 -> decoder || temporal
-        | 2 -> temporal || name.StartsWith "hypernet."
-        | 3 -> name.StartsWith "R2_Decoder."
+        | 2 -> temporal || ParamNames.inModule ParamNames.Hypernet name
+        | 3 -> ParamNames.inModule ParamNames.R2Decoder name
         | _ -> invalidArg (nameof i) $"i: expected a task 0 … 3, got {i}."
 
     /// `G_i = a_i·Σ_{p∈P_i} ‖∂L_i/∂p‖` (the sum of per-tensor Euclidean norms) for task weights

@@ -117,14 +117,14 @@ module Optim =
                 WeightDecay = cfg.WeightDecay
             }
 
-        if name.StartsWith "spatial_decoder." then
-            group "spatial_decoder" cfg.LearningRateS
-        elif name = "temporal" || name = "temporal_bias" then
-            group "temporal" cfg.LearningRateT
-        elif name.StartsWith "hypernet." then
-            group "hypernet" cfg.LearningRateH
-        elif name.StartsWith "R2_Decoder." then
-            group "R2_Decoder" cfg.LearningRateH
+        if ParamNames.inModule ParamNames.SpatialDecoder name then
+            group ParamNames.SpatialDecoder cfg.LearningRateS
+        elif name = ParamNames.Temporal || name = ParamNames.TemporalBias then
+            group ParamNames.Temporal cfg.LearningRateT
+        elif ParamNames.inModule ParamNames.Hypernet name then
+            group ParamNames.Hypernet cfg.LearningRateH
+        elif ParamNames.inModule ParamNames.R2Decoder name then
+            group ParamNames.R2Decoder cfg.LearningRateH
         else
             invalidArg (nameof name) $"name: '{name}' is not a TiDHy parameter."
 

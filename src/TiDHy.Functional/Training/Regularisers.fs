@@ -71,7 +71,7 @@ module Regularisers =
     let private flatten (rows: float[][]) = Array.concat rows
 
     let private temporalData (p: Params) =
-        ParamTree.leaves p |> List.find (fun (n, _) -> n = "temporal") |> snd
+        ParamTree.leaves p |> List.find (fun (n, _) -> n = ParamNames.Temporal) |> snd
 
     /// `cos_reg`: `(1/M)·Csum` of the `M` flattened dynamics matrices (full rank), or
     /// `(1/M)·Σ_k Csum(rows of U_k)` (low rank: the `R` rows of length 2 inside each factor).
@@ -93,7 +93,7 @@ module Regularisers =
 
         {
             Value = value / float m
-            Grad = only p "temporal" (grad |> Array.map (fun g -> g / float m))
+            Grad = only p ParamNames.Temporal (grad |> Array.map (fun g -> g / float m))
         }
 
     /// `orth_r2`: `(1/R2)·Csum` of the rows of `hypernet.0.weightᵀ` (one row of length `H` per
@@ -105,7 +105,11 @@ module Regularisers =
 
         {
             Value = v / float r2
-            Grad = only p "hypernet.0.weight" (Array.init (h * r2) (fun idx -> g[idx % r2][idx / r2] / float r2))
+            Grad =
+                only
+                    p
+                    ParamNames.HypernetInputWeight
+                    (Array.init (h * r2) (fun idx -> g[idx % r2][idx / r2] / float r2))
         }
 
     let private l1Of (p: Params) (name: string) (data: float[]) =
@@ -115,11 +119,12 @@ module Regularisers =
         }
 
     /// `Σ_k ‖temporal_k‖₁`: the L1 norm of every temporal parameter (weighted by `L1_alpha`).
-    let l1Temporal (p: Params) = l1Of p "temporal" (temporalData p)
+    let l1Temporal (p: Params) =
+        l1Of p ParamNames.Temporal (temporalData p)
 
     /// `‖hypernet.4.weight‖₁` (weighted by `L1_alpha_W`).
     let l1HypernetOutput (p: Params) =
-        l1Of p "hypernet.4.weight" (Seq.cast<float> p.Hypernet.Output.Weight |> Seq.toArray)
+        l1Of p ParamNames.HypernetOutputWeight (Seq.cast<float> p.Hypernet.Output.Weight |> Seq.toArray)
 
     let private spatialWeight (p: Params) =
         match p.SpatialDecoder with
@@ -128,7 +133,7 @@ module Regularisers =
 
     /// `Σ‖rows of spatial_decoder.0.weight‖₁` (weighted by `L1_alpha_spat`).
     let l1Spatial (p: Params) =
-        l1Of p "spatial_decoder.0.weight" (Seq.cast<float>(spatialWeight p) |> Seq.toArray)
+        l1Of p ParamNames.SpatialDecoderWeight (Seq.cast<float>(spatialWeight p) |> Seq.toArray)
 
     /// `mean((WᵀW − I)²)` with `W = spatial_decoder.0.weight [o; R]` (weighted by
     /// `Orth_alpha_spat`); its gradient is `(4/R²)·W·(WᵀW − I)`.
@@ -159,7 +164,7 @@ module Regularisers =
 
         {
             Value = (Seq.cast<float> e |> Seq.sumBy (fun x -> x * x)) / n
-            Grad = only p "spatial_decoder.0.weight" grad
+            Grad = only p ParamNames.SpatialDecoderWeight grad
         }
 
     /// `Σ_k ‖V_k‖_nuclear` (weighted by `Lnuc_alpha`). Full rank: the gradient is `U·Vᵀ` of each
@@ -172,7 +177,7 @@ module Regularisers =
 
             {
                 Value = Array.sumBy (fun x -> x * x) d
-                Grad = only p "temporal" (Array.map (fun x -> 2.0 * x) d)
+                Grad = only p ParamNames.Temporal (Array.map (fun x -> 2.0 * x) d)
             }
         | FullRank t ->
             let m = Array2D.length1 t
@@ -186,7 +191,7 @@ module Regularisers =
 
             {
                 Value = Array.sumBy fst parts
-                Grad = only p "temporal" (parts |> Array.collect snd)
+                Grad = only p ParamNames.Temporal (parts |> Array.collect snd)
             }
 
     /// The floor of SAFE's mixture weights and of their sum (upstream JAX's `epsilon`).

@@ -66,27 +66,27 @@ let ``The kernel's packed layout is ParamLayout.expected's order for every optio
             ParamLayout.expected cfg |> List.sumBy (fun (_, s) -> Array.fold (*) 1 s)
 
         Assert.Equal(total, layout.Count)
-        Assert.Equal(offs["temporal"], layout.Temporal)
-        Assert.Equal(offs["hypernet.0.weight"], layout.Hyp.W0)
-        Assert.Equal(offs["hypernet.1.bias"], layout.Hyp.Beta)
-        Assert.Equal(offs["hypernet.4.weight"], layout.Hyp.W4)
+        Assert.Equal(offs[ParamNames.Temporal], layout.Temporal)
+        Assert.Equal(offs[ParamNames.HypernetInputWeight], layout.Hyp.W0)
+        Assert.Equal(offs[ParamNames.layerBias ParamNames.Hypernet ParamNames.NormLayer], layout.Hyp.Beta)
+        Assert.Equal(offs[ParamNames.HypernetOutputWeight], layout.Hyp.W4)
 
         if cfg.DynBias then
-            Assert.Equal(offs["temporal_bias"], layout.Bias)
+            Assert.Equal(offs[ParamNames.TemporalBias], layout.Bias)
             Assert.Equal(-1, layout.Hyp.B4)
         else
-            Assert.Equal(offs["hypernet.4.bias"], layout.Hyp.B4)
+            Assert.Equal(offs[ParamNames.layerBias ParamNames.Hypernet ParamNames.OutputLayer], layout.Hyp.B4)
 
         if cfg.NonlinDecoder then
-            Assert.Equal(offs["spatial_decoder.0.weight"], layout.Dec.W0)
-            Assert.Equal(offs["spatial_decoder.4.bias"], layout.Dec.B4)
+            Assert.Equal(offs[ParamNames.SpatialDecoderWeight], layout.Dec.W0)
+            Assert.Equal(offs[ParamNames.layerBias ParamNames.SpatialDecoder ParamNames.OutputLayer], layout.Dec.B4)
         else
-            Assert.Equal(offs["spatial_decoder.0.weight"], layout.DecW)
-            Assert.Equal(offs["spatial_decoder.0.bias"], layout.DecB)
+            Assert.Equal(offs[ParamNames.SpatialDecoderWeight], layout.DecW)
+            Assert.Equal(offs[ParamNames.SpatialDecoderBias], layout.DecB)
 
         if cfg.UseR2Decoder then
-            Assert.Equal(offs["R2_Decoder.0.weight"], layout.Q.W0)
-            Assert.Equal(offs["R2_Decoder.4.bias"], layout.Q.B4)
+            Assert.Equal(offs[ParamNames.layerWeight ParamNames.R2Decoder ParamNames.InputLayer], layout.Q.W0)
+            Assert.Equal(offs[ParamNames.layerBias ParamNames.R2Decoder ParamNames.OutputLayer], layout.Q.B4)
 
 /// Parameters and a trajectory for `cfg` on which every term is finite (Poisson needs positive
 /// predictions).

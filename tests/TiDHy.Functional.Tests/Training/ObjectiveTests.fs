@@ -210,4 +210,4 @@ let ``SAFE is the mean of its row value over every step and sample that has a w,
 
         for name, data in ParamTree.leaves diff do
             let moved = data |> Array.exists (fun v -> v <> 0.0)
-            Assert.True((moved = name.StartsWith "hypernet"), $"{name}: changed = {moved}")
+            Assert.True((moved = ParamNames.inModule ParamNames.Hypernet name), $"{name}: changed = {moved}")
