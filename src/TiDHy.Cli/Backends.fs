@@ -4,6 +4,7 @@
 /// registers "torch" and then runs these same commands.
 module TiDHy.Cli.Backends
 
+open System
 open System.Collections.Generic
 open TiDHy.Functional
 open TiDHy.Cli.Args
@@ -82,7 +83,17 @@ let resolve (name: string option) (device: string option) : Choice =
                     | OptionKind.Enum c -> c.Names
                     | _ -> []
 
-                let here = String.concat ", " ("core" :: cases @ (registered () |> List.map _.Name))
+                let names = "core" :: cases @ (registered () |> List.map _.Name)
+                let here = String.concat ", " names
+
+                match
+                    names
+                    |> List.tryFind (fun m -> m.Equals(n.Trim(), StringComparison.OrdinalIgnoreCase))
+                with
+                | Some m ->
+                    usage
+                        $"--backend {n}: no engine of that name; the names are case-sensitive: did you mean {m}? (it has: {here})"
+                | None -> ()
 
                 usage
                     $"--backend {n}: not in this program (it has: {here}). The torch backend runs in `tidhy-torch` (src/TiDHy.Torch.Cli), which carries TorchSharp; `tidhy` stays free of it."

@@ -211,6 +211,13 @@ let ``--backend takes the configuration's engine names: the run records the one 
     for name in [ "core"; "Reference"; "Fused"; "FusedFloat32" ] do
         Assert.Contains(name, err)
 
+    // The names are the configuration's, case and all; a near miss says which was meant.
+    let code, _, err =
+        train data cfg (Path.Combine(dir, "other")) [ "--backend"; "fused" ]
+
+    Assert.Equal(2, code)
+    Assert.Contains("did you mean Fused?", err)
+
     Assert.False(Directory.Exists(Path.Combine(dir, "other")))
 
     // A device goes with a registered backend only.
