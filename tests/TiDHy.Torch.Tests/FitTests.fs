@@ -4,6 +4,7 @@ module TiDHy.Torch.Tests.FitTests
 
 open System
 open TiDHy.Functional
+open TiDHy.Functional.Tests
 open TiDHy.Functional.Tests.TestUtil
 open TiDHy.Torch
 open Xunit
@@ -172,3 +173,26 @@ let ``An inference that diverges in a torch training step is reported as Train.s
     Assert.Contains("the training step (r", torch.Message)
     Assert.Contains("(inference diverged)", torch.Message)
     Assert.Equal(core.Message, torch.Message)
+
+[<Theory>]
+[<InlineData(false)>]
+[<InlineData(true)>]
+let ``Conformance: a torch fit cancelled midway and resumed ends where the fit in one go does`` (stateful: bool) =
+    // Not bit for bit: two identical torch fits can differ in the last bits of the AdamW moments
+    // (libtorch's CPU kernels under a varying thread count; seen here with the machine loaded), and
+    // a resumed fit by a relative 1e-16 (seen here, in `temporal`): 1e-12 leaves room for that
+    // rounding and none for a lost carry, moment or batch.
+    Conformance.checkFitResumes
+        1e-12
+        (TorchBackend.engine TorchOptions.cpu)
+        { smallConfig with
+            Stateful = stateful
+            GradNorm = true
+        }
+
+[<Fact>]
+let ``Conformance: a diverging fit is reported by the torch engine as by the reference engine`` () =
+    Assert.Equal(
+        Conformance.divergenceReport (Train.engine Backend.Reference),
+        Conformance.divergenceReport (TorchBackend.engine TorchOptions.cpu)
+    )

@@ -1,11 +1,13 @@
 /// One conformance suite for every engine (`Engine`: the core's reference path and fused kernels,
 /// the torch package's tensors): each upstream PyTorch fixture case (tests/reference, or
 /// `$TIDHY_REFERENCE_DIR`) run through the engine's operations at the tolerances of
-/// `reference/README.md`: stages 1e-10; inference, forward, evaluation and training 1e-7; equal
-/// iteration counts. The core's tests and the torch tests run these same checks.
+/// `reference/README.md` (stages 1e-10; inference, forward, evaluation and training 1e-7; equal
+/// iteration counts), a fit resumed after a cancellation against the same fit in one go, and the
+/// report of a fit that diverges. The core's tests and the torch tests run these same checks.
 module TiDHy.Functional.Tests.Conformance
 
 open System.IO
+open System.Threading
 open System.Text.Json
 open TiDHy.Functional
 open TiDHy.Functional.Tests.TestUtil
@@ -195,3 +197,105 @@ let run (engine: Engine) (fixture: string) (case: string) =
     let path = Path.Combine(referenceDir, fixture + ".json")
     Assert.True(File.Exists path, $"Reference fixture {path} not found (folder: {referenceDir}).")
     runCase engine case (load path)
+
+let private leaves (p: Params) =
+    ParamTree.leaves p |> List.map (fun (n, v) -> n, Array.copy v)
+
+/// Fits on `engine` three epochs in one go, and again cancelled after the second batch of the
+/// second epoch and resumed from the state it returned: the two end states agree to `tol`
+/// (relative; 0: bit for bit) in the parameters, AdamW moments and step, GradNorm's weights, the
+/// epochs' losses and the best epoch.
+let checkFitResumes (tol: float) (engine: Engine) (cfg: Config) =
+    let windows = TestInputs.syntheticWindows 11 8 6 cfg.InputDim
+    let validation = TestInputs.syntheticWindows 12 4 6 cfg.InputDim
+    let state0 = Train.init cfg (Random.key 3)
+
+    let options =
+        { Train.defaultFitOptions cfg with
+            BatchSize = 2
+            Epochs = 3
+            Seed = 4
+        }
+
+    let whole = Train.fitOn engine cfg options None windows (Some validation) state0
+    use cts = new CancellationTokenSource()
+
+    let cancelling =
+        { options with
+            Cancellation = cts.Token
+            Progress =
+                fun p ->
+                    if p.Epoch = 1 && p.Batch = 2 then
+                        cts.Cancel()
+        }
+
+    let part = Train.fitOn engine cfg cancelling None windows (Some validation) state0
+    Assert.True(part.Cancelled, $"{engine.Name}: the fit was not cancelled")
+    Assert.Equal((1, 2), (part.State.Epoch, part.State.Batch))
+
+    let resumed =
+        Train.fitOn engine cfg options None windows (Some validation) part.State
+
+    Assert.False(resumed.Cancelled)
+    let a, b = whole.State, resumed.State
+    let what = $"{engine.Name} (stateful {cfg.Stateful})"
+
+    let same (name: string) (x: Params) (y: Params) =
+        for (n, u), (_, v) in List.zip (leaves x) (leaves y) do
+            if tol = 0.0 then
+                Assert.True((u = v), $"{what}: {name} {n} differ")
+            else
+                assertClose $"{what}: {name} {n}" tol u v
+
+    same "parameters" a.Params b.Params
+    same "AdamW first moments" a.Optimizer.ExpAvg b.Optimizer.ExpAvg
+    same "AdamW second moments" a.Optimizer.ExpAvgSq b.Optimizer.ExpAvgSq
+    Assert.Equal(a.Optimizer.Step, b.Optimizer.Step)
+    assertClose $"{what}: GradNorm weights" tol a.GradNorm.Weights b.GradNorm.Weights
+    Assert.Equal(a.History.Length, b.History.Length)
+
+    for ea, eb in Array.zip a.History b.History do
+        assertCloseScalar $"{what}: epoch {ea.Epoch} training loss" tol ea.Train.Total eb.Train.Total
+
+        assertClose
+            $"{what}: epoch {ea.Epoch} validation loss"
+            tol
+            (Option.toArray ea.Validation)
+            (Option.toArray eb.Validation)
+
+    Assert.Equal(a.Best.Value.Epoch, b.Best.Value.Epoch)
+
+/// A fit on `engine` whose first batch's inference overflows (lr_r = 1e6 on a window with one huge
+/// sample): raises `TrainingDivergedException` naming epoch 0, batch 0 and the inference, before
+/// anything reaches its checkpoint folder. Returns the message, for comparing engines.
+let divergenceReport (engine: Engine) =
+    let cfg =
+        { smallConfig with
+            LrR = 1e6
+            MaxIter = 400
+        }
+
+    let X =
+        Array3D.init 4 4 cfg.InputDim (fun s t j -> if s = 1 && t = 2 then 1e30 * float (j + 1) else 1e-3)
+
+    let dir = tempDir ()
+
+    try
+        let options =
+            { Train.defaultFitOptions cfg with
+                BatchSize = 4
+                Epochs = 1
+                CheckpointDirectory = Some dir
+            }
+
+        let ex =
+            Assert.Throws<TrainingDivergedException>(fun () ->
+                Train.fitOn engine cfg options None X None (Train.init cfg (Random.key 2))
+                |> ignore)
+
+        Assert.Equal((0, 0), (ex.Epoch, ex.Batch))
+        Assert.Contains("(inference diverged)", ex.Message)
+        Assert.Empty(Directory.GetFiles dir)
+        ex.Message
+    finally
+        Directory.Delete(dir, true)
