@@ -27,7 +27,7 @@ type ITrainingSession =
     abstract ResetCarry: unit -> unit
 
 /// An implementation of TiDHy's inference, evaluation and training, as a value: the core's
-/// `Train.engine` for each of the config's backends (reference, fused, fused_float32), or the
+/// `Train.engine` for each of the config's backends (Reference, Fused, FusedFloat32), or the
 /// TiDHy.Torch package's `TorchBackend.engine` (TorchSharp tensors on a CPU or CUDA device). Every
 /// operation takes the same records in and out on every engine and validates its arguments;
 /// `Train.fitOn` and `Evaluate.evaluateBatchedWith` run the same loops over any of them, and the
@@ -35,7 +35,8 @@ type ITrainingSession =
 [<NoEquality; NoComparison>]
 type Engine =
     {
-        /// A short name, e.g. "fused" or "torch".
+        /// The name `tidhy --backend` takes: the configuration's `backend` name ("Reference",
+        /// "Fused", "FusedFloat32") or a registered engine's ("torch").
         Name: string
         /// The configuration this engine runs for `cfg`: validated (`Config.validateOrThrow`), with
         /// `backend` set where the engine is one of the config's backends; raises

@@ -297,9 +297,9 @@ module Train =
         {
             Name =
                 match backend with
-                | Backend.Reference -> "reference"
-                | Backend.Fused -> "fused"
-                | Backend.FusedFloat32 -> "fused_float32"
+                | Backend.Reference -> "Reference"
+                | Backend.Fused -> "Fused"
+                | Backend.FusedFloat32 -> "FusedFloat32"
             Check = check
             Decode = fun cfg -> Model.decode (check cfg)
             TemporalPrediction = fun cfg -> Model.temporalPrediction (check cfg)

@@ -32,3 +32,15 @@ let ``A fit cancelled midway and resumed ends where the fit in one go does`` (en
 let ``A diverging fit is reported alike by the reference and fused engines`` () =
     let reference = Conformance.divergenceReport (engineOf "Reference")
     Assert.Equal(reference, Conformance.divergenceReport (engineOf "Fused"))
+
+[<Fact>]
+let ``The core's engines are named as the configuration names its backends`` () =
+    let option = ConfigOptions.find "backend"
+
+    let cases =
+        match option.Kind with
+        | OptionKind.Enum c -> c
+        | _ -> failwith "backend is not an enum option"
+
+    for b in [ Backend.Reference; Backend.Fused; Backend.FusedFloat32 ] do
+        Assert.Equal(ConfigOptions.caseName cases (box b), (Train.engine b).Name)
