@@ -4,60 +4,37 @@ open System
 open System.Numerics
 open AnalysisChecks
 
-/// A minimum-cost assignment of rows to columns (SciPy's `linear_sum_assignment`).
+// The public surface of this file and its documentation: Clustering.fsi.
 type LinearAssignment =
     {
-        /// The assigned rows, ascending: `[min(rows, cols)]`.
         Rows: int[]
-        /// The column of each assigned row: `[min(rows, cols)]`.
         Columns: int[]
-        /// The total cost `Σ cost[Rows[i], Columns[i]]`.
         Cost: float
     }
 
-/// How well a clustering agrees with the true labels (scikit-learn's definitions).
 type ClusterAgreement =
     {
-        /// Accuracy after matching clusters to labels one to one (Hungarian algorithm on the
-        /// contingency table); unmatched clusters count as wrong.
         MatchedAccuracy: float
-        /// Adjusted Rand index (`adjusted_rand_score`).
         AdjustedRand: float
-        /// Normalised mutual information, arithmetic normalisation (`normalized_mutual_info_score`).
         NormalisedMutualInformation: float
-        /// Homogeneity: each cluster holds one label.
         Homogeneity: float
-        /// Completeness: each label lies in one cluster.
         Completeness: float
-        /// V-measure, the harmonic mean of homogeneity and completeness.
         VMeasure: float
-        /// Purity: the share of samples whose label is their cluster's most common one.
         Purity: float
     }
 
-/// A k-means clustering.
 type KMeansResult =
     {
-        /// The cluster of each sample, in `0 … k − 1`: `[n]`.
         Labels: int[]
-        /// The cluster centres: `[k; features]`.
         Centroids: float[,]
-        /// The sum of squared distances of the samples to their centres.
         Inertia: float
     }
 
-/// How well a clustering agrees with the true states: the minimum-cost assignment that matches
-/// clusters to labels, the agreement measures and k-means. The measures agree exactly with
-/// scikit-learn (`adjusted_rand_score`, `normalized_mutual_info_score`, …) and the assignment with
-/// SciPy's `linear_sum_assignment` (tests/scripts/make_analysis_expected.py).
 [<RequireQualifiedAccess>]
 module Clustering =
 
     // ---------------------------------------------------------------- assignment
 
-    /// The minimum-cost assignment of rows to columns of `cost [rows; cols]` (the Hungarian
-    /// algorithm with potentials, O(n²·m)): every row is assigned when `rows ≤ cols`, else every
-    /// column; as SciPy's `linear_sum_assignment`. Costs must be finite.
     let linearSumAssignment (cost: float[,]) =
         checkNotNull (nameof cost) cost
         let nr = Array2D.length1 cost
@@ -206,8 +183,6 @@ module Clustering =
 
         max mi 0.0
 
-    /// The adjusted Rand index of `pred [n]` against `truth [n]` (scikit-learn's
-    /// `adjusted_rand_score`): 1 for identical partitions, about 0 for independent ones.
     let adjustedRandIndex (truth: int[]) (pred: int[]) =
         let c = contingency truth pred
         let n = BigInteger truth.Length
@@ -226,8 +201,6 @@ module Clustering =
             2.0 * float (tp * tn - fn * fp)
             / float ((tp + fn) * (fn + tn) + (tp + fp) * (fp + tn))
 
-    /// The normalised mutual information of `pred [n]` and `truth [n]` with the arithmetic mean of
-    /// the entropies (scikit-learn's `normalized_mutual_info_score` default).
     let normalisedMutualInformation (truth: int[]) (pred: int[]) =
         let c = contingency truth pred
 
@@ -248,21 +221,16 @@ module Clustering =
         let hk = labelEntropy (colSums c)
         (if hc <> 0.0 then mi / hc else 1.0), (if hk <> 0.0 then mi / hk else 1.0)
 
-    /// Homogeneity of `pred [n]` against `truth [n]` (scikit-learn's `homogeneity_score`).
     let homogeneity (truth: int[]) (pred: int[]) =
         fst (homogeneityCompleteness truth pred)
 
-    /// Completeness of `pred [n]` against `truth [n]` (scikit-learn's `completeness_score`).
     let completeness (truth: int[]) (pred: int[]) =
         snd (homogeneityCompleteness truth pred)
 
-    /// The V-measure of `pred [n]` against `truth [n]` (scikit-learn's `v_measure_score`, β = 1).
     let vMeasure (truth: int[]) (pred: int[]) =
         let h, c = homogeneityCompleteness truth pred
         if h + c = 0.0 then 0.0 else 2.0 * h * c / (h + c)
 
-    /// Purity of `pred [n]` against `truth [n]`: the share of samples whose label is the most
-    /// common one of their cluster.
     let purity (truth: int[]) (pred: int[]) =
         let c = contingency truth pred
 
@@ -271,15 +239,11 @@ module Clustering =
 
         float (Array.sum top) / float truth.Length
 
-    /// The accuracy of `pred [n]` against `truth [n]` after matching clusters to labels one to one
-    /// so that the most samples agree (Hungarian algorithm on the contingency table); samples in
-    /// unmatched clusters count as wrong.
     let matchedAccuracy (truth: int[]) (pred: int[]) =
         let c = contingency truth pred
         let m = linearSumAssignment (Array2D.map (fun v -> -(float v)) c)
         -m.Cost / float truth.Length
 
-    /// Every agreement measure of `pred [n]` against `truth [n]`.
     let clusterAgreement (truth: int[]) (pred: int[]) =
         let h, c = homogeneityCompleteness truth pred
 
@@ -380,9 +344,6 @@ module Clustering =
             Inertia = Seq.sum (seq { for i in 0 .. n - 1 -> sqDist x i centroids labels[i] })
         }
 
-    /// k-means (Lloyd's algorithm from k-means++ seeds, 10 seedings from `key`, the one of least
-    /// inertia kept; at most 300 iterations each): `x [n; features]` → labels `[n]` and centres
-    /// `[k; features]`. Deterministic given `key`; not scikit-learn's random stream.
     let kMeans (key: Key) (k: int) (x: float[,]) =
         checkNotNull (nameof x) x
         let n = Array2D.length1 x

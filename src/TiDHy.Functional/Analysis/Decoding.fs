@@ -3,68 +3,37 @@ namespace TiDHy.Functional
 open System
 open AnalysisChecks
 
-/// A split of `n` samples into training and test indices (each sorted ascending, disjoint, together
-/// `0 … n − 1`).
-type DataSplit =
-    {
-        /// Training indices.
-        Train: int[]
-        /// Test indices.
-        Test: int[]
-    }
+// The public surface of this file and its documentation: Decoding.fsi.
+type DataSplit = { Train: int[]; Test: int[] }
 
-/// The held-out accuracy of a decoder on one split.
 type DecodingScore =
     {
-        /// The share of test samples whose label was predicted correctly.
         Accuracy: float
-        /// Chance: the share of the most common label among the test labels (the best accuracy of a
-        /// decoder that always says the same label).
         Chance: float
-        /// Training samples.
         TrainSize: int
-        /// Test samples.
         TestSize: int
     }
 
-/// Decoding accuracy over several splits.
 type DecodingSpread =
     {
-        /// One score per split.
         Scores: DecodingScore[]
-        /// Mean accuracy.
         Mean: float
-        /// Standard deviation of the accuracies (population, `ddof = 0`).
         Std: float
-        /// Smallest accuracy.
         Min: float
-        /// Largest accuracy.
         Max: float
-        /// Mean chance level.
         ChanceMean: float
     }
 
-/// Decoding of discrete states from the evaluation record, as upstream's notebooks and `utils/` do
-/// it: the labels to decode (joint states, state labels, the dominant component), k nearest
-/// neighbours, random and contiguous-block splits of the steps, chance level and the spread over
-/// splits. The decoder agrees exactly with scikit-learn's `KNeighborsClassifier`
-/// (tests/scripts/make_analysis_expected.py).
 [<RequireQualifiedAccess>]
 module Decoding =
 
     // ---------------------------------------------------------------- arrays and labels
 
-    /// Joins the windows of a record array: `a [windows; T; k]` → `[windows·T; k]`, window-major.
     let flatten (a: float[,,]) =
         checkNotNull (nameof a) a
         let t = Array3D.length2 a
         Array2D.init (Array3D.length1 a * t) (Array3D.length3 a) (fun i k -> a[i / t, i % t, k])
 
-    /// The joint discrete state of several systems at each step: `states [time; systems]`, each in
-    /// `0 … statesPerSystem − 1`, → `[time]` with `Σ_i states[t, i]·K^(systems − 1 − i)` (system 0
-    /// the most significant digit), in `0 … K^systems − 1`. Raises `ArgumentException` when
-    /// `K^systems − 1` exceeds `Int32.MaxValue` (e.g. 32 binary systems), whatever the values:
-    /// `stateLabels` numbers the joint states seen instead.
     let jointStates (statesPerSystem: int) (states: int[,]) =
         checkNotNull (nameof states) states
 
@@ -99,8 +68,6 @@ module Decoding =
 
             acc)
 
-    /// The index of the largest entry of each row (the first on ties, as NumPy's `argmax`):
-    /// `x [n; k]` → `[n]`. With `x` the mixture weights `W`, the dominant component at each step.
     let argmaxLabels (x: float[,]) =
         checkNotNull (nameof x) x
 
@@ -116,10 +83,6 @@ module Decoding =
 
             best)
 
-    /// The label of each row of `states [time; systems]` (integer discrete states): the rows'
-    /// distinct values numbered in order of first appearance, `[time]`. Two steps share a label
-    /// exactly when their states agree in every system, as with `jointStates`, without needing the
-    /// number of states per system.
     let stateLabels (states: int[,]) =
         checkNotNull (nameof states) states
         let seen = Collections.Generic.Dictionary<int list, int>()
@@ -136,12 +99,6 @@ module Decoding =
 
     // ---------------------------------------------------------------- k nearest neighbours
 
-    /// The predicted label of each test row by a vote of its `k` nearest training rows (Euclidean
-    /// distance, uniform weights), as scikit-learn's `KNeighborsClassifier(n_neighbors=k)`:
-    /// `trainX [n; d]`, `trainY [n]`, `testX [m; d]` → `[m]`. Ties are broken as scikit-learn
-    /// breaks them: among tied votes the smallest label wins; among training rows equidistant at
-    /// the k-th place, those that scikit-learn's neighbour heap keeps (rows visited in index order,
-    /// a row no closer than the farthest kept one is not admitted).
     let knnPredict (k: int) (trainX: float[,]) (trainY: int[]) (testX: float[,]) =
         checkNotNull (nameof trainX) trainX
         checkNotNull (nameof trainY) trainY
@@ -229,8 +186,6 @@ module Decoding =
         if labels.Length <> expected then
             fail name $"expected {expected} labels (the rows of the features), got {labels.Length}."
 
-    /// The share of `testY` that `knnPredict k` predicts: `trainX [n; d]`, `trainY [n]`,
-    /// `testX [m; d]`, `testY [m]`.
     let knnAccuracyWith (k: int) (trainX: float[,]) (trainY: int[]) (testX: float[,]) (testY: int[]) =
         checkNotNull (nameof testX) testX
         checkLabels (nameof testY) (Array2D.length1 testX) testY
@@ -239,17 +194,12 @@ module Decoding =
         float (Array.fold2 (fun n p y -> if p = y then n + 1 else n) 0 predicted testY)
         / float testY.Length
 
-    /// The number of neighbours upstream's notebooks use: 3.
     [<Literal>]
     let defaultNeighbours = 3
 
-    /// `knnAccuracyWith 3`: the held-out accuracy of upstream's decoder
-    /// (`KNeighborsClassifier(n_neighbors=3)`): `trainX [n; d]`, `trainY [n]`, `testX [m; d]`,
-    /// `testY [m]`.
     let knnAccuracy (trainX: float[,]) (trainY: int[]) (testX: float[,]) (testY: int[]) =
         knnAccuracyWith defaultNeighbours trainX trainY testX testY
 
-    /// The chance level of `labels [m]`: the share of the most common label.
     let chance (labels: int[]) =
         checkNotNull (nameof labels) labels
         checkNotEmpty (nameof labels) labels.Length
@@ -258,9 +208,6 @@ module Decoding =
 
     // ---------------------------------------------------------------- splits
 
-    /// Splits `n` samples into contiguous blocks of `blockLength` (the last may be shorter) and
-    /// holds out `ceil(testFraction · blocks)` blocks chosen at random from `key` for testing. Less
-    /// optimistic than a random split for time series, whose neighbouring steps are alike.
     let blockSplit (key: Key) (n: int) (blockLength: int) (testFraction: float) =
         if n < 2 then
             fail (nameof n) $"expected >= 2 samples, got {n}."
@@ -286,22 +233,18 @@ module Decoding =
             Test = all |> Array.filter (fun i -> isTest[i / blockLength])
         }
 
-    /// Holds out `ceil(testFraction · n)` of `n` samples chosen at random from `key` for testing
-    /// (scikit-learn's `train_test_split` sizes; its random stream cannot be reproduced).
     let randomSplit (key: Key) (n: int) (testFraction: float) =
         if n < 2 then
             fail (nameof n) $"expected >= 2 samples, got {n}."
 
         blockSplit key n 1 testFraction
 
-    /// `count` random splits (`randomSplit`), split `i` from `Random.foldIn i key`: `[count]`.
     let randomSplits (key: Key) (count: int) (n: int) (testFraction: float) =
         if count < 1 then
             fail (nameof count) $"expected >= 1, got {count}."
 
         Array.init count (fun i -> randomSplit (Random.foldIn i key) n testFraction)
 
-    /// `count` block splits (`blockSplit`), split `i` from `Random.foldIn i key`: `[count]`.
     let blockSplits (key: Key) (count: int) (n: int) (blockLength: int) (testFraction: float) =
         if count < 1 then
             fail (nameof count) $"expected >= 1, got {count}."
@@ -311,8 +254,6 @@ module Decoding =
     let private rows (x: float[,]) (idx: int[]) =
         Array2D.init idx.Length (Array2D.length2 x) (fun i c -> x[idx[i], c])
 
-    /// The accuracy of `knnPredict k` trained on `split.Train` and tested on `split.Test`, with the
-    /// chance level of the test labels: `features [n; d]`, `labels [n]`.
     let decodingScore (k: int) (features: float[,]) (labels: int[]) (split: DataSplit) =
         checkNotNull (nameof features) features
         let n = Array2D.length1 features
@@ -341,8 +282,6 @@ module Decoding =
             TestSize = split.Test.Length
         }
 
-    /// `decodingScore k` on each split, with mean, standard deviation (population), extremes and
-    /// mean chance: `features [n; d]`, `labels [n]`, `splits [s]`.
     let decodingSpread (k: int) (features: float[,]) (labels: int[]) (splits: DataSplit[]) =
         checkNotNull (nameof splits) splits
         checkNotEmpty (nameof splits) splits.Length
