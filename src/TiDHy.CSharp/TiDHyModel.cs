@@ -27,7 +27,7 @@ namespace TiDHy.CSharp;
 /// multiples of the batch size; with <see cref="BatchScaling.PerSample"/> and
 /// <see cref="Convergence.PerSample"/> every sample is independent of the others.
 /// </remarks>
-public sealed class TiDHyModel
+public sealed partial class TiDHyModel
 {
     /// <summary>Training's default batch size, and so the default batch of inference and evaluation (<see cref="FitSettings.BatchSize"/>).</summary>
     private const int DefaultBatchSize = 16;

@@ -18,6 +18,8 @@ type EvalArgs =
     | Config of file: string
     | States of file: string
     | Batch_Size of int
+    | Window of steps: int
+    | Carry
     | Force
     | Backend of name: string
     | Device of string
@@ -26,11 +28,15 @@ type EvalArgs =
         member a.Usage =
             match a with
             | Force -> "replace the run files already in the output folder."
+            | Window _ ->
+                "evaluate in consecutive windows of this many steps, each from a zero state (upstream's and the paper's evaluation; the latents restart every window). Default: one continuous pass over the series."
+            | Carry ->
+                "with --window: carry the latents from each window to the next (the stateful carry): the same numbers as the default continuous pass, computed window by window."
             | Backend _ ->
                 "the engine, named as the configuration's backend key names it: Reference, Fused or FusedFloat32; core (default: the configuration's own); or torch (in tidhy-torch only; README, \"Torch backend\")."
             | Device _ -> "with --backend torch: cpu (default), cuda or cuda:N."
             | Batch_Size _ ->
-                "windows per inference batch, >= 1 (default 16, train's default; with upstream's batch_scaling BatchMean inference depends on it)."
+                "the training batch size, >= 1 (default 16, train's default): windows per inference batch with --window; with upstream's batch_scaling BatchMean, a continuous pass infers as in batches of this size."
             | Model _ -> "a checkpoint (*.tidhy.json) or a state_dict JSON (then --config is needed)."
             | Data _ -> "series [time × features] to evaluate: .csv, .npy, .npz or .h5 (file.h5:/path/to/dataset)."
             | Out _ -> "output folder: record.npz, record.h5, metrics.csv, plots and index.html."
@@ -117,14 +123,34 @@ let runWith (stop: CancellationToken) (stopCode: unit -> int) (written: string -
 
     let cfg = Backends.configure backend cfg
 
-    let windows = windowsOf dataPath cfg cfg.SequenceLength series
+    let mode =
+        match args.TryGetResult EvalArgs.Window, args.Contains EvalArgs.Carry with
+        | None, false -> SeriesEvaluation.Continuous
+        | None, true -> fail "--carry goes with --window (the default evaluation is already continuous)."
+        | Some w, carry ->
+            let w = positive "--window" w
+
+            if w > Array2D.length1 series then
+                fail $"--window {w}: longer than the {Array2D.length1 series} steps of {dataPath}."
+
+            if carry then
+                SeriesEvaluation.Carried w
+            else
+                SeriesEvaluation.Restarting w
+
+    Data.checkDomain cfg dataPath series
+    let engine = Backends.engineOf backend cfg
 
     let record =
-        Evaluate.evaluateSeriesWindowsWith
-            ((Backends.engineOf backend cfg).EvaluateRecord cfg p None)
-            cfg
-            batchSize
-            windows
+        try
+            Evaluate.evaluateSeriesWith (engine.EvaluateRecord cfg p) cfg batchSize mode series
+        with :? System.ArgumentException as ex ->
+            // The series' own problems (too long for the memory, non-finite values): one line.
+            let suffix = $" (Parameter '{ex.ParamName}')"
+            fail $"{dataPath}: {ex.Message.Replace(suffix, System.String.Empty)}"
+
+    let steps = Evaluate.evaluatedSteps mode (Array2D.length1 series)
+    let windows = record.I
 
     let losses =
         [
@@ -144,18 +170,18 @@ let runWith (stop: CancellationToken) (stopCode: unit -> int) (written: string -
         args.TryGetResult EvalArgs.States
         |> Option.map (fun f ->
             let s = loadStates f
-            let used = Array3D.length1 windows * cfg.SequenceLength
 
-            if Array2D.length1 s < used then
-                fail $"{f}: {Array2D.length1 s} time steps, fewer than the {used} evaluated."
+            if Array2D.length1 s < steps then
+                fail $"{f}: {Array2D.length1 s} time steps, fewer than the {steps} evaluated."
 
-            s[.. used - 1, *])
+            s[.. steps - 1, *])
 
     let share = Train.maxIterShare cfg.MaxIter record.Iterations
 
     let summary =
         [
-            "data", $"{dataPath}: {Array3D.length1 windows} windows of {cfg.SequenceLength} steps"
+            "data",
+            $"{dataPath}: {Array2D.length1 series} steps, evaluated {Evaluate.describe mode (Array2D.length1 series)}"
             "reconstruction loss", $"{record.SpatialLossRHatAvg:F6}"
             "forecast loss", $"{record.SpatialLossRBarAvg:F6}"
             "temporal loss", $"{record.TempLossAvg:F6}"
@@ -217,9 +243,10 @@ let runWith (stop: CancellationToken) (stopCode: unit -> int) (written: string -
                      || List.contains f EvalFiles
                  )))
 
+        printfn "Evaluated %s." (Evaluate.describe mode (Array2D.length1 series))
+
         printfn
-            "Evaluated %d windows: reconstruction %.6f, forecast %.6f, temporal %.6f. Record: %s; report: %s"
-            (Array3D.length1 windows)
+            "Losses per window (summed over time, averaged over windows): reconstruction %.6f, forecast %.6f, temporal %.6f. Record: %s; report: %s"
             record.SpatialLossRHatAvg
             record.SpatialLossRBarAvg
             record.TempLossAvg

@@ -15,6 +15,8 @@ module TrainingMonitor =
     [<Literal>]
     let monitorSplits = 5
 
+    let blockLength (steps: int) = max 1 (min 100 (steps / 8))
+
     let decodingMonitor
         (cfg: Config)
         (batchSize: int)
@@ -34,10 +36,17 @@ module TrainingMonitor =
         if batchSize < 1 then
             fail (nameof batchSize) $"expected a positive batch size, got {batchSize}."
 
-        let splits = Decoding.randomSplits (Random.key 0) monitorSplits steps 0.25
+        let t = Array3D.length2 validation
+
+        let series =
+            Array2D.init steps (Array3D.length3 validation) (fun i d -> validation[i / t, i % t, d])
+
+        let splits =
+            Decoding.blockSplits (Random.key 0) monitorSplits steps (blockLength steps) 0.25
 
         fun p ->
-            let record = Evaluate.evaluateBatched cfg p batchSize validation
+            let record =
+                Evaluate.evaluateSeries cfg p batchSize SeriesEvaluation.Continuous series
 
             let accuracy (a: float[,,]) =
                 (Decoding.decodingSpread Decoding.defaultNeighbours (Decoding.flatten a) labels splits).Mean

@@ -14,17 +14,23 @@ module TrainingMonitor =
     [<Literal>]
     val WAccuracy: string = "w_accuracy"
 
-    /// The number of random splits `decodingMonitor` averages over.
+    /// The number of block splits `decodingMonitor` averages over.
     [<Literal>]
     val monitorSplits: int = 5
 
+    /// The length of the held-out blocks of `decodingMonitor` on `steps` validation steps: 100 steps,
+    /// or `steps / 8` (at least 1) when that is shorter, so that there are at least 8 blocks.
+    val blockLength: steps: int -> int
+
     /// The measure of a `Monitoring` (`Train.fitMonitored`) that decodes the true states from the
-    /// validation windows: for parameters `p`, `Evaluate.evaluateBatched cfg p batchSize validation`
-    /// (from a zero state per window, in batches of `batchSize` as training's validation), then the
-    /// mean held-out accuracy of `Decoding.knnPredict 3` on `Decoding.flatten R2Hat` and on
-    /// `Decoding.flatten W` over `monitorSplits` random 75/25 splits of the steps from the fixed key
-    /// `Random.key 0` (the same splits every epoch), as `[R2HatAccuracy, _; WAccuracy, _]`.
-    /// `validation [n; T; D]`, `labels [n·T]` the state label of each validation step, window-major
+    /// validation windows as `tidhy eval` and the demo evaluate: for parameters `p`, the windows
+    /// `validation [n; T; D]` (consecutive and non-overlapping, as `tidhy train` and the demo make
+    /// them) joined into one series and evaluated continuously (`Evaluate.evaluateSeries cfg p
+    /// batchSize SeriesEvaluation.Continuous`), then the mean held-out accuracy of
+    /// `Decoding.knnPredict 3` on `R2Hat` and on `W` over `monitorSplits` splits that hold out 25% of
+    /// the contiguous blocks of `blockLength` steps (`Decoding.blockSplits` from the fixed key
+    /// `Random.key 0`, the same splits every epoch; random per-step splits leak time), as
+    /// `[R2HatAccuracy, _; WAccuracy, _]`. `labels [n·T]` is the state label of each validation step
     /// (`Decoding.stateLabels` or `Decoding.jointStates` of the states aligned with the windows).
     /// Raises `ArgumentException` for a label count other than `n·T` or fewer than 8 steps.
     val decodingMonitor:

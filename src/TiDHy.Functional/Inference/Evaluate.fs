@@ -23,6 +23,12 @@ type EvaluationRecord =
         Final: Carry
     }
 
+[<RequireQualifiedAccess>]
+type SeriesEvaluation =
+    | Continuous
+    | Carried of window: int
+    | Restarting of window: int
+
 type EvaluationStep =
     {
         IBar: float[,]
@@ -242,20 +248,197 @@ module Evaluate =
         |> Array.map (fun idx -> idx.Length, evaluate X[idx[0] .. idx[idx.Length - 1], *, *])
         |> joinBatches
 
-    let evaluateSeriesWindowsWith
-        (evaluate: float[,,] -> EvaluationRecord)
-        (cfg: Config)
-        (batchSize: int)
-        (X: float[,,])
-        : EvaluationRecord =
-        if cfg.Stateful then
-            let n, t = Shape.checkWindow (nameof X) 1 cfg.InputDim X
-            evaluate (Array3D.init 1 (n * t) cfg.InputDim (fun _ i d -> X[i / t, i % t, d]))
-        else
-            evaluateBatchedWith evaluate cfg batchSize X
-
     let evaluateBatched (cfg: Config) (p: Params) (batchSize: int) (X: float[,,]) : EvaluationRecord =
         evaluateBatchedWith (evaluateRecord cfg p None) cfg batchSize X
 
-    let evaluateSeriesWindows (cfg: Config) (p: Params) (batchSize: int) (X: float[,,]) : EvaluationRecord =
-        evaluateSeriesWindowsWith (evaluateRecord cfg p None) cfg batchSize X
+    let replicas (cfg: Config) (batchSize: int) =
+        if batchSize <= 0 then
+            invalidArg (nameof batchSize) $"batchSize: expected a positive batch size, got {batchSize}."
+
+        match cfg.BatchScaling with
+        | BatchScaling.BatchMean -> batchSize
+        | BatchScaling.PerSample -> 1
+
+    [<Literal>]
+    let ChunkSteps = 1000
+
+    let evaluatedSteps (mode: SeriesEvaluation) (steps: int) =
+        match mode with
+        | SeriesEvaluation.Continuous -> steps
+        | SeriesEvaluation.Carried window
+        | SeriesEvaluation.Restarting window -> if window <= 0 then 0 else steps / window * window
+
+    let describe (mode: SeriesEvaluation) (steps: int) =
+        let used = evaluatedSteps mode steps
+
+        let dropped =
+            if used < steps then
+                $"; the last {steps - used} steps fill no window and are not evaluated"
+            else
+                ""
+
+        match mode with
+        | SeriesEvaluation.Continuous ->
+            $"continuously: one pass over {steps} steps, the latents carried from step to step"
+        | SeriesEvaluation.Carried w ->
+            $"continuously in {used / w} windows of {w} steps, the latents carried from window to window{dropped}"
+        | SeriesEvaluation.Restarting w ->
+            $"in {used / w} windows of {w} steps, each from a zero state (upstream's evaluation){dropped}"
+
+    /// The first sample of a record `[B; T; ·]`: `[1; T; ·]` (averages as they are: the samples are copies).
+    let private firstSample (r: EvaluationRecord) : EvaluationRecord =
+        if Array3D.length1 r.I = 1 then
+            r
+        else
+            let one (a: float[,,]) = a[0..0, *, *]
+
+            { r with
+                IBar = one r.IBar
+                IHat = one r.IHat
+                I = one r.I
+                RBar = one r.RBar
+                RHat = one r.RHat
+                R2Hat = one r.R2Hat
+                W = one r.W
+                Ut = r.Ut[0..0, *, *, *]
+                B = r.B |> Option.map one
+                TempLoss = one r.TempLoss
+                SpatialLossRHat = one r.SpatialLossRHat
+                SpatialLossRBar = one r.SpatialLossRBar
+                Final =
+                    {
+                        R = r.Final.R[0..0, *]
+                        R2 = r.Final.R2[0..0, *]
+                    }
+            }
+
+    /// `copies` rows of the one-sample carry `c`.
+    let private replicateCarry (copies: int) (c: Carry) : Carry =
+        let rep (a: float[,]) =
+            Array2D.init copies (Array2D.length2 a) (fun _ j -> a[0, j])
+
+        { R = rep c.R; R2 = rep c.R2 }
+
+    /// Joins the records of consecutive single-sample windows `[1; T_i; ·]` into one `[1; Σ T_i; ·]`.
+    let private joinInTime (parts: EvaluationRecord[]) : EvaluationRecord =
+        let t = parts |> Array.sumBy (fun r -> Array3D.length2 r.I)
+
+        let cat (f: EvaluationRecord -> float[,,]) =
+            let arrays = parts |> Array.map f
+            let out = Array3D.zeroCreate 1 t (Array3D.length3 arrays[0])
+            let mutable t0 = 0
+
+            for a in arrays do
+                for j in 0 .. Array3D.length2 a - 1 do
+                    for k in 0 .. Array3D.length3 a - 1 do
+                        out[0, t0 + j, k] <- a[0, j, k]
+
+                t0 <- t0 + Array3D.length2 a
+
+            out
+
+        let r = Array4D.length3 parts[0].Ut
+        let ut = Array4D.zeroCreate 1 t r r
+        let mutable t0 = 0
+
+        for part in parts do
+            let a = part.Ut
+
+            for j in 0 .. Array4D.length2 a - 1 do
+                for k in 0 .. r - 1 do
+                    for l in 0 .. r - 1 do
+                        ut[0, t0 + j, k, l] <- a[0, j, k, l]
+
+            t0 <- t0 + Array4D.length2 a
+
+        let sum (f: EvaluationRecord -> float) = parts |> Array.sumBy f
+        let last = parts[parts.Length - 1]
+
+        {
+            SpatialLossRHatAvg = sum _.SpatialLossRHatAvg
+            SpatialLossRBarAvg = sum _.SpatialLossRBarAvg
+            TempLossAvg = sum _.TempLossAvg
+            IBar = cat _.IBar
+            IHat = cat _.IHat
+            I = cat _.I
+            RBar = cat _.RBar
+            RHat = cat _.RHat
+            R2Hat = cat _.R2Hat
+            W = cat _.W
+            Ut = ut
+            B = parts[0].B |> Option.map (fun _ -> cat (fun r -> r.B.Value))
+            TempLoss = cat _.TempLoss
+            SpatialLossRHat = cat _.SpatialLossRHat
+            SpatialLossRBar = cat _.SpatialLossRBar
+            Iterations = parts |> Array.collect _.Iterations
+            Converged = parts |> Array.collect _.Converged
+            Final = last.Final
+        }
+
+    let evaluateSeriesWith
+        (evaluate: Carry option -> float[,,] -> EvaluationRecord)
+        (cfg: Config)
+        (batchSize: int)
+        (mode: SeriesEvaluation)
+        (series: float[,])
+        : EvaluationRecord =
+        if isNull series then
+            nullArg (nameof series)
+
+        let steps, features = Array2D.length1 series, Array2D.length2 series
+
+        if features <> cfg.InputDim then
+            invalidArg
+                (nameof series)
+                $"series: expected {cfg.InputDim} features (input_dim), got {features} (the series is [time; features])."
+
+        let windows (w: int) =
+            if w <= 0 then
+                invalidArg (nameof mode) $"mode: expected a window of at least one step, got {w}."
+
+            if steps < w then
+                invalidArg (nameof series) $"series: {steps} steps, fewer than one window of {w}."
+
+            let n = steps / w
+            Array3D.init n w features (fun i t d -> series[i * w + t, d])
+
+        // One sample evaluated over consecutive chunks of the series, each from the previous one's
+        // carry, as `copies` identical samples of one batch (upstream's BatchMean scales a batch's
+        // data terms by 1/B: copies keep the steps training took), joined in time.
+        let chained (copies: int) (lengths: int[]) =
+            Config.checkMemory cfg copies (Array.max lengths)
+            Config.checkMemory cfg 1 (Array.sum lengths)
+
+            let starts = Array.scan (+) 0 lengths
+
+            lengths
+            |> Array.mapi (fun i len -> starts[i], len)
+            |> Array.mapFold
+                (fun (carry: Carry option) (start, len) ->
+                    let chunk = Array3D.init copies len features (fun _ t d -> series[start + t, d])
+                    Shape.checkWindow (nameof series) 1 cfg.InputDim chunk |> ignore
+                    let record = evaluate carry chunk |> firstSample
+                    record, Some(replicateCarry copies record.Final))
+                None
+            |> fst
+            |> joinInTime
+
+        let copies = replicas cfg batchSize
+
+        match mode with
+        | SeriesEvaluation.Restarting w -> evaluateBatchedWith (evaluate None) cfg batchSize (windows w)
+        | SeriesEvaluation.Continuous ->
+            if steps < 1 then
+                invalidArg (nameof series) "series: expected at least one time step."
+
+            if copies = 1 then
+                chained 1 [| steps |]
+            else
+                Array.init ((steps + ChunkSteps - 1) / ChunkSteps) (fun i -> min ChunkSteps (steps - i * ChunkSteps))
+                |> chained copies
+        | SeriesEvaluation.Carried w ->
+            let n = (windows w |> Array3D.length1)
+            chained copies (Array.create n w)
+
+    let evaluateSeries (cfg: Config) (p: Params) (batchSize: int) (mode: SeriesEvaluation) (series: float[,]) =
+        evaluateSeriesWith (evaluateRecord cfg p) cfg batchSize mode series

@@ -41,6 +41,20 @@ type EvaluationRecord =
         Final: Carry
     }
 
+/// How a series is evaluated (`Evaluate.evaluateSeries`).
+[<RequireQualifiedAccess>]
+type SeriesEvaluation =
+    /// One pass over every step: the latents `r`, `r2` carried from each step to the next, as the
+    /// model runs on a continuous recording (the default of `tidhy eval` and the demo).
+    | Continuous
+    /// Consecutive windows of `window` steps, the latents carried from each window to the next (the
+    /// stateful carry): the record of `Continuous` on the steps the windows cover, computed window by
+    /// window.
+    | Carried of window: int
+    /// Consecutive windows of `window` steps, each from a zero state: upstream's and the paper's
+    /// evaluation, whose latents restart every window.
+    | Restarting of window: int
+
 /// The record of one evaluation time step: every array `[batch; ·]`.
 type EvaluationStep =
     {
@@ -103,12 +117,6 @@ module Evaluate =
     val evaluateBatchedWith:
         evaluate: (float[,,] -> EvaluationRecord) -> cfg: Config -> batchSize: int -> X: float[,,] -> EvaluationRecord
 
-    /// `evaluateSeriesWindows` with `evaluate` (an engine's evaluation of windows from a zero state,
-    /// e.g. `engine.EvaluateRecord cfg p None`): stateful, the windows joined end to end into one
-    /// window evaluated at once; otherwise `evaluateBatchedWith` in batches of `batchSize`.
-    val evaluateSeriesWindowsWith:
-        evaluate: (float[,,] -> EvaluationRecord) -> cfg: Config -> batchSize: int -> X: float[,,] -> EvaluationRecord
-
     /// `evaluateRecord` (from a zero state) on windows `X [n; T; D]` in batches of `batchSize`
     /// windows (the last may be smaller), joined into one record over all `n` windows: arrays in
     /// window order, averages over all windows, `Iterations` the most any batch took at each step and
@@ -117,11 +125,48 @@ module Evaluate =
     /// inference as it was in training.
     val evaluateBatched: cfg: Config -> p: Params -> batchSize: int -> X: float[,,] -> EvaluationRecord
 
-    /// The evaluation record of consecutive non-overlapping windows `X [n; T; D]` of one long
-    /// series (window `w` holding steps `w·T … w·T + T − 1`, e.g. `Series.windowsStrided T T`).
-    /// With `cfg.Stateful` the windows chain exactly like one long series, so they are joined end to
-    /// end into one window `[1; n·T; D]` and evaluated in one pass from the first step
-    /// (`evaluateRecord` without a carry; `batchSize` is not used): the record's arrays are `[1; n·T; ·]`. Otherwise every
-    /// window starts afresh and they are evaluated in batches of `batchSize` windows
-    /// (`evaluateBatched`): the arrays are `[n; T; ·]`. `tidhy eval` evaluates a series this way.
-    val evaluateSeriesWindows: cfg: Config -> p: Params -> batchSize: int -> X: float[,,] -> EvaluationRecord
+    /// How many identical copies of a series `evaluateSeriesWith` infers side by side in one batch
+    /// when it evaluates continuously, so that inference takes the steps it took in training batches
+    /// of `batchSize`: with `BatchScaling.BatchMean` (upstream) a batch's data terms are scaled by
+    /// `1/B`, so `batchSize` copies; with `PerSample` scaling, 1. Raises `ArgumentException` for a
+    /// `batchSize` below 1.
+    val replicas: cfg: Config -> batchSize: int -> int
+
+    /// The most steps `evaluateSeriesWith` evaluates at once when it infers several copies of a
+    /// series (`replicas` > 1): a continuous pass is then chained over chunks of this many steps,
+    /// each from the previous one's carry (the same numbers as one pass), so that memory stays that
+    /// of one sample's record.
+    [<Literal>]
+    val ChunkSteps: int = 1000
+
+    /// How many of a series' `steps` the evaluation `mode` covers: all when continuous, the whole
+    /// windows otherwise.
+    val evaluatedSteps: mode: SeriesEvaluation -> steps: int -> int
+
+    /// One line saying how `mode` evaluates a series of `steps` steps (and which steps it leaves out),
+    /// for a user's output.
+    val describe: mode: SeriesEvaluation -> steps: int -> string
+
+    /// The evaluation record of one series `[time; D]`, as `mode` says, with `evaluate` (an engine's
+    /// evaluation of windows from a carry, e.g. `engine.EvaluateRecord cfg p`): `Continuous`, one
+    /// pass over every step from the first; `Carried w`, the windows of `w` steps one after the
+    /// other, each from the previous one's `Final` carry (the numbers of `Continuous` on those
+    /// steps); both give records `[1; steps; ·]` whose losses are summed over the whole pass, and
+    /// infer `replicas cfg batchSize` copies side by side (in chunks of at most `ChunkSteps` when
+    /// more than one). `Restarting w`, the windows of `w` steps each from a zero state in batches of
+    /// `batchSize` (`evaluateBatchedWith`), `[n; w; ·]`. Steps after the last whole window are left
+    /// out (`evaluatedSteps`). Raises `ArgumentException` for a series whose features are not
+    /// `cfg.InputDim`, a non-finite value, a window of less than one step or longer than the series,
+    /// and what does not fit in memory.
+    val evaluateSeriesWith:
+        evaluate: (Carry option -> float[,,] -> EvaluationRecord) ->
+        cfg: Config ->
+        batchSize: int ->
+        mode: SeriesEvaluation ->
+        series: float[,] ->
+            EvaluationRecord
+
+    /// `evaluateSeriesWith` on the reference path (`evaluateRecord`). `tidhy eval`, the demo and the
+    /// training monitor evaluate a series this way, continuously by default.
+    val evaluateSeries:
+        cfg: Config -> p: Params -> batchSize: int -> mode: SeriesEvaluation -> series: float[,] -> EvaluationRecord

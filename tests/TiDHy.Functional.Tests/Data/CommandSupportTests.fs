@@ -1,5 +1,5 @@
 /// Tests of the library functions the `tidhy` commands use: `Series.splitTail` (the held-out
-/// validation tail), `Evaluate.evaluateSeriesWindows` (a long series through stateful windows) and
+/// validation tail), `Evaluate.evaluateSeries` (a series continuously, carried or restarting) and
 /// `Checkpoint.isCheckpoint` (the header probe).
 module TiDHy.Functional.Tests.CommandSupportTests
 
@@ -37,25 +37,117 @@ let ``The tail split holds out the rounded last fraction and drops nothing`` () 
         |> ignore
 
 [<Fact>]
-let ``A stateful series evaluates as one window and a regular one in batches`` () =
-    let z = randomMatrix 41 1.0 (3 * 5) smallConfig.InputDim
+let ``A series evaluates continuously, carried window to window, or restarting each window`` () =
+    let z = randomMatrix 41 1.0 (3 * 5 + 2) smallConfig.InputDim
     let X = Array3D.init 3 5 smallConfig.InputDim (fun w t d -> z[w * 5 + t, d])
     let p = Init.init smallConfig (Random.key 6)
 
-    let regular = Evaluate.evaluateSeriesWindows smallConfig p 2 X
-    Assert.Equal<float[,,]>((Evaluate.evaluateBatched smallConfig p 2 X).W, regular.W)
-    Assert.Equal<int[]>([| 3; 5; smallConfig.MixDim |], Shape.ofArray3 regular.W)
+    let cfg =
+        { smallConfig with
+            BatchScaling = BatchScaling.PerSample
+        }
 
-    let cfg = { smallConfig with Stateful = true }
-    let stateful = Evaluate.evaluateSeriesWindows cfg p 2 X
+    // Restarting: the whole windows from a zero state, in batches (the 2 trailing steps dropped).
+    let restarting = Evaluate.evaluateSeries cfg p 2 (SeriesEvaluation.Restarting 5) z
+
+    Assert.Equal<float[,,]>((Evaluate.evaluateBatched cfg p 2 X).W, restarting.W)
+    Assert.Equal<int[]>([| 3; 5; cfg.MixDim |], Shape.ofArray3 restarting.W)
+
+    // Continuous: one window over every step.
+    let continuous = Evaluate.evaluateSeries cfg p 2 SeriesEvaluation.Continuous z
 
     let whole =
-        Evaluate.evaluateRecord cfg p None (Array3D.init 1 15 cfg.InputDim (fun _ i d -> z[i, d]))
+        Evaluate.evaluateRecord cfg p None (Array3D.init 1 17 cfg.InputDim (fun _ i d -> z[i, d]))
 
-    Assert.Equal<int[]>([| 1; 15; cfg.MixDim |], Shape.ofArray3 stateful.W)
-    Assert.Equal<float[,,]>(whole.W, stateful.W)
-    Assert.Equal<float[,,]>(whole.IHat, stateful.IHat)
-    Assert.Equal(whole.SpatialLossRHatAvg, stateful.SpatialLossRHatAvg)
+    Assert.Equal<int[]>([| 1; 17; cfg.MixDim |], Shape.ofArray3 continuous.W)
+    Assert.Equal<float[,,]>(whole.W, continuous.W)
+    Assert.Equal(whole.SpatialLossRHatAvg, continuous.SpatialLossRHatAvg)
+
+    // Carried: window after window from the previous carry is the continuous record on the
+    // 15 steps the windows cover, bit for bit (losses summed over windows: to rounding).
+    let carried = Evaluate.evaluateSeries cfg p 2 (SeriesEvaluation.Carried 5) z
+
+    let first15 =
+        Evaluate.evaluateSeries cfg p 2 SeriesEvaluation.Continuous z[0..14, *]
+
+    Assert.Equal<int[]>([| 1; 15; cfg.MixDim |], Shape.ofArray3 carried.W)
+
+    for a, b in
+        [
+            first15.W, carried.W
+            first15.R2Hat, carried.R2Hat
+            first15.RHat, carried.RHat
+            first15.IBar, carried.IBar
+            first15.TempLoss, carried.TempLoss
+        ] do
+        Assert.Equal<float[,,]>(a, b)
+
+    Assert.Equal<float[,,,]>(first15.Ut, carried.Ut)
+    Assert.Equal<int[]>(first15.Iterations, carried.Iterations)
+    Assert.Equal(first15.SpatialLossRHatAvg, carried.SpatialLossRHatAvg, 1e-12)
+    Assert.Equal(first15.TempLossAvg, carried.TempLossAvg, 1e-12)
+    Assert.Equal<float[,]>(first15.Final.R2, carried.Final.R2)
+
+    Assert.Equal(15, Evaluate.evaluatedSteps (SeriesEvaluation.Restarting 5) 17)
+    Assert.Equal(17, Evaluate.evaluatedSteps SeriesEvaluation.Continuous 17)
+    Assert.Contains("the last 2 steps", Evaluate.describe (SeriesEvaluation.Carried 5) 17)
+    Assert.Contains("zero state", Evaluate.describe (SeriesEvaluation.Restarting 5) 17)
+
+    for bad in [ SeriesEvaluation.Restarting 0; SeriesEvaluation.Carried 18 ] do
+        Assert.Throws<ArgumentException>(fun () -> Evaluate.evaluateSeries cfg p 2 bad z |> ignore)
+        |> ignore
+
+    Assert.Throws<ArgumentException>(fun () ->
+        Evaluate.evaluateSeries cfg p 2 SeriesEvaluation.Continuous z[*, 1..] |> ignore)
+    |> ignore
+
+[<Fact>]
+let ``A continuous pass under BatchMean infers as a training batch does, in chunks`` () =
+    // Upstream's BatchMean scales a batch's data terms by 1/B: a series evaluated continuously is
+    // inferred as 4 identical copies in one batch, so each step is the step a batch of 4 takes.
+    let cfg =
+        { smallConfig with
+            BatchScaling = BatchScaling.BatchMean
+            L1InfR = 0.01
+            L1InfR2 = 0.02
+            L1InfW = 0.03
+        }
+
+    Assert.Equal(4, Evaluate.replicas cfg 4)
+
+    Assert.Equal(
+        1,
+        Evaluate.replicas
+            { cfg with
+                BatchScaling = BatchScaling.PerSample
+            }
+            4
+    )
+
+    Assert.Throws<ArgumentException>(fun () -> Evaluate.replicas cfg 0 |> ignore)
+    |> ignore
+
+    let p = Init.init cfg (Random.key 8)
+    let steps = Evaluate.ChunkSteps + 3
+    let z = randomMatrix 43 1.0 steps cfg.InputDim
+    let alone = Evaluate.evaluateSeries cfg p 4 SeriesEvaluation.Continuous z
+    Assert.Equal<int[]>([| 1; steps; cfg.RDim |], Shape.ofArray3 alone.RHat)
+    // The first chunk: a batch of 4 copies from the first step.
+    let copies (a: int) (b: int) =
+        Array3D.init 4 (b - a) cfg.InputDim (fun _ t d -> z[a + t, d])
+
+    let first = Evaluate.evaluateRecord cfg p None (copies 0 Evaluate.ChunkSteps)
+    Assert.Equal<float[,,]>(first.RHat[0..0, *, *], alone.RHat[*, 0 .. Evaluate.ChunkSteps - 1, *])
+    // The rest from the first chunk's carry.
+    let rest =
+        Evaluate.evaluateRecord cfg p (Some first.Final) (copies Evaluate.ChunkSteps steps)
+
+    Assert.Equal<float[,,]>(rest.R2Hat[0..0, *, *], alone.R2Hat[*, Evaluate.ChunkSteps .., *])
+    // One sample at batch 1 steps 4 times further and ends elsewhere.
+    let plain =
+        Evaluate.evaluateRecord cfg p None (Array3D.init 1 20 cfg.InputDim (fun _ t d -> z[t, d]))
+
+    Assert.NotEqual<float[,,]>(plain.RHat, alone.RHat[*, 0..19, *])
 
 [<Fact>]
 let ``A checkpoint is recognised by its header and other files are not`` () =

@@ -280,10 +280,16 @@ let ``decodingMonitor decodes the validation steps' states from R2_hat and W`` (
     let metrics = measure p
     Assert.Equal<string list>([ TrainingMonitor.R2HatAccuracy; TrainingMonitor.WAccuracy ], List.map fst metrics)
     // The same as decoding the evaluation record by hand on the fixed splits.
-    let record = Evaluate.evaluateBatched cfg p 2 valid
+    let series =
+        Array2D.init steps (Array3D.length3 valid) (fun i d -> valid[i / 6, i % 6, d])
+
+    let record = Evaluate.evaluateSeries cfg p 2 SeriesEvaluation.Continuous series
+
+    // 18 steps: blocks of 18 / 8 = 2 steps, 25% of the 9 blocks held out.
+    Assert.Equal(2, TrainingMonitor.blockLength steps)
 
     let splits =
-        Decoding.randomSplits (Random.key 0) TrainingMonitor.monitorSplits steps 0.25
+        Decoding.blockSplits (Random.key 0) TrainingMonitor.monitorSplits steps 2 0.25
 
     let expected (a: float[,,]) =
         (Decoding.decodingSpread 3 (Decoding.flatten a) labels splits).Mean
