@@ -253,12 +253,52 @@ let ``eval writes the record as npz and a report, from a checkpoint or a state_d
             ]
 
     Assert.True((code = 0), $"exit {code}: {err}")
-    Assert.Contains("Evaluated 8 windows", stdout)
+    // By default one continuous pass over the 80 steps.
+    Assert.Contains("Evaluated continuously: one pass over 80 steps", stdout)
     expectFiles out [ "record.npz"; "metrics.csv"; "index.html" ]
     expectReport out [ "Data, reconstruction"; "Latents r and r2"; "Mixture weights W over time" ]
     let entries = Npy.readNpz (Path.Combine(out, "record.npz")) |> Map.ofArray
-    Assert.Equal<int[]>([| 8; 10; 3 |], entries["I_hat"].Shape)
-    Assert.Equal<int[]>([| 8; 10; 3; 3 |], entries["Ut"].Shape)
+    Assert.Equal<int[]>([| 1; 80; 3 |], entries["I_hat"].Shape)
+    Assert.Equal<int[]>([| 1; 80; 3; 3 |], entries["Ut"].Shape)
+
+    let evalWith (name: string) (extra: string list) =
+        run (
+            [
+                "eval"
+                "--model"
+                Path.Combine(run1, "last.tidhy.json")
+                "--data"
+                data
+                "--out"
+                Path.Combine(dir, name)
+            ]
+            @ extra
+        )
+
+    let recordOf (name: string) =
+        Npy.readNpz (Path.Combine(dir, name, "record.npz")) |> Map.ofArray
+
+    // --window: upstream's evaluation, each window from a zero state.
+    let code, stdout, err = evalWith "restarting" [ "--window"; "10" ]
+    Assert.True((code = 0), $"exit {code}: {err}")
+    Assert.Contains("in 8 windows of 10 steps, each from a zero state", stdout)
+    Assert.Equal<int[]>([| 8; 10; 3 |], (Map.find "I_hat" (recordOf "restarting")).Shape)
+    // --window with --carry: window by window, the numbers of the continuous pass.
+    let code, stdout, err = evalWith "carried" [ "--window"; "20"; "--carry" ]
+    Assert.True((code = 0), $"exit {code}: {err}")
+    Assert.Contains("continuously in 4 windows of 20 steps", stdout)
+    Assert.Equal<float[]>(entries["R2_hat"].Data, (Map.find "R2_hat" (recordOf "carried")).Data)
+
+    for extra, says in
+        [
+            [ "--carry" ], "--carry goes with --window"
+            [ "--window"; "81" ], "--window 81: longer than the 80 steps"
+            [ "--window"; "0" ], "--window"
+        ] do
+        let code, _, err = evalWith "bad" extra
+        Assert.True((code = 1 || code = 2), $"exit {code} for {extra}: {err}")
+        Assert.Contains(says, err)
+
     let model = Path.Combine(run1, "model.json")
     let out2 = Path.Combine(dir, "eval2")
     let code, _, err = run [ "eval"; "--model"; model; "--data"; data; "--out"; out2 ]
@@ -271,7 +311,7 @@ let ``eval writes the record as npz and a report, from a checkpoint or a state_d
     Assert.True((code = 0), $"exit {code}: {err}")
 
 [<Fact>]
-let ``train holds out the rounded last fraction and eval joins a stateful model's windows into one`` () =
+let ``train holds out the rounded last fraction and eval evaluates a stateful model continuously`` () =
     let dir = tempDir ()
     let data = writeSeries dir "series.csv" 59
     let cfg = writeConfig dir ", \"stateful\": true"
@@ -305,10 +345,9 @@ let ``train holds out the rounded last fraction and eval joins a stateful model'
             ]
 
     Assert.True((code = 0), $"exit {code}: {err}")
-    Assert.Contains("Evaluated 5 windows", stdout)
-    // A stateful model evaluates the 5 windows' 50 steps as one window.
+    Assert.Contains("Evaluated continuously: one pass over 59 steps", stdout)
     let entries = Npy.readNpz (Path.Combine(out, "record.npz")) |> Map.ofArray
-    Assert.Equal<int[]>([| 1; 50; 3 |], entries["I_hat"].Shape)
+    Assert.Equal<int[]>([| 1; 59; 3 |], entries["I_hat"].Shape)
 
 [<Fact>]
 let ``import-torch turns an upstream state_dict into a checkpoint that eval uses`` () =
