@@ -184,6 +184,15 @@ def cluster_cases():
         ("one outlier among identical", np.concatenate([np.full(7, 4.0), [90.0]])),
         ("empty", np.array([])),
     ]
+    # Bin counts that a 5% change of the Freedman-Diaconis width would change.
+    rng = np.random.default_rng(26)
+    cases += [
+        ("4 log-normal groups, 1000 values",
+         np.exp(np.concatenate([rng.normal(m, 0.15, 250) for m in [0.9, 1.7, 2.5, 3.7]]))),
+        ("log-uniform, 37 values", 10 ** rng.uniform(-0.5, 2.5, 37)),
+        ("log-normal, 500 values, with a fast tail",
+         np.concatenate([np.exp(rng.normal(1.5, 0.5, 480)), rng.uniform(0.04, 0.1, 20)])),
+    ]
     out = []
     for name, v in cases:
         centres, counts, branch = cluster_timescales(v)
