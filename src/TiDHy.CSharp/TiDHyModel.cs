@@ -64,6 +64,9 @@ public sealed partial class TiDHyModel
     /// </summary>
     public string? InferenceKernel => Microsoft.FSharp.Core.OptionModule.ToObj(F.Inference.kernelName(config));
 
+    /// <summary>The model's current parameters (for the analyses).</summary>
+    internal F.Params CurrentParams => state.Params;
+
     /// <summary>Epochs completed by all fits so far.</summary>
     public int EpochsCompleted => state.Epoch;
 

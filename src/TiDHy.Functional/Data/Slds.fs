@@ -452,6 +452,29 @@ module Slds =
             Options = o
         }
 
+    /// The true timescales of a data set's dynamics, in steps (`τ = −1/log|λ|`, `dt = 1`): for each
+    /// (system, state), system-major, one per mode of that state's dynamics matrix `A_k`, longest
+    /// first: one per complex-conjugate pair (the pair shares `|λ|`, so it is one timescale, as
+    /// `Timescales.modes` counts it) and one per real eigenvalue. Every state of the generator has
+    /// eigenvalues `exp τ ± 2πi·f`, so a state with `f ≠ 0` gives one timescale,
+    /// `−1/log √(exp(2τ) + (2πf)²)`; with `f = 0` its eigenvalue `exp τ` is double, and rounding
+    /// decides whether it comes out as one pair or two real eigenvalues (one or two timescales).
+    /// A growing mode (`|λ| > 1`) gives a negative timescale, a unit-modulus one +∞. With the demo's
+    /// data (`Slds.defaults`): 41.96, 5.73, 11.74, 3.79, 77.10, 2.47 steps.
+    let trueTimescales (data: SldsData) =
+        if isNull (box data) || isNull data.Systems then
+            nullArg (nameof data)
+
+        [|
+            for sys in data.Systems do
+                for a in sys.Dynamics do
+                    yield!
+                        MathNet.Numerics.LinearAlgebra.Matrix<float>.Build.DenseOfArray(a).Evd().EigenValues.ToArray()
+                        |> Array.filter (fun l -> l.Imaginary >= 0.0)
+                        |> Array.map (fun l -> -1.0 / log l.Magnitude)
+                        |> Array.sortDescending
+        |]
+
     /// The model configuration of the SLDS benchmark as `tidhy demo`, `tidhy bench train` and
     /// docs/SWEEP.md run it, for `features` channels: upstream's defaults with windows of 100 steps
     /// starting 50 apart, 200 inference iterations, and `PerSample` batch scaling with the step that
