@@ -110,8 +110,10 @@ type DecodingTable =
 /// Decoding of discrete states from the evaluation record, as upstream's notebooks and `utils/` do
 /// it: the labels to decode (joint states, state labels, the dominant component), k nearest
 /// neighbours, random and contiguous-block splits of the steps, chance level and the spread over
-/// splits. The decoder agrees exactly with scikit-learn's `KNeighborsClassifier`
-/// (tests/scripts/make_analysis_expected.py).
+/// splits. The kNN decoder agrees exactly with scikit-learn's `KNeighborsClassifier`
+/// (tests/scripts/make_analysis_expected.py). Beside it the linear decoder (`LinearDecoder`), the
+/// delay-embedded baseline and `table`, which scores every feature on held-out blocks first and on
+/// random steps second (optimistic: neighbouring steps leak), with its baselines and chance.
 [<RequireQualifiedAccess>]
 module Decoding =
 
