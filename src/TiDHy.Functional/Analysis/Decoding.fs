@@ -24,6 +24,42 @@ type DecodingSpread =
         ChanceMean: float
     }
 
+type Decoder =
+    | Knn of k: int
+    | Linear of c: float
+
+type DecodingSettings =
+    {
+        BlockLength: int
+        TestFraction: float
+        Splits: int
+        Neighbours: int
+        C: float
+    }
+
+type DecodingRow =
+    {
+        Name: string
+        BlockKnn: DecodingSpread
+        BlockLinear: DecodingSpread
+        RandomKnn: DecodingSpread
+        RandomLinear: DecodingSpread
+    }
+
+type DecodingTable =
+    {
+        Rows: DecodingRow[]
+        BlockLength: int
+        TestFraction: float
+        Splits: int
+        Neighbours: int
+        C: float
+        ChanceBlock: float
+        ChanceRandom: float
+        Classes: int
+        Samples: int
+    }
+
 [<RequireQualifiedAccess>]
 module Decoding =
 
@@ -254,7 +290,7 @@ module Decoding =
     let private rows (x: float[,]) (idx: int[]) =
         Array2D.init idx.Length (Array2D.length2 x) (fun i c -> x[idx[i], c])
 
-    let decodingScore (k: int) (features: float[,]) (labels: int[]) (split: DataSplit) =
+    let decodingScoreWith (decoder: Decoder) (features: float[,]) (labels: int[]) (split: DataSplit) =
         checkNotNull (nameof features) features
         let n = Array2D.length1 features
         checkNotEmpty (nameof features) n
@@ -267,25 +303,28 @@ module Decoding =
             if idx |> Array.exists (fun i -> i < 0 || i >= n) then
                 fail name $"expected indices in [0, {n - 1}]."
 
+        let trainX = rows features split.Train
+        let trainY = split.Train |> Array.map (fun i -> labels[i])
+        let testX = rows features split.Test
         let testY = split.Test |> Array.map (fun i -> labels[i])
 
         {
             Accuracy =
-                knnAccuracyWith
-                    k
-                    (rows features split.Train)
-                    (split.Train |> Array.map (fun i -> labels[i]))
-                    (rows features split.Test)
-                    testY
+                match decoder with
+                | Knn k -> knnAccuracyWith k trainX trainY testX testY
+                | Linear c -> LinearDecoder.accuracy c trainX trainY testX testY
             Chance = chance testY
             TrainSize = split.Train.Length
             TestSize = split.Test.Length
         }
 
-    let decodingSpread (k: int) (features: float[,]) (labels: int[]) (splits: DataSplit[]) =
+    let decodingScore (k: int) (features: float[,]) (labels: int[]) (split: DataSplit) =
+        decodingScoreWith (Knn k) features labels split
+
+    let decodingSpreadWith (decoder: Decoder) (features: float[,]) (labels: int[]) (splits: DataSplit[]) =
         checkNotNull (nameof splits) splits
         checkNotEmpty (nameof splits) splits.Length
-        let scores = splits |> Array.map (decodingScore k features labels)
+        let scores = splits |> Array.map (decodingScoreWith decoder features labels)
         let acc = scores |> Array.map _.Accuracy
         let mean = Array.average acc
 
@@ -296,4 +335,109 @@ module Decoding =
             Min = Array.min acc
             Max = Array.max acc
             ChanceMean = scores |> Array.averageBy _.Chance
+        }
+
+    let decodingSpread (k: int) (features: float[,]) (labels: int[]) (splits: DataSplit[]) =
+        decodingSpreadWith (Knn k) features labels splits
+
+    // ---------------------------------------------------------------- baselines and the table
+
+    [<Literal>]
+    let defaultLags = 10
+
+    let delayEmbed (lags: int) (x: float[,]) =
+        checkNotNull (nameof x) x
+
+        if lags < 0 then
+            fail (nameof lags) $"expected >= 0, got {lags}."
+
+        let d = Array2D.length2 x
+        Array2D.init (Array2D.length1 x) (d * (lags + 1)) (fun t c -> x[max 0 (t - c / d), c % d])
+
+    let baselineFeatures (lags: int) (input: float[,]) =
+        checkNotNull (nameof input) input
+        [ "I (raw input)", input; $"I with {lags} lags", delayEmbed lags input ]
+
+    let defaultSettings =
+        {
+            BlockLength = 100
+            TestFraction = 0.25
+            Splits = 5
+            Neighbours = defaultNeighbours
+            C = LinearDecoder.defaultC
+        }
+
+    let table (key: Key) (settings: DecodingSettings) (labels: int[]) (features: (string * float[,]) list) =
+        checkNotNull (nameof settings) settings
+        checkNotNull (nameof labels) labels
+        checkNotNull (nameof features) features
+        let n = labels.Length
+
+        if settings.BlockLength < 1 then
+            fail "settings.BlockLength" $"expected >= 1, got {settings.BlockLength}."
+
+        if n < 2 * settings.BlockLength then
+            fail
+                (nameof labels)
+                $"expected at least 2 blocks of {settings.BlockLength} steps (settings.BlockLength), got {n} steps."
+
+        if not (settings.TestFraction > 0.0 && settings.TestFraction < 1.0) then
+            fail "settings.TestFraction" $"expected in (0, 1), got {settings.TestFraction}."
+
+        if settings.Splits < 1 then
+            fail "settings.Splits" $"expected >= 1, got {settings.Splits}."
+
+        if settings.Neighbours < 1 then
+            fail "settings.Neighbours" $"expected >= 1, got {settings.Neighbours}."
+
+        if not (Double.IsFinite settings.C && settings.C > 0.0) then
+            fail "settings.C" $"expected finite and > 0, got {settings.C}."
+
+        if List.isEmpty features then
+            fail (nameof features) "expected at least one feature, got none."
+
+        for name, x in features do
+            if isNull name then
+                fail (nameof features) "a feature's name is null."
+
+            if isNull x then
+                fail (nameof features) $"feature '{name}' is null."
+
+            if Array2D.length1 x <> n then
+                fail (nameof features) $"feature '{name}' has {Array2D.length1 x} rows, expected {n} (the labels)."
+
+        let blockKey, randomKey = Random.split key
+
+        let blocks =
+            blockSplits blockKey settings.Splits n settings.BlockLength settings.TestFraction
+
+        let randoms = randomSplits randomKey settings.Splits n settings.TestFraction
+        let knn = Knn settings.Neighbours
+        let linear = Linear settings.C
+
+        let chanceOf (splits: DataSplit[]) =
+            splits
+            |> Array.averageBy (fun s -> chance (s.Test |> Array.map (fun i -> labels[i])))
+
+        {
+            Rows =
+                [|
+                    for name, x in features ->
+                        {
+                            Name = name
+                            BlockKnn = decodingSpreadWith knn x labels blocks
+                            BlockLinear = decodingSpreadWith linear x labels blocks
+                            RandomKnn = decodingSpreadWith knn x labels randoms
+                            RandomLinear = decodingSpreadWith linear x labels randoms
+                        }
+                |]
+            BlockLength = settings.BlockLength
+            TestFraction = settings.TestFraction
+            Splits = settings.Splits
+            Neighbours = settings.Neighbours
+            C = settings.C
+            ChanceBlock = chanceOf blocks
+            ChanceRandom = chanceOf randoms
+            Classes = labels |> Array.distinct |> Array.length
+            Samples = n
         }

@@ -41,11 +41,79 @@ type DecodingSpread =
         ChanceMean: float
     }
 
+/// The decoder that `Decoding.decodingScoreWith` trains on each split.
+type Decoder =
+    /// `k` nearest neighbours (`Decoding.knnPredict k`); `Knn 3` is upstream's decoder.
+    | Knn of k: int
+    /// Multinomial logistic regression with L2 penalty and inverse strength `c` on standardised
+    /// features (`LinearDecoder.fit c`); `Linear 1.0` is scikit-learn's default.
+    | Linear of c: float
+
+/// The choices of `Decoding.table`.
+type DecodingSettings =
+    {
+        /// Steps per held-out block of the block splits (default 100); at least 2 blocks must fit.
+        BlockLength: int
+        /// The share of blocks (block splits) and of steps (random splits) held out, in (0, 1)
+        /// (default 0.25).
+        TestFraction: float
+        /// Splits of each kind (default 5).
+        Splits: int
+        /// Neighbours of the kNN decoder (default 3, upstream's).
+        Neighbours: int
+        /// The inverse regularisation strength of the linear decoder (default 1.0, scikit-learn's).
+        C: float
+    }
+
+/// One feature's decoding accuracy, by decoder and kind of split.
+type DecodingRow =
+    {
+        /// The feature's name.
+        Name: string
+        /// kNN on held-out contiguous blocks: the first measure.
+        BlockKnn: DecodingSpread
+        /// The linear decoder on held-out contiguous blocks: the first measure.
+        BlockLinear: DecodingSpread
+        /// kNN on random steps: optimistic, as a held-out step's neighbours in time are in the
+        /// training set (upstream's notebooks' measure).
+        RandomKnn: DecodingSpread
+        /// The linear decoder on random steps: optimistic, as `RandomKnn`.
+        RandomLinear: DecodingSpread
+    }
+
+/// A decoding table: every feature scored on the same block splits and the same random splits.
+type DecodingTable =
+    {
+        /// One row per feature, in the order given.
+        Rows: DecodingRow[]
+        /// Steps per held-out block.
+        BlockLength: int
+        /// The share held out.
+        TestFraction: float
+        /// Splits of each kind.
+        Splits: int
+        /// Neighbours of the kNN decoder.
+        Neighbours: int
+        /// The linear decoder's inverse regularisation strength.
+        C: float
+        /// Chance on the block splits: the mean share of the most common label among the held-out
+        /// steps (the same for every row).
+        ChanceBlock: float
+        /// Chance on the random splits, likewise.
+        ChanceRandom: float
+        /// The distinct labels.
+        Classes: int
+        /// The steps (labels).
+        Samples: int
+    }
+
 /// Decoding of discrete states from the evaluation record, as upstream's notebooks and `utils/` do
 /// it: the labels to decode (joint states, state labels, the dominant component), k nearest
 /// neighbours, random and contiguous-block splits of the steps, chance level and the spread over
-/// splits. The decoder agrees exactly with scikit-learn's `KNeighborsClassifier`
-/// (tests/scripts/make_analysis_expected.py).
+/// splits. The kNN decoder agrees exactly with scikit-learn's `KNeighborsClassifier`
+/// (tests/scripts/make_analysis_expected.py). Beside it the linear decoder (`LinearDecoder`), the
+/// delay-embedded baseline and `table`, which scores every feature on held-out blocks first and on
+/// random steps second (optimistic: neighbouring steps leak), with its baselines and chance.
 [<RequireQualifiedAccess>]
 module Decoding =
 
@@ -115,3 +183,44 @@ module Decoding =
     /// `decodingScore k` on each split, with mean, standard deviation (population), extremes and
     /// mean chance: `features [n; d]`, `labels [n]`, `splits [s]`.
     val decodingSpread: k: int -> features: float[,] -> labels: int[] -> splits: DataSplit[] -> DecodingSpread
+
+    /// The accuracy of `decoder` trained on `split.Train` and tested on `split.Test`, with the chance
+    /// level of the test labels: `features [n; d]`, `labels [n]`. `decodingScoreWith (Knn k)` is
+    /// `decodingScore k`.
+    val decodingScoreWith: decoder: Decoder -> features: float[,] -> labels: int[] -> split: DataSplit -> DecodingScore
+
+    /// `decodingScoreWith decoder` on each split, with mean, standard deviation (population),
+    /// extremes and mean chance: `features [n; d]`, `labels [n]`, `splits [s]`.
+    /// `decodingSpreadWith (Knn k)` is `decodingSpread k`.
+    val decodingSpreadWith:
+        decoder: Decoder -> features: float[,] -> labels: int[] -> splits: DataSplit[] -> DecodingSpread
+
+    /// The lags of the delay-embedded baseline: 10.
+    [<Literal>]
+    val defaultLags: int = 10
+
+    /// The delay embedding of `x [n; d]` with `lags` (>= 0) past steps: `[n; d·(lags + 1)]`, row `t`
+    /// the concatenation `[x_t, x_{t−1}, …, x_{t−lags}]` (column `j·d + c` is `x[t − j, c]`). Steps
+    /// before the start repeat row 0 (edge padding), so row 0 is `x_0` repeated `lags + 1` times.
+    /// `lags = 0` gives a copy of `x`. A decoder on it sees the recent past of each step, as a
+    /// model with memory does: the baseline a model's state must beat.
+    val delayEmbed: lags: int -> x: float[,] -> float[,]
+
+    /// The baselines built from the raw input `input [n; d]`, named for a table:
+    /// `["I (raw input)", input; "I with {lags} lags", delayEmbed lags input]`. Chance is in every
+    /// table; the untrained model's arrays are the caller's to add.
+    val baselineFeatures: lags: int -> input: float[,] -> (string * float[,]) list
+
+    /// The defaults: 100-step blocks, 25% held out, 5 splits of each kind, 3 neighbours, C = 1.
+    val defaultSettings: DecodingSettings
+
+    /// Decodes `labels [n]` from each of `features` (each `[n; d_i]`, finite, named) with kNN and the
+    /// linear decoder, on `settings.Splits` block splits (`blockSplits`) and as many random splits
+    /// (`randomSplits`), both drawn once from `key` and shared by every feature, so the rows are
+    /// comparable. Block splits, which hold out whole stretches of time, are the first measure;
+    /// random splits are optimistic for time series (a held-out step's neighbours in time, nearly
+    /// equal to it, are in the training set). Pass the baselines as features (`baselineFeatures`,
+    /// the untrained model's arrays); chance is in the table. Raises `ArgumentException` when a
+    /// feature's rows differ from the labels, fewer than two blocks fit, or a setting is out of range.
+    val table:
+        key: Key -> settings: DecodingSettings -> labels: int[] -> features: (string * float[,]) list -> DecodingTable
