@@ -36,152 +36,6 @@ let dataOptions =
 /// The demo's model for the data's channels: `Slds.benchmarkConfig`.
 let config (features: int) = Slds.benchmarkConfig features
 
-/// The splits the demo decodes on: 5 seeds, 25% of the test steps held out.
-[<Literal>]
-let decodingSeeds = 5
-
-/// Relative tolerance of a recovered timescale against the true one.
-[<Literal>]
-let timescaleTolerance = 0.25
-
-/// What the demo measures of a trained model on the test windows: decoding accuracy of the joint
-/// discrete state (kNN, k = 3) from record arrays on random and contiguous-block splits, how well
-/// the dynamics `V_t` recover the true timescales, and mixture usage.
-type DemoAnalysis =
-    {
-        /// The number of joint states (`States^Systems`).
-        Classes: int
-        /// Per record array: its name, the spread over random splits and over block splits.
-        Decoding: (string * DecodingSpread * DecodingSpread) list
-        /// The length of the contiguous blocks.
-        BlockLength: int
-        /// Per (system, state, mode): the true timescale and what `V_t` recovers.
-        Timescales: StateTimescaleRecovery[]
-        /// The same for the untrained model: what matching finds by chance.
-        UntrainedTimescales: StateTimescaleRecovery[]
-        /// How `W` uses its components.
-        Usage: MixtureUsage
-    }
-
-/// Measures `record` (of consecutive test windows) against the true states and systems of
-/// `data`'s test split, with splits from `key`; `untrained` (the same windows) is the timescales'
-/// baseline.
-let analyse (key: Key) (data: SldsData) (untrained: EvaluationRecord) (record: EvaluationRecord) =
-    let t = Array3D.length2 record.W
-    let used = Array3D.length1 record.W * t
-    let states = data.Test.States[0 .. used - 1, *]
-    let labels = Decoding.jointStates data.Options.States states
-    let randomKey, blockKey = Random.split key
-    let random = Decoding.randomSplits randomKey decodingSeeds used 0.25
-    let blocks = Decoding.blockSplits blockKey decodingSeeds used t 0.25
-
-    let decode (name: string, a: float[,,]) =
-        let x = Decoding.flatten a
-        name, Decoding.decodingSpread 3 x labels random, Decoding.decodingSpread 3 x labels blocks
-
-    {
-        Classes = pown data.Options.States data.Options.Systems
-        Decoding =
-            [
-                "R2_hat", record.R2Hat
-                "W", record.W
-                "R_hat", record.RHat
-                "I (raw input)", record.I
-            ]
-            |> List.map decode
-        BlockLength = t
-        Timescales = Timescales.stateTimescaleRecovery timescaleTolerance 1.0 record.Ut states data.Systems
-        UntrainedTimescales = Timescales.stateTimescaleRecovery timescaleTolerance 1.0 untrained.Ut states data.Systems
-        Usage = Mixture.mixtureUsage (Decoding.flatten record.W)
-    }
-
-let private spreadText (s: DecodingSpread) =
-    $"{s.Mean:F3} ± {s.Std:F3} [{s.Min:F3}, {s.Max:F3}]"
-
-/// One line on which true timescales the trained `V_t` recovers (`rows`): those within the tolerance
-/// on at least half the steps of their state, and the rest, each list by increasing timescale; and
-/// how many the untrained model's `V_t` recovers so (`untrained`).
-let timescaleSummary (rows: StateTimescaleRecovery[]) (untrained: StateTimescaleRecovery[]) =
-    let list (rs: StateTimescaleRecovery[]) =
-        rs
-        |> Array.sortBy (fun r -> r.True)
-        |> Array.map (fun r -> $"{r.True:F1}")
-        |> String.concat ", "
-
-    let recovered, missed = rows |> Array.partition (fun r -> r.WithinShare >= 0.5)
-
-    let named (rs: StateTimescaleRecovery[]) =
-        if rs.Length = 0 then "" else $" ({list rs})"
-
-    let byUntrained =
-        untrained |> Array.filter (fun r -> r.WithinShare >= 0.5) |> Array.length
-
-    $"{recovered.Length} of {rows.Length} true timescales within {100.0 * timescaleTolerance:F0}%% on at least half of their steps{named recovered}; {missed.Length} not{named missed}; the untrained model: {byUntrained} of {untrained.Length}"
-
-/// The analysis as report lines (key, value).
-let analysisLines (a: DemoAnalysis) =
-    let used = a.Usage.Share |> Array.filter (fun v -> v > 0.01) |> Array.length
-
-    [
-        for name, random, blocks in a.Decoding do
-            $"kNN decoding of the joint state from {name} (random 75/25 | {a.BlockLength}-step blocks)",
-            $"{spreadText random} | {spreadText blocks}; chance {random.ChanceMean:F3} | {blocks.ChanceMean:F3}"
-        for e, u in Array.zip a.Timescales a.UntrainedTimescales do
-            $"timescale of system {e.System} state {e.State} (steps): true → recovered from V_t (median)",
-            $"{e.True:F1} → {e.MedianRecovered:F1}; within {100.0 * timescaleTolerance:F0}%% on {100.0 * e.WithinShare:F0}%% of {e.Steps} steps (untrained: {100.0 * u.WithinShare:F0}%%)"
-        "timescales recovered", timescaleSummary a.Timescales a.UntrainedTimescales
-        "mixture usage (W)",
-        $"{used} of {a.Usage.Share.Length} components above 1%% of the weight; usage entropy {a.Usage.UsageEntropy:F2} nats (log M = {log (float a.Usage.Share.Length):F2})"
-    ]
-
-/// Prints the analysis.
-let printAnalysis (a: DemoAnalysis) =
-    printfn ""
-
-    printfn
-        "Decoding the joint discrete state (%d classes) from the test record: kNN (k = 3), 25%% of the steps held out, %d seeds (mean ± std [min, max]):"
-        a.Classes
-        decodingSeeds
-
-    printfn "  %-15s %-32s %s" "" "random steps" $"contiguous {a.BlockLength}-step blocks"
-
-    for name, random, blocks in a.Decoding do
-        printfn "  %-15s %-32s %s" name (spreadText random) (spreadText blocks)
-
-    match a.Decoding with
-    | (_, random, blocks) :: _ ->
-        printfn "  %-15s %-32s %s" "chance" $"{random.ChanceMean:F3}" $"{blocks.ChanceMean:F3}"
-    | [] -> ()
-
-    printfn ""
-
-    printfn
-        "Timescales (steps, τ = −1/log|λ|): each true mode against the modes of V_t on the steps its state is active (matched; within %.0f%%):"
-        (100.0 * timescaleTolerance)
-
-    for e, u in Array.zip a.Timescales a.UntrainedTimescales do
-        printfn
-            "  system %d state %d: true %6.1f, recovered (median) %8.1f, within on %3.0f%% of %4d steps (untrained model: %3.0f%%)"
-            e.System
-            e.State
-            e.True
-            e.MedianRecovered
-            (100.0 * e.WithinShare)
-            e.Steps
-            (100.0 * u.WithinShare)
-
-    printfn "  %s." (timescaleSummary a.Timescales a.UntrainedTimescales)
-
-    let used = a.Usage.Share |> Array.filter (fun v -> v > 0.01) |> Array.length
-
-    printfn
-        "Mixture usage: %d of %d components above 1%% of the weight; usage entropy %.2f nats (log M = %.2f), per step %.2f."
-        used
-        a.Usage.Share.Length
-        a.Usage.UsageEntropy
-        (log (float a.Usage.Share.Length))
-        a.Usage.MeanStepEntropy
-
 /// The demo's data and the windows it trains, validates and tests on.
 type private DemoSetup =
     {
@@ -317,51 +171,41 @@ let private printSelection (outDir: string) (fit: FitResult) =
             b.Score
     | None -> ()
 
-/// The test windows' losses and inference iterations, untrained → trained (`record`).
-let private printTestLosses (test: float[,,]) (untrained: EvaluationRecord) (record: EvaluationRecord) =
+/// The test steps' losses per step and inference iterations, untrained → trained (`record`, one
+/// continuous pass).
+let private printTestLosses (untrained: EvaluationRecord) (record: EvaluationRecord) =
+    let steps = float (Array3D.length1 record.I * Array3D.length2 record.I)
     printfn ""
-    printfn "Test windows (per window, summed over time, averaged over windows), untrained → trained:"
+    printfn "Test steps, evaluated continuously (per step, summed over channels), untrained → trained:"
 
-    let energy =
-        (Seq.cast<float> test |> Seq.sumBy (fun v -> v * v))
-        / float (Array3D.length1 test)
+    let energy = (Seq.cast<float> record.I |> Seq.sumBy (fun v -> v * v)) / steps
 
     printfn "  data energy          ⟨x²⟩                   %10.4f   (the MSE of predicting 0)" energy
 
     let row (name: string) (a: float) (b: float) =
-        printfn "  %-44s %10.4f → %10.4f" name a b
+        printfn "  %-44s %10.4f → %10.4f" name (a / steps) (b / steps)
 
-    row "reconstruction loss  ⟨ℓ(decode(r), x)⟩" untrained.SpatialLossRHatAvg record.SpatialLossRHatAvg
-    row "forecast loss        ⟨ℓ(decode(r̂), x)⟩" untrained.SpatialLossRBarAvg record.SpatialLossRBarAvg
-    row "temporal loss        temp_weight·⟨(r − r̂)²⟩" untrained.TempLossAvg record.TempLossAvg
+    let windows = float (Array3D.length1 record.I)
+    row "reconstruction loss  ⟨ℓ(decode(r), x)⟩" (windows * untrained.SpatialLossRHatAvg) (windows * record.SpatialLossRHatAvg)
+    row "forecast loss        ⟨ℓ(decode(r̂), x)⟩" (windows * untrained.SpatialLossRBarAvg) (windows * record.SpatialLossRBarAvg)
+    row "temporal loss        temp_weight·⟨(r − r̂)²⟩" (windows * untrained.TempLossAvg) (windows * record.TempLossAvg)
 
     printfn
         "  inference iterations per step: mean %.1f, max %d"
         (Array.averageBy float record.Iterations)
         (Array.max record.Iterations)
 
-/// The report's charts of the analysis: decoding accuracies and timescales.
-let private analysisCharts (analysis: DemoAnalysis) =
-    let decodingChart =
-        match analysis.Decoding with
-        | (_, random, blocks) :: _ ->
-            [
-                "kNN decoding of the joint discrete state from each record array (the same numbers as the table above)",
-                Plots.decoding
-                    [
-                        for name, r, b in analysis.Decoding -> name, (r.Mean, r.Std), (b.Mean, b.Std)
-                    ]
-                    (random.ChanceMean, blocks.ChanceMean)
-            ]
-        | [] -> []
-
-    let timescaleChart =
-        [
-            "The true timescales against those recovered from V_t on the test windows, trained and untrained (the same numbers as the table above)",
-            Plots.timescales timescaleTolerance analysis.Timescales analysis.UntrainedTimescales
-        ]
-
-    decodingChart @ timescaleChart
+/// The report's charts of the measures: the decoding table and the timescales without labels.
+let private analysisCharts (m: Measures.Measures) =
+    [
+        match m.Table with
+        | Some t -> "Decoding the joint discrete state from each feature (the same numbers as the table above)", Plots.decoding t
+        | None -> ()
+        "Timescales without labels: the cluster centres of each source and the generator's true timescales",
+        Plots.timescaleClusters
+            [ for r in m.Timescales -> r.Source, r.Clusters.Centres ]
+            (m.Timescales |> List.tryPick (fun r -> r.Comparison |> Option.map (fun c -> Array.append (c.Pairs |> Array.map _.True) c.FalseNegatives)))
+    ]
 
 /// Writes the report folder `outDir` (`Report.writeWith`): the run's summary, the analysis and its
 /// charts, the training history of `state`, the test record's timeline and the true states; returns
@@ -375,11 +219,11 @@ let private writeReport
     (state: TrainState)
     (untrained: EvaluationRecord)
     (record: EvaluationRecord)
-    (analysis: DemoAnalysis)
+    (analysis: Measures.Measures)
     (elapsed: TimeSpan)
     =
     let cfg = setup.Config
-    let used = Array3D.length1 setup.TestWindows * cfg.SequenceLength
+    let used = Array3D.length1 record.I * Array3D.length2 record.I
 
     let states =
         Array2D.init used dataOptions.Systems (fun t s -> float setup.Data.Test.States[t, s])
@@ -399,12 +243,13 @@ let private writeReport
             (state.Best
              |> Option.map (fun b -> $"{b.Epoch + 1} (validation R2_hat decoding {b.Score:F3})")
              |> Option.defaultValue "none")
-            "test reconstruction loss (untrained → trained)",
-            $"{untrained.SpatialLossRHatAvg:F4} → {record.SpatialLossRHatAvg:F4}"
-            "test forecast loss (untrained → trained)",
-            $"{untrained.SpatialLossRBarAvg:F4} → {record.SpatialLossRBarAvg:F4}"
-            "test temporal loss (untrained → trained)", $"{untrained.TempLossAvg:F4} → {record.TempLossAvg:F4}"
-            yield! analysisLines analysis
+            "test reconstruction loss per step (untrained → trained)",
+            $"{untrained.SpatialLossRHatAvg / float used:F4} → {record.SpatialLossRHatAvg / float used:F4}"
+            "test forecast loss per step (untrained → trained)",
+            $"{untrained.SpatialLossRBarAvg / float used:F4} → {record.SpatialLossRBarAvg / float used:F4}"
+            "test temporal loss per step (untrained → trained)",
+            $"{untrained.TempLossAvg / float used:F4} → {record.TempLossAvg / float used:F4}"
+            yield! Measures.reportLines analysis
             "time", $"{elapsed.TotalSeconds:F1} s"
         ]
         state.History
@@ -422,9 +267,6 @@ let run (seed: int) (epochs: int) (outDir: string) (force: bool) (preset: Preset
     let watch = Stopwatch.StartNew()
     let state0 = Train.init setup.Config kModel
 
-    let untrained =
-        Evaluate.evaluateRecord setup.Config state0.Params None setup.TestWindows
-
     printfn ""
     printfn "Training %d epochs (batches of 16 windows):" epochs
     // Ctrl-C or SIGTERM stops training after its batch (checkpoint saved); the demo then measures
@@ -437,15 +279,55 @@ let run (seed: int) (epochs: int) (outDir: string) (force: bool) (preset: Preset
     let best =
         fit.State.Best |> Option.map _.Params |> Option.defaultValue fit.State.Params
 
-    let record = Evaluate.evaluateRecord setup.Config best None setup.TestWindows
+    let test = setup.Data.Test.Observations
+
+    let evaluate (p: Params) =
+        Evaluate.evaluateSeries setup.Config p 16 SeriesEvaluation.Continuous test
+
+    let record = evaluate best
+    let untrained = evaluate state0.Params
     Output.saveRecord (Path.Combine(outDir, "record.npz")) record
     StateDict.save (Path.Combine(outDir, "model.json")) best
-    printTestLosses setup.TestWindows untrained record
+    printTestLosses untrained record
+    let classes = pown setup.Data.Options.States setup.Data.Options.Systems
+    printfn ""
+
+    printfn
+        "Fitting the ARHMM baseline (%d states, AR(1) Gaussian emissions, EM, %d restarts) on the %d training steps..."
+        classes
+        Arhmm.defaults.Restarts
+        (Array2D.length1 setup.Data.Train.Observations)
+
+    let arhmmWatch = Stopwatch.StartNew()
+
+    let arhmm =
+        Arhmm.fit
+            (Random.foldIn 3 (Random.key seed))
+            { Arhmm.defaults with States = classes }
+            setup.Data.Train.Observations
+
+    printfn
+        "  log-likelihood %.3f per training step after %d EM iterations (%.1f s)."
+        (arhmm.LogLikelihood / float (Array2D.length1 setup.Data.Train.Observations))
+        arhmm.Iterations
+        arhmmWatch.Elapsed.TotalSeconds
 
     let analysis =
-        analyse (Random.foldIn 2 (Random.key seed)) setup.Data untrained record
+        Measures.measure
+            (Random.foldIn 2 (Random.key seed))
+            Decoding.defaultSettings
+            (Evaluate.describe SeriesEvaluation.Continuous (Array2D.length1 test))
+            best
+            state0.Params
+            record
+            untrained
+            (Some(arhmm.Model, "the training steps"))
+            {
+                Labels = Some(Decoding.jointStates setup.Data.Options.States setup.Data.Test.States)
+                Timescales = Some(Slds.trueTimescales setup.Data)
+            }
 
-    printAnalysis analysis
+    Measures.print analysis
     watch.Stop()
 
     let index =

@@ -248,26 +248,23 @@ let mixture (tl: Timeline) (states: float[,] option) : GenericChart =
         |> Chart.withXAxisStyle "time step"
         |> style "Mixture weights W over time (one row per dynamics matrix)" 360
 
-/// Decoding accuracies as grouped bars: per record array `(name, random split (mean, std), block
-/// split (mean, std))`, with each split's chance (the share of the most common test label) as a
-/// dashed line.
-let decoding
-    (rows: (string * (float * float) * (float * float)) list)
-    (chanceRandom: float, chanceBlocks: float)
-    : GenericChart =
-    let names = rows |> List.map (fun (n, _, _) -> n)
+/// The decoding table's accuracies (mean ± std over splits) per feature: kNN and the linear decoder
+/// on held-out blocks (the first measure), then on random steps (optimistic), with chance.
+let decoding (table: DecodingTable) : GenericChart =
+    let names = table.Rows |> Array.map _.Name |> Array.toList
 
-    let bars label (pick: _ -> float * float) =
-        let means = rows |> List.map (pick >> fst)
-        let stds = rows |> List.map (pick >> snd)
+    let bars label (pick: DecodingRow -> DecodingSpread) =
+        let spreads = table.Rows |> Array.map pick
 
-        Chart.Column(values = means, Keys = names, Name = label)
-        |> Chart.withYError (Error.init (Array = stds))
+        Chart.Column(values = (spreads |> Array.map _.Mean), Keys = names, Name = label)
+        |> Chart.withYError (Error.init (Array = (spreads |> Array.map _.Std)))
 
     [
-        bars "random 75/25 split" (fun (_, r, _) -> r)
-        bars "contiguous blocks" (fun (_, _, b) -> b)
-        for label, chance in [ "chance (random split)", chanceRandom; "chance (blocks)", chanceBlocks ] do
+        bars $"{table.BlockLength}-step blocks, kNN" _.BlockKnn
+        bars $"{table.BlockLength}-step blocks, linear" _.BlockLinear
+        bars "random steps, kNN (optimistic)" _.RandomKnn
+        bars "random steps, linear (optimistic)" _.RandomLinear
+        for label, chance in [ "chance (blocks)", table.ChanceBlock; "chance (random steps)", table.ChanceRandom ] do
             Chart.Line(
                 x = names,
                 y = List.replicate names.Length chance,
@@ -277,55 +274,35 @@ let decoding
     ]
     |> Chart.combine
     |> Chart.withYAxisStyle "accuracy"
-    |> style "kNN decoding accuracy of the joint discrete state (mean ± std over seeds)" 420
+    |> style "Decoding accuracy of the state from each feature (mean ± std over splits)" 460
 
-/// The true timescale of each (system, state, mode) of the generator against the median timescale
-/// that `V_t` recovers for it (log axes), for the trained and the untrained model, with the line
-/// `recovered = true` and the band of relative tolerance `tolerance` around it. Points never
-/// matched (NaN) are left out; the hover text names the system, state and mode.
-let timescales (tolerance: float) (trained: StateTimescaleRecovery[]) (untrained: StateTimescaleRecovery[]) =
-    let points name (rs: StateTimescaleRecovery[]) =
-        let kept =
-            rs
-            |> Array.filter (fun r -> Double.IsFinite r.MedianRecovered && r.MedianRecovered > 0.0)
-
-        Chart.Point(
-            x = (kept |> Array.map (fun r -> round4 r.True)),
-            y = (kept |> Array.map (fun r -> round4 r.MedianRecovered)),
-            Name = name,
-            MultiText =
-                (kept
-                 |> Array.map (fun r ->
-                     $"system {r.System} state {r.State} mode {r.Mode}: within {100.0 * r.WithinShare:F0}%% of {r.Steps} steps"))
-        )
-
-    let all = Array.append trained untrained
-
-    let lo, hi =
-        if all.Length = 0 then
-            1.0, 10.0
-        else
-            let ts = all |> Array.map _.True
-            Array.min ts / 2.0, Array.max ts * 2.0
-
-    let guide name (factor: float) dash =
-        Chart.Line(x = [ lo; hi ], y = [ lo * factor; hi * factor ], Name = name, LineDash = dash)
+/// Timescales read without labels: for each source (name, timescales), its cluster centres (log
+/// axis), with the true timescales as dashed lines when known.
+let timescaleClusters (sources: (string * float[]) list) (truth: float[] option) : GenericChart =
+    let names = sources |> List.map fst
 
     [
-        points "trained" trained
-        points "untrained" untrained
-        guide "recovered = true" 1.0 StyleParam.DrawingStyle.Solid
-        guide $"±{100.0 * tolerance:F0}%%" (1.0 + tolerance) StyleParam.DrawingStyle.Dash
-        guide $"−{100.0 * tolerance:F0}%%" (1.0 - tolerance) StyleParam.DrawingStyle.Dash
+        for name, centres in sources do
+            Chart.Point(
+                x = List.replicate centres.Length name,
+                y = (centres |> Array.map round4),
+                Name = name,
+                ShowLegend = false
+            )
+        for t in defaultArg truth [||] do
+            Chart.Line(
+                x = names,
+                y = List.replicate names.Length (round4 t),
+                Name = $"true {t:F1}",
+                LineDash = StyleParam.DrawingStyle.Dash,
+                ShowLegend = false
+            )
     ]
     |> Chart.combine
-    |> Chart.withXAxis (
-        LinearAxis.init (Title = Title.init "true timescale (steps)", AxisType = StyleParam.AxisType.Log)
-    )
     |> Chart.withYAxis (
-        LinearAxis.init (Title = Title.init "recovered from V_t, median (steps)", AxisType = StyleParam.AxisType.Log)
+        LinearAxis.init (Title = Title.init "timescale (steps)", AxisType = StyleParam.AxisType.Log)
     )
-    |> style "Timescales: the generator's against what V_t recovers (per system, state and mode)" 460
+    |> style "Timescales without labels: cluster centres of each source (dashed: the true timescales)" 460
 
 /// plotly.js as shipped inside Plotly.NET (inlined once per page, so the page works offline).
 let plotlyJs () =
