@@ -4,6 +4,7 @@ open System
 open MathNet.Numerics.LinearAlgebra
 open AnalysisChecks
 open ArhmmCore
+open ArhmmEm
 
 // The public surface of this file and its documentation: Arhmm.fsi.
 type ArhmmOptions =
@@ -77,7 +78,7 @@ module Arhmm =
     let CovarianceFloor = 1e-6
 
     [<Literal>]
-    let PseudoCount = 0.01
+    let PseudoCount = ArhmmCore.PseudoCount
 
     // ---------------------------------------------------------------- checks
 
@@ -203,129 +204,6 @@ module Arhmm =
         let logB = modelEmissions model x
         viterbi model.Initial model.Transition logB (Array2D.length1 x)
 
-    // ---------------------------------------------------------------- fit
-
-    /// What every restart of a fit shares: the centred design, the priors, the first step's term.
-    type private Context =
-        {
-            Design: Design
-            K: int
-            Lambda: float
-            Psi: float
-            First: float
-        }
-
-    /// The parameters during a fit, in centred coordinates (`W_k = [A_k, b_k − (I − A_k)·m]`).
-    type private Theta =
-        {
-            Pi: float[]
-            P: float[,]
-            W: float[,][]
-            Sigma: float[,][]
-        }
-
-    let private mStep (c: Context) (gamma: float[]) (xi: float[,]) =
-        let k = c.K
-        let d = c.Design.D
-        let s, weight = moments c.Design gamma k
-        let steps = dynamicsStep d c.Lambda c.Psi
-        let dyn = Array.init k (fun st -> steps s[st] weight[st])
-
-        {
-            Pi = normalise PseudoCount gamma[0 .. k - 1]
-            P = Array2D.init k k (fun j st -> (normalise PseudoCount xi[j, *])[st])
-            W = dyn |> Array.map fst
-            Sigma = dyn |> Array.map snd
-        }
-
-    /// The hard-label M-step that starts a restart: one-hot posteriors and transition counts.
-    let private initialTheta (c: Context) (labels: int[]) =
-        let k = c.K
-        let gamma = Array.zeroCreate (labels.Length * k)
-        let xi = Array2D.zeroCreate k k
-
-        labels |> Array.iteri (fun t s -> gamma[t * k + s] <- 1.0)
-
-        for t in 1 .. labels.Length - 1 do
-            xi[labels[t - 1], labels[t]] <- xi[labels[t - 1], labels[t]] + 1.0
-
-        mStep c gamma xi
-
-    /// The E-step of `theta`: its posteriors and MAP objective.
-    let private eStep (c: Context) (theta: Theta) =
-        let ls =
-            theta.Sigma
-            |> Array.map (fun s ->
-                match tryCholesky s with
-                | Some l -> l
-                | None -> raise (InvalidOperationException "Arhmm.fit: a covariance lost positive definiteness."))
-
-        let es = Array.init c.K (fun s -> emission theta.W[s] ls[s])
-        let logB = emissions c.Design es c.First
-        let post = forwardBackward theta.Pi theta.P logB (c.Design.Transitions + 1)
-
-        let dirichlet =
-            PseudoCount
-            * (Array.sumBy log theta.Pi + (theta.P |> Seq.cast<float> |> Seq.sumBy log))
-
-        let dynamics =
-            Array.init c.K (fun s -> dynamicsLogPrior c.Lambda c.Psi theta.W[s] ls[s])
-            |> Array.sum
-
-        let prior = dirichlet + dynamics
-
-        post, post.LogLikelihood + prior
-
-    /// One restart of EM from hard labels: the final parameters, histories, iterations, converged.
-    let private runEm (c: Context) (options: ArhmmOptions) (labels: int[]) =
-        let lls = ResizeArray()
-        let objs = ResizeArray()
-        let mutable theta = initialTheta c labels
-        let mutable iterations = 0
-        let mutable converged = false
-        let mutable go = true
-
-        while go do
-            let post, obj = eStep c theta
-            lls.Add post.LogLikelihood
-            objs.Add obj
-
-            if
-                objs.Count >= 2
-                && abs (obj - objs[objs.Count - 2]) <= options.Tolerance * abs obj
-            then
-                converged <- true
-                go <- false
-            elif iterations = options.Iterations then
-                go <- false
-            else
-                theta <- mStep c post.Gamma post.Xi
-                iterations <- iterations + 1
-
-        theta, lls.ToArray(), objs.ToArray(), iterations, converged
-
-    /// Random contiguous blocks of states, about 10 per state, from `key`: `[T]`.
-    let private randomBlocks (key: Key) (k: int) (t: int) =
-        let length = max 1 (t / (10 * k))
-        let blocks = (t + length - 1) / length
-        let u = Random.uniform01 key blocks
-        Array.init t (fun i -> min (k - 1) (int (u[i / length] * float k)))
-
-    /// k-means on `[x_t, x_{t−1}]` (centred) from `key`: `[T]`, the first step labelled as the second.
-    let private kMeansLabels (key: Key) (ds: Design) (k: int) =
-        let d = ds.D
-        let n = ds.Transitions
-
-        let features =
-            Array2D.init n (2 * d) (fun t j ->
-                if j < d then
-                    ds.Columns[d + 1 + j][t]
-                else
-                    ds.Columns[j - d][t])
-
-        let labels = (Clustering.kMeans key k features).Labels
-        Array.append [| labels[0] |] labels
-
     let fit (key: Key) (options: ArhmmOptions) (x: float[,]) =
         let k = options.States
 
@@ -395,7 +273,7 @@ module Arhmm =
 
                 let labels = if r = 0 then kMeansLabels rk ds k else randomBlocks rk k t
 
-                runEm c options labels)
+                runEm c options.Iterations options.Tolerance labels)
 
         let lastLl (_, (lls: float[]), _, _, _) = lls[lls.Length - 1]
         let best = runs |> Array.mapi (fun i r -> i, lastLl r) |> Array.maxBy snd |> fst

@@ -8,6 +8,10 @@ open MathNet.Numerics.LinearAlgebra
 /// M-step of the MAP objective (Arhmm.fsi documents the model and the priors).
 module internal ArhmmCore =
 
+    /// The Dirichlet pseudo-count of `π` and of each row of `P` (`Arhmm.PseudoCount`).
+    [<Literal>]
+    let PseudoCount = 0.01
+
     type private SimdVector = System.Numerics.Vector<float>
 
     let private log2Pi = log (2.0 * Math.PI)
