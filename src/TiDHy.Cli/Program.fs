@@ -12,6 +12,7 @@ open TiDHy.Cli.TrainCommand
 open TiDHy.Cli.EvalCommand
 open TiDHy.Cli.ImportTorchCommand
 open TiDHy.Cli.BenchCommand
+open TiDHy.Cli.BaselineCommand
 
 [<RequireQualifiedAccess>]
 type CliArgs =
@@ -20,6 +21,7 @@ type CliArgs =
     | [<CliPrefix(CliPrefix.None)>] Eval of ParseResults<EvalArgs>
     | [<CliPrefix(CliPrefix.None)>] Import_Torch of ParseResults<ImportArgs>
     | [<CliPrefix(CliPrefix.None)>] Bench of ParseResults<BenchArgs>
+    | [<CliPrefix(CliPrefix.None)>] Baseline of ParseResults<BaselineArgs>
 
     interface IArgParserTemplate with
         member a.Usage =
@@ -30,6 +32,7 @@ type CliArgs =
             | Import_Torch _ -> "turn an upstream PyTorch state_dict (JSON) into a checkpoint."
             | Bench _ ->
                 "time the inference loop (fused float32/float64 kernels against the reference path), or training steps (bench train)."
+            | Baseline _ -> "fit a baseline model to a series file (baseline arhmm: an autoregressive HMM)."
 
 /// Runs `f`, turning usage errors into one line and exit code 2, and the library's, the system's
 /// and the user's errors into one line and exit code 1 (never a stack trace).
@@ -88,6 +91,7 @@ let main argv =
         | CliArgs.Eval a -> guarded (fun () -> EvalCommand.run a)
         | CliArgs.Import_Torch a -> guarded (fun () -> ImportTorchCommand.run a)
         | CliArgs.Bench a -> guarded (fun () -> BenchCommand.run a)
+        | CliArgs.Baseline a -> guarded (fun () -> BaselineCommand.run a)
     with :? ArguParseException as ex ->
         match ex.ErrorCode with
         | ErrorCode.HelpText ->
