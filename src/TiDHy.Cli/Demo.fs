@@ -36,6 +36,11 @@ let dataOptions =
 /// The demo's model for the data's channels: `Slds.benchmarkConfig`.
 let config (features: int) = Slds.benchmarkConfig features
 
+/// The ARHMM baseline's restarts in the demo: the k-means start and one random one (its random
+/// starts end well below the k-means one on this data; `Arhmm.defaults` has 5).
+[<Literal>]
+let arhmmRestarts = 2
+
 /// The demo's data and the windows it trains, validates and tests on.
 type private DemoSetup =
     {
@@ -166,7 +171,7 @@ let private printSelection (outDir: string) (fit: FitResult) =
     match fit.State.Best with
     | Some b ->
         printfn
-            "Selected the model of epoch %d: the best kNN decoding of the validation states from R2_hat (%.3f)."
+            "Selected the model of epoch %d: the best kNN decoding of the validation states from R2_hat (held-out blocks of a continuous pass: %.3f)."
             (b.Epoch + 1)
             b.Score
     | None -> ()
@@ -186,26 +191,23 @@ let private printTestLosses (untrained: EvaluationRecord) (record: EvaluationRec
         printfn "  %-44s %10.4f → %10.4f" name (a / steps) (b / steps)
 
     let windows = float (Array3D.length1 record.I)
-    row "reconstruction loss  ⟨ℓ(decode(r), x)⟩" (windows * untrained.SpatialLossRHatAvg) (windows * record.SpatialLossRHatAvg)
-    row "forecast loss        ⟨ℓ(decode(r̂), x)⟩" (windows * untrained.SpatialLossRBarAvg) (windows * record.SpatialLossRBarAvg)
+
+    row
+        "reconstruction loss  ⟨ℓ(decode(r), x)⟩"
+        (windows * untrained.SpatialLossRHatAvg)
+        (windows * record.SpatialLossRHatAvg)
+
+    row
+        "forecast loss        ⟨ℓ(decode(r̂), x)⟩"
+        (windows * untrained.SpatialLossRBarAvg)
+        (windows * record.SpatialLossRBarAvg)
+
     row "temporal loss        temp_weight·⟨(r − r̂)²⟩" (windows * untrained.TempLossAvg) (windows * record.TempLossAvg)
 
     printfn
         "  inference iterations per step: mean %.1f, max %d"
         (Array.averageBy float record.Iterations)
         (Array.max record.Iterations)
-
-/// The report's charts of the measures: the decoding table and the timescales without labels.
-let private analysisCharts (m: Measures.Measures) =
-    [
-        match m.Table with
-        | Some t -> "Decoding the joint discrete state from each feature (the same numbers as the table above)", Plots.decoding t
-        | None -> ()
-        "Timescales without labels: the cluster centres of each source and the generator's true timescales",
-        Plots.timescaleClusters
-            [ for r in m.Timescales -> r.Source, r.Clusters.Centres ]
-            (m.Timescales |> List.tryPick (fun r -> r.Comparison |> Option.map (fun c -> Array.append (c.Pairs |> Array.map _.True) c.FalseNegatives)))
-    ]
 
 /// Writes the report folder `outDir` (`Report.writeWith`): the run's summary, the analysis and its
 /// charts, the training history of `state`, the test record's timeline and the true states; returns
@@ -229,7 +231,7 @@ let private writeReport
         Array2D.init used dataOptions.Systems (fun t s -> float setup.Data.Test.States[t, s])
 
     Report.writeWith
-        (analysisCharts analysis)
+        (Measures.charts analysis)
         outDir
         "TiDHy demo: the SLDS benchmark"
         [
@@ -295,7 +297,7 @@ let run (seed: int) (epochs: int) (outDir: string) (force: bool) (preset: Preset
     printfn
         "Fitting the ARHMM baseline (%d states, AR(1) Gaussian emissions, EM, %d restarts) on the %d training steps..."
         classes
-        Arhmm.defaults.Restarts
+        arhmmRestarts
         (Array2D.length1 setup.Data.Train.Observations)
 
     let arhmmWatch = Stopwatch.StartNew()
@@ -303,7 +305,10 @@ let run (seed: int) (epochs: int) (outDir: string) (force: bool) (preset: Preset
     let arhmm =
         Arhmm.fit
             (Random.foldIn 3 (Random.key seed))
-            { Arhmm.defaults with States = classes }
+            { Arhmm.defaults with
+                States = classes
+                Restarts = arhmmRestarts
+            }
             setup.Data.Train.Observations
 
     printfn

@@ -20,6 +20,8 @@ type EvalArgs =
     | Batch_Size of int
     | Window of steps: int
     | Carry
+    | True_Timescales of list: string
+    | Seed of int
     | Force
     | Backend of name: string
     | Device of string
@@ -30,6 +32,10 @@ type EvalArgs =
             | Force -> "replace the run files already in the output folder."
             | Window _ ->
                 "evaluate in consecutive windows of this many steps, each from a zero state (upstream's and the paper's evaluation; the latents restart every window). Default: one continuous pass over the series."
+            | True_Timescales _ ->
+                "the true timescales of the data's dynamics, in steps, comma-separated (e.g. 41.96,5.73,11.74): the label-free timescales are matched to them (within 20%)."
+            | Seed _ ->
+                "seed of the decoding splits, the untrained model the measures compare with and the ARHMM baseline's restarts (default 0)."
             | Carry ->
                 "with --window: carry the latents from each window to the next (the stateful carry): the same numbers as the default continuous pass, computed window by window."
             | Backend _ ->
@@ -41,7 +47,8 @@ type EvalArgs =
             | Data _ -> "series [time × features] to evaluate: .csv, .npy, .npz or .h5 (file.h5:/path/to/dataset)."
             | Out _ -> "output folder: record.npz, record.h5, metrics.csv, plots and index.html."
             | Config _ -> "configuration JSON, for a state_dict model."
-            | States _ -> "true discrete states [time × systems] to plot beside W (.csv, .npy or .npz)."
+            | States _ ->
+                "true discrete states [time × systems] (.csv, .npy or .npz): plotted beside W, decoded from the record beside the baselines (raw input, its delay embedding, the untrained model, an ARHMM fitted to the series), and matched to the ARHMM's states."
 
 /// The configuration and parameters of `--model`: a checkpoint (its best parameters when it has
 /// them), or a state_dict with `--config`.
@@ -177,6 +184,82 @@ let runWith (stop: CancellationToken) (stopCode: unit -> int) (written: string -
             s[.. steps - 1, *])
 
     let share = Train.maxIterShare cfg.MaxIter record.Iterations
+    let seed = args.GetResult(EvalArgs.Seed, 0)
+
+    let trueTimescales =
+        args.TryGetResult EvalArgs.True_Timescales
+        |> Option.map (fun text ->
+            let values =
+                text.Split(',', System.StringSplitOptions.TrimEntries)
+                |> Array.map (fun v ->
+                    match
+                        System.Double.TryParse(
+                            v,
+                            System.Globalization.NumberStyles.Float,
+                            System.Globalization.CultureInfo.InvariantCulture
+                        )
+                    with
+                    | true, x when System.Double.IsFinite x && x > 0.0 -> x
+                    | _ ->
+                        fail
+                            $"--true-timescales: '{v}' is not a positive number of steps (expected e.g. 41.96,5.73,11.74).")
+
+            values)
+
+    // The measures: the label-free timescales always; with --states, the decoding table and the
+    // ARHMM baseline (fitted to the evaluated steps without their labels).
+    let labels =
+        states
+        |> Option.map (fun s ->
+            if
+                Seq.cast<float> s
+                |> Seq.exists (fun v -> not (v >= 0.0 && v = floor v && v < 1e9))
+            then
+                fail "--states: every state must be a non-negative integer."
+
+            Decoding.stateLabels (Array2D.map int s))
+
+    let p0 = Train.init cfg (Random.key seed) |> _.Params
+
+    let untrained =
+        Evaluate.evaluateSeriesWith (engine.EvaluateRecord cfg p0) cfg batchSize mode series
+
+    let arhmm =
+        labels
+        |> Option.map (fun l ->
+            let k = Array.max l + 1
+            let x = Decoding.flatten record.I
+
+            printfn
+                "Fitting the ARHMM baseline (%d states, one per distinct state label) to the %d evaluated steps..."
+                k
+                (Array2D.length1 x)
+
+            try
+                (Arhmm.fit (Random.foldIn 3 (Random.key seed)) { Arhmm.defaults with States = k } x).Model,
+                "the evaluated steps (without their labels)"
+            with :? System.ArgumentException as ex ->
+                fail $"{dataPath}: the ARHMM baseline cannot be fitted: {ex.Message}")
+
+    let settings =
+        { Decoding.defaultSettings with
+            BlockLength = max 1 (min Decoding.defaultSettings.BlockLength (min steps Measures.MaxDecodedSteps / 8))
+        }
+
+    let measures =
+        Measures.measure
+            (Random.foldIn 2 (Random.key seed))
+            settings
+            (Evaluate.describe mode (Array2D.length1 series))
+            p
+            p0
+            record
+            untrained
+            arhmm
+            {
+                Labels = labels
+                Timescales = trueTimescales
+            }
 
     let summary =
         [
@@ -199,7 +282,14 @@ let runWith (stop: CancellationToken) (stopCode: unit -> int) (written: string -
                 path
                 $"spatial_loss_rhat_avg,spatial_loss_rbar_avg,temp_loss_avg,max_iter_share\n{record.SpatialLossRHatAvg:R},{record.SpatialLossRBarAvg:R},{record.TempLossAvg:R},{share:R}\n"
         | _ ->
-            Report.write dir "TiDHy evaluation" summary [||] (Some(Report.timeline record)) states
+            Report.writeWith
+                (Measures.charts measures)
+                dir
+                "TiDHy evaluation"
+                (summary @ Measures.reportLines measures)
+                [||]
+                (Some(Report.timeline record))
+                states
             |> ignore
 
     let staging = Path.Combine(out, stagingName ())
@@ -254,6 +344,7 @@ let runWith (stop: CancellationToken) (stopCode: unit -> int) (written: string -
             (Path.Combine(out, "index.html"))
 
         Output.reportMaxIter "the" cfg.MaxIter share
+        Measures.print measures
 
         // The loss of predicting 0 (each window's sum of squares, averaged): an objective a thousand
         // times larger than that has exploded.

@@ -78,6 +78,22 @@ let private capped (x: float[,]) =
     else
         x[.. MaxDecodedSteps - 1, *]
 
+/// The projection of `x [n; d]` (centred) on its first `k` principal components (at most its rank):
+/// the raw input in as many dimensions as the model's `R_hat`, so that a least-squares fit per state
+/// is well posed on data whose channels are a projection of fewer sources.
+let principalComponents (k: int) (x: float[,]) =
+    let n, d = Array2D.length1 x, Array2D.length2 x
+    let mean = Array.init d (fun j -> Seq.init n (fun i -> x[i, j]) |> Seq.average)
+
+    let centred =
+        MathNet.Numerics.LinearAlgebra.Matrix<float>.Build.Dense(n, d, fun i j -> x[i, j] - mean[j])
+
+    let svd = centred.Svd(true)
+    let s = svd.S.ToArray()
+    let rank = s |> Array.filter (fun v -> v > 1e-9 * s[0]) |> Array.length
+    let k = max 1 (min k rank)
+    (centred * svd.VT.SubMatrix(0, k, 0, d).Transpose()).ToArray()
+
 let private readOut (source: string) (truth: float[] option) (timescales: float[]) =
     let clusters = EffectiveTimescales.clusterTimescales timescales
 
@@ -121,7 +137,10 @@ let measure
         |> Option.map (fun labels ->
             let arhmmFeature =
                 match arhmm with
-                | Some(m, _) -> [ $"ARHMM posteriors ({m.Initial.Length} states)", capped (Arhmm.posteriors m input) ]
+                | Some(m, _) ->
+                    [
+                        $"ARHMM posteriors ({m.Initial.Length} states)", capped (Arhmm.posteriors m input)
+                    ]
                 | None -> []
 
             Decoding.table
@@ -135,7 +154,8 @@ let measure
                     "untrained R2_hat", capped (Decoding.flatten untrained.R2Hat)
                     "untrained W", capped (Decoding.flatten untrained.W)
                  ]
-                 @ (Decoding.baselineFeatures Decoding.defaultLags input |> List.map (fun (n, x) -> n, capped x))
+                 @ (Decoding.baselineFeatures Decoding.defaultLags input
+                    |> List.map (fun (n, x) -> n, capped x))
                  @ arhmmFeature))
 
     let arhmmMeasures =
@@ -158,7 +178,8 @@ let measure
                 Baseline = Arhmm.baseline 1.0 m input[.. decoded - 1, *] labels splits truth.Timescales
             })
 
-    let vt (r: EvaluationRecord) = EffectiveTimescales.effectiveTimescales 1.0 r.Ut
+    let vt (r: EvaluationRecord) =
+        EffectiveTimescales.effectiveTimescales 1.0 r.Ut
 
     let timescales =
         [
@@ -178,7 +199,8 @@ let measure
             let fit (x: float[,]) =
                 EffectiveTimescales.perStateFit 1.0 (capped x) l t TimescaleTolerance
 
-            Some(fit (Decoding.flatten trained.RHat), fit input)
+            let rhat = Decoding.flatten trained.RHat
+            Some(fit rhat, fit (principalComponents (Array2D.length2 rhat) input))
         | _ -> None
 
     {
@@ -212,7 +234,13 @@ let timescaleText (r: TimescaleReadOut) =
 
     match r.Comparison with
     | Some c ->
-        $"{median}; {clusters}; recovers {c.Matched} of {c.Matched + c.FalseNegatives.Length} true (precision {c.Precision:F2}){(if c.Matched > 0 then $": {list (c.Pairs |> Array.map _.True)}" else "")}"
+        let which =
+            if c.Matched > 0 then
+                ": " + list (c.Pairs |> Array.map _.True)
+            else
+                ""
+
+        $"{median}; {clusters}; recovers {c.Matched} of {c.Matched + c.FalseNegatives.Length} true (precision {c.Precision:F2}){which}"
     | None -> $"{median}; {clusters} at {list r.Clusters.Centres}"
 
 /// The sentence that says what the model did and did not recover, from the numbers: the best of
@@ -252,8 +280,14 @@ let verdict (m: Measures) =
             | Some a, Some b ->
                 let total = a.Matched + a.FalseNegatives.Length
 
+                let caveat =
+                    if a.Precision < 0.5 then
+                        " — with most cluster centres matching nothing, the count says little"
+                    else
+                        ""
+
                 Some(
-                    $"its own dynamics V_t recover {a.Matched} of {total} true timescales within {100.0 * TimescaleTolerance:F0}%% (precision {a.Precision:F2}), the untrained model's {b.Matched} (precision {b.Precision:F2})"
+                    $"its own dynamics V_t recover {a.Matched} of {total} true timescales within {100.0 * TimescaleTolerance:F0}%% (precision {a.Precision:F2}), the untrained model's {b.Matched} (precision {b.Precision:F2}){caveat}"
                 )
             | _ -> None
         | _ -> None
@@ -330,7 +364,7 @@ let print (m: Measures) =
     match m.PerState with
     | Some(model, raw) ->
         printfn
-            "The paper's read-out (a least-squares fit per true state, nearest pooled timescale to each true one): R_hat %d of %d within %.0f%%, the raw input %d of %d. It needs the labels and scores the raw input as well: it does not show what the model adds."
+            "The paper's read-out (a least-squares fit per true state, the nearest pooled timescale to each true one; it needs the labels): R_hat %d of %d within %.0f%%; the same read-out on the raw input's first principal components (as many as R_hat has dimensions): %d of %d."
             model.Within
             model.Truth.Length
             (100.0 * TimescaleTolerance)
@@ -380,4 +414,19 @@ let reportLines (m: Measures) =
         match verdict m with
         | Some v -> "in short", v
         | None -> ()
+    ]
+
+/// The report's charts of the measures (titled): the decoding table and the timescales without labels.
+let charts (m: Measures) =
+    [
+        match m.Table with
+        | Some t -> "Decoding the state from each feature (the same numbers as the table above)", Plots.decoding t
+        | None -> ()
+        "Timescales without labels: the cluster centres of each source and the true timescales",
+        Plots.timescaleClusters
+            [ for r in m.Timescales -> r.Source, r.Clusters.Centres ]
+            (m.Timescales
+             |> List.tryPick (fun r ->
+                 r.Comparison
+                 |> Option.map (fun c -> Array.append (c.Pairs |> Array.map _.True) c.FalseNegatives)))
     ]

@@ -264,7 +264,11 @@ let decoding (table: DecodingTable) : GenericChart =
         bars $"{table.BlockLength}-step blocks, linear" _.BlockLinear
         bars "random steps, kNN (optimistic)" _.RandomKnn
         bars "random steps, linear (optimistic)" _.RandomLinear
-        for label, chance in [ "chance (blocks)", table.ChanceBlock; "chance (random steps)", table.ChanceRandom ] do
+        for label, chance in
+            [
+                "chance (blocks)", table.ChanceBlock
+                "chance (random steps)", table.ChanceRandom
+            ] do
             Chart.Line(
                 x = names,
                 y = List.replicate names.Length chance,
@@ -299,9 +303,7 @@ let timescaleClusters (sources: (string * float[]) list) (truth: float[] option)
             )
     ]
     |> Chart.combine
-    |> Chart.withYAxis (
-        LinearAxis.init (Title = Title.init "timescale (steps)", AxisType = StyleParam.AxisType.Log)
-    )
+    |> Chart.withYAxis (LinearAxis.init (Title = Title.init "timescale (steps)", AxisType = StyleParam.AxisType.Log))
     |> style "Timescales without labels: cluster centres of each source (dashed: the true timescales)" 460
 
 /// plotly.js as shipped inside Plotly.NET (inlined once per page, so the page works offline).

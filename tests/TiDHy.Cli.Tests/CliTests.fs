@@ -256,7 +256,14 @@ let ``eval writes the record as npz and a report, from a checkpoint or a state_d
     // By default one continuous pass over the 80 steps.
     Assert.Contains("Evaluated continuously: one pass over 80 steps", stdout)
     expectFiles out [ "record.npz"; "metrics.csv"; "index.html" ]
-    expectReport out [ "Data, reconstruction"; "Latents r and r2"; "Mixture weights W over time" ]
+    expectReport
+        out
+        [
+            "Data, reconstruction"
+            "Latents r and r2"
+            "Mixture weights W over time"
+            "Timescales without labels"
+        ]
     let entries = Npy.readNpz (Path.Combine(out, "record.npz")) |> Map.ofArray
     Assert.Equal<int[]>([| 1; 80; 3 |], entries["I_hat"].Shape)
     Assert.Equal<int[]>([| 1; 80; 3; 3 |], entries["Ut"].Shape)
@@ -289,8 +296,32 @@ let ``eval writes the record as npz and a report, from a checkpoint or a state_d
     Assert.Contains("continuously in 4 windows of 20 steps", stdout)
     Assert.Equal<float[]>(entries["R2_hat"].Data, (Map.find "R2_hat" (recordOf "carried")).Data)
 
+    // With --states: the decoding table, the ARHMM baseline and the timescales against the truth.
+    let states = Path.Combine(dir, "states.csv")
+    File.WriteAllLines(states, Array.init 80 (fun t -> string (t / 10 % 2)))
+
+    let code, stdout, err =
+        evalWith "measured" [ "--states"; states; "--true-timescales"; "5, 10.5" ]
+
+    Assert.True((code = 0), $"exit {code}: {err}")
+
+    for line in
+        [
+            "Decoding the state (2 classes) from 80 evaluated steps: held-out 10-step blocks first"
+            "I with 10 lags"
+            "untrained R2_hat"
+            "ARHMM states (2), matched"
+            "V_t, trained"
+            "true                   5.0, 10.5"
+            "In short: on held-out blocks the model's"
+        ] do
+        Assert.Contains(line, stdout)
+
+    Assert.Contains("decoding from R2_hat", File.ReadAllText(Path.Combine(dir, "measured", "index.html")))
+
     for extra, says in
         [
+            [ "--true-timescales"; "5,-1" ], "--true-timescales: '-1'"
             [ "--carry" ], "--carry goes with --window"
             [ "--window"; "81" ], "--window 81: longer than the 80 steps"
             [ "--window"; "0" ], "--window"
@@ -452,31 +483,6 @@ let ``Bad input gives exit code 1 and a message naming the file, line or key`` (
     Assert.Contains("corrupt", err)
 
 [<Fact>]
-let ``The demo's timescale summary names the recovered and the missed true timescales`` () =
-    let row tau share : TiDHy.Functional.StateTimescaleRecovery =
-        {
-            System = 0
-            State = 0
-            Mode = 0
-            True = tau
-            MedianRecovered = tau
-            WithinShare = share
-            Steps = 100
-        }
-
-    Assert.Equal(
-        "2 of 4 true timescales within 25% on at least half of their steps (2.5, 3.8); 2 not (5.7, 76.9); the untrained model: 1 of 4",
-        TiDHy.Cli.Demo.timescaleSummary
-            [| row 76.9 0.07; row 3.8 0.83; row 2.5 0.5; row 5.7 0.49 |]
-            [| row 76.9 0.01; row 3.8 0.2; row 2.5 0.74; row 5.7 0.3 |]
-    )
-
-    Assert.Equal(
-        "0 of 1 true timescales within 25% on at least half of their steps; 1 not (42.0); the untrained model: 0 of 1",
-        TiDHy.Cli.Demo.timescaleSummary [| row 42.0 0.1 |] [| row 42.0 0.0 |]
-    )
-
-[<Fact>]
 let ``demo writes a report folder`` () =
     let out = Path.Combine(tempDir (), "demo")
     let code, stdout, err = run [ "demo"; "--epochs"; "1"; "--out"; out ]
@@ -484,19 +490,31 @@ let ``demo writes a report folder`` () =
     Assert.Contains("Report:", stdout)
     // The best model is chosen by decoding the validation states from R2_hat (after the last epoch).
     Assert.Contains("Selected the model of epoch 1: the best kNN decoding of the validation states from R2_hat", stdout)
-    // The analysis: decoding of the joint state from the record arrays, and the timescales.
+    // The measures: the decoding table (blocks first) with its baselines, the label-free
+    // timescales against the truth and the untrained model, the paper's read-out, one sentence.
     for line in
         [
-            "kNN (k = 3)"
+            "Test steps, evaluated continuously"
+            "held-out 100-step blocks first"
             "R2_hat "
+            "untrained R2_hat"
             "I (raw input)"
+            "I with 10 lags"
+            "ARHMM posteriors (8 states)"
+            "ARHMM states (8), matched"
             "chance "
-            "system 2 state 1: true"
-            "true timescales within 25% on at least half of their steps"
+            "Timescales without labels"
+            "V_t, trained"
+            "V_t, untrained"
+            "ARHMM A_k"
+            "The paper's read-out"
+            "In short: on held-out blocks the model's"
         ] do
         Assert.Contains(line, stdout)
 
-    Assert.Contains("kNN decoding of the joint state from R2_hat", File.ReadAllText(Path.Combine(out, "index.html")))
+    let page = File.ReadAllText(Path.Combine(out, "index.html"))
+    Assert.Contains("decoding from R2_hat: 100-step blocks kNN", page)
+    Assert.Contains("timescales without labels: V_t, trained", page)
 
     expectFiles out [ "index.html"; "record.npz"; "model.json"; "metrics.csv" ]
 
@@ -507,8 +525,8 @@ let ``demo writes a report folder`` () =
             "Data, reconstruction"
             "Latents r and r2"
             "True discrete states (top) and mixture weights W"
-            "kNN decoding accuracy"
-            "Timescales: the generator's against what V_t recovers"
+            "Decoding accuracy of the state"
+            "Timescales without labels"
         ]
 
 [<Fact>]
