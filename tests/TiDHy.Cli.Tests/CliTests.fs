@@ -256,6 +256,7 @@ let ``eval writes the record as npz and a report, from a checkpoint or a state_d
     // By default one continuous pass over the 80 steps.
     Assert.Contains("Evaluated continuously: one pass over 80 steps", stdout)
     expectFiles out [ "record.npz"; "metrics.csv"; "index.html" ]
+
     expectReport
         out
         [
@@ -264,6 +265,7 @@ let ``eval writes the record as npz and a report, from a checkpoint or a state_d
             "Mixture weights W over time"
             "Timescales without labels"
         ]
+
     let entries = Npy.readNpz (Path.Combine(out, "record.npz")) |> Map.ofArray
     Assert.Equal<int[]>([| 1; 80; 3 |], entries["I_hat"].Shape)
     Assert.Equal<int[]>([| 1; 80; 3; 3 |], entries["Ut"].Shape)
