@@ -169,7 +169,14 @@ let runArhmm (args: ParseResults<ArhmmArgs>) =
             Iterations = iterations
         }
 
-    let fit = naming trainPath (fun () -> Arhmm.fit (Random.key seed) options train)
+    // On the training series' principal components (every axis of non-zero variance): channels
+    // of lower rank than their count would make the covariances singular.
+    let projection, fit =
+        naming trainPath (fun () ->
+            // The library's check (row and column named) before the projection reads the values.
+            Shape.checkFiniteMatrix "x" train
+            let projection = Measures.principalAxes (Array2D.length2 train) train
+            projection, Arhmm.fit (Random.key seed) options (Measures.project projection train))
 
     let splits =
         match labels with
@@ -177,14 +184,15 @@ let runArhmm (args: ParseResults<ArhmmArgs>) =
         | None -> [||]
 
     let b =
-        naming dataPath (fun () -> Arhmm.baseline 1.0 fit.Model data labels splits None)
+        naming dataPath (fun () -> Arhmm.baseline 1.0 fit.Model (Measures.project projection data) labels splits None)
 
     printfn
-        "ARHMM baseline: K = %d states fitted on %s (%d steps, %d features); %d restarts, kept restart %d (%d EM iterations, %s)."
+        "ARHMM baseline: K = %d states fitted on %s (%d steps, %d features, on their %d principal components); %d restarts, kept restart %d (%d EM iterations, %s)."
         k
         trainPath
         (Array2D.length1 train)
         (Array2D.length2 train)
+        (Array2D.length2 projection.Axes)
         restarts
         fit.Restart
         fit.Iterations

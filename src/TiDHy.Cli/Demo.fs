@@ -303,18 +303,18 @@ let run (seed: int) (epochs: int) (outDir: string) (force: bool) (preset: Preset
     let arhmmWatch = Stopwatch.StartNew()
 
     let arhmm =
-        Arhmm.fit
+        Measures.fitArhmm
             (Random.foldIn 3 (Random.key seed))
-            { Arhmm.defaults with
-                States = classes
-                Restarts = arhmmRestarts
-            }
+            classes
+            arhmmRestarts
+            "the training steps"
             setup.Data.Train.Observations
 
     printfn
-        "  log-likelihood %.3f per training step after %d EM iterations (%.1f s)."
-        (arhmm.LogLikelihood / float (Array2D.length1 setup.Data.Train.Observations))
-        arhmm.Iterations
+        "  log-likelihood %.3f per training step on %d principal components after %d EM iterations (%.1f s)."
+        (arhmm.Fit.LogLikelihood / float (Array2D.length1 setup.Data.Train.Observations))
+        (Array2D.length2 arhmm.Projection.Axes)
+        arhmm.Fit.Iterations
         arhmmWatch.Elapsed.TotalSeconds
 
     let analysis =
@@ -326,7 +326,7 @@ let run (seed: int) (epochs: int) (outDir: string) (force: bool) (preset: Preset
             state0.Params
             record
             untrained
-            (Some(arhmm.Model, "the training steps"))
+            (Some arhmm)
             {
                 Labels = Some(Decoding.jointStates setup.Data.Options.States setup.Data.Test.States)
                 Timescales = Some(Slds.trueTimescales setup.Data)

@@ -236,8 +236,12 @@ let runWith (stop: CancellationToken) (stopCode: unit -> int) (written: string -
                 (Array2D.length1 x)
 
             try
-                (Arhmm.fit (Random.foldIn 3 (Random.key seed)) { Arhmm.defaults with States = k } x).Model,
-                "the evaluated steps (without their labels)"
+                Measures.fitArhmm
+                    (Random.foldIn 3 (Random.key seed))
+                    k
+                    Arhmm.defaults.Restarts
+                    "the evaluated steps (without their labels)"
+                    x
             with :? System.ArgumentException as ex ->
                 fail $"{dataPath}: the ARHMM baseline cannot be fitted: {ex.Message}")
 

@@ -78,10 +78,12 @@ let private capped (x: float[,]) =
     else
         x[.. MaxDecodedSteps - 1, *]
 
-/// The projection of `x [n; d]` (centred) on its first `k` principal components (at most its rank):
-/// the raw input in as many dimensions as the model's `R_hat`, so that a least-squares fit per state
-/// is well posed on data whose channels are a projection of fewer sources.
-let principalComponents (k: int) (x: float[,]) =
+/// A projection on principal axes: the mean `[d]` and the axes `[d; k]` (orthonormal columns).
+type Projection = { Mean: float[]; Axes: float[,] }
+
+/// The first `k` principal axes of `x [n; d]` (at most its numerical rank: the right singular
+/// vectors of the centred rows whose singular values exceed 1e-9 of the largest).
+let principalAxes (k: int) (x: float[,]) : Projection =
     let n, d = Array2D.length1 x, Array2D.length2 x
     let mean = Array.init d (fun j -> Seq.init n (fun i -> x[i, j]) |> Seq.average)
 
@@ -92,7 +94,59 @@ let principalComponents (k: int) (x: float[,]) =
     let s = svd.S.ToArray()
     let rank = s |> Array.filter (fun v -> v > 1e-9 * s[0]) |> Array.length
     let k = max 1 (min k rank)
-    (centred * svd.VT.SubMatrix(0, k, 0, d).Transpose()).ToArray()
+
+    {
+        Mean = mean
+        Axes = svd.VT.SubMatrix(0, k, 0, d).Transpose().ToArray()
+    }
+
+/// `x [n; d]` centred on the projection's mean and projected on its axes: `[n; k]`.
+let project (p: Projection) (x: float[,]) : float[,] =
+    let n, k = Array2D.length1 x, Array2D.length2 p.Axes
+
+    Array2D.init n k (fun i j ->
+        let mutable v = 0.0
+
+        for c in 0 .. p.Mean.Length - 1 do
+            v <- v + (x[i, c] - p.Mean[c]) * p.Axes[c, j]
+
+        v)
+
+/// `x` on its own first `k` principal axes: the raw input in as many dimensions as the model's
+/// `R_hat`, so that a least-squares fit per state is well posed on data whose channels are a
+/// projection of fewer sources (the SLDS benchmark's 20 channels have rank 5).
+let principalComponents (k: int) (x: float[,]) = project (principalAxes k x) x
+
+/// An ARHMM fitted as a baseline: on the principal components of its training series (every axis
+/// of non-zero variance: a covariance on channels of lower rank than their count is singular, and
+/// its floor would make the likelihood measure rounding noise).
+type FittedArhmm =
+    {
+        /// The fit.
+        Fit: ArhmmFit
+        /// The projection of a series before the ARHMM reads it.
+        Projection: Projection
+        /// Where it was fitted, for the output.
+        FittedOn: string
+    }
+
+/// Fits the ARHMM baseline (`states` states, `restarts` restarts, keys from `key`) on `x [T; d]`
+/// projected on its principal axes.
+let fitArhmm (key: Key) (states: int) (restarts: int) (fittedOn: string) (x: float[,]) : FittedArhmm =
+    let projection = principalAxes (Array2D.length2 x) x
+
+    {
+        Fit =
+            Arhmm.fit
+                key
+                { Arhmm.defaults with
+                    States = states
+                    Restarts = restarts
+                }
+                (project projection x)
+        Projection = projection
+        FittedOn = fittedOn
+    }
 
 let private readOut (source: string) (truth: float[] option) (timescales: float[]) =
     let clusters = EffectiveTimescales.clusterTimescales timescales
@@ -117,7 +171,7 @@ let measure
     (p0: Params)
     (trained: EvaluationRecord)
     (untrained: EvaluationRecord)
-    (arhmm: (ArhmmModel * string) option)
+    (arhmm: FittedArhmm option)
     (truth: Truth)
     =
     let input = Decoding.flatten trained.I
@@ -137,9 +191,10 @@ let measure
         |> Option.map (fun labels ->
             let arhmmFeature =
                 match arhmm with
-                | Some(m, _) ->
+                | Some a ->
                     [
-                        $"ARHMM posteriors ({m.Initial.Length} states)", capped (Arhmm.posteriors m input)
+                        $"ARHMM posteriors ({a.Fit.Model.Initial.Length} states)",
+                        capped (Arhmm.posteriors a.Fit.Model (project a.Projection input))
                     ]
                 | None -> []
 
@@ -160,22 +215,18 @@ let measure
 
     let arhmmMeasures =
         arhmm
-        |> Option.map (fun (m, fittedOn) ->
-            let splits =
-                match labels with
-                | Some l ->
-                    Decoding.blockSplits
-                        (fst (Random.split key))
-                        settings.Splits
-                        l.Length
-                        settings.BlockLength
-                        settings.TestFraction
-                | None -> [||]
-
+        |> Option.map (fun a ->
             {
-                States = m.Initial.Length
-                FittedOn = fittedOn
-                Baseline = Arhmm.baseline 1.0 m input[.. decoded - 1, *] labels splits truth.Timescales
+                States = a.Fit.Model.Initial.Length
+                FittedOn = a.FittedOn
+                Baseline =
+                    Arhmm.baseline
+                        1.0
+                        a.Fit.Model
+                        (project a.Projection input[.. decoded - 1, *])
+                        labels
+                        (table |> Option.map _.BlockSplits |> Option.defaultValue [||])
+                        truth.Timescales
             })
 
     let vt (r: EvaluationRecord) =
@@ -189,7 +240,7 @@ let measure
             readOut "V_k basis, untrained" truth.Timescales (EffectiveTimescales.componentTimescales 1.0 p0)
             yield!
                 arhmm
-                |> Option.map (fun (m, _) -> readOut "ARHMM A_k" truth.Timescales (Arhmm.timescales 1.0 m))
+                |> Option.map (fun a -> readOut "ARHMM A_k" truth.Timescales (Arhmm.timescales 1.0 a.Fit.Model))
                 |> Option.toList
         ]
 
@@ -342,7 +393,7 @@ let print (m: Measures) =
     match m.Arhmm with
     | Some a ->
         printfn
-            "ARHMM baseline (%d states, AR(1) Gaussian, fitted on %s): log-likelihood %.3f per step on the evaluated steps."
+            "ARHMM baseline (%d states, AR(1) Gaussian, fitted on the principal components of %s): log-likelihood %.3f per step on the evaluated steps."
             a.States
             a.FittedOn
             a.Baseline.LogLikelihoodPerStep

@@ -104,7 +104,7 @@ let ``baseline arhmm fits on --train and scores --data; without --states it need
             ]
 
     Assert.True((code = 0), err)
-    Assert.Contains($"fitted on {train} (1000 steps, 2 features)", stdout)
+    Assert.Contains($"fitted on {train} (1000 steps, 2 features, on their 2 principal components)", stdout)
     Assert.Contains($"Log-likelihood per step on {data}", stdout)
     Assert.DoesNotContain("State accuracy", stdout)
     let code, help, _ = run [ "--help" ]

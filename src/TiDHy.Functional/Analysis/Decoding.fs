@@ -58,6 +58,8 @@ type DecodingTable =
         ChanceRandom: float
         Classes: int
         Samples: int
+        BlockSplits: DataSplit[]
+        RandomSplits: DataSplit[]
     }
 
 [<RequireQualifiedAccess>]
@@ -440,4 +442,6 @@ module Decoding =
             ChanceRandom = chanceOf randoms
             Classes = labels |> Array.distinct |> Array.length
             Samples = n
+            BlockSplits = blocks
+            RandomSplits = randoms
         }

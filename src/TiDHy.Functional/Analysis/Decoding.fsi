@@ -105,6 +105,11 @@ type DecodingTable =
         Classes: int
         /// The steps (labels).
         Samples: int
+        /// The block splits every row was scored on (so that other decoders, e.g. a baseline's
+        /// matched states, can be scored on the same ones).
+        BlockSplits: DataSplit[]
+        /// The random splits every row was scored on.
+        RandomSplits: DataSplit[]
     }
 
 /// Decoding of discrete states from the evaluation record, as upstream's notebooks and `utils/` do
