@@ -194,7 +194,7 @@ let measure
                 | Some a ->
                     [
                         $"ARHMM posteriors ({a.Fit.Model.Initial.Length} states)",
-                        capped (Arhmm.posteriors a.Fit.Model (project a.Projection input))
+                        Arhmm.posteriors a.Fit.Model (project a.Projection input[.. decoded - 1, *])
                     ]
                 | None -> []
 
