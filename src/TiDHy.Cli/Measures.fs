@@ -367,11 +367,11 @@ let print (m: Measures) =
             (100.0 * t.TestFraction)
             t.Splits
 
-        printfn "  %-26s %-15s %-15s | %-15s %-15s" "" "blocks kNN" "blocks linear" "random kNN" "random linear"
+        printfn "  %-28s %-15s %-15s | %-15s %-15s" "" "blocks kNN" "blocks linear" "random kNN" "random linear"
 
         for r in t.Rows do
             printfn
-                "  %-26s %-15s %-15s | %-15s %-15s"
+                "  %-28s %-15s %-15s | %-15s %-15s"
                 r.Name
                 (spread r.BlockKnn)
                 (spread r.BlockLinear)
@@ -381,13 +381,13 @@ let print (m: Measures) =
         match m.Arhmm with
         | Some a ->
             printfn
-                "  %-26s %-15s %-15s | (its states matched to the labels on the training blocks)"
+                "  %-28s %-15s %-15s | (its states matched to the labels on the training blocks)"
                 $"ARHMM states ({a.States}), matched"
                 $"{a.Baseline.AccuracyMean:F3} ± {a.Baseline.AccuracyStd:F3}"
                 ""
         | None -> ()
 
-        printfn "  %-26s %-15s %-15s | %-15s" "chance" $"{t.ChanceBlock:F3}" "" $"{t.ChanceRandom:F3}"
+        printfn "  %-28s %-15s %-15s | %-15s" "chance" $"{t.ChanceBlock:F3}" "" $"{t.ChanceRandom:F3}"
     | None -> ()
 
     match m.Arhmm with
