@@ -57,7 +57,7 @@ type ArhmmBaseline =
         AccuracyStd: float
         ChanceMean: float
         Timescales: float[]
-        TimescaleMatching: TimescaleMatching option
+        TimescaleComparison: TruthComparison option
     }
 
 [<RequireQualifiedAccess>]
@@ -411,8 +411,8 @@ module Arhmm =
             TestSize = split.Test.Length
         }
 
-    let matchTimescales (recovered: float[]) (truth: float[]) =
-        Timescales.matchTimescales 0.2 recovered truth
+    let compareTimescales (recovered: float[]) (truth: float[]) =
+        EffectiveTimescales.compareToTruth 0.2 recovered truth
 
     let baseline
         (dt: float)
@@ -453,11 +453,5 @@ module Arhmm =
             AccuracyStd = stat (fun () -> sqrt (acc |> Array.averageBy (fun a -> (a - mean) ** 2.0)))
             ChanceMean = stat (fun () -> accuracies |> Array.averageBy _.Chance)
             Timescales = tau
-            TimescaleMatching =
-                trueTimescales
-                |> Option.bind (fun truthTau ->
-                    if tau.Length = 0 then
-                        None
-                    else
-                        Some(matchTimescales tau truthTau))
+            TimescaleComparison = trueTimescales |> Option.map (compareTimescales tau)
         }

@@ -94,8 +94,8 @@ type ArhmmBaseline =
         ChanceMean: float
         /// The timescales of the model's stable modes (`Arhmm.timescales`).
         Timescales: float[]
-        /// Its timescales matched to the true ones (`Arhmm.matchTimescales`), when those are known.
-        TimescaleMatching: TimescaleMatching option
+        /// Its timescales compared with the true ones (`Arhmm.compareTimescales`), when those are known.
+        TimescaleComparison: TruthComparison option
     }
 
 /// The autoregressive HMM: the standard switching-dynamics baseline (Linderman's `ssm` ARHMM,
@@ -167,13 +167,16 @@ module Arhmm =
     /// are scored on `split.Test`; a step in an unmatched state counts as wrong.
     val stateAccuracy: split: DataSplit -> truth: int[] -> predicted: int[] -> ArhmmAccuracy
 
-    /// Matches the recovered timescales to the true ones (`Timescales.matchTimescales` with
-    /// tolerance 0.2, the issue's): the one place to swap for another matcher.
-    val matchTimescales: recovered: float[] -> truth: float[] -> TimescaleMatching
+    /// Compares the recovered timescales with the true ones as the label-free read-out of a model's
+    /// dynamics does (`EffectiveTimescales.compareToTruth` with tolerance 0.2: a one-to-one
+    /// Hungarian matching on `|d − t|/t`, with recovery, precision and recall). The ARHMM's few
+    /// timescales are compared as they are; `tidhy demo` and `tidhy eval` compare the cluster
+    /// centres of every source, the ARHMM's included.
+    val compareTimescales: recovered: float[] -> truth: float[] -> TruthComparison
 
     /// The baseline's read-out of `model` on `x [T; d]`: log-likelihood per step, the Viterbi states,
     /// with `truth [T]` their `stateAccuracy` on each of `splits` (mean, std, chance), the timescales
-    /// (time step `dt`) and, with `trueTimescales`, their `matchTimescales`. The states are decoded
+    /// (time step `dt`) and, with `trueTimescales`, their `compareTimescales`. The states are decoded
     /// from the whole series without labels; only the matching uses (training) labels.
     val baseline:
         dt: float ->

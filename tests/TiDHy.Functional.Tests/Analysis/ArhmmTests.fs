@@ -75,7 +75,7 @@ let ``fit recovers the states of a known ARHMM`` () =
     Assert.Equal(f.LogLikelihood / 4000.0, b.LogLikelihoodPerStep, 9)
 
     // All four true timescales found within the issue's tolerance 0.2.
-    Assert.Equal(4, b.TimescaleMatching.Value.WithinCount)
+    Assert.Equal(4, b.TimescaleComparison.Value.Matched)
 
 [<Fact>]
 let ``fit recovers the dynamics and the transition matrix of a known ARHMM`` () =
