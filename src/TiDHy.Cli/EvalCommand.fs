@@ -217,7 +217,13 @@ let runWith (stop: CancellationToken) (stopCode: unit -> int) (written: string -
             then
                 fail "--states: every state must be a non-negative integer."
 
-            Decoding.stateLabels (Array2D.map int s))
+            let labels = Decoding.stateLabels (Array2D.map int s)
+
+            if Array.forall ((=) labels[0]) labels then
+                eprintfn
+                    "Warning: every evaluated step has the same state in --states: every decoder is right (accuracy 1.0) whatever the model learned."
+
+            labels)
 
     let p0 = Train.init cfg (Random.key seed) |> _.Params
 
