@@ -321,6 +321,13 @@ let ``eval writes the record as npz and a report, from a checkpoint or a state_d
 
     Assert.Contains("decoding from R2_hat", File.ReadAllText(Path.Combine(dir, "measured", "index.html")))
 
+    // One state throughout: every decoder is right, and eval says so.
+    let oneState = Path.Combine(dir, "one-state.csv")
+    File.WriteAllLines(oneState, Array.create 80 "3")
+    let code, _, err = evalWith "one-state" [ "--states"; oneState ]
+    Assert.True((code = 0), $"exit {code}: {err}")
+    Assert.Contains("every evaluated step has the same state", err)
+
     for extra, says in
         [
             [ "--true-timescales"; "5,-1" ], "--true-timescales: '-1'"
