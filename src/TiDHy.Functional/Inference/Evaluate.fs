@@ -320,7 +320,7 @@ module Evaluate =
         { R = rep c.R; R2 = rep c.R2 }
 
     /// Joins the records of consecutive single-sample windows `[1; T_i; ·]` into one `[1; Σ T_i; ·]`.
-    let private joinInTime (parts: EvaluationRecord[]) : EvaluationRecord =
+    let private joinSeveral (parts: EvaluationRecord[]) : EvaluationRecord =
         let t = parts |> Array.sumBy (fun r -> Array3D.length2 r.I)
 
         let cat (f: EvaluationRecord -> float[,,]) =
@@ -374,6 +374,10 @@ module Evaluate =
             Converged = parts |> Array.collect _.Converged
             Final = last.Final
         }
+
+    /// `joinSeveral`, or the one record as it is.
+    let private joinInTime (parts: EvaluationRecord[]) : EvaluationRecord =
+        if parts.Length = 1 then parts[0] else joinSeveral parts
 
     let evaluateSeriesWith
         (evaluate: Carry option -> float[,,] -> EvaluationRecord)
