@@ -131,7 +131,7 @@ let ``SIGTERM stops the demo's training after the batch; it still measures and r
     Assert.True((code = 143), $"exit {code}: {stdout} {err}")
     let stored = Checkpoint.read (Path.Combine(out, "last.tidhy.json"))
     Assert.Contains($"Stopped at epoch {stored.State.Epoch}, batch {stored.State.Batch}", stdout)
-    Assert.Contains("Decoding the joint discrete state", stdout)
+    Assert.Contains("Decoding the state (8 classes)", stdout)
     Assert.True(File.Exists(Path.Combine(out, "index.html")), "no report")
     Assert.True(File.Exists(Path.Combine(out, "model.json")), "no model")
     Assert.Empty(tempFiles out)
