@@ -4,6 +4,7 @@
 /// 143 stopped by SIGTERM after saving a checkpoint (`Signals`).
 module TiDHy.Cli.Args
 
+open System
 open TiDHy.Functional
 
 /// A failure the user can fix, reported as one line without a stack trace (exit code 1).
@@ -42,3 +43,47 @@ let presetOf (name: string option) : Preset option =
         | None ->
             let known = Presets.all |> List.map _.Name |> ConfigOptions.quotedList
             usage $"--preset: no preset '{name}'; expected {known}.")
+
+/// Runs `f`, turning usage errors into one line and exit code 2, and the library's, the system's
+/// and the user's errors into one line and exit code 1 (never a stack trace).
+let guarded (f: unit -> int) =
+    try
+        f ()
+    with
+    | UsageError msg ->
+        eprintfn "tidhy: %s" msg
+        2
+    | UserError msg ->
+        eprintfn "tidhy: %s" msg
+        1
+    | InvalidConfigException errs ->
+        eprintfn "tidhy: invalid configuration: %s" (String.Join("; ", errs |> List.map string))
+        1
+    | CheckpointException msg
+    | StateDictException msg
+    | DataFormatException msg ->
+        eprintfn "tidhy: %s" msg
+        1
+    | :? ArgumentException as ex ->
+        eprintfn "tidhy: %s" ex.Message
+        1
+    | :? InvalidOperationException as ex ->
+        eprintfn "tidhy: %s" ex.Message
+        1
+    | :? TiDHy.Kernels.InferenceDivergedException as ex ->
+        eprintfn "tidhy: %s" ex.Message
+        1
+    | :? IO.IOException as ex ->
+        eprintfn "tidhy: %s" ex.Message
+        1
+    | :? UnauthorizedAccessException as ex ->
+        eprintfn "tidhy: %s" ex.Message
+        1
+    | :? OutOfMemoryException as ex ->
+        eprintfn "tidhy: out of memory: %s" ex.Message
+        1
+    | :? Argu.ArguParseException -> reraise ()
+    | ex ->
+        // Anything else is a bug, still reported as one line: its type and message.
+        eprintfn "tidhy: unexpected %s: %s" (ex.GetType().Name) ex.Message
+        1

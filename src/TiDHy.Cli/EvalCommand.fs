@@ -45,7 +45,8 @@ type EvalArgs =
                 "the training batch size, >= 1 (default 16, train's default): windows per inference batch with --window; with upstream's batch_scaling BatchMean, a continuous pass infers as in batches of this size."
             | Model _ -> "a checkpoint (*.tidhy.json) or a state_dict JSON (then --config is needed)."
             | Data _ -> "series [time × features] to evaluate: .csv, .npy, .npz or .h5 (file.h5:/path/to/dataset)."
-            | Out _ -> "output folder: record.npz, record.h5, metrics.csv, plots and index.html."
+            | Out _ ->
+                "output folder: record.npz, record.h5, metrics.csv (the losses), measures.json (the measures the report shows) and index.html."
             | Config _ -> "configuration JSON, for a state_dict model."
             | States _ ->
                 "true discrete states [time × systems] (.csv, .npy or .npz): plotted beside W, decoded from the record beside the baselines (raw input, its delay embedding, the untrained model, an ARHMM fitted to the series), and matched to the ARHMM's states."
@@ -84,7 +85,8 @@ let private modelOf (path: string) (config: string option) (features: int) =
                 fail msg
 
 /// The files `eval` writes into its output folder, in the order it writes them (the report last).
-let EvalFiles = [ "record.npz"; "record.h5"; "metrics.csv"; "index.html" ]
+let EvalFiles =
+    [ "record.npz"; "record.h5"; "metrics.csv"; "measures.json"; "index.html" ]
 
 /// The name of the staging folder that `eval` writes its files into, inside the output folder,
 /// before it moves them into place: `.tidhy-eval` + `DataFile.TempMarker` + 32 hex digits.
@@ -291,6 +293,7 @@ let runWith (stop: CancellationToken) (stopCode: unit -> int) (written: string -
             Report.writeAtomic
                 path
                 $"spatial_loss_rhat_avg,spatial_loss_rbar_avg,temp_loss_avg,max_iter_share\n{record.SpatialLossRHatAvg:R},{record.SpatialLossRBarAvg:R},{record.TempLossAvg:R},{share:R}\n"
+        | "measures.json" -> Report.writeAtomic path (MeasuresJson.toText measures)
         | _ ->
             Report.writeWith
                 (Measures.charts measures)

@@ -122,7 +122,8 @@ let private config =
         ToImageButtonOptions = ToImageButtonOptions.init (Format = StyleParam.ImageFormat.SVG, Filename = "tidhy")
     )
 
-let private style (title: string) (height: int) (chart: GenericChart) =
+/// `chart` with `title`, the report's width and `height`, and the report's chart menu.
+let style (title: string) (height: int) (chart: GenericChart) =
     chart
     |> Chart.withTitle title
     |> Chart.withSize (Width, height)

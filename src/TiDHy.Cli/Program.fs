@@ -13,6 +13,7 @@ open TiDHy.Cli.EvalCommand
 open TiDHy.Cli.ImportTorchCommand
 open TiDHy.Cli.BenchCommand
 open TiDHy.Cli.BaselineCommand
+open TiDHy.Cli.SweepCommand
 
 [<RequireQualifiedAccess>]
 type CliArgs =
@@ -22,6 +23,7 @@ type CliArgs =
     | [<CliPrefix(CliPrefix.None)>] Import_Torch of ParseResults<ImportArgs>
     | [<CliPrefix(CliPrefix.None)>] Bench of ParseResults<BenchArgs>
     | [<CliPrefix(CliPrefix.None)>] Baseline of ParseResults<BaselineArgs>
+    | [<CliPrefix(CliPrefix.None)>] Sweep of ParseResults<SweepArgs>
 
     interface IArgParserTemplate with
         member a.Usage =
@@ -33,50 +35,8 @@ type CliArgs =
             | Bench _ ->
                 "time the inference loop (fused float32/float64 kernels against the reference path), or training steps (bench train)."
             | Baseline _ -> "fit a baseline model to a series file (baseline arhmm: an autoregressive HMM)."
-
-/// Runs `f`, turning usage errors into one line and exit code 2, and the library's, the system's
-/// and the user's errors into one line and exit code 1 (never a stack trace).
-let private guarded (f: unit -> int) =
-    try
-        f ()
-    with
-    | UsageError msg ->
-        eprintfn "tidhy: %s" msg
-        2
-    | UserError msg ->
-        eprintfn "tidhy: %s" msg
-        1
-    | InvalidConfigException errs ->
-        eprintfn "tidhy: invalid configuration: %s" (String.Join("; ", errs |> List.map string))
-        1
-    | CheckpointException msg
-    | StateDictException msg
-    | DataFormatException msg ->
-        eprintfn "tidhy: %s" msg
-        1
-    | :? ArgumentException as ex ->
-        eprintfn "tidhy: %s" ex.Message
-        1
-    | :? InvalidOperationException as ex ->
-        eprintfn "tidhy: %s" ex.Message
-        1
-    | :? TiDHy.Kernels.InferenceDivergedException as ex ->
-        eprintfn "tidhy: %s" ex.Message
-        1
-    | :? IO.IOException as ex ->
-        eprintfn "tidhy: %s" ex.Message
-        1
-    | :? UnauthorizedAccessException as ex ->
-        eprintfn "tidhy: %s" ex.Message
-        1
-    | :? OutOfMemoryException as ex ->
-        eprintfn "tidhy: out of memory: %s" ex.Message
-        1
-    | :? ArguParseException -> reraise ()
-    | ex ->
-        // Anything else is a bug, still reported as one line: its type and message.
-        eprintfn "tidhy: unexpected %s: %s" (ex.GetType().Name) ex.Message
-        1
+            | Sweep _ ->
+                "many training runs from one sweep file: plan, submit (here, or to SLURM as a job array), status, collect."
 
 [<EntryPoint>]
 let main argv =
@@ -92,6 +52,7 @@ let main argv =
         | CliArgs.Import_Torch a -> guarded (fun () -> ImportTorchCommand.run a)
         | CliArgs.Bench a -> guarded (fun () -> BenchCommand.run a)
         | CliArgs.Baseline a -> guarded (fun () -> BaselineCommand.run a)
+        | CliArgs.Sweep a -> guarded (fun () -> SweepCommand.run a)
     with :? ArguParseException as ex ->
         match ex.ErrorCode with
         | ErrorCode.HelpText ->

@@ -19,6 +19,7 @@ let isRunFile (name: string) =
     | "metrics.csv"
     | "record.npz"
     | "record.h5"
+    | "measures.json"
     | "index.html"
     | "losses.svg"
     | "r.svg"

@@ -39,7 +39,8 @@ type TrainArgs =
                 "configuration JSON with MODEL.md's names; missing keys take the defaults, input_dim comes from the data."
             | Preset _ ->
                 "set the options of a named preset (recovery: see docs/SWEEP.md) on the configuration (--config or the defaults)."
-            | Out _ -> "output folder: config.json, checkpoints, model.json, metrics.csv, plots and index.html."
+            | Out _ ->
+                "output folder: config.json, checkpoints, model.json, metrics.csv (rewritten after each epoch), plots and index.html."
             | Val_Data _ -> "validation series (default: the last --val-fraction of --data)."
             | Val_Fraction _ ->
                 "fraction of the series held out for validation when --val-data is absent, in [0, 1) (default 0.1; 0 for none)."
@@ -446,7 +447,8 @@ let private printStart (o: TrainOptions) (cfg: Config) (inputs: TrainInputs) (st
         o.Out
 
 /// The fit from `state` with a progress display, on the chosen backend, monitored when `--states`
-/// is given; stops on `cancellation`, and calls `settle` once an epoch has its checkpoint written.
+/// is given; stops on `cancellation`, calls `settle` once an epoch has its checkpoint written, and
+/// rewrites `metrics.csv` after each epoch.
 let private fit
     (o: TrainOptions)
     (cfg: Config)
@@ -464,6 +466,11 @@ let private fit
                     fun p ->
                         if p.Completed.IsSome then
                             settle ()
+
+                        // metrics.csv grows with each epoch (what `tidhy sweep status` counts).
+                        p.CompletedState
+                        |> Option.iter (fun s ->
+                            Report.writeAtomic (Path.Combine(o.Out, "metrics.csv")) (Report.metricsCsv s.History))
 
                         report p
                 Cancellation = cancellation
