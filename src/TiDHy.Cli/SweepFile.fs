@@ -506,22 +506,44 @@ let ofJson (where: string) (baseDir: string) (root: JsonObject) : Sweep =
         Resources = resources
     }
 
+/// The first key that an object in `e` gives twice, with the path to it (`grid.lr_r`).
+let rec private duplicateKey (where: string) (e: JsonElement) : string option =
+    match e.ValueKind with
+    | JsonValueKind.Object ->
+        let names = e.EnumerateObject() |> Seq.map _.Name |> Seq.toList
+
+        let inside (name: string) =
+            if where = "" then name else where + "." + name
+
+        match names |> List.countBy id |> List.tryFind (fun (_, n) -> n > 1) with
+        | Some(name, _) -> Some(inside name)
+        | None ->
+            e.EnumerateObject()
+            |> Seq.tryPick (fun p -> duplicateKey (inside p.Name) p.Value)
+    | JsonValueKind.Array -> e.EnumerateArray() |> Seq.tryPick (duplicateKey where)
+    | _ -> None
+
 /// Reads the sweep file at `path`.
 let read (path: string) : Sweep =
     if not (File.Exists path) then
         fail $"{path}: no such file."
 
-    let root =
+    let text = File.ReadAllText path
+
+    let options =
+        JsonDocumentOptions(CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true)
+
+    use doc =
         try
-            JsonNode.Parse(
-                File.ReadAllText path,
-                documentOptions =
-                    JsonDocumentOptions(CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true)
-            )
+            JsonDocument.Parse(text, options)
         with :? JsonException as ex ->
             fail $"{path}: not valid JSON: {ex.Message}"
 
-    match root with
+    match duplicateKey "" doc.RootElement with
+    | Some key -> fail $"{path}: {key} is given twice."
+    | None -> ()
+
+    match JsonNode.Parse(text, documentOptions = options) with
     | :? JsonObject as o -> ofJson path (Path.GetDirectoryName(Path.GetFullPath path)) o
     | _ -> fail $"{path}: expected a JSON object (docs/SWEEPS.md)."
 

@@ -425,21 +425,40 @@ let plan (file: string) (out: string) (extend: bool) : Plan * SweepTask list =
 
     let allTasks = (existing |> Option.map _.Tasks |> Option.defaultValue []) @ added
 
+    let created = not (Directory.Exists dir)
     Directory.CreateDirectory dir |> ignore
-    let features = prepareData dir sweep
 
-    // Every configuration is checked before any task folder is written.
-    let configs = added |> List.map (fun t -> t, taskConfig sweep features t)
+    try
+        let features = prepareData dir sweep
 
-    for t, cfg in configs do
-        let p = pathsOf dir t.Id
-        Directory.CreateDirectory p.Folder |> ignore
-        Report.writeAtomic p.Config (ConfigJson.toJson cfg + "\n")
-        Report.writeAtomic p.Command (commandText dir sweep t)
+        // Every configuration is checked before any task folder is written.
+        let configs = added |> List.map (fun t -> t, taskConfig sweep features t)
 
-    // The manifest last: a plan that failed half way leaves no manifest (and a rerun with --out
-    // elsewhere, or after removing the folder, starts afresh).
-    Report.writeAtomic manifest (manifestText sweep allTasks)
+        for t, cfg in configs do
+            let p = pathsOf dir t.Id
+            Directory.CreateDirectory p.Folder |> ignore
+            Report.writeAtomic p.Config (ConfigJson.toJson cfg + "\n")
+            Report.writeAtomic p.Command (commandText dir sweep t)
+
+        // The manifest last: it names the tasks whose folders are written.
+        Report.writeAtomic manifest (manifestText sweep allTasks)
+    with _ ->
+        // A new sweep that failed half way leaves nothing (an extended one keeps its manifest,
+        // which names only the tasks written before).
+        if existing.IsNone then
+            try
+                if created then
+                    Directory.Delete(dir, true)
+                else
+                    for e in Directory.GetFileSystemEntries dir do
+                        if Directory.Exists e then
+                            Directory.Delete(e, true)
+                        else
+                            File.Delete e
+            with :? IOException ->
+                ()
+
+        reraise ()
 
     {
         Dir = dir

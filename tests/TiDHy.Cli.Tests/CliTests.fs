@@ -6,6 +6,7 @@ module TiDHy.Cli.Tests.CliTests
 open System
 open System.IO
 open System.Text.Json
+open System.Text.Json.Nodes
 open TiDHy.Functional
 open Xunit
 
@@ -320,6 +321,42 @@ let ``eval writes the record as npz and a report, from a checkpoint or a state_d
         Assert.Contains(line, stdout)
 
     Assert.Contains("decoding from R2_hat", File.ReadAllText(Path.Combine(dir, "measured", "index.html")))
+
+    // measures.json holds the numbers the table printed: each row's held-out-block kNN and linear
+    // accuracy (mean ± std, as printed to 3 decimals), the ARHMM's, and the timescales' counts.
+    let measures =
+        JsonNode.Parse(File.ReadAllText(Path.Combine(dir, "measured", "measures.json"))).AsObject()
+
+    let decoding = measures["decoding"]
+    let rows = decoding["rows"].AsArray() |> Seq.toList
+    Assert.Equal(8, rows.Length)
+
+    let f3 (v: JsonNode) =
+        v.GetValue<float>().ToString("F3", Globalization.CultureInfo.InvariantCulture)
+
+    let spread (o: JsonNode) (key: string) =
+        let std = key + "_std"
+        $"{f3 o[key]} ± {f3 o[std]}"
+
+    for row in rows do
+        let name = row["name"].GetValue<string>()
+
+        let printed =
+            stdout.Split('\n') |> Array.find (fun l -> l.TrimStart().StartsWith(name + " "))
+
+        Assert.Contains(spread row "block_knn", printed)
+        Assert.Contains(spread row "block_linear", printed)
+
+    Assert.Contains(spread measures["arhmm"] "matched_accuracy", stdout)
+
+    let vt =
+        measures["timescales"].AsArray()
+        |> Seq.find (fun t -> t["source"].GetValue<string>() = "V_t, trained")
+
+    Assert.Equal(2, vt["truth"].GetValue<int>())
+    let matched = vt["matched"].GetValue<int>()
+    Assert.Contains($"recovers {matched} of 2 true", stdout)
+    Assert.Equal(80, measures["steps"].GetValue<int>())
 
     // One state throughout: every decoder is right, and eval says so.
     let oneState = Path.Combine(dir, "one-state.csv")

@@ -15,10 +15,10 @@ open TiDHy.Cli.Tests.CliTests
 open Xunit
 
 /// The built program beside the tests.
-let private cliDll = Path.Combine(AppContext.BaseDirectory, "tidhy.dll")
+let internal cliDll = Path.Combine(AppContext.BaseDirectory, "tidhy.dll")
 
 /// Starts `dotnet tidhy.dll args` with standard output and error collected.
-let private start (args: string list) =
+let internal start (args: string list) =
     let psi = ProcessStartInfo("dotnet", UseShellExecute = false)
     psi.ArgumentList.Add cliDll
 
@@ -44,7 +44,7 @@ let private start (args: string list) =
     p, out, err
 
 /// Waits for `p` (at most `seconds`) and returns its exit code, output and error.
-let private finish (seconds: int) (p: Process, out: StringBuilder, err: StringBuilder) =
+let internal finish (seconds: int) (p: Process, out: StringBuilder, err: StringBuilder) =
     if not (p.WaitForExit(seconds * 1000)) then
         p.Kill true
         failwith $"tidhy did not end within {seconds} s: {out} {err}"
@@ -53,7 +53,7 @@ let private finish (seconds: int) (p: Process, out: StringBuilder, err: StringBu
     p.ExitCode, string out, string err
 
 /// Waits until `cond` holds (at most `seconds`).
-let private waitFor (seconds: float) (cond: unit -> bool) =
+let internal waitFor (seconds: float) (cond: unit -> bool) =
     let w = Stopwatch.StartNew()
 
     while not (cond ()) && w.Elapsed.TotalSeconds < seconds do
@@ -61,7 +61,7 @@ let private waitFor (seconds: float) (cond: unit -> bool) =
 
     Assert.True(cond (), $"condition not met within {seconds} s")
 
-let private signal (name: string) (pid: int) =
+let internal signal (name: string) (pid: int) =
     use k = Process.Start("kill", [ "-s"; name; string pid ])
     k.WaitForExit()
 
