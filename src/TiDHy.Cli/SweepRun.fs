@@ -168,7 +168,9 @@ let private addTiming (p: TaskPaths) (attempts: int) (seconds: float) =
     writeJson path o
 
 /// `tidhy sweep run DIR --task I`; returns the exit code: 0 done (or already done), 130 / 143
-/// stopped with the checkpoint saved, 1 or 2 failed (`failed.json` holds the error).
+/// stopped with the checkpoint saved, 1 or 2 failed (`failed.json` holds the error). The task's
+/// folder is locked while it runs (`RunFolder.lockOutput`): a second process on the same task fails
+/// at once and writes nothing.
 let run (dir: string) (id: int) =
     let plan = SweepPlan.read dir
     let t = task plan id
@@ -178,6 +180,8 @@ let run (dir: string) (id: int) =
         printfn "Task %d is done (%s); nothing to run." t.Id p.Result
         0
     else
+        // One process per task: a second one (another executor, a duplicate job) stops here.
+        use _lock = RunFolder.lockOutput p.Folder
         let n = attempt p
         let started = taskJson t
         started["attempt"] <- JsonValue.Create n

@@ -506,6 +506,11 @@ let ``A task stopped by SIGTERM resumes to the same result as an uninterrupted o
     let p = SweepPlan.pathsOf parts 0
     let proc, out, errs = start [ "sweep"; "run"; parts; "--task"; "0" ]
     waitFor 120.0 (fun () -> File.Exists p.Last)
+    // A second process on the running task stops at once and writes nothing.
+    let code, _, err = run [ "sweep"; "run"; parts; "--task"; "0" ]
+    Assert.Equal(1, code)
+    Assert.Contains("is in use by another tidhy process", err)
+    Assert.False(File.Exists p.Failed)
     signal "TERM" proc.Id
     let code, stdout, stderr = finish 120 (proc, out, errs)
     Assert.True((code = 143), $"exit {code}: {stdout} {stderr}")

@@ -6,7 +6,8 @@
 # task 2 is sent the pre-timeout signal (`scancel --signal=USR1 --batch`: the batch script stops the
 # task and requeues it), each mid-training; both resume from their checkpoints. Then every task's
 # result.json and model.json must be byte for byte the same under both executors, their metrics
-# the same apart from the seconds, and status and collect must see 4 done tasks.
+# the same apart from the seconds, status and collect must see 4 done tasks, and the sweep's report
+# must draw in headless Chromium.
 # Needs root (it installs the Debian packages when missing and starts the daemons); stops the
 # cluster on exit. Prints PASS/FAIL per check and the wall time of each executor.
 set -euo pipefail
@@ -135,6 +136,11 @@ strip_seconds() { awk -F, -v OFS=, 'NR == 1 { for (i = 1; i <= NF; i++) if ($i =
 check "collect: the two results.csv agree apart from the seconds" \
   diff <(strip_seconds "$work/local/collect/results.csv") <(strip_seconds "$work/slurm/collect/results.csv")
 check "collect: results.csv has a row per task" test "$(($(wc -l <"$work/slurm/collect/results.csv") - 1))" -eq 4
+# The sweep's report in headless Chromium, offline (when Chromium is installed: CI installs it).
+if command -v chromium >/dev/null; then
+  check "collect: every chart of the report draws in headless Chromium" \
+    env TIDHY_ARTIFACTS="$repo/artifacts/sweep" tests/browser/check-report.sh "$work/slurm/collect"
+fi
 
 echo "wall time: local executor ${local_seconds} s, SLURM executor ${slurm_seconds} s (with the requeue and the signal; 4 tasks, 2 at a time)"
 if [ "$failures" -gt 0 ]; then
