@@ -91,6 +91,32 @@ let charts (history: EpochRecord[]) (tl: Timeline option) (states: float[,] opti
         | None -> ()
     ]
 
+/// A self-contained page (plotly.js inlined once, so that it works offline): `title`, the HTML
+/// `body` (already encoded), then each `(caption, chart)` as a figure.
+let page (title: string) (body: string) (charts: (string * GenericChart) list) =
+    let enc (s: string) = Net.WebUtility.HtmlEncode s
+    let sb = StringBuilder()
+
+    sb
+        .Append($"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{enc title}</title>\n")
+        .Append("<style>body{font-family:sans-serif;max-width:1140px;margin:2em auto;color:#222}")
+        .Append("table{border-collapse:collapse}td,th{padding:2px 12px;border-bottom:1px solid #ddd;text-align:left}")
+        .Append("figure{margin:1.5em 0}figcaption{color:#555}</style>\n<script type=\"text/javascript\">")
+        .Append(Plots.plotlyJs ())
+        .Append("</script></head><body>\n")
+        .Append($"<h1>{enc title}</h1>\n")
+        .Append(body)
+    |> ignore
+
+    for caption, chart in charts do
+        sb
+            .Append("<figure class=\"chart\">")
+            .Append(Plots.fragment chart)
+            .Append($"<figcaption>{enc caption}</figcaption></figure>\n")
+        |> ignore
+
+    sb.Append("</body></html>\n").ToString()
+
 /// Writes the report into `dir`: `metrics.csv` when there is a history, and one self-contained
 /// `index.html` (plotly.js inlined once, so it works offline) with `title`, the `summary` rows, the
 /// report's charts and then `extra` `(caption, chart)`. Returns the path of `index.html`.
@@ -110,37 +136,19 @@ let writeWith
         writeAtomic (Path.Combine(dir, "metrics.csv")) (metricsCsv history)
 
     let enc (s: string) = Net.WebUtility.HtmlEncode s
-    let sb = StringBuilder()
-
-    sb
-        .Append($"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{enc title}</title>\n")
-        .Append("<style>body{font-family:sans-serif;max-width:1140px;margin:2em auto;color:#222}")
-        .Append("table{border-collapse:collapse}td{padding:2px 12px;border-bottom:1px solid #ddd}")
-        .Append("figure{margin:1.5em 0}figcaption{color:#555}</style>\n<script type=\"text/javascript\">")
-        .Append(Plots.plotlyJs ())
-        .Append("</script></head><body>\n")
-        .Append($"<h1>{enc title}</h1>\n<table>\n")
-    |> ignore
+    let body = StringBuilder("<table>\n")
 
     for k, v in summary do
-        sb.Append($"<tr><td>{enc k}</td><td>{enc v}</td></tr>\n") |> ignore
+        body.Append($"<tr><td>{enc k}</td><td>{enc v}</td></tr>\n") |> ignore
 
-    sb.Append("</table>\n") |> ignore
+    body.Append("</table>\n") |> ignore
 
     if history.Length > 0 then
-        sb.Append("<p>Per-epoch metrics: <a href=\"metrics.csv\">metrics.csv</a></p>\n")
+        body.Append("<p>Per-epoch metrics: <a href=\"metrics.csv\">metrics.csv</a></p>\n")
         |> ignore
 
-    for caption, chart in cs do
-        sb
-            .Append("<figure class=\"chart\">")
-            .Append(Plots.fragment chart)
-            .Append($"<figcaption>{enc caption}</figcaption></figure>\n")
-        |> ignore
-
-    sb.Append("</body></html>\n") |> ignore
     let index = Path.Combine(dir, "index.html")
-    writeAtomic index (sb.ToString())
+    writeAtomic index (page title (body.ToString()) cs)
     index
 
 /// `writeWith` without extra charts.

@@ -239,7 +239,7 @@ let meanStd (xs: float list) =
         let v = (xs |> List.sumBy (fun x -> (x - m) * (x - m))) / float (xs.Length - 1)
         m, sqrt v
 
-let private valueOf (column: string) (r: Row) =
+let private cellValue (column: string) (r: Row) =
     r.Cells
     |> List.tryPick (fun (c, v) ->
         match v with
@@ -309,6 +309,21 @@ let private epochMetrics =
         "total", "training total (mean over batches)"
     ]
 
+/// The grid points' colours (plotly's default sequence), as RGB.
+let private palette =
+    [|
+        31, 119, 180
+        255, 127, 14
+        44, 160, 44
+        214, 39, 40
+        148, 103, 189
+        140, 86, 75
+        227, 119, 194
+        127, 127, 127
+        188, 189, 34
+        23, 190, 207
+    |]
+
 /// One chart per metric: for each grid point the mean over its seeds by epoch and the band from the
 /// lowest to the highest seed.
 let private epochCharts (plan: Plan) (rows: Row list) =
@@ -319,7 +334,7 @@ let private epochCharts (plan: Plan) (rows: Row list) =
         for key, title in epochMetrics do
             let traces =
                 [
-                    for point, rs in byPoint rows do
+                    for i, (point, rs) in List.indexed (byPoint rows) do
                         let series = rs |> List.choose (fun r -> metrics[r.Task.Id] |> Map.tryFind key)
 
                         if not series.IsEmpty then
@@ -332,13 +347,19 @@ let private epochCharts (plan: Plan) (rows: Row list) =
                             let lower = epochs |> List.map (at >> List.min)
                             let upper = epochs |> List.map (at >> List.max)
 
+                            let r, g, b = palette[i % palette.Length]
+
                             Chart.Range(
                                 x = epochs,
                                 y = mean,
                                 upper = upper,
                                 lower = lower,
                                 mode = StyleParam.Mode.Lines,
-                                Name = $"{point} ({series.Length} seed(s))"
+                                Name = $"{point} ({series.Length} seed(s))",
+                                LineColor = Color.fromRGB r g b,
+                                RangeColor = Color.fromString $"rgba({r},{g},{b},0.2)",
+                                UpperName = $"{point}: highest seed",
+                                LowerName = $"{point}: lowest seed"
                             )
                 ]
 
@@ -371,7 +392,8 @@ let private measureChart (rows: Row list) =
             "Held-out-block kNN accuracy of each feature on the test series, per grid point (mean ± std over the seeds)",
             [
                 for point, rs in byPoint rows do
-                    let stats = columns |> List.map (fun c -> rs |> List.choose (valueOf c) |> meanStd)
+                    let stats =
+                        columns |> List.map (fun c -> rs |> List.choose (cellValue c) |> meanStd)
 
                     Chart.Column(values = (stats |> List.map fst), Keys = names, Name = point)
                     |> Chart.withYError (TraceObjects.Error.init (Array = (stats |> List.map snd)))
@@ -394,7 +416,7 @@ let private summaryTable (rows: Row list) =
                     point
                     $"""{rs |> List.filter (fun r -> r.State = "done") |> List.length}/{rs.Length}"""
                     for c in columns do
-                        match rs |> List.choose (valueOf c) with
+                        match rs |> List.choose (cellValue c) with
                         | [] -> ""
                         | xs ->
                             let m, s = meanStd xs
@@ -404,33 +426,29 @@ let private summaryTable (rows: Row list) =
 
     header, body
 
-/// Writes `results.csv` and `index.html` into `out`; returns their paths.
+/// Writes `results.csv` and `index.html` into `out` (a new folder, or one an earlier collect wrote);
+/// returns their paths and the rows.
 let write (plan: Plan) (out: string) =
+    // Never over another report: a folder with an index.html and no results.csv is someone else's.
+    if
+        File.Exists(Path.Combine(out, "index.html"))
+        && not (File.Exists(Path.Combine(out, "results.csv")))
+    then
+        Args.fail $"{out} holds another report (index.html without results.csv); choose another --out."
+
     let rows = rows plan
     Directory.CreateDirectory out |> ignore
     let csvPath = Path.Combine(out, "results.csv")
     Report.writeAtomic csvPath (csv plan rows)
     let enc (s: string) = Net.WebUtility.HtmlEncode s
     let header, body = summaryTable rows
+    let finished = rows |> List.filter (fun r -> r.State = "done") |> List.length
     let sb = StringBuilder()
 
     sb
-        .Append(
-            $"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{enc plan.Sweep.Name}</title>\n"
-        )
-        .Append("<style>body{font-family:sans-serif;max-width:1140px;margin:2em auto;color:#222}")
-        .Append(
-            "table{border-collapse:collapse;font-size:90%}td,th{padding:2px 8px;border-bottom:1px solid #ddd;text-align:left}"
-        )
-        .Append("figure{margin:1.5em 0}figcaption{color:#555}</style>\n<script type=\"text/javascript\">")
-        .Append(Plots.plotlyJs ())
-        .Append("</script></head><body>\n")
-        .Append($"<h1>Sweep {enc plan.Sweep.Name}</h1>\n")
-        .Append(
-            $"""<p>{enc plan.Dir}: {rows |> List.filter (fun r -> r.State = "done") |> List.length} of {rows.Length} tasks done; """
-        )
+        .Append($"<p>{enc plan.Dir}: {finished} of {rows.Length} tasks done; ")
         .Append("one row per task in <a href=\"results.csv\">results.csv</a>. Epochs are counted from 1.</p>\n")
-        .Append("<table>\n<tr>")
+        .Append("<div style=\"overflow-x:auto\"><table>\n<tr>")
     |> ignore
 
     for h in header do
@@ -446,16 +464,11 @@ let write (plan: Plan) (out: string) =
 
         sb.Append("</tr>\n") |> ignore
 
-    sb.Append("</table>\n") |> ignore
-
-    for caption, chart in epochCharts plan rows @ measureChart rows do
-        sb
-            .Append("<figure class=\"chart\">")
-            .Append(Plots.fragment chart)
-            .Append($"<figcaption>{enc caption}</figcaption></figure>\n")
-        |> ignore
-
-    sb.Append("</body></html>\n") |> ignore
+    sb.Append("</table></div>\n") |> ignore
     let index = Path.Combine(out, "index.html")
-    Report.writeAtomic index (sb.ToString())
+
+    Report.writeAtomic
+        index
+        (Report.page $"Sweep {plan.Sweep.Name}" (sb.ToString()) (epochCharts plan rows @ measureChart rows))
+
     csvPath, index, rows

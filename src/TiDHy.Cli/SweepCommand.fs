@@ -180,8 +180,29 @@ let private submit (a: ParseResults<SubmitArgs>) =
             if not (e.StartsWith "-") then
                 usage $"--extra-sbatch: '{e}' is not an sbatch option (expected e.g. --qos=long)."
 
+            // The options the script sets for the sweep itself.
+            for own in
+                [
+                    "--array"
+                    "-a"
+                    "--output"
+                    "-o"
+                    "--error"
+                    "-e"
+                    "--requeue"
+                    "--no-requeue"
+                    "--signal"
+                ] do
+                if e = own || e.StartsWith(own + "=") || (own.Length = 2 && e.StartsWith own) then
+                    usage
+                        $"--extra-sbatch: {own} is set by the sweep's script; edit the script by hand (--dry-run) to change it."
+
         let plan = SweepPlan.read (a.GetResult SubmitArgs.Dir)
         let dryRun = a.Contains SubmitArgs.Dry_Run
+
+        if plan.Dir |> Seq.exists Char.IsWhiteSpace then
+            fail
+                $"{plan.Dir}: SLURM's #SBATCH --output cannot name a path with white space; plan the sweep in a folder without."
 
         match SweepSlurm.submit plan options dryRun with
         | None ->

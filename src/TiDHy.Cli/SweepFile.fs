@@ -139,6 +139,16 @@ let prop (o: JsonObject) (key: string) : JsonNode option =
     else
         None
 
+/// The value of `key` in `o` as a `'T` (an int, a float, a string); None when it is missing or of
+/// another kind.
+let valueOf<'T> (o: JsonObject) (key: string) : 'T option =
+    match prop o key with
+    | Some(:? JsonValue as v) ->
+        match v.TryGetValue<'T>() with
+        | true, x -> Some x
+        | _ -> None
+    | _ -> None
+
 /// `v`'s JSON text (strings without their quotes), for tables and folder listings.
 let valueText (v: JsonNode) =
     match v with

@@ -340,10 +340,19 @@ let private writeSlds (dir: string) (lengths: int * int * int) (d: int) =
 
     Array2D.length2 data.Train.Observations
 
-/// The channels of the sweep's data (generating the SLDS data of every data seed in `dir`).
+/// The channels and the training steps of the sweep's data (generating the SLDS data of every data
+/// seed in `dir`).
 let private prepareData (dir: string) (s: Sweep) =
     match s.Data with
-    | Files f -> Array2D.length2 (Inputs.loadSeries f)
+    | Files f ->
+        let series = Inputs.loadSeries f
+
+        let steps =
+            match s.ValData with
+            | Some _ -> Array2D.length1 series
+            | None -> Array2D.length1 (Series.splitTail (defaultArg s.ValFraction 0.1) series).Train
+
+        Array2D.length2 series, steps
     | Slds(a, b, c) ->
         let channels =
             s.DataSeeds
@@ -351,8 +360,8 @@ let private prepareData (dir: string) (s: Sweep) =
             |> List.map (writeSlds dir (a, b, c))
 
         match channels with
-        | c :: _ -> c
-        | [] -> Array2D.length2 (Npy.readMatrix (Path.Combine(dataFolder dir s.DataSeeds.Head, "train.npy")))
+        | c :: _ -> c, a
+        | [] -> Array2D.length2 (Npy.readMatrix (Path.Combine(dataFolder dir s.DataSeeds.Head, "train.npy"))), a
 
 /// The sweep with its grid and seeds removed: what `--extend` may not change.
 let private fixedPart (s: Sweep) =
@@ -429,10 +438,19 @@ let plan (file: string) (out: string) (extend: bool) : Plan * SweepTask list =
     Directory.CreateDirectory dir |> ignore
 
     try
-        let features = prepareData dir sweep
+        let features, steps = prepareData dir sweep
 
         // Every configuration is checked before any task folder is written.
-        let configs = added |> List.map (fun t -> t, taskConfig sweep features t)
+        let configs =
+            added
+            |> List.map (fun t ->
+                let cfg = taskConfig sweep features t
+
+                if cfg.SequenceLength > steps then
+                    fail
+                        $"task {t.Id} ({pointText t}): sequence_length = {cfg.SequenceLength} is longer than the {steps} training steps."
+
+                t, cfg)
 
         for t, cfg in configs do
             let p = pathsOf dir t.Id

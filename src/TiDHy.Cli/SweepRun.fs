@@ -137,15 +137,10 @@ let resultJson (plan: Plan) (t: SweepTask) =
 
 /// The attempt number of this run of the task (1 for the first).
 let private attempt (p: TaskPaths) =
-    match tryReadJson p.Started with
-    | Some o ->
-        match prop o "attempt" with
-        | Some(:? JsonValue as v) ->
-            match v.TryGetValue<int>() with
-            | true, n -> n + 1
-            | _ -> 1
-        | _ -> 1
-    | None -> 1
+    tryReadJson p.Started
+    |> Option.bind (fun o -> valueOf<int> o "attempt")
+    |> Option.map ((+) 1)
+    |> Option.defaultValue 1
 
 /// Adds this attempt's `seconds` to `timing.json` (seconds over all attempts, and the attempts).
 let private addTiming (p: TaskPaths) (attempts: int) (seconds: float) =
@@ -153,13 +148,7 @@ let private addTiming (p: TaskPaths) (attempts: int) (seconds: float) =
 
     let before =
         tryReadJson path
-        |> Option.bind (fun o ->
-            match prop o "seconds" with
-            | Some(:? JsonValue as v) ->
-                match v.TryGetValue<float>() with
-                | true, s -> Some s
-                | _ -> None
-            | _ -> None)
+        |> Option.bind (fun o -> valueOf<float> o "seconds")
         |> Option.defaultValue 0.0
 
     let o = JsonObject()

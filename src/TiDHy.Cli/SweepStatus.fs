@@ -75,22 +75,6 @@ let private aliveHere (pid: int) =
         with :? ArgumentException ->
             false
 
-let private intField (o: JsonObject) (key: string) =
-    match prop o key with
-    | Some(:? JsonValue as v) ->
-        match v.TryGetValue<int>() with
-        | true, n -> Some n
-        | _ -> None
-    | _ -> None
-
-let private strField (o: JsonObject) (key: string) =
-    match prop o key with
-    | Some(:? JsonValue as v) ->
-        match v.TryGetValue<string>() with
-        | true, s -> Some s
-        | _ -> None
-    | _ -> None
-
 /// The state of task `t`, with squeue's states of the sweep's array tasks (`SweepSlurm.queueStates`).
 let stateOf (plan: Plan) (queue: Map<int, string * string>) (t: SweepTask) =
     let p = pathsOf plan.Dir t.Id
@@ -103,7 +87,7 @@ let stateOf (plan: Plan) (queue: Map<int, string * string>) (t: SweepTask) =
         let local =
             started
             |> Option.bind (fun o ->
-                match strField o "host", intField o "pid" with
+                match valueOf<string> o "host", valueOf<int> o "pid" with
                 | Some h, Some pid when h = Environment.MachineName && aliveHere pid -> Some $"{h}, process {pid}"
                 | _ -> None)
 
@@ -116,9 +100,9 @@ let stateOf (plan: Plan) (queue: Map<int, string * string>) (t: SweepTask) =
             match SweepRun.tryReadJson p.Failed with
             | Some f ->
                 Failed(
-                    intField f "exit_code" |> Option.defaultValue 1,
-                    strField f "stage" |> Option.defaultValue "",
-                    strField f "message" |> Option.defaultValue ""
+                    valueOf<int> f "exit_code" |> Option.defaultValue 1,
+                    valueOf<string> f "stage" |> Option.defaultValue "",
+                    valueOf<string> f "message" |> Option.defaultValue ""
                 )
             | None when started.IsSome -> Stopped(lastLogLine (logsOf p))
             | None -> NotStarted

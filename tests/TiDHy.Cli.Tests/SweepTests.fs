@@ -161,6 +161,22 @@ let ``plan writes the manifest and one folder per task with its configuration an
         Assert.Contains("--val-fraction 0.25", command)
         Assert.Contains($"tidhy eval --model {p.Last}", command)
 
+    // Deterministic: the same file planned elsewhere gives the same tasks and configurations.
+    let again = Path.Combine(dir, "again")
+    Assert.Equal(0, (fun (c, _, _) -> c) (run [ "sweep"; "plan"; file; "--out"; again ]))
+
+    let tasksOf (d: string) =
+        let manifest = JsonNode.Parse(File.ReadAllText(Path.Combine(d, "manifest.json")))
+        manifest["tasks"].ToJsonString()
+
+    Assert.Equal(tasksOf out, tasksOf again)
+
+    for t in plan.Tasks do
+        let a, b =
+            (SweepPlan.pathsOf out t.Id).Config, (SweepPlan.pathsOf again t.Id).Config
+
+        Assert.Equal(File.ReadAllText a, File.ReadAllText b)
+
     // The same folder again: refused; --extend with the same file adds nothing.
     let code, _, err = run [ "sweep"; "plan"; file; "--out"; out ]
     Assert.Equal(1, code)
@@ -235,6 +251,19 @@ let ``plan checks every task's configuration first and writes nothing for an inv
         Assert.Equal(1, code)
         Assert.Contains($"{key} is given twice", err)
 
+    // A window longer than the training steps (45 of the 60: a quarter is held out).
+    let code, _, err =
+        run
+            [
+                "sweep"
+                "plan"
+                tinySweep dir """, "grid": {"sequence_length": [10, 50]}"""
+                "--out"
+                out
+            ]
+
+    Assert.Equal(1, code)
+    Assert.Contains("task 1 (sequence_length=50): sequence_length = 50 is longer than the 45 training steps", err)
     // An unknown option in the grid is named too.
     let code, _, err =
         run [ "sweep"; "plan"; tinySweep dir """, "grid": {"lr_rr": [1]}"""; "--out"; out ]
@@ -316,6 +345,61 @@ let ``The SLURM script asks for the sweep's resources, requeues, signals before 
     for absent in [ "--partition"; "--account"; "--mem"; "--time"; "%3" ] do
         Assert.DoesNotContain(absent, plain)
 
+    // The options the script sets are refused in --extra-sbatch; a folder with white space too
+    // (SLURM's --output cannot name it).
+    let spaced = Path.Combine(tempDir (), "my sweep")
+    Assert.Equal(0, (fun (c, _, _) -> c) (run [ "sweep"; "plan"; tinySweep (tempDir ()) ""; "--out"; spaced ]))
+
+    for extra, expected in
+        [
+            "--array=0-9", "--array is set by"
+            "-o x.out", "-o is set by"
+            "qos", "'qos' is not an sbatch option"
+        ] do
+        let code, _, err =
+            run
+                [
+                    "sweep"
+                    "submit"
+                    spaced
+                    "--executor"
+                    "slurm"
+                    "--extra-sbatch"
+                    extra
+                    "--dry-run"
+                ]
+
+        Assert.Equal(2, code)
+        Assert.Contains(expected, err)
+
+    let code, _, err =
+        run [ "sweep"; "submit"; spaced; "--executor"; "slurm"; "--dry-run" ]
+
+    Assert.Equal(1, code)
+    Assert.Contains("cannot name a path with white space", err)
+    // --dry-run writes the script into the sweep folder and prints it; it submits nothing.
+    let plain = Path.Combine(tempDir (), "sweep")
+    Assert.Equal(0, (fun (c, _, _) -> c) (run [ "sweep"; "plan"; tinySweep (tempDir ()) ""; "--out"; plain ]))
+
+    let code, stdout, err =
+        run
+            [
+                "sweep"
+                "submit"
+                plain
+                "--executor"
+                "slurm"
+                "--dry-run"
+                "--tidhy"
+                "tidhy"
+            ]
+
+    Assert.True((code = 0), $"exit {code}: {err}")
+    let script = Path.Combine(plain, "slurm", "submit-1.sbatch")
+    Assert.Contains(File.ReadAllText script, stdout)
+    Assert.Contains("#SBATCH --array=0\n", stdout)
+    Assert.Contains($"tidhy sweep run {plain} --task", stdout)
+    Assert.False(File.Exists(SweepSlurm.jobsFile plain))
     // bash reads the script.
     let path = Path.Combine(tempDir (), "submit.sbatch")
     File.WriteAllText(path, text)
@@ -487,6 +571,12 @@ let ``The local executor runs the tasks in their own processes; collect gathers 
             Double.Parse((csv[i + 1].Split(','))[column], Globalization.CultureInfo.InvariantCulture)
         )
 
+    // collect never writes over another report.
+    let code, _, err =
+        run [ "sweep"; "collect"; out; "--out"; (SweepPlan.pathsOf out 0).Run ]
+
+    Assert.Equal(1, code)
+    Assert.Contains("holds another report", err)
     let html = File.ReadAllText(Path.Combine(out, "collect", "index.html"))
     Assert.Contains("validation objective by epoch", html)
     Assert.Contains("lr_r=0.05 (2 seed(s))", html)
