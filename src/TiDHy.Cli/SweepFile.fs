@@ -705,6 +705,13 @@ let taskOfJson (where: string) (o: JsonObject) : SweepTask =
 let pointText (t: SweepTask) =
     String.Join(", ", t.Options |> List.map (fun (k, v) -> $"{k}={valueText v}"))
 
+/// `task 3 (lr_r=0.1, r2_dim=4)`, or `task 3` without a grid.
+let taskLabel (t: SweepTask) =
+    if t.Options.IsEmpty then
+        $"task {t.Id}"
+    else
+        $"task {t.Id} ({pointText t})"
+
 /// The configuration of task `t` for data with `features` channels: the sweep's base options with
 /// `input_dim` (on the demo's configuration for the SLDS benchmark, else on the defaults), its
 /// preset, then the task's grid values; errors name the task.
@@ -714,11 +721,11 @@ let taskConfig (s: Sweep) (features: int) (t: SweepTask) : Config =
             f ()
         with
         | InvalidConfigException errs ->
-            fail $"""task {t.Id} ({pointText t}): invalid configuration: {String.Join("; ", errs |> List.map string)}"""
+            fail $"""{taskLabel t}: invalid configuration: {String.Join("; ", errs |> List.map string)}"""
         | :? ArgumentException
         | :? InvalidOperationException
         | :? JsonException
-        | :? FormatException as ex -> fail $"task {t.Id} ({pointText t}): {ex.Message}"
+        | :? FormatException as ex -> fail $"{taskLabel t}: {ex.Message}"
 
     let basic = s.Config.DeepClone().AsObject()
 

@@ -340,19 +340,21 @@ let private writeSlds (dir: string) (lengths: int * int * int) (d: int) =
 
     Array2D.length2 data.Train.Observations
 
-/// The channels and the training steps of the sweep's data (generating the SLDS data of every data
-/// seed in `dir`).
+/// The channels, the training steps and the validation steps of the sweep's data (generating the
+/// SLDS data of every data seed in `dir`).
 let private prepareData (dir: string) (s: Sweep) =
     match s.Data with
     | Files f ->
         let series = Inputs.loadSeries f
 
-        let steps =
+        let steps, validation =
             match s.ValData with
-            | Some _ -> Array2D.length1 series
-            | None -> Array2D.length1 (Series.splitTail (defaultArg s.ValFraction 0.1) series).Train
+            | Some v -> Array2D.length1 series, Array2D.length1 (Inputs.loadSeries v)
+            | None ->
+                let split = Series.splitTail (defaultArg s.ValFraction 0.1) series
+                Array2D.length1 split.Train, Array2D.length1 split.Val
 
-        Array2D.length2 series, steps
+        Array2D.length2 series, steps, validation
     | Slds(a, b, c) ->
         let channels =
             s.DataSeeds
@@ -360,8 +362,8 @@ let private prepareData (dir: string) (s: Sweep) =
             |> List.map (writeSlds dir (a, b, c))
 
         match channels with
-        | c :: _ -> c, a
-        | [] -> Array2D.length2 (Npy.readMatrix (Path.Combine(dataFolder dir s.DataSeeds.Head, "train.npy"))), a
+        | c :: _ -> c, a, b
+        | [] -> Array2D.length2 (Npy.readMatrix (Path.Combine(dataFolder dir s.DataSeeds.Head, "train.npy"))), a, b
 
 /// The sweep with its grid and seeds removed: what `--extend` may not change.
 let private fixedPart (s: Sweep) =
@@ -438,7 +440,13 @@ let plan (file: string) (out: string) (extend: bool) : Plan * SweepTask list =
     Directory.CreateDirectory dir |> ignore
 
     try
-        let features, steps = prepareData dir sweep
+        let features, steps, validation = prepareData dir sweep
+        // The validation states are decoded: they need validation windows.
+        let monitored =
+            sweep.States.IsSome
+            || (match sweep.Data with
+                | Slds _ -> true
+                | Files _ -> false)
 
         // Every configuration is checked before any task folder is written.
         let configs =
@@ -448,7 +456,11 @@ let plan (file: string) (out: string) (extend: bool) : Plan * SweepTask list =
 
                 if cfg.SequenceLength > steps then
                     fail
-                        $"task {t.Id} ({pointText t}): sequence_length = {cfg.SequenceLength} is longer than the {steps} training steps."
+                        $"{taskLabel t}: sequence_length = {cfg.SequenceLength} is longer than the {steps} training steps."
+
+                if monitored && cfg.SequenceLength > validation then
+                    fail
+                        $"{taskLabel t}: sequence_length = {cfg.SequenceLength} is longer than the {validation} validation steps, whose states are decoded."
 
                 t, cfg)
 

@@ -264,6 +264,13 @@ let ``plan checks every task's configuration first and writes nothing for an inv
 
     Assert.Equal(1, code)
     Assert.Contains("task 1 (sequence_length=50): sequence_length = 50 is longer than the 45 training steps", err)
+    // The SLDS benchmark's validation states are decoded: its validation steps must hold a window.
+    let short = Path.Combine(dir, "short.json")
+    File.WriteAllText(short, """{"data": "slds", "slds_lengths": [300, 50, 50]}""")
+    let code, _, err = run [ "sweep"; "plan"; short; "--out"; out ]
+    Assert.Equal(1, code)
+    Assert.Contains("task 0: sequence_length = 100 is longer than the 50 validation steps", err)
+    Assert.False(Directory.Exists out, "the failed plan left its folder")
     // An unknown option in the grid is named too.
     let code, _, err =
         run [ "sweep"; "plan"; tinySweep dir """, "grid": {"lr_rr": [1]}"""; "--out"; out ]
