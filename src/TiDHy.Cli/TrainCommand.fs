@@ -520,6 +520,22 @@ let private writeResults (o: TrainOptions) (cfg: Config) (inputs: TrainInputs) (
                 first
     | None -> ()
 
+/// The line that names the selected model (`best.tidhy.json`, `model.json`): its epoch, counted from 1
+/// as the progress lines count, and the score that selected it.
+let selectionLine (s: TrainState) =
+    s.Best
+    |> Option.map (fun b ->
+        let by =
+            if b.Criterion = BestModel.LossCriterion then
+                "the lowest loss (validation, or the training total without validation data)"
+            else
+                $"the highest {b.Criterion}"
+
+        let score =
+            b.Score.ToString("F4", System.Globalization.CultureInfo.InvariantCulture)
+
+        $"Selected epoch {b.Epoch + 1} of {s.Epoch} by {by}: {score}.")
+
 /// `tidhy train`; returns the exit code.
 let run (args: ParseResults<TrainArgs>) =
     let o = optionsOf args
@@ -541,6 +557,7 @@ let run (args: ParseResults<TrainArgs>) =
     let res = whileReplacing o.Out replaced (fit o cfg inputs state options cts.Token)
     let s = res.State
     writeResults o cfg inputs options s
+    selectionLine s |> Option.iter (printfn "%s")
 
     if res.Cancelled then
         printfn "Stopped at epoch %d, batch %d; checkpoint %s. Resume with --resume." s.Epoch s.Batch last

@@ -74,6 +74,9 @@ let ``train --states writes the decoding accuracies to metrics.csv and --select 
     let expected = if accuracy rows[2] > accuracy rows[1] then 2 else 1
     Assert.Equal(expected, best.Epoch)
     Assert.Equal(accuracy rows[best.Epoch], best.Score)
+    // train says which epoch it selected (counted from 1) and its score.
+    let score = best.Score.ToString("F4", Globalization.CultureInfo.InvariantCulture)
+    Assert.Contains($"Selected epoch {best.Epoch + 1} of 3 by the highest r2_hat_accuracy: {score}.", stdout)
 
     // --val-data: the states are of the validation file.
     let valData = writeSeries dir "valid.csv" 40

@@ -45,7 +45,10 @@ type KMeansResult =
 /// How well a clustering agrees with the true states: the minimum-cost assignment that matches
 /// clusters to labels, the agreement measures and k-means. The measures agree exactly with
 /// scikit-learn (`adjusted_rand_score`, `normalized_mutual_info_score`, …) and the assignment with
-/// SciPy's `linear_sum_assignment` (tests/scripts/make_analysis_expected.py).
+/// SciPy's `linear_sum_assignment` (tests/scripts/make_analysis_expected.py). Every measure takes
+/// the true labels first and the clustering second, as scikit-learn's `(labels_true, labels_pred)`:
+/// `Clustering.homogeneity truth pred`; the asymmetric ones (homogeneity, completeness, purity,
+/// matched accuracy) give other numbers with the arguments swapped.
 [<RequireQualifiedAccess>]
 module Clustering =
 
@@ -80,7 +83,8 @@ module Clustering =
     /// unmatched clusters count as wrong.
     val matchedAccuracy: truth: int[] -> pred: int[] -> float
 
-    /// Every agreement measure of `pred [n]` against `truth [n]`.
+    /// Every agreement measure of the clustering `pred [n]` against the true labels `truth [n]`;
+    /// the true labels come first: `clusterAgreement truth pred`.
     val clusterAgreement: truth: int[] -> pred: int[] -> ClusterAgreement
 
     /// k-means (Lloyd's algorithm from k-means++ seeds, 10 seedings from `key`, the one of least
