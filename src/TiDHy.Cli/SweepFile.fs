@@ -392,11 +392,18 @@ let ofJson (where: string) (baseDir: string) (root: JsonObject) : Sweep =
             ]
         | Some v -> err "grid" $"expected an object of option names and value arrays, got {v.ToJsonString()}."
 
-    let select =
-        match str "select" with
-        | None -> "loss"
-        | Some("loss" | "r2" | "w" as s) -> s
-        | Some s -> err "select" $"expected loss, r2 or w, got '{s}'."
+    // One of `allowed` (the first without the key).
+    let choice (key: string) (allowed: string list) =
+        match str key with
+        | None -> allowed.Head
+        | Some v when List.contains v allowed -> v
+        | Some v ->
+            let expected =
+                String.Join(", ", allowed[.. allowed.Length - 2]) + " or " + List.last allowed
+
+            err key $"expected {expected}, got '{v}'."
+
+    let select = choice "select" [ "loss"; "r2"; "w" ]
 
     let states = existingPath "states"
 
@@ -477,11 +484,7 @@ let ofJson (where: string) (baseDir: string) (root: JsonObject) : Sweep =
         | None, true -> [ 1 ]
         | None, false -> []
 
-    let evaluate =
-        match str "evaluate" with
-        | None -> "full"
-        | Some("full" | "losses" | "none" as e) -> e
-        | Some e -> err "evaluate" $"expected full, losses or none, got '{e}'."
+    let evaluate = choice "evaluate" [ "full"; "losses"; "none" ]
 
     let backend = str "backend"
 
