@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Checks that the README's "## Layout" section and docs/ARCHITECTURE.md's emitter table name the
+# Checks that docs/ARCHITECTURE.md's "## Layout" section and its emitter table name the
 # files as they are (no build; grep and awk only):
 # - every project folder src/P/ has an entry (a line starting `src/P/`, with its indented
 #   continuation lines) and that entry names every F# and C# source file under src/P/ by its base
@@ -12,7 +12,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export LC_ALL=C
-readme=README.md arch=docs/ARCHITECTURE.md
+readme=docs/ARCHITECTURE.md arch=docs/ARCHITECTURE.md
 status=0 checked=0
 
 missing() {

@@ -24,7 +24,7 @@ type DemoArgs =
             | Preset _ -> "set the options of a named preset (recovery: see docs/SWEEP.md) on the demo's configuration."
             | Force -> "replace the run files already in the report folder."
 
-/// The demo's data: MODEL.md's SLDS benchmark (with upstream's projection to 20 channels),
+/// The demo's data: docs/MODEL.md's SLDS benchmark (with upstream's projection to 20 channels),
 /// shortened to 20 000 / 2 000 / 2 000 steps so that the demo runs in a minute or two.
 let dataOptions =
     { Slds.defaults with

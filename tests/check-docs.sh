@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# Checks that every F# and C# code block of README.md is a file of the repository, verbatim: a block
-# marked `<!-- file: PATH -->` must equal PATH, one marked `<!-- excerpt: PATH -->` must appear in
-# PATH as it stands; an unmarked fsharp or csharp block is an error. So the quickstarts in the README
-# are the example scripts that CI runs.
+# Checks the code blocks of README.md and of every guide in docs/ against the files of the repository,
+# verbatim: a block marked `<!-- file: PATH -->` must equal PATH, one marked `<!-- excerpt: PATH -->`
+# must appear in PATH as it stands; an unmarked fsharp or csharp block is an error, and a marked sh
+# block is checked like them. So the quickstarts and guides show the example scripts that CI runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-readme=README.md
-status=0 checked=0 marker="" in_block=0 lang="" block="" line_no=0 start=0
+status=0 checked=0
+
+for readme in README.md docs/*.md; do
+marker="" in_block=0 lang="" block="" line_no=0 start=0
 
 while IFS= read -r line || [ -n "$line" ]; do
   line_no=$((line_no + 1))
@@ -20,7 +22,7 @@ while IFS= read -r line || [ -n "$line" ]; do
     fi
   elif [ "$line" = '```' ]; then
     in_block=0
-    if [ "$lang" = fsharp ] || [ "$lang" = csharp ]; then
+    if [ "$lang" = fsharp ] || [ "$lang" = csharp ] || { [ "$lang" = sh ] && [ -n "$marker" ]; }; then
       if [ -z "$marker" ]; then
         echo "$readme:$start: a $lang block without <!-- file: … --> or <!-- excerpt: … -->" >&2
         status=1
@@ -47,7 +49,8 @@ while IFS= read -r line || [ -n "$line" ]; do
     [ "$start" -eq $((line_no - 1)) ] && block="$line"
   fi
 done < "$readme"
+done
 
-echo "README code blocks: $checked checked against their files"
-[ "$checked" -gt 0 ] || { echo "no README block was checked" >&2; exit 1; }
+echo "README and docs/ code blocks: $checked checked against their files"
+[ "$checked" -gt 0 ] || { echo "no code block was checked" >&2; exit 1; }
 exit "$status"
