@@ -74,3 +74,19 @@ let ``kMeans separates clearly separated clusters`` () =
     Assert.Equal(1.0, Clustering.matchedAccuracy truth km.Labels)
     Assert.Equal(1.0, Clustering.adjustedRandIndex truth km.Labels)
     Assert.Equal(km, Clustering.kMeans (Random.key 1) 5 x)
+
+[<Fact>]
+let ``clusterAgreement takes the true labels first (the swapped order gives other numbers)`` () =
+    // Hand-computed: one cluster holding two true labels is complete (each label lies in one
+    // cluster) but not homogeneous (the cluster holds two labels); its purity is the larger label's
+    // share. Swapped, one label is split over two clusters: homogeneous, not complete, pure.
+    let truth = [| 0; 0; 0; 1 |]
+    let pred = [| 0; 0; 0; 0 |]
+    let a = Clustering.clusterAgreement truth pred
+    Assert.True(abs (a.Homogeneity - 0.0) < 1e-12, $"a.Homogeneity = {a.Homogeneity}")
+    Assert.True(abs (a.Completeness - 1.0) < 1e-12, $"a.Completeness = {a.Completeness}")
+    Assert.True(abs (a.Purity - 0.75) < 1e-12, $"a.Purity = {a.Purity}")
+    let swapped = Clustering.clusterAgreement pred truth
+    Assert.True(abs (swapped.Homogeneity - 1.0) < 1e-12, $"swapped.Homogeneity = {swapped.Homogeneity}")
+    Assert.True(abs (swapped.Completeness - 0.0) < 1e-12, $"swapped.Completeness = {swapped.Completeness}")
+    Assert.True(abs (swapped.Purity - 1.0) < 1e-12, $"swapped.Purity = {swapped.Purity}")
