@@ -152,7 +152,7 @@ public class TiDHyModelTests
     public void Evaluate_returns_arrays_of_the_documented_shapes()
     {
         var o = TestData.SmallOptions();
-        o.DynBias = true;
+        o.DynamicBias = true;
         var e = TiDHyModel.Create(o, 1).Evaluate(Validation);
         int[] Dims(Array a) => Enumerable.Range(0, a.Rank).Select(a.GetLength).ToArray();
 
@@ -234,7 +234,7 @@ public class TiDHyModelTests
         TiDHyModel.Create(TestData.SmallOptions(), 8).SaveCheckpoint(path);
 
         var other = TestData.SmallOptions();
-        other.MaxIter = 30;
+        other.MaxIterations = 30;
         var mismatch = Assert.Throws<InvalidDataException>(() => TiDHyModel.LoadCheckpoint(path, other));
         Assert.Contains("max_iter", mismatch.Message);
 
@@ -259,7 +259,7 @@ public class TiDHyModelTests
         Assert.Equal(0, imported.EpochsCompleted);
 
         var wider = TestData.SmallOptions();
-        wider.RDim = 4;
+        wider.RDimension = 4;
         var e = Assert.Throws<InvalidDataException>(() => TiDHyModel.ImportTorch(wider, path));
         Assert.Contains(path, e.Message);
         Assert.Throws<FileNotFoundException>(() => TiDHyModel.ImportTorch(TestData.SmallOptions(), folder.File("absent.json")));
@@ -270,8 +270,8 @@ public class TiDHyModelTests
     {
         var model = TiDHyModel.Create(TestData.SmallOptions(), 1);
         var options = model.Options;
-        options.RDim = 7;
-        Assert.Equal(3, model.Options.RDim);
+        options.RDimension = 7;
+        Assert.Equal(3, model.Options.RDimension);
     }
 
     [Fact]

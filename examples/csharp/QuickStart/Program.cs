@@ -20,11 +20,11 @@ var series = TiDHyData.LoadSeries(csv);                        // [time, feature
 var windows = TiDHyData.Windows(series, length: 20, step: 20); // [24 windows, 20 steps, 6 features]
 var options = new TiDHyOptions(series.GetLength(1))
 {
-    RDim = 4,
-    R2Dim = 2,
-    MixDim = 5,
-    HyperHidDim = 16,
-    MaxIter = 50,
+    RDimension = 4,
+    R2Dimension = 2,
+    MixtureDimension = 5,
+    HypernetworkHiddenDimension = 16,
+    MaxIterations = 50,
     SequenceLength = 20,
     Overlap = 20,
     Convergence = Convergence.PerSample,
