@@ -1,3 +1,4 @@
+using System.ComponentModel;
 using System.Numerics;
 using F = TiDHy.Functional;
 
@@ -24,14 +25,14 @@ public sealed record DecodingResult(double[] Accuracies, double[] Chances, doubl
 /// <param name="Cost">The total cost.</param>
 public sealed record Assignment(int[] Rows, int[] Columns, double Cost);
 
-/// <summary>Agreement of a clustering with true labels (scikit-learn's definitions).</summary>
+/// <summary>Agreement of a clustering with true labels (scikit-learn's definitions, with the true labels as scikit-learn's <c>labels_true</c>).</summary>
 /// <param name="MatchedAccuracy">Accuracy after matching clusters to labels one to one (Hungarian algorithm).</param>
 /// <param name="AdjustedRand">Adjusted Rand index.</param>
 /// <param name="NormalisedMutualInformation">Normalised mutual information (arithmetic normalisation).</param>
-/// <param name="Homogeneity">Homogeneity.</param>
-/// <param name="Completeness">Completeness.</param>
+/// <param name="Homogeneity">Homogeneity: 1 when each cluster holds samples of one true label only.</param>
+/// <param name="Completeness">Completeness: 1 when all samples of each true label are in one cluster.</param>
 /// <param name="VMeasure">V-measure.</param>
-/// <param name="Purity">Purity.</param>
+/// <param name="Purity">Purity: the share of samples in their cluster's most common true label.</param>
 public sealed record ClusteringAgreement(
     double MatchedAccuracy,
     double AdjustedRand,
@@ -163,9 +164,13 @@ public static class TiDHyAnalysis
         return new Assignment(a.Rows, a.Columns, a.Cost);
     }
 
-    /// <summary>Every agreement measure of a clustering against the true labels.</summary>
-    /// <param name="truth">True labels <c>[n]</c>.</param>
-    /// <param name="predicted">Cluster labels <c>[n]</c>.</param>
+    /// <summary>
+    /// Every agreement measure of a clustering against the true labels. The true labels come first:
+    /// swapping the arguments swaps <see cref="ClusteringAgreement.Homogeneity"/> and
+    /// <see cref="ClusteringAgreement.Completeness"/> and changes <see cref="ClusteringAgreement.Purity"/>.
+    /// </summary>
+    /// <param name="truth">True labels <c>[n]</c> (scikit-learn's <c>labels_true</c>).</param>
+    /// <param name="predicted">Cluster labels <c>[n]</c> (scikit-learn's <c>labels_pred</c>).</param>
     /// <returns>The measures.</returns>
     public static ClusteringAgreement ClusterAgreement(int[] truth, int[] predicted)
     {
@@ -198,16 +203,35 @@ public static class TiDHyAnalysis
             .Select(m => new DynamicsModeInfo(m.Eigenvalue, m.Timescale, m.Frequency))
             .ToArray();
 
-    /// <summary>Matches each true timescale to a different recovered one, minimising the summed relative error.</summary>
-    /// <param name="recovered">Recovered timescales, not NaN; infinite or non-positive ones (as <see cref="Modes"/> gives a unit-modulus or unstable mode) are never within the tolerance.</param>
+    /// <summary>
+    /// Matches each true timescale to a different recovered one, minimising the summed relative error
+    /// <c>|recovered − true| / true</c> (Hungarian algorithm); every true timescale is matched when there are
+    /// at least as many recovered ones. The true timescales come first, as in <see cref="ClusterAgreement"/>.
+    /// </summary>
     /// <param name="truth">True timescales, finite and positive.</param>
+    /// <param name="recovered">Recovered timescales, not NaN; infinite or non-positive ones (as <see cref="Modes"/> gives a unit-modulus or unstable mode) are never within the tolerance.</param>
     /// <param name="tolerance">The relative tolerance of a pair, finite and non-negative.</param>
-    /// <returns>One pair per matched true timescale.</returns>
+    /// <returns>One pair per matched true timescale, by true index.</returns>
     /// <exception cref="ArgumentException">An array is empty or holds a value outside its range, or the tolerance is NaN, infinite or negative; the message and <see cref="ArgumentException.ParamName"/> name the parameter.</exception>
-    public static TimescaleMatchInfo[] MatchTimescales(double[] recovered, double[] truth, double tolerance) =>
+    public static TimescaleMatchInfo[] MatchTimescalesToTruth(double[] truth, double[] recovered, double tolerance) =>
         Interop.Call(() => F.Timescales.matchTimescales(tolerance, recovered, truth), null)
             .Pairs.Select(p => new TimescaleMatchInfo(p.TrueIndex, p.RecoveredIndex, p.True, p.Recovered, p.RelativeError, p.Within))
             .ToArray();
+
+    /// <summary>
+    /// The former form of <see cref="MatchTimescalesToTruth"/>, with the recovered timescales first and the
+    /// true ones second: swapping two arrays of the same type compiles and silently matches the wrong way,
+    /// so use <see cref="MatchTimescalesToTruth"/>, which takes the true timescales first.
+    /// </summary>
+    /// <param name="recovered">Recovered timescales, not NaN.</param>
+    /// <param name="truth">True timescales, finite and positive.</param>
+    /// <param name="tolerance">The relative tolerance of a pair, finite and non-negative.</param>
+    /// <returns>One pair per matched true timescale.</returns>
+    /// <exception cref="ArgumentException">As <see cref="MatchTimescalesToTruth"/>.</exception>
+    [Obsolete("Use MatchTimescalesToTruth(truth, recovered, tolerance), which takes the true timescales first; this method takes (recovered, truth, tolerance). Removed in the next version.")]
+    [EditorBrowsable(EditorBrowsableState.Never)]
+    public static TimescaleMatchInfo[] MatchTimescales(double[] recovered, double[] truth, double tolerance) =>
+        MatchTimescalesToTruth(truth, recovered, tolerance);
 
     /// <summary>How mixture weights <c>[time, M]</c> (non-negative) use their components.</summary>
     /// <param name="weights">The weights, e.g. <c>Flatten(evaluation.W)</c>.</param>
