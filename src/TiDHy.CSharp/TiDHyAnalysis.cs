@@ -7,7 +7,11 @@ namespace TiDHy.CSharp;
 /// <summary>A split of <c>n</c> samples into training and test indices (each ascending).</summary>
 /// <param name="Train">Training indices.</param>
 /// <param name="Test">Test indices.</param>
-public sealed record AnalysisSplit(int[] Train, int[] Test);
+public sealed record AnalysisSplit(int[] Train, int[] Test)
+{
+    /// <summary>The members in brief: arrays as their first values and length (see <c>Printing</c>).</summary>
+    private bool PrintMembers(System.Text.StringBuilder builder) => Printing.Members(this, builder);
+}
 
 /// <summary>Held-out decoding accuracy over several splits.</summary>
 /// <param name="Accuracies">The accuracy on each split.</param>
@@ -17,13 +21,21 @@ public sealed record AnalysisSplit(int[] Train, int[] Test);
 /// <param name="Min">Smallest accuracy.</param>
 /// <param name="Max">Largest accuracy.</param>
 /// <param name="ChanceMean">Mean chance level.</param>
-public sealed record DecodingResult(double[] Accuracies, double[] Chances, double Mean, double Std, double Min, double Max, double ChanceMean);
+public sealed record DecodingResult(double[] Accuracies, double[] Chances, double Mean, double Std, double Min, double Max, double ChanceMean)
+{
+    /// <summary>The members in brief: arrays as their first values and length (see <c>Printing</c>).</summary>
+    private bool PrintMembers(System.Text.StringBuilder builder) => Printing.Members(this, builder);
+}
 
 /// <summary>A minimum-cost assignment of rows to columns (SciPy's <c>linear_sum_assignment</c>).</summary>
 /// <param name="Rows">The assigned rows, ascending.</param>
 /// <param name="Columns">The column of each assigned row.</param>
 /// <param name="Cost">The total cost.</param>
-public sealed record Assignment(int[] Rows, int[] Columns, double Cost);
+public sealed record Assignment(int[] Rows, int[] Columns, double Cost)
+{
+    /// <summary>The members in brief: arrays as their first values and length (see <c>Printing</c>).</summary>
+    private bool PrintMembers(System.Text.StringBuilder builder) => Printing.Members(this, builder);
+}
 
 /// <summary>Agreement of a clustering with true labels (scikit-learn's definitions, with the true labels as scikit-learn's <c>labels_true</c>).</summary>
 /// <param name="MatchedAccuracy">Accuracy after matching clusters to labels one to one (Hungarian algorithm).</param>
@@ -47,7 +59,11 @@ public sealed record ClusteringAgreement(
 /// <param name="Labels">The cluster of each sample <c>[n]</c>.</param>
 /// <param name="Centroids">The centres <c>[k, features]</c>.</param>
 /// <param name="Inertia">The sum of squared distances to the centres.</param>
-public sealed record KMeansClustering(int[] Labels, double[,] Centroids, double Inertia);
+public sealed record KMeansClustering(int[] Labels, double[,] Centroids, double Inertia)
+{
+    /// <summary>The members in brief: arrays as their first values and length (see <c>Printing</c>).</summary>
+    private bool PrintMembers(System.Text.StringBuilder builder) => Printing.Members(this, builder);
+}
 
 /// <summary>A mode of linear dynamics <c>x_{t+1} = A·x_t</c>: a real eigenvalue, or one of a conjugate pair (positive imaginary part).</summary>
 /// <param name="Eigenvalue">The eigenvalue λ.</param>
@@ -70,7 +86,11 @@ public sealed record TimescaleMatchInfo(int TrueIndex, int RecoveredIndex, doubl
 /// <param name="StepEntropy">Entropy (nats) of each step's normalised weights <c>[time]</c>.</param>
 /// <param name="MeanStepEntropy">Mean of <paramref name="StepEntropy"/>.</param>
 /// <param name="UsageEntropy">Entropy (nats) of <paramref name="Share"/>.</param>
-public sealed record MixtureUsageInfo(double[] MeanWeight, double[] Share, double[] StepEntropy, double MeanStepEntropy, double UsageEntropy);
+public sealed record MixtureUsageInfo(double[] MeanWeight, double[] Share, double[] StepEntropy, double MeanStepEntropy, double UsageEntropy)
+{
+    /// <summary>The members in brief: arrays as their first values and length (see <c>Printing</c>).</summary>
+    private bool PrintMembers(System.Text.StringBuilder builder) => Printing.Members(this, builder);
+}
 
 /// <summary>
 /// What a trained model found, measured as upstream's notebooks measure it: decoding of discrete
