@@ -73,8 +73,12 @@ public sealed partial class TiDHyModel
     /// <summary>One summary per completed epoch, in order.</summary>
     public IReadOnlyList<EpochSummary> History => Array.AsReadOnly(state.History.Select(EpochSummary.From).ToArray());
 
-    /// <summary>The epoch of the best parameters seen by <see cref="Fit(double[,,], double[,,], FitSettings, IProgress{TrainingProgress}, CancellationToken)"/>; null before the first epoch completes.</summary>
-    public int? BestEpoch => Interop.ValueOrNull(state.Best)?.Epoch;
+    /// <summary>
+    /// The epoch of the best parameters seen by <see cref="Fit(double[,,], double[,,], FitSettings, IProgress{TrainingProgress}, CancellationToken)"/>,
+    /// counted from 1 as <see cref="EpochSummary.Epoch"/> is (<c>History[BestEpoch - 1]</c> is its summary);
+    /// null before the first epoch completes.
+    /// </summary>
+    public int? BestEpoch => Interop.ValueOrNull(state.Best)?.Epoch + 1;
 
     /// <summary>A new model with parameters drawn from <paramref name="seed"/> (upstream's initialisation).</summary>
     /// <param name="options">The hyperparameters; the model keeps a copy.</param>

@@ -34,7 +34,7 @@ var before = model.Evaluate(windows);
 var report = model.Fit(windows, validation: null, new FitSettings { BatchSize = 6, Epochs = 10 }, new ConsoleProgress());
 model.UseBest();
 var after = model.Evaluate(windows); // in batches of the training batch size, as inference ran in training
-Console.WriteLine($"best epoch {report.BestEpoch + 1}; reconstruction loss per window {before.SpatialLossRHatAverage:F4} -> {after.SpatialLossRHatAverage:F4}");
+Console.WriteLine($"best epoch {report.BestEpoch}; reconstruction loss per window {before.SpatialLossRHatAverage:F4} -> {after.SpatialLossRHatAverage:F4}");
 Console.WriteLine($"W is [windows, steps, mixtures] = [{after.W.GetLength(0)}, {after.W.GetLength(1)}, {after.W.GetLength(2)}]; inference runs in {model.InferenceKernel}");
 
 var checkpoint = Path.ChangeExtension(csv, ".tidhy.json");
