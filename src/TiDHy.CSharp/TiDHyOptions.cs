@@ -68,6 +68,58 @@ public sealed partial class TiDHyOptions
         return FromConfig(Interop.Call(() => F.ConfigJson.parse(json), nameof(json)));
     }
 
+    /// <summary>
+    /// The names of the presets that <see cref="ApplyPreset"/> and <see cref="FromPreset"/> know (as
+    /// <c>tidhy train --preset</c>), e.g. <c>recovery</c>.
+    /// </summary>
+    public static IReadOnlyList<string> PresetNames { get; } = Array.AsReadOnly(F.Presets.all.Select(p => p.Name).ToArray());
+
+    /// <summary>A one-line description of a preset: what it is for and where its values come from.</summary>
+    /// <param name="name">One of <see cref="PresetNames"/>.</param>
+    /// <returns>The description.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="name"/> is null.</exception>
+    /// <exception cref="ArgumentException">No preset has that name; the message lists the known ones.</exception>
+    public static string DescribePreset(string name) => Preset(name).Doc;
+
+    /// <summary>
+    /// Sets the options that the preset <paramref name="name"/> names (as <c>tidhy train --preset</c>);
+    /// every other option keeps its value. The <c>recovery</c> preset, for one, slows the hypernetwork,
+    /// spatial and temporal learning rates (<see cref="LearningRateHypernetwork"/>,
+    /// <see cref="LearningRateSpatial"/>, <see cref="LearningRateTemporal"/>).
+    /// </summary>
+    /// <param name="name">One of <see cref="PresetNames"/>.</param>
+    /// <returns>These options, for chaining.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="name"/> is null.</exception>
+    /// <exception cref="ArgumentException">No preset has that name; the message lists the known ones.</exception>
+    public TiDHyOptions ApplyPreset(string name)
+    {
+        foreach (var (key, text) in Preset(name).Options)
+        {
+            var option = F.ConfigOptions.find(key);
+            Fields.First(f => f.Key == key).Set(this, option, F.ConfigOptions.parse(option, text));
+        }
+
+        return this;
+    }
+
+    /// <summary>Options with upstream's defaults and then the preset <paramref name="name"/> applied (<see cref="ApplyPreset"/>).</summary>
+    /// <param name="name">One of <see cref="PresetNames"/>.</param>
+    /// <param name="inputDimension">The number of observation features <c>D</c>.</param>
+    /// <returns>The options.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="name"/> is null.</exception>
+    /// <exception cref="ArgumentException">No preset has that name; the message lists the known ones.</exception>
+    public static TiDHyOptions FromPreset(string name, int inputDimension) => new TiDHyOptions(inputDimension).ApplyPreset(name);
+
+    private static F.Preset Preset(string name)
+    {
+        ArgumentNullException.ThrowIfNull(name);
+        return Microsoft.FSharp.Core.OptionModule.ToObj(F.Presets.tryFind(name))
+            ?? throw new ArgumentException(
+                $"preset \"{name}\": no such preset; expected {string.Join(", ", PresetNames.Select(n => $"\"{n}\""))}.",
+                nameof(name)
+            );
+    }
+
     /// <summary>The JSON object of these options with upstream's names; <see cref="FromJson"/> reads it back.</summary>
     /// <returns>Indented JSON text.</returns>
     /// <exception cref="ArgumentException">The options are invalid (see <see cref="Validate"/>).</exception>
