@@ -47,9 +47,9 @@ public partial class TiDHyOptionsNamingTests
 
     private static bool IsObsolete(MemberInfo m) => m.GetCustomAttribute<ObsoleteAttribute>() is not null;
 
-    private static PropertyInfo[] Current => typeof(TiDHyOptions).GetProperties().Where(p => !IsObsolete(p)).ToArray();
+    private static PropertyInfo[] Current => typeof(TiDHyOptions).GetProperties(System.Reflection.BindingFlags.Public | System.Reflection.BindingFlags.Instance).Where(p => !IsObsolete(p)).ToArray();
 
-    private static PropertyInfo[] Former => typeof(TiDHyOptions).GetProperties().Where(IsObsolete).ToArray();
+    private static PropertyInfo[] Former => typeof(TiDHyOptions).GetProperties(System.Reflection.BindingFlags.Public | System.Reflection.BindingFlags.Instance).Where(IsObsolete).ToArray();
 
     [Fact]
     public void Every_option_has_a_name_of_whole_words()

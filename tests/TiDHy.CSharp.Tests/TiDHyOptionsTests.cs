@@ -46,7 +46,7 @@ public class TiDHyOptionsTests
         o.LearningRateR = 0.123456789012345;
         o.NuclearNormAlpha = 1e-7;
         var back = TiDHyOptions.FromJson(o.ToJson());
-        foreach (var p in typeof(TiDHyOptions).GetProperties())
+        foreach (var p in typeof(TiDHyOptions).GetProperties(System.Reflection.BindingFlags.Public | System.Reflection.BindingFlags.Instance))
         {
             Assert.Equal(p.GetValue(o), p.GetValue(back));
         }
@@ -147,7 +147,7 @@ public class TiDHyOptionsTableTests
     [Fact]
     public void There_is_one_property_per_option_and_no_other()
     {
-        var properties = typeof(TiDHyOptions).GetProperties().Where(p => !IsObsolete(p)).Select(p => p.Name).ToArray();
+        var properties = typeof(TiDHyOptions).GetProperties(System.Reflection.BindingFlags.Public | System.Reflection.BindingFlags.Instance).Where(p => !IsObsolete(p)).Select(p => p.Name).ToArray();
         Assert.Equal(Table.Select(CSharpName), properties);
     }
 
