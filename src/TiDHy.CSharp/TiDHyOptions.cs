@@ -49,9 +49,9 @@ public sealed partial class TiDHyOptions
     public TiDHyOptions()
         : this(0) { }
 
-    /// <summary>Options with upstream's defaults for <paramref name="inputDim"/> observation features.</summary>
-    /// <param name="inputDim">The number of observation features <c>D</c>.</param>
-    public TiDHyOptions(int inputDim) => InputDimension = inputDim;
+    /// <summary>Options with upstream's defaults for <paramref name="inputDimension"/> observation features.</summary>
+    /// <param name="inputDimension">The number of observation features <c>D</c> (<see cref="InputDimension"/>).</param>
+    public TiDHyOptions(int inputDimension) => InputDimension = inputDimension;
 
     /// <summary>
     /// Reads options from a JSON object with upstream's names (as in the fixtures' <c>config</c> and
