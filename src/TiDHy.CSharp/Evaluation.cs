@@ -31,25 +31,25 @@ public sealed class Evaluation
     /// <summary>One-step-ahead predictions <c>decode(r̂)</c>: <c>[B, T, D]</c>.</summary>
     public double[,,] IBar => record.IBar;
 
-    /// <summary>Inferred latents <c>r</c>: <c>[B, T, RDim]</c>.</summary>
+    /// <summary>Inferred latents <c>r</c>: <c>[B, T, RDimension]</c>.</summary>
     public double[,,] RHat => record.RHat;
 
-    /// <summary>One-step-ahead latent predictions <c>r̂</c>: <c>[B, T, RDim]</c>.</summary>
+    /// <summary>One-step-ahead latent predictions <c>r̂</c>: <c>[B, T, RDimension]</c>.</summary>
     public double[,,] RBar => record.RBar;
 
-    /// <summary>Inferred higher-order latents <c>r2</c>: <c>[B, T, R2Dim]</c>.</summary>
+    /// <summary>Inferred higher-order latents <c>r2</c>: <c>[B, T, R2Dimension]</c>.</summary>
     public double[,,] R2Hat => record.R2Hat;
 
-    /// <summary>Mixture weights of the dynamics matrices: <c>[B, T, MixDim]</c>.</summary>
+    /// <summary>Mixture weights of the dynamics matrices: <c>[B, T, MixtureDimension]</c>.</summary>
     public double[,,] W => record.W;
 
-    /// <summary>The dynamics matrices <c>V_t</c> used by the predictions: <c>[B, T, RDim, RDim]</c>.</summary>
+    /// <summary>The dynamics matrices <c>V_t</c> used by the predictions: <c>[B, T, RDimension, RDimension]</c>.</summary>
     public double[,,,] Ut => record.Ut;
 
-    /// <summary>Dynamic bias weights: <c>[B, T, RDim]</c> with <see cref="TiDHyOptions.DynBias"/>; null without.</summary>
+    /// <summary>Dynamic bias weights: <c>[B, T, RDimension]</c> with <see cref="TiDHyOptions.DynamicBias"/>; null without.</summary>
     public double[,,]? B => Interop.ValueOrNull(record.B);
 
-    /// <summary>Temporal errors <c>(RHat − RBar)²</c>: <c>[B, T, RDim]</c>, 0 at the first step.</summary>
+    /// <summary>Temporal errors <c>(RHat − RBar)²</c>: <c>[B, T, RDimension]</c>, 0 at the first step.</summary>
     public double[,,] TempLoss => record.TempLoss;
 
     /// <summary>Elementwise reconstruction losses <c>ℓ(IHat, Data)</c>: <c>[B, T, D]</c>.</summary>

@@ -9,7 +9,7 @@ public sealed class FitSettings
     /// <summary>
     /// Train until this many epochs are complete in total, counting those of earlier fits, so that
     /// calling <see cref="TiDHyModel.Fit(double[,,], double[,,], FitSettings, IProgress{TrainingProgress}, CancellationToken)"/> again after a cancellation finishes the same run; null
-    /// (the default) uses <see cref="TiDHyOptions.NumEpochs"/>.
+    /// (the default) uses <see cref="TiDHyOptions.Epochs"/>.
     /// </summary>
     public int? Epochs { get; set; }
 

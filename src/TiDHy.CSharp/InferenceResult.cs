@@ -18,29 +18,29 @@ public sealed class InferenceResult
         SampleIterations = sampleIterations;
     }
 
-    /// <summary>Inferred <c>r</c>: <c>[batch, RDim]</c>.</summary>
+    /// <summary>Inferred <c>r</c>: <c>[batch, RDimension]</c>.</summary>
     public double[,] R { get; }
 
-    /// <summary>Inferred <c>r2</c>: <c>[batch, R2Dim]</c> (zeros after <see cref="TiDHyModel.InferFirstStep(double[,])"/>).</summary>
+    /// <summary>Inferred <c>r2</c>: <c>[batch, R2Dimension]</c> (zeros after <see cref="TiDHyModel.InferFirstStep(double[,])"/>).</summary>
     public double[,] R2 { get; }
 
     /// <summary>
     /// The mixture weights of the dynamics matrices that the inferred <c>r2</c> gives,
-    /// <c>w = hypernet(r2)[0:MixDim]</c>: <c>[batch, MixDim]</c>; null after
+    /// <c>w = hypernet(r2)[0:MixtureDimension]</c>: <c>[batch, MixtureDimension]</c>; null after
     /// <see cref="TiDHyModel.InferFirstStep(double[,])"/>, where no dynamics are used.
     /// </summary>
     public double[,]? W { get; }
 
     /// <summary>
-    /// The dynamic bias weights <c>b = hypernet(r2)[MixDim:]</c>: <c>[batch, RDim]</c> with
-    /// <see cref="TiDHyOptions.DynBias"/>; null without it and after <see cref="TiDHyModel.InferFirstStep(double[,])"/>.
+    /// The dynamic bias weights <c>b = hypernet(r2)[MixtureDimension:]</c>: <c>[batch, RDimension]</c> with
+    /// <see cref="TiDHyOptions.DynamicBias"/>; null without it and after <see cref="TiDHyModel.InferFirstStep(double[,])"/>.
     /// </summary>
     public double[,]? B { get; }
 
-    /// <summary>Inference iterations run (at most <see cref="TiDHyOptions.MaxIter"/>): the most any batch of the call took.</summary>
+    /// <summary>Inference iterations run (at most <see cref="TiDHyOptions.MaxIterations"/>): the most any batch of the call took.</summary>
     public int Iterations { get; }
 
-    /// <summary>True when inference stopped on the tolerance rather than at <see cref="TiDHyOptions.MaxIter"/>, in every batch of the call.</summary>
+    /// <summary>True when inference stopped on the tolerance rather than at <see cref="TiDHyOptions.MaxIterations"/>, in every batch of the call.</summary>
     public bool Converged { get; }
 
     /// <summary>Iterations that updated each sample: <c>[batch]</c>.</summary>

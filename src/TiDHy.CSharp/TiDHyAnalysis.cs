@@ -1,3 +1,4 @@
+using System.ComponentModel;
 using System.Numerics;
 using F = TiDHy.Functional;
 
@@ -6,7 +7,11 @@ namespace TiDHy.CSharp;
 /// <summary>A split of <c>n</c> samples into training and test indices (each ascending).</summary>
 /// <param name="Train">Training indices.</param>
 /// <param name="Test">Test indices.</param>
-public sealed record AnalysisSplit(int[] Train, int[] Test);
+public sealed record AnalysisSplit(int[] Train, int[] Test)
+{
+    /// <summary>The members in brief: arrays as their first values and length (see <c>Printing</c>).</summary>
+    private bool PrintMembers(System.Text.StringBuilder builder) => Printing.Members(this, builder);
+}
 
 /// <summary>Held-out decoding accuracy over several splits.</summary>
 /// <param name="Accuracies">The accuracy on each split.</param>
@@ -16,22 +21,30 @@ public sealed record AnalysisSplit(int[] Train, int[] Test);
 /// <param name="Min">Smallest accuracy.</param>
 /// <param name="Max">Largest accuracy.</param>
 /// <param name="ChanceMean">Mean chance level.</param>
-public sealed record DecodingResult(double[] Accuracies, double[] Chances, double Mean, double Std, double Min, double Max, double ChanceMean);
+public sealed record DecodingResult(double[] Accuracies, double[] Chances, double Mean, double Std, double Min, double Max, double ChanceMean)
+{
+    /// <summary>The members in brief: arrays as their first values and length (see <c>Printing</c>).</summary>
+    private bool PrintMembers(System.Text.StringBuilder builder) => Printing.Members(this, builder);
+}
 
 /// <summary>A minimum-cost assignment of rows to columns (SciPy's <c>linear_sum_assignment</c>).</summary>
 /// <param name="Rows">The assigned rows, ascending.</param>
 /// <param name="Columns">The column of each assigned row.</param>
 /// <param name="Cost">The total cost.</param>
-public sealed record Assignment(int[] Rows, int[] Columns, double Cost);
+public sealed record Assignment(int[] Rows, int[] Columns, double Cost)
+{
+    /// <summary>The members in brief: arrays as their first values and length (see <c>Printing</c>).</summary>
+    private bool PrintMembers(System.Text.StringBuilder builder) => Printing.Members(this, builder);
+}
 
-/// <summary>Agreement of a clustering with true labels (scikit-learn's definitions).</summary>
+/// <summary>Agreement of a clustering with true labels (scikit-learn's definitions, with the true labels as scikit-learn's <c>labels_true</c>).</summary>
 /// <param name="MatchedAccuracy">Accuracy after matching clusters to labels one to one (Hungarian algorithm).</param>
 /// <param name="AdjustedRand">Adjusted Rand index.</param>
 /// <param name="NormalisedMutualInformation">Normalised mutual information (arithmetic normalisation).</param>
-/// <param name="Homogeneity">Homogeneity.</param>
-/// <param name="Completeness">Completeness.</param>
+/// <param name="Homogeneity">Homogeneity: 1 when each cluster holds samples of one true label only.</param>
+/// <param name="Completeness">Completeness: 1 when all samples of each true label are in one cluster.</param>
 /// <param name="VMeasure">V-measure.</param>
-/// <param name="Purity">Purity.</param>
+/// <param name="Purity">Purity: the share of samples in their cluster's most common true label.</param>
 public sealed record ClusteringAgreement(
     double MatchedAccuracy,
     double AdjustedRand,
@@ -46,7 +59,11 @@ public sealed record ClusteringAgreement(
 /// <param name="Labels">The cluster of each sample <c>[n]</c>.</param>
 /// <param name="Centroids">The centres <c>[k, features]</c>.</param>
 /// <param name="Inertia">The sum of squared distances to the centres.</param>
-public sealed record KMeansClustering(int[] Labels, double[,] Centroids, double Inertia);
+public sealed record KMeansClustering(int[] Labels, double[,] Centroids, double Inertia)
+{
+    /// <summary>The members in brief: arrays as their first values and length (see <c>Printing</c>).</summary>
+    private bool PrintMembers(System.Text.StringBuilder builder) => Printing.Members(this, builder);
+}
 
 /// <summary>A mode of linear dynamics <c>x_{t+1} = A·x_t</c>: a real eigenvalue, or one of a conjugate pair (positive imaginary part).</summary>
 /// <param name="Eigenvalue">The eigenvalue λ.</param>
@@ -69,7 +86,11 @@ public sealed record TimescaleMatchInfo(int TrueIndex, int RecoveredIndex, doubl
 /// <param name="StepEntropy">Entropy (nats) of each step's normalised weights <c>[time]</c>.</param>
 /// <param name="MeanStepEntropy">Mean of <paramref name="StepEntropy"/>.</param>
 /// <param name="UsageEntropy">Entropy (nats) of <paramref name="Share"/>.</param>
-public sealed record MixtureUsageInfo(double[] MeanWeight, double[] Share, double[] StepEntropy, double MeanStepEntropy, double UsageEntropy);
+public sealed record MixtureUsageInfo(double[] MeanWeight, double[] Share, double[] StepEntropy, double MeanStepEntropy, double UsageEntropy)
+{
+    /// <summary>The members in brief: arrays as their first values and length (see <c>Printing</c>).</summary>
+    private bool PrintMembers(System.Text.StringBuilder builder) => Printing.Members(this, builder);
+}
 
 /// <summary>
 /// What a trained model found, measured as upstream's notebooks measure it: decoding of discrete
@@ -163,9 +184,13 @@ public static class TiDHyAnalysis
         return new Assignment(a.Rows, a.Columns, a.Cost);
     }
 
-    /// <summary>Every agreement measure of a clustering against the true labels.</summary>
-    /// <param name="truth">True labels <c>[n]</c>.</param>
-    /// <param name="predicted">Cluster labels <c>[n]</c>.</param>
+    /// <summary>
+    /// Every agreement measure of a clustering against the true labels. The true labels come first:
+    /// swapping the arguments swaps <see cref="ClusteringAgreement.Homogeneity"/> and
+    /// <see cref="ClusteringAgreement.Completeness"/> and changes <see cref="ClusteringAgreement.Purity"/>.
+    /// </summary>
+    /// <param name="truth">True labels <c>[n]</c> (scikit-learn's <c>labels_true</c>).</param>
+    /// <param name="predicted">Cluster labels <c>[n]</c> (scikit-learn's <c>labels_pred</c>).</param>
     /// <returns>The measures.</returns>
     public static ClusteringAgreement ClusterAgreement(int[] truth, int[] predicted)
     {
@@ -198,16 +223,35 @@ public static class TiDHyAnalysis
             .Select(m => new DynamicsModeInfo(m.Eigenvalue, m.Timescale, m.Frequency))
             .ToArray();
 
-    /// <summary>Matches each true timescale to a different recovered one, minimising the summed relative error.</summary>
-    /// <param name="recovered">Recovered timescales, not NaN; infinite or non-positive ones (as <see cref="Modes"/> gives a unit-modulus or unstable mode) are never within the tolerance.</param>
+    /// <summary>
+    /// Matches each true timescale to a different recovered one, minimising the summed relative error
+    /// <c>|recovered − true| / true</c> (Hungarian algorithm); every true timescale is matched when there are
+    /// at least as many recovered ones. The true timescales come first, as in <see cref="ClusterAgreement"/>.
+    /// </summary>
     /// <param name="truth">True timescales, finite and positive.</param>
+    /// <param name="recovered">Recovered timescales, not NaN; infinite or non-positive ones (as <see cref="Modes"/> gives a unit-modulus or unstable mode) are never within the tolerance.</param>
     /// <param name="tolerance">The relative tolerance of a pair, finite and non-negative.</param>
-    /// <returns>One pair per matched true timescale.</returns>
+    /// <returns>One pair per matched true timescale, by true index.</returns>
     /// <exception cref="ArgumentException">An array is empty or holds a value outside its range, or the tolerance is NaN, infinite or negative; the message and <see cref="ArgumentException.ParamName"/> name the parameter.</exception>
-    public static TimescaleMatchInfo[] MatchTimescales(double[] recovered, double[] truth, double tolerance) =>
+    public static TimescaleMatchInfo[] MatchTimescalesToTruth(double[] truth, double[] recovered, double tolerance) =>
         Interop.Call(() => F.Timescales.matchTimescales(tolerance, recovered, truth), null)
             .Pairs.Select(p => new TimescaleMatchInfo(p.TrueIndex, p.RecoveredIndex, p.True, p.Recovered, p.RelativeError, p.Within))
             .ToArray();
+
+    /// <summary>
+    /// The former form of <see cref="MatchTimescalesToTruth"/>, with the recovered timescales first and the
+    /// true ones second: swapping two arrays of the same type compiles and silently matches the wrong way,
+    /// so use <see cref="MatchTimescalesToTruth"/>, which takes the true timescales first.
+    /// </summary>
+    /// <param name="recovered">Recovered timescales, not NaN.</param>
+    /// <param name="truth">True timescales, finite and positive.</param>
+    /// <param name="tolerance">The relative tolerance of a pair, finite and non-negative.</param>
+    /// <returns>One pair per matched true timescale.</returns>
+    /// <exception cref="ArgumentException">As <see cref="MatchTimescalesToTruth"/>.</exception>
+    [Obsolete("Use MatchTimescalesToTruth(truth, recovered, tolerance), which takes the true timescales first; this method takes (recovered, truth, tolerance). Removed in the next version.")]
+    [EditorBrowsable(EditorBrowsableState.Never)]
+    public static TimescaleMatchInfo[] MatchTimescales(double[] recovered, double[] truth, double tolerance) =>
+        MatchTimescalesToTruth(truth, recovered, tolerance);
 
     /// <summary>How mixture weights <c>[time, M]</c> (non-negative) use their components.</summary>
     /// <param name="weights">The weights, e.g. <c>Flatten(evaluation.W)</c>.</param>

@@ -21,7 +21,11 @@ public sealed record ArhmmParameters(
     double[][,] Covariance,
     double[] InitialMean,
     double[,] InitialCovariance
-);
+)
+{
+    /// <summary>The members in brief: arrays as their first values and length (see <c>Printing</c>).</summary>
+    private bool PrintMembers(System.Text.StringBuilder builder) => Printing.Members(this, builder);
+}
 
 /// <summary>An ARHMM fitted by EM: the kept restart's model and how EM went.</summary>
 /// <param name="Model">The fitted model.</param>
@@ -41,18 +45,30 @@ public sealed record ArhmmFitResult(
     int Restart,
     int Iterations,
     bool Converged
-);
+)
+{
+    /// <summary>The members in brief: arrays as their first values and length (see <c>Printing</c>).</summary>
+    private bool PrintMembers(System.Text.StringBuilder builder) => Printing.Members(this, builder);
+}
 
 /// <summary>A series drawn from an ARHMM.</summary>
 /// <param name="Series">The series <c>[length, d]</c>.</param>
 /// <param name="States">Its states <c>[length]</c>.</param>
-public sealed record ArhmmSample(double[,] Series, int[] States);
+public sealed record ArhmmSample(double[,] Series, int[] States)
+{
+    /// <summary>The members in brief: arrays as their first values and length (see <c>Printing</c>).</summary>
+    private bool PrintMembers(System.Text.StringBuilder builder) => Printing.Members(this, builder);
+}
 
 /// <summary>The held-out accuracy of ARHMM states against true labels on one split.</summary>
 /// <param name="Accuracy">The share of test steps whose matched state is their label.</param>
 /// <param name="Chance">The share of the most common test label.</param>
 /// <param name="Mapping">The label each state is matched to on the training steps (−1: unmatched).</param>
-public sealed record ArhmmStateAccuracy(double Accuracy, double Chance, int[] Mapping);
+public sealed record ArhmmStateAccuracy(double Accuracy, double Chance, int[] Mapping)
+{
+    /// <summary>The members in brief: arrays as their first values and length (see <c>Printing</c>).</summary>
+    private bool PrintMembers(System.Text.StringBuilder builder) => Printing.Members(this, builder);
+}
 
 /// <summary>
 /// The autoregressive HMM baseline (Linderman's <c>ssm</c> ARHMM, AR(1) with bias, full covariances),

@@ -6,7 +6,11 @@ namespace TiDHy.CSharp;
 /// <summary>A named feature array for <see cref="TiDHyDecoding.DecodingTable"/>.</summary>
 /// <param name="Name">The name the table shows.</param>
 /// <param name="Values">The feature at each step <c>[n, d]</c>, e.g. <c>TiDHyAnalysis.Flatten(evaluation.R2Hat)</c>.</param>
-public sealed record DecodingFeature(string Name, double[,] Values);
+public sealed record DecodingFeature(string Name, double[,] Values)
+{
+    /// <summary>The members in brief: arrays as their first values and length (see <c>Printing</c>).</summary>
+    private bool PrintMembers(System.Text.StringBuilder builder) => Printing.Members(this, builder);
+}
 
 /// <summary>The choices of <see cref="TiDHyDecoding.DecodingTable"/>.</summary>
 /// <param name="BlockLength">Steps per held-out block of the block splits; at least two blocks must fit.</param>
@@ -46,7 +50,11 @@ public sealed record DecodingTableResult(
     double ChanceRandom,
     int Classes,
     int Samples
-);
+)
+{
+    /// <summary>The members in brief: arrays as their first values and length (see <c>Printing</c>).</summary>
+    private bool PrintMembers(System.Text.StringBuilder builder) => Printing.Members(this, builder);
+}
 
 /// <summary>
 /// Decoding that does not leak: a linear decoder (multinomial logistic regression with L2 on

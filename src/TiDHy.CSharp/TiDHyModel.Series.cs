@@ -6,12 +6,12 @@ namespace TiDHy.CSharp;
 public sealed partial class TiDHyModel
 {
     /// <summary>
-    /// The evaluation record of one series <c>[time, InputDim]</c> in one continuous pass: the latents
+    /// The evaluation record of one series <c>[time, InputDimension]</c> in one continuous pass: the latents
     /// carried from every step to the next, as the model runs on a recording (<c>tidhy eval</c>'s
     /// default). With upstream's BatchMean scaling the sample infers as it did in batches of
     /// <see cref="TrainingBatchSize"/>. The arrays are <c>[1, time, ·]</c>.
     /// </summary>
-    /// <param name="series">The series <c>[time ≥ 1, InputDim]</c>, finite.</param>
+    /// <param name="series">The series <c>[time ≥ 1, InputDimension]</c>, finite.</param>
     /// <returns>Reconstructions, predictions, latents, mixture weights and losses over time.</returns>
     /// <exception cref="ArgumentNullException"><paramref name="series"/> is null.</exception>
     /// <exception cref="ArgumentException"><paramref name="series"/> has the wrong width or a non-finite entry.</exception>
@@ -24,7 +24,7 @@ public sealed partial class TiDHyModel
     /// otherwise each window from a zero state (upstream's evaluation, <c>[n, window, ·]</c>, in batches
     /// of <see cref="TrainingBatchSize"/>). A <paramref name="window"/> of 0 is one continuous pass.
     /// </summary>
-    /// <param name="series">The series <c>[time ≥ window, InputDim]</c>, finite.</param>
+    /// <param name="series">The series <c>[time ≥ window, InputDimension]</c>, finite.</param>
     /// <param name="window">Steps per window, ≥ 0 (0: the whole series).</param>
     /// <param name="carry">Whether the latents carry over from one window to the next.</param>
     /// <returns>Reconstructions, predictions, latents, mixture weights and losses over time.</returns>

@@ -73,8 +73,12 @@ public sealed partial class TiDHyModel
     /// <summary>One summary per completed epoch, in order.</summary>
     public IReadOnlyList<EpochSummary> History => Array.AsReadOnly(state.History.Select(EpochSummary.From).ToArray());
 
-    /// <summary>The epoch of the best parameters seen by <see cref="Fit(double[,,], double[,,], FitSettings, IProgress{TrainingProgress}, CancellationToken)"/>; null before the first epoch completes.</summary>
-    public int? BestEpoch => Interop.ValueOrNull(state.Best)?.Epoch;
+    /// <summary>
+    /// The epoch of the best parameters seen by <see cref="Fit(double[,,], double[,,], FitSettings, IProgress{TrainingProgress}, CancellationToken)"/>,
+    /// counted from 1 as <see cref="EpochSummary.Epoch"/> is (<c>History[BestEpoch - 1]</c> is its summary);
+    /// null before the first epoch completes.
+    /// </summary>
+    public int? BestEpoch => Interop.ValueOrNull(state.Best)?.Epoch + 1;
 
     /// <summary>A new model with parameters drawn from <paramref name="seed"/> (upstream's initialisation).</summary>
     /// <param name="options">The hyperparameters; the model keeps a copy.</param>
@@ -137,8 +141,8 @@ public sealed partial class TiDHyModel
     /// parameters. The model keeps the training state, so a second call continues (up to
     /// <see cref="FitSettings.Epochs"/> epochs in total).
     /// </summary>
-    /// <param name="train">Training windows <c>[windows, time ≥ 2, InputDim]</c>, finite.</param>
-    /// <param name="validation">Validation windows <c>[windows, time ≥ 2, InputDim]</c>, or null for none.</param>
+    /// <param name="train">Training windows <c>[windows, time ≥ 2, InputDimension]</c>, finite.</param>
+    /// <param name="validation">Validation windows <c>[windows, time ≥ 2, InputDimension]</c>, or null for none.</param>
     /// <param name="settings">Batch size, epochs, seed, validation and checkpoint folder; null for the defaults.</param>
     /// <param name="progress">Told after every batch, on the training thread (a <see cref="Progress{T}"/> posts it to its synchronisation context).</param>
     /// <param name="cancellationToken">
@@ -290,8 +294,8 @@ public sealed partial class TiDHyModel
     /// <see cref="Fit(double[,,], double[,,], FitSettings, IProgress{TrainingProgress}, CancellationToken)"/>
     /// on float32 windows, widened exactly to float64.
     /// </summary>
-    /// <param name="train">Training windows <c>[windows, time ≥ 2, InputDim]</c>, finite.</param>
-    /// <param name="validation">Validation windows <c>[windows, time ≥ 2, InputDim]</c>, or null for none.</param>
+    /// <param name="train">Training windows <c>[windows, time ≥ 2, InputDimension]</c>, finite.</param>
+    /// <param name="validation">Validation windows <c>[windows, time ≥ 2, InputDimension]</c>, or null for none.</param>
     /// <param name="settings">Batch size, epochs, seed, validation and checkpoint folder; null for the defaults.</param>
     /// <param name="progress">Told after every batch, on the training thread.</param>
     /// <param name="cancellationToken">Checked before every batch; a cancelled fit returns with <see cref="TrainingReport.Cancelled"/> set.</param>
@@ -358,18 +362,18 @@ public sealed partial class TiDHyModel
     /// step's latents, in batches of <see cref="TrainingBatchSize"/> samples (see the remarks of
     /// <see cref="TiDHyModel"/> for why).
     /// </summary>
-    /// <param name="x">Observations <c>[batch, InputDim]</c>.</param>
-    /// <param name="previousR">The previous step's <c>r</c>: <c>[batch, RDim]</c>.</param>
-    /// <param name="previousR2">The previous step's <c>r2</c>, where inference of <c>r2</c> starts: <c>[batch, R2Dim]</c>.</param>
+    /// <param name="x">Observations <c>[batch, InputDimension]</c>.</param>
+    /// <param name="previousR">The previous step's <c>r</c>: <c>[batch, RDimension]</c>.</param>
+    /// <param name="previousR2">The previous step's <c>r2</c>, where inference of <c>r2</c> starts: <c>[batch, R2Dimension]</c>.</param>
     /// <returns>The new <c>r</c> and <c>r2</c>, the mixture weights <c>W</c> (and <c>B</c>) they give, with iteration counts.</returns>
     /// <exception cref="ArgumentNullException">An argument is null.</exception>
     /// <exception cref="ArgumentException">An array has the wrong shape or a non-finite entry; the message names it.</exception>
     public InferenceResult Infer(double[,] x, double[,] previousR, double[,] previousR2) => Infer(x, previousR, previousR2, TrainingBatchSize);
 
     /// <summary>Inference at one time step (<see cref="Infer(double[,], double[,], double[,])"/>) in batches of <paramref name="batchSize"/> samples.</summary>
-    /// <param name="x">Observations <c>[batch, InputDim]</c>.</param>
-    /// <param name="previousR">The previous step's <c>r</c>: <c>[batch, RDim]</c>.</param>
-    /// <param name="previousR2">The previous step's <c>r2</c>: <c>[batch, R2Dim]</c>.</param>
+    /// <param name="x">Observations <c>[batch, InputDimension]</c>.</param>
+    /// <param name="previousR">The previous step's <c>r</c>: <c>[batch, RDimension]</c>.</param>
+    /// <param name="previousR2">The previous step's <c>r2</c>: <c>[batch, R2Dimension]</c>.</param>
     /// <param name="batchSize">Samples per inference batch (the last may be smaller); training's batch size keeps inference as it was in training.</param>
     /// <returns>The new <c>r</c> and <c>r2</c>, the mixture weights <c>W</c> (and <c>B</c>) they give, with iteration counts.</returns>
     /// <exception cref="ArgumentNullException">An argument is null.</exception>
@@ -410,18 +414,18 @@ public sealed partial class TiDHyModel
     }
 
     /// <summary><see cref="Infer(double[,], double[,], double[,])"/> on float32 arrays, widened exactly to float64.</summary>
-    /// <param name="x">Observations <c>[batch, InputDim]</c>.</param>
-    /// <param name="previousR">The previous step's <c>r</c>: <c>[batch, RDim]</c>.</param>
-    /// <param name="previousR2">The previous step's <c>r2</c>: <c>[batch, R2Dim]</c>.</param>
+    /// <param name="x">Observations <c>[batch, InputDimension]</c>.</param>
+    /// <param name="previousR">The previous step's <c>r</c>: <c>[batch, RDimension]</c>.</param>
+    /// <param name="previousR2">The previous step's <c>r2</c>: <c>[batch, R2Dimension]</c>.</param>
     /// <returns>The new <c>r</c> and <c>r2</c>, the mixture weights <c>W</c> (and <c>B</c>) they give, with iteration counts.</returns>
     /// <exception cref="ArgumentNullException">An argument is null.</exception>
     /// <exception cref="ArgumentException">An array has the wrong shape or a non-finite entry; the message names it.</exception>
     public InferenceResult Infer(float[,] x, float[,] previousR, float[,] previousR2) => Infer(x, previousR, previousR2, TrainingBatchSize);
 
     /// <summary><see cref="Infer(double[,], double[,], double[,], int)"/> on float32 arrays, widened exactly to float64.</summary>
-    /// <param name="x">Observations <c>[batch, InputDim]</c>.</param>
-    /// <param name="previousR">The previous step's <c>r</c>: <c>[batch, RDim]</c>.</param>
-    /// <param name="previousR2">The previous step's <c>r2</c>: <c>[batch, R2Dim]</c>.</param>
+    /// <param name="x">Observations <c>[batch, InputDimension]</c>.</param>
+    /// <param name="previousR">The previous step's <c>r</c>: <c>[batch, RDimension]</c>.</param>
+    /// <param name="previousR2">The previous step's <c>r2</c>: <c>[batch, R2Dimension]</c>.</param>
     /// <param name="batchSize">Samples per inference batch (the last may be smaller).</param>
     /// <returns>The new <c>r</c> and <c>r2</c>, the mixture weights <c>W</c> (and <c>B</c>) they give, with iteration counts.</returns>
     /// <exception cref="ArgumentNullException">An argument is null.</exception>
@@ -439,14 +443,14 @@ public sealed partial class TiDHyModel
     /// Inference at the first time step, without previous latents (upstream's <c>inf_first_step</c>),
     /// in batches of <see cref="TrainingBatchSize"/> samples.
     /// </summary>
-    /// <param name="x">Observations <c>[batch, InputDim]</c>.</param>
+    /// <param name="x">Observations <c>[batch, InputDimension]</c>.</param>
     /// <returns><c>r</c>, with <c>r2</c> zero and no mixture weights: the state from which <see cref="Infer(double[,], double[,], double[,])"/> continues.</returns>
     /// <exception cref="ArgumentNullException"><paramref name="x"/> is null.</exception>
     /// <exception cref="ArgumentException"><paramref name="x"/> has the wrong shape or a non-finite entry.</exception>
     public InferenceResult InferFirstStep(double[,] x) => InferFirstStep(x, TrainingBatchSize);
 
     /// <summary>Inference at the first time step (<see cref="InferFirstStep(double[,])"/>) in batches of <paramref name="batchSize"/> samples.</summary>
-    /// <param name="x">Observations <c>[batch, InputDim]</c>.</param>
+    /// <param name="x">Observations <c>[batch, InputDimension]</c>.</param>
     /// <param name="batchSize">Samples per inference batch (the last may be smaller).</param>
     /// <returns><c>r</c>, with <c>r2</c> zero and no mixture weights.</returns>
     /// <exception cref="ArgumentNullException"><paramref name="x"/> is null.</exception>
@@ -473,14 +477,14 @@ public sealed partial class TiDHyModel
     }
 
     /// <summary><see cref="InferFirstStep(double[,])"/> on float32 observations, widened exactly to float64.</summary>
-    /// <param name="x">Observations <c>[batch, InputDim]</c>.</param>
+    /// <param name="x">Observations <c>[batch, InputDimension]</c>.</param>
     /// <returns><c>r</c>, with <c>r2</c> zero and no mixture weights.</returns>
     /// <exception cref="ArgumentNullException"><paramref name="x"/> is null.</exception>
     /// <exception cref="ArgumentException"><paramref name="x"/> has the wrong shape or a non-finite entry.</exception>
     public InferenceResult InferFirstStep(float[,] x) => InferFirstStep(x, TrainingBatchSize);
 
     /// <summary><see cref="InferFirstStep(double[,], int)"/> on float32 observations, widened exactly to float64.</summary>
-    /// <param name="x">Observations <c>[batch, InputDim]</c>.</param>
+    /// <param name="x">Observations <c>[batch, InputDimension]</c>.</param>
     /// <param name="batchSize">Samples per inference batch (the last may be smaller).</param>
     /// <returns><c>r</c>, with <c>r2</c> zero and no mixture weights.</returns>
     /// <exception cref="ArgumentNullException"><paramref name="x"/> is null.</exception>
@@ -496,7 +500,7 @@ public sealed partial class TiDHyModel
     /// The evaluation record of windows, each from a fresh state (upstream's evaluation), in batches
     /// of <see cref="TrainingBatchSize"/> windows (see the remarks of <see cref="TiDHyModel"/> for why).
     /// </summary>
-    /// <param name="windows">Windows <c>[windows, time ≥ 1, InputDim]</c>, finite.</param>
+    /// <param name="windows">Windows <c>[windows, time ≥ 1, InputDimension]</c>, finite.</param>
     /// <returns>Reconstructions, predictions, latents, mixture weights and losses over time.</returns>
     /// <exception cref="ArgumentNullException"><paramref name="windows"/> is null.</exception>
     /// <exception cref="ArgumentException"><paramref name="windows"/> has the wrong shape or a non-finite entry.</exception>
@@ -507,7 +511,7 @@ public sealed partial class TiDHyModel
     /// <paramref name="batchSize"/> windows, joined: arrays in window order, averages over all
     /// windows, <see cref="Evaluation.Iterations"/> the most any batch took at each step.
     /// </summary>
-    /// <param name="windows">Windows <c>[windows, time ≥ 1, InputDim]</c>, finite.</param>
+    /// <param name="windows">Windows <c>[windows, time ≥ 1, InputDimension]</c>, finite.</param>
     /// <param name="batchSize">Windows per batch (the last may be smaller); training's batch size keeps inference as it was in training.</param>
     /// <returns>Reconstructions, predictions, latents, mixture weights and losses over time.</returns>
     /// <exception cref="ArgumentNullException"><paramref name="windows"/> is null.</exception>
@@ -523,14 +527,14 @@ public sealed partial class TiDHyModel
     }
 
     /// <summary><see cref="Evaluate(double[,,])"/> on float32 windows, widened exactly to float64.</summary>
-    /// <param name="windows">Windows <c>[windows, time ≥ 1, InputDim]</c>, finite.</param>
+    /// <param name="windows">Windows <c>[windows, time ≥ 1, InputDimension]</c>, finite.</param>
     /// <returns>Reconstructions, predictions, latents, mixture weights and losses over time.</returns>
     /// <exception cref="ArgumentNullException"><paramref name="windows"/> is null.</exception>
     /// <exception cref="ArgumentException"><paramref name="windows"/> has the wrong shape or a non-finite entry.</exception>
     public Evaluation Evaluate(float[,,] windows) => Evaluate(windows, TrainingBatchSize);
 
     /// <summary><see cref="Evaluate(double[,,], int)"/> on float32 windows, widened exactly to float64.</summary>
-    /// <param name="windows">Windows <c>[windows, time ≥ 1, InputDim]</c>, finite.</param>
+    /// <param name="windows">Windows <c>[windows, time ≥ 1, InputDimension]</c>, finite.</param>
     /// <param name="batchSize">Windows per batch (the last may be smaller).</param>
     /// <returns>Reconstructions, predictions, latents, mixture weights and losses over time.</returns>
     /// <exception cref="ArgumentNullException"><paramref name="windows"/> is null.</exception>

@@ -10,15 +10,48 @@ namespace TiDHy.CSharp;
 /// to <see cref="TiDHyModel.Create"/>; the model keeps its own copy.
 /// </summary>
 [TiDHyOptionsFrom(typeof(F.Config))]
+[TiDHyOptionName(nameof(F.Config.InputDim), "InputDimension")]
+[TiDHyOptionName(nameof(F.Config.RDim), "RDimension")]
+[TiDHyOptionName(nameof(F.Config.R2Dim), "R2Dimension")]
+[TiDHyOptionName(nameof(F.Config.MixDim), "MixtureDimension")]
+[TiDHyOptionName(nameof(F.Config.HyperHidDim), "HypernetworkHiddenDimension")]
+[TiDHyOptionName(nameof(F.Config.R2DecoderHidDim), "R2DecoderHiddenDimension")]
+[TiDHyOptionName(nameof(F.Config.NonlinDecoder), "NonlinearDecoder")]
+[TiDHyOptionName(nameof(F.Config.LowRankTemp), "LowRankTemporal")]
+[TiDHyOptionName(nameof(F.Config.DynBias), "DynamicBias")]
+[TiDHyOptionName(nameof(F.Config.MaxIter), "MaxIterations")]
+[TiDHyOptionName(nameof(F.Config.Tol), "Tolerance")]
+[TiDHyOptionName(nameof(F.Config.LrR), "LearningRateR")]
+[TiDHyOptionName(nameof(F.Config.LrR2), "LearningRateR2")]
+[TiDHyOptionName(nameof(F.Config.TempWeight), "TemporalWeight")]
+[TiDHyOptionName(nameof(F.Config.LmdaR), "LambdaR")]
+[TiDHyOptionName(nameof(F.Config.LmdaR2), "LambdaR2")]
+[TiDHyOptionName(nameof(F.Config.L1InfW), "L1InferenceW")]
+[TiDHyOptionName(nameof(F.Config.L1InfR), "L1InferenceR")]
+[TiDHyOptionName(nameof(F.Config.L1InfR2), "L1InferenceR2")]
+[TiDHyOptionName(nameof(F.Config.LearningRateS), "LearningRateSpatial")]
+[TiDHyOptionName(nameof(F.Config.LearningRateT), "LearningRateTemporal")]
+[TiDHyOptionName(nameof(F.Config.LearningRateH), "LearningRateHypernetwork")]
+[TiDHyOptionName(nameof(F.Config.ClipGrad), "GradientClipNorm")]
+[TiDHyOptionName(nameof(F.Config.CosEta), "CosineEta")]
+[TiDHyOptionName(nameof(F.Config.OrthAlphaR2), "OrthogonalityAlphaR2")]
+[TiDHyOptionName(nameof(F.Config.GradAlpha), "GradNormAlpha")]
+[TiDHyOptionName(nameof(F.Config.LrWeights), "LearningRateTaskWeights")]
+[TiDHyOptionName(nameof(F.Config.L1AlphaSpat), "L1AlphaSpatial")]
+[TiDHyOptionName(nameof(F.Config.OrthAlphaSpat), "OrthogonalityAlphaSpatial")]
+[TiDHyOptionName(nameof(F.Config.LnucAlpha), "NuclearNormAlpha")]
+[TiDHyOptionName(nameof(F.Config.NumEpochs), "Epochs")]
+[TiDHyCaseName(typeof(F.LossKind), nameof(F.LossKind.MSE), "Mse")]
+[TiDHyCaseName(typeof(F.LossKind), nameof(F.LossKind.BCE), "Bce")]
 public sealed partial class TiDHyOptions
 {
-    /// <summary>Options with upstream's defaults and <see cref="InputDim"/> = 0, which must be set before use.</summary>
+    /// <summary>Options with upstream's defaults and <see cref="InputDimension"/> = 0, which must be set before use.</summary>
     public TiDHyOptions()
         : this(0) { }
 
-    /// <summary>Options with upstream's defaults for <paramref name="inputDim"/> observation features.</summary>
-    /// <param name="inputDim">The number of observation features <c>D</c>.</param>
-    public TiDHyOptions(int inputDim) => InputDim = inputDim;
+    /// <summary>Options with upstream's defaults for <paramref name="inputDimension"/> observation features.</summary>
+    /// <param name="inputDimension">The number of observation features <c>D</c> (<see cref="InputDimension"/>).</param>
+    public TiDHyOptions(int inputDimension) => InputDimension = inputDimension;
 
     /// <summary>
     /// Reads options from a JSON object with upstream's names (as in the fixtures' <c>config</c> and
@@ -33,6 +66,58 @@ public sealed partial class TiDHyOptions
     {
         ArgumentNullException.ThrowIfNull(json);
         return FromConfig(Interop.Call(() => F.ConfigJson.parse(json), nameof(json)));
+    }
+
+    /// <summary>
+    /// The names of the presets that <see cref="ApplyPreset"/> and <see cref="FromPreset"/> know (as
+    /// <c>tidhy train --preset</c>), e.g. <c>recovery</c>.
+    /// </summary>
+    public static IReadOnlyList<string> PresetNames { get; } = Array.AsReadOnly(F.Presets.all.Select(p => p.Name).ToArray());
+
+    /// <summary>A one-line description of a preset: what it is for and where its values come from.</summary>
+    /// <param name="name">One of <see cref="PresetNames"/>.</param>
+    /// <returns>The description.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="name"/> is null.</exception>
+    /// <exception cref="ArgumentException">No preset has that name; the message lists the known ones.</exception>
+    public static string DescribePreset(string name) => Preset(name).Doc;
+
+    /// <summary>
+    /// Sets the options that the preset <paramref name="name"/> names (as <c>tidhy train --preset</c>);
+    /// every other option keeps its value. The <c>recovery</c> preset, for one, slows the hypernetwork,
+    /// spatial and temporal learning rates (<see cref="LearningRateHypernetwork"/>,
+    /// <see cref="LearningRateSpatial"/>, <see cref="LearningRateTemporal"/>).
+    /// </summary>
+    /// <param name="name">One of <see cref="PresetNames"/>.</param>
+    /// <returns>These options, for chaining.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="name"/> is null.</exception>
+    /// <exception cref="ArgumentException">No preset has that name; the message lists the known ones.</exception>
+    public TiDHyOptions ApplyPreset(string name)
+    {
+        foreach (var (key, text) in Preset(name).Options)
+        {
+            var option = F.ConfigOptions.find(key);
+            Fields.First(f => f.Key == key).Set(this, option, F.ConfigOptions.parse(option, text));
+        }
+
+        return this;
+    }
+
+    /// <summary>Options with upstream's defaults and then the preset <paramref name="name"/> applied (<see cref="ApplyPreset"/>).</summary>
+    /// <param name="name">One of <see cref="PresetNames"/>.</param>
+    /// <param name="inputDimension">The number of observation features <c>D</c>.</param>
+    /// <returns>The options.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="name"/> is null.</exception>
+    /// <exception cref="ArgumentException">No preset has that name; the message lists the known ones.</exception>
+    public static TiDHyOptions FromPreset(string name, int inputDimension) => new TiDHyOptions(inputDimension).ApplyPreset(name);
+
+    private static F.Preset Preset(string name)
+    {
+        ArgumentNullException.ThrowIfNull(name);
+        return Microsoft.FSharp.Core.OptionModule.ToObj(F.Presets.tryFind(name))
+            ?? throw new ArgumentException(
+                $"preset \"{name}\": no such preset; expected {string.Join(", ", PresetNames.Select(n => $"\"{n}\""))}.",
+                nameof(name)
+            );
     }
 
     /// <summary>The JSON object of these options with upstream's names; <see cref="FromJson"/> reads it back.</summary>
@@ -106,14 +191,23 @@ public sealed partial class TiDHyOptions
     private static F.OptionCases CasesOf(F.ConfigOption option) =>
         option.Kind is F.OptionKind.Enum e ? e.Item : throw new InvalidOperationException($"{option.Key} is no enum option");
 
-    // An enum is its member name, which is the F# union case's name: an undefined value (its number)
-    // is an error naming the key and the valid names, as the core reports an unknown case.
+    // An enum member's value is its F# union case's tag (the generator numbers them so); a renamed case
+    // keeps its former name as a second member of the same value, so names cannot identify a case. An
+    // undefined value (its number) is an error naming the key and the valid names, as the core reports
+    // an unknown case.
     private static Field Choice<T>(string key, string property, Func<TiDHyOptions, T> get, Action<TiDHyOptions, T> set)
         where T : struct, Enum =>
         new(
             key,
             property,
-            (o, option) => F.ConfigOptions.parse(option, get(o).ToString()),
-            (o, option, v) => set(o, Enum.Parse<T>(F.ConfigOptions.caseName(CasesOf(option), v)))
+            (o, option) =>
+            {
+                var cases = CasesOf(option);
+                var tag = Convert.ToInt32(get(o), System.Globalization.CultureInfo.InvariantCulture);
+                return tag >= 0 && tag < cases.Values.Length
+                    ? cases.Values[tag]
+                    : F.ConfigOptions.parse(option, tag.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            },
+            (o, option, v) => set(o, (T)Enum.ToObject(typeof(T), CasesOf(option).TagOf.Invoke(v)))
         );
 }

@@ -5,7 +5,11 @@ namespace TiDHy.CSharp;
 /// <summary>Representative timescales: the centres of the non-empty bins of a histogram of <c>log10 τ</c> (upstream's <c>cluster_timescales</c>).</summary>
 /// <param name="Centres">The centre of each non-empty bin, <c>10^centre</c>, ascending.</param>
 /// <param name="Counts">How many timescales fell into each bin.</param>
-public sealed record TimescaleClustersInfo(double[] Centres, int[] Counts);
+public sealed record TimescaleClustersInfo(double[] Centres, int[] Counts)
+{
+    /// <summary>The members in brief: arrays as their first values and length (see <c>Printing</c>).</summary>
+    private bool PrintMembers(System.Text.StringBuilder builder) => Printing.Members(this, builder);
+}
 
 /// <summary>A discovered timescale matched to a true one within the tolerance.</summary>
 /// <param name="Discovered">The discovered timescale.</param>
@@ -33,7 +37,11 @@ public sealed record TruthComparisonInfo(
     double[] FalsePositives,
     double[] FalseNegatives,
     double Tolerance
-);
+)
+{
+    /// <summary>The members in brief: arrays as their first values and length (see <c>Printing</c>).</summary>
+    private bool PrintMembers(System.Text.StringBuilder builder) => Printing.Members(this, builder);
+}
 
 /// <summary>Summary statistics of a set of timescales (NaN for all but <paramref name="Count"/> when it is empty).</summary>
 /// <param name="Count">How many.</param>
@@ -58,13 +66,21 @@ public sealed record LabelFreeTimescalesInfo(
     TimescaleSummaryInfo Summary,
     TimescaleClustersInfo Clusters,
     TruthComparisonInfo? Comparison
-);
+)
+{
+    /// <summary>The members in brief: arrays as their first values and length (see <c>Printing</c>).</summary>
+    private bool PrintMembers(System.Text.StringBuilder builder) => Printing.Members(this, builder);
+}
 
 /// <summary>The least-squares dynamics of one label in the per-state fit.</summary>
 /// <param name="Label">The label.</param>
 /// <param name="Transitions">The transitions <c>t → t+1</c> within the label that the fit used.</param>
 /// <param name="Timescales">The stable timescales of the fitted <c>U</c>, ascending.</param>
-public sealed record LabelFitInfo(int Label, int Transitions, double[] Timescales);
+public sealed record LabelFitInfo(int Label, int Transitions, double[] Timescales)
+{
+    /// <summary>The members in brief: arrays as their first values and length (see <c>Printing</c>).</summary>
+    private bool PrintMembers(System.Text.StringBuilder builder) => Printing.Members(this, builder);
+}
 
 /// <summary>The paper's per-state read-out: per label a least-squares <c>U</c> with <c>x[t+1] ≈ U·x[t]</c>, the timescales pooled, the nearest pooled one to each true timescale.</summary>
 /// <param name="Fits">The labels fitted, ascending.</param>
@@ -84,7 +100,11 @@ public sealed record PerStateFitInfo(
     double[] RelativeErrors,
     int Within,
     double Tolerance
-);
+)
+{
+    /// <summary>The members in brief: arrays as their first values and length (see <c>Printing</c>).</summary>
+    private bool PrintMembers(System.Text.StringBuilder builder) => Printing.Members(this, builder);
+}
 
 /// <summary>
 /// Timescales without labels, as upstream's <c>utils/analysis.py</c> defines them: the stable

@@ -54,13 +54,16 @@ public sealed record BatchMetrics(
 }
 
 /// <summary>One completed epoch of the training history.</summary>
-/// <param name="Epoch">The epoch, from 0.</param>
+/// <param name="Epoch">The epoch, counted from 1 (the <c>n</c>-th epoch of training is <c>n</c>; <see cref="TrainingReport.History"/><c>[n − 1]</c>).</param>
 /// <param name="Train">Mean training losses over the epoch's batches.</param>
 /// <param name="Validation">The validation objective averaged over the validation windows, when validation ran in this epoch.</param>
 /// <param name="LearningRateFactor">The factor of the epoch's learning-rate schedule.</param>
 /// <param name="Duration">Wall-clock time of the epoch, validation included.</param>
 public sealed record EpochSummary(int Epoch, TrainingLosses Train, double? Validation, double LearningRateFactor, TimeSpan Duration)
 {
+    /// <summary>The members in brief: arrays as their first values and length (see <c>Printing</c>).</summary>
+    private bool PrintMembers(System.Text.StringBuilder builder) => Printing.Members(this, builder);
+
     /// <summary>
     /// The monitor's metrics at the end of this epoch (<see cref="FitSettings.ValidationStates"/>:
     /// <c>r2_hat_accuracy</c>, <c>w_accuracy</c>), when it ran in this epoch; empty otherwise.
@@ -82,14 +85,14 @@ public sealed record EpochSummary(int Epoch, TrainingLosses Train, double? Valid
     public override int GetHashCode() => HashCode.Combine(Epoch, Train, Validation, LearningRateFactor, Duration, Monitor.Count);
 
     internal static EpochSummary From(F.EpochRecord r) =>
-        new(r.Epoch, TrainingLosses.From(r.Train), Interop.Nullable(r.Validation), r.LearningRateFactor, TimeSpan.FromSeconds(r.Seconds))
+        new(r.Epoch + 1, TrainingLosses.From(r.Train), Interop.Nullable(r.Validation), r.LearningRateFactor, TimeSpan.FromSeconds(r.Seconds))
         {
             Monitor = r.Monitor.ToDictionary(m => m.Item1, m => m.Item2),
         };
 }
 
 /// <summary>Progress of <see cref="TiDHyModel.Fit(double[,,], double[,,], FitSettings, IProgress{TrainingProgress}, CancellationToken)"/>, reported after every batch.</summary>
-/// <param name="Epoch">The current epoch, from 0.</param>
+/// <param name="Epoch">The current epoch, counted from 1 (1 to <paramref name="Epochs"/>).</param>
 /// <param name="Epochs">The epoch count at which the fit ends.</param>
 /// <param name="Batch">Batches done in this epoch.</param>
 /// <param name="Batches">Batches per epoch.</param>
@@ -110,7 +113,7 @@ public sealed record TrainingProgress(
     /// One line for a console, e.g. <c>epoch 3/40 batch 57/57: loss 1.234 (L_hat 0.8, L_bar 0.3, temp 0.12, r2 0),
     /// 41 iterations/step, 0:12 elapsed; epoch 3 done: train 1.21, validation 1.33</c>.
     /// </summary>
-    /// <returns>The epoch and batch (from 1), the batch's losses and mean inference iterations, the
+    /// <returns>The epoch and batch (counted from 1), the batch's losses and mean inference iterations, the
     /// elapsed time and, on an epoch's last batch, the epoch's mean training total and validation
     /// objective.</returns>
     public override string ToString()
@@ -118,12 +121,12 @@ public sealed record TrainingProgress(
         var m = Metrics;
         var line = string.Create(
             CultureInfo.InvariantCulture,
-            $"epoch {Epoch + 1}/{Epochs} batch {Batch}/{Batches}: loss {m.Total:G4} (L_hat {m.SpatialLossRHat:G4}, L_bar {m.SpatialLossRBar:G4}, temp {m.TempLoss:G4}, r2 {m.R2Loss:G4}), {m.MeanIterations:F0} iterations/step, {Elapsed:h\\:mm\\:ss} elapsed"
+            $"epoch {Epoch}/{Epochs} batch {Batch}/{Batches}: loss {m.Total:G4} (L_hat {m.SpatialLossRHat:G4}, L_bar {m.SpatialLossRBar:G4}, temp {m.TempLoss:G4}, r2 {m.R2Loss:G4}), {m.MeanIterations:F0} iterations/step, {Elapsed:h\\:mm\\:ss} elapsed"
         );
         if (CompletedEpoch is { } e)
         {
             var validation = e.Validation is { } v ? string.Create(CultureInfo.InvariantCulture, $", validation {v:G4}") : "";
-            line += string.Create(CultureInfo.InvariantCulture, $"; epoch {e.Epoch + 1} done: train {e.Train.Total:G4}{validation}");
+            line += string.Create(CultureInfo.InvariantCulture, $"; epoch {e.Epoch} done: train {e.Train.Total:G4}{validation}");
         }
 
         return line;
@@ -131,7 +134,7 @@ public sealed record TrainingProgress(
 
     internal static TrainingProgress From(F.FitProgress p) =>
         new(
-            p.Epoch,
+            p.Epoch + 1,
             p.Epochs,
             p.Batch,
             p.Batches,
@@ -149,7 +152,7 @@ public sealed class TrainingReport
         Cancelled = cancelled;
         EpochsCompleted = state.Epoch;
         History = Array.AsReadOnly(state.History.Select(EpochSummary.From).ToArray());
-        BestEpoch = Interop.ValueOrNull(state.Best)?.Epoch;
+        BestEpoch = Interop.ValueOrNull(state.Best)?.Epoch + 1;
         BestScore = Interop.ValueOrNull(state.Best)?.Score;
     }
 
@@ -162,7 +165,12 @@ public sealed class TrainingReport
     /// <summary>One summary per completed epoch, earlier fits included, in order.</summary>
     public IReadOnlyList<EpochSummary> History { get; }
 
-    /// <summary>The epoch of the best parameters (lowest validation objective, or lowest training total without validation data); null before the first epoch completes.</summary>
+    /// <summary>
+    /// The epoch of the best parameters, counted from 1 as <see cref="EpochSummary.Epoch"/> is (so
+    /// <c>History[BestEpoch - 1]</c> is its summary): the lowest validation objective, the lowest training
+    /// total without validation data, or the highest monitor accuracy chosen by <see cref="FitSettings.Selection"/>;
+    /// null before the first epoch completes.
+    /// </summary>
     public int? BestEpoch { get; }
 
     /// <summary>The score of the best parameters; null before the first epoch completes.</summary>

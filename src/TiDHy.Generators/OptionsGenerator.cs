@@ -19,6 +19,10 @@ namespace TiDHy.Generators;
 /// <c>[Doc]</c> attributes).
 /// </summary>
 /// <remarks>
+/// A C# name may differ from the F# one: <c>[TiDHyOptionName("LrR", "LearningRateR")]</c> on the marked
+/// class names the property of the F# field <c>LrR</c>, and <c>[TiDHyCaseName(typeof(U), "MSE", "Mse")]</c>
+/// the enum member of a union case. The F# name then remains as an obsolete, hidden alias (a forwarding
+/// property, or an enum member of the same value) for one version.
 /// The marked class supplies the field factories the table calls: <c>Int</c>, <c>Real</c>,
 /// <c>Bool</c> (key, property name, getter, setter) and <c>Choice&lt;T&gt;</c> (the same for an enum).
 /// Invalid declarations become <c>#error</c> lines in the output.
@@ -28,6 +32,12 @@ public sealed class OptionsGenerator : IIncrementalGenerator
 {
     /// <summary>The marker attribute's metadata name (declared by the consuming project).</summary>
     public const string AttributeName = "TiDHy.CSharp.TiDHyOptionsFromAttribute";
+
+    /// <summary>The simple name of the attribute that renames an option's property (F# field name, C# name).</summary>
+    public const string OptionNameAttribute = "TiDHyOptionNameAttribute";
+
+    /// <summary>The simple name of the attribute that renames an enum member (union type, F# case name, C# name).</summary>
+    public const string CaseNameAttribute = "TiDHyCaseNameAttribute";
 
     /// <summary>Tracking names of the pipeline steps.</summary>
     public static class Steps
@@ -54,10 +64,14 @@ internal sealed record OptionsModel(
     EquatableArray<EnumModel> Enums,
     EquatableArray<string> Errors);
 
-/// <summary>One option. <c>Kind</c> is int, double, bool or enum; <c>TypeName</c> the C# type.</summary>
+/// <summary>
+/// One option. <c>Kind</c> is int, double, bool or enum; <c>TypeName</c> the C# type; <c>Obsolete</c>
+/// the F# field name kept as an obsolete alias when the property is renamed, else null.
+/// </summary>
 internal sealed record OptionModel(
     string Key,
     string Property,
+    string? Obsolete,
     string Kind,
     string TypeName,
     string? DefaultLiteral,
@@ -68,8 +82,8 @@ internal sealed record OptionModel(
 /// <summary>A C# enum mirroring an F# union of fieldless cases.</summary>
 internal sealed record EnumModel(string Name, string Doc, EquatableArray<CaseModel> Cases);
 
-/// <summary>One case: its name, its tag and its doc.</summary>
-internal sealed record CaseModel(string Name, int Value, string Doc);
+/// <summary>One case: its C# name, its tag, its doc, and its F# name when renamed (an obsolete alias), else null.</summary>
+internal sealed record CaseModel(string Name, int Value, string Doc, string? Obsolete);
 
 /// <summary>Reads the marked class and the F# record it names.</summary>
 internal static class OptionsParser
@@ -92,6 +106,32 @@ internal static class OptionsParser
             return Model(ns, target.Name, options, enums, errors);
         }
 
+        // Renames declared on the marked class: F# field -> C# property, and (union, case) -> C# member.
+        var names = new Dictionary<string, string>();
+        var caseNames = new Dictionary<(string Union, string Case), string>();
+        foreach (var a in target.GetAttributes())
+        {
+            var args = a.ConstructorArguments;
+            if (a.AttributeClass?.Name == OptionsGenerator.OptionNameAttribute)
+            {
+                if (args.Length == 2 && args[0].Value is string from && args[1].Value is string to && from.Length > 0 && to.Length > 0)
+                {
+                    if (names.ContainsKey(from)) errors.Add($"{OptionsGenerator.OptionNameAttribute}: \"{from}\" is renamed twice");
+                    else names[from] = to;
+                }
+                else errors.Add($"{OptionsGenerator.OptionNameAttribute} needs the F# field name and the C# name");
+            }
+            else if (a.AttributeClass?.Name == OptionsGenerator.CaseNameAttribute)
+            {
+                if (args.Length == 3 && args[0].Value is INamedTypeSymbol union && args[1].Value is string from && args[2].Value is string to && from.Length > 0 && to.Length > 0)
+                {
+                    if (caseNames.ContainsKey((union.Name, from))) errors.Add($"{OptionsGenerator.CaseNameAttribute}: {union.Name}.{from} is renamed twice");
+                    else caseNames[(union.Name, from)] = to;
+                }
+                else errors.Add($"{OptionsGenerator.CaseNameAttribute} needs the union type, the F# case name and the C# name");
+            }
+        }
+
         var properties = record.GetMembers().OfType<IPropertySymbol>()
             .Where(p => !p.IsStatic && p.DeclaredAccessibility == Accessibility.Public && p.GetAttributes().Any(a => a.AttributeClass?.Name == OptionAttribute))
             .ToList();
@@ -105,8 +145,15 @@ internal static class OptionsParser
         {
             var key = p.GetAttributes().First(a => a.AttributeClass?.Name == OptionAttribute).ConstructorArguments.FirstOrDefault().Value as string ?? "";
             if (keys.ContainsKey(key)) errors.Add($"{record.Name}.{p.Name}: the key \"{key}\" is declared twice");
-            else keys[key] = p.Name;
+            else keys[key] = names.TryGetValue(p.Name, out var renamed) ? renamed : p.Name;
         }
+
+        foreach (var from in names.Keys.Where(n => !properties.Any(p => p.Name == n)))
+            errors.Add($"{OptionsGenerator.OptionNameAttribute}: {record.Name} has no option \"{from}\"");
+        var csharpNames = properties.Select(p => names.TryGetValue(p.Name, out var n) ? n : p.Name).ToList();
+        foreach (var clash in csharpNames.Concat(names.Keys).GroupBy(n => n).Where(g => g.Count() > 1))
+            errors.Add($"{record.Name}: the C# name \"{clash.Key}\" is used twice");
+        var usedCaseNames = new HashSet<(string, string)>();
 
         foreach (var p in properties)
         {
@@ -138,7 +185,7 @@ internal static class OptionsParser
                     if (defaultText is "true" or "false") literal = defaultText;
                     break;
                 default:
-                    if (p.Type is not INamedTypeSymbol union || ReadEnum(union) is not { } e)
+                    if (p.Type is not INamedTypeSymbol union || ReadEnum(union, caseNames, usedCaseNames) is not { } e)
                     {
                         errors.Add($"{record.Name}.{p.Name}: type {p.Type.ToDisplayString()} is neither int, float, bool nor a union of fieldless cases");
                         continue;
@@ -146,15 +193,19 @@ internal static class OptionsParser
 
                     (kind, typeName) = ("enum", e.Name);
                     if (!enums.Any(x => x.Name == e.Name)) enums.Add(e);
-                    if (e.Cases.Any(c => c.Name == defaultText)) literal = e.Name + "." + defaultText;
+                    if (e.Cases.FirstOrDefault(c => (c.Obsolete ?? c.Name) == defaultText) is { } dc) literal = e.Name + "." + dc.Name;
                     break;
             }
 
             if (key.Length == 0) errors.Add($"{record.Name}.{p.Name}: [ConfigOption] has no key");
             if (!required && literal is null) errors.Add($"{record.Name}.{p.Name}: default \"{defaultText}\" is not a {typeName} value");
-            options.Add(new OptionModel(key, p.Name, kind, typeName, required ? null : literal, required ? null : defaultText, doc,
+            var property = names.TryGetValue(p.Name, out var csharp) ? csharp : p.Name;
+            options.Add(new OptionModel(key, property, property == p.Name ? null : p.Name, kind, typeName, required ? null : literal, required ? null : defaultText, doc,
                 Range(kind, Number("Min"), Flag("MinExclusive"), Number("Max"), Named("MaxKey"), keys)));
         }
+
+        foreach (var (union, name) in caseNames.Keys.Where(k => !usedCaseNames.Contains(k)))
+            errors.Add($"{OptionsGenerator.CaseNameAttribute}: no option holds a union {union} with a case \"{name}\"");
 
         return Model(ns, target.Name, options, enums, errors);
     }
@@ -191,7 +242,7 @@ internal static class OptionsParser
     }
 
     /// <summary>An F# union of fieldless cases: its nested <c>Tags</c> class holds one constant per case.</summary>
-    private static EnumModel? ReadEnum(INamedTypeSymbol union)
+    private static EnumModel? ReadEnum(INamedTypeSymbol union, Dictionary<(string Union, string Case), string> caseNames, HashSet<(string, string)> used)
     {
         var tags = union.GetTypeMembers("Tags").FirstOrDefault();
         if (tags is null) return null;
@@ -205,7 +256,12 @@ internal static class OptionsParser
             var property = union.GetMembers(f.Name).OfType<IPropertySymbol>().FirstOrDefault(x => x.IsStatic);
             if (property is null) return null;
             var doc = Doc(property.GetAttributes()) ?? (property.GetMethod is { } g ? Doc(g.GetAttributes()) : null) ?? "";
-            cases.Add(new CaseModel(f.Name, (int)f.ConstantValue!, doc));
+            if (caseNames.TryGetValue((union.Name, f.Name), out var renamed))
+            {
+                used.Add((union.Name, f.Name));
+                cases.Add(new CaseModel(renamed, (int)f.ConstantValue!, doc, f.Name));
+            }
+            else cases.Add(new CaseModel(f.Name, (int)f.ConstantValue!, doc, null));
         }
 
         return new EnumModel(union.Name, Doc(union.GetAttributes()) ?? "", new(cases.ToImmutableArray()));
@@ -241,6 +297,13 @@ internal static class OptionsEmitter
             sb.Append("    public ").Append(o.TypeName).Append(' ').Append(o.Property).Append(" { get; set; }");
             if (o.DefaultLiteral is not null) sb.Append(" = ").Append(o.DefaultLiteral).Append(';');
             sb.AppendLine().AppendLine();
+            if (o.Obsolete is not null)
+            {
+                sb.Append("    /// <summary>The former name of <see cref=\"").Append(o.Property).AppendLine("\"/> (upstream <c>" + Xml(o.Key) + "</c>).</summary>");
+                Obsolete(sb, o.Property);
+                sb.Append("    public ").Append(o.TypeName).Append(' ').Append(o.Obsolete).Append(" { get => ").Append(o.Property)
+                    .Append("; set => ").Append(o.Property).AppendLine(" = value; }").AppendLine();
+            }
         }
 
         sb.AppendLine("    /// <summary>Every option: its upstream key, property, and how it is read and written, in the record's order.</summary>");
@@ -267,12 +330,25 @@ internal static class OptionsEmitter
                 if (i > 0) sb.AppendLine();
                 sb.Append("    /// <summary>").Append(Doc(c.Doc)).AppendLine("</summary>");
                 sb.Append("    ").Append(c.Name).Append(" = ").Append(c.Value.ToString(CultureInfo.InvariantCulture)).AppendLine(",");
+                if (c.Obsolete is not null)
+                {
+                    sb.AppendLine();
+                    sb.Append("    /// <summary>The former name of <see cref=\"").Append(c.Name).AppendLine("\"/>.</summary>");
+                    Obsolete(sb, c.Name);
+                    sb.Append("    ").Append(c.Obsolete).Append(" = ").Append(c.Value.ToString(CultureInfo.InvariantCulture)).AppendLine(",");
+                }
             }
 
             sb.AppendLine("}");
         }
 
         return sb.ToString();
+    }
+
+    private static void Obsolete(StringBuilder sb, string replacement)
+    {
+        sb.Append("    [global::System.Obsolete(\"Use ").Append(replacement).AppendLine("; removed in the next version.\")]");
+        sb.AppendLine("    [global::System.ComponentModel.EditorBrowsable(global::System.ComponentModel.EditorBrowsableState.Never)]");
     }
 
     private static string Xml(string s) => s.Replace("&", "&amp;").Replace("<", "&lt;").Replace(">", "&gt;");

@@ -33,9 +33,9 @@ public class ArgumentTests
     public void Invalid_options_throw_ArgumentException_naming_the_parameter_and_the_property()
     {
         var o = TestData.SmallOptions();
-        o.HyperHidDim = -1;
+        o.HypernetworkHiddenDimension = -1;
         var e = Assert.Throws<ArgumentException>("options", () => TiDHyModel.Create(o, 1));
-        Assert.Contains("HyperHidDim (hyper_hid_dim) = -1", e.Message);
+        Assert.Contains("HypernetworkHiddenDimension (hyper_hid_dim) = -1", e.Message);
     }
 
     [Fact]

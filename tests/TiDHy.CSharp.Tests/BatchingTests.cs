@@ -124,7 +124,7 @@ public class BatchingTests
     public void Infer_returns_the_dynamic_bias_with_DynBias()
     {
         var o = TestData.SmallOptions();
-        o.DynBias = true;
+        o.DynamicBias = true;
         var model = TiDHyModel.Create(o, 2);
         var first = model.InferFirstStep(Step(Windows, 0), batchSize: 5);
         var next = model.Infer(Step(Windows, 1), first.R, first.R2, batchSize: 5);
@@ -188,10 +188,10 @@ public class BatchingTests
     public void InferenceKernel_names_the_kernel_the_options_get()
     {
         Assert.Equal("TiDHy.Kernels.MseLinearKernel", TiDHyModel.Create(TestData.SmallOptions(), 1).InferenceKernel);
-        var slds = new TiDHyOptions(20) { RDim = 10, R2Dim = 5, MixDim = 15, HyperHidDim = 50 };
+        var slds = new TiDHyOptions(20) { RDimension = 10, R2Dimension = 5, MixtureDimension = 15, HypernetworkHiddenDimension = 50 };
         Assert.Equal("TiDHy.Kernels.SldsKernel", TiDHyModel.Create(slds, 1).InferenceKernel);
         var nonlinear = TestData.SmallOptions();
-        nonlinear.NonlinDecoder = true;
+        nonlinear.NonlinearDecoder = true;
         Assert.Equal("TiDHy.Kernels.GeneralKernel", TiDHyModel.Create(nonlinear, 1).InferenceKernel);
         var reference = TestData.SmallOptions();
         reference.Backend = Backend.Reference;

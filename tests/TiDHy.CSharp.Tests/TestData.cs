@@ -9,16 +9,16 @@ internal static class TestData
     public static TiDHyOptions SmallOptions() =>
         new(4)
         {
-            RDim = 3,
-            R2Dim = 2,
-            MixDim = 3,
-            HyperHidDim = 8,
-            R2DecoderHidDim = 5,
-            MaxIter = 20,
-            Tol = 1e-3,
+            RDimension = 3,
+            R2Dimension = 2,
+            MixtureDimension = 3,
+            HypernetworkHiddenDimension = 8,
+            R2DecoderHiddenDimension = 5,
+            MaxIterations = 20,
+            Tolerance = 1e-3,
             SequenceLength = 6,
             Overlap = 6,
-            NumEpochs = 3,
+            Epochs = 3,
         };
 
     /// <summary>

@@ -130,14 +130,55 @@ public class TiDHyAnalysisTests
     {
         foreach (var tolerance in new[] { double.NaN, -0.1, double.PositiveInfinity })
         {
-            Assert.Equal("tolerance", Assert.ThrowsAny<ArgumentException>(() => TiDHyAnalysis.MatchTimescales([1.0], [1.0], tolerance)).ParamName);
+            Assert.Equal("tolerance", Assert.ThrowsAny<ArgumentException>(() => TiDHyAnalysis.MatchTimescalesToTruth([1.0], [1.0], tolerance)).ParamName);
         }
 
         foreach (var truth in new[] { double.NaN, double.PositiveInfinity, 0.0, -1.0 })
         {
-            Assert.Equal("truth", Assert.ThrowsAny<ArgumentException>(() => TiDHyAnalysis.MatchTimescales([1.0], [truth], 0.1)).ParamName);
+            Assert.Equal("truth", Assert.ThrowsAny<ArgumentException>(() => TiDHyAnalysis.MatchTimescalesToTruth([truth], [1.0], 0.1)).ParamName);
         }
 
-        Assert.Equal("recovered", Assert.ThrowsAny<ArgumentException>(() => TiDHyAnalysis.MatchTimescales([double.NaN, 4.0], [4.0], 0.1)).ParamName);
+        Assert.Equal("recovered", Assert.ThrowsAny<ArgumentException>(() => TiDHyAnalysis.MatchTimescalesToTruth([4.0], [double.NaN, 4.0], 0.1)).ParamName);
+    }
+
+    [Fact]
+    public void MatchTimescalesToTruth_takes_the_true_timescales_first()
+    {
+        // Truth [10, 2] against recovered [9, 2.1, 50]: by hand, 10↔9 (error 0.1) and 2↔2.1 (error 0.05)
+        // cost 0.15, every other pairing more; 50 is left over. Read the other way round (truth [9, 2.1, 50])
+        // the true values, the errors and the number of pairs would all differ.
+        var pairs = TiDHyAnalysis.MatchTimescalesToTruth(truth: [10.0, 2.0], recovered: [9.0, 2.1, 50.0], tolerance: 0.08);
+        Assert.Equal(2, pairs.Length);
+        Assert.Equal([0, 1], pairs.Select(p => p.TrueIndex));
+        Assert.Equal([0, 1], pairs.Select(p => p.RecoveredIndex));
+        Assert.Equal([10.0, 2.0], pairs.Select(p => p.True));
+        Assert.Equal([9.0, 2.1], pairs.Select(p => p.Recovered));
+        Assert.Equal(0.1, pairs[0].RelativeError, 1e-12);
+        Assert.Equal(0.05, pairs[1].RelativeError, 1e-12);
+        Assert.Equal([false, true], pairs.Select(p => p.Within));
+    }
+
+#pragma warning disable CS0618 // the obsolete form, kept for one version
+    [Fact]
+    public void The_obsolete_MatchTimescales_takes_the_recovered_timescales_first()
+    {
+        var old = TiDHyAnalysis.MatchTimescales([9.0, 2.1, 50.0], [10.0, 2.0], 0.08);
+        var now = TiDHyAnalysis.MatchTimescalesToTruth([10.0, 2.0], [9.0, 2.1, 50.0], 0.08);
+        Assert.Equal(now, old);
+        Assert.Equal([10.0, 2.0], old.Select(p => p.True));
+    }
+#pragma warning restore CS0618
+
+    [Fact]
+    public void ClusterAgreement_takes_the_true_labels_first()
+    {
+        // Truth [0,0,1,1], clusters [0,1,2,3], by hand: every cluster holds one true label, so homogeneity
+        // is 1 and purity 4/4; each label is split over 2 of the 4 equally used clusters, so completeness
+        // is 1 − H(K|C)/H(K) = 1 − ln 2 / ln 4 = 0.5. Swapped, homogeneity would be 0.5, completeness 1 and purity 0.5.
+        var a = TiDHyAnalysis.ClusterAgreement(truth: [0, 0, 1, 1], predicted: [0, 1, 2, 3]);
+        Assert.Equal(1.0, a.Homogeneity, 1e-12);
+        Assert.Equal(0.5, a.Completeness, 1e-12);
+        Assert.Equal(1.0, a.Purity, 1e-12);
+        Assert.Equal(2 * 1.0 * 0.5 / 1.5, a.VMeasure, 1e-12);
     }
 }

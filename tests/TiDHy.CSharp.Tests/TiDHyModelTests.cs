@@ -35,7 +35,7 @@ public class TiDHyModelTests
         Assert.Equal(6, report.EpochsCompleted);
         Assert.Equal(6, model.EpochsCompleted);
         Assert.Equal(6, report.History.Count);
-        Assert.Equal(Enumerable.Range(0, 6), report.History.Select(h => h.Epoch));
+        Assert.Equal(Enumerable.Range(1, 6), report.History.Select(h => h.Epoch));
         Assert.All(report.History, h => Assert.NotNull(h.Validation));
         Assert.True(report.History[^1].Train.Total < report.History[0].Train.Total, string.Join(", ", Totals(report.History)));
 
@@ -54,6 +54,32 @@ public class TiDHyModelTests
     }
 
     [Fact]
+    public void BestEpoch_counts_from_1_the_epoch_of_the_lowest_validation_loss()
+    {
+        var model = TiDHyModel.Create(TestData.SmallOptions(), 3);
+        var report = model.Fit(Train, Validation, Settings(5));
+
+        // The position, counted from 1, of the lowest validation loss in the history (the first on ties).
+        var losses = report.History.Select(h => h.Validation!.Value).ToArray();
+        var lowest = Array.IndexOf(losses, losses.Min()) + 1;
+        Assert.Equal(lowest, report.BestEpoch);
+        Assert.Equal(lowest, model.BestEpoch);
+        Assert.Equal(losses.Min(), report.BestScore);
+        Assert.Equal(lowest, report.History[lowest - 1].Epoch);
+        Assert.InRange(lowest, 1, 5);
+    }
+
+    [Fact]
+    public void Progress_counts_epochs_from_1_up_to_the_epoch_count()
+    {
+        var progress = new TestData.Recorder<TrainingProgress>();
+        TiDHyModel.Create(TestData.SmallOptions(), 1).Fit(Train, Validation, Settings(2), progress);
+        Assert.Equal(new[] { 1, 1, 2, 2 }, progress.Reports.Select(p => p.Epoch));
+        Assert.StartsWith("epoch 1/2 batch 1/2: ", progress.Reports[0].ToString());
+        Assert.Contains("; epoch 2 done: train ", progress.Reports[3].ToString());
+    }
+
+    [Fact]
     public void Fit_with_validation_states_decodes_them_every_k_epochs_and_selects_by_the_chosen_accuracy()
     {
         // Two "states" that alternate every 3 steps of each validation window.
@@ -64,8 +90,8 @@ public class TiDHyModelTests
         var settings = new FitSettings { BatchSize = 4, Epochs = 5, Seed = 11, ValidationStates = states, MonitorEvery = 2, Selection = FitSelection.WAccuracy };
         var report = model.Fit(Train, Validation, settings);
 
-        // Epochs 2 and 4 (indices 1, 3) and the last (index 4) carry both accuracies; the others none.
-        Assert.Equal(new[] { 1, 3, 4 }, report.History.Where(h => h.Monitor.Count > 0).Select(h => h.Epoch));
+        // Epochs 2 and 4 and the last (5) carry both accuracies; the others none.
+        Assert.Equal(new[] { 2, 4, 5 }, report.History.Where(h => h.Monitor.Count > 0).Select(h => h.Epoch));
         foreach (var h in report.History.Where(h => h.Monitor.Count > 0))
         {
             Assert.Equal(new[] { "r2_hat_accuracy", "w_accuracy" }, h.Monitor.Keys.OrderBy(k => k, StringComparer.Ordinal));
@@ -100,7 +126,7 @@ public class TiDHyModelTests
         using var cts = new CancellationTokenSource();
         var progress = new TestData.Recorder<TrainingProgress>(p =>
         {
-            if (p.Epoch == 1 && p.Batch == 1)
+            if (p.Epoch == 2 && p.Batch == 1)
             {
                 cts.Cancel();
             }
@@ -142,7 +168,7 @@ public class TiDHyModelTests
         Assert.True(File.Exists(folder.File("best.tidhy.json")));
 
         var best = TiDHyModel.LoadCheckpoint(folder.File("best.tidhy.json"));
-        Assert.Equal(report.BestEpoch + 1, best.EpochsCompleted);
+        Assert.Equal(report.BestEpoch, best.EpochsCompleted);
         Assert.True(model.UseBest());
         Assert.Equal(best.Evaluate(Validation).IHat, model.Evaluate(Validation).IHat);
         Assert.Equal(4, model.EpochsCompleted);
@@ -152,7 +178,7 @@ public class TiDHyModelTests
     public void Evaluate_returns_arrays_of_the_documented_shapes()
     {
         var o = TestData.SmallOptions();
-        o.DynBias = true;
+        o.DynamicBias = true;
         var e = TiDHyModel.Create(o, 1).Evaluate(Validation);
         int[] Dims(Array a) => Enumerable.Range(0, a.Rank).Select(a.GetLength).ToArray();
 
@@ -234,7 +260,7 @@ public class TiDHyModelTests
         TiDHyModel.Create(TestData.SmallOptions(), 8).SaveCheckpoint(path);
 
         var other = TestData.SmallOptions();
-        other.MaxIter = 30;
+        other.MaxIterations = 30;
         var mismatch = Assert.Throws<InvalidDataException>(() => TiDHyModel.LoadCheckpoint(path, other));
         Assert.Contains("max_iter", mismatch.Message);
 
@@ -259,7 +285,7 @@ public class TiDHyModelTests
         Assert.Equal(0, imported.EpochsCompleted);
 
         var wider = TestData.SmallOptions();
-        wider.RDim = 4;
+        wider.RDimension = 4;
         var e = Assert.Throws<InvalidDataException>(() => TiDHyModel.ImportTorch(wider, path));
         Assert.Contains(path, e.Message);
         Assert.Throws<FileNotFoundException>(() => TiDHyModel.ImportTorch(TestData.SmallOptions(), folder.File("absent.json")));
@@ -270,8 +296,8 @@ public class TiDHyModelTests
     {
         var model = TiDHyModel.Create(TestData.SmallOptions(), 1);
         var options = model.Options;
-        options.RDim = 7;
-        Assert.Equal(3, model.Options.RDim);
+        options.RDimension = 7;
+        Assert.Equal(3, model.Options.RDimension);
     }
 
     [Fact]
@@ -283,7 +309,7 @@ public class TiDHyModelTests
         Exception? reentrant = null;
         var progress = new TestData.Recorder<TrainingProgress>(p =>
         {
-            if (p.Epoch == 1 && p.Batch == 1)
+            if (p.Epoch == 2 && p.Batch == 1)
             {
                 try
                 {
@@ -306,7 +332,7 @@ public class TiDHyModelTests
         var first = Task.Run(() => model.Fit(Train, settings: Settings(3), progress: progress));
         try
         {
-            Assert.True(entered.Wait(TimeSpan.FromMinutes(2)), "the first fit never reached epoch 1");
+            Assert.True(entered.Wait(TimeSpan.FromMinutes(2)), "the first fit never reached epoch 2");
             // From another thread while the first fit waits in its callback.
             var concurrent = Assert.Throws<InvalidOperationException>(() => model.Fit(Train, settings: Settings(5)));
             Assert.Contains("already running", concurrent.Message);
@@ -340,8 +366,8 @@ public class TiDHyModelTests
         var boom = new TimeoutException("the caller's own failure");
         var progress = new TestData.Recorder<TrainingProgress>(p =>
         {
-            // Mid-epoch 3 (epochs 0–2 done), or on the batch that completes epoch 2.
-            if (onEpochEnd ? p.CompletedEpoch?.Epoch == 2 : p.Epoch == 3 && p.Batch == 1)
+            // Mid-epoch 4 (epochs 1–3 done), or on the batch that completes epoch 3.
+            if (onEpochEnd ? p.CompletedEpoch?.Epoch == 3 : p.Epoch == 4 && p.Batch == 1)
             {
                 throw boom;
             }

@@ -8,29 +8,29 @@ public class TiDHyOptionsTests
     public void New_options_carry_upstreams_SLDS_defaults()
     {
         var o = new TiDHyOptions(7);
-        Assert.Equal(7, o.InputDim);
-        Assert.Equal(10, o.RDim);
-        Assert.Equal(5, o.R2Dim);
-        Assert.Equal(15, o.MixDim);
-        Assert.Equal(2000, o.MaxIter);
-        Assert.Equal(0.01, o.Tol);
-        Assert.Equal(LossKind.MSE, o.Loss);
+        Assert.Equal(7, o.InputDimension);
+        Assert.Equal(10, o.RDimension);
+        Assert.Equal(5, o.R2Dimension);
+        Assert.Equal(15, o.MixtureDimension);
+        Assert.Equal(2000, o.MaxIterations);
+        Assert.Equal(0.01, o.Tolerance);
+        Assert.Equal(LossKind.Mse, o.Loss);
         Assert.Equal(BatchScaling.BatchMean, o.BatchScaling);
         Assert.Equal(Convergence.Batch, o.Convergence);
         Assert.True(o.GradNorm);
         Assert.Equal(1e-5, o.WeightDecay);
         Assert.Equal(200, o.SequenceLength);
-        Assert.Equal(1000, o.NumEpochs);
+        Assert.Equal(1000, o.Epochs);
     }
 
     [Fact]
     public void The_parameterless_constructor_leaves_InputDim_to_be_set()
     {
         var o = new TiDHyOptions();
-        Assert.Equal(0, o.InputDim);
+        Assert.Equal(0, o.InputDimension);
         var e = Assert.Throws<ArgumentException>(o.Validate);
-        Assert.Contains("InputDim (input_dim)", e.Message);
-        o.InputDim = 3;
+        Assert.Contains("InputDimension (input_dim)", e.Message);
+        o.InputDimension = 3;
         o.Validate();
     }
 
@@ -41,12 +41,12 @@ public class TiDHyOptionsTests
         o.Loss = LossKind.Poisson;
         o.Convergence = Convergence.PerSample;
         o.BatchScaling = BatchScaling.PerSample;
-        o.DynBias = true;
+        o.DynamicBias = true;
         o.UseR2Decoder = true;
-        o.LrR = 0.123456789012345;
-        o.LnucAlpha = 1e-7;
+        o.LearningRateR = 0.123456789012345;
+        o.NuclearNormAlpha = 1e-7;
         var back = TiDHyOptions.FromJson(o.ToJson());
-        foreach (var p in typeof(TiDHyOptions).GetProperties())
+        foreach (var p in typeof(TiDHyOptions).GetProperties(System.Reflection.BindingFlags.Public | System.Reflection.BindingFlags.Instance))
         {
             Assert.Equal(p.GetValue(o), p.GetValue(back));
         }
@@ -56,12 +56,12 @@ public class TiDHyOptionsTests
     public void FromJson_reads_upstream_names_and_takes_defaults_for_missing_keys()
     {
         var o = TiDHyOptions.FromJson("""{ "input_dim": 6, "r_dim": 4, "loss_type": "BCE", "batch_converge": false, "sequence_length": 50 }""");
-        Assert.Equal(6, o.InputDim);
-        Assert.Equal(4, o.RDim);
-        Assert.Equal(LossKind.BCE, o.Loss);
+        Assert.Equal(6, o.InputDimension);
+        Assert.Equal(4, o.RDimension);
+        Assert.Equal(LossKind.Bce, o.Loss);
         Assert.Equal(Convergence.AllSamples, o.Convergence);
         Assert.Equal(5, o.Overlap);
-        Assert.Equal(15, o.MixDim);
+        Assert.Equal(15, o.MixtureDimension);
     }
 
     [Fact]
@@ -79,14 +79,14 @@ public class TiDHyOptionsTests
     public void Validation_names_every_invalid_property_with_its_upstream_name()
     {
         var o = TestData.SmallOptions();
-        o.MaxIter = 5;
-        o.Tol = double.NaN;
-        o.RDim = 0;
+        o.MaxIterations = 5;
+        o.Tolerance = double.NaN;
+        o.RDimension = 0;
         o.Overlap = 7;
         var e = Assert.Throws<ArgumentException>(o.Validate);
-        Assert.Contains("MaxIter (max_iter) = 5", e.Message);
-        Assert.Contains("Tol (tol) = NaN", e.Message);
-        Assert.Contains("RDim (r_dim) = 0", e.Message);
+        Assert.Contains("MaxIterations (max_iter) = 5", e.Message);
+        Assert.Contains("Tolerance (tol) = NaN", e.Message);
+        Assert.Contains("RDimension (r_dim) = 0", e.Message);
         Assert.Contains("Overlap (overlap) = 7", e.Message);
         Assert.Throws<ArgumentException>(() => o.ToJson());
     }
@@ -96,9 +96,9 @@ public class TiDHyOptionsTests
     {
         var o = TestData.SmallOptions();
         var c = o.Clone();
-        c.RDim = 9;
-        Assert.Equal(3, o.RDim);
-        Assert.Equal(9, c.RDim);
+        c.RDimension = 9;
+        Assert.Equal(3, o.RDimension);
+        Assert.Equal(9, c.RDimension);
     }
 
     [Fact]
@@ -129,11 +129,26 @@ public class TiDHyOptionsTableTests
 {
     private static readonly TiDHy.Functional.ConfigOption[] Table = [.. TiDHy.Functional.ConfigOptions.all];
 
+    private static bool IsObsolete(System.Reflection.MemberInfo m) =>
+        m.GetCustomAttributes(typeof(ObsoleteAttribute), false).Length > 0;
+
+    /// <summary>
+    /// The C# property of an option: the F# field's name, or, where that name is an obsolete alias, the
+    /// property its message names (<c>Use X; …</c>).
+    /// </summary>
+    private static string CSharpName(TiDHy.Functional.ConfigOption o)
+    {
+        var p = typeof(TiDHyOptions).GetProperty(o.Property)!;
+        if (!IsObsolete(p)) return p.Name;
+        var message = ((ObsoleteAttribute)p.GetCustomAttributes(typeof(ObsoleteAttribute), false)[0]).Message!;
+        return message["Use ".Length..message.IndexOf(';')];
+    }
+
     [Fact]
     public void There_is_one_property_per_option_and_no_other()
     {
-        var properties = typeof(TiDHyOptions).GetProperties().Select(p => p.Name).ToArray();
-        Assert.Equal(Table.Select(o => o.Property), properties);
+        var properties = typeof(TiDHyOptions).GetProperties(System.Reflection.BindingFlags.Public | System.Reflection.BindingFlags.Instance).Where(p => !IsObsolete(p)).Select(p => p.Name).ToArray();
+        Assert.Equal(Table.Select(CSharpName), properties);
     }
 
     [Fact]
@@ -143,11 +158,11 @@ public class TiDHyOptionsTableTests
         var defaults = TiDHy.Functional.ConfigModule.defaults(7);
         foreach (var o in Table)
         {
-            var value = typeof(TiDHyOptions).GetProperty(o.Property)!.GetValue(options)!;
+            var value = typeof(TiDHyOptions).GetProperty(CSharpName(o))!.GetValue(options)!;
             var expected = TiDHy.Functional.ConfigOptions.get(o, defaults);
             if (o.Kind is TiDHy.Functional.OptionKind.Enum e)
             {
-                Assert.Equal(TiDHy.Functional.ConfigOptions.caseName(e.Item, expected), value.ToString());
+                Assert.Equal(e.Item.TagOf.Invoke(expected), Convert.ToInt32(value));
             }
             else
             {
@@ -165,10 +180,19 @@ public class TiDHyOptionsTableTests
         {
             if (o.Kind is TiDHy.Functional.OptionKind.Enum e)
             {
-                var type = typeof(TiDHyOptions).GetProperty(o.Property)!.PropertyType;
+                // Each case's F# name is a member (current or an obsolete alias) whose value is the case's tag,
+                // and the current members are one per case.
+                var type = typeof(TiDHyOptions).GetProperty(CSharpName(o))!.PropertyType;
                 Assert.True(type.IsEnum, o.Property);
-                Assert.Equal(e.Item.Names, Enum.GetNames(type));
                 Assert.Equal(e.Item.Union.Name, type.Name);
+                var names = e.Item.Names.ToArray();
+                for (int tag = 0; tag < names.Length; tag++)
+                {
+                    Assert.Equal(tag, Convert.ToInt32(Enum.Parse(type, names[tag])));
+                }
+
+                var current = type.GetFields(System.Reflection.BindingFlags.Public | System.Reflection.BindingFlags.Static).Where(f => !IsObsolete(f));
+                Assert.Equal(Enumerable.Range(0, names.Length), current.Select(f => Convert.ToInt32(f.GetValue(null))).Order());
             }
         }
     }
@@ -179,7 +203,7 @@ public class TiDHyOptionsTableTests
         foreach (var o in Table)
         {
             var options = new TiDHyOptions(7);
-            var property = typeof(TiDHyOptions).GetProperty(o.Property)!;
+            var property = typeof(TiDHyOptions).GetProperty(CSharpName(o))!;
             if (property.PropertyType == typeof(double))
             {
                 property.SetValue(options, double.NaN);
@@ -194,7 +218,7 @@ public class TiDHyOptionsTableTests
             }
 
             var e = Assert.Throws<ArgumentException>(options.Validate);
-            Assert.Contains($"{o.Property} ({o.Key}) = ", e.Message);
+            Assert.Contains($"{CSharpName(o)} ({o.Key}) = ", e.Message);
         }
     }
 }

@@ -187,4 +187,62 @@ public sealed class OptionsGeneratorTests
         Driver().RunGeneratorsAndUpdateCompilation(compilation, out var output, out _);
         Assert.Contains(output.GetDiagnostics(), d => d.Severity == DiagnosticSeverity.Error && d.GetMessage().Contains("Config.LossType: default \"Hinge\""));
     }
+
+    private const string RenameAttributes = """
+        using System;
+        namespace TiDHy.CSharp;
+
+        [AttributeUsage(AttributeTargets.Class, AllowMultiple = true)]
+        internal sealed class TiDHyOptionNameAttribute(string field, string name) : Attribute { }
+
+        [AttributeUsage(AttributeTargets.Class, AllowMultiple = true)]
+        internal sealed class TiDHyCaseNameAttribute(Type union, string @case, string name) : Attribute { }
+        """;
+
+    private static string Renamed(string attributes) =>
+        Facade.Replace("[TiDHyOptionsFrom(typeof(TiDHy.Functional.Config))]", "[TiDHyOptionsFrom(typeof(TiDHy.Functional.Config))]\n" + attributes);
+
+    [Fact]
+    public void A_renamed_option_and_case_get_the_new_names_and_keep_the_former_as_obsolete_hidden_aliases()
+    {
+        var facade = Renamed("""
+            [TiDHyOptionName("Width", "Breadth")]
+            [TiDHyOptionName("LossType", "Loss")]
+            [TiDHyCaseName(typeof(TiDHy.Functional.Loss), "Cross", "CrossEntropy")]
+            """);
+        Driver().RunGeneratorsAndUpdateCompilation(Compile(facade, RenameAttributes), out var output, out var diagnostics);
+        Assert.Empty(diagnostics);
+        Assert.Empty(output.GetDiagnostics().Where(d => d.Severity == DiagnosticSeverity.Error));
+        var text = output.SyntaxTrees.Last().ToString().Replace("\r\n", "\n");
+
+        Assert.Contains("public int Breadth { get; set; }\n", text);
+        Assert.Contains("[global::System.Obsolete(\"Use Breadth; removed in the next version.\")]\n"
+            + "    [global::System.ComponentModel.EditorBrowsable(global::System.ComponentModel.EditorBrowsableState.Never)]\n"
+            + "    public int Width { get => Breadth; set => Breadth = value; }", text);
+        Assert.Contains("public Loss Loss { get; set; } = Loss.CrossEntropy;", text);
+        Assert.Contains("Valid: from 1 to <see cref=\"Breadth\"/>.", text);
+        Assert.Contains("    CrossEntropy = 1,\n", text);
+        Assert.Contains("[global::System.Obsolete(\"Use CrossEntropy; removed in the next version.\")]", text);
+        Assert.Contains("    Cross = 1,\n", text);
+
+        using var stream = new MemoryStream();
+        Assert.True(output.Emit(stream).Success);
+        var assembly = System.Reflection.Assembly.Load(stream.ToArray());
+        var type = assembly.GetType("TiDHy.CSharp.Options")!;
+        var keys = ((System.Collections.Generic.IEnumerable<string>)type.GetMethod("Keys")!.Invoke(null, null)!).ToArray();
+        Assert.Equal(["width=Breadth", "rate=Rate", "on=On", "loss_type=Loss", "step=Step"], keys);
+        var options = Activator.CreateInstance(type)!;
+        type.GetProperty("Width")!.SetValue(options, 9);
+        Assert.Equal(9, type.GetProperty("Breadth")!.GetValue(options));
+    }
+
+    [Theory]
+    [InlineData("[TiDHyOptionName(\"Height\", \"Tallness\")]", "has no option \"Height\"")]
+    [InlineData("[TiDHyOptionName(\"Width\", \"Rate\")]", "the C# name \"Rate\" is used twice")]
+    [InlineData("[TiDHyCaseName(typeof(TiDHy.Functional.Loss), \"Hinge\", \"Margin\")]", "no option holds a union Loss with a case \"Hinge\"")]
+    public void A_rename_that_names_nothing_or_clashes_is_a_compile_error(string attribute, string message)
+    {
+        Driver().RunGeneratorsAndUpdateCompilation(Compile(Renamed(attribute), RenameAttributes), out var output, out _);
+        Assert.Contains(output.GetDiagnostics(), d => d.Severity == DiagnosticSeverity.Error && d.GetMessage().Contains(message));
+    }
 }

@@ -20,11 +20,11 @@ var series = TiDHyData.LoadSeries(csv);                        // [time, feature
 var windows = TiDHyData.Windows(series, length: 20, step: 20); // [24 windows, 20 steps, 6 features]
 var options = new TiDHyOptions(series.GetLength(1))
 {
-    RDim = 4,
-    R2Dim = 2,
-    MixDim = 5,
-    HyperHidDim = 16,
-    MaxIter = 50,
+    RDimension = 4,
+    R2Dimension = 2,
+    MixtureDimension = 5,
+    HypernetworkHiddenDimension = 16,
+    MaxIterations = 50,
     SequenceLength = 20,
     Overlap = 20,
     Convergence = Convergence.PerSample,
@@ -34,7 +34,7 @@ var before = model.Evaluate(windows);
 var report = model.Fit(windows, validation: null, new FitSettings { BatchSize = 6, Epochs = 10 }, new ConsoleProgress());
 model.UseBest();
 var after = model.Evaluate(windows); // in batches of the training batch size, as inference ran in training
-Console.WriteLine($"best epoch {report.BestEpoch + 1}; reconstruction loss per window {before.SpatialLossRHatAverage:F4} -> {after.SpatialLossRHatAverage:F4}");
+Console.WriteLine($"best epoch {report.BestEpoch}; reconstruction loss per window {before.SpatialLossRHatAverage:F4} -> {after.SpatialLossRHatAverage:F4}");
 Console.WriteLine($"W is [windows, steps, mixtures] = [{after.W.GetLength(0)}, {after.W.GetLength(1)}, {after.W.GetLength(2)}]; inference runs in {model.InferenceKernel}");
 
 var checkpoint = Path.ChangeExtension(csv, ".tidhy.json");

@@ -4,7 +4,7 @@
 using TiDHy.CSharp;
 using TiDHy.Kernels;
 
-var options = new TiDHyOptions(3) { RDim = 2, R2Dim = 2, MixDim = 3, HyperHidDim = 4, MaxIter = 20 };
+var options = new TiDHyOptions(3) { RDimension = 2, R2Dimension = 2, MixtureDimension = 3, HypernetworkHiddenDimension = 4, MaxIterations = 20 };
 var model = TiDHyModel.Create(options, seed: 1);
 var windows = new double[6, 8, 3];
 for (var w = 0; w < 6; w++)
@@ -20,7 +20,7 @@ for (var w = 0; w < 6; w++)
 
 var report = model.Fit(windows, null, new FitSettings { BatchSize = 3, Epochs = 2 });
 var evaluation = model.Evaluate(windows);
-var other = TiDHyModel.Create(new TiDHyOptions(4) { RDim = 2, R2Dim = 2, MixDim = 3, HyperHidDim = 4 }, seed: 1);
+var other = TiDHyModel.Create(new TiDHyOptions(4) { RDimension = 2, R2Dimension = 2, MixtureDimension = 3, HypernetworkHiddenDimension = 4 }, seed: 1);
 
 // ConsumerKernel.Variant exists only if the generator ran on this project.
 Console.WriteLine($"generated: {ConsumerKernel.Variant.Name}");
@@ -30,7 +30,7 @@ Console.WriteLine($"fit {report.EpochsCompleted} epochs; evaluation W [{evaluati
 return model.InferenceKernel == typeof(ConsumerKernel).FullName && other.InferenceKernel != typeof(ConsumerKernel).FullName ? 0 : 1;
 
 /// <summary>This app's kernel: MSE, linear decoder, every size fixed.</summary>
-[TiDHyKernel(Loss = KernelLoss.Mse, Decoder = KernelDecoder.Linear, LowRank = KernelSwitch.Off, DynBias = KernelSwitch.Off,
+[TiDHyKernel(Loss = KernelLoss.Mse, Decoder = KernelDecoder.Linear, LowRank = KernelSwitch.Off, DynamicBias = KernelSwitch.Off,
     R2Decoder = KernelSwitch.Off, D = 3, R = 2, R2 = 2, M = 3, H = 4)]
 public static partial class ConsumerKernel
 {
