@@ -29,7 +29,8 @@ public sealed class FitSettings
     /// The true discrete states of the validation steps, <c>[windows·time, systems]</c> (row
     /// <c>w·time + t</c> is step <c>t</c> of validation window <c>w</c>; non-negative integers), or null
     /// (the default) for no monitoring. With them, the fit decodes the states from the validation
-    /// windows' <c>R2_hat</c> and <c>W</c> (kNN, k = 3, 5 fixed random 75/25 splits) every
+    /// windows' <c>R2_hat</c> and <c>W</c>, evaluated in one continuous pass (kNN, k = 3, 5 fixed splits that
+    /// each hold out 25% of the contiguous 100-step blocks, as <c>tidhy train --states</c>) every
     /// <see cref="MonitorEvery"/> epochs and after the last, reported in <see cref="EpochSummary.Monitor"/>
     /// as <c>r2_hat_accuracy</c> and <c>w_accuracy</c>.
     /// </summary>
