@@ -118,7 +118,8 @@ let MinStd = 0.01
 [<Literal>]
 let MaxMeanInStds = 10.0
 
-let private invariant (v: float) = v.ToString("G4", CultureInfo.InvariantCulture)
+let private invariant (v: float) =
+    v.ToString("G4", CultureInfo.InvariantCulture)
 
 /// The one-line warning for a series `[time; features]` that trains without normalisation while far
 /// from unit scale, or None: a feature is far when its standard deviation (population) lies outside

@@ -425,8 +425,7 @@ let private inputsOf
     let trainSeries = parts.Train |> normalised o.DataPath
 
     let validSeries =
-        parts.Valid
-        |> Option.map (normalised (defaultArg o.ValData o.DataPath))
+        parts.Valid |> Option.map (normalised (defaultArg o.ValData o.DataPath))
 
     let trainWindows = windowsOf o.DataPath cfg cfg.Overlap trainSeries
 
@@ -688,6 +687,7 @@ let run (args: ParseResults<TrainArgs>) =
             "Normalised: each feature z-scored with the mean and standard deviation of the %d training steps (%s; tidhy eval applies it)."
             (Array2D.length1 parts.Train)
             (Path.Combine(o.Out, Normalising.FileName)))
+
     use cts = new CancellationTokenSource()
     use signals = new StopSignals(cts)
     let res = whileReplacing o.Out replaced (fit o cfg inputs state options cts.Token)
@@ -719,6 +719,7 @@ let run (args: ParseResults<TrainArgs>) =
             (s.Epoch + 1)
             s.Batch
             last
+
         signals.ExitCode
     else
         printfn "Done: %d epochs; best parameters in %s." s.Epoch (Path.Combine(o.Out, "model.json"))

@@ -100,7 +100,9 @@ let private ok (code: int, stdout: string, err: string) =
     stdout, err
 
 [<Fact>]
-let ``train z-scores with the training split's statistics: a series ×1000 + 500 trains to the same losses and model`` () =
+let ``train z-scores with the training split's statistics: a series ×1000 + 500 trains to the same losses and model``
+    ()
+    =
     let dir = tempDir ()
     let series = values 120
     let plain = writeMapped dir "plain.csv" series (fun _ x -> x)
@@ -125,7 +127,10 @@ let ``train z-scores with the training split's statistics: a series ×1000 + 500
         let whole = Array.average [| for t in 0..119 -> series[t, d] |]
         Assert.True(abs (whole - mean) > 1e-6, $"feature {d + 1}: the whole series' mean {whole} ≈ {mean}")
 
-    Assert.Contains("Normalised: each feature z-scored with the mean and standard deviation of the 108 training steps", out)
+    Assert.Contains(
+        "Normalised: each feature z-scored with the mean and standard deviation of the 108 training steps",
+        out
+    )
 
     let nBig = Normalising.read (Path.Combine(runBig, "normalisation.json"))
     assertClose "offset" 1e-12 (n.Offset |> Array.map (scaled 0)) nBig.Offset
@@ -167,7 +172,16 @@ let ``eval applies the run's stored normalisation; a run folder without one eval
     let ev1 = Path.Combine(dir, "eval1")
 
     let out, _ =
-        run [ "eval"; "--model"; Path.Combine(run1, "last.tidhy.json"); "--data"; big; "--out"; ev1 ]
+        run
+            [
+                "eval"
+                "--model"
+                Path.Combine(run1, "last.tidhy.json")
+                "--data"
+                big
+                "--out"
+                ev1
+            ]
         |> ok
 
     Assert.Contains("Normalised " + big, out)
@@ -191,7 +205,16 @@ let ``eval applies the run's stored normalisation; a run folder without one eval
     let ev2 = Path.Combine(dir, "eval2")
 
     let out2, _ =
-        run [ "eval"; "--model"; Path.Combine(old, "last.tidhy.json"); "--data"; zPath; "--out"; ev2 ]
+        run
+            [
+                "eval"
+                "--model"
+                Path.Combine(old, "last.tidhy.json")
+                "--data"
+                zPath
+                "--out"
+                ev2
+            ]
         |> ok
 
     Assert.DoesNotContain("Normalised", out2)
@@ -200,7 +223,16 @@ let ``eval applies the run's stored normalisation; a run folder without one eval
     // And the old folder on the raw scaled series: other losses (the data as given).
     let ev3 = Path.Combine(dir, "eval3")
 
-    run [ "eval"; "--model"; Path.Combine(old, "last.tidhy.json"); "--data"; big; "--out"; ev3 ]
+    run
+        [
+            "eval"
+            "--model"
+            Path.Combine(old, "last.tidhy.json")
+            "--data"
+            big
+            "--out"
+            ev3
+        ]
     |> ok
     |> ignore
 
@@ -217,13 +249,24 @@ let ``--no-normalise warns about the feature farthest from unit scale, and not a
 
     let cfg = writeConfig dir ""
     let _, err = trainArgs data cfg (Path.Combine(dir, "a")) [ "--no-normalise" ] |> ok
-    Assert.Contains("Warning: the training data (" + data + ") is far from unit scale and is not normalised: feature 2 has mean", err)
+
+    Assert.Contains(
+        "Warning: the training data ("
+        + data
+        + ") is far from unit scale and is not normalised: feature 2 has mean",
+        err
+    )
+
     Assert.Equal(1, err.Split("far from unit scale").Length - 1)
     Assert.Contains("thresholds: |mean| > 10·std, or std outside [0.01, 100]", err)
 
     // A mean 20 standard deviations from zero with unit-scale spread: feature 3.
-    let offset = writeMapped dir "offset.csv" series (fun d x -> if d = 2 then x + 20.0 else x)
-    let _, err = trainArgs offset cfg (Path.Combine(dir, "b")) [ "--no-normalise" ] |> ok
+    let offset =
+        writeMapped dir "offset.csv" series (fun d x -> if d = 2 then x + 20.0 else x)
+
+    let _, err =
+        trainArgs offset cfg (Path.Combine(dir, "b")) [ "--no-normalise" ] |> ok
+
     Assert.Contains("is far from unit scale and is not normalised: feature 3 has mean", err)
 
     // Near unit scale: no warning; normalised (the default): no warning either.
@@ -244,30 +287,44 @@ let ``--resume keeps the run's normalisation; a run trained without one resumes 
     trainArgs big cfg split [ "--epochs"; "1" ] |> ok |> ignore
     let stored = File.ReadAllText(Path.Combine(split, "normalisation.json"))
 
-    let code, _, err = train big cfg split [ "--resume"; "--epochs"; "2"; "--no-normalise" ]
+    let code, _, err =
+        train big cfg split [ "--resume"; "--epochs"; "2"; "--no-normalise" ]
+
     Assert.Equal(1, code)
     Assert.Contains("a resumed run keeps its normalisation: omit --no-normalise", err)
 
     train big cfg split [ "--resume"; "--epochs"; "2" ] |> ok |> ignore
     Assert.Equal(stored, File.ReadAllText(Path.Combine(split, "normalisation.json")))
     // Resumed, the run is the uninterrupted one (checkpoints resume exactly).
-    Assert.Equal<float[][]>(losses whole |> Array.map (Array.map (fun v -> if Double.IsNaN v then -1.0 else v)),
-                            losses split |> Array.map (Array.map (fun v -> if Double.IsNaN v then -1.0 else v)))
+    Assert.Equal<float[][]>(
+        losses whole
+        |> Array.map (Array.map (fun v -> if Double.IsNaN v then -1.0 else v)),
+        losses split
+        |> Array.map (Array.map (fun v -> if Double.IsNaN v then -1.0 else v))
+    )
 
     // A run without normalisation.json (--no-normalise, or made before it existed) resumes on the
     // data as given.
-    let rawWhole, rawSplit = Path.Combine(dir, "rawWhole"), Path.Combine(dir, "rawSplit")
+    let rawWhole, rawSplit =
+        Path.Combine(dir, "rawWhole"), Path.Combine(dir, "rawSplit")
+
     trainArgs big cfg rawWhole [ "--epochs"; "2"; "--no-normalise" ] |> ok |> ignore
     trainArgs big cfg rawSplit [ "--epochs"; "1"; "--no-normalise" ] |> ok |> ignore
     let out, _ = train big cfg rawSplit [ "--resume"; "--epochs"; "2" ] |> ok
     Assert.Contains("has no normalisation.json: it was trained on the data as given, and resumes so", out)
     Assert.False(File.Exists(Path.Combine(rawSplit, "normalisation.json")))
 
-    Assert.Equal<float[][]>(losses rawWhole |> Array.map (Array.map (fun v -> if Double.IsNaN v then -1.0 else v)),
-                            losses rawSplit |> Array.map (Array.map (fun v -> if Double.IsNaN v then -1.0 else v)))
+    Assert.Equal<float[][]>(
+        losses rawWhole
+        |> Array.map (Array.map (fun v -> if Double.IsNaN v then -1.0 else v)),
+        losses rawSplit
+        |> Array.map (Array.map (fun v -> if Double.IsNaN v then -1.0 else v))
+    )
 
 [<Fact>]
-let ``--test-fraction holds out the tail of --data (and of --states) in the run folder, fitted and trained without it`` () =
+let ``--test-fraction holds out the tail of --data (and of --states) in the run folder, fitted and trained without it``
+    ()
+    =
     let dir = tempDir ()
     let series = values 150
     let data = writeMapped dir "data.csv" series scaled
@@ -332,7 +389,9 @@ let ``--test-fraction holds out the tail of --data (and of --states) in the run 
     Assert.Contains("their sum must be below 1", err)
 
 [<Fact>]
-let ``metrics.csv counts epochs from 1: the selected epoch train prints is the row with the selected validation loss`` () =
+let ``metrics.csv counts epochs from 1: the selected epoch train prints is the row with the selected validation loss``
+    ()
+    =
     let dir = tempDir ()
     let data = writeMapped dir "plain.csv" (values 120) (fun _ x -> x)
     let cfg = writeConfig dir ""
@@ -355,7 +414,9 @@ let ``metrics.csv counts epochs from 1: the selected epoch train prints is the r
     Assert.Equal(rows |> Array.map value |> Array.min, value row)
 
 [<Fact>]
-let ``train cuts its windows with windowsStrided and the configuration's overlap as the stride, not Series.windows`` () =
+let ``train cuts its windows with windowsStrided and the configuration's overlap as the stride, not Series.windows``
+    ()
+    =
     let dir = tempDir ()
     let data = writeMapped dir "plain.csv" (values 120) (fun _ x -> x)
     // overlap 3: windows 3 apart (Series.windows 10 3 would put them 7 apart).

@@ -46,7 +46,12 @@ let ``Every Config field's XML summary holds its ConfigOption Doc text and JSON 
 
     for o in ConfigOptions.all do
         let s = summaryOf o.Property [ $"P:TiDHy.Functional.Config.{o.Property}" ]
-        Assert.True(s.Contains(collapse o.Doc, StringComparison.Ordinal), $"Config.{o.Property}: /// says \"{s}\", the attribute \"{o.Doc}\"")
+
+        Assert.True(
+            s.Contains(collapse o.Doc, StringComparison.Ordinal),
+            $"Config.{o.Property}: /// says \"{s}\", the attribute \"{o.Doc}\""
+        )
+
         Assert.Contains($"JSON key `{o.Key}`", s)
 
 /// The option unions: the types of `Config`'s fields that carry a `Doc` attribute.
@@ -64,7 +69,11 @@ let ``Every option union and each of its cases has an XML summary holding its Do
     for t in unions do
         let doc = t.GetCustomAttribute<DocAttribute>().Text
         let s = summaryOf t.Name [ $"T:{t.FullName}" ]
-        Assert.True(s.Contains(collapse doc, StringComparison.Ordinal), $"{t.Name}: /// says \"{s}\", the attribute \"{doc}\"")
+
+        Assert.True(
+            s.Contains(collapse doc, StringComparison.Ordinal),
+            $"{t.Name}: /// says \"{s}\", the attribute \"{doc}\""
+        )
 
         for c in FSharpType.GetUnionCases t do
             let attr =
