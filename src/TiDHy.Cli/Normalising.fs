@@ -28,7 +28,7 @@ let toJson (n: Normalisation) =
             | NormalisationKind.MaxAbs -> "max-abs"
         )
 
-    o["fitted_on"] <- JsonValue.Create "the training split of tidhy train's --data"
+    o["fitted_on"] <- JsonValue.Create "the training split of the --data given to tidhy train"
     o["offset"] <- JsonArray(n.Offset |> Array.map (fun v -> JsonValue.Create v :> JsonNode))
     o["scale"] <- JsonArray(n.Scale |> Array.map (fun v -> JsonValue.Create v :> JsonNode))
     o.ToJsonString(JsonSerializerOptions(WriteIndented = true)) + "\n"
