@@ -163,8 +163,8 @@ let private train
 let private printSelection (outDir: string) (fit: FitResult) =
     if fit.Cancelled then
         printfn
-            "Stopped at epoch %d, batch %d (checkpoint %s); measuring the model trained so far."
-            fit.State.Epoch
+            "Stopped in epoch %d after %d of its batches (checkpoint %s); measuring the model trained so far."
+            (fit.State.Epoch + 1)
             fit.State.Batch
             (Path.Combine(outDir, Train.LastCheckpoint))
 

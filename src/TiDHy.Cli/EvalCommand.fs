@@ -43,7 +43,8 @@ type EvalArgs =
             | Device _ -> "with --backend torch: cpu (default), cuda or cuda:N."
             | Batch_Size _ ->
                 "the training batch size, >= 1 (default 16, train's default): windows per inference batch with --window; with upstream's batch_scaling BatchMean, a continuous pass infers as in batches of this size."
-            | Model _ -> "a checkpoint (*.tidhy.json) or a state_dict JSON (then --config is needed)."
+            | Model _ ->
+                "a checkpoint (*.tidhy.json) or a state_dict JSON (then --config is needed). When its folder holds normalisation.json (written by tidhy train), --data is normalised with it first, as the model was trained."
             | Data _ -> "series [time × features] to evaluate: .csv, .npy, .npz or .h5 (file.h5:/path/to/dataset)."
             | Out _ ->
                 "output folder: record.npz, record.h5, metrics.csv (the losses), measures.json (the measures the report shows) and index.html."
@@ -126,9 +127,22 @@ let runWith (stop: CancellationToken) (stopCode: unit -> int) (written: string -
     removeStaging out
     let replaced = guardOutput out (args.Contains EvalArgs.Force)
     let series = loadSeries dataPath
+    let modelPath = args.GetResult EvalArgs.Model
 
     let cfg, p =
-        modelOf (args.GetResult EvalArgs.Model) (args.TryGetResult EvalArgs.Config) (Array2D.length2 series)
+        modelOf modelPath (args.TryGetResult EvalArgs.Config) (Array2D.length2 series)
+
+    // The normalisation that `tidhy train` fitted for the model (`normalisation.json` beside it).
+    let series =
+        match Normalising.tryRead (Path.GetDirectoryName(Path.GetFullPath modelPath)) with
+        | Some n ->
+            printfn
+                "Normalised %s with %s (the training split's z-score, as the model was trained)."
+                dataPath
+                (Path.Combine(Path.GetDirectoryName modelPath, Normalising.FileName))
+
+            Normalising.apply dataPath n series
+        | None -> series
 
     let cfg = Backends.configure backend cfg
 

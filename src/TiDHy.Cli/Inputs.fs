@@ -135,7 +135,7 @@ let windowsOf (what: string) (cfg: Config) (step: int) (series: float[,]) =
 
 /// The state label (`Decoding.stateLabels`) of each validation step that the windows cover, from the
 /// `--states` file `path`: one row per step of `--val-data` (`valData`), or of the whole `--data`
-/// (`dataSteps` rows) whose tail is held out like the data (`Series.splitTail fraction`). Every value
+/// (`dataSteps` rows) whose validation steps, from `validStart`, are held out like the data. Every value
 /// must be a non-negative integer, and there must be at least one column. Returns the labels and the
 /// fingerprint (`Train.fingerprint`) of the states they come from; warns when the validation steps
 /// all have one state (every decoder is then right). Errors name the file.
@@ -144,7 +144,7 @@ let validationLabels
     (valData: string option)
     (dataPath: string)
     (dataSteps: int)
-    (fraction: float)
+    (validStart: int)
     (validSteps: int)
     (covered: int)
     =
@@ -174,7 +174,7 @@ let validationLabels
                 fail
                     $"{path}: {Array2D.length1 states} rows, but --data {dataPath} has {dataSteps} time steps; --states needs one row per step of --data (its held-out tail is the validation)."
 
-            (Series.splitTail fraction states).Val
+            states[validStart .. validStart + validSteps - 1, *]
 
     let systems = Array2D.length2 aligned
 

@@ -136,7 +136,8 @@ let private line (name: string) (values: float[]) =
 /// The training losses by epoch (each term's mean over batches, and the total), with the validation
 /// objective where it ran.
 let losses (history: EpochRecord[]) : GenericChart =
-    let epochs = history |> Array.map _.Epoch
+    // Counted from 1, as metrics.csv and the progress lines count.
+    let epochs = history |> Array.map (fun h -> h.Epoch + 1)
 
     let curve name (f: EpochRecord -> float) =
         Chart.Line(x = epochs, y = Array.map f history, Name = name, ShowMarkers = (history.Length < 50))

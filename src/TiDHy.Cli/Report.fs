@@ -27,7 +27,8 @@ let writeAtomic (path: string) (text: string) =
     let bytes = Encoding.UTF8.GetBytes text
     DataFile.writeAtomic path (fun s -> s.Write(bytes, 0, bytes.Length))
 
-/// The metrics history as CSV: one row per epoch; an empty `validation` cell when the epoch did not
+/// The metrics history as CSV: one row per epoch, the `epoch` column counted from 1 (the first
+/// epoch is 1; `EpochRecord.Epoch` + 1); an empty `validation` cell when the epoch did not
 /// validate; `max_iter_share` the share of the epoch's inference steps that stopped at `max_iter`;
 /// then one column per monitor metric (`EpochRecord.Monitor`, in order of first appearance), empty
 /// where the monitor did not run.
@@ -48,7 +49,8 @@ let metricsCsv (history: EpochRecord[]) =
     for h in history do
         let cells =
             [
-                string h.Epoch
+                // Counted from 1, as train's lines count ("epoch 1/…", "Selected epoch N").
+                string (h.Epoch + 1)
                 num h.Train.Losses.SpatialLossRHat
                 num h.Train.Losses.SpatialLossRBar
                 num h.Train.Losses.TempLoss

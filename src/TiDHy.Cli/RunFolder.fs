@@ -13,6 +13,9 @@ open TiDHy.Cli.Args
 let isRunFile (name: string) =
     match name with
     | "config.json"
+    | "normalisation.json"
+    | "test.npy"
+    | "test_states.npy"
     | "last.tidhy.json"
     | "best.tidhy.json"
     | "model.json"

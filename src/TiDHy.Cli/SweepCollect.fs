@@ -263,7 +263,8 @@ let private summaryColumns (rows: Row list) =
         || c = "timescales_v_t_trained_matched"
         || c = "timescales_v_t_untrained_matched")
 
-/// The metrics by epoch of a task's run (`run/metrics.csv`): column → values by epoch (from 1).
+/// The metrics by epoch of a task's run (`run/metrics.csv`, whose epochs count from 1): column →
+/// values by epoch.
 let private metricsOf (plan: Plan) (t: SweepTask) : Map<string, (int * float) list> =
     let path = Path.Combine((pathsOf plan.Dir t.Id).Run, "metrics.csv")
 
@@ -290,7 +291,7 @@ let private metricsOf (plan: Plan) (t: SweepTask) : Map<string, (int * float) li
                             match
                                 Int32.TryParse(cells[0]), Double.TryParse(cells[j], NumberStyles.Float, invariant)
                             with
-                            | (true, e), (true, v) when Double.IsFinite v -> Some(e + 1, v)
+                            | (true, e), (true, v) when Double.IsFinite v -> Some(e, v)
                             | _ -> None)
                         |> Array.toList
 

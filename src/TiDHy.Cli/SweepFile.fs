@@ -79,6 +79,9 @@ type Sweep =
         Evaluate: string
         /// The per-task resources.
         Resources: Resources
+        /// Whether `tidhy train` z-scores the data on the training split (its default, key
+        /// `normalise`, default true); false passes `--no-normalise`.
+        Normalise: bool
     }
 
 /// One task of a sweep: a grid point, a training seed and a data seed.
@@ -119,6 +122,7 @@ let Keys =
         "backend"
         "evaluate"
         "resources"
+        "normalise"
     ]
 
 /// The value `data` takes for the built-in SLDS benchmark.
@@ -488,6 +492,15 @@ let ofJson (where: string) (baseDir: string) (root: JsonObject) : Sweep =
 
     let backend = str "backend"
 
+    let normalise =
+        match node "normalise" with
+        | None -> true
+        | Some v ->
+            match kind v with
+            | JsonValueKind.True -> true
+            | JsonValueKind.False -> false
+            | _ -> err "normalise" $"expected true or false, got {v.ToJsonString()}."
+
     backend
     |> Option.iter (fun b ->
         try
@@ -517,6 +530,7 @@ let ofJson (where: string) (baseDir: string) (root: JsonObject) : Sweep =
         Backend = backend
         Evaluate = evaluate
         Resources = resources
+        Normalise = normalise
     }
 
 /// The first key that an object in `e` gives twice, with the path to it (`grid.lr_r`).
@@ -621,6 +635,7 @@ let toJson (s: Sweep) : JsonObject =
     set "select" (JsonValue.Create s.Select)
     opt "backend" s.Backend
     set "evaluate" (JsonValue.Create s.Evaluate)
+    set "normalise" (JsonValue.Create s.Normalise)
     let r = JsonObject()
     r["cpus"] <- JsonValue.Create s.Resources.Cpus
     s.Resources.Memory |> Option.iter (fun m -> r["memory"] <- JsonValue.Create m)

@@ -183,6 +183,8 @@ let trainArgs (dir: string) (s: Sweep) (t: SweepTask) =
         match s.Backend with
         | Some b -> yield! [ "--backend"; b ]
         | None -> ()
+        if not s.Normalise then
+            "--no-normalise"
     ]
 
 /// The `tidhy eval` arguments of task `t` on the test series (None without one, or with `evaluate`

@@ -29,10 +29,16 @@ type TrainArgs =
     | Force
     | Backend of name: string
     | Device of string
+    | No_Normalise
+    | Test_Fraction of float
 
     interface IArgParserTemplate with
         member a.Usage =
             match a with
+            | No_Normalise ->
+                "train on the data as given. By default (with loss_type MSE) each feature is z-scored with the mean and standard deviation of the training split only, stored in the output folder's normalisation.json, which --resume and tidhy eval (on a model of this folder) apply; without it a warning names a feature far from unit scale (|mean| > 10·std, or std outside [0.01, 100])."
+            | Test_Fraction _ ->
+                "fraction of --data held out at its end as a test series, in [0, 1) (default 0: none): never trained or validated on, written to the output folder as test.npy (and test_states.npy with --states, when they are rows of --data); the validation is then the part before it. Evaluate on it with tidhy eval --model OUT/last.tidhy.json --data OUT/test.npy."
             | Data _ ->
                 "training series [time × features]: .csv (header optional), .npy, .npz or .h5 (file.h5:/path/to/dataset)."
             | Config _ ->
@@ -43,7 +49,7 @@ type TrainArgs =
                 "output folder: config.json, checkpoints, model.json, metrics.csv (rewritten after each epoch), plots and index.html."
             | Val_Data _ -> "validation series (default: the last --val-fraction of --data)."
             | Val_Fraction _ ->
-                "fraction of the series held out for validation when --val-data is absent, in [0, 1) (default 0.1; 0 for none)."
+                "fraction of the series held out for validation when --val-data is absent, in [0, 1) (default 0.1; 0 for none); with --test-fraction, the part just before the test tail."
             | Epochs _ -> "train until this many epochs are complete, >= 1 (default: the config's num_epochs)."
             | Batch_Size _ -> "windows per batch, >= 1 (default 16; with --resume the checkpoint's)."
             | Seed _ -> "seed of the initialisation and the shuffle (default 0; with --resume the checkpoint's)."
@@ -74,19 +80,6 @@ let private summaryOf (cfg: Config) (state: TrainState) =
             $"{100.0 * h.Train.MaxIterShare:F1}%% (max_iter {cfg.MaxIter})"
         | None -> ()
     ]
-
-/// The training and validation series: `--val-data`, or the last `fraction` of the series
-/// (`Series.splitTail`; none when it rounds to 0 steps).
-let private split (valData: string option) (fraction: float) (series: float[,]) =
-    match valData with
-    | Some v -> series, Some(loadSeries v)
-    | None ->
-        let split = Series.splitTail fraction series
-
-        if Array2D.length1 split.Val = 0 then
-            series, None
-        else
-            split.Train, Some split.Val
 
 let private short (sha: string) = sha[..11]
 
@@ -176,6 +169,10 @@ type private TrainOptions =
         Force: bool
         /// `--backend` and `--device` (`Backends.resolve`): `Core None` for the configuration's backend.
         BackendOn: Backends.Choice
+        /// Not `--no-normalise`.
+        Normalise: bool
+        /// `--test-fraction` (default 0).
+        TestFraction: float
     }
 
 /// The options of `tidhy train`: usage errors first, before any file is read or written.
@@ -201,6 +198,15 @@ let private optionsOf (args: ParseResults<TrainArgs>) : TrainOptions =
 
     if args.Contains TrainArgs.Val_Fraction && args.Contains TrainArgs.Val_Data then
         usage "--val-fraction and --val-data exclude each other."
+
+    let testFraction = args.GetResult(TrainArgs.Test_Fraction, 0.0)
+
+    if not (testFraction >= 0.0 && testFraction < 1.0) then
+        usage $"--test-fraction: expected a fraction in [0, 1), got {testFraction}."
+
+    if not (args.Contains TrainArgs.Val_Data) && fraction + testFraction >= 1.0 then
+        usage
+            $"--val-fraction {fraction} and --test-fraction {testFraction} leave nothing to train on: their sum must be below 1."
 
     let statesPath = args.TryGetResult TrainArgs.States
 
@@ -248,6 +254,8 @@ let private optionsOf (args: ParseResults<TrainArgs>) : TrainOptions =
         Resume = resume
         Force = args.Contains TrainArgs.Force
         BackendOn = backend
+        Normalise = not (args.Contains TrainArgs.No_Normalise)
+        TestFraction = testFraction
     }
 
 /// The run files of the output folder that `--force` replaces (`guardOutput`; none with
@@ -329,10 +337,96 @@ type private TrainInputs =
         Decoded: (float[,,] * (int[] * string)) option
     }
 
-/// The training and validation windows of `series` (`--data`) and, with `--states`, the labels
-/// of the validation steps.
-let private inputsOf (o: TrainOptions) (cfg: Config) (series: float[,]) : TrainInputs =
-    let trainSeries, validSeries = split o.ValData o.Fraction series
+/// The parts of `--data` (`series`, `[time; features]`) in time order: training, validation (the
+/// `--val-data` series instead when given) and the `--test-fraction` tail.
+type private Parts =
+    {
+        /// The training part, `[time − v − test; features]`.
+        Train: float[,]
+        /// The validation series: `--val-data`, or the `v = round(fraction·time)` steps before the
+        /// test tail (none when `v` rounds to 0).
+        Valid: float[,] option
+        /// The first step of the validation part within `--data` (without `--val-data`).
+        ValidStart: int
+        /// The test tail, `round(test_fraction·time)` steps (none when that rounds to 0).
+        Test: float[,] option
+        /// The first step of the test tail within `--data`.
+        TestStart: int
+    }
+
+/// The parts of `series` (`--data`): lengths rounded to the nearest integer, ties to even, as
+/// `Series.splitTail` rounds (the same split as before `--test-fraction` when it is 0).
+let private partsOf (o: TrainOptions) (series: float[,]) : Parts =
+    let time = Array2D.length1 series
+    let test = int (System.Math.Round(float time * o.TestFraction))
+
+    let valid =
+        match o.ValData with
+        | Some _ -> 0
+        | None -> int (System.Math.Round(float time * o.Fraction))
+
+    let s = Series.splitLengths (time - valid - test) valid test series
+
+    {
+        Train = s.Train
+        Valid =
+            match o.ValData with
+            | Some v -> Some(loadSeries v)
+            | None when valid = 0 -> None
+            | None -> Some s.Val
+        ValidStart = time - valid - test
+        Test = if test = 0 then None else Some s.Test
+        TestStart = time - test
+    }
+
+/// The normalisation of the run: with `--resume`, the one stored in the output folder (none for a
+/// run trained without); otherwise, unless `--no-normalise` is given or the loss is not MSE (whose
+/// data domain z-scores would leave), a z-score fitted to the training part `train` only.
+let private normalisationOf (o: TrainOptions) (cfg: Config) (resumed: bool) (train: float[,]) =
+    if resumed then
+        match Normalising.tryRead o.Out, o.Normalise with
+        | Some _, false ->
+            fail
+                $"--resume: {o.Out} was trained on normalised data ({Normalising.FileName}); a resumed run keeps its normalisation: omit --no-normalise."
+        | None, true ->
+            printfn
+                "Note: %s has no %s: it was trained on the data as given, and resumes so."
+                o.Out
+                Normalising.FileName
+
+            None
+        | n, _ -> n
+    elif not o.Normalise || Array2D.length1 train = 0 then
+        None
+    elif cfg.Loss <> LossKind.MSE then
+        printfn
+            "Note: loss_type %A takes the data on its own scale: not normalised (z-scores would leave the loss's data domain)."
+            cfg.Loss
+
+        None
+    else
+        Data.checkDomain cfg o.DataPath train
+        Some(Series.fitZScore train)
+
+/// The training and validation windows of the parts of `series` (`--data`), normalised by `norm`,
+/// and, with `--states`, the labels of the validation steps.
+let private inputsOf
+    (o: TrainOptions)
+    (cfg: Config)
+    (series: float[,])
+    (parts: Parts)
+    (norm: Normalisation option)
+    : TrainInputs =
+    let normalised what =
+        match norm with
+        | Some n -> Normalising.apply what n
+        | None -> id
+
+    let trainSeries = parts.Train |> normalised o.DataPath
+
+    let validSeries =
+        parts.Valid |> Option.map (normalised (defaultArg o.ValData o.DataPath))
+
     let trainWindows = windowsOf o.DataPath cfg cfg.Overlap trainSeries
 
     let validWindows =
@@ -364,7 +458,7 @@ let private inputsOf (o: TrainOptions) (cfg: Config) (series: float[,]) : TrainI
                     o.ValData
                     o.DataPath
                     (Array2D.length1 series)
-                    o.Fraction
+                    parts.ValidStart
                     (validSeries |> Option.map Array2D.length1 |> Option.defaultValue 0)
                     (Array3D.length1 v * cfg.SequenceLength)
 
@@ -430,6 +524,28 @@ let private startOf
         }
 
     options, state
+
+/// The test tail `--test-fraction` holds out, in the output folder.
+[<Literal>]
+let TestFile = "test.npy"
+
+/// The `--states` rows of the test tail, in the output folder (when `--states` has a row per step
+/// of `--data`).
+[<Literal>]
+let TestStatesFile = "test_states.npy"
+
+/// Writes the test tail (`TestFile`, the data as given: `tidhy eval` normalises it) and, when
+/// `--states` has one row per step of `--data`, its states (`TestStatesFile`).
+let private writeTest (o: TrainOptions) (parts: Parts) =
+    parts.Test
+    |> Option.iter (fun test ->
+        Data.save (Path.Combine(o.Out, TestFile)) test
+
+        match o.StatesPath, o.ValData with
+        | Some path, None ->
+            let states = loadStates path
+            Data.save (Path.Combine(o.Out, TestStatesFile)) states[parts.TestStart .., *]
+        | _ -> ())
 
 /// The line that starts training: the data, its windows, the epochs and the output folder.
 let private printStart (o: TrainOptions) (cfg: Config) (inputs: TrainInputs) (state: TrainState) (options: FitOptions) =
@@ -545,13 +661,33 @@ let run (args: ParseResults<TrainArgs>) =
     let series = loadSeries o.DataPath
     let stored = storedCheckpoint o last
     let cfg = configOf o last stored (Array2D.length2 series)
-    let inputs = inputsOf o cfg series
+    let parts = partsOf o series
+    let norm = normalisationOf o cfg stored.IsSome parts.Train
+    let inputs = inputsOf o cfg series parts norm
+
+    if norm.IsNone && cfg.Loss = LossKind.MSE then
+        Normalising.scaleWarning $"the training data ({o.DataPath})" parts.Train
+        |> Option.iter (eprintfn "%s")
+
     let options, state = startOf o cfg last stored inputs
     // The replaced run is set aside until the new one has written its first checkpoint, and put
     // back if it fails before.
     setAside o.Out replaced
     Report.writeAtomic (Path.Combine(o.Out, "config.json")) (ConfigJson.toJson cfg + "\n")
+
+    if stored.IsNone then
+        norm |> Option.iter (Normalising.write o.Out)
+        writeTest o parts
+
     printStart o cfg inputs state options
+
+    norm
+    |> Option.iter (fun _ ->
+        printfn
+            "Normalised: each feature z-scored with the mean and standard deviation of the %d training steps (%s; tidhy eval applies it)."
+            (Array2D.length1 parts.Train)
+            (Path.Combine(o.Out, Normalising.FileName)))
+
     use cts = new CancellationTokenSource()
     use signals = new StopSignals(cts)
     let res = whileReplacing o.Out replaced (fit o cfg inputs state options cts.Token)
@@ -559,8 +695,31 @@ let run (args: ParseResults<TrainArgs>) =
     writeResults o cfg inputs options s
     selectionLine s |> Option.iter (printfn "%s")
 
+    parts.Test
+    |> Option.iter (fun test ->
+        let states =
+            if File.Exists(Path.Combine(o.Out, TestStatesFile)) then
+                $" --states {Path.Combine(o.Out, TestStatesFile)}"
+            else
+                ""
+
+        printfn
+            "Test: the last %d steps of %s are held out in %s; evaluate on them with: tidhy eval --model %s --data %s%s --out %s"
+            (Array2D.length1 test)
+            o.DataPath
+            (Path.Combine(o.Out, TestFile))
+            last
+            (Path.Combine(o.Out, TestFile))
+            states
+            (Path.TrimEndingDirectorySeparator o.Out + "-test"))
+
     if res.Cancelled then
-        printfn "Stopped at epoch %d, batch %d; checkpoint %s. Resume with --resume." s.Epoch s.Batch last
+        printfn
+            "Stopped in epoch %d after %d of its batches; checkpoint %s. Resume with --resume."
+            (s.Epoch + 1)
+            s.Batch
+            last
+
         signals.ExitCode
     else
         printfn "Done: %d epochs; best parameters in %s." s.Epoch (Path.Combine(o.Out, "model.json"))

@@ -114,9 +114,10 @@ let ``SIGTERM stops training after the batch, saves the checkpoint and exits 143
     signal "TERM" p.Id
     let code, stdout, err = finish 60 (p, o, e)
     Assert.True((code = 143), $"exit {code}: {stdout} {err}")
-    Assert.Contains("Stopped at epoch", stdout)
+    Assert.Contains("Stopped in epoch", stdout)
     let stored = Checkpoint.read (Path.Combine(out, "last.tidhy.json"))
-    Assert.Contains($"Stopped at epoch {stored.State.Epoch}, batch {stored.State.Batch};", stdout)
+    // The epoch it stopped in counted from 1 (State.Epoch counts the completed ones).
+    Assert.Contains($"Stopped in epoch {stored.State.Epoch + 1} after {stored.State.Batch} of its batches;", stdout)
     Assert.Empty(tempFiles out)
 
 [<Fact>]
@@ -130,7 +131,7 @@ let ``SIGTERM stops the demo's training after the batch; it still measures and r
     let code, stdout, err = finish 600 (p, o, e)
     Assert.True((code = 143), $"exit {code}: {stdout} {err}")
     let stored = Checkpoint.read (Path.Combine(out, "last.tidhy.json"))
-    Assert.Contains($"Stopped at epoch {stored.State.Epoch}, batch {stored.State.Batch}", stdout)
+    Assert.Contains($"Stopped in epoch {stored.State.Epoch + 1} after {stored.State.Batch} of its batches", stdout)
     Assert.Contains("Decoding the state (8 classes)", stdout)
     Assert.True(File.Exists(Path.Combine(out, "index.html")), "no report")
     Assert.True(File.Exists(Path.Combine(out, "model.json")), "no model")

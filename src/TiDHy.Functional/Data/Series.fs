@@ -67,25 +67,27 @@ module Series =
 
         if time < length then 0 else (time - length) / stride + 1
 
-    let private strideOf (length: int) (overlap: int) =
-        if overlap < 0 || overlap >= length then
-            invalidArg (nameof overlap) $"overlap: expected in [0, length = {length}), got {overlap}."
+    let private strideOf (length: int) (shared: int) =
+        if shared < 0 || shared >= length then
+            invalidArg
+                (nameof shared)
+                $"shared: expected a count of shared steps in [0, length = {length}), got {shared} (for the configuration's overlap, a stride, use windowsStrided)."
 
-        length - overlap
+        length - shared
 
-    let windowCount (length: int) (overlap: int) (time: int) =
+    let windowCount (length: int) (shared: int) (time: int) =
         if length < 1 then
             invalidArg (nameof length) $"length: expected >= 1, got {length}."
 
-        windowCountStrided length (strideOf length overlap) time
+        windowCountStrided length (strideOf length shared) time
 
-    let droppedSteps (length: int) (overlap: int) (time: int) =
-        let n = windowCount length overlap time
+    let droppedSteps (length: int) (shared: int) (time: int) =
+        let n = windowCount length shared time
 
         if n = 0 then
             time
         else
-            time - ((n - 1) * (length - overlap) + length)
+            time - ((n - 1) * (length - shared) + length)
 
     let internal windowsSizeError (length: int) (stride: int) (time: int) (features: int) (budget: int64) =
         let count = windowCountStrided length stride time
@@ -101,7 +103,7 @@ module Series =
             $"{count} windows of {length} steps ({stride} apart) x {features} features of a {time}-step series"
 
         let hint =
-            "use a larger step between windows (a smaller overlap), shorter windows or a shorter series"
+            "use a larger step between window starts (the configuration's overlap), shorter windows or a shorter series"
 
         if entries > int64 Array.MaxLength then
             Some $"{what} hold {entries} values, more than a .NET array holds ({Array.MaxLength}); {hint}"
@@ -130,11 +132,11 @@ module Series =
 
         Array3D.init count length d (fun w t j -> series[w * stride + t, j])
 
-    let windows (length: int) (overlap: int) (series: float[,]) =
+    let windows (length: int) (shared: int) (series: float[,]) =
         if length < 1 then
             invalidArg (nameof length) $"length: expected >= 1, got {length}."
 
-        windowsStrided length (strideOf length overlap) series
+        windowsStrided length (strideOf length shared) series
 
     let private rows (series: float[,]) (start: int) (count: int) =
         Array2D.init count (Array2D.length2 series) (fun i j -> series[start + i, j])

@@ -45,14 +45,16 @@ module Series =
     /// `(time − length) / stride + 1` when `time >= length`, else 0.
     val windowCountStrided: length: int -> stride: int -> time: int -> int
 
-    /// The number of windows `windows length overlap` cuts from `time` steps: consecutive windows
-    /// start `length − overlap` apart; 0 when `time < length`.
-    val windowCount: length: int -> overlap: int -> time: int -> int
+    /// The number of windows `windows length shared` cuts from `time` steps: consecutive windows
+    /// share `shared` steps and start `length − shared` apart; 0 when `time < length`. `shared` is not
+    /// `Config.Overlap` (a stride): count training's windows with `windowCountStrided length
+    /// cfg.Overlap time`.
+    val windowCount: length: int -> shared: int -> time: int -> int
 
-    /// The time steps at the end of a `time`-step series that no window of `windows length overlap`
+    /// The time steps at the end of a `time`-step series that no window of `windows length shared`
     /// covers (the dropped tail): `time − (start of the last window + length)`, or `time` when no
-    /// window fits.
-    val droppedSteps: length: int -> overlap: int -> time: int -> int
+    /// window fits. `shared` is not `Config.Overlap` (see `windows`).
+    val droppedSteps: length: int -> shared: int -> time: int -> int
 
     /// Why the windows `[count; length; features]` of `windowsStrided length stride` on a series of
     /// `time` steps and `features` features cannot be allocated within `budget` bytes, or `None`:
@@ -63,6 +65,8 @@ module Series =
 
     /// Windows `[count; length; features]` of `series` `[time; features]`, window `w` holding steps
     /// `w·stride … w·stride + length − 1`, with `count = windowCountStrided length stride time`.
+    /// Training's windows: `windowsStrided cfg.SequenceLength cfg.Overlap series` (`Config.Overlap` is
+    /// this stride).
     /// Steps after the last complete window are not in any window (`time − (count − 1)·stride −
     /// length` of them). Upstream's `stack_data(inputs, L, overlap=s)` uses `s` as this stride (its
     /// loop `while len(inputs) > L` also omits a final window that ends exactly on the last step;
@@ -71,12 +75,17 @@ module Series =
     /// than a .NET array or take more than half the available memory (`windowsSizeError`).
     val windowsStrided: length: int -> stride: int -> series: float[,] -> float[,,]
 
-    /// Windows `[count; length; features]` of `series` `[time; features]`: consecutive windows start
-    /// `length − overlap` apart and share `overlap` steps (`Config.Overlap`), `count = windowCount
-    /// length overlap time`. A tail that does not fill a window is dropped: `droppedSteps length
-    /// overlap time` tells how many steps, so callers can report or avoid it. Raises an
-    /// ArgumentException for `length < 1`, `overlap` outside `[0, length)`, or `time < length`.
-    val windows: length: int -> overlap: int -> series: float[,] -> float[,,]
+    /// Windows `[count; length; features]` of `series` `[time; features]`: consecutive windows share
+    /// `shared` steps and start `length − shared` apart, `count = windowCount length shared time`;
+    /// the same windows as `windowsStrided length (length − shared) series`.
+    /// `shared` is NOT `Config.Overlap`: the configuration's `overlap` (upstream's name) is the
+    /// stride between window starts, and training's windows are `windowsStrided cfg.SequenceLength
+    /// cfg.Overlap series` (as `tidhy train` cuts them); passing `cfg.Overlap` here would give
+    /// windows `sequence_length − overlap` apart instead.
+    /// A tail that does not fill a window is dropped: `droppedSteps length shared time` tells how
+    /// many steps, so callers can report or avoid it. Raises an ArgumentException for `length < 1`,
+    /// `shared` outside `[0, length)`, or `time < length`.
+    val windows: length: int -> shared: int -> series: float[,] -> float[,,]
 
     /// Cuts `series` `[time; features]` into consecutive parts of `train`, `val` and `test` steps;
     /// the lengths must be non-negative and sum to `time` exactly, so that nothing is dropped.

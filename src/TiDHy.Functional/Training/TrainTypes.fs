@@ -55,7 +55,8 @@ module EpochLosses =
 /// One epoch of the metrics history.
 type EpochRecord =
     {
-        /// The epoch, from 0.
+        /// The epoch, counted from 0 (the first epoch is 0); printed and written to metrics.csv as
+        /// `Epoch + 1`.
         Epoch: int
         /// Mean training losses over the epoch's batches.
         Train: EpochLosses
@@ -77,7 +78,9 @@ type BestModel =
     {
         /// The parameters at the end of `Epoch`.
         Params: Params
-        /// The epoch they are from.
+        /// The epoch they are from, counted from 0 as `EpochRecord.Epoch` (the `History` entry with the
+        /// same `Epoch`); people see `Epoch + 1`, as the progress lines, `tidhy train`'s "Selected epoch
+        /// N" and metrics.csv's `epoch` column count.
         Epoch: int
         /// The score that made them best: the validation objective, or the epoch's mean training
         /// total when there is no validation data (criterion `BestModel.LossCriterion`, lower is

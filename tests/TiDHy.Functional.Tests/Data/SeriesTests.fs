@@ -64,17 +64,43 @@ let ``Strided windows reproduce upstream's stacking with its overlap as the stri
     Assert.Equal(Series.windowCount 4 1 11, Series.windowCountStrided 4 3 11)
 
 [<Fact>]
+let ``windows takes the shared steps, not Config.Overlap: the configuration's overlap is windowsStrided's stride`` () =
+    let series = ramp 40 1
+    // windows L s = windowsStrided L (L − s): windows share s steps.
+    Assert.Equal<float[,,]>(Series.windowsStrided 10 7 series, Series.windows 10 3 series)
+    Assert.Equal(Series.windowCountStrided 10 7 40, Series.windowCount 10 3 40)
+    // The configuration's overlap is the step between window starts (upstream's stack_data).
+    let cfg =
+        { Config.defaults 1 with
+            SequenceLength = 10
+            Overlap = 3
+        }
+
+    let overlap = ConfigOptions.all |> List.find (fun o -> o.Key = "overlap")
+    Assert.Equal("Overlap", overlap.Property)
+    Assert.Contains("the step between the starts of consecutive training windows", overlap.Doc)
+    let training = Series.windowsStrided cfg.SequenceLength cfg.Overlap series
+    // Starts 0, 3, 6, …, 30: 11 windows.
+    Assert.Equal(11, Array3D.length1 training)
+    Assert.Equal<float[]>([| for w in 0..10 -> float (100 * 3 * w) |], training[*, 0, 0])
+    // The trap: windows with cfg.Overlap starts windows 7 apart (0, 7, …, 28: 5 windows), not
+    // training's.
+    let trap = Series.windows cfg.SequenceLength cfg.Overlap series
+    Assert.Equal(5, Array3D.length1 trap)
+    Assert.Equal(700.0, trap[1, 0, 0])
+
+[<Fact>]
 let ``Bad window arguments are rejected with their names and values`` () =
     let s = ramp 10 2
     let e1 = Assert.Throws<ArgumentException>(fun () -> Series.windows 5 5 s |> ignore)
-    Assert.Contains("overlap", e1.Message)
+    Assert.Contains("shared", e1.Message)
     Assert.Contains("got 5", e1.Message)
     let e2 = Assert.Throws<ArgumentException>(fun () -> Series.windows 0 0 s |> ignore)
     Assert.Contains("length", e2.Message)
     let e3 = Assert.Throws<ArgumentException>(fun () -> Series.windows 11 1 s |> ignore)
     Assert.Contains("10 time steps", e3.Message)
     let e4 = Assert.Throws<ArgumentException>(fun () -> Series.windows 3 -1 s |> ignore)
-    Assert.Contains("overlap", e4.Message)
+    Assert.Contains("shared", e4.Message)
 
 [<Fact>]
 let ``Splits by length are consecutive and must cover the series exactly`` () =
