@@ -11,9 +11,12 @@ out=${1:-$(mktemp -d)}
 
 # 1. Train. The last 15% of the series is held out as a test series (test.npy, test_states.npy),
 #    the 15% before it validates; every feature is z-scored with the training part's statistics
-#    (the default); the epoch kept is the one whose R2_hat best decodes the validation states.
+#    (the default); the epoch kept is the one whose R2_hat best decodes the validation states. The
+#    recovery preset slows the hypernetwork, decoder and dynamics learning rates (docs/SWEEP.md):
+#    with the defaults this small model's loss explodes by epoch 6, and train says so.
 tidhy train --data data/series.csv --states data/states.csv --config data/config.json \
-  --test-fraction 0.15 --val-fraction 0.15 --epochs 6 --select r2 --monitor-every 2 --out "$out/run"
+  --preset recovery --test-fraction 0.15 --val-fraction 0.15 --epochs 6 --select r2 \
+  --monitor-every 2 --out "$out/run"
 
 # 2. Evaluate the selected model once on the held-out test series: the decoding table (held-out
 #    blocks first, beside the raw input, its delay embedding, the untrained model and an ARHMM)

@@ -39,7 +39,7 @@ type EvalArgs =
             | Carry ->
                 "with --window: carry the latents from each window to the next (the stateful carry): the same numbers as the default continuous pass, computed window by window."
             | Backend _ ->
-                "the engine, named as the configuration's backend key names it: Reference, Fused or FusedFloat32; core (default: the configuration's own); or torch (in tidhy-torch only; README, \"Torch backend\")."
+                "the engine, named as the configuration's backend key names it: Reference, Fused or FusedFloat32; core (default: the configuration's own); or torch (in tidhy-torch only; docs/BACKENDS.md)."
             | Device _ -> "with --backend torch: cpu (default), cuda or cuda:N."
             | Batch_Size _ ->
                 "the training batch size, >= 1 (default 16, train's default): windows per inference batch with --window; with upstream's batch_scaling BatchMean, a continuous pass infers as in batches of this size."

@@ -38,11 +38,11 @@ type TrainArgs =
             | No_Normalise ->
                 "train on the data as given. By default (with loss_type MSE) each feature is z-scored with the mean and standard deviation of the training split only, stored in the output folder's normalisation.json, which --resume and tidhy eval (on a model of this folder) apply; without it a warning names a feature far from unit scale (|mean| > 10·std, or std outside [0.01, 100])."
             | Test_Fraction _ ->
-                "fraction of --data held out at its end as a test series, in [0, 1) (default 0: none): never trained or validated on, written to the output folder as test.npy (and test_states.npy with --states, when they are rows of --data); the validation is then the part before it. Evaluate on it with tidhy eval --model OUT/last.tidhy.json --data OUT/test.npy."
+                "fraction of --data held out at its end as a test series, in [0, 1) (default 0: none): never trained or validated on, written to the output folder as test.npy (and test_states.npy with --states, when they are rows of --data); the validation is then the part before it. Evaluate the selected model on it with tidhy eval --model OUT/best.tidhy.json --data OUT/test.npy."
             | Data _ ->
                 "training series [time × features]: .csv (header optional), .npy, .npz or .h5 (file.h5:/path/to/dataset)."
             | Config _ ->
-                "configuration JSON with MODEL.md's names; missing keys take the defaults, input_dim comes from the data."
+                "configuration JSON with upstream's option names (docs/MODEL.md, docs/CLI.md); missing keys take the defaults, input_dim comes from the data."
             | Preset _ ->
                 "set the options of a named preset (recovery: see docs/SWEEP.md) on the configuration (--config or the defaults)."
             | Out _ ->
@@ -63,7 +63,7 @@ type TrainArgs =
                 "continue from the output folder's last.tidhy.json (same data, batch size and seed; its configuration unless --config is given)."
             | Force -> "replace the run files an earlier run left in the output folder and start afresh."
             | Backend _ ->
-                "the engine, named as the configuration's backend key names it: Reference, Fused or FusedFloat32; core (default: the configuration's own); or torch (in tidhy-torch only; README, \"Torch backend\")."
+                "the engine, named as the configuration's backend key names it: Reference, Fused or FusedFloat32; core (default: the configuration's own); or torch (in tidhy-torch only; docs/BACKENDS.md)."
             | Device _ -> "with --backend torch: cpu (default), cuda or cuda:N."
 
 let private summaryOf (cfg: Config) (state: TrainState) =
@@ -708,7 +708,7 @@ let run (args: ParseResults<TrainArgs>) =
             (Array2D.length1 test)
             o.DataPath
             (Path.Combine(o.Out, TestFile))
-            last
+            (Path.Combine(o.Out, Train.BestCheckpoint))
             (Path.Combine(o.Out, TestFile))
             states
             (Path.TrimEndingDirectorySeparator o.Out + "-test"))

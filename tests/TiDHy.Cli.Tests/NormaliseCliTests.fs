@@ -355,7 +355,7 @@ let ``--test-fraction holds out the tail of --data (and of --states) in the run 
     Assert.Equal(mean, n.Offset[0], 1e-9)
 
     // train prints the eval command for the test tail; it runs.
-    let model = Path.Combine(out, "last.tidhy.json")
+    let model = Path.Combine(out, "best.tidhy.json")
     let testPath = Path.Combine(out, "test.npy")
     let testStates = Path.Combine(out, "test_states.npy")
 
