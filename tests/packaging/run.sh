@@ -4,7 +4,8 @@
 # packages) through examples/nuget.config (the feed's path put in) and with a NuGet cache of its own,
 # so that no stale copy of these packages is ever tested:
 #   1. F# Interactive with `#r "nuget: TiDHy.Functional"` fits a small model, and the printers of
-#      `Fsi.install fsi` show a TrainState and a float[,,] in a few lines;
+#      `Fsi.install fsi` show a TrainState and a float[,,] in a few lines; with `#r "nuget:
+#      TiDHy.Plots"` it draws the loss curves of that fit (no warning but FSharp.Core's NU1605);
 #   2. a C# app with a PackageReference to TiDHy.CSharp declares its own [TiDHyKernel], which is
 #      generated and chosen for the configuration it matches; built without AllowUnsafeBlocks it
 #      fails with TIDHY006 alone (no CS0227);
@@ -33,8 +34,8 @@ feed="$work/feed"
 version=$(sed -n 's:.*<Version>\(.*\)</Version>.*:\1:p' "$root/Directory.Build.props")
 echo "== dotnet pack src.slnf (version $version) into $feed"
 dotnet pack "$root/src.slnf" -c Release -o "$feed" --nologo -v quiet ${mirror:+"-p:RestoreAdditionalProjectSources=$mirror"}
-ls "$feed"
-for id in TiDHy.Kernels TiDHy.Functional TiDHy.CSharp TiDHy.Torch tidhy tidhy-torch; do
+ls -sh "$feed"
+for id in TiDHy.Kernels TiDHy.Functional TiDHy.CSharp TiDHy.Plots TiDHy.Torch tidhy tidhy-torch; do
   test -f "$feed/$id.$version.nupkg" || { echo "missing package $id.$version.nupkg" >&2; exit 1; }
 done
 # Packing restored no test-only package (the cache is this run's own, so it holds what the pack restored).
@@ -56,6 +57,13 @@ if grep -qi 'id="libtorch\|id="TorchSharp-' "$work/torch.nuspec"; then
   grep -i 'dependency' "$work/torch.nuspec" >&2
   exit 1
 fi
+
+# TiDHy.Plots depends on Plotly.NET 6 and on the FSharp.Core that Plotly.NET 6 needs (10.1.403 or newer):
+# an F# project whose SDK references an older FSharp.Core (10.1.401 in SDK 10.0.401) gets NU1605 unless
+# it references FSharp.Core 10.1.403 itself.
+unzip -p "$feed/TiDHy.Plots.$version.nupkg" TiDHy.Plots.nuspec > "$work/plots.nuspec"
+grep -q 'id="FSharp.Core" version="10.1.403"' "$work/plots.nuspec" && grep -q 'id="Plotly.NET" version="6.0.0"' "$work/plots.nuspec" ||
+  { cat "$work/plots.nuspec"; echo "TiDHy.Plots does not depend on Plotly.NET 6.0.0 and FSharp.Core 10.1.403" >&2; exit 1; }
 
 # examples/nuget.config with this feed's path, and the mirror (when there is one) as a second source
 # for every package but TiDHy's.
@@ -92,15 +100,27 @@ let X = Array3D.init 8 12 3 (fun w t d -> sin (0.3 * float (w * 12 + t) + float 
 let fit = Train.fit cfg { Train.defaultFitOptions cfg with BatchSize = 4; Epochs = 2; Progress = Train.consoleProgress } X None (Train.init cfg (Random.key 1));;
 fit.State;;
 if fit.State.Epoch <> 2 then exit 1;;
+#r "nuget: TiDHy.Plots, $version";;
+open TiDHy.Cli;;
+let html = Plots.losses fit.State.History |> Plots.fragment;;
+printfn "loss chart: %d characters, L_hat curve %b" html.Length (html.Contains "L_hat (reconstruction)");;
 #quit;;
 FSX
 cat "$work/fsi/out.txt"
 grep -q "^epoch 2/2: train " "$work/fsi/out.txt"
 grep -q "float\[8; 12; 3\]  min " "$work/fsi/out.txt"
 grep -q "TrainState: 2 epochs and 0 batches done" "$work/fsi/out.txt"
+grep -q "loss chart: [0-9]* characters, L_hat curve true" "$work/fsi/out.txt" || { echo "no loss chart" >&2; exit 1; }
+# No warning but NU1605 on FSharp.Core: Plotly.NET 6 (so TiDHy.Plots) needs FSharp.Core 10.1.403,
+# newer than the one F# Interactive references (10.1.401 in SDK 10.0.401); it runs with its own.
+if grep -i "warning" "$work/fsi/out.txt" | grep -v "warning NU1605: .*FSharp.Core"; then
+  echo "F# Interactive printed the warnings above" >&2
+  exit 1
+fi
 if grep -q "rank=3" "$work/fsi/out.txt"; then echo "a float[,,] printed as rank=3" >&2; exit 1; fi
 same_as_feed TiDHy.Functional
 same_as_feed TiDHy.Kernels
+same_as_feed TiDHy.Plots
 
 echo "== 2. C# app: PackageReference TiDHy.CSharp $version, its own [TiDHyKernel]"
 cp -r "$here/CSharpConsumer" "$work/csharp"
@@ -127,7 +147,7 @@ if dotnet build "$work/csharp-no-unsafe/CSharpConsumer.csproj" -c Release -p:TiD
   echo "the build without AllowUnsafeBlocks succeeded" >&2
   exit 1
 fi
-grep -q "error TIDHY006: .*<AllowUnsafeBlocks>true</AllowUnsafeBlocks>" "$work/csharp-no-unsafe.txt" ||
+grep -m1 "error TIDHY006: .*<AllowUnsafeBlocks>true</AllowUnsafeBlocks>" "$work/csharp-no-unsafe.txt" ||
   { cat "$work/csharp-no-unsafe.txt"; echo "no TIDHY006 error" >&2; exit 1; }
 if grep -E "error (CS0227|CS[0-9]+)" "$work/csharp-no-unsafe.txt"; then
   echo "the build without AllowUnsafeBlocks reported compiler errors besides TIDHY006" >&2
