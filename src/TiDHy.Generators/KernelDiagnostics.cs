@@ -33,6 +33,11 @@ internal static class KernelDiagnostics
         "Kernel '{0}' fixes H2 = {1} but its r2 decoder is Off",
         Category, DiagnosticSeverity.Error, isEnabledByDefault: true);
 
+    public static readonly DiagnosticDescriptor UnsafeNotAllowed = new(
+        "TIDHY006", "Kernel declaration needs AllowUnsafeBlocks",
+        "The kernel '{0}' is generated with pointers: add <AllowUnsafeBlocks>true</AllowUnsafeBlocks> to a PropertyGroup of the project file (no kernel is generated until then)",
+        Category, DiagnosticSeverity.Error, isEnabledByDefault: true);
+
     public static DiagnosticDescriptor ById(string id) => id switch
     {
         "TIDHY001" => NotStaticPartial,
@@ -40,6 +45,7 @@ internal static class KernelDiagnostics
         "TIDHY003" => BadSize,
         "TIDHY004" => BadOption,
         "TIDHY005" => UnusedSize,
+        "TIDHY006" => UnsafeNotAllowed,
         _ => throw new ArgumentOutOfRangeException(nameof(id), id, "unknown diagnostic id"),
     };
 }

@@ -74,6 +74,10 @@ internal static class KernelParser
 
         string? ns = symbol.ContainingNamespace is { IsGlobalNamespace: false } n ? n.ToDisplayString() : null;
         KernelSpec? spec = diags.Count > 0 ? null : new KernelSpec(ns, name, options, sizes);
-        return new ParseResult(spec, new EquatableArray<DiagnosticInfo>(diags.ToImmutable()));
+        // At the attribute ([TiDHyKernel]), or the class name when the attribute has no syntax here.
+        var attribute = ctx.Attributes.Length > 0 ? ctx.Attributes[0].ApplicationSyntaxReference?.GetSyntax(ct).GetLocation() : null;
+        var unsafeNotAllowed = new DiagnosticInfo(
+            KernelDiagnostics.UnsafeNotAllowed.Id, new EquatableArray<string>(ImmutableArray.Create(name)), LocationInfo.From(attribute) ?? location);
+        return new ParseResult(spec, new EquatableArray<DiagnosticInfo>(diags.ToImmutable()), unsafeNotAllowed);
     }
 }

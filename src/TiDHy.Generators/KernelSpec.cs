@@ -34,5 +34,8 @@ internal sealed record DiagnosticInfo(string Id, EquatableArray<string> Argument
     }
 }
 
-/// <summary>The parse of one declaration: a spec when valid, and its diagnostics.</summary>
-internal sealed record ParseResult(KernelSpec? Spec, EquatableArray<DiagnosticInfo> Diagnostics);
+/// <summary>
+/// The parse of one declaration: a spec when valid, and its diagnostics; <paramref name="UnsafeNotAllowed"/> is the
+/// diagnostic to report, at the attribute, when the compilation does not allow unsafe code.
+/// </summary>
+internal sealed record ParseResult(KernelSpec? Spec, EquatableArray<DiagnosticInfo> Diagnostics, DiagnosticInfo UnsafeNotAllowed);

@@ -46,12 +46,14 @@ public sealed class GeneratorTests
             .ToImmutableArray();
     });
 
-    private static CSharpCompilation Compile(params string[] sources) =>
+    private static CSharpCompilation Compile(params string[] sources) => Compile(allowUnsafe: true, sources);
+
+    private static CSharpCompilation Compile(bool allowUnsafe, params string[] sources) =>
         CSharpCompilation.Create(
             "GeneratorTestAssembly",
             sources.Select(s => CSharpSyntaxTree.ParseText(s, new CSharpParseOptions(LanguageVersion.Latest))),
             References.Value,
-            new CSharpCompilationOptions(OutputKind.DynamicallyLinkedLibrary, allowUnsafe: true, nullableContextOptions: NullableContextOptions.Enable));
+            new CSharpCompilationOptions(OutputKind.DynamicallyLinkedLibrary, allowUnsafe: allowUnsafe, nullableContextOptions: NullableContextOptions.Enable));
 
     private static GeneratorDriver Driver() =>
         CSharpGeneratorDriver.Create(
@@ -125,6 +127,48 @@ public sealed class GeneratorTests
         var driver = Driver().RunGenerators(Compile(source));
         var result = driver.GetRunResult();
         Assert.Contains(result.Diagnostics, d => d.Id == id && d.Severity == DiagnosticSeverity.Error);
+        Assert.Empty(result.GeneratedTrees);
+    }
+
+    [Theory]
+    [MemberData(nameof(DeclarationNames))]
+    public void Without_unsafe_code_a_declaration_reports_TIDHY006_at_its_attribute_and_the_compilation_no_CS0227(string name)
+    {
+        var source = Declarations.Single(d => d.Name == name).Source;
+        var driver = Driver().RunGeneratorsAndUpdateCompilation(Compile(allowUnsafe: false, source), out var output, out var diagnostics);
+
+        var d = Assert.Single(diagnostics);
+        Assert.Equal("TIDHY006", d.Id);
+        Assert.Equal(DiagnosticSeverity.Error, d.Severity);
+        Assert.Contains("<AllowUnsafeBlocks>true</AllowUnsafeBlocks>", d.GetMessage(System.Globalization.CultureInfo.InvariantCulture));
+        // At the attribute: the line of "[TiDHyKernel", on the column where its name starts.
+        var lines = source.Replace("\r\n", "\n").Split('\n');
+        int line = Array.FindIndex(lines, l => l.StartsWith("[TiDHyKernel", StringComparison.Ordinal));
+        Assert.Equal(line, d.Location.GetLineSpan().StartLinePosition.Line);
+        Assert.Equal(1, d.Location.GetLineSpan().StartLinePosition.Character);
+
+        Assert.Empty(driver.GetRunResult().GeneratedTrees);
+        // The user's own code compiles: no error but the generator's (no CS0227 from generated pointers).
+        var compiled = output.GetDiagnostics().Where(e => e.Severity >= DiagnosticSeverity.Warning).ToArray();
+        Assert.True(compiled.Length == 0, string.Join("\n", compiled.Take(10).Select(e => e.ToString())));
+    }
+
+    [Fact]
+    public void With_unsafe_code_no_declaration_reports_TIDHY006_and_every_kernel_is_generated()
+    {
+        var driver = Driver().RunGeneratorsAndUpdateCompilation(Compile(allowUnsafe: true, Declarations.Select(d => d.Source).ToArray()), out var output, out var diagnostics);
+        Assert.DoesNotContain(diagnostics, d => d.Id == "TIDHY006");
+        Assert.DoesNotContain(output.GetDiagnostics(), d => d.Id is "TIDHY006" or "CS0227");
+        // One file per kernel and the registration.
+        Assert.Equal(Declarations.Length + 1, driver.GetRunResult().GeneratedTrees.Length);
+    }
+
+    [Fact]
+    public void Without_unsafe_code_an_invalid_declaration_reports_both_its_diagnostic_and_TIDHY006()
+    {
+        const string source = "using TiDHy.Kernels;\nnamespace Sample;\n[TiDHyKernel(D = -3)] public static partial class K { }";
+        var result = Driver().RunGenerators(Compile(allowUnsafe: false, source)).GetRunResult();
+        Assert.Equal(["TIDHY003", "TIDHY006"], result.Diagnostics.Select(d => d.Id).OrderBy(x => x, StringComparer.Ordinal));
         Assert.Empty(result.GeneratedTrees);
     }
 
