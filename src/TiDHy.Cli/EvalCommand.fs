@@ -142,7 +142,17 @@ let runWith (stop: CancellationToken) (stopCode: unit -> int) (written: string -
                 (Path.Combine(Path.GetDirectoryName modelPath, Normalising.FileName))
 
             Normalising.apply dataPath n series
-        | None -> series
+        | None ->
+            // A model trained on normalised data whose checkpoint was moved without its
+            // normalisation.json would see the raw data here: say so when the data is far from
+            // unit scale.
+            Normalising.scaleWarning
+                dataPath
+                $"the folder of {modelPath} has no {Normalising.FileName}: if the model was trained on normalised data, put that file from its run folder beside the checkpoint, else eval sees another scale than training did."
+                series
+            |> Option.iter (eprintfn "%s")
+
+            series
 
     let cfg = Backends.configure backend cfg
 

@@ -121,12 +121,12 @@ let MaxMeanInStds = 10.0
 let private invariant (v: float) =
     v.ToString("G4", CultureInfo.InvariantCulture)
 
-/// The one-line warning for a series `[time; features]` that trains without normalisation while far
-/// from unit scale, or None: a feature is far when its standard deviation (population) lies outside
+/// The one-line warning for a series `[time; features]` that is used without normalisation while far
+/// from unit scale, or None; `advice` ends the line (what to do about it): a feature is far when its standard deviation (population) lies outside
 /// [`MinStd`, `MaxStd`] or its mean is more than `MaxMeanInStds` standard deviations from zero. The
 /// line names the worst feature (counted from 1): the one farthest, in orders of magnitude, from a
 /// standard deviation of 1 and a mean within `MaxMeanInStds` of them.
-let scaleWarning (what: string) (series: float[,]) : string option =
+let scaleWarning (what: string) (advice: string) (series: float[,]) : string option =
     if Array2D.length1 series = 0 || Array2D.length2 series = 0 then
         None
     else
@@ -167,6 +167,6 @@ let scaleWarning (what: string) (series: float[,]) : string option =
 
         if far > 0.0 then
             Some
-                $"Warning: {what} is far from unit scale and is not normalised: feature {j + 1} has mean {invariant mean} and standard deviation {invariant std} (thresholds: |mean| > {MaxMeanInStds}·std, or std outside [{MinStd}, {MaxStd}]); the model's learning rates and priors assume unit scale; train without --no-normalise to z-score it."
+                $"Warning: {what} is far from unit scale and is not normalised: feature {j + 1} has mean {invariant mean} and standard deviation {invariant std} (thresholds: |mean| > {MaxMeanInStds}·std, or std outside [{MinStd}, {MaxStd}]); {advice}"
         else
             None

@@ -666,7 +666,10 @@ let run (args: ParseResults<TrainArgs>) =
     let inputs = inputsOf o cfg series parts norm
 
     if norm.IsNone && cfg.Loss = LossKind.MSE then
-        Normalising.scaleWarning $"the training data ({o.DataPath})" parts.Train
+        Normalising.scaleWarning
+            $"the training data ({o.DataPath})"
+            "the model's learning rates and priors assume unit scale; train without --no-normalise to z-score it."
+            parts.Train
         |> Option.iter (eprintfn "%s")
 
     let options, state = startOf o cfg last stored inputs

@@ -204,7 +204,7 @@ let ``eval applies the run's stored normalisation; a run folder without one eval
     let zPath = writeMapped dir "z.csv" z (fun _ x -> x)
     let ev2 = Path.Combine(dir, "eval2")
 
-    let out2, _ =
+    let out2, err2 =
         run
             [
                 "eval"
@@ -218,24 +218,29 @@ let ``eval applies the run's stored normalisation; a run folder without one eval
         |> ok
 
     Assert.DoesNotContain("Normalised", out2)
+    Assert.DoesNotContain("far from unit scale", err2)
     assertClose "eval losses" roundingTol (evalLosses ev2) (evalLosses ev1)
 
-    // And the old folder on the raw scaled series: other losses (the data as given).
+    // And the old folder on the raw scaled series: other losses (the data as given), and a warning
+    // that names the missing file (a checkpoint moved without its normalisation.json).
     let ev3 = Path.Combine(dir, "eval3")
 
-    run
-        [
-            "eval"
-            "--model"
-            Path.Combine(old, "last.tidhy.json")
-            "--data"
-            big
-            "--out"
-            ev3
-        ]
-    |> ok
-    |> ignore
+    let _, err3 =
+        run
+            [
+                "eval"
+                "--model"
+                Path.Combine(old, "last.tidhy.json")
+                "--data"
+                big
+                "--out"
+                ev3
+            ]
+        |> ok
 
+    Assert.Contains("is far from unit scale and is not normalised", err3)
+    let moved = Path.Combine(old, "last.tidhy.json")
+    Assert.Contains($"the folder of {moved} has no normalisation.json", err3)
     let raw, normalised = (evalLosses ev3)[0], (evalLosses ev1)[0]
     Assert.True(abs (raw - normalised) > 1e-3 * abs normalised, $"{raw} vs {normalised}")
 
