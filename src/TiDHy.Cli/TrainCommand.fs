@@ -115,7 +115,7 @@ let private checkResume
 
         if here <> run.TrainSha256 then
             fail
-                $"--resume: {last} was trained on other data: the training windows here (SHA-256 {short here}…) differ from the checkpoint's ({short run.TrainSha256}…); use the same --data, --val-data / --val-fraction and configuration."
+                $"--resume: {last} was trained on other data: the training windows here (SHA-256 {short here}…) differ from the checkpoint's ({short run.TrainSha256}…); use the same --data, --val-data / --val-fraction, --test-fraction and configuration."
 
         let hereVal = validWindows |> Option.map Train.fingerprint
 
@@ -123,7 +123,7 @@ let private checkResume
             let show = Option.map (fun h -> $"SHA-256 {short h}…") >> Option.defaultValue "none"
 
             fail
-                $"--resume: {last} was validated on other data: the validation windows here ({show hereVal}) differ from the checkpoint's ({show run.ValidationSha256}); use the same --val-data / --val-fraction."
+                $"--resume: {last} was validated on other data: the validation windows here ({show hereVal}) differ from the checkpoint's ({show run.ValidationSha256}); use the same --val-data / --val-fraction and --test-fraction."
 
         match run.StatesSha256, states with
         | Some h, Some here when h <> here ->
