@@ -1,4 +1,3 @@
-using System.ComponentModel;
 using System.Numerics;
 using F = TiDHy.Functional;
 
@@ -226,32 +225,19 @@ public static class TiDHyAnalysis
     /// <summary>
     /// Matches each true timescale to a different recovered one, minimising the summed relative error
     /// <c>|recovered − true| / true</c> (Hungarian algorithm); every true timescale is matched when there are
-    /// at least as many recovered ones. The true timescales come first, as in <see cref="ClusterAgreement"/>.
+    /// at least as many recovered ones. The recovered timescales come first and the true ones second, as in
+    /// the F# <c>Timescales.matchTimescales tolerance recovered truth</c>, <see cref="TiDHyTimescales.CompareToTruth"/>
+    /// and upstream's <c>compare_discovered_to_ground_truth</c>; name the arguments to make the call read either way.
     /// </summary>
-    /// <param name="truth">True timescales, finite and positive.</param>
     /// <param name="recovered">Recovered timescales, not NaN; infinite or non-positive ones (as <see cref="Modes"/> gives a unit-modulus or unstable mode) are never within the tolerance.</param>
+    /// <param name="truth">True timescales, finite and positive.</param>
     /// <param name="tolerance">The relative tolerance of a pair, finite and non-negative.</param>
     /// <returns>One pair per matched true timescale, by true index.</returns>
     /// <exception cref="ArgumentException">An array is empty or holds a value outside its range, or the tolerance is NaN, infinite or negative; the message and <see cref="ArgumentException.ParamName"/> name the parameter.</exception>
-    public static TimescaleMatchInfo[] MatchTimescalesToTruth(double[] truth, double[] recovered, double tolerance) =>
+    public static TimescaleMatchInfo[] MatchTimescales(double[] recovered, double[] truth, double tolerance) =>
         Interop.Call(() => F.Timescales.matchTimescales(tolerance, recovered, truth), null)
             .Pairs.Select(p => new TimescaleMatchInfo(p.TrueIndex, p.RecoveredIndex, p.True, p.Recovered, p.RelativeError, p.Within))
             .ToArray();
-
-    /// <summary>
-    /// The former form of <see cref="MatchTimescalesToTruth"/>, with the recovered timescales first and the
-    /// true ones second: swapping two arrays of the same type compiles and silently matches the wrong way,
-    /// so use <see cref="MatchTimescalesToTruth"/>, which takes the true timescales first.
-    /// </summary>
-    /// <param name="recovered">Recovered timescales, not NaN.</param>
-    /// <param name="truth">True timescales, finite and positive.</param>
-    /// <param name="tolerance">The relative tolerance of a pair, finite and non-negative.</param>
-    /// <returns>One pair per matched true timescale.</returns>
-    /// <exception cref="ArgumentException">As <see cref="MatchTimescalesToTruth"/>.</exception>
-    [Obsolete("Use MatchTimescalesToTruth(truth, recovered, tolerance), which takes the true timescales first; this method takes (recovered, truth, tolerance). Removed in the next version.")]
-    [EditorBrowsable(EditorBrowsableState.Never)]
-    public static TimescaleMatchInfo[] MatchTimescales(double[] recovered, double[] truth, double tolerance) =>
-        MatchTimescalesToTruth(truth, recovered, tolerance);
 
     /// <summary>How mixture weights <c>[time, M]</c> (non-negative) use their components.</summary>
     /// <param name="weights">The weights, e.g. <c>Flatten(evaluation.W)</c>.</param>

@@ -130,24 +130,24 @@ public class TiDHyAnalysisTests
     {
         foreach (var tolerance in new[] { double.NaN, -0.1, double.PositiveInfinity })
         {
-            Assert.Equal("tolerance", Assert.ThrowsAny<ArgumentException>(() => TiDHyAnalysis.MatchTimescalesToTruth([1.0], [1.0], tolerance)).ParamName);
+            Assert.Equal("tolerance", Assert.ThrowsAny<ArgumentException>(() => TiDHyAnalysis.MatchTimescales([1.0], [1.0], tolerance)).ParamName);
         }
 
         foreach (var truth in new[] { double.NaN, double.PositiveInfinity, 0.0, -1.0 })
         {
-            Assert.Equal("truth", Assert.ThrowsAny<ArgumentException>(() => TiDHyAnalysis.MatchTimescalesToTruth([truth], [1.0], 0.1)).ParamName);
+            Assert.Equal("truth", Assert.ThrowsAny<ArgumentException>(() => TiDHyAnalysis.MatchTimescales([1.0], [truth], 0.1)).ParamName);
         }
 
-        Assert.Equal("recovered", Assert.ThrowsAny<ArgumentException>(() => TiDHyAnalysis.MatchTimescalesToTruth([4.0], [double.NaN, 4.0], 0.1)).ParamName);
+        Assert.Equal("recovered", Assert.ThrowsAny<ArgumentException>(() => TiDHyAnalysis.MatchTimescales([double.NaN, 4.0], [4.0], 0.1)).ParamName);
     }
 
     [Fact]
-    public void MatchTimescalesToTruth_takes_the_true_timescales_first()
+    public void MatchTimescales_takes_the_recovered_timescales_first_and_the_truth_second_as_the_FSharp_function()
     {
-        // Truth [10, 2] against recovered [9, 2.1, 50]: by hand, 10↔9 (error 0.1) and 2↔2.1 (error 0.05)
+        // Recovered [9, 2.1, 50] against truth [10, 2]: by hand, 10↔9 (error 0.1) and 2↔2.1 (error 0.05)
         // cost 0.15, every other pairing more; 50 is left over. Read the other way round (truth [9, 2.1, 50])
         // the true values, the errors and the number of pairs would all differ.
-        var pairs = TiDHyAnalysis.MatchTimescalesToTruth(truth: [10.0, 2.0], recovered: [9.0, 2.1, 50.0], tolerance: 0.08);
+        var pairs = TiDHyAnalysis.MatchTimescales([9.0, 2.1, 50.0], [10.0, 2.0], 0.08);
         Assert.Equal(2, pairs.Length);
         Assert.Equal([0, 1], pairs.Select(p => p.TrueIndex));
         Assert.Equal([0, 1], pairs.Select(p => p.RecoveredIndex));
@@ -156,18 +156,10 @@ public class TiDHyAnalysisTests
         Assert.Equal(0.1, pairs[0].RelativeError, 1e-12);
         Assert.Equal(0.05, pairs[1].RelativeError, 1e-12);
         Assert.Equal([false, true], pairs.Select(p => p.Within));
+        // Swapped, three "true" timescales are matched to two "recovered" ones: other pairs.
+        var swapped = TiDHyAnalysis.MatchTimescales([10.0, 2.0], [9.0, 2.1, 50.0], 0.08);
+        Assert.NotEqual(pairs.Select(p => p.True), swapped.Select(p => p.True));
     }
-
-#pragma warning disable CS0618 // the obsolete form, kept for one version
-    [Fact]
-    public void The_obsolete_MatchTimescales_takes_the_recovered_timescales_first()
-    {
-        var old = TiDHyAnalysis.MatchTimescales([9.0, 2.1, 50.0], [10.0, 2.0], 0.08);
-        var now = TiDHyAnalysis.MatchTimescalesToTruth([10.0, 2.0], [9.0, 2.1, 50.0], 0.08);
-        Assert.Equal(now, old);
-        Assert.Equal([10.0, 2.0], old.Select(p => p.True));
-    }
-#pragma warning restore CS0618
 
     [Fact]
     public void ClusterAgreement_takes_the_true_labels_first()
