@@ -95,4 +95,4 @@ Console.WriteLine($"trained   V_t: {trained.Clusters.Centres.Length} clusters, {
 Console.WriteLine($"untrained V_t: {before.Clusters.Centres.Length} clusters, {before.Comparison!.Matched} of 2 true timescales matched, precision {before.Comparison.Precision:F2}");
 var basis = model.DynamicsMatrices();
 Console.WriteLine($"V_k: [{basis.GetLength(0)}, {basis.GetLength(1)}, {basis.GetLength(2)}]");
-return table.Rows.Length == 6 && report.BestEpoch is >= 1 and <= 6 ? 0 : 1;
+return table.Rows.Length == features.Count && report.BestEpoch is >= 1 and <= 6 ? 0 : 1;
