@@ -30,7 +30,7 @@ Console.WriteLine($"fit {report.EpochsCompleted} epochs; evaluation W [{evaluati
 return model.InferenceKernel == typeof(ConsumerKernel).FullName && other.InferenceKernel != typeof(ConsumerKernel).FullName ? 0 : 1;
 
 /// <summary>This app's kernel: MSE, linear decoder, every size fixed.</summary>
-[TiDHyKernel(Loss = KernelLoss.Mse, Decoder = KernelDecoder.Linear, LowRank = KernelSwitch.Off, DynamicBias = KernelSwitch.Off,
+[TiDHyKernel(Loss = KernelLoss.Mse, Decoder = KernelDecoder.Linear, LowRank = KernelSwitch.Off, DynBias = KernelSwitch.Off,
     R2Decoder = KernelSwitch.Off, D = 3, R = 2, R2 = 2, M = 3, H = 4)]
 public static partial class ConsumerKernel
 {
