@@ -3,7 +3,8 @@
 /// print the same measurements): the time of a full `Forward.forward` over a window (T = 3,
 /// max_iter = 50, tol = 0, so every inference step runs exactly 50 iterations) divided by
 /// (T − 1)·max_iter, best of several runs after a warm-up, for the fused float32 and float64
-/// kernels and the F# reference path.
+/// kernels and the F# reference path, each beside the machine's FMA limit measured in the same run
+/// (`FmaLimit`).
 module TiDHy.Cli.InferenceBenchmark
 
 open System
@@ -68,9 +69,15 @@ let inv (v: float) =
 let perIteration (m: Measurement) =
     m.Seconds / float ((timeSteps - 1) * 50)
 
-let json (m: Measurement) (reference: Measurement option) =
+/// The FMA limit of a row's precision (`FmaLimit.sampleIterationsPerSecond`): float32 for the
+/// float32 kernels, float64 for the rest.
+let limitOf (peak: FmaLimit.Peak) (m: Measurement) =
+    FmaLimit.sampleIterationsPerSecond peak (m.Impl <> "fused-float32") (config Backend.Fused)
+
+let json (peak: FmaLimit.Peak) (m: Measurement) (reference: Measurement option) =
     let spi = perIteration m
     let sips = float m.Batch / spi
+    let limit = limitOf peak m
 
     let vsUpstream =
         match upstream.TryFind m.Batch with
@@ -82,17 +89,20 @@ let json (m: Measurement) (reference: Measurement option) =
         | Some r when r.Impl <> m.Impl -> $", \"speedup_vs_reference\": {inv (perIteration r / spi)}"
         | _ -> ""
 
-    $"{{\"impl\": \"{m.Impl}\", \"batch\": {m.Batch}, \"seconds_per_iteration\": {inv spi}, \"sample_iterations_per_second\": {inv sips}, \"forward_seconds\": {inv m.Seconds}, \"runs\": {m.Runs}, \"cores\": {Environment.ProcessorCount}{vsUpstream}{vsReference}}}"
+    $"{{\"impl\": \"{m.Impl}\", \"batch\": {m.Batch}, \"seconds_per_iteration\": {inv spi}, \"sample_iterations_per_second\": {inv sips}, \"forward_seconds\": {inv m.Seconds}, \"runs\": {m.Runs}, \"cores\": {Environment.ProcessorCount}, \"fma_limit_sample_iterations_per_second\": {inv limit}, \"share_of_fma_limit\": {inv (sips / limit)}{vsUpstream}{vsReference}}}"
 
-let text (m: Measurement) (reference: Measurement option) =
+let text (peak: FmaLimit.Peak) (m: Measurement) (reference: Measurement option) =
     let spi = perIteration m
+    let share = float m.Batch / spi / limitOf peak m
 
     let vs =
         match reference with
         | Some r when r.Impl <> m.Impl -> $"  {perIteration r / spi, 8:F1}x the reference"
         | _ -> ""
 
-    $"{m.Impl, -14} batch {m.Batch, 5}: {spi * 1e6, 10:F2} µs/iteration  {float m.Batch / spi, 14:N0} sample-iterations/s  ({m.Runs} runs){vs}"
+    let percent = (100.0 * share).ToString("F1", CultureInfo.InvariantCulture)
+
+    $"{m.Impl, -14} batch {m.Batch, 5}: {spi * 1e6, 10:F2} µs/iteration  {float m.Batch / spi, 14:N0} sample-iterations/s  {percent, 5} percent of the FMA limit  ({m.Runs} runs){vs}"
 
 let impls =
     [
@@ -104,6 +114,21 @@ let impls =
 /// Times every implementation at every batch size. The reference path is slow (seconds per forward
 /// at batch 2048): it runs once as a warm-up and once to three times more within two seconds.
 let inference (batches: int list) (asJson: bool) (withReference: bool) (maxReferenceBatch: int) =
+    let peak = FmaLimit.measure ()
+
+    if not asJson then
+        let limit double =
+            FmaLimit.sampleIterationsPerSecond peak double (config Backend.Fused) / 1e6
+
+        printfn
+            "FMA limit, measured now: %.1f G float32 lane-FMAs/s (%d threads, %d-bit vectors) / %.0f multiply-adds per sample-iteration = %.1f M sample-iterations/s in float32, %.1f M in float64"
+            (peak.Float32LaneFmasPerSecond / 1e9)
+            peak.Threads
+            peak.VectorBits
+            (FmaLimit.multiplyAdds (config Backend.Fused))
+            (limit false)
+            (limit true)
+
     for batch in batches do
         let X = window batch
         let p = Init.init (config Backend.Fused) (Random.key 0)
@@ -144,4 +169,9 @@ let inference (batches: int list) (asJson: bool) (withReference: bool) (maxRefer
                 if backend = Backend.Reference then
                     reference <- Some m
 
-                printfn "%s" (if asJson then json m reference else text m reference)
+                printfn
+                    "%s"
+                    (if asJson then
+                         json peak m reference
+                     else
+                         text peak m reference)

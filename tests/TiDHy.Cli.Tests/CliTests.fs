@@ -7,6 +7,7 @@ open System
 open System.IO
 open System.Text.Json
 open System.Text.Json.Nodes
+open TiDHy.Cli
 open TiDHy.Functional
 open Xunit
 
@@ -587,6 +588,23 @@ let ``bench prints one JSON line per implementation and batch size`` () =
         Assert.Equal(4, doc.RootElement.GetProperty("batch").GetInt32())
 
     Assert.Contains("\"sample_iterations_per_second\"", lines[1])
+
+    // Each row stands beside the FMA limit measured in the same run: its share is its throughput
+    // over that limit, float32 rows against the float32 limit and float64 rows against half of it.
+    let limits =
+        [
+            for line in lines |> Array.filter (fun l -> not (l.Contains "\"skipped\"")) do
+                use doc = JsonDocument.Parse line
+                let row = doc.RootElement
+                let limit = row.GetProperty("fma_limit_sample_iterations_per_second").GetDouble()
+                let sips = row.GetProperty("sample_iterations_per_second").GetDouble()
+                Assert.True(limit > 0.0 && Double.IsFinite limit, line)
+                Assert.Equal(sips / limit, row.GetProperty("share_of_fma_limit").GetDouble(), 12)
+                row.GetProperty("impl").GetString(), limit
+        ]
+        |> Map.ofList
+
+    Assert.Equal(limits["fused-float32"] / 2.0, limits["fused-float64"], 6)
     let code, _, err = run [ "bench"; "--batch"; "0" ]
     Assert.Equal(2, code)
     Assert.Contains("--batch", err)
@@ -784,3 +802,33 @@ let ``train --preset sets the preset's options on the configuration, and an unkn
     Assert.Contains("--preset", err)
     Assert.Contains("recovery", err)
     Assert.False(Directory.Exists(Path.Combine(dir, "other")))
+
+[<Fact>]
+let ``the FMA limit counts 2 700 multiply-adds per sample-iteration of the benchmark's model, and refuses other kinds``
+    ()
+    =
+    // By hand, for D = 20, R = 10, R2 = 5, M = 15, H = 50: the decoder 20·10, the hypernetwork 5·50 and
+    // 50·15, the mixture 15·10, each forward and back: 2·(200 + 250 + 750 + 150) = 2 700.
+    let cfg = InferenceBenchmark.config Backend.Fused
+    Assert.Equal(2700.0, FmaLimit.multiplyAdds cfg)
+
+    for other in
+        [
+            { cfg with NonlinDecoder = true }
+            { cfg with UseR2Decoder = true }
+            { cfg with LowRankTemp = true }
+            { cfg with DynBias = true }
+            { cfg with Loss = LossKind.BCE }
+        ] do
+        Assert.Throws<ArgumentException>(fun () -> FmaLimit.multiplyAdds other |> ignore)
+        |> ignore
+
+    let peak: FmaLimit.Peak =
+        {
+            Float32LaneFmasPerSecond = 2.7e9
+            VectorBits = 512
+            Threads = 2
+        }
+
+    Assert.Equal(1e6, FmaLimit.sampleIterationsPerSecond peak false cfg, 6)
+    Assert.Equal(0.5e6, FmaLimit.sampleIterationsPerSecond peak true cfg, 6)
