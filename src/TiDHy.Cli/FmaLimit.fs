@@ -117,9 +117,12 @@ let private loop256 (iterations: int) =
 /// the kernels' `Vector512` code, still run as 512-bit ones), else the widest the runtime
 /// accelerates (128-bit vectors run the 256-bit loop's code in two halves, so that case counts 128).
 let vectorBits () =
-    if Vector512.IsHardwareAccelerated || X86.Avx512F.IsSupported then 512
-    elif Vector256.IsHardwareAccelerated then 256
-    else 128
+    if Vector512.IsHardwareAccelerated || X86.Avx512F.IsSupported then
+        512
+    elif Vector256.IsHardwareAccelerated then
+        256
+    else
+        128
 
 /// Measures the float32 FMA throughput of all logical cores at once: each core runs the FMA loop
 /// `iterations` times (12 independent 16-lane FMAs per iteration with 512-bit vectors), after a
