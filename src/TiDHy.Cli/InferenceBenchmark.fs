@@ -69,15 +69,21 @@ let inv (v: float) =
 let perIteration (m: Measurement) =
     m.Seconds / float ((timeSteps - 1) * 50)
 
-/// The FMA limit of a row's precision (`FmaLimit.sampleIterationsPerSecond`): float32 for the
-/// float32 kernels, float64 for the rest.
-let limitOf (peak: FmaLimit.Peak) (m: Measurement) =
-    FmaLimit.sampleIterationsPerSecond peak (m.Impl <> "fused-float32") (config Backend.Fused)
+/// The FMA limit of the benchmark model in a precision (`FmaLimit.sampleIterationsPerSecond`):
+/// float64 (`double`) or float32.
+let limitIn (peak: FmaLimit.Peak) (double: bool) =
+    FmaLimit.sampleIterationsPerSecond peak double (config Backend.Fused)
 
-let json (peak: FmaLimit.Peak) (m: Measurement) (reference: Measurement option) =
+/// One JSON line; `limit` is the FMA limit of the row's precision (sample-iterations per second), or
+/// None where it does not apply (a GPU).
+let json (limit: float option) (m: Measurement) (reference: Measurement option) =
     let spi = perIteration m
     let sips = float m.Batch / spi
-    let limit = limitOf peak m
+
+    let vsLimit =
+        match limit with
+        | Some l -> $", \"fma_limit_sample_iterations_per_second\": {inv l}, \"share_of_fma_limit\": {inv (sips / l)}"
+        | None -> ""
 
     let vsUpstream =
         match upstream.TryFind m.Batch with
@@ -89,20 +95,26 @@ let json (peak: FmaLimit.Peak) (m: Measurement) (reference: Measurement option) 
         | Some r when r.Impl <> m.Impl -> $", \"speedup_vs_reference\": {inv (perIteration r / spi)}"
         | _ -> ""
 
-    $"{{\"impl\": \"{m.Impl}\", \"batch\": {m.Batch}, \"seconds_per_iteration\": {inv spi}, \"sample_iterations_per_second\": {inv sips}, \"forward_seconds\": {inv m.Seconds}, \"runs\": {m.Runs}, \"cores\": {Environment.ProcessorCount}, \"fma_limit_sample_iterations_per_second\": {inv limit}, \"share_of_fma_limit\": {inv (sips / limit)}{vsUpstream}{vsReference}}}"
+    $"{{\"impl\": \"{m.Impl}\", \"batch\": {m.Batch}, \"seconds_per_iteration\": {inv spi}, \"sample_iterations_per_second\": {inv sips}, \"forward_seconds\": {inv m.Seconds}, \"runs\": {m.Runs}, \"cores\": {Environment.ProcessorCount}{vsLimit}{vsUpstream}{vsReference}}}"
 
-let text (peak: FmaLimit.Peak) (m: Measurement) (reference: Measurement option) =
+/// One line of text; `limit` as for `json`.
+let text (limit: float option) (m: Measurement) (reference: Measurement option) =
     let spi = perIteration m
-    let share = float m.Batch / spi / limitOf peak m
+    let sips = float m.Batch / spi
 
     let vs =
         match reference with
         | Some r when r.Impl <> m.Impl -> $"  {perIteration r / spi, 8:F1}x the reference"
         | _ -> ""
 
-    let percent = (100.0 * share).ToString("F1", CultureInfo.InvariantCulture)
+    let ofLimit =
+        match limit with
+        | Some l ->
+            let percent = (100.0 * sips / l).ToString("F1", CultureInfo.InvariantCulture)
+            $"  {percent, 5} percent of the FMA limit"
+        | None -> ""
 
-    $"{m.Impl, -14} batch {m.Batch, 5}: {spi * 1e6, 10:F2} µs/iteration  {float m.Batch / spi, 14:N0} sample-iterations/s  {percent, 5} percent of the FMA limit  ({m.Runs} runs){vs}"
+    $"{m.Impl, -14} batch {m.Batch, 5}: {spi * 1e6, 10:F2} µs/iteration  {sips, 14:N0} sample-iterations/s{ofLimit}  ({m.Runs} runs){vs}"
 
 let impls =
     [
@@ -169,9 +181,11 @@ let inference (batches: int list) (asJson: bool) (withReference: bool) (maxRefer
                 if backend = Backend.Reference then
                     reference <- Some m
 
+                let limit = Some(limitIn peak (backend <> Backend.FusedFloat32))
+
                 printfn
                     "%s"
                     (if asJson then
-                         json peak m reference
+                         json limit m reference
                      else
-                         text peak m reference)
+                         text limit m reference)

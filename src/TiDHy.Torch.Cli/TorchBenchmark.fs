@@ -8,7 +8,11 @@ open TiDHy.Cli
 open TiDHy.Torch
 
 /// Times the torch engine's `Forward` at every batch size, printing one line (or JSON line) each.
+/// On the CPU each row stands beside the machine's FMA limit in its precision, measured once here
+/// (`FmaLimit`); on a GPU the CPU's limit does not apply.
 let run (device: string) (batches: int list) (asJson: bool) =
+    let peak = if device = "cpu" then Some(FmaLimit.measure ()) else None
+
     for batch in batches do
         let X = InferenceBenchmark.window batch
         let cfg = InferenceBenchmark.config Backend.Fused
@@ -34,9 +38,13 @@ let run (device: string) (batches: int list) (asJson: bool) =
                     Runs = runs
                 }
 
+            let limit =
+                peak
+                |> Option.map (fun pk -> InferenceBenchmark.limitIn pk (precision = Precision.Float64))
+
             printfn
                 "%s"
                 (if asJson then
-                     InferenceBenchmark.json m None
+                     InferenceBenchmark.json limit m None
                  else
-                     InferenceBenchmark.text m None)
+                     InferenceBenchmark.text limit m None)
