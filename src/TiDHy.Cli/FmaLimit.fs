@@ -174,7 +174,7 @@ let measureWith (iterations: int) (repeats: int) : Peak =
 
     {
         Float32LaneFmasPerSecond = float threads * float iterations * 12.0 * lanes / seconds
-        VectorBits = (if bits = 128 then 128 else bits)
+        VectorBits = bits
         Threads = threads
     }
 

@@ -95,6 +95,10 @@ let private roundingTol = 1e-12
 let private trainArgs (data: string) (cfg: string) (out: string) (extra: string list) =
     train data cfg out ([ "--batch-size"; "4" ] @ extra)
 
+/// `tidhy eval --model model --data data --out out` with `extra` options.
+let private evalArgs (model: string) (data: string) (out: string) (extra: string list) =
+    run ([ "eval"; "--model"; model; "--data"; data; "--out"; out ] @ extra)
+
 let private ok (code: int, stdout: string, err: string) =
     Assert.True((code = 0), $"exit {code}: {stdout}\n{err}")
     stdout, err
@@ -171,18 +175,7 @@ let ``eval applies the run's stored normalisation; a run folder without one eval
 
     let ev1 = Path.Combine(dir, "eval1")
 
-    let out, _ =
-        run
-            [
-                "eval"
-                "--model"
-                Path.Combine(run1, "last.tidhy.json")
-                "--data"
-                big
-                "--out"
-                ev1
-            ]
-        |> ok
+    let out, _ = evalArgs (Path.Combine(run1, "last.tidhy.json")) big ev1 [] |> ok
 
     Assert.Contains("Normalised " + big, out)
 
@@ -204,18 +197,7 @@ let ``eval applies the run's stored normalisation; a run folder without one eval
     let zPath = writeMapped dir "z.csv" z (fun _ x -> x)
     let ev2 = Path.Combine(dir, "eval2")
 
-    let out2, err2 =
-        run
-            [
-                "eval"
-                "--model"
-                Path.Combine(old, "last.tidhy.json")
-                "--data"
-                zPath
-                "--out"
-                ev2
-            ]
-        |> ok
+    let out2, err2 = evalArgs (Path.Combine(old, "last.tidhy.json")) zPath ev2 [] |> ok
 
     Assert.DoesNotContain("Normalised", out2)
     Assert.DoesNotContain("far from unit scale", err2)
@@ -225,18 +207,7 @@ let ``eval applies the run's stored normalisation; a run folder without one eval
     // that names the missing file (a checkpoint moved without its normalisation.json).
     let ev3 = Path.Combine(dir, "eval3")
 
-    let _, err3 =
-        run
-            [
-                "eval"
-                "--model"
-                Path.Combine(old, "last.tidhy.json")
-                "--data"
-                big
-                "--out"
-                ev3
-            ]
-        |> ok
+    let _, err3 = evalArgs (Path.Combine(old, "last.tidhy.json")) big ev3 [] |> ok
 
     Assert.Contains("is far from unit scale and is not normalised", err3)
     let moved = Path.Combine(old, "last.tidhy.json")
@@ -370,18 +341,7 @@ let ``--test-fraction holds out the tail of --data (and of --states) in the run 
     )
 
     let evOut, _ =
-        run
-            [
-                "eval"
-                "--model"
-                model
-                "--data"
-                testPath
-                "--states"
-                Path.Combine(out, "test_states.npy")
-                "--out"
-                out + "-test"
-            ]
+        evalArgs model testPath (out + "-test") [ "--states"; Path.Combine(out, "test_states.npy") ]
         |> ok
 
     Assert.Contains("Normalised " + testPath, evOut)
