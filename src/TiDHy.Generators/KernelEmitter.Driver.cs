@@ -29,7 +29,7 @@ internal static partial class KernelEmitter
             w.Line($"Scatter(x, D, {Offset(infBlock, "xb")});");
             w.Line($"Scatter(rP, R, {Offset(infBlock, "rp")});");
             w.Line($"Scatter(r2Init, R2, {Offset(infBlock, "r2v")});");
-            w.Line("lastMask = FirstLanes(ValidLanes(Blocks - 1));");
+            w.Line($"lastMask = {(Wide ? "FirstLanes" : "FirstLanes256")}(ValidLanes(Blocks - 1));");
             w.Line($"if (lrR.Length < maxIter) lrR = new {T}[maxIter];");
             w.Line($"for (int i = 0; i < maxIter; i++) lrR[i] = ({T})s.RStepSize(i);");
             w.Line("RunWorkers(s);");
@@ -53,7 +53,7 @@ internal static partial class KernelEmitter
             w.Line("first = true;");
             w.Line($"Prepare(batch, ({Total(firstBlock)}) * L, ({Total(scratch)}) * L, R * L);");
             w.Line($"Scatter(x, D, {Offset(firstBlock, "xb")});");
-            w.Line("lastMask = FirstLanes(ValidLanes(Blocks - 1));");
+            w.Line($"lastMask = {(Wide ? "FirstLanes" : "FirstLanes256")}(ValidLanes(Blocks - 1));");
             EmitAdamWSchedule();
             w.Line("RunWorkers(s);");
             w.Line($"Gather(r, R, {Offset(firstBlock, "rv")});");
@@ -103,17 +103,17 @@ internal static partial class KernelEmitter
                 if (inf) w.Line("Precompute(blk);");
                 w.Line($"{V} active = b == Blocks - 1 ? lastMask : {V}.AllBitsSet;");
                 w.Line("int it = 0;");
-                w.Open("for (; it < maxIter && V512.ExtractMostSignificantBits(active) != 0; it++)");
+                w.Open($"for (; it < maxIter && {VS}.ExtractMostSignificantBits(active) != 0; it++)");
                 w.Line(inf ? "StepInf(blk, scr, lrR[it], active, true);" : "StepFirst(blk, scr, it, active, true);");
                 w.Line("CountLanes(b, active);");
                 w.Open($"if ({(inf ? "NonFinite" : "NonFiniteR")}(blk, scr, active))");
                 w.Line("Diverge(b, ++it);");
                 w.Line("break;");
                 w.Close();
-                w.Line($"active = V512.AndNot(active, {(inf ? "LanesConverged(scr)" : "LanesConvergedR(scr)")});");
+                w.Line($"active = {VS}.AndNot(active, {(inf ? "LanesConverged(scr)" : "LanesConvergedR(scr)")});");
                 w.Close();
                 w.Line("BlockIters[b] = it;");
-                w.Line("BlockConverged[b] = BlockDiverged[b] == 0 && V512.ExtractMostSignificantBits(active) == 0;");
+                w.Line($"BlockConverged[b] = BlockDiverged[b] == 0 && {VS}.ExtractMostSignificantBits(active) == 0;");
                 if (inf) w.Line("Predict(blk, scr);");
                 w.Close();
                 if (!synced) return;
@@ -156,12 +156,12 @@ internal static partial class KernelEmitter
             w.Line($"if ({(inf ? "NonFinite" : "NonFiniteR")}(blk, scr, valid)) Diverge(b, it + 1);");
             w.Line("var p = PartialOf(gp * group + k, b);");
             string allRule(string lanes) =>
-                $"p[0] = V512.ExtractMostSignificantBits({lanes}(scr) & valid) == V512.ExtractMostSignificantBits(valid) ? 1.0 : 0.0;";
+                $"p[0] = {VS}.ExtractMostSignificantBits({lanes}(scr) & valid) == {VS}.ExtractMostSignificantBits(valid) ? 1.0 : 0.0;";
             void BatchSums()
             {
                 w.Line($"{T}* st = scr + ({Offset(scratch, "stat")}) * L;");
                 for (int q = 0; q < 4; q++)
-                    w.Line($"p[{q}] = V512.Sum(V512.ConditionalSelect(valid, {Ld(q == 0 ? "st" : $"st + {q} * L")}, {V}.Zero));");
+                    w.Line($"p[{q}] = K.LaneMath.Sum({VS}.ConditionalSelect(valid, {Ld(q == 0 ? "st" : $"st + {q} * L")}, {V}.Zero));");
             }
             if (!inf) w.Line(allRule("LanesConvergedR"));
             else if (opt.Convergence == KernelConvergence.Batch) BatchSums();
@@ -255,34 +255,34 @@ internal static partial class KernelEmitter
         /// </summary>
         private void EmitStoppingRules()
         {
-            string Rho(string d, string o) => $"V512.Sqrt({d}) / (V512.Sqrt({o}) + {Bc(Const(nameof(ModelConstants.RelChangeGuard)))})";
+            string Rho(string d, string o) => $"{VS}.Sqrt({d}) / ({VS}.Sqrt({o}) + {Bc(Const(nameof(ModelConstants.RelChangeGuard)))})";
             w.Line("[global::System.Runtime.CompilerServices.MethodImpl(global::System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]");
             w.Open($"private {V} LanesConverged({T}* scr)");
             Sizes();
             w.Line($"{T}* st = scr + ({Offset(scratch, "stat")}) * L;");
             w.Line($"{V} vt = {Bc("tol")};");
-            w.Line($"return V512.LessThan({Rho(Ld("st"), Ld("st + L"))}, vt) & V512.LessThan({Rho(Ld("st + 2 * L"), Ld("st + 3 * L"))}, vt);");
+            w.Line($"return {VS}.LessThan({Rho(Ld("st"), Ld("st + L"))}, vt) & {VS}.LessThan({Rho(Ld("st + 2 * L"), Ld("st + 3 * L"))}, vt);");
             w.Close();
             w.Line();
             w.Line("[global::System.Runtime.CompilerServices.MethodImpl(global::System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]");
             w.Open($"private {V} LanesConvergedR({T}* scr)");
             Sizes();
             w.Line($"{T}* st = scr + ({Offset(scratch, "stat")}) * L;");
-            w.Line($"return V512.LessThan({Rho(Ld("st"), Ld("st + L"))}, {Bc("tol")});");
+            w.Line($"return {VS}.LessThan({Rho(Ld("st"), Ld("st + L"))}, {Bc("tol")});");
             w.Close();
             w.Line();
             // The divergence check, on the squared changes the rules above use: a lane of the mask
             // whose ‖Δr‖² + ‖Δr2‖² is not below +∞ (NaN or ∞: one compare per iteration), then, on that
             // rare path only, whether the lane's values themselves are not finite.
-            foreach (var (name, slots, block, r2) in new[] { ("NonFinite", "V512.Load(st) + V512.Load(st + 2 * L)", infBlock, true), ("NonFiniteR", "V512.Load(st)", firstBlock, false) })
+            foreach (var (name, slots, block, r2) in new[] { ("NonFinite", $"{VS}.Load(st) + {VS}.Load(st + 2 * L)", infBlock, true), ("NonFiniteR", $"{VS}.Load(st)", firstBlock, false) })
             {
                 w.Line("[global::System.Runtime.CompilerServices.MethodImpl(global::System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]");
                 w.Open($"private bool {name}({T}* blk, {T}* scr, {V} mask)");
                 Sizes();
                 w.Line($"{T}* st = scr + ({Offset(scratch, "stat")}) * L;");
-                w.Line($"{V} bad = V512.AndNot(mask, V512.LessThan({slots}, {Bc($"{T}.PositiveInfinity")}));");
-                w.Line("if (V512.ExtractMostSignificantBits(bad) == 0) return false;");
-                w.Line($"return LanesNonFinite({At("blk", block, "rv")}, R, {(r2 ? At("blk", block, "r2v") : "blk")}, {(r2 ? "R2" : "0")}, V512.ExtractMostSignificantBits(bad));");
+                w.Line($"{V} bad = {VS}.AndNot(mask, {VS}.LessThan({slots}, {Bc($"{T}.PositiveInfinity")}));");
+                w.Line($"if ({VS}.ExtractMostSignificantBits(bad) == 0) return false;");
+                w.Line($"return LanesNonFinite({At("blk", block, "rv")}, R, {(r2 ? At("blk", block, "r2v") : "blk")}, {(r2 ? "R2" : "0")}, {VS}.ExtractMostSignificantBits(bad));");
                 w.Close();
                 w.Line();
             }

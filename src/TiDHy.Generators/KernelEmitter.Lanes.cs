@@ -13,11 +13,11 @@ internal static partial class KernelEmitter
     private sealed partial class JobEmitter
     {
         /// <summary>A lane vector loaded from <paramref name="p"/>.</summary>
-        private string Ld(string p) => $"V512.Load({p})";
+        private string Ld(string p) => $"{VS}.Load({p})";
 
         /// <summary><c>Numerics.sign</c> per lane: 1, −1, or 0 at 0.</summary>
         private string Sign(string v) =>
-            $"(V512.ConditionalSelect(V512.GreaterThan({v}, {V}.Zero), {V}.One, {V}.Zero) - V512.ConditionalSelect(V512.LessThan({v}, {V}.Zero), {V}.One, {V}.Zero))";
+            $"({VS}.ConditionalSelect({VS}.GreaterThan({v}, {V}.Zero), {V}.One, {V}.Zero) - {VS}.ConditionalSelect({VS}.LessThan({v}, {V}.Zero), {V}.One, {V}.Zero))";
 
         /// <summary>dst[o] = bias[o] + Σ_i W[o, i]·src[i] for every lane; W row-major [rows×cols].</summary>
         private void MatVec(string dst, Sz rows, string src, Sz cols, string wts, string? bias)
@@ -67,23 +67,23 @@ internal static partial class KernelEmitter
                 w.Line($"{V} my = {Ld(src + " + (mi + 1) * L")};");
                 for (int j = 0; j < k; j++)
                 {
-                    w.Line($"ma{j} = V512.FusedMultiplyAdd({Bc($"mw{j}[mi]")}, mx, ma{j});");
-                    w.Line($"mb{j} = V512.FusedMultiplyAdd({Bc($"mw{j}[mi + 1]")}, my, mb{j});");
+                    w.Line($"ma{j} = {VS}.FusedMultiplyAdd({Bc($"mw{j}[mi]")}, mx, ma{j});");
+                    w.Line($"mb{j} = {VS}.FusedMultiplyAdd({Bc($"mw{j}[mi + 1]")}, my, mb{j});");
                 }
                 w.Close();
                 w.Open($"if (mi < {cols.Name})");
                 w.Line($"{V} mx = {Ld(src + " + mi * L")};");
-                for (int j = 0; j < k; j++) w.Line($"ma{j} = V512.FusedMultiplyAdd({Bc($"mw{j}[mi]")}, mx, ma{j});");
+                for (int j = 0; j < k; j++) w.Line($"ma{j} = {VS}.FusedMultiplyAdd({Bc($"mw{j}[mi]")}, mx, ma{j});");
                 w.Close();
-                for (int j = 0; j < k; j++) w.Line($"V512.Store(ma{j} + mb{j}, {dst} + ({o0} + {j}) * L);");
+                for (int j = 0; j < k; j++) w.Line($"{VS}.Store(ma{j} + mb{j}, {dst} + ({o0} + {j}) * L);");
                 w.Close();
                 return;
             }
             w.Open($"for (int mi = 0; mi < {cols.Name}; mi++)");
             w.Line($"{V} mx = {Ld(src + " + mi * L")};");
-            for (int j = 0; j < k; j++) w.Line($"ma{j} = V512.FusedMultiplyAdd({Bc($"mw{j}[mi]")}, mx, ma{j});");
+            for (int j = 0; j < k; j++) w.Line($"ma{j} = {VS}.FusedMultiplyAdd({Bc($"mw{j}[mi]")}, mx, ma{j});");
             w.Close();
-            for (int j = 0; j < k; j++) w.Line($"V512.Store(ma{j}, {dst} + ({o0} + {j}) * L);");
+            for (int j = 0; j < k; j++) w.Line($"{VS}.Store(ma{j}, {dst} + ({o0} + {j}) * L);");
             w.Close();
         }
 
@@ -116,9 +116,9 @@ internal static partial class KernelEmitter
                 for (int j = 0; j < k; j++) w.Line($"{V} la{j} = {V}.Zero;");
                 w.Open($"for (int li = 0; li < {inner.Name}; li++)");
                 w.Line($"{V} lx = {Ld(a + " + li * L")};");
-                for (int j = 0; j < k; j++) w.Line($"la{j} = V512.FusedMultiplyAdd(lx, {Ld($"{b} + ({index($"{o0} + {j}", "li")}) * L")}, la{j});");
+                for (int j = 0; j < k; j++) w.Line($"la{j} = {VS}.FusedMultiplyAdd(lx, {Ld($"{b} + ({index($"{o0} + {j}", "li")}) * L")}, la{j});");
                 w.Close();
-                for (int j = 0; j < k; j++) w.Line($"V512.Store(la{j}, {dst} + ({o0} + {j}) * L);");
+                for (int j = 0; j < k; j++) w.Line($"{VS}.Store(la{j}, {dst} + ({o0} + {j}) * L);");
                 w.Close();
             }
             if (rows.Fixed > 0)

@@ -21,17 +21,17 @@ internal static partial class KernelEmitter
             w.Open();
             Sum4("ls", n, (j, a) => $"{a} += {Ld($"{pre} + {j} * L")};");
             w.Line($"{V} mean = ls / {Bc($"({T}){n.Name}")};");
-            Sum4("lq", n, (j, a) => $"{{ {V} dv = {Ld($"{pre} + {j} * L")} - mean; {a} = V512.FusedMultiplyAdd(dv, dv, {a}); }}");
-            w.Line($"{V} inv = {V}.One / V512.Sqrt(lq / {Bc($"({T}){n.Name}")} + {Bc(Const(nameof(ModelConstants.LayerNormEps)))});");
-            w.Line($"V512.Store(inv, {sd});");
+            Sum4("lq", n, (j, a) => $"{{ {V} dv = {Ld($"{pre} + {j} * L")} - mean; {a} = {VS}.FusedMultiplyAdd(dv, dv, {a}); }}");
+            w.Line($"{V} inv = {V}.One / {VS}.Sqrt(lq / {Bc($"({T}){n.Name}")} + {Bc(Const(nameof(ModelConstants.LayerNormEps)))});");
+            w.Line($"{VS}.Store(inv, {sd});");
             w.Open($"for (int j = 0; j < {n.Name}; j++)");
             w.Line($"{V} xh = ({Ld(pre + " + j * L")} - mean) * inv;");
-            w.Line($"V512.Store(xh, {pre} + j * L);");
-            w.Line($"{V} nv = V512.FusedMultiplyAdd(xh, {Bc(gamma + "[j]")}, {Bc(beta + "[j]")});");
-            w.Line($"{V} ex = K.LaneMath.Exp(V512.Min(nv, {V}.Zero));");
-            w.Line($"{V} pos = V512.GreaterThan(nv, {V}.Zero);");
-            w.Line($"V512.Store(V512.ConditionalSelect(pos, nv, ex - {V}.One), {act} + j * L);");
-            if (eluD is not null) w.Line($"V512.Store(V512.ConditionalSelect(pos, {V}.One, ex), {eluD} + j * L);");
+            w.Line($"{VS}.Store(xh, {pre} + j * L);");
+            w.Line($"{V} nv = {VS}.FusedMultiplyAdd(xh, {Bc(gamma + "[j]")}, {Bc(beta + "[j]")});");
+            w.Line($"{V} ex = K.LaneMath.Exp({VS}.Min(nv, {V}.Zero));");
+            w.Line($"{V} pos = {VS}.GreaterThan(nv, {V}.Zero);");
+            w.Line($"{VS}.Store({VS}.ConditionalSelect(pos, nv, ex - {V}.One), {act} + j * L);");
+            if (eluD is not null) w.Line($"{VS}.Store({VS}.ConditionalSelect(pos, {V}.One, ex), {eluD} + j * L);");
             w.Close();
             w.Close();
         }
@@ -40,13 +40,13 @@ internal static partial class KernelEmitter
         private void EmitLayerNormVjp(string g, Sz n, string gamma, string xh, string sd)
         {
             w.Open();
-            w.Line($"for (int j = 0; j < {n.Name}; j++) V512.Store({Ld(g + " + j * L")} * {Bc(gamma + "[j]")}, {g} + j * L);");
+            w.Line($"for (int j = 0; j < {n.Name}; j++) {VS}.Store({Ld(g + " + j * L")} * {Bc(gamma + "[j]")}, {g} + j * L);");
             Sum4("mg", n, (j, a) => $"{a} += {Ld($"{g} + {j} * L")};");
-            Sum4("mgx", n, (j, a) => $"{a} = V512.FusedMultiplyAdd({Ld($"{g} + {j} * L")}, {Ld($"{xh} + {j} * L")}, {a});");
+            Sum4("mgx", n, (j, a) => $"{a} = {VS}.FusedMultiplyAdd({Ld($"{g} + {j} * L")}, {Ld($"{xh} + {j} * L")}, {a});");
             w.Line($"mg /= {Bc($"({T}){n.Name}")};");
             w.Line($"mgx /= {Bc($"({T}){n.Name}")};");
             w.Line($"{V} inv = {Ld(sd)};");
-            w.Line($"for (int j = 0; j < {n.Name}; j++) V512.Store(({Ld(g + " + j * L")} - mg - {Ld(xh + " + j * L")} * mgx) * inv, {g} + j * L);");
+            w.Line($"for (int j = 0; j < {n.Name}; j++) {VS}.Store(({Ld(g + " + j * L")} - mg - {Ld(xh + " + j * L")} * mgx) * inv, {g} + j * L);");
             w.Close();
         }
 
@@ -65,10 +65,10 @@ internal static partial class KernelEmitter
                 w.Line($"{V} t0 = {V}.Zero, t1 = {V}.Zero;");
                 w.Open("for (int j = 0; j < R; j++)");
                 w.Line($"{V} x = {Ld("rp + j * L")};");
-                w.Line($"t0 = V512.FusedMultiplyAdd({Bc("u[2 * j]")}, x, t0);");
-                w.Line($"t1 = V512.FusedMultiplyAdd({Bc("u[2 * j + 1]")}, x, t1);");
+                w.Line($"t0 = {VS}.FusedMultiplyAdd({Bc("u[2 * j]")}, x, t0);");
+                w.Line($"t1 = {VS}.FusedMultiplyAdd({Bc("u[2 * j + 1]")}, x, t1);");
                 w.Close();
-                w.Line($"for (int i = 0; i < R; i++) V512.Store(V512.FusedMultiplyAdd({Bc("u[2 * i]")}, t0, {Bc("u[2 * i + 1]")} * t1), pk + (k * R + i) * L);");
+                w.Line($"for (int i = 0; i < R; i++) {VS}.Store({VS}.FusedMultiplyAdd({Bc("u[2 * i]")}, t0, {Bc("u[2 * i + 1]")} * t1), pk + (k * R + i) * L);");
                 w.Close();
             }, () =>
             {
@@ -85,8 +85,8 @@ internal static partial class KernelEmitter
         {
             Hot($"private void R2Target({T}* blk, {T}* scr)");
             Prologue(true, true, infBlock);
-            w.Line($"for (int j = 0; j < R; j++) V512.Store({Ld("rv + j * L")}, qin + j * L);");
-            w.Line($"for (int j = 0; j < R2; j++) V512.Store({Ld("r2v + j * L")}, qin + (R + j) * L);");
+            w.Line($"for (int j = 0; j < R; j++) {VS}.Store({Ld("rv + j * L")}, qin + j * L);");
+            w.Line($"for (int j = 0; j < R2; j++) {VS}.Store({Ld("r2v + j * L")}, qin + (R + j) * L);");
             MatVec("qpre", H2, "qin", QI, "wQ0W", "wQ0B");
             EmitLayerNorm("qpre", H2, "wQGamma", "wQBeta", "qact", null, "sdq");
             MatVec("tgt", R2, "qact", H2, "wQOW", "wQOB");
@@ -105,7 +105,7 @@ internal static partial class KernelEmitter
                 w.Open("for (int d = 0; d < D; d++)");
                 w.Line($"{V} y = {Ld("gy + d * L")};");
                 w.Line($"{V} xo = {Ld("x + d * L")};");
-                w.Line($"V512.Store({g("y", "xo")}, gy + d * L);");
+                w.Line($"{VS}.Store({g("y", "xo")}, gy + d * L);");
                 w.Close();
             }
             Loss(
@@ -116,8 +116,8 @@ internal static partial class KernelEmitter
                     w.Line($"{V} p = {V}.One / ({V}.One + K.LaneMath.Exp(-{Ld("gy + d * L")}));");
                     w.Line($"{V} xo = {Ld("x + d * L")};");
                     w.Line($"{V} pq = p * ({V}.One - p);");
-                    w.Line($"{V} g = vScale * ((p - xo) / V512.Max(pq, {Bc(Const(nameof(ModelConstants.BceGuard)))}));");
-                    w.Line("V512.Store(g * pq, gy + d * L);");
+                    w.Line($"{V} g = vScale * ((p - xo) / {VS}.Max(pq, {Bc(Const(nameof(ModelConstants.BceGuard)))}));");
+                    w.Line($"{VS}.Store(g * pq, gy + d * L);");
                     w.Close();
                 },
                 () => Loop((y, x) => $"vScale * ({V}.One - {x} / {y})"));
@@ -144,7 +144,7 @@ internal static partial class KernelEmitter
                 MatVec("gy", D, "dact", H, "wDecOW", "wDecOB");
                 EmitLossDerivative();
                 MatVec("dact", H, "gy", D, "wDecOWT", null);
-                w.Line($"for (int j = 0; j < H; j++) V512.Store({Ld("dact + j * L")} * {Ld("de + j * L")}, dact + j * L);");
+                w.Line($"for (int j = 0; j < H; j++) {VS}.Store({Ld("dact + j * L")} * {Ld("de + j * L")}, dact + j * L);");
                 EmitLayerNormVjp("dact", H, "wDecGamma", "dpre", "sdd");
                 MatVec("gr", R, "dact", H, "wDec0WT", null);
             });
@@ -178,16 +178,16 @@ internal static partial class KernelEmitter
             w.Open("for (int i = 0; i < R; i++)");
             w.Line($"{V} rr = {Ld("rv + i * L")};");
             w.Line($"{V} ev = rr - {Ld("e + i * L")};");
-            w.Line($"V512.Store({Ld("gr + i * L")} + vK2tw * ev + vL1r * {Sign("rr")}, gr + i * L);");
-            w.Line("V512.Store(vKNeg * ev, e + i * L);");
+            w.Line($"{VS}.Store({Ld("gr + i * L")} + vK2tw * ev + vL1r * {Sign("rr")}, gr + i * L);");
+            w.Line($"{VS}.Store(vKNeg * ev, e + i * L);");
             w.Close();
             LaneMatVec("gp", M, "e", R, "pk", (o, i) => $"({o}) * R + {i}");
             w.Line($"{V} vL1w = {Bc("l1w")};");
             w.Open("for (int k = 0; k < M; k++)");
-            w.Line($"V512.Store(V512.ConditionalSelect(V512.GreaterThan({Ld("wb + k * L")}, {V}.Zero), {Ld("gp + k * L")} + vL1w, {V}.Zero), gp + k * L);");
+            w.Line($"{VS}.Store({VS}.ConditionalSelect({VS}.GreaterThan({Ld("wb + k * L")}, {V}.Zero), {Ld("gp + k * L")} + vL1w, {V}.Zero), gp + k * L);");
             w.Close();
             Switch(opt.DynBias, "dynBias", () =>
-                w.Line($"for (int i = 0; i < R; i++) V512.Store(V512.ConditionalSelect(V512.GreaterThan({Ld("wb + (M + i) * L")}, {V}.Zero), {Ld("e + i * L")} * {Bc("wC[i]")}, {V}.Zero), gp + (M + i) * L);"));
+                w.Line($"for (int i = 0; i < R; i++) {VS}.Store({VS}.ConditionalSelect({VS}.GreaterThan({Ld("wb + (M + i) * L")}, {V}.Zero), {Ld("e + i * L")} * {Bc("wC[i]")}, {V}.Zero), gp + (M + i) * L);"));
             w.Close();
             w.Line();
         }
@@ -197,10 +197,10 @@ internal static partial class KernelEmitter
         /// </summary>
         private void EmitTemporalSample(string dst)
         {
-            w.Line($"for (int k = 0; k < M; k++) V512.Store(V512.Max({Ld("wb + k * L")}, {V}.Zero), gp + k * L);");
+            w.Line($"for (int k = 0; k < M; k++) {VS}.Store({VS}.Max({Ld("wb + k * L")}, {V}.Zero), gp + k * L);");
             LaneMatVec(dst, R, "gp", M, "pk", (o, i) => $"{i} * R + {o}");
             Switch(opt.DynBias, "dynBias", () =>
-                w.Line($"for (int i = 0; i < R; i++) V512.Store(V512.FusedMultiplyAdd(V512.Max({Ld("wb + (M + i) * L")}, {V}.Zero), {Bc("wC[i]")}, {Ld(dst + " + i * L")}), {dst} + i * L);"));
+                w.Line($"for (int i = 0; i < R; i++) {VS}.Store({VS}.FusedMultiplyAdd({VS}.Max({Ld("wb + (M + i) * L")}, {V}.Zero), {Bc("wC[i]")}, {Ld(dst + " + i * L")}), {dst} + i * L);"));
         }
 
         /// <summary><c>Predict</c>, mirroring <c>Model.temporalPrediction</c>: r̂ from r_p with the final r2 (returned as rHat).</summary>
@@ -223,7 +223,7 @@ internal static partial class KernelEmitter
             Hot($"private void HyperGrad({T}* blk, {T}* scr)");
             Prologue(true, true, infBlock);
             MatVec("hact", H, "gp", O, "wHypOWT", null);
-            w.Line($"for (int j = 0; j < H; j++) V512.Store({Ld("hact + j * L")} * {Ld("he + j * L")}, hact + j * L);");
+            w.Line($"for (int j = 0; j < H; j++) {VS}.Store({Ld("hact + j * L")} * {Ld("he + j * L")}, hact + j * L);");
             EmitLayerNormVjp("hact", H, "wHypGamma", "hpre", "sdh");
             MatVec("gr2", R2, "hact", H, "wHyp0WT", null);
             w.Line($"{V} vK2 = {Bc("k2")}, vL1r2 = {Bc("l1r2")};");
@@ -231,7 +231,7 @@ internal static partial class KernelEmitter
             w.Line($"{V} q = {Ld("r2v + j * L")};");
             w.Line($"{V} g = {Ld("gr2 + j * L")};");
             Switch(opt.R2Decoder, "r2dec", () => w.Line($"g += vK2 * (q - {Ld("tgt + j * L")});"));
-            w.Line($"V512.Store(g + vL1r2 * {Sign("q")}, gr2 + j * L);");
+            w.Line($"{VS}.Store(g + vL1r2 * {Sign("q")}, gr2 + j * L);");
             w.Close();
             w.Close();
             w.Line();

@@ -17,7 +17,7 @@ internal static partial class KernelEmitter
         /// than becoming 0.
         /// </summary>
         private void EmitSoftThreshold(string v, string lmda) =>
-            w.Line($"{{ {V} sa = V512.Max(V512.Abs({v}) - {lmda}, {V}.Zero); {v} = V512.ConditionalSelect(V512.LessThan({v}, {V}.Zero), -sa, sa); }}");
+            w.Line($"{{ {V} sa = {VS}.Max({VS}.Abs({v}) - {lmda}, {V}.Zero); {v} = {VS}.ConditionalSelect({VS}.LessThan({v}, {V}.Zero), -sa, sa); }}");
 
         /// <summary>
         /// <c>Update</c>: one Nesterov step of r (step size lr from the schedule) and of r2, each followed by
@@ -35,22 +35,22 @@ internal static partial class KernelEmitter
                 w.Line($"K.InferenceSaturation sat = {sat};");
                 w.Open($"for (int j = 0; j < {n}; j++)");
                 w.Line($"{V} p = {Ld(p + " + j * L")}, v = {Ld(vel + " + j * L")}, g = {Ld(g + " + j * L")};");
-                w.Line($"{V} nv = V512.FusedMultiplyAdd(mom, v, g);");
-                w.Line($"{V} np = p - vLr * V512.FusedMultiplyAdd(mom, nv, g);");
+                w.Line($"{V} nv = {VS}.FusedMultiplyAdd(mom, v, g);");
+                w.Line($"{V} np = p - vLr * {VS}.FusedMultiplyAdd(mom, nv, g);");
                 EmitSoftThreshold("np", "vLm");
                 w.Line("if (sat != K.InferenceSaturation.None) np = Saturate(np, sat, vSat);");
                 w.Open("if (masked)");
-                w.Line("np = V512.ConditionalSelect(mask, np, p);");
-                w.Line("nv = V512.ConditionalSelect(mask, nv, v);");
+                w.Line($"np = {VS}.ConditionalSelect(mask, np, p);");
+                w.Line($"nv = {VS}.ConditionalSelect(mask, nv, v);");
                 w.Close();
-                w.Line($"V512.Store(np, {p} + j * L);");
-                w.Line($"V512.Store(nv, {vel} + j * L);");
+                w.Line($"{VS}.Store(np, {p} + j * L);");
+                w.Line($"{VS}.Store(nv, {vel} + j * L);");
                 w.Line($"{V} df = np - p;");
-                w.Line("dd = V512.FusedMultiplyAdd(df, df, dd);");
-                w.Line("oo = V512.FusedMultiplyAdd(p, p, oo);");
+                w.Line($"dd = {VS}.FusedMultiplyAdd(df, df, dd);");
+                w.Line($"oo = {VS}.FusedMultiplyAdd(p, p, oo);");
                 w.Close();
-                w.Line($"V512.Store(dd, stat + {st} * L);");
-                w.Line($"V512.Store(oo, stat + {st + 1} * L);");
+                w.Line($"{VS}.Store(dd, stat + {st} * L);");
+                w.Line($"{VS}.Store(oo, stat + {st + 1} * L);");
                 w.Close();
             }
             w.Close();
@@ -71,10 +71,10 @@ internal static partial class KernelEmitter
             w.Line($"return {V}.One / ({V}.One + K.LaneMath.Exp(-v));");
             w.Close();
             w.Line($"{V} x = sat == K.InferenceSaturation.ScaledTanh ? v / s : v;");
-            w.Line($"{V} e = K.LaneMath.Exp({Bc(Lit(-2.0))} * V512.Abs(x));");
+            w.Line($"{V} e = K.LaneMath.Exp({Bc(Lit(-2.0))} * {VS}.Abs(x));");
             w.Line($"{V} t = ({V}.One - e) / ({V}.One + e);");
-            w.Line($"t = V512.ConditionalSelect(V512.LessThan(x, {V}.Zero), -t, t);");
-            w.Line($"t = V512.ConditionalSelect(V512.Equals(x, x), t, x);");
+            w.Line($"t = {VS}.ConditionalSelect({VS}.LessThan(x, {V}.Zero), -t, t);");
+            w.Line($"t = {VS}.ConditionalSelect({VS}.Equals(x, x), t, x);");
             w.Line("return sat == K.InferenceSaturation.ScaledTanh ? s * t : t;");
             w.Close();
             w.Line();
@@ -115,22 +115,22 @@ internal static partial class KernelEmitter
             w.Line($"{V} p = {Ld("rv + j * L")}, g = {Ld("gr + j * L")}, a = {Ld("m1 + j * L")}, q = {Ld("m2 + j * L")};");
             w.Line($"{V} na = b1 * a + ob1 * g;");
             w.Line($"{V} nq = b2 * q + ob2 * g * g;");
-            w.Line($"{V} np = p * c1 - lrb * na / (V512.Sqrt(nq) / bc2 + eps);");
+            w.Line($"{V} np = p * c1 - lrb * na / ({VS}.Sqrt(nq) / bc2 + eps);");
             w.Line("if (sat != K.InferenceSaturation.None) np = Saturate(np, sat, vSat);");
             w.Open("if (masked)");
-            w.Line("np = V512.ConditionalSelect(mask, np, p);");
-            w.Line("na = V512.ConditionalSelect(mask, na, a);");
-            w.Line("nq = V512.ConditionalSelect(mask, nq, q);");
+            w.Line($"np = {VS}.ConditionalSelect(mask, np, p);");
+            w.Line($"na = {VS}.ConditionalSelect(mask, na, a);");
+            w.Line($"nq = {VS}.ConditionalSelect(mask, nq, q);");
             w.Close();
-            w.Line("V512.Store(np, rv + j * L);");
-            w.Line("V512.Store(na, m1 + j * L);");
-            w.Line("V512.Store(nq, m2 + j * L);");
+            w.Line($"{VS}.Store(np, rv + j * L);");
+            w.Line($"{VS}.Store(na, m1 + j * L);");
+            w.Line($"{VS}.Store(nq, m2 + j * L);");
             w.Line($"{V} df = np - p;");
-            w.Line("dd = V512.FusedMultiplyAdd(df, df, dd);");
-            w.Line("oo = V512.FusedMultiplyAdd(p, p, oo);");
+            w.Line($"dd = {VS}.FusedMultiplyAdd(df, df, dd);");
+            w.Line($"oo = {VS}.FusedMultiplyAdd(p, p, oo);");
             w.Close();
-            w.Line("V512.Store(dd, stat);");
-            w.Line("V512.Store(oo, stat + L);");
+            w.Line($"{VS}.Store(dd, stat);");
+            w.Line($"{VS}.Store(oo, stat + L);");
             w.Close();
             w.Line();
         }

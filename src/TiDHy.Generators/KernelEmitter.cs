@@ -10,7 +10,7 @@ namespace TiDHy.Generators;
 /// Writes the C# of one fused kernel from its spec. Fixed sizes become constants (and fully chunked
 /// matrix–vector products); fixed options drop the code of the other choices; options left at Any
 /// become run-time branches on fields of the job. The emitted loop holds a block of samples in SIMD
-/// lanes (one <c>Vector512</c>), computes the forward values and the analytic gradients of r and r2 in
+/// lanes (one <c>Vector512</c>, or one <c>Vector256</c> on CPUs without AVX-512), computes the forward values and the analytic gradients of r and r2 in
 /// one pass per iteration, and updates them in place, with no allocation.
 /// </summary>
 /// <remarks>
@@ -49,12 +49,14 @@ internal static partial class KernelEmitter
         w.Line("using VF = global::System.Runtime.Intrinsics.Vector512<float>;");
         w.Line("using VD = global::System.Runtime.Intrinsics.Vector512<double>;");
         w.Line("using V512 = global::System.Runtime.Intrinsics.Vector512;");
+        w.Line("using VF8 = global::System.Runtime.Intrinsics.Vector256<float>;");
+        w.Line("using VD4 = global::System.Runtime.Intrinsics.Vector256<double>;");
+        w.Line("using V256 = global::System.Runtime.Intrinsics.Vector256;");
         w.Line("using K = global::TiDHy.Kernels;").Line();
         if (spec.Namespace is not null) w.Open($"namespace {spec.Namespace}");
         w.Open($"static partial class {spec.ClassName}");
         EmitFacade(w, spec);
-        new JobEmitter(w, spec, "float", "VF", 16, "F32").Emit();
-        new JobEmitter(w, spec, "double", "VD", 8, "F64").Emit();
+        foreach (var job in JobEmitter.Widths(w, spec)) job.Emit();
         EmitTraining(w, spec);
         w.Close();
         if (spec.Namespace is not null) w.Close();
@@ -94,11 +96,13 @@ internal static partial class KernelEmitter
         {
             w.Line($"/// <summary>MODEL.md's <c>inf</c> in {t} for <paramref name=\"batch\"/> samples: x [batch×D], rP [batch×R], r2Init [batch×R2] → r [batch×R], r2 [batch×R2], rHat [batch×R] (the temporal prediction from rP with the final r2), sampleIterations [batch].</summary>");
             w.Line($"public static K.InferenceStats Infer(K.KernelWeights<{t}> weights, K.InferenceSettings settings, int batch, global::System.ReadOnlySpan<{t}> x, global::System.ReadOnlySpan<{t}> rP, global::System.ReadOnlySpan<{t}> r2Init, global::System.Span<{t}> r, global::System.Span<{t}> r2, global::System.Span<{t}> rHat, global::System.Span<int> sampleIterations)");
-            w.Line($"    => Job{suf}.Rent().Infer(weights, settings, batch, x, rP, r2Init, r, r2, rHat, sampleIterations);");
+            w.Line($"    => K.KernelLanes.Wide(settings) ? Job{suf}.Rent().Infer(weights, settings, batch, x, rP, r2Init, r, r2, rHat, sampleIterations)");
+            w.Line($"        : Job{suf}V256.Rent().Infer(weights, settings, batch, x, rP, r2Init, r, r2, rHat, sampleIterations);");
             w.Line();
             w.Line($"/// <summary>MODEL.md's <c>inf_first_step</c> in {t}: x [batch×D] → r [batch×R], sampleIterations [batch].</summary>");
             w.Line($"public static K.InferenceStats InferFirstStep(K.KernelWeights<{t}> weights, K.InferenceSettings settings, int batch, global::System.ReadOnlySpan<{t}> x, global::System.Span<{t}> r, global::System.Span<int> sampleIterations)");
-            w.Line($"    => Job{suf}.Rent().InferFirstStep(weights, settings, batch, x, r, sampleIterations);");
+            w.Line($"    => K.KernelLanes.Wide(settings) ? Job{suf}.Rent().InferFirstStep(weights, settings, batch, x, r, sampleIterations)");
+            w.Line($"        : Job{suf}V256.Rent().InferFirstStep(weights, settings, batch, x, r, sampleIterations);");
             w.Line();
         }
         w.Open("private sealed class KernelImpl : K.InferenceKernel");
@@ -242,8 +246,25 @@ internal static partial class KernelEmitter
         private readonly (string Name, string Size)[] infBlock;
         private readonly (string Name, string Size)[] firstBlock;
 
-        public JobEmitter(SourceWriter w, KernelSpec s, string t, string v, int lanes, string suffix)
-            : base(w, s, t, v, "V512")
+        /// <summary>
+        /// The four job classes: each precision with 512-bit lanes (<c>JobF32</c>, <c>JobF64</c>) and with
+        /// 256-bit lanes (<c>JobF32V256</c>, <c>JobF64V256</c>, blocks of half the samples). A CPU without
+        /// AVX-512 runs <c>Vector512</c> code as calls, not instructions, so it gets the 256-bit jobs
+        /// (<c>K.KernelLanes</c>); each sample's arithmetic is the same in both.
+        /// </summary>
+        public static JobEmitter[] Widths(SourceWriter w, KernelSpec spec) =>
+        [
+            new(w, spec, "float", "VF", "V512", 16, "F32"),
+            new(w, spec, "double", "VD", "V512", 8, "F64"),
+            new(w, spec, "float", "VF8", "V256", 8, "F32V256"),
+            new(w, spec, "double", "VD4", "V256", 4, "F64V256"),
+        ];
+
+        /// <summary>Whether this job's lanes are 512-bit vectors (else 256-bit).</summary>
+        private bool Wide => VS == "V512";
+
+        private JobEmitter(SourceWriter w, KernelSpec s, string t, string v, string vs, int lanes, string suffix)
+            : base(w, s, t, v, vs)
         {
             this.lanes = lanes;
             this.suffix = suffix;
@@ -285,6 +306,7 @@ internal static partial class KernelEmitter
         {
             w.Open($"private sealed unsafe class Job{suffix} : K.KernelJob<{T}>");
             w.Line($"private const int L = {lanes};");
+            w.Line($"public Job{suffix}() : base(L) {{ }}");
             foreach (var z in sizes)
                 if (z.Fixed > 0) w.Line($"private const int {z.Name} = {z.Fixed};");
             foreach (var z in new[] { D, R, R2, M, H, H2 })

@@ -27,8 +27,22 @@ namespace TiDHy.Kernels;
 [EditorBrowsable(EditorBrowsableState.Never)]
 public abstract unsafe class KernelJob<T> : IWorkerJob where T : unmanaged
 {
-    /// <summary>Samples per block: one 512-bit vector of <typeparamref name="T"/>.</summary>
-    public static int Lanes => Vector512<T>.Count;
+    /// <summary>
+    /// Samples per block at <see cref="KernelLanes.AutomaticBits"/>: one 512-bit vector of
+    /// <typeparamref name="T"/>, or one 256-bit vector on CPUs without AVX-512.
+    /// </summary>
+    public static int Lanes => KernelLanes.Lanes<T>(KernelLanes.AutomaticBits);
+
+    /// <summary>Samples per block of this job: its lane vector's count of <typeparamref name="T"/>.</summary>
+    private readonly int lanes;
+
+    /// <summary>A job whose blocks hold <paramref name="lanes"/> samples (16 or 8 float32, 8 or 4 float64).</summary>
+    protected KernelJob(int lanes)
+    {
+        if (lanes != Vector512<T>.Count && lanes != Vector256<T>.Count)
+            throw new ArgumentOutOfRangeException(nameof(lanes), lanes, "lanes: one 512-bit or 256-bit vector of samples.");
+        this.lanes = lanes;
+    }
 
     private T[] space = [];
     private int origin;
@@ -39,7 +53,7 @@ public abstract unsafe class KernelJob<T> : IWorkerJob where T : unmanaged
     /// <summary>Samples in the call.</summary>
     protected int Batch;
 
-    /// <summary>Blocks of <see cref="Lanes"/> samples (the last may be partly padding).</summary>
+    /// <summary>Blocks of samples, one lane vector each (the last may be partly padding).</summary>
     protected int Blocks;
 
     /// <summary>The first block.</summary>
@@ -78,7 +92,7 @@ public abstract unsafe class KernelJob<T> : IWorkerJob where T : unmanaged
     /// <summary>The synchronised loop stopped without a divergence (divergences seen past its stop were speculative).</summary>
     private bool stoppedClean;
 
-    /// <summary>Iterations that updated each lane: <c>[block·Lanes + lane]</c>.</summary>
+    /// <summary>Iterations that updated each lane: <c>[block·lanes + lane]</c> (lanes: this job's samples per block).</summary>
     protected int[] LaneIters = [];
 
     /// <summary>Per-block results of blockwise (per-sample) convergence: iterations run.</summary>
@@ -168,7 +182,7 @@ public abstract unsafe class KernelJob<T> : IWorkerJob where T : unmanaged
     protected void Prepare(int batch, int blockStride, int scratchStride, int snapSize)
     {
         Batch = batch;
-        Blocks = (batch + Lanes - 1) / Lanes;
+        Blocks = (batch + lanes - 1) / lanes;
         BlockStride = blockStride;
         ScratchStride = scratchStride;
         SnapSize = snapSize;
@@ -186,8 +200,8 @@ public abstract unsafe class KernelJob<T> : IWorkerJob where T : unmanaged
         Snap = Scr + (long)cores * scratchStride;
         new Span<T>(Blk, Blocks * blockStride).Clear();
         if (Partials.Length < 2 * MaxGroup * 4 * Blocks) Partials = new double[2 * MaxGroup * 4 * Blocks];
-        if (LaneIters.Length < Blocks * Lanes) LaneIters = new int[Blocks * Lanes];
-        Array.Clear(LaneIters, 0, Blocks * Lanes);
+        if (LaneIters.Length < Blocks * lanes) LaneIters = new int[Blocks * lanes];
+        Array.Clear(LaneIters, 0, Blocks * lanes);
         if (BlockIters.Length < Blocks)
         {
             BlockIters = new int[Blocks];
@@ -206,7 +220,6 @@ public abstract unsafe class KernelJob<T> : IWorkerJob where T : unmanaged
     /// <summary>Copies <paramref name="src"/> <c>[Batch×cols]</c> into vectors <paramref name="vec"/>… of every block.</summary>
     protected void Scatter(ReadOnlySpan<T> src, int cols, int vec)
     {
-        int lanes = Lanes;
         for (int s = 0; s < Batch; s++)
         {
             T* dst = Blk + (long)(s / lanes) * BlockStride + vec * lanes + s % lanes;
@@ -218,7 +231,6 @@ public abstract unsafe class KernelJob<T> : IWorkerJob where T : unmanaged
     /// <summary>Copies vectors <paramref name="vec"/>… of every block into <paramref name="dst"/> <c>[Batch×cols]</c>.</summary>
     protected void Gather(Span<T> dst, int cols, int vec)
     {
-        int lanes = Lanes;
         for (int s = 0; s < Batch; s++)
         {
             T* src = Blk + (long)(s / lanes) * BlockStride + vec * lanes + s % lanes;
@@ -234,7 +246,7 @@ public abstract unsafe class KernelJob<T> : IWorkerJob where T : unmanaged
     protected void FillIterations(int n) => LaneIters.AsSpan(0, Batch).Fill(n);
 
     /// <summary>Lanes of block <paramref name="b"/> that hold samples.</summary>
-    protected int ValidLanes(int b) => Math.Min(Lanes, Batch - b * Lanes);
+    protected int ValidLanes(int b) => Math.Min(lanes, Batch - b * lanes);
 
     /// <summary>The first and one-past-last block of worker <paramref name="worker"/> under static scheduling.</summary>
     protected (int Start, int End) Range(int worker) =>
@@ -283,15 +295,27 @@ public abstract unsafe class KernelJob<T> : IWorkerJob where T : unmanaged
     {
         double dr = 0, or = 0, dr2 = 0, or2 = 0;
         var p = Partials.AsSpan(slot * Blocks * 4, Blocks * 4);
-        for (int b = 0; b < Blocks; b++)
+        // A block's partial sums are those of a 512-bit block: a 256-bit job adds each pair of its
+        // blocks (the two halves of a 512-bit block) in T, as LaneMath.Sum adds the two halves.
+        int step = lanes == Vector512<T>.Count ? 1 : 2;
+        for (int b = 0; b < Blocks; b += step)
         {
-            dr += p[4 * b];
-            or += p[4 * b + 1];
-            dr2 += p[4 * b + 2];
-            or2 += p[4 * b + 3];
+            bool pair = step == 2 && b + 1 < Blocks;
+            dr += Half(p, b, 0, pair);
+            or += Half(p, b, 1, pair);
+            dr2 += Half(p, b, 2, pair);
+            or2 += Half(p, b, 3, pair);
         }
         return Math.Sqrt(dr) / (Math.Sqrt(or) + ModelConstants.RelChangeGuard) < tol
             && Math.Sqrt(dr2) / (Math.Sqrt(or2) + ModelConstants.RelChangeGuard) < tol;
+    }
+
+    /// <summary>Partial sum <paramref name="q"/> of block <paramref name="b"/>, plus that of block b + 1 in <typeparamref name="T"/> when <paramref name="pair"/>.</summary>
+    private static double Half(Span<double> p, int b, int q, bool pair)
+    {
+        if (!pair) return p[4 * b + q];
+        double lo = p[4 * b + q], hi = p[4 * (b + 1) + q];
+        return typeof(T) == typeof(float) ? (float)lo + (float)hi : lo + hi;
     }
 
     /// <summary>The all-samples rule: every block reported all its samples converged (partial slot 0 = 1).</summary>
@@ -309,13 +333,13 @@ public abstract unsafe class KernelJob<T> : IWorkerJob where T : unmanaged
     /// vectors from <paramref name="r"/> or the <paramref name="nR2"/> vectors from <paramref name="r2"/>
     /// (a squared change of finite values can overflow, which is no divergence).
     /// </summary>
-    protected static bool LanesNonFinite(T* r, int nR, T* r2, int nR2, ulong lanes) =>
+    protected bool LanesNonFinite(T* r, int nR, T* r2, int nR2, ulong lanes) =>
         FirstNonFinite(r, nR, lanes) >= 0 || FirstNonFinite(r2, nR2, lanes) >= 0;
 
     /// <summary>The first lane of <paramref name="lanes"/> with a non-finite entry in the <paramref name="n"/> vectors from <paramref name="v"/>; -1 if none.</summary>
-    private static int FirstNonFinite(T* v, int n, ulong lanes)
+    private int FirstNonFinite(T* v, int n, ulong lanes)
     {
-        int count = Vector512<T>.Count;
+        int count = this.lanes;
         for (int l = 0; l < count; l++)
         {
             if ((lanes >> l & 1) == 0) continue;
@@ -356,14 +380,14 @@ public abstract unsafe class KernelJob<T> : IWorkerJob where T : unmanaged
         {
             if (BlockDiverged[b] != at) continue;
             T* blk = Blk + (long)b * BlockStride;
-            int lanes = ValidLanes(b);
-            ulong mask = lanes >= 64 ? ulong.MaxValue : (1UL << lanes) - 1;
-            int lr = FirstNonFinite(blk + (long)rVec * Lanes, nR, mask);
-            int lr2 = FirstNonFinite(blk + (long)r2Vec * Lanes, nR2, mask);
+            int valid = ValidLanes(b);
+            ulong mask = valid >= 64 ? ulong.MaxValue : (1UL << valid) - 1;
+            int lr = FirstNonFinite(blk + (long)rVec * lanes, nR, mask);
+            int lr2 = FirstNonFinite(blk + (long)r2Vec * lanes, nR2, mask);
             if (lr < 0 && lr2 < 0) continue;
             bool isR = lr >= 0 && (lr2 < 0 || lr <= lr2);
             int lane = isR ? lr : lr2;
-            return new InferenceStats(Iterations, false, at, b * Lanes + lane, isR ? InferenceQuantity.R : InferenceQuantity.R2, workers);
+            return new InferenceStats(Iterations, false, at, b * lanes + lane, isR ? InferenceQuantity.R : InferenceQuantity.R2, workers);
         }
         throw new InvalidOperationException("A block reported a non-finite latent that its lanes no longer hold.");
     }
@@ -382,21 +406,40 @@ public abstract unsafe class KernelJob<T> : IWorkerJob where T : unmanaged
         Converged = conv;
     }
 
-    /// <summary>A lane mask with all bits set in the first <paramref name="n"/> lanes.</summary>
+    /// <summary>A 512-bit lane mask with all bits set in the first <paramref name="n"/> lanes.</summary>
     protected static Vector512<T> FirstLanes(int n)
     {
         Span<T> buf = stackalloc T[Vector512<T>.Count];
-        var ones = Vector512<T>.AllBitsSet.ToScalar();
-        for (int i = 0; i < buf.Length; i++) buf[i] = i < n ? ones : default;
+        MaskOf(n, buf);
         return Vector512.Create((ReadOnlySpan<T>)buf);
+    }
+
+    /// <summary>A 256-bit lane mask with all bits set in the first <paramref name="n"/> lanes.</summary>
+    protected static Vector256<T> FirstLanes256(int n)
+    {
+        Span<T> buf = stackalloc T[Vector256<T>.Count];
+        MaskOf(n, buf);
+        return Vector256.Create((ReadOnlySpan<T>)buf);
+    }
+
+    private static void MaskOf(int n, Span<T> buf)
+    {
+        var ones = Vector128<T>.AllBitsSet.ToScalar();
+        for (int i = 0; i < buf.Length; i++) buf[i] = i < n ? ones : default;
     }
 
     /// <summary>Adds 1 to the iteration count of each lane of block <paramref name="b"/> set in <paramref name="mask"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    protected void CountLanes(int b, Vector512<T> mask)
+    protected void CountLanes(int b, Vector512<T> mask) => CountLanes(b, mask.ExtractMostSignificantBits());
+
+    /// <summary>Adds 1 to the iteration count of each lane of block <paramref name="b"/> set in <paramref name="mask"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    protected void CountLanes(int b, Vector256<T> mask) => CountLanes(b, (ulong)mask.ExtractMostSignificantBits());
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void CountLanes(int b, ulong bits)
     {
-        ulong bits = mask.ExtractMostSignificantBits();
-        int at = b * Lanes;
+        int at = b * lanes;
         while (bits != 0)
         {
             int l = System.Numerics.BitOperations.TrailingZeroCount(bits);

@@ -67,4 +67,68 @@ public static class LaneMath
         var scale = Vector512.ShiftLeft(Vector512.ConvertToInt64(k) + Vector512.Create(1023L), 52).AsDouble();
         return p * scale;
     }
+    /// <summary><see cref="Exp(Vector512{float})"/> on 256-bit lanes: the same operations, so the same bits per lane.</summary>
+    [MethodImpl(Inline)]
+    public static Vector256<float> Exp(Vector256<float> x)
+    {
+        x = Vector256.Min(Vector256.Max(x, Vector256.Create(-87.3f)), Vector256.Create(88.7f));
+        var k = Vector256.Round(x * Vector256.Create(1.44269504088896341f));
+        var r = Vector256.FusedMultiplyAdd(k, Vector256.Create(-0.693359375f), x);
+        r = Vector256.FusedMultiplyAdd(k, Vector256.Create(2.12194440e-4f), r);
+        var p = Vector256.Create(1.0f / 5040.0f);
+        p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(1.0f / 720.0f));
+        p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(1.0f / 120.0f));
+        p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(1.0f / 24.0f));
+        p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(1.0f / 6.0f));
+        p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(0.5f));
+        p = Vector256.FusedMultiplyAdd(p, r, Vector256<float>.One);
+        p = Vector256.FusedMultiplyAdd(p, r, Vector256<float>.One);
+        var scale = Vector256.ShiftLeft(Vector256.ConvertToInt32(k) + Vector256.Create(127), 23).AsSingle();
+        return p * scale;
+    }
+
+    /// <summary><see cref="Exp(Vector512{double})"/> on 256-bit lanes: the same operations, so the same bits per lane.</summary>
+    [MethodImpl(Inline)]
+    public static Vector256<double> Exp(Vector256<double> x)
+    {
+        x = Vector256.Min(Vector256.Max(x, Vector256.Create(-708.0)), Vector256.Create(709.0));
+        var k = Vector256.Round(x * Vector256.Create(1.4426950408889634));
+        var r = Vector256.FusedMultiplyAdd(k, Vector256.Create(-6.93147180369123816490e-01), x);
+        r = Vector256.FusedMultiplyAdd(k, Vector256.Create(-1.90821492927058770002e-10), r);
+        var p = Vector256.Create(1.0 / 6227020800.0);
+        p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(1.0 / 479001600.0));
+        p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(1.0 / 39916800.0));
+        p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(1.0 / 3628800.0));
+        p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(1.0 / 362880.0));
+        p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(1.0 / 40320.0));
+        p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(1.0 / 5040.0));
+        p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(1.0 / 720.0));
+        p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(1.0 / 120.0));
+        p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(1.0 / 24.0));
+        p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(1.0 / 6.0));
+        p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(0.5));
+        p = Vector256.FusedMultiplyAdd(p, r, Vector256<double>.One);
+        p = Vector256.FusedMultiplyAdd(p, r, Vector256<double>.One);
+        var scale = Vector256.ShiftLeft(Vector256.ConvertToInt64(k) + Vector256.Create(1023L), 52).AsDouble();
+        return p * scale;
+    }
+
+    /// <summary>
+    /// The sum of a block's lanes in a fixed order on every CPU: each 256-bit half summed by
+    /// <c>Vector256.Sum</c>, then the halves added (so two 256-bit blocks give the same sum).
+    /// </summary>
+    [MethodImpl(Inline)]
+    public static float Sum(Vector512<float> v) => Vector256.Sum(v.GetLower()) + Vector256.Sum(v.GetUpper());
+
+    /// <inheritdoc cref="Sum(Vector512{float})"/>
+    [MethodImpl(Inline)]
+    public static double Sum(Vector512<double> v) => Vector256.Sum(v.GetLower()) + Vector256.Sum(v.GetUpper());
+
+    /// <summary>A 256-bit block's lanes summed by <c>Vector256.Sum</c>: one half of <see cref="Sum(Vector512{float})"/>.</summary>
+    [MethodImpl(Inline)]
+    public static float Sum(Vector256<float> v) => Vector256.Sum(v);
+
+    /// <inheritdoc cref="Sum(Vector256{float})"/>
+    [MethodImpl(Inline)]
+    public static double Sum(Vector256<double> v) => Vector256.Sum(v);
 }

@@ -37,6 +37,12 @@ public sealed record KernelSchedule
     /// </summary>
     public bool WaitForPool { get; init; }
 
+    /// <summary>
+    /// The width of the job's lanes in bits: 256 or 512; 0 = <see cref="KernelLanes.AutomaticBits"/> (512
+    /// with AVX-512, else 256). For tests and benchmarks that compare the two.
+    /// </summary>
+    public int LaneBits { get; init; }
+
     /// <summary>Raises <see cref="ArgumentException"/> naming the first impossible setting.</summary>
     public void Validate()
     {
@@ -44,6 +50,7 @@ public sealed record KernelSchedule
         if (TileBlocks < 0) throw new ArgumentException($"KernelSchedule.TileBlocks = {TileBlocks}: must be >= 0.");
         if (TileBytes < 1) throw new ArgumentException($"KernelSchedule.TileBytes = {TileBytes}: must be >= 1.");
         if (CacheBytes < 0) throw new ArgumentException($"KernelSchedule.CacheBytes = {CacheBytes}: must be >= 0.");
+        if (LaneBits is not (0 or 256 or 512)) throw new ArgumentException($"KernelSchedule.LaneBits = {LaneBits}: must be 0 (automatic), 256 or 512.");
     }
 }
 

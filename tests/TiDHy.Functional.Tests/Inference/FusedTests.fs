@@ -308,12 +308,17 @@ let ``With per-sample scaling and convergence a fused sample's result does not d
     FsCheck.Check.One(propertyRuns 20, Prop.forAll (Arb.fromGen problems) property)
 
 /// The settings of `cfg` on `threads` workers with the synchronised loop's schedule fixed (iteration
-/// group, tile blocks; 0 = chosen per call). The call waits for the worker pool when another call
-/// holds it, so that it runs on the workers it asks for (`workersUsed` checks).
-let private scheduled (cfg: Config) (threads: int) (group: int) (tile: int) =
+/// group, tile blocks; 0 = chosen per call) and lanes of `laneBits` bits (0 = the CPU's choice). The
+/// call waits for the worker pool when another call holds it, so that it runs on the workers it asks
+/// for (`workersUsed` checks).
+let private scheduledAt (laneBits: int) (cfg: Config) (threads: int) (group: int) (tile: int) =
     (Fused.settings cfg)
         .WithThreads(threads)
-        .WithSchedule(KernelSchedule(IterationGroup = group, TileBlocks = tile, WaitForPool = true))
+        .WithSchedule(
+            KernelSchedule(IterationGroup = group, TileBlocks = tile, WaitForPool = true, LaneBits = laneBits)
+        )
+
+let private scheduled = scheduledAt 0
 
 /// The stats of a call without the worker count, after checking that it ran on `threads` workers
 /// (as many as the pool has, at most one per block of `batch` samples).
@@ -375,10 +380,11 @@ let ``Fused results do not depend on the number of worker threads`` () =
         Assert.Equal<int[]>(i1, iN)
 
 /// Everything an `inf` and an `inf_first_step` call of the fused kernels return, in float64 and
-/// float32, on `threads` workers (checked) under iteration group `group` and tile `tile`: the stats
-/// (without the worker count) and the bits of r, r2, r̂ and the per-sample iterations, or what a
-/// divergence raised.
-let private fusedOutputs
+/// float32, with lanes of `laneBits` bits (0 = the CPU's choice), on `threads` workers (checked) under
+/// iteration group `group` and tile `tile`: the stats (without the worker count) and the bits of r,
+/// r2, r̂ and the per-sample iterations, or what a divergence raised.
+let private fusedOutputsAt
+    (laneBits: int)
     (cfg: Config)
     (p: Params)
     (x: float[,])
@@ -389,7 +395,9 @@ let private fusedOutputs
     let b = Array2D.length1 x
     let k = Fused.kernel cfg
     let m = Fused.model cfg p
-    let s = scheduled cfg threads group tile
+    let s = scheduledAt laneBits cfg threads group tile
+    let lanesD = KernelLanes.Lanes<float>(KernelLanes.Bits s.Schedule)
+    let lanesS = KernelLanes.Lanes<float32>(KernelLanes.Bits s.Schedule)
     let fx, frP, fr2 = flat x, flat rP, flat r2
 
     let sx, srP, sr2 =
@@ -434,7 +442,7 @@ let private fusedOutputs
                  Span its
              )
 
-         outcome "inf" KernelJob<float>.Lanes st [ d r; d r2o; d rHat; n its ])
+         outcome "inf" lanesD st [ d r; d r2o; d rHat; n its ])
         (let r, r2o, rHat, its = vectors ()
 
          let st =
@@ -451,14 +459,31 @@ let private fusedOutputs
                  Span its
              )
 
-         outcome "inf" KernelJob<float32>.Lanes st [ f r; f r2o; f rHat; n its ])
+         outcome "inf" lanesS st [ f r; f r2o; f rHat; n its ])
         (let r, its = Array.zeroCreate<float>(b * cfg.RDim), Array.zeroCreate<int> b
          let st = k.InferFirstStep(m.Double, s, b, ReadOnlySpan fx, Span r, Span its)
-         outcome "inf_first_step" KernelJob<float>.Lanes st [ d r; n its ])
+         outcome "inf_first_step" lanesD st [ d r; n its ])
         (let r, its = Array.zeroCreate<float32>(b * cfg.RDim), Array.zeroCreate<int> b
          let st = k.InferFirstStep(m.Single, s, b, ReadOnlySpan sx, Span r, Span its)
-         outcome "inf_first_step" KernelJob<float32>.Lanes st [ f r; n its ])
+         outcome "inf_first_step" lanesS st [ f r; n its ])
     ]
+
+let private fusedOutputs = fusedOutputsAt 0
+
+[<Fact>]
+let ``Fused results are bitwise the same with 256-bit and 512-bit lanes`` () =
+    // The 256-bit jobs (CPUs without AVX-512) run blocks of half the samples; each sample's arithmetic
+    // and the batch rule's sums must be those of the 512-bit jobs. Generated configurations cover the
+    // options, sizes, convergence rules and batches of 1 to 40 (partial blocks at both widths).
+    let property (pr: Problem) =
+        let p, x, rP, r2 = instance pr
+
+        for threads, group, tile in [ 1, 1, 1; 2, 8, 1 ] do
+            let wide = fusedOutputsAt 512 pr.Cfg p x rP r2 (threads, group, tile)
+            let narrow = fusedOutputsAt 256 pr.Cfg p x rP r2 (threads, group, tile)
+            Assert.True((wide = narrow), $"{pr}: {threads} workers, group {group}: 256-bit lanes differ from 512-bit")
+
+    FsCheck.Check.One(propertyRuns 20, Prop.forAll (Arb.fromGen problems) property)
 
 [<Fact>]
 let ``Fused results are bitwise the same for every split over workers, iteration group and tile`` () =
@@ -546,7 +571,7 @@ let ``A diverging call reports the same iteration, sample and latent for every s
 
         let b = 100
         let p = Init.init cfg (Random.key 5)
-        // Sample 61 overflows first (block 7 in float64, 3 in float32); the others later.
+        // Sample 61 overflows first (block 7 in float64 and 3 in float32 with 512-bit lanes); the others later.
         let x =
             Array2D.init b cfg.InputDim (fun s j ->
                 if s = 61 then 1e30 * float (j + 1)
@@ -558,13 +583,20 @@ let ``A diverging call reports the same iteration, sample and latent for every s
 
         let results =
             [
-                for schedule in [ 1, 1, 1; 2, 8, 1; 2, 3, 2; 1, 8, 100 ] -> fusedOutputs cfg p x rP r2 schedule
+                for laneBits in [ 512; 256 ] do
+                    for schedule in [ 1, 1, 1; 2, 8, 1; 2, 3, 2; 1, 8, 100 ] ->
+                        laneBits, schedule, fusedOutputsAt laneBits cfg p x rP r2 schedule
             ]
 
-        for r in results do
-            Assert.True((r = results[0]), $"{convergence}: a schedule reported another divergence or result")
+        let _, _, first = results[0]
 
-        match results[0] with
+        for laneBits, schedule, r in results do
+            Assert.True(
+                (r = first),
+                $"{convergence}: {laneBits}-bit lanes on schedule {schedule} reported another divergence or result"
+            )
+
+        match first with
         | Error("inf", _, 61, InferenceQuantity.R) :: Error("inf", _, 61, InferenceQuantity.R) :: _ -> ()
         | r -> failwith $"{convergence}: expected inf to diverge on sample 61's r in both precisions, got {r}"
 
