@@ -138,21 +138,27 @@ let harnessText () =
     use r = new StreamReader(s)
     r.ReadToEnd()
 
-/// A harness ready to run: the python, the folder of upstream's checkout and a temporary folder
-/// holding the harness.
-type Harness =
-    {
-        Python: string
-        Upstream: string
-        Folder: string
-        Script: string
-    }
+/// A checked harness: the python that runs it and the full path of upstream's checkout.
+type Harness = { Python: string; Upstream: string }
 
-/// Runs the harness with `args`; echoes standard output's lines (as `echo` says) and returns them,
-/// with the exit code and standard error's lines.
-let private runHarness (h: Harness) (args: string list) (echo: bool) =
+/// Calls `f folder script` with a new temporary folder holding the harness (`script`); deletes
+/// the folder afterwards, whatever happens.
+let private withHarness (f: string -> string -> 'a) =
+    let folder = Path.Combine(Path.GetTempPath(), $"tidhy-upstream-{Guid.NewGuid():N}")
+    Directory.CreateDirectory folder |> ignore
+
+    try
+        let script = Path.Combine(folder, resourceName)
+        File.WriteAllText(script, harnessText ())
+        f folder script
+    finally
+        Directory.Delete(folder, true)
+
+/// Runs the harness `script` with `args`; echoes standard output's lines (as `echo` says) and
+/// returns them, with the exit code and standard error's lines.
+let private runHarness (h: Harness) (script: string) (args: string list) (echo: bool) =
     let psi = ProcessStartInfo(h.Python)
-    psi.ArgumentList.Add h.Script
+    psi.ArgumentList.Add script
 
     for a in args do
         psi.ArgumentList.Add a
@@ -199,31 +205,21 @@ let private harnessFailed (h: Harness) (code: int) (errors: string list) =
 
     fail $"--upstream: the harness ({h.Python} train_step.py) failed with exit code {code}{last}"
 
-/// Checks `dir` and the python, writes the harness to a temporary folder and runs its `--check`
-/// (upstream's model and training step import with this python's torch); a user error otherwise.
+/// Checks `dir` and the python and runs the harness's `--check` (upstream's model and training
+/// step import with this python's torch); a user error otherwise.
 let prepare (dir: string) (python: string option) =
     checkUpstreamDir dir
-    let python = resolvePython python
-    let folder = Path.Combine(Path.GetTempPath(), $"tidhy-upstream-{Guid.NewGuid():N}")
-    Directory.CreateDirectory folder |> ignore
-    let script = Path.Combine(folder, resourceName)
-    File.WriteAllText(script, harnessText ())
 
     let h =
         {
-            Python = python
+            Python = resolvePython python
             Upstream = Path.GetFullPath dir
-            Folder = folder
-            Script = script
         }
 
-    try
-        match runHarness h [ "--upstream"; h.Upstream; "--check" ] false with
+    withHarness (fun _ script ->
+        match runHarness h script [ "--upstream"; h.Upstream; "--check" ] false with
         | 0, _, _ -> h
-        | code, _, errors -> harnessFailed h code errors
-    with _ ->
-        Directory.Delete(folder, true)
-        reraise ()
+        | code, _, errors -> harnessFailed h code errors)
 
 /// The windows as float64 little-endian values, windows × length × features, row-major.
 let private writeWindows (path: string) (X: float[,,]) =
@@ -235,7 +231,7 @@ let private writeWindows (path: string) (X: float[,,]) =
                 w.Write X[i, t, d]
 
 /// Runs the harness on the windows of `tidhy bench train` (`TrainBenchmark.data`), printing its
-/// rows, then one ratio line per setting against `ours`; deletes the harness's folder.
+/// rows, then one ratio line per setting against `ours`.
 let run
     (h: Harness)
     (windows: int)
@@ -244,9 +240,9 @@ let run
     (settings: string list)
     (ours: TrainBenchmark.TrainMeasurement list)
     =
-    try
+    withHarness (fun folder script ->
         let X = TrainBenchmark.data windows length
-        let data = Path.Combine(h.Folder, "windows.f64")
+        let data = Path.Combine(folder, "windows.f64")
         writeWindows data X
 
         let args =
@@ -267,7 +263,7 @@ let run
                 data
             ]
 
-        match runHarness h args true with
+        match runHarness h script args true with
         | 0, lines, errors ->
             for e in errors do
                 eprintfn "%s" e
@@ -284,6 +280,4 @@ let run
                 printfn "%s" (ratioJson r)
 
             0
-        | code, _, errors -> harnessFailed h code errors
-    finally
-        Directory.Delete(h.Folder, true)
+        | code, _, errors -> harnessFailed h code errors)
