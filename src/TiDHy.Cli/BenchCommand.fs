@@ -12,6 +12,8 @@ type TrainBenchArgs =
     | Steps of int
     | Impl of names: string
     | Setting of names: string
+    | Upstream of dir: string
+    | Python of path: string
 
     interface IArgParserTemplate with
         member a.Usage =
@@ -22,6 +24,10 @@ type TrainBenchArgs =
             | Impl _ -> "comma-separated backends: reference, fused-float64, fused-float32 (default all)."
             | Setting _ ->
                 "comma-separated settings: fixed (max_iter 50, tol 0), converge (max_iter 200, tol 0.01) (default both)."
+            | Upstream _ ->
+                "also time upstream TiDHy's PyTorch training step (a checkout of its PyTorch-era code, e.g. commit da3d280) on the same windows, then print each setting's ratio_to_upstream."
+            | Python _ ->
+                "the python (with torch) that runs --upstream's harness (default /usr/bin/python3, else python3 on PATH)."
 
 type BenchArgs =
     | [<CliPrefix(CliPrefix.None)>] Train of ParseResults<TrainBenchArgs>
@@ -71,7 +77,8 @@ let private checkSize (option: string) (cfg: TiDHy.Functional.Config) (batch: in
         let suffix = $" (Parameter '{ex.ParamName}')"
         usage $"{option}: {ex.Message.Replace(suffix, String.Empty)}"
 
-/// `tidhy bench train`: one JSON line describing the machine, then one per backend and setting.
+/// `tidhy bench train`: one JSON line describing the machine, then one per backend and setting; with
+/// `--upstream`, upstream's rows and one ratio line per setting after them (`UpstreamBenchmark`).
 let runTrain (args: ParseResults<TrainBenchArgs>) =
     let windows = args.GetResult(Windows, 16) |> positive "--windows"
     let length = args.GetResult(Length, 100)
@@ -94,8 +101,19 @@ let runTrain (args: ParseResults<TrainBenchArgs>) =
         args.GetResult(Setting, "fixed,converge")
         |> names "--setting" (List.map fst TrainBenchmark.settings)
 
-    TrainBenchmark.train windows length steps impls settings
-    0
+    if args.Contains Python && not (args.Contains Upstream) then
+        usage "--python: goes with --upstream."
+
+    // Upstream's checkout, the python and its torch are checked before this project's rows run.
+    let upstream =
+        args.TryGetResult Upstream
+        |> Option.map (fun dir -> UpstreamBenchmark.prepare dir (args.TryGetResult Python))
+
+    let ours = TrainBenchmark.trainMeasured windows length steps impls settings
+
+    match upstream with
+    | Some h -> UpstreamBenchmark.run h windows length steps settings ours
+    | None -> 0
 
 /// `tidhy bench`: the inference benchmark (D=20, R=10, R2=5, M=15, H=50, T=3, max_iter=50, tol=0),
 /// one line per implementation and batch size, or `tidhy bench train`; returns the exit code.
