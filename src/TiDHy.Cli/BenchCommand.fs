@@ -25,7 +25,7 @@ type TrainBenchArgs =
             | Setting _ ->
                 "comma-separated settings: fixed (max_iter 50, tol 0), converge (max_iter 200, tol 0.01) (default both)."
             | Upstream _ ->
-                "also time upstream TiDHy's PyTorch training step (a checkout of its PyTorch-era code, e.g. commit da3d280) on the same windows, then print each setting's ratio_to_upstream."
+                "also time upstream TiDHy's PyTorch training step (a checkout of its PyTorch-era code, e.g. commit da3d280) on the same windows and as many threads as the kernels use, then print each setting's ratio_to_upstream."
             | Python _ ->
                 "the python (with torch) that runs --upstream's harness (default /usr/bin/python3, else python3 on PATH)."
 

@@ -261,6 +261,10 @@ let run
                 String.Join(",", settings)
                 "--data"
                 data
+                // upstream's torch on as many threads as the fused kernels' workers (torch's own
+                // default here is 1): the ratio compares whole machines, not one core with two
+                "--threads"
+                string (TrainBenchmark.kernelThreads ())
             ]
 
         match runHarness h script args true with
