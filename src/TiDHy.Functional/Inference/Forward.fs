@@ -1,5 +1,7 @@
 namespace TiDHy.Functional
 
+open System
+
 /// The latent state carried from one time step to the next (and, in stateful mode, from one
 /// window to the next).
 type Carry =
@@ -65,15 +67,33 @@ module Forward =
 
     /// Time step `t` of a window `[batch; T; D]`: `[batch; D]`.
     let timeStep (window: float[,,]) (t: int) =
-        Array2D.init (Array3D.length1 window) (Array3D.length3 window) (fun b d -> window[b, t, d])
+        let batch, time, d =
+            Array3D.length1 window, Array3D.length2 window, Array3D.length3 window
+
+        let out = Array2D.zeroCreate<float> batch d
+
+        if t < 0 || t >= time then
+            raise (IndexOutOfRangeException $"t = {t}: the window has {time} time steps.")
+
+        for b in 0 .. batch - 1 do
+            Buffer.BlockCopy(
+                window,
+                ((b * time + t) * d) * sizeof<float>,
+                out,
+                b * d * sizeof<float>,
+                d * sizeof<float>
+            )
+
+        out
 
     /// `⟨(a − b)²⟩` of two `[batch; n]` arrays.
     let squaredError (a: float[,]) (b: float[,]) =
         Loss.batchMean (Array2D.init (Array2D.length1 a) (Array2D.length2 a) (fun i j -> (a[i, j] - b[i, j]) ** 2.0))
 
     /// `⟨ℓ(decode(r), x)⟩`, `⟨ℓ(decode(r̂), x)⟩` and `⟨(r − r̂)²⟩` for `x [batch; D]` and `r`, `rHat`
-    /// `[batch; R]`, in one pass over the samples (the sums run in `Loss.batch`'s order).
-    let internal stepLosses (cfg: Config) (p: Params) (x: float[,]) (r: float[,]) (rHat: float[,]) =
+    /// `[batch; R]`, in one pass over the samples (the sums run in `Loss.batch`'s order), decoding one
+    /// sample at a time (`Model.decodeSample`): the definition, for every decoder.
+    let internal stepLossesPerSample (cfg: Config) (p: Params) (x: float[,]) (r: float[,]) (rHat: float[,]) =
         let ell = Loss.element cfg.Loss
         let mutable hat = 0.0
         let mutable bar = 0.0
@@ -92,6 +112,59 @@ module Forward =
 
         let b = float (Array2D.length1 x)
         hat / b, bar / b, temp / b
+
+    /// `Σ_s Σ_d ℓ(decode(r_s)_d, x_sd)` through the linear decoder `l`, summed in `Loss.batch`'s order
+    /// (samples, then features) with `decodeSample`'s arithmetic (`W·r`, then `+ b`, then the sigmoid
+    /// with BCE), so bitwise equal to it, without an array per sample.
+    let private linearSpatialSum (cfg: Config) (l: LinearParams) (x: float[,]) (r: float[,]) =
+        let w = l.Weight
+        let bce = cfg.Loss = LossKind.BCE
+        let mutable sum = 0.0
+
+        for s in 0 .. Array2D.length1 x - 1 do
+            for d in 0 .. Array2D.length2 x - 1 do
+                let mutable y = 0.0
+
+                for i in 0 .. Array2D.length2 r - 1 do
+                    y <- y + w[d, i] * r[s, i]
+
+                let y =
+                    match l.Bias with
+                    | Some b -> y + b[d]
+                    | None -> y
+
+                let pred = if bce then Numerics.sigmoid y else y
+
+                sum <-
+                    sum
+                    + (match cfg.Loss with
+                       | LossKind.MSE -> Loss.mse pred x[s, d]
+                       | LossKind.BCE -> Loss.bce pred x[s, d]
+                       | LossKind.Poisson -> Loss.poisson pred x[s, d])
+
+        sum
+
+    /// `stepLossesPerSample`'s three terms, bitwise equal to it; with a linear decoder without an
+    /// array per sample (`linearSpatialSum`).
+    let internal stepLosses (cfg: Config) (p: Params) (x: float[,]) (r: float[,]) (rHat: float[,]) =
+        match p.SpatialDecoder with
+        | NonlinearDecoder _ -> stepLossesPerSample cfg p x r rHat
+        | LinearDecoder l ->
+            let mutable temp = 0.0
+
+            for s in 0 .. Array2D.length1 r - 1 do
+                for i in 0 .. Array2D.length2 r - 1 do
+                    temp <- temp + (r[s, i] - rHat[s, i]) * (r[s, i] - rHat[s, i])
+
+            let b = float (Array2D.length1 x)
+            linearSpatialSum cfg l x r / b, linearSpatialSum cfg l x rHat / b, temp / b
+
+    /// `Loss.batch cfg.Loss (Model.decode cfg p r) x` (`⟨ℓ(decode(r), x)⟩`), bitwise; with a linear
+    /// decoder without an array per sample (`linearSpatialSum`).
+    let internal spatialLoss (cfg: Config) (p: Params) (x: float[,]) (r: float[,]) =
+        match p.SpatialDecoder with
+        | NonlinearDecoder _ -> Loss.batch cfg.Loss (Model.decode cfg p r) x
+        | LinearDecoder l -> linearSpatialSum cfg l x r / float (Array2D.length1 x)
 
     /// One step of the objective: inference from the carry `(r_p, r2_p)` on `x [batch; D]`, then
     /// the step's loss terms (the temporal prediction uses the NEW `r2`). Returns the new carry.
@@ -141,7 +214,7 @@ module Forward =
             match init with
             | None ->
                 let c = zeroCarry cfg batch
-                c, Loss.batch cfg.Loss (Model.decode cfg p c.R) xs[0], xs[1..]
+                c, spatialLoss cfg p xs[0] c.R, xs[1..]
             | Some c ->
                 checkCarry cfg batch c
                 c, 0.0, xs
