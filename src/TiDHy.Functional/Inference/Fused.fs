@@ -210,11 +210,11 @@ module internal Fused =
         | k -> k
 
     /// The elements of `a` in row-major order, written in place (no copy).
-    let private span (a: float[,]) : Span<float> =
+    let internal span (a: float[,]) : Span<float> =
         MemoryMarshal.CreateSpan(&Unsafe.As<byte, float>(&MemoryMarshal.GetArrayDataReference(a :> Array)), a.Length)
 
     /// The elements of `a` in row-major order, read in place (no copy).
-    let private items (a: float[,]) : ReadOnlySpan<float> =
+    let internal items (a: float[,]) : ReadOnlySpan<float> =
         MemoryMarshal.CreateReadOnlySpan(
             &Unsafe.As<byte, float>(&MemoryMarshal.GetArrayDataReference(a :> Array)),
             a.Length

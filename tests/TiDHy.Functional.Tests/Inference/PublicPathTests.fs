@@ -148,31 +148,33 @@ let ``Fused inference in place gives the bits of the per-call path, both backend
 
 [<Fact>]
 let ``The loss terms without per-sample arrays give the bits of the per-sample definition`` () =
-    for loss in [ LossKind.MSE; LossKind.BCE; LossKind.Poisson ] do
-        for nonlin in [ false; true ] do
-            let cfg =
-                { smallConfig with
-                    Loss = loss
-                    NonlinDecoder = nonlin
-                }
+    // D = 6 and D = 20: SIMD lanes and a scalar tail.
+    for shape in [ smallConfig; slds Backend.Fused ] do
+        for loss in [ LossKind.MSE; LossKind.BCE; LossKind.Poisson ] do
+            for nonlin in [ false; true ] do
+                let cfg =
+                    { shape with
+                        Loss = loss
+                        NonlinDecoder = nonlin
+                    }
 
-            let p = Init.ofSeed cfg 9
-            let batch = 37
-            // Observations in every loss's domain ([0, 1] for BCE, ≥ 0 for Poisson).
-            let x = randomMatrix 11 0.5 batch cfg.InputDim |> Array2D.map (fun v -> abs v % 1.0)
-            // Latents that decode to positive means for Poisson (any value is fine for the others).
-            let r = randomMatrix 12 0.3 batch cfg.RDim
-            let rHat = randomMatrix 13 0.3 batch cfg.RDim
-            let a = Forward.stepLosses cfg p x r rHat
-            let b = Forward.stepLossesPerSample cfg p x r rHat
-            let triple (u, v, w) = [| u; v; w |] |> toBits
-            Assert.True((triple a = triple b), $"{loss}, nonlinear {nonlin}: {a} vs {b}")
-            let spatial = Forward.spatialLoss cfg p x r
+                let p = Init.ofSeed cfg 9
+                let batch = 37
+                // Observations in every loss's domain ([0, 1] for BCE, ≥ 0 for Poisson).
+                let x = randomMatrix 11 0.5 batch cfg.InputDim |> Array2D.map (fun v -> abs v % 1.0)
+                // Any latents: a Poisson mean below 0 gives NaN, compared bit for bit like any value.
+                let r = randomMatrix 12 0.3 batch cfg.RDim
+                let rHat = randomMatrix 13 0.3 batch cfg.RDim
+                let a = Forward.stepLosses cfg p x r rHat
+                let b = Forward.stepLossesPerSample cfg p x r rHat
+                let triple (u, v, w) = [| u; v; w |] |> toBits
+                Assert.True((triple a = triple b), $"D = {cfg.InputDim}, {loss}, nonlinear {nonlin}: {a} vs {b}")
+                let spatial = Forward.spatialLoss cfg p x r
 
-            Assert.Equal(
-                BitConverter.DoubleToInt64Bits(Loss.batch cfg.Loss (Model.decode cfg p r) x),
-                BitConverter.DoubleToInt64Bits spatial
-            )
+                Assert.Equal(
+                    BitConverter.DoubleToInt64Bits(Loss.batch cfg.Loss (Model.decode cfg p r) x),
+                    BitConverter.DoubleToInt64Bits spatial
+                )
 
 [<Fact>]
 let ``timeStep copies step t of every sample`` () =
