@@ -43,56 +43,6 @@ let private configs backend =
 
 let private backends = [ Backend.Fused; Backend.FusedFloat32 ]
 
-/// The per-call path `Fused.infer` took before: flat copies of the inputs (converted to float32 for
-/// `FusedFloat32`), fresh output arrays, outputs converted back. Returns r, r2, r̂ (flat), the stats
-/// and each sample's iterations.
-let private perCallInfer (cfg: Config) (p: Params) (x: float[,]) (rP: float[,]) (r2: float[,]) =
-    let b = Array2D.length1 x
-    let k, s, m = Fused.kernel cfg, Fused.settings cfg, Fused.model cfg p
-    let iters = Array.zeroCreate<int> b
-
-    if cfg.Backend = Backend.FusedFloat32 then
-        let single a = flat a |> Array.map float32
-        let r = Array.zeroCreate<float32>(b * cfg.RDim)
-        let r2o = Array.zeroCreate<float32>(b * cfg.R2Dim)
-        let rHat = Array.zeroCreate<float32>(b * cfg.RDim)
-
-        let st =
-            k.Infer(
-                m.Single,
-                s,
-                b,
-                ReadOnlySpan(single x),
-                ReadOnlySpan(single rP),
-                ReadOnlySpan(single r2),
-                Span r,
-                Span r2o,
-                Span rHat,
-                Span iters
-            )
-
-        Array.map float r, Array.map float r2o, Array.map float rHat, st, iters
-    else
-        let r = Array.zeroCreate<float>(b * cfg.RDim)
-        let r2o = Array.zeroCreate<float>(b * cfg.R2Dim)
-        let rHat = Array.zeroCreate<float>(b * cfg.RDim)
-
-        let st =
-            k.Infer(
-                m.Double,
-                s,
-                b,
-                ReadOnlySpan(flat x),
-                ReadOnlySpan(flat rP),
-                ReadOnlySpan(flat r2),
-                Span r,
-                Span r2o,
-                Span rHat,
-                Span iters
-            )
-
-        r, r2o, rHat, st, iters
-
 let private toBits (a: float[]) =
     a |> Array.map BitConverter.DoubleToInt64Bits
 
@@ -101,50 +51,47 @@ let ``Fused inference in place gives the bits of the per-call path, both backend
     for backend in backends do
         for cfg in configs backend do
             let p = Init.ofSeed cfg 5
+            let f32 = (backend = Backend.FusedFloat32)
+            let precision = if f32 then "float32" else "float64"
+
+            // The outputs' bits in the kernel's precision (float32 → float64 → float32 is exact).
+            let outBits (a: float[,]) =
+                if f32 then
+                    flat a |> Array.map (float32 >> BitConverter.SingleToInt32Bits >> int64)
+                else
+                    flat a |> toBits
+
             // A large batch, then smaller ones: the staging buffers are reused, never stale.
             for batch in [ 300; 7; 64; 1 ] do
-                let x = randomMatrix (batch + 1) 0.5 batch cfg.InputDim
-                let rP = randomMatrix (batch + 2) 0.3 batch cfg.RDim
-                let r2 = randomMatrix (batch + 3) 0.3 batch cfg.R2Dim
-                let got = Fused.infer cfg p x rP r2
-                let r, r2o, rHat, st, iters = perCallInfer cfg p x rP r2
+                // `inferenceBitsWith`'s inputs, which it passes to the kernel as fresh flat arrays.
+                let x = randomMatrix 21 0.7 batch cfg.InputDim
+                let rP = randomMatrix 22 0.5 batch cfg.RDim
+                let r2 = randomMatrix 23 0.5 batch cfg.R2Dim
+
+                let perCall =
+                    KernelVariantTests.inferenceBitsWith (Fused.settings cfg) (Fused.kernel cfg) cfg p batch
+                    |> Map.ofList
+
                 let what = $"{backend}, {(Fused.kernel cfg).Variant.Name}, batch {batch}"
-                Assert.True((bits got.R = toBits r), $"{what}: r")
-                Assert.True((bits got.R2 = toBits r2o), $"{what}: r2")
-                Assert.True((bits got.RHat = toBits rHat), $"{what}: r̂")
-                Assert.Equal(st.Iterations, got.Iterations)
-                Assert.Equal(st.Converged, got.Converged)
-                Assert.Equal<int[]>(iters, got.SampleIterations)
+                let got = Fused.infer cfg p x rP r2
+                let st, expected = perCall[$"inf {precision}"]
+                let its (a: int[]) = Array.map int64 a
+
+                Assert.True(
+                    (expected = [ outBits got.R; outBits got.R2; outBits got.RHat; its got.SampleIterations ]),
+                    $"{what}: inf"
+                )
+
+                Assert.Equal((st.Iterations, st.Converged), (got.Iterations, got.Converged))
                 let first = Fused.inferFirstStep cfg p x
-                let k, s, m = Fused.kernel cfg, Fused.settings cfg, Fused.model cfg p
-                let itersFirst = Array.zeroCreate<int> batch
+                let stFirst, expectedFirst = perCall[$"inf_first_step {precision}"]
 
-                let rFirst, stFirst =
-                    if backend = Backend.FusedFloat32 then
-                        let r32 = Array.zeroCreate<float32>(batch * cfg.RDim)
+                Assert.True(
+                    (expectedFirst = [ outBits first.R; its first.SampleIterations ]),
+                    $"{what}: inf_first_step"
+                )
 
-                        let st =
-                            k.InferFirstStep(
-                                m.Single,
-                                s,
-                                batch,
-                                ReadOnlySpan(flat x |> Array.map float32),
-                                Span r32,
-                                Span itersFirst
-                            )
-
-                        Array.map float r32, st
-                    else
-                        let r64 = Array.zeroCreate<float>(batch * cfg.RDim)
-
-                        let st =
-                            k.InferFirstStep(m.Double, s, batch, ReadOnlySpan(flat x), Span r64, Span itersFirst)
-
-                        r64, st
-
-                Assert.True((bits first.R = toBits rFirst), $"{what}: the first step's r")
-                Assert.Equal(stFirst.Iterations, first.Iterations)
-                Assert.Equal<int[]>(itersFirst, first.SampleIterations)
+                Assert.Equal((stFirst.Iterations, stFirst.Converged), (first.Iterations, first.Converged))
 
 [<Fact>]
 let ``The loss terms without per-sample arrays give the bits of the per-sample definition`` () =
