@@ -3,6 +3,7 @@ namespace TiDHy.Functional
 open System
 open System.Numerics
 open System.Runtime.CompilerServices
+open System.Threading
 
 /// The latent state carried from one time step to the next (and, in stateful mode, from one
 /// window to the next).
@@ -67,12 +68,10 @@ module Forward =
             R2 = Array2D.zeroCreate batch cfg.R2Dim
         }
 
-    /// Time step `t` of a window `[batch; T; D]`: `[batch; D]`.
-    let timeStep (window: float[,,]) (t: int) =
+    /// Time step `t` of a window `[batch; T; D]` written into `out [batch; D]`.
+    let internal timeStepInto (window: float[,,]) (t: int) (out: float[,]) =
         let batch, time, d =
             Array3D.length1 window, Array3D.length2 window, Array3D.length3 window
-
-        let out = Array2D.zeroCreate<float> batch d
 
         if t < 0 || t >= time then
             raise (IndexOutOfRangeException $"t = {t}: the window has {time} time steps.")
@@ -86,7 +85,27 @@ module Forward =
                 d * sizeof<float>
             )
 
+    /// Time step `t` of a window `[batch; T; D]`: `[batch; D]`.
+    let timeStep (window: float[,,]) (t: int) =
+        let out =
+            Array2D.zeroCreate<float> (Array3D.length1 window) (Array3D.length3 window)
+
+        timeStepInto window t out
         out
+
+    /// One thread's time-step input of `forward` (`[batch; D]`, reused while the shape stays): the
+    /// steps of a window pass through it one after another, and no result keeps it.
+    let private stepInput =
+        new ThreadLocal<float[,] ref>(fun () -> ref (Array2D.zeroCreate<float> 0 0))
+
+    /// This thread's `stepInput`, of shape `[batch; d]`.
+    let private stepBuffer (batch: int) (d: int) =
+        let cell = stepInput.Value
+
+        if Array2D.length1 cell.Value <> batch || Array2D.length2 cell.Value <> d then
+            cell.Value <- Array2D.zeroCreate batch d
+
+        cell.Value
 
     /// `⟨(a − b)²⟩` of two `[batch; n]` arrays.
     let squaredError (a: float[,]) (b: float[,]) =
@@ -230,16 +249,20 @@ module Forward =
             Shape.checkWindow (nameof X) (if init.IsSome then 1 else 2) cfg.InputDim X
 
         Shape.checkFiniteArray3 (nameof X) X
-        let xs = Array.init time (timeStep X)
+        let x = stepBuffer batch cfg.InputDim
+
+        let at t =
+            timeStepInto X t x
+            x
 
         let carry0, lHat0, steps =
             match init with
             | None ->
                 let c = zeroCarry cfg batch
-                c, spatialLoss cfg p xs[0] c.R, xs[1..]
+                c, spatialLoss cfg p (at 0) c.R, seq { for t in 1 .. time - 1 -> at t }
             | Some c ->
                 checkCarry cfg batch c
-                c, 0.0, xs
+                c, 0.0, seq { for t in 0 .. time - 1 -> at t }
 
         let final, outs =
             scan
