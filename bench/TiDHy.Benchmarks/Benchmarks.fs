@@ -106,8 +106,9 @@ type InferenceKernelBenchmarks() =
 /// The public inference path: a whole `Forward.forward` over the window of `tidhy bench` (T = 3, so
 /// two inference steps of max_iter 50, tol 0, plus the loss terms), float32 and float64, at each
 /// batch size. One operation is one iteration of the whole batch (`OperationsPerInvoke` = 100), so
-/// sample-iterations per second = Batch / Mean, comparable with `InferenceKernelBenchmarks`. The
-/// allocated bytes are the result's arrays and the checks' (a window's `States`, `Final`, `RFirst`).
+/// sample-iterations per second = Batch / Mean, comparable with `InferenceKernelBenchmarks`. What
+/// it allocates is mostly what the result holds (`RFirst`, each step's `r` and `r2`) and each step's
+/// `r̂` (`InferResult.RHat`), about (R + 2·(2R + R2))·8 bytes per sample and window.
 [<MemoryDiagnoser>]
 type ForwardBenchmarks() =
     let mutable cfg32: Config = Unchecked.defaultof<_>
