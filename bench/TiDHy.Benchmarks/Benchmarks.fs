@@ -107,8 +107,8 @@ type InferenceKernelBenchmarks() =
 /// two inference steps of max_iter 50, tol 0, plus the loss terms), float32 and float64, at each
 /// batch size. One operation is one iteration of the whole batch (`OperationsPerInvoke` = 100), so
 /// sample-iterations per second = Batch / Mean, comparable with `InferenceKernelBenchmarks`. What
-/// it allocates is mostly what the result holds (`RFirst`, each step's `r` and `r2`) and each step's
-/// `r̂` (`InferResult.RHat`), about (R + 2·(2R + R2))·8 bytes per sample and window.
+/// it allocates is mostly what the result holds (the zero carry `r`, `r2`, each step's `r` and `r2`) and each step's
+/// `r̂` (`InferResult.RHat`): (R + R2 + 2·(2R + R2))·8 = 520 bytes per sample and window here.
 [<MemoryDiagnoser>]
 type ForwardBenchmarks() =
     let mutable cfg32: Config = Unchecked.defaultof<_>
