@@ -103,6 +103,38 @@ type InferenceKernelBenchmarks() =
             Span iters
         )
 
+/// The public inference path: a whole `Forward.forward` over the window of `tidhy bench` (T = 3, so
+/// two inference steps of max_iter 50, tol 0, plus the loss terms), float32 and float64, at each
+/// batch size. One operation is one iteration of the whole batch (`OperationsPerInvoke` = 100), so
+/// sample-iterations per second = Batch / Mean, comparable with `InferenceKernelBenchmarks`. What
+/// it allocates is mostly what the result holds (the zero carry `r`, `r2`, each step's `r` and `r2`) and each step's
+/// `r̂` (`InferResult.RHat`): (R + R2 + 2·(2R + R2))·8 = 520 bytes per sample and window here.
+[<MemoryDiagnoser>]
+type ForwardBenchmarks() =
+    let mutable cfg32: Config = Unchecked.defaultof<_>
+    let mutable cfg64: Config = Unchecked.defaultof<_>
+    let mutable p: Params = Unchecked.defaultof<_>
+    let mutable X: float[,,] = Array3D.zeroCreate 0 0 0
+
+    /// Samples per window.
+    [<Params(16, 256, 2048)>]
+    member val Batch = 16 with get, set
+
+    [<GlobalSetup>]
+    member this.Setup() =
+        cfg32 <- InferenceBenchmark.config Backend.FusedFloat32
+        cfg64 <- InferenceBenchmark.config Backend.Fused
+        p <- Init.init cfg64 (Random.key 0)
+        X <- InferenceBenchmark.window this.Batch
+
+    /// `Forward.forward` with the fused float32 kernels.
+    [<Benchmark(OperationsPerInvoke = 2 * Iterations)>]
+    member _.ForwardFloat32() = Forward.forward cfg32 p None X
+
+    /// `Forward.forward` with the fused float64 kernels.
+    [<Benchmark(OperationsPerInvoke = 2 * Iterations)>]
+    member _.ForwardFloat64() = Forward.forward cfg64 p None X
+
 /// A whole `Train.step` (inference over the window, the objective's gradients, clipping, AdamW,
 /// GradNorm) on the demo's shape (16 windows × 100 steps, 20 channels, R = 10, R2 = 5, M = 15,
 /// H = 50, GradNorm, PerSample scaling), max_iter 50 and tol 0 (`tidhy bench train`'s `fixed`

@@ -1,5 +1,7 @@
 /// `dotnet run -c Release --project bench/TiDHy.Benchmarks -- --filter '*' --job short`: the
-/// BenchmarkDotNet suite (see README "Benchmarks"); any BenchmarkDotNet option is accepted.
+/// BenchmarkDotNet suite (see README "Benchmarks"); any BenchmarkDotNet option is accepted. `kernel`
+/// times the inference kernel alone (KernelThroughput); `profile-forward` breaks down the public path
+/// (ProfileForward).
 module TiDHy.Benchmarks.Program
 
 open BenchmarkDotNet.Running
@@ -7,6 +9,12 @@ open BenchmarkDotNet.Running
 [<EntryPoint>]
 let main argv =
     match List.ofArray argv with
+    | [ "profile-forward" ] ->
+        for b in [ 256; 2048 ] do
+            for be in [ TiDHy.Functional.Backend.FusedFloat32; TiDHy.Functional.Backend.Fused ] do
+                ProfileForward.run b be
+
+        0
     | "kernel" :: rest ->
         let rec opt name =
             function

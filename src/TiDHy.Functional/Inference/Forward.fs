@@ -1,5 +1,10 @@
 namespace TiDHy.Functional
 
+open System
+open System.Numerics
+open System.Runtime.CompilerServices
+open System.Threading
+
 /// The latent state carried from one time step to the next (and, in stateful mode, from one
 /// window to the next).
 type Carry =
@@ -63,17 +68,53 @@ module Forward =
             R2 = Array2D.zeroCreate batch cfg.R2Dim
         }
 
+    /// Time step `t` of a window `[batch; T; D]` written into `out [batch; D]`.
+    let internal timeStepInto (window: float[,,]) (t: int) (out: float[,]) =
+        let batch, time, d =
+            Array3D.length1 window, Array3D.length2 window, Array3D.length3 window
+
+        if t < 0 || t >= time then
+            raise (IndexOutOfRangeException $"t = {t}: the window has {time} time steps.")
+
+        for b in 0 .. batch - 1 do
+            Buffer.BlockCopy(
+                window,
+                ((b * time + t) * d) * sizeof<float>,
+                out,
+                b * d * sizeof<float>,
+                d * sizeof<float>
+            )
+
     /// Time step `t` of a window `[batch; T; D]`: `[batch; D]`.
     let timeStep (window: float[,,]) (t: int) =
-        Array2D.init (Array3D.length1 window) (Array3D.length3 window) (fun b d -> window[b, t, d])
+        let out =
+            Array2D.zeroCreate<float> (Array3D.length1 window) (Array3D.length3 window)
+
+        timeStepInto window t out
+        out
+
+    /// One thread's time-step input of `forward` (`[batch; D]`, reused while the shape stays): the
+    /// steps of a window pass through it one after another, and no result keeps it.
+    let private stepInput =
+        new ThreadLocal<float[,] ref>(fun () -> ref (Array2D.zeroCreate<float> 0 0))
+
+    /// This thread's `stepInput`, of shape `[batch; d]`.
+    let private stepBuffer (batch: int) (d: int) =
+        let cell = stepInput.Value
+
+        if Array2D.length1 cell.Value <> batch || Array2D.length2 cell.Value <> d then
+            cell.Value <- Array2D.zeroCreate batch d
+
+        cell.Value
 
     /// `⟨(a − b)²⟩` of two `[batch; n]` arrays.
     let squaredError (a: float[,]) (b: float[,]) =
         Loss.batchMean (Array2D.init (Array2D.length1 a) (Array2D.length2 a) (fun i j -> (a[i, j] - b[i, j]) ** 2.0))
 
     /// `⟨ℓ(decode(r), x)⟩`, `⟨ℓ(decode(r̂), x)⟩` and `⟨(r − r̂)²⟩` for `x [batch; D]` and `r`, `rHat`
-    /// `[batch; R]`, in one pass over the samples (the sums run in `Loss.batch`'s order).
-    let internal stepLosses (cfg: Config) (p: Params) (x: float[,]) (r: float[,]) (rHat: float[,]) =
+    /// `[batch; R]`, in one pass over the samples (the sums run in `Loss.batch`'s order), decoding one
+    /// sample at a time (`Model.decodeSample`): the definition, for every decoder.
+    let internal stepLossesPerSample (cfg: Config) (p: Params) (x: float[,]) (r: float[,]) (rHat: float[,]) =
         let ell = Loss.element cfg.Loss
         let mutable hat = 0.0
         let mutable bar = 0.0
@@ -92,6 +133,79 @@ module Forward =
 
         let b = float (Array2D.length1 x)
         hat / b, bar / b, temp / b
+
+    /// `Wᵀ [R; D]` (flat) of the linear decoder weights `W [D; R]`, built once per weight array.
+    let private transposed = ConditionalWeakTable<float[,], float[]>()
+
+    /// `Σ_s Σ_d ℓ(decode(r_s)_d, x_sd)` through the linear decoder `l`, summed in `Loss.batch`'s order
+    /// (samples, then features) with `decodeSample`'s arithmetic (each `(W·r)_d` summed over `i` in
+    /// order from 0, then `+ b_d`, then the sigmoid with BCE), so bitwise equal to it, without an array
+    /// per sample: a sample's D sums run side by side in SIMD lanes (a multiply, then an add, in each
+    /// lane, as the scalar code rounds them).
+    let private linearSpatialSum (cfg: Config) (l: LinearParams) (x: float[,]) (r: float[,]) =
+        let batch, dim, rDim = Array2D.length1 x, Array2D.length2 x, Array2D.length2 r
+
+        let wt =
+            transposed.GetValue(l.Weight, fun w -> Array.init (rDim * dim) (fun k -> w[k % dim, k / dim]))
+
+        let xs = Fused.items x
+        let rs = Fused.items r
+        let bias = Option.toObj l.Bias
+        let y = Array.zeroCreate<float> dim
+        let lanes = Vector<float>.Count
+        let mutable sum = 0.0
+
+        for s in 0 .. batch - 1 do
+            Array.Clear y
+
+            for i in 0 .. rDim - 1 do
+                let ri = rs[s * rDim + i]
+                let vi = Vector<float> ri
+                let mutable d = 0
+
+                while d + lanes <= dim do
+                    (Vector<float>(y, d) + Vector<float>(wt, i * dim + d) * vi).CopyTo(y, d)
+                    d <- d + lanes
+
+                while d < dim do
+                    y[d] <- y[d] + wt[i * dim + d] * ri
+                    d <- d + 1
+
+            for d in 0 .. dim - 1 do
+                let v = if isNull bias then y[d] else y[d] + bias[d]
+                let obs = xs[s * dim + d]
+
+                sum <-
+                    sum
+                    + (match cfg.Loss with
+                       | LossKind.MSE -> Loss.mse v obs
+                       | LossKind.BCE -> Loss.bce (Numerics.sigmoid v) obs
+                       | LossKind.Poisson -> Loss.poisson v obs)
+
+        sum
+
+    /// `stepLossesPerSample`'s three terms, bitwise equal to it; with a linear decoder without an
+    /// array per sample (`linearSpatialSum`).
+    let internal stepLosses (cfg: Config) (p: Params) (x: float[,]) (r: float[,]) (rHat: float[,]) =
+        match p.SpatialDecoder with
+        | NonlinearDecoder _ -> stepLossesPerSample cfg p x r rHat
+        | LinearDecoder l ->
+            let rs = Fused.items r
+            let hs = Fused.items rHat
+            let mutable temp = 0.0
+
+            for k in 0 .. rs.Length - 1 do
+                temp <- temp + (rs[k] - hs[k]) * (rs[k] - hs[k])
+
+            let b = float (Array2D.length1 x)
+            linearSpatialSum cfg l x r / b, linearSpatialSum cfg l x rHat / b, temp / b
+
+    /// `Loss.batch cfg.Loss (Model.decode cfg p r) x` (`⟨ℓ(decode(r), x)⟩`), bitwise; with a linear
+    /// decoder without an array per sample (`linearSpatialSum`).
+    let internal spatialLoss (cfg: Config) (p: Params) (x: float[,]) (r: float[,]) =
+        match p.SpatialDecoder with
+        | NonlinearDecoder _ -> Loss.batch cfg.Loss (Model.decode cfg p r) x
+        | LinearDecoder l -> linearSpatialSum cfg l x r / float (Array2D.length1 x)
 
     /// One step of the objective: inference from the carry `(r_p, r2_p)` on `x [batch; D]`, then
     /// the step's loss terms (the temporal prediction uses the NEW `r2`). Returns the new carry.
@@ -135,16 +249,20 @@ module Forward =
             Shape.checkWindow (nameof X) (if init.IsSome then 1 else 2) cfg.InputDim X
 
         Shape.checkFiniteArray3 (nameof X) X
-        let xs = Array.init time (timeStep X)
+        let x = stepBuffer batch cfg.InputDim
+
+        let at t =
+            timeStepInto X t x
+            x
 
         let carry0, lHat0, steps =
             match init with
             | None ->
                 let c = zeroCarry cfg batch
-                c, Loss.batch cfg.Loss (Model.decode cfg p c.R) xs[0], xs[1..]
+                c, spatialLoss cfg p (at 0) c.R, seq { for t in 1 .. time - 1 -> at t }
             | Some c ->
                 checkCarry cfg batch c
-                c, 0.0, xs
+                c, 0.0, seq { for t in 0 .. time - 1 -> at t }
 
         let final, outs =
             scan

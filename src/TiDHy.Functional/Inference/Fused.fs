@@ -2,6 +2,8 @@ namespace TiDHy.Functional
 
 open System
 open System.Runtime.CompilerServices
+open System.Runtime.InteropServices
+open System.Threading
 open TiDHy.Kernels
 
 /// The result of inference at one time step (`Inference.infer`, on either path; defined here, before
@@ -52,11 +54,6 @@ module internal Fused =
     let private flat3 (a: float[,,]) : float[] =
         let out = Array.zeroCreate<float> a.Length
         Buffer.BlockCopy(a, 0, out, 0, a.Length * sizeof<float>)
-        out
-
-    let private toMatrix (rows: int) (cols: int) (data: float[]) : float[,] =
-        let out = Array2D.zeroCreate<float> rows cols
-        Buffer.BlockCopy(data, 0, out, 0, data.Length * sizeof<float>)
         out
 
     let private bias (what: string) (b: float[] option) =
@@ -212,17 +209,42 @@ module internal Fused =
         | null -> invalidOp $"No registered fused kernel runs this configuration ({o}, {z})."
         | k -> k
 
-    let private single (a: float[,]) : float32[] =
-        let cols = Array2D.length2 a
-        let out = Array.zeroCreate<float32> a.Length
+    /// The elements of `a` in row-major order, written in place (no copy).
+    let internal span (a: float[,]) : Span<float> =
+        MemoryMarshal.CreateSpan(&Unsafe.As<byte, float>(&MemoryMarshal.GetArrayDataReference(a :> Array)), a.Length)
 
-        for i in 0 .. Array2D.length1 a - 1 do
-            for j in 0 .. cols - 1 do
-                out[i * cols + j] <- float32 a[i, j]
+    /// The elements of `a` in row-major order, read in place (no copy).
+    let internal items (a: float[,]) : ReadOnlySpan<float> =
+        MemoryMarshal.CreateReadOnlySpan(
+            &Unsafe.As<byte, float>(&MemoryMarshal.GetArrayDataReference(a :> Array)),
+            a.Length
+        )
 
-        out
+    /// `dst[i] = float32 src[i]`.
+    let private narrow (src: ReadOnlySpan<float>) (dst: Span<float32>) =
+        for i in 0 .. src.Length - 1 do
+            dst[i] <- float32 src[i]
 
-    let private double (a: float32[]) = Array.map float a
+    /// `dst[i] = float src[i]`.
+    let private widen (src: ReadOnlySpan<float32>) (dst: Span<float>) =
+        for i in 0 .. src.Length - 1 do
+            dst[i] <- float src[i]
+
+    /// One thread's float32 staging buffers of the fused float32 path: the inputs `x`, `r_p`, `r2₀` and
+    /// the outputs `r`, `r2`, `r̂`, each grown to the largest batch seen and reused by every later call
+    /// on that thread (a thread never shares them, so concurrent callers never race on them).
+    [<Sealed>]
+    type private Staging() =
+        let buffers = Array.init 6 (fun _ -> Array.empty<float32>)
+
+        /// Buffer `slot` (0–5) with at least `n` elements; its first `n` are the ones to use.
+        member _.Get(slot: int, n: int) : float32[] =
+            if buffers[slot].Length < n then
+                buffers[slot] <- Array.zeroCreate n
+
+            buffers[slot]
+
+    let private staging = new ThreadLocal<Staging>(fun () -> Staging())
 
     /// Raises the `InferenceDivergedException` that `stats` reports, if any (as the reference path
     /// raises it: `operation`, the iteration, the first sample and its non-finite latent).
@@ -248,56 +270,49 @@ module internal Fused =
         let s = settings cfg
         let m = model cfg p
         let iters = Array.zeroCreate<int> b
+        let r = Array2D.zeroCreate<float> b cfg.RDim
+        let r2o = Array2D.zeroCreate<float> b cfg.R2Dim
+        let rHat = Array2D.zeroCreate<float> b cfg.RDim
 
-        let rOut, r2Out, rHatOut, stats =
+        let stats =
             match cfg.Backend with
             | Backend.FusedFloat32 ->
-                let r = Array.zeroCreate<float32>(b * cfg.RDim)
-                let r2o = Array.zeroCreate<float32>(b * cfg.R2Dim)
-                let rHat = Array.zeroCreate<float32>(b * cfg.RDim)
+                let w = staging.Value
+                let x32, rP32, r232 = w.Get(0, x.Length), w.Get(1, rP.Length), w.Get(2, r2.Length)
+
+                let r32, r2o32, rHat32 =
+                    w.Get(3, r.Length), w.Get(4, r2o.Length), w.Get(5, rHat.Length)
+
+                narrow (items x) (Span(x32, 0, x.Length))
+                narrow (items rP) (Span(rP32, 0, rP.Length))
+                narrow (items r2) (Span(r232, 0, r2.Length))
 
                 let st =
                     k.Infer(
                         m.Single,
                         s,
                         b,
-                        ReadOnlySpan(single x),
-                        ReadOnlySpan(single rP),
-                        ReadOnlySpan(single r2),
-                        Span r,
-                        Span r2o,
-                        Span rHat,
+                        ReadOnlySpan(x32, 0, x.Length),
+                        ReadOnlySpan(rP32, 0, rP.Length),
+                        ReadOnlySpan(r232, 0, r2.Length),
+                        Span(r32, 0, r.Length),
+                        Span(r2o32, 0, r2o.Length),
+                        Span(rHat32, 0, rHat.Length),
                         Span iters
                     )
 
-                double r, double r2o, double rHat, st
-            | _ ->
-                let r = Array.zeroCreate<float>(b * cfg.RDim)
-                let r2o = Array.zeroCreate<float>(b * cfg.R2Dim)
-                let rHat = Array.zeroCreate<float>(b * cfg.RDim)
-
-                let st =
-                    k.Infer(
-                        m.Double,
-                        s,
-                        b,
-                        ReadOnlySpan(flat2 x),
-                        ReadOnlySpan(flat2 rP),
-                        ReadOnlySpan(flat2 r2),
-                        Span r,
-                        Span r2o,
-                        Span rHat,
-                        Span iters
-                    )
-
-                r, r2o, rHat, st
+                widen (ReadOnlySpan(r32, 0, r.Length)) (span r)
+                widen (ReadOnlySpan(r2o32, 0, r2o.Length)) (span r2o)
+                widen (ReadOnlySpan(rHat32, 0, rHat.Length)) (span rHat)
+                st
+            | _ -> k.Infer(m.Double, s, b, items x, items rP, items r2, span r, span r2o, span rHat, Span iters)
 
         checkDiverged cfg "inf" stats
 
         {
-            R = toMatrix b cfg.RDim rOut
-            R2 = toMatrix b cfg.R2Dim r2Out
-            RHat = toMatrix b cfg.RDim rHatOut
+            R = r
+            R2 = r2o
+            RHat = rHat
             Iterations = stats.Iterations
             Converged = stats.Converged
             SampleIterations = iters
@@ -311,25 +326,26 @@ module internal Fused =
         let s = settings cfg
         let m = model cfg p
         let iters = Array.zeroCreate<int> b
+        let r = Array2D.zeroCreate<float> b cfg.RDim
 
-        let rOut, stats =
+        let stats =
             match cfg.Backend with
             | Backend.FusedFloat32 ->
-                let r = Array.zeroCreate<float32>(b * cfg.RDim)
+                let w = staging.Value
+                let x32, r32 = w.Get(0, x.Length), w.Get(3, r.Length)
+                narrow (items x) (Span(x32, 0, x.Length))
 
                 let st =
-                    k.InferFirstStep(m.Single, s, b, ReadOnlySpan(single x), Span r, Span iters)
+                    k.InferFirstStep(m.Single, s, b, ReadOnlySpan(x32, 0, x.Length), Span(r32, 0, r.Length), Span iters)
 
-                double r, st
-            | _ ->
-                let r = Array.zeroCreate<float>(b * cfg.RDim)
-                let st = k.InferFirstStep(m.Double, s, b, ReadOnlySpan(flat2 x), Span r, Span iters)
-                r, st
+                widen (ReadOnlySpan(r32, 0, r.Length)) (span r)
+                st
+            | _ -> k.InferFirstStep(m.Double, s, b, items x, span r, Span iters)
 
         checkDiverged cfg "inf_first_step" stats
 
         {
-            R = toMatrix b cfg.RDim rOut
+            R = r
             Iterations = stats.Iterations
             Converged = stats.Converged
             SampleIterations = iters
