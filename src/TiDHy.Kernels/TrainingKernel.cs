@@ -178,6 +178,30 @@ public abstract class TrainingKernel<T> : ITrainingKernel where T : unmanaged, I
     /// <summary>The four terms on flattened items <c>[start, start + n)</c>.</summary>
     protected abstract void StepTile(TrainingChunk<T> ch, int start, int n, T scale);
 
+    /// <summary>Every chunk on the thread pool (at most <see cref="MaxThreads"/> at once).</summary>
+    private void RunChunks(int tiles, int initialTiles, T scale) =>
+        Parallel.For(0, Chunks, parallel, c => RunChunk(c, tiles, initialTiles, scale));
+
+    /// <summary>Chunk <paramref name="c"/>'s share of the <paramref name="tiles"/> tiles into its own gradients and sums.</summary>
+    private void RunChunk(int c, int tiles, int initialTiles, T scale)
+    {
+        var inp = Inputs;
+        var ch = chunks[c];
+        Array.Clear(ch.Grad);
+        Array.Clear(ch.Sums);
+        int first = (int)((long)tiles * c / Chunks), last = (int)((long)tiles * (c + 1) / Chunks);
+        for (int t = first; t < last; t++)
+        {
+            if (t < initialTiles)
+                InitialTile(ch, t * Lanes, Math.Min(Lanes, inp.Batch - t * Lanes), scale);
+            else
+            {
+                int start = (t - initialTiles) * Lanes;
+                StepTile(ch, start, Math.Min(Lanes, inp.Steps * inp.Batch - start), scale);
+            }
+        }
+    }
+
     /// <summary>
     /// Computes <see cref="Values"/> and <see cref="Gradients"/> at the packed parameters
     /// <paramref name="parameters"/> (<c>[Layout.Count]</c>, float64, rounded to <typeparamref name="T"/>)
@@ -198,23 +222,15 @@ public abstract class TrainingKernel<T> : ITrainingKernel where T : unmanaged, I
         int tiles = initialTiles + stepTiles;
         T scale = T.One / T.CreateTruncating(inp.Batch);
 
-        Parallel.For(0, Chunks, parallel, c =>
+        // One thread runs the chunks in a loop on the calling thread: no parallel loop's bookkeeping,
+        // whose allocations grow when the thread pool is busy. The chunks and their reduction are the
+        // same either way.
+        if (parallel.MaxDegreeOfParallelism == 1)
         {
-            var ch = chunks[c];
-            Array.Clear(ch.Grad);
-            Array.Clear(ch.Sums);
-            int first = (int)((long)tiles * c / Chunks), last = (int)((long)tiles * (c + 1) / Chunks);
-            for (int t = first; t < last; t++)
-            {
-                if (t < initialTiles)
-                    InitialTile(ch, t * Lanes, Math.Min(Lanes, inp.Batch - t * Lanes), scale);
-                else
-                {
-                    int start = (t - initialTiles) * Lanes;
-                    StepTile(ch, start, Math.Min(Lanes, inp.Steps * inp.Batch - start), scale);
-                }
-            }
-        });
+            for (int c = 0; c < Chunks; c++) RunChunk(c, tiles, initialTiles, scale);
+        }
+        else
+            RunChunks(tiles, initialTiles, scale);
 
         int n = Layout.Count;
         for (int j = 0; j < 4 * n; j++)
