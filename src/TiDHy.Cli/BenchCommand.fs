@@ -119,6 +119,10 @@ let private integers (option: string) (least: int) (noun: string) (value: string
         | _ -> usage $"{option}: '{s}' is not a {noun}.")
     |> List.ofArray
 
+/// The settings `--setting` names (`TrainBenchmark.settings`).
+let private settingNames (value: string) =
+    value |> names "--setting" (List.map fst TrainBenchmark.settings)
+
 /// `tidhy bench train`: one JSON line describing the machine, then one per backend and setting.
 let runTrain (args: ParseResults<TrainBenchArgs>) =
     let windows = args.GetResult(Windows, 16) |> positive "--windows"
@@ -134,9 +138,7 @@ let runTrain (args: ParseResults<TrainBenchArgs>) =
         args.GetResult(Impl, "reference,fused-float64,fused-float32")
         |> names "--impl" (List.map fst TrainBenchmark.impls)
 
-    let settings =
-        args.GetResult(Setting, "fixed,converge")
-        |> names "--setting" (List.map fst TrainBenchmark.settings)
+    let settings = args.GetResult(Setting, "fixed,converge") |> settingNames
 
     TrainBenchmark.train windows length steps impls settings
     0
@@ -159,9 +161,7 @@ let runScale (args: ParseResults<ScaleBenchArgs>) =
         args.GetResult(Precision, "float32")
         |> names "--precision" (List.map fst ScaleBenchmark.precisions)
 
-    let settings =
-        args.GetResult(Scale_Setting, "fixed")
-        |> names "--setting" (List.map fst TrainBenchmark.settings)
+    let settings = args.GetResult(Scale_Setting, "fixed") |> settingNames
 
     let seconds = args.GetResult(Seconds, 1.0)
 

@@ -273,9 +273,12 @@ let rowText (r: Row) =
         g3 (msPerWindowStep r)
     )
 
+let private count (v: float) =
+    v.ToString("N0", CultureInfo.InvariantCulture)
+
 /// The line of a skipped case.
 let skippedText (c: Case) (e: float) (maxSampleIterations: float) =
-    $"{caseText c} skipped: about {g3 e} sample-iterations a call, over --max-sample-iterations {g3 maxSampleIterations}"
+    $"{caseText c} skipped: about {count e} sample-iterations a call, over --max-sample-iterations {count maxSampleIterations}"
 
 let private logAxis (title: string) =
     LinearAxis.init (Title = Title.init title, AxisType = StyleParam.AxisType.Log)
