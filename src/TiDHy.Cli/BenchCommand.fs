@@ -47,7 +47,7 @@ type ScaleBenchArgs =
             | Seconds _ ->
                 "time per case after one warm-up call, >= 0; at least one timed call, the best counts (default 1)."
             | Max_Sample_Iterations _ ->
-                "skip (and print) the cases whose one call would run more sample-iterations (windows x (steps - 1) x max_iter) (default 2e7)."
+                "skip (and print) the cases whose one call would run more sample-iterations (windows x (steps - 1) x max_iter) (default 2.5e7)."
             | Out _ -> "the folder of scale.json and scale.html (default bench-scale)."
 
 type BenchArgs =
@@ -168,7 +168,7 @@ let runScale (args: ParseResults<ScaleBenchArgs>) =
     if not (seconds >= 0.0 && Double.IsFinite seconds) then
         usage $"--seconds: expected a number >= 0, got {seconds}."
 
-    let most = args.GetResult(Max_Sample_Iterations, 2e7)
+    let most = args.GetResult(Max_Sample_Iterations, 2.5e7)
 
     if not (most > 0.0) then
         usage $"--max-sample-iterations: expected a number > 0, got {most}."

@@ -198,17 +198,18 @@ let private loadAverage () =
     with _ ->
         null
 
-/// The whole table: the machine (`TrainBenchmark.machineLine`, and the load average at the end), the
-/// FMA limit, the settings, the measured rows and the skipped cases with their estimates.
+/// The whole table: the machine (`machineLine`, `TrainBenchmark.machineLine` taken at the start, and
+/// the load average at the end), the FMA limit, the settings, the measured rows and the skipped
+/// cases with their estimates.
 let json
+    (machineLine: string)
     (peak: FmaLimit.Peak)
     (seconds: float)
     (maxSampleIterations: float)
     (rows: Row list)
     (skipped: (Case * float) list)
     =
-    let machine =
-        (JsonNode.Parse(TrainBenchmark.machineLine ())["machine"]).DeepClone().AsObject()
+    let machine = (JsonNode.Parse(machineLine)["machine"]).DeepClone().AsObject()
 
     machine["load_average_1min_at_end"] <- loadAverage ()
     let model = TrainBenchmark.demoConfig features
@@ -320,7 +321,7 @@ let timeTitle = "Time per call against windows × steps"
 let throughputTitle = "Sample-iterations per second against windows × steps"
 
 /// The page: the machine and FMA limit, the table, and the two charts.
-let html (table: JsonObject) (rows: Row list) (lines: string list) =
+let html (table: JsonObject) (limitLine: string) (rows: Row list) (lines: string list) =
     let enc (s: string) = Net.WebUtility.HtmlEncode s
 
     let limits =
@@ -330,12 +331,11 @@ let html (table: JsonObject) (rows: Row list) (lines: string list) =
         |> List.map (fun (p, l) -> $"FMA limit, {p}", l)
 
     let machine = table["machine"].ToJsonString()
-    let fma = table["fma_limit"].ToJsonString()
 
     let tableText = String.Join("\n", header :: lines)
 
     let body =
-        $"<p>Machine: <code>{enc machine}</code></p>\n<p>FMA limit (measured in the same run): <code>{enc fma}</code></p>\n<pre>{enc tableText}</pre>\n<p>The numbers: <a href=\"scale.json\">scale.json</a>. A sample-iteration is one inference iteration of one window at one step; a call runs windows × (steps − 1) × iterations of them.</p>\n"
+        $"<p>Machine: <code style=\"overflow-wrap:anywhere\">{enc machine}</code></p>\n<p>{enc limitLine}</p>\n<pre>{enc tableText}</pre>\n<p>The numbers: <a href=\"scale.json\">scale.json</a>. A sample-iteration is one inference iteration of one window at one step; a call runs windows × (steps − 1) × iterations of them.</p>\n"
 
     Report.page
         "tidhy bench scale"
@@ -350,14 +350,17 @@ let html (table: JsonObject) (rows: Row list) (lines: string list) =
 /// Runs the grid (`plan`'s cases; skipped ones printed with their estimates), printing the text
 /// table as it goes, and writes `scale.json` and `scale.html` into `out`; returns their paths.
 let run (cases: (Case * float option) list) (seconds: float) (maxSampleIterations: float) (out: string) =
+    let machine = TrainBenchmark.machineLine ()
     let peak = FmaLimit.measure ()
     let model = TrainBenchmark.demoConfig features
 
     let limit double =
         (FmaLimit.sampleIterationsPerSecond peak double model / 1e6).ToString("F1", CultureInfo.InvariantCulture)
 
-    printfn
+    let limitLine =
         $"FMA limit, measured now: {limit false} M sample-iterations/s in float32, {limit true} M in float64 ({peak.Threads} threads, {peak.VectorBits}-bit vectors)"
+
+    printfn "%s" limitLine
 
     printfn "%s" header
     let lines = ResizeArray<string>()
@@ -386,11 +389,11 @@ let run (cases: (Case * float option) list) (seconds: float) (maxSampleIteration
     Directory.CreateDirectory out |> ignore
 
     let table =
-        json peak seconds maxSampleIterations (List.ofSeq rows) (List.ofSeq skipped)
+        json machine peak seconds maxSampleIterations (List.ofSeq rows) (List.ofSeq skipped)
 
     let jsonPath = Path.Combine(out, "scale.json")
     let htmlPath = Path.Combine(out, "scale.html")
     Report.writeAtomic jsonPath (table.ToJsonString(JsonSerializerOptions(WriteIndented = true)))
-    Report.writeAtomic htmlPath (html table (List.ofSeq rows) (List.ofSeq lines))
+    Report.writeAtomic htmlPath (html table limitLine (List.ofSeq rows) (List.ofSeq lines))
     printfn $"wrote {jsonPath} and {htmlPath}"
     jsonPath, htmlPath
