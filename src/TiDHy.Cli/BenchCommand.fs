@@ -13,6 +13,8 @@ type TrainBenchArgs =
     | Steps of int
     | Impl of names: string
     | Setting of names: string
+    | Upstream of dir: string
+    | Python of path: string
 
     interface IArgParserTemplate with
         member a.Usage =
@@ -23,6 +25,10 @@ type TrainBenchArgs =
             | Impl _ -> "comma-separated backends: reference, fused-float64, fused-float32 (default all)."
             | Setting _ ->
                 "comma-separated settings: fixed (max_iter 50, tol 0), converge (max_iter 200, tol 0.01) (default both)."
+            | Upstream _ ->
+                "also time upstream TiDHy's PyTorch training step (a checkout of its PyTorch-era code, e.g. commit da3d280) on the same windows and as many threads as the kernels use, then print each setting's ratio_to_upstream."
+            | Python _ ->
+                "the python (with torch) that runs --upstream's harness (default /usr/bin/python3, else python3 on PATH)."
 
 type ScaleBenchArgs =
     | Batches of sizes: string
@@ -123,7 +129,8 @@ let private integers (option: string) (least: int) (noun: string) (value: string
 let private settingNames (value: string) =
     value |> names "--setting" (List.map fst TrainBenchmark.settings)
 
-/// `tidhy bench train`: one JSON line describing the machine, then one per backend and setting.
+/// `tidhy bench train`: one JSON line describing the machine, then one per backend and setting; with
+/// `--upstream`, upstream's rows and one ratio line per setting after them (`UpstreamBenchmark`).
 let runTrain (args: ParseResults<TrainBenchArgs>) =
     let windows = args.GetResult(Windows, 16) |> positive "--windows"
     let length = args.GetResult(Length, 100)
@@ -140,8 +147,19 @@ let runTrain (args: ParseResults<TrainBenchArgs>) =
 
     let settings = args.GetResult(Setting, "fixed,converge") |> settingNames
 
-    TrainBenchmark.train windows length steps impls settings
-    0
+    if args.Contains Python && not (args.Contains Upstream) then
+        usage "--python: goes with --upstream."
+
+    // Upstream's checkout, the python and its torch are checked before this project's rows run.
+    let upstream =
+        args.TryGetResult Upstream
+        |> Option.map (fun dir -> UpstreamBenchmark.prepare dir (args.TryGetResult Python))
+
+    let ours = TrainBenchmark.trainMeasured windows length steps impls settings
+
+    match upstream with
+    | Some h -> UpstreamBenchmark.run h windows length steps settings ours
+    | None -> 0
 
 /// `tidhy bench scale`: the grid's cases, checked before anything runs (those that run must fit the
 /// machine), then `ScaleBenchmark.run`.

@@ -168,11 +168,20 @@ let json (m: TrainMeasurement) =
     $"{{\"impl\": {str m.Impl}, \"backend\": {str (string m.Backend)}, \"setting\": {str m.Setting}, \"batch\": {m.Batch}, \"length\": {m.Length}, \"max_iter\": {m.MaxIter}, \"tol\": {inv m.Tol}, \"precision\": {str precision}, \"threads\": {threads}, \"steps\": {m.Steps}, \"seconds_per_step\": {inv m.SecondsPerStep}, \"ms_per_step\": {inv (1000.0 * m.SecondsPerStep)}, \"best_seconds_per_step\": {inv m.BestSeconds}, \"windows_per_second\": {inv (float m.Batch / m.SecondsPerStep)}, \"mean_iterations\": {inv m.MeanIterations}, \"iterations_per_step\": {inv iterationsPerStep}}}"
 
 /// Runs every case of `implNames` × `settingNames` on `windows` windows of `length` steps, `steps`
-/// measured steps each, printing the machine line and one JSON line per case as it finishes.
-let train (windows: int) (length: int) (steps: int) (implNames: string list) (settingNames: string list) =
+/// measured steps each, printing the machine line and one JSON line per case as it finishes;
+/// returns the measurements.
+let trainMeasured (windows: int) (length: int) (steps: int) (implNames: string list) (settingNames: string list) =
     let X = data windows length
     printfn "%s" (machineLine ())
 
-    for setting in settings |> List.filter (fun (n, _) -> List.contains n settingNames) do
-        for impl in impls |> List.filter (fun (n, _) -> List.contains n implNames) do
-            printfn "%s" (json (measure X steps setting impl))
+    [
+        for setting in settings |> List.filter (fun (n, _) -> List.contains n settingNames) do
+            for impl in impls |> List.filter (fun (n, _) -> List.contains n implNames) do
+                let m = measure X steps setting impl
+                printfn "%s" (json m)
+                m
+    ]
+
+/// `trainMeasured` without the measurements.
+let train (windows: int) (length: int) (steps: int) (implNames: string list) (settingNames: string list) =
+    trainMeasured windows length steps implNames settingNames |> ignore

@@ -25,13 +25,21 @@ internal static partial class KernelEmitter
             w.Open();
             if (rows.Fixed > 0)
             {
-                // The run-time loop's partition, unrolled: whole chunks, then fours, then single rows.
-                // A row's sum must not depend on whether its size is fixed (every variant gives the
-                // general kernel's bits), and chunks of up to 4 rows sum in two accumulators.
+                // The run-time loop's rows, in other chunks: whole chunks of 8 (one accumulator per
+                // row), then the 1–7 rows left (the run-time loop's fours and single rows, two
+                // accumulators per row) as one chunk, or as 4 + 3 for 7 (fourteen accumulators would
+                // not fit in the sixteen vector registers). A row's sum must not depend on whether its
+                // size is fixed (every variant gives the general kernel's bits): a row past the chunks
+                // of 8 has the same two accumulators in a chunk of any size, and one chunk of the last
+                // rows overlaps their FMA chains, which one row alone leaves waiting on each other.
                 int o = 0;
                 for (; o + Chunk <= rows.Fixed; o += Chunk) MatVecChunk(Lit(o), Chunk, dst, src, cols, wts, bias);
-                for (; o + 4 <= rows.Fixed; o += 4) MatVecChunk(Lit(o), 4, dst, src, cols, wts, bias);
-                for (; o < rows.Fixed; o++) MatVecChunk(Lit(o), 1, dst, src, cols, wts, bias);
+                if (rows.Fixed - o == 7)
+                {
+                    MatVecChunk(Lit(o), 4, dst, src, cols, wts, bias);
+                    o += 4;
+                }
+                if (o < rows.Fixed) MatVecChunk(Lit(o), rows.Fixed - o, dst, src, cols, wts, bias);
             }
             else
             {
@@ -51,14 +59,15 @@ internal static partial class KernelEmitter
 
         /// <summary>
         /// k rows of a matrix–vector product. Fewer than 8 rows cannot hide the FMA latency with one
-        /// accumulator each, so up to 4 rows get two (even and odd columns), summed at the end.
+        /// accumulator each, so chunks of up to 7 rows give each row two (even and odd columns), summed
+        /// at the end.
         /// </summary>
         private void MatVecChunk(string o0, int k, string dst, string src, Sz cols, string wts, string? bias)
         {
             w.Open();
             for (int j = 0; j < k; j++) w.Line($"{T}* mw{j} = {wts} + ({o0} + {j}) * {cols.Name};");
             for (int j = 0; j < k; j++) w.Line($"{V} ma{j} = {(bias is null ? V + ".Zero" : Bc($"{bias}[{o0} + {j}]"))};");
-            if (k <= 4)
+            if (k < Chunk)
             {
                 for (int j = 0; j < k; j++) w.Line($"{V} mb{j} = {V}.Zero;");
                 w.Line("int mi = 0;");

@@ -23,7 +23,11 @@ public static class KernelLanes
     /// else 512 when the CPU has AVX-512 (even when .NET prefers 256-bit vectors there) or
     /// <c>Vector512</c> is accelerated, else 256 when <c>Vector256</c> is, else 512.
     /// </summary>
-    public static int AutomaticBits { get; } = Detect(Environment.GetEnvironmentVariable(Variable));
+    /// <exception cref="InvalidOperationException">The variable holds something else than 256 or 512.</exception>
+    public static int AutomaticBits => automatic.Value;
+
+    // Lazy, so that a bad value of the variable raises its own message at each call, not a type initializer's.
+    private static readonly Lazy<int> automatic = new(() => Detect(Environment.GetEnvironmentVariable(Variable)));
 
     /// <summary>The width of <see cref="AutomaticBits"/> given the variable's value (null when unset).</summary>
     internal static int Detect(string? variable)

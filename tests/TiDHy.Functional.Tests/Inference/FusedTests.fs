@@ -805,3 +805,39 @@ let ``Inference.saturate is the sigmoid, tanh and s·tanh(v/s) of MODEL.md's sat
                 | _ -> 2.5 * tanh (v / 2.5)
 
             Assert.Equal(expected, Inference.saturate method 2.5 v, 15)
+
+[<Fact>]
+let ``The lane width comes from TIDHY_KERNEL_LANE_BITS when set, else from the CPU, and a bad width is refused`` () =
+    Assert.Equal(256, KernelLanes.Detect "256")
+    Assert.Equal(512, KernelLanes.Detect " 512 ")
+
+    for bad in [ "128"; "avx2"; "1024" ] do
+        let ex =
+            Assert.Throws<InvalidOperationException>(fun () -> KernelLanes.Detect bad |> ignore)
+
+        Assert.Contains($"TIDHY_KERNEL_LANE_BITS={bad}", ex.Message)
+
+    let cpu = KernelLanes.Detect null
+
+    if Runtime.Intrinsics.X86.Avx512F.IsSupported then
+        Assert.Equal(512, cpu)
+    elif Runtime.Intrinsics.Vector256.IsHardwareAccelerated then
+        Assert.Equal(256, cpu)
+
+    let cfg = smallConfig
+    let p = Init.init cfg (Random.key 5)
+
+    let ex =
+        Assert.Throws<ArgumentException>(fun () ->
+            (Fused.kernel cfg)
+                .InferFirstStep(
+                    (Fused.model cfg p).Double,
+                    scheduledAt 128 cfg 1 0 0,
+                    2,
+                    ReadOnlySpan(Array.zeroCreate<float>(2 * cfg.InputDim)),
+                    Span(Array.zeroCreate<float>(2 * cfg.RDim)),
+                    Span(Array.zeroCreate<int> 2)
+                )
+            |> ignore)
+
+    Assert.Contains("LaneBits = 128", ex.Message)
