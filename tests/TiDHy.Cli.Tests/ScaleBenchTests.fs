@@ -3,9 +3,6 @@
 module TiDHy.Cli.Tests.ScaleBenchTests
 
 open System
-open System.IO
-open System.Text.Json
-open TiDHy.Cli
 open TiDHy.Cli.Tests.CliTests
 open Xunit
 
@@ -14,11 +11,11 @@ let private scale (out: string) (args: string list) =
 
 /// scale.json's root, read from `out`.
 let private table (out: string) =
-    JsonDocument.Parse(File.ReadAllText(Path.Combine(out, "scale.json")))
+    Text.Json.JsonDocument.Parse(IO.File.ReadAllText(IO.Path.Combine(out, "scale.json")))
 
 [<Fact>]
 let ``bench scale writes one row per case with consistent arithmetic, and the page with both charts`` () =
-    let out = Path.Combine(tempDir (), "scale")
+    let out = IO.Path.Combine(tempDir (), "scale")
 
     let code, stdout, err =
         scale out [ "--batches"; "1,3"; "--lengths"; "5,8"; "--precision"; "float32,float64" ]
@@ -88,14 +85,14 @@ let ``bench scale writes one row per case with consistent arithmetic, and the pa
         Assert.Equal(1.0, get "share_of_fma_limit" / (sips / limit), 12)
         Assert.Equal(1.0, get "ms_per_window_step" / (1000.0 * seconds / (batch * length)), 12)
 
-    let html = File.ReadAllText(Path.Combine(out, "scale.html"))
-    Assert.Contains(ScaleBenchmark.timeTitle, html)
-    Assert.Contains(ScaleBenchmark.throughputTitle, html)
+    let html = IO.File.ReadAllText(IO.Path.Combine(out, "scale.html"))
+    Assert.Contains(TiDHy.Cli.ScaleBenchmark.timeTitle, html)
+    Assert.Contains(TiDHy.Cli.ScaleBenchmark.throughputTitle, html)
     Assert.Contains("FMA limit, float64", html)
 
 [<Fact>]
 let ``bench scale skips the cases whose one call would exceed --max-sample-iterations`` () =
-    let out = Path.Combine(tempDir (), "scale")
+    let out = IO.Path.Combine(tempDir (), "scale")
 
     // One call: batch × (length − 1) × 50 sample-iterations: 200 (batch 1), 600 (batch 3), 1000 (batch 5).
     let code, stdout, err =
@@ -131,7 +128,7 @@ let ``bench scale skips the cases whose one call would exceed --max-sample-itera
 [<Fact>]
 let ``bench scale refuses bad grids with a usage error naming the option, before writing anything`` () =
     let dir = tempDir ()
-    let out = Path.Combine(dir, "scale")
+    let out = IO.Path.Combine(dir, "scale")
 
     for bad in
         [
@@ -174,4 +171,4 @@ let ``bench scale refuses bad grids with a usage error naming the option, before
     Assert.Equal(2, code)
     Assert.Contains("--device", err)
 
-    Assert.False(Directory.Exists out, "no output for a refused grid")
+    Assert.False(IO.Directory.Exists out, "no output for a refused grid")
