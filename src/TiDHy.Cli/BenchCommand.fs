@@ -1,5 +1,6 @@
-/// `tidhy bench`: the inference benchmark (`InferenceBenchmark`) and `tidhy bench train`, the
-/// training-step benchmark (`TrainBenchmark`); bench/TiDHy.Bench runs both too.
+/// `tidhy bench`: the inference benchmark (`InferenceBenchmark`), `tidhy bench train`, the
+/// training-step benchmark (`TrainBenchmark`; bench/TiDHy.Bench runs both too), and `tidhy bench
+/// scale`, both over a grid of batch sizes and window lengths (`ScaleBenchmark`).
 module TiDHy.Cli.BenchCommand
 
 open System
@@ -29,8 +30,35 @@ type TrainBenchArgs =
             | Python _ ->
                 "the python (with torch) that runs --upstream's harness (default /usr/bin/python3, else python3 on PATH)."
 
+type ScaleBenchArgs =
+    | Batches of sizes: string
+    | Lengths of steps: string
+    | What of names: string
+    | Precision of names: string
+    | [<CustomCommandLine("--setting")>] Scale_Setting of names: string
+    | Seconds of float
+    | Max_Sample_Iterations of float
+    | Out of dir: string
+
+    interface IArgParserTemplate with
+        member a.Usage =
+            match a with
+            | Batches _ -> "comma-separated batch sizes in windows, >= 1 (default 1,16,256,2048,10000)."
+            | Lengths _ -> "comma-separated window lengths in steps, >= 2 (default 50,100,200,1000)."
+            | What _ ->
+                "comma-separated: inference (one Forward.forward over the batch), train (one Train.step) (default both)."
+            | Precision _ -> "comma-separated: float32, float64 (the fused kernels; default float32)."
+            | Scale_Setting _ ->
+                "comma-separated settings: fixed (max_iter 50, tol 0), converge (max_iter 200, tol 0.01) (default fixed)."
+            | Seconds _ ->
+                "time per case after one warm-up call, >= 0; at least one timed call, the best counts (default 1)."
+            | Max_Sample_Iterations _ ->
+                "skip (and print) the cases whose one call would run more sample-iterations (windows x (steps - 1) x max_iter) (default 2.5e7)."
+            | Out _ -> "the folder of scale.json and scale.html (default bench-scale)."
+
 type BenchArgs =
     | [<CliPrefix(CliPrefix.None)>] Train of ParseResults<TrainBenchArgs>
+    | [<CliPrefix(CliPrefix.None)>] Scale of ParseResults<ScaleBenchArgs>
     | Batch of sizes: string
     | Json
     | No_Reference
@@ -41,6 +69,8 @@ type BenchArgs =
         member a.Usage =
             match a with
             | Train _ -> "time ordinary Train.step calls on the demo's shape instead (JSON lines)."
+            | Scale _ ->
+                "time inference and training steps over batch sizes and window lengths instead (scale.json, scale.html)."
             | Batch _ -> "comma-separated batch sizes (default 1,16,256,2048)."
             | Json -> "one JSON line per implementation and batch size."
             | No_Reference -> "skip the slow F# reference path."
@@ -77,6 +107,28 @@ let private checkSize (option: string) (cfg: TiDHy.Functional.Config) (batch: in
         let suffix = $" (Parameter '{ex.ParamName}')"
         usage $"{option}: {ex.Message.Replace(suffix, String.Empty)}"
 
+/// A usage error naming `option` unless `windows` windows of `length` steps of the demo's series
+/// (`TrainBenchmark.data`: the series behind them, half a window apart, and the windows themselves)
+/// fit, for `cfg` (`checkSize`).
+let private checkWindows (option: string) (cfg: TiDHy.Functional.Config) (windows: int) (length: int) =
+    checkSize option cfg windows length ScaleBenchmark.features
+
+    if int64 (windows - 1) * int64 (TrainBenchmark.stride length) + int64 length > int64 Int32.MaxValue then
+        usage $"{option}: {windows} windows of {length} steps need a series longer than 2^31 steps."
+
+/// A comma-separated list of integers, each at least `least`; a usage error naming `option` otherwise.
+let private integers (option: string) (least: int) (noun: string) (value: string) =
+    value.Split(',')
+    |> Array.map (fun s ->
+        match Int32.TryParse(s.Trim()) with
+        | true, v when v >= least -> v
+        | _ -> usage $"{option}: '{s}' is not a {noun}.")
+    |> List.ofArray
+
+/// The settings `--setting` names (`TrainBenchmark.settings`).
+let private settingNames (value: string) =
+    value |> names "--setting" (List.map fst TrainBenchmark.settings)
+
 /// `tidhy bench train`: one JSON line describing the machine, then one per backend and setting; with
 /// `--upstream`, upstream's rows and one ratio line per setting after them (`UpstreamBenchmark`).
 let runTrain (args: ParseResults<TrainBenchArgs>) =
@@ -87,19 +139,13 @@ let runTrain (args: ParseResults<TrainBenchArgs>) =
         usage $"--length: expected an integer >= 2, got {length}."
 
     let steps = args.GetResult(Steps, 3) |> positive "--steps"
-    // The series behind the windows (half a window apart) and the windows themselves must fit.
-    checkSize "--windows" (TrainBenchmark.demoConfig 20) windows length 20
-
-    if int64 (windows - 1) * int64 (TrainBenchmark.stride length) + int64 length > int64 Int32.MaxValue then
-        usage $"--windows: {windows} windows of {length} steps need a series longer than 2^31 steps."
+    checkWindows "--windows" (TrainBenchmark.demoConfig ScaleBenchmark.features) windows length
 
     let impls =
         args.GetResult(Impl, "reference,fused-float64,fused-float32")
         |> names "--impl" (List.map fst TrainBenchmark.impls)
 
-    let settings =
-        args.GetResult(Setting, "fixed,converge")
-        |> names "--setting" (List.map fst TrainBenchmark.settings)
+    let settings = args.GetResult(Setting, "fixed,converge") |> settingNames
 
     if args.Contains Python && not (args.Contains Upstream) then
         usage "--python: goes with --upstream."
@@ -115,14 +161,62 @@ let runTrain (args: ParseResults<TrainBenchArgs>) =
     | Some h -> UpstreamBenchmark.run h windows length steps settings ours
     | None -> 0
 
+/// `tidhy bench scale`: the grid's cases, checked before anything runs (those that run must fit the
+/// machine), then `ScaleBenchmark.run`.
+let runScale (args: ParseResults<ScaleBenchArgs>) =
+    let batches =
+        args.GetResult(Batches, "1,16,256,2048,10000")
+        |> integers "--batches" 1 "positive batch size"
+
+    let lengths =
+        args.GetResult(Lengths, "50,100,200,1000")
+        |> integers "--lengths" 2 "window length of at least 2 steps"
+
+    let whats =
+        args.GetResult(What, "inference,train") |> names "--what" ScaleBenchmark.whats
+
+    let precisions =
+        args.GetResult(Precision, "float32")
+        |> names "--precision" (List.map fst ScaleBenchmark.precisions)
+
+    let settings = args.GetResult(Scale_Setting, "fixed") |> settingNames
+
+    let seconds = args.GetResult(Seconds, 1.0)
+
+    if not (seconds >= 0.0 && Double.IsFinite seconds) then
+        usage $"--seconds: expected a number >= 0, got {seconds}."
+
+    let most = args.GetResult(Max_Sample_Iterations, 2.5e7)
+
+    if not (most > 0.0) then
+        usage $"--max-sample-iterations: expected a number > 0, got {most}."
+
+    let cases =
+        ScaleBenchmark.plan
+            (List.distinct whats)
+            (List.distinct precisions)
+            (List.distinct settings)
+            (List.distinct batches)
+            (List.distinct lengths)
+            most
+
+    for c, skip in cases do
+        if skip.IsNone then
+            checkWindows "--batches" (ScaleBenchmark.config c) c.Batch c.Length
+
+    ScaleBenchmark.run cases seconds most (args.GetResult(Out, "bench-scale"))
+    |> ignore
+
+    0
+
 /// `tidhy bench`: the inference benchmark (D=20, R=10, R2=5, M=15, H=50, T=3, max_iter=50, tol=0),
 /// one line per implementation and batch size, or `tidhy bench train`; returns the exit code.
 let run (args: ParseResults<BenchArgs>) =
     // --device goes to the registered backends' rows: checked before anything runs.
     match args.TryGetResult BenchArgs.Device, Backends.registered () with
-    | Some d, _ when args.Contains BenchArgs.Train ->
+    | Some d, _ when args.Contains BenchArgs.Train || args.Contains BenchArgs.Scale ->
         usage
-            $"--device {d}: bench train times the core's training steps, on the CPU; --device goes with bench's backend rows."
+            $"--device {d}: bench train and bench scale time the core, on the CPU; --device goes with bench's backend rows."
     | Some d, [] ->
         usage
             $"--device {d}: this program has no backend that takes a device (the core runs on the CPU); the torch rows come from `tidhy-torch bench`."
@@ -131,16 +225,13 @@ let run (args: ParseResults<BenchArgs>) =
             b.CheckDevice d
     | None, _ -> ()
 
-    match args.TryGetResult BenchArgs.Train with
-    | Some t -> runTrain t
-    | None ->
+    match args.TryGetResult BenchArgs.Train, args.TryGetResult BenchArgs.Scale with
+    | Some t, _ -> runTrain t
+    | None, Some s -> runScale s
+    | None, None ->
         let batches =
-            args.GetResult(BenchArgs.Batch, "1,16,256,2048").Split(',')
-            |> Array.map (fun s ->
-                match Int32.TryParse(s.Trim()) with
-                | true, b when b > 0 -> b
-                | _ -> usage $"--batch: '{s}' is not a positive batch size.")
-            |> List.ofArray
+            args.GetResult(BenchArgs.Batch, "1,16,256,2048")
+            |> integers "--batch" 1 "positive batch size"
 
         for b in batches do
             checkSize

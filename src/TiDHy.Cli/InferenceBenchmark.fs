@@ -41,27 +41,31 @@ type Measurement =
         Runs: int
     }
 
-/// Best wall time of `run` over repetitions after a warm-up of `warmup` seconds (at least one run,
-/// so that the runtime's tiered compilation has optimised the code): at least `minRuns`, and more
-/// while the total stays under `budget` seconds (at most `maxRuns`).
-let best (warmup: float) (minRuns: int) (maxRuns: int) (budget: float) (run: unit -> unit) =
+/// The measured calls of `run` after a warm-up of `warmup` seconds (at least one call, so that the
+/// runtime's tiered compilation has optimised the code): at least `minRuns`, and more while the total
+/// stays under `budget` seconds (at most `maxRuns`); each call's wall time and result, in order.
+let timed (warmup: float) (minRuns: int) (maxRuns: int) (budget: float) (run: unit -> 'a) =
     let w = Stopwatch.StartNew()
-    run ()
+    run () |> ignore
 
     while w.Elapsed.TotalSeconds < warmup do
-        run ()
+        run () |> ignore
 
     let total = Stopwatch.StartNew()
-    let mutable bestT = infinity
-    let mutable runs = 0
+    let calls = ResizeArray<float * 'a>()
 
-    while runs < minRuns || (runs < maxRuns && total.Elapsed.TotalSeconds < budget) do
+    while calls.Count < minRuns
+          || (calls.Count < maxRuns && total.Elapsed.TotalSeconds < budget) do
         let sw = Stopwatch.StartNew()
-        run ()
-        bestT <- min bestT sw.Elapsed.TotalSeconds
-        runs <- runs + 1
+        let result = run ()
+        calls.Add((sw.Elapsed.TotalSeconds, result))
 
-    bestT, runs
+    calls.ToArray()
+
+/// Best wall time of `run` over the calls `timed` measures, and their number.
+let best (warmup: float) (minRuns: int) (maxRuns: int) (budget: float) (run: unit -> unit) =
+    let calls = timed warmup minRuns maxRuns budget run
+    (calls |> Array.map fst |> Array.min), calls.Length
 
 let inv (v: float) =
     v.ToString("R", CultureInfo.InvariantCulture)

@@ -101,6 +101,26 @@ type TrainMeasurement =
         MeanIterations: float
     }
 
+/// The configuration of a case: the demo's model for `features` channels on `backend`, windows of
+/// `length` steps half a window apart, with a setting's `adjust`.
+let caseConfig (features: int) (length: int) (adjust: Config -> Config) (backend: Backend) =
+    adjust
+        { demoConfig features with
+            Backend = backend
+            SequenceLength = length
+            Overlap = stride length
+        }
+
+/// One `Train.step` on `windows` per call, each from the state the one before left (the first from a
+/// fresh state of `cfg`'s model); a call returns the step's mean inference iterations per inference step.
+let stepper (cfg: Config) (windows: float[,,]) =
+    let state = ref (Train.init cfg (Random.key 0))
+
+    fun () ->
+        let next, metrics = Train.step cfg state.Value windows
+        state.Value <- next
+        metrics.MeanIterations
+
 /// Times `steps` consecutive `Train.step` calls (after one warm-up step, which also packs the
 /// kernels' parameters and compiles the code) from a fresh state of the demo's model.
 let measure
@@ -109,28 +129,10 @@ let measure
     (setting: string, adjust: Config -> Config)
     (impl: string, backend: Backend)
     =
-    let features = Array3D.length3 windows
     let length = Array3D.length2 windows
-
-    let cfg =
-        adjust
-            { demoConfig features with
-                Backend = backend
-                SequenceLength = length
-                Overlap = stride length
-            }
-
-    let state0 = Train.init cfg (Random.key 0)
-    let mutable state, _ = Train.step cfg state0 windows
-    let times = Array.zeroCreate<float> steps
-    let mutable iterations = 0.0
-
-    for i in 0 .. steps - 1 do
-        let sw = Stopwatch.StartNew()
-        let next, metrics = Train.step cfg state windows
-        times[i] <- sw.Elapsed.TotalSeconds
-        state <- next
-        iterations <- iterations + metrics.MeanIterations
+    let cfg = caseConfig (Array3D.length3 windows) length adjust backend
+    let calls = InferenceBenchmark.timed 0.0 steps steps 0.0 (stepper cfg windows)
+    let times = Array.map fst calls
 
     {
         Impl = impl
@@ -143,7 +145,7 @@ let measure
         Steps = steps
         SecondsPerStep = Array.average times
         BestSeconds = Array.min times
-        MeanIterations = iterations / float steps
+        MeanIterations = Array.averageBy snd calls
     }
 
 /// The JSON line of a measurement: `windows_per_second` is batch / seconds_per_step;
