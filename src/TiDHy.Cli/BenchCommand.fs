@@ -39,6 +39,7 @@ type ScaleBenchArgs =
     | Seconds of float
     | Max_Sample_Iterations of float
     | Out of dir: string
+    | [<CustomCommandLine("--config")>] Scale_Config of path: string
 
     interface IArgParserTemplate with
         member a.Usage =
@@ -49,12 +50,14 @@ type ScaleBenchArgs =
                 "comma-separated: inference (one Forward.forward over the batch), train (one Train.step) (default both)."
             | Precision _ -> "comma-separated: float32, float64 (the fused kernels; default float32)."
             | Scale_Setting _ ->
-                "comma-separated settings: fixed (max_iter 50, tol 0), converge (max_iter 200, tol 0.01) (default fixed)."
+                "comma-separated settings: fixed (max_iter 50, tol 0), converge (the model's own max_iter and tol: the demo's 200 and 0.01) (default fixed)."
             | Seconds _ ->
                 "time per case after one warm-up call, >= 0; at least one timed call, the best counts (default 1)."
             | Max_Sample_Iterations _ ->
                 "skip (and print) the cases whose one call would run more sample-iterations (windows x (steps - 1) x max_iter) (default 2.5e7)."
             | Out _ -> "the folder of scale.json and scale.html (default bench-scale)."
+            | Scale_Config _ ->
+                "the model to time, a configuration file as tidhy train's (keys it lacks take the library's defaults; default the demo's model); the benchmark's kind of model only (MSE, linear decoder, full rank, no dynamic bias, no r2 decoder)."
 
 type BenchArgs =
     | [<CliPrefix(CliPrefix.None)>] Train of ParseResults<TrainBenchArgs>
@@ -191,8 +194,25 @@ let runScale (args: ParseResults<ScaleBenchArgs>) =
     if not (most > 0.0) then
         usage $"--max-sample-iterations: expected a number > 0, got {most}."
 
+    // The model: `--config`'s (keys it lacks take the library's defaults, as `tidhy train --config`),
+    // else the demo's; the FMA limit counts the multiply-adds of the benchmark's kind of model only.
+    let model =
+        match args.TryGetResult Scale_Config with
+        | None -> TrainBenchmark.demoConfig ScaleBenchmark.features
+        | Some path ->
+            let cfg = Inputs.configFor (Some path) ScaleBenchmark.features
+
+            try
+                FmaLimit.multiplyAdds cfg |> ignore
+            with :? ArgumentException ->
+                usage
+                    $"--config: {path} is not the benchmark's kind of model (MSE, a linear decoder, full-rank dynamics, no dynamic bias, no r2 decoder), whose FMA limit bench scale counts."
+
+            cfg
+
     let cases =
         ScaleBenchmark.plan
+            model
             (List.distinct whats)
             (List.distinct precisions)
             (List.distinct settings)
@@ -204,7 +224,7 @@ let runScale (args: ParseResults<ScaleBenchArgs>) =
         if skip.IsNone then
             checkWindows "--batches" (ScaleBenchmark.config c) c.Batch c.Length
 
-    ScaleBenchmark.run cases seconds most (args.GetResult(Out, "bench-scale"))
+    ScaleBenchmark.run model cases seconds most (args.GetResult(Out, "bench-scale"))
     |> ignore
 
     0

@@ -28,6 +28,8 @@ let features = 20
 /// One case of the grid.
 type Case =
     {
+        /// The model before the case's length, setting and precision: the demo's, or `--config`'s.
+        Model: Config
         What: string
         Precision: string
         Setting: string
@@ -35,10 +37,10 @@ type Case =
         Length: int
     }
 
-/// The model of a case: the demo's (`TrainBenchmark.caseConfig`) with the case's setting and precision.
+/// The model of a case: its `Model` (`TrainBenchmark.caseConfigOf`) with the case's length, setting and precision.
 let config (c: Case) =
-    TrainBenchmark.caseConfig
-        features
+    TrainBenchmark.caseConfigOf
+        c.Model
         c.Length
         (TrainBenchmark.settings |> List.find (fst >> (=) c.Setting) |> snd)
         (precisions |> List.find (fst >> (=) c.Precision) |> snd)
@@ -52,6 +54,7 @@ let estimate (c: Case) =
 /// The grid, lengths outermost, then batch sizes, what and precision: each case with `Some
 /// estimate` when its estimate exceeds `maxSampleIterations` (skipped), else None.
 let plan
+    (model: Config)
     (whatNames: string list)
     (precisionNames: string list)
     (settingNames: string list)
@@ -67,6 +70,7 @@ let plan
                         for precision in precisionNames do
                             let c =
                                 {
+                                    Model = model
                                     What = what
                                     Precision = precision
                                     Setting = setting
@@ -202,6 +206,7 @@ let private loadAverage () =
 /// the load average at the end), the FMA limit, the settings, the measured rows and the skipped
 /// cases with their estimates.
 let json
+    (model: Config)
     (machineLine: string)
     (peak: FmaLimit.Peak)
     (seconds: float)
@@ -212,11 +217,11 @@ let json
     let machine = (JsonNode.Parse(machineLine)["machine"]).DeepClone().AsObject()
 
     machine["load_average_1min_at_end"] <- loadAverage ()
-    let model = TrainBenchmark.demoConfig features
 
     obj
         [
             "machine", machine
+            "model", JsonNode.Parse(ConfigJson.toJson model)
             "fma_limit",
             obj
                 [
@@ -349,10 +354,15 @@ let html (table: JsonObject) (limitLine: string) (rows: Row list) (lines: string
 
 /// Runs the grid (`plan`'s cases; skipped ones printed with their estimates), printing the text
 /// table as it goes, and writes `scale.json` and `scale.html` into `out`; returns their paths.
-let run (cases: (Case * float option) list) (seconds: float) (maxSampleIterations: float) (out: string) =
+let run
+    (model: Config)
+    (cases: (Case * float option) list)
+    (seconds: float)
+    (maxSampleIterations: float)
+    (out: string)
+    =
     let machine = TrainBenchmark.machineLine ()
     let peak = FmaLimit.measure ()
-    let model = TrainBenchmark.demoConfig features
 
     let limit double =
         (FmaLimit.sampleIterationsPerSecond peak double model / 1e6).ToString("F1", CultureInfo.InvariantCulture)
@@ -389,7 +399,7 @@ let run (cases: (Case * float option) list) (seconds: float) (maxSampleIteration
     Directory.CreateDirectory out |> ignore
 
     let table =
-        json machine peak seconds maxSampleIterations (List.ofSeq rows) (List.ofSeq skipped)
+        json model machine peak seconds maxSampleIterations (List.ofSeq rows) (List.ofSeq skipped)
 
     let jsonPath = Path.Combine(out, "scale.json")
     let htmlPath = Path.Combine(out, "scale.html")

@@ -101,15 +101,19 @@ type TrainMeasurement =
         MeanIterations: float
     }
 
-/// The configuration of a case: the demo's model for `features` channels on `backend`, windows of
-/// `length` steps half a window apart, with a setting's `adjust`.
-let caseConfig (features: int) (length: int) (adjust: Config -> Config) (backend: Backend) =
+/// `model` with a case's window length (windows half a window apart, `stride`), backend and setting (`adjust`).
+let caseConfigOf (model: Config) (length: int) (adjust: Config -> Config) (backend: Backend) =
     adjust
-        { demoConfig features with
+        { model with
             Backend = backend
             SequenceLength = length
             Overlap = stride length
         }
+
+/// The configuration of a case: the demo's model for `features` channels on `backend`, windows of
+/// `length` steps half a window apart, with a setting's `adjust`.
+let caseConfig (features: int) (length: int) (adjust: Config -> Config) (backend: Backend) =
+    caseConfigOf (demoConfig features) length adjust backend
 
 /// One `Train.step` on `windows` per call, each from the state the one before left (the first from a
 /// fresh state of `cfg`'s model); a call returns the step's mean inference iterations per inference step.

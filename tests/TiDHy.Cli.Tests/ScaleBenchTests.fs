@@ -172,3 +172,66 @@ let ``bench scale refuses bad grids with a usage error naming the option, before
     Assert.Contains("--device", err)
 
     Assert.False(IO.Directory.Exists out, "no output for a refused grid")
+
+[<Fact>]
+let ``bench scale --config times that model: its sizes, its max_iter under converge, and its own FMA limit`` () =
+    let dir = tempDir ()
+    let config = IO.Path.Combine(dir, "model.json")
+    // The JAX-era paper model's sizes, with a short fixed inner loop: max_iter 10, tol 0.
+    IO.File.WriteAllText(
+        config,
+        """{"r_dim": 8, "r2_dim": 8, "mix_dim": 8, "hyper_hid_dim": 32, "max_iter": 10, "tol": 0.0}"""
+    )
+
+    let out = IO.Path.Combine(dir, "scale")
+
+    let code, _, err =
+        scale
+            out
+            [
+                "--config"
+                config
+                "--setting"
+                "converge"
+                "--batches"
+                "2"
+                "--lengths"
+                "6"
+            ]
+
+    Assert.True((code = 0), $"exit {code}: {err}")
+    use doc = table out
+    let root = doc.RootElement
+    let model = root.GetProperty "model"
+
+    for key, value in [ "r_dim", 8; "r2_dim", 8; "mix_dim", 8; "hyper_hid_dim", 32; "input_dim", 20 ] do
+        Assert.Equal(value, model.GetProperty(key).GetInt32())
+
+    // 2 · (D·R + R2·H + H·M + M·R) = 2 · (20·8 + 8·32 + 32·8 + 8·8) = 1 472, by hand.
+    let limits = root.GetProperty "fma_limit"
+    Assert.Equal(1472.0, limits.GetProperty("multiply_adds_per_sample_iteration").GetDouble())
+
+    let perLane =
+        limits.GetProperty("float32_lane_fmas_per_second").GetDouble() / 1472.0
+
+    Assert.Equal(1.0, limits.GetProperty("float32_sample_iterations_per_second").GetDouble() / perLane, 12)
+
+    let rows = [ for r in root.GetProperty("rows").EnumerateArray() -> r ]
+    Assert.Equal(2, rows.Length)
+
+    for r in rows do
+        Assert.Equal("converge", r.GetProperty("setting").GetString())
+        Assert.Equal(10.0, r.GetProperty("iterations_per_inference_step").GetDouble())
+        Assert.Equal(2.0 * 5.0 * 10.0, r.GetProperty("sample_iterations_per_call").GetDouble())
+
+    // A model whose multiply-adds the limit does not count is refused before anything runs.
+    let nonlinear = IO.Path.Combine(dir, "nonlinear.json")
+    IO.File.WriteAllText(nonlinear, """{"nonlin_decoder": true}""")
+    let refused = IO.Path.Combine(dir, "refused")
+
+    let code, _, err =
+        scale refused [ "--config"; nonlinear; "--batches"; "1"; "--lengths"; "3" ]
+
+    Assert.Equal(2, code)
+    Assert.Contains("--config", err)
+    Assert.False(IO.Directory.Exists refused)
