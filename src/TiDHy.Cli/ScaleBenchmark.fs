@@ -124,18 +124,23 @@ let private runner (c: Case) (windows: float[,,]) : unit -> float =
             float (Array.sum r.Iterations) / float r.Iterations.Length
     | _ -> TrainBenchmark.stepper cfg windows
 
-/// Times a case: one warm-up call, then calls while `seconds` last (at least one). A line on
-/// standard error after each call once the case has run 5 s (progress of long cases).
+/// Times a case: one warm-up call, then calls while `seconds` last (at least one). Once the case
+/// has run 5 s, a line on standard error after a call at most every 5 s (progress of long cases).
 let measure (peak: FmaLimit.Peak) (seconds: float) (windows: float[,,]) (c: Case) =
     let run = runner c windows
     let clock = Stopwatch.StartNew()
     let calls = ref 0
 
+    let said = ref 0.0
+
     let tracked () =
         let iterations = run ()
         calls.Value <- calls.Value + 1
 
-        if clock.Elapsed.TotalSeconds > 5.0 then
+        // Once the case has run 5 s, a line at most every 5 s (fast cases make thousands of calls).
+        if clock.Elapsed.TotalSeconds > said.Value + 5.0 then
+            said.Value <- clock.Elapsed.TotalSeconds
+
             let elapsed =
                 clock.Elapsed.TotalSeconds.ToString("F1", CultureInfo.InvariantCulture)
 
