@@ -246,6 +246,19 @@ def count_predictions(model):
     return calls
 
 
+def about(torch, args, params, data_name, stubbed):
+    """The fields every row ends with: threads, versions, data, lr_r, stand-ins and checkout."""
+    return {
+        "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "python": sys.version.split()[0],
+        "data": data_name,
+        "lr_r": params.lr_r,
+        "stubbed": stubbed,
+        "upstream": os.path.abspath(args.upstream),
+    }
+
+
 def measure(torch, TiDHy, train, args, setting, X, data_name, stubbed):
     max_iter, tol = SETTINGS[setting]
     params = params_for(args.features, args.windows, max_iter, tol)
@@ -280,7 +293,6 @@ def measure(torch, TiDHy, train, args, setting, X, data_name, stubbed):
         "max_iter": max_iter,
         "tol": tol,
         "precision": "float32",
-        "threads": torch.get_num_threads(),
         "steps": args.steps,
         "seconds_per_step": per_step,
         "ms_per_step": 1000.0 * per_step,
@@ -288,12 +300,7 @@ def measure(torch, TiDHy, train, args, setting, X, data_name, stubbed):
         "windows_per_second": args.windows / per_step,
         "mean_iterations": iterations / (args.length - 1),
         "iterations_per_step": round(iterations, 3),
-        "torch": torch.__version__,
-        "python": sys.version.split()[0],
-        "data": data_name,
-        "lr_r": params.lr_r,
-        "stubbed": stubbed,
-        "upstream": os.path.abspath(args.upstream),
+        **about(torch, args, params, data_name, stubbed),
     }
 
 
@@ -355,13 +362,7 @@ def measure_inference(torch, TiDHy, args, batch, X, data_name, stubbed):
         "runs": len(times),
         # Counted: what upstream's forward ran per call (the iterations of every step).
         "iterations_per_forward": calls[0] / len(times) - (args.length - 1),
-        "threads": torch.get_num_threads(),
-        "torch": torch.__version__,
-        "python": sys.version.split()[0],
-        "data": data_name,
-        "lr_r": params.lr_r,
-        "stubbed": stubbed,
-        "upstream": os.path.abspath(args.upstream),
+        **about(torch, args, params, data_name, stubbed),
     }
 
 
@@ -369,7 +370,7 @@ def main():
     p = argparse.ArgumentParser(description="Times upstream TiDHy's PyTorch training step (one JSON line per setting).")
     p.add_argument("--upstream", required=True, help="a checkout of github.com/elliottabe/TiDHy's PyTorch-era code")
     p.add_argument("--windows", type=int, default=16, help="windows per batch (default 16)")
-    p.add_argument("--length", type=int, default=100, help="steps per window (default 100)")
+    p.add_argument("--length", type=int, help="steps per window (default 100; 3 with --inference)")
     p.add_argument("--features", type=int, default=20, help="channels (default 20)")
     p.add_argument("--steps", type=int, default=3, help="measured steps per setting after one warm-up step (default 3)")
     p.add_argument("--setting", default="fixed,converge", help="comma-separated: fixed, converge (default both)")
@@ -386,16 +387,22 @@ def main():
     p.add_argument("--max-runs", type=int, default=200, help="--inference: most timed calls per batch (default 200)")
     p.add_argument("--budget", type=float, default=2.0, help="--inference: seconds of timed calls beyond --runs (default 2)")
     args = p.parse_args()
+    if args.length is None:
+        args.length = 3 if args.inference else 100
     if args.inference:
-        if "--length" not in sys.argv:
-            args.length = 3
-        return main_inference(args)
-    settings = [s for s in args.setting.split(",") if s]
-    for s in settings:
-        if s not in SETTINGS:
-            fail(f"--setting: '{s}' is not one of fixed, converge.")
-    if args.windows < 1 or args.length < 2 or args.features < 1 or args.steps < 1:
-        fail("--windows, --features and --steps must be >= 1 and --length >= 2.")
+        try:
+            cases = [int(b) for b in args.batches.split(",") if b]
+        except ValueError:
+            fail(f"--batches: '{args.batches}' is not a comma-separated list of integers.")
+        if not cases or min(cases) < 1 or args.length < 2 or args.features < 1 or args.max_iter < 1 or args.runs < 1:
+            fail("--batches, --features, --max-iter and --runs must be >= 1 and --length >= 2.")
+    else:
+        cases = [s for s in args.setting.split(",") if s]
+        for s in cases:
+            if s not in SETTINGS:
+                fail(f"--setting: '{s}' is not one of fixed, converge.")
+        if args.windows < 1 or args.length < 2 or args.features < 1 or args.steps < 1:
+            fail("--windows, --features and --steps must be >= 1 and --length >= 2.")
 
     TiDHy, train, stubbed = import_upstream(args.upstream)
     if args.check:
@@ -404,30 +411,13 @@ def main():
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    X, data_name = windows_data(torch, args)
-    for setting in settings:
-        row = measure(torch, TiDHy, train, args, setting, X, data_name, stubbed)
-        print(json.dumps(row), flush=True)
-    return 0
-
-
-def main_inference(args):
-    try:
-        batches = [int(b) for b in args.batches.split(",") if b]
-    except ValueError:
-        fail(f"--batches: '{args.batches}' is not a comma-separated list of integers.")
-    if not batches or min(batches) < 1 or args.length < 2 or args.features < 1 or args.max_iter < 1 or args.runs < 1:
-        fail("--batches, --features, --max-iter and --runs must be >= 1 and --length >= 2.")
-    TiDHy, _, stubbed = import_upstream(args.upstream)
-    if args.check:
-        return 0
-    import torch
-
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    windows, data_name = inference_windows(torch, args, batches)
-    for batch, X in zip(batches, windows):
-        row = measure_inference(torch, TiDHy, args, batch, X, data_name, stubbed)
+    if args.inference:
+        windows, data_name = inference_windows(torch, args, cases)
+        rows = (measure_inference(torch, TiDHy, args, b, X, data_name, stubbed) for b, X in zip(cases, windows))
+    else:
+        X, data_name = windows_data(torch, args)
+        rows = (measure(torch, TiDHy, train, args, s, X, data_name, stubbed) for s in cases)
+    for row in rows:
         print(json.dumps(row), flush=True)
     return 0
 
