@@ -26,6 +26,8 @@ let main argv =
             opt "--max-reference-batch" rest |> Option.map int |> Option.defaultValue 4096
 
         inference batches (List.contains "--json" rest) (not (List.contains "--no-reference" rest)) maxRef
+        |> ignore
+
         0
     | "train" :: rest ->
         let steps = opt "--steps" rest |> Option.map int |> Option.defaultValue 3

@@ -23,6 +23,18 @@ move each sample by the same step. Upstream trains in float32 (its loader conver
 Output: one JSON line per setting, with the field names of `tidhy bench train`'s rows and
 `"impl": "upstream-pytorch"`. Exit code 2, with one line on standard error, when the checkout,
 torch or numpy is missing. `--check` only checks that the model and training function import.
+
+`--inference` times upstream's inference instead, on the workload of `tidhy bench`: one call of
+the model's `forward` (upstream's inference: `inf`, SGD with Nesterov momentum on r and r2, at every
+step after the first, and the window's losses) over a window of `--length` (3) steps, max_iter 50,
+tol 0 (every inference step runs exactly 50 iterations), for each batch size of `--batches`; the
+model is the one above with its inference settings (temp_weight 2, no shrinkage, no inference L1,
+no inference GradNorm, batch-wide convergence) and lr_r = lr_r2 = `--lr-r` (0.02, `tidhy bench`'s:
+both average the data terms over the batch, so each sample moves by the same step). Each batch's
+time is the best forward after a warm-up (at least one call and `--warmup` seconds), of at least
+`--runs` calls and more while their total stays under `--budget` seconds (at most `--max-runs`),
+as `tidhy bench` times its own; divided by (length - 1) x max_iter it is the time per iteration.
+One JSON line per batch with the field names of `tidhy bench --json`'s rows.
 """
 
 import argparse
@@ -220,6 +232,33 @@ def windows_data(torch, args):
     return (x / x.abs().max()).float(), "random-normal"
 
 
+def count_predictions(model):
+    """Counts inference iterations: upstream's inference calls temporal_prediction once per
+    iteration, and the forward pass once more per step after the first. Returns the counter."""
+    calls = [0]
+    predict = model.temporal_prediction
+
+    def counted(*a, **k):
+        calls[0] += 1
+        return predict(*a, **k)
+
+    model.temporal_prediction = counted
+    return calls
+
+
+def about(torch, args, params, data_name, stubbed):
+    """The fields every row ends with: threads, versions, data, lr_r, stand-ins and checkout."""
+    return {
+        "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "python": sys.version.split()[0],
+        "data": data_name,
+        "lr_r": params.lr_r,
+        "stubbed": stubbed,
+        "upstream": os.path.abspath(args.upstream),
+    }
+
+
 def measure(torch, TiDHy, train, args, setting, X, data_name, stubbed):
     max_iter, tol = SETTINGS[setting]
     params = params_for(args.features, args.windows, max_iter, tol)
@@ -234,17 +273,7 @@ def measure(torch, TiDHy, train, args, setting, X, data_name, stubbed):
     ]
     optimizer = [torch.optim.AdamW(params=groups)]
     loader = [(X,)]
-
-    # Counts inference iterations: upstream's inference calls temporal_prediction once per
-    # iteration, and the forward pass once more per step after the first.
-    calls = [0]
-    predict = model.temporal_prediction
-
-    def counted(*a, **k):
-        calls[0] += 1
-        return predict(*a, **k)
-
-    model.temporal_prediction = counted
+    calls = count_predictions(model)
 
     _, _, _, optimizer = train(model, optimizer, loader, params, device)  # warm-up step
     times = []
@@ -264,7 +293,6 @@ def measure(torch, TiDHy, train, args, setting, X, data_name, stubbed):
         "max_iter": max_iter,
         "tol": tol,
         "precision": "float32",
-        "threads": torch.get_num_threads(),
         "steps": args.steps,
         "seconds_per_step": per_step,
         "ms_per_step": 1000.0 * per_step,
@@ -272,12 +300,69 @@ def measure(torch, TiDHy, train, args, setting, X, data_name, stubbed):
         "windows_per_second": args.windows / per_step,
         "mean_iterations": iterations / (args.length - 1),
         "iterations_per_step": round(iterations, 3),
-        "torch": torch.__version__,
-        "python": sys.version.split()[0],
-        "data": data_name,
-        "lr_r": params.lr_r,
-        "stubbed": stubbed,
-        "upstream": os.path.abspath(args.upstream),
+        **about(torch, args, params, data_name, stubbed),
+    }
+
+
+def inference_windows(torch, args, batches):
+    """One window batch per batch size: from --data (float64, little-endian, each batch's
+    batch x length x features values one after the other, as `tidhy bench --upstream` writes them),
+    or seeded normal values scaled by 0.5."""
+    sizes = [b * args.length * args.features for b in batches]
+    if args.data:
+        import numpy
+
+        values = numpy.fromfile(args.data, dtype="<f8")
+        if values.size != sum(sizes):
+            fail(f"--data {args.data}: {values.size} values, expected {sum(sizes)} (batches {batches} x {args.length} x {args.features}).")
+        out, start = [], 0
+        for b, n in zip(batches, sizes):
+            out.append(torch.tensor(values[start : start + n].reshape(b, args.length, args.features)).float())
+            start += n
+        return out, "tidhy-bench-window"
+    g = torch.Generator().manual_seed(1)
+    return [(0.5 * torch.randn((b, args.length, args.features), generator=g)).float() for b in batches], "random-normal"
+
+
+def measure_inference(torch, TiDHy, args, batch, X, data_name, stubbed):
+    max_iter, tol = args.max_iter, args.tol
+    params = params_for(args.features, batch, max_iter, tol)
+    params.lr_r = args.lr_r
+    params.lr_r2 = args.lr_r
+    torch.manual_seed(0)
+    device = torch.device("cpu")
+    model = TiDHy(params, device, show_progress=False, show_inf_progress=False).to(device)
+    calls = count_predictions(model)
+
+    start = time.perf_counter()
+    model(X)  # warm-up: at least one call, then until --warmup seconds have passed
+    while time.perf_counter() - start < args.warmup:
+        model(X)
+    times = []
+    calls[0] = 0
+    total = time.perf_counter()
+    while len(times) < args.runs or (len(times) < args.max_runs and time.perf_counter() - total < args.budget):
+        t0 = time.perf_counter()
+        model(X)
+        times.append(time.perf_counter() - t0)
+    best = min(times)
+    iterations = (args.length - 1) * max_iter
+    per_iteration = best / iterations
+    return {
+        "impl": "upstream-pytorch",
+        "backend": "pytorch",
+        "batch": batch,
+        "length": args.length,
+        "max_iter": max_iter,
+        "tol": tol,
+        "precision": "float32",
+        "seconds_per_iteration": per_iteration,
+        "sample_iterations_per_second": batch / per_iteration,
+        "forward_seconds": best,
+        "runs": len(times),
+        # Counted: what upstream's forward ran per call (the iterations of every step).
+        "iterations_per_forward": calls[0] / len(times) - (args.length - 1),
+        **about(torch, args, params, data_name, stubbed),
     }
 
 
@@ -285,20 +370,39 @@ def main():
     p = argparse.ArgumentParser(description="Times upstream TiDHy's PyTorch training step (one JSON line per setting).")
     p.add_argument("--upstream", required=True, help="a checkout of github.com/elliottabe/TiDHy's PyTorch-era code")
     p.add_argument("--windows", type=int, default=16, help="windows per batch (default 16)")
-    p.add_argument("--length", type=int, default=100, help="steps per window (default 100)")
+    p.add_argument("--length", type=int, help="steps per window (default 100; 3 with --inference)")
     p.add_argument("--features", type=int, default=20, help="channels (default 20)")
     p.add_argument("--steps", type=int, default=3, help="measured steps per setting after one warm-up step (default 3)")
     p.add_argument("--setting", default="fixed,converge", help="comma-separated: fixed, converge (default both)")
     p.add_argument("--data", help="windows x length x features float64 values (little-endian); default seeded random")
     p.add_argument("--threads", type=int, help="torch.set_num_threads (default: torch's own)")
     p.add_argument("--check", action="store_true", help="only check that upstream's model imports; print nothing")
+    p.add_argument("--inference", action="store_true", help="time upstream's inference (forward) instead of its training step")
+    p.add_argument("--batches", default="16,256,2048", help="--inference: comma-separated batch sizes (default 16,256,2048)")
+    p.add_argument("--max-iter", type=int, default=50, help="--inference: max_iter (default 50)")
+    p.add_argument("--tol", type=float, default=0.0, help="--inference: tol (default 0)")
+    p.add_argument("--lr-r", type=float, default=0.02, help="--inference: lr_r and lr_r2 (default 0.02)")
+    p.add_argument("--warmup", type=float, default=1.0, help="--inference: warm-up seconds (default 1)")
+    p.add_argument("--runs", type=int, default=5, help="--inference: least timed calls per batch (default 5)")
+    p.add_argument("--max-runs", type=int, default=200, help="--inference: most timed calls per batch (default 200)")
+    p.add_argument("--budget", type=float, default=2.0, help="--inference: seconds of timed calls beyond --runs (default 2)")
     args = p.parse_args()
-    settings = [s for s in args.setting.split(",") if s]
-    for s in settings:
-        if s not in SETTINGS:
-            fail(f"--setting: '{s}' is not one of fixed, converge.")
-    if args.windows < 1 or args.length < 2 or args.features < 1 or args.steps < 1:
-        fail("--windows, --features and --steps must be >= 1 and --length >= 2.")
+    if args.length is None:
+        args.length = 3 if args.inference else 100
+    if args.inference:
+        try:
+            cases = [int(b) for b in args.batches.split(",") if b]
+        except ValueError:
+            fail(f"--batches: '{args.batches}' is not a comma-separated list of integers.")
+        if not cases or min(cases) < 1 or args.length < 2 or args.features < 1 or args.max_iter < 1 or args.runs < 1:
+            fail("--batches, --features, --max-iter and --runs must be >= 1 and --length >= 2.")
+    else:
+        cases = [s for s in args.setting.split(",") if s]
+        for s in cases:
+            if s not in SETTINGS:
+                fail(f"--setting: '{s}' is not one of fixed, converge.")
+        if args.windows < 1 or args.length < 2 or args.features < 1 or args.steps < 1:
+            fail("--windows, --features and --steps must be >= 1 and --length >= 2.")
 
     TiDHy, train, stubbed = import_upstream(args.upstream)
     if args.check:
@@ -307,9 +411,13 @@ def main():
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    X, data_name = windows_data(torch, args)
-    for setting in settings:
-        row = measure(torch, TiDHy, train, args, setting, X, data_name, stubbed)
+    if args.inference:
+        windows, data_name = inference_windows(torch, args, cases)
+        rows = (measure_inference(torch, TiDHy, args, b, X, data_name, stubbed) for b, X in zip(cases, windows))
+    else:
+        X, data_name = windows_data(torch, args)
+        rows = (measure(torch, TiDHy, train, args, s, X, data_name, stubbed) for s in cases)
+    for row in rows:
         print(json.dumps(row), flush=True)
     return 0
 

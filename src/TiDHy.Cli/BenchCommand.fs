@@ -67,6 +67,8 @@ type BenchArgs =
     | No_Reference
     | Max_Reference_Batch of int
     | Device of string
+    | [<CustomCommandLine("--upstream")>] Inference_Upstream of dir: string
+    | [<CustomCommandLine("--python")>] Inference_Python of path: string
 
     interface IArgParserTemplate with
         member a.Usage =
@@ -79,6 +81,10 @@ type BenchArgs =
             | No_Reference -> "skip the slow F# reference path."
             | Max_Reference_Batch _ -> "time the reference path only up to this batch size, >= 0 (default 4096)."
             | Device _ -> "the device of registered backends' rows (tidhy-torch: cpu, cuda:N; default cpu)."
+            | Inference_Upstream _ ->
+                "also time upstream TiDHy's PyTorch inference (its model's forward; a checkout of its PyTorch-era code, e.g. commit da3d280) on the same windows and as many threads as the kernels use, then print each row's speedup_vs_upstream."
+            | Inference_Python _ ->
+                "the python (with torch) that runs --upstream's harness (default /usr/bin/python3, else python3 on PATH)."
 
 /// Splits a comma-separated list of names, each one of `allowed`; a usage error naming `option` otherwise.
 let private names (option: string) (allowed: string list) (value: string) =
@@ -245,6 +251,15 @@ let run (args: ParseResults<BenchArgs>) =
             b.CheckDevice d
     | None, _ -> ()
 
+    // --upstream and --python go with the inference rows; bench train has its own.
+    if args.Contains Inference_Upstream || args.Contains Inference_Python then
+        if args.Contains BenchArgs.Train || args.Contains BenchArgs.Scale then
+            usage
+                "--upstream, --python: after `bench train` they time upstream's training step; bench scale has no upstream rows."
+
+        if not (args.Contains Inference_Upstream) then
+            usage "--python: goes with --upstream."
+
     match args.TryGetResult BenchArgs.Train, args.TryGetResult BenchArgs.Scale with
     | Some t, _ -> runTrain t
     | None, Some s -> runScale s
@@ -261,15 +276,24 @@ let run (args: ParseResults<BenchArgs>) =
                 InferenceBenchmark.timeSteps
                 20
 
-        InferenceBenchmark.inference
-            batches
-            (args.Contains BenchArgs.Json)
-            (not (args.Contains BenchArgs.No_Reference))
-            (args.GetResult(BenchArgs.Max_Reference_Batch, 4096)
-             |> nonNegative "--max-reference-batch")
+        let maxReference =
+            args.GetResult(BenchArgs.Max_Reference_Batch, 4096)
+            |> nonNegative "--max-reference-batch"
+
+        // Upstream's checkout, the python and its torch are checked before this project's rows run.
+        let upstream =
+            args.TryGetResult Inference_Upstream
+            |> Option.map (fun dir -> UpstreamBenchmark.prepare dir (args.TryGetResult Inference_Python))
+
+        let asJson = args.Contains BenchArgs.Json
+
+        let peak, ours =
+            InferenceBenchmark.inference batches asJson (not (args.Contains BenchArgs.No_Reference)) maxReference
 
         // Registered backends (tidhy-torch: the torch backend) time the same workload.
         for b in Backends.registered () do
-            b.Benchmark (args.GetResult(BenchArgs.Device, b.DefaultDevice)) batches (args.Contains BenchArgs.Json)
+            b.Benchmark (args.GetResult(BenchArgs.Device, b.DefaultDevice)) batches asJson
 
-        0
+        match upstream with
+        | Some h -> UpstreamBenchmark.runInference h asJson peak ours
+        | None -> 0

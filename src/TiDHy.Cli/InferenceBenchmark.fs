@@ -4,16 +4,14 @@
 /// max_iter = 50, tol = 0, so every inference step runs exactly 50 iterations) divided by
 /// (T − 1)·max_iter, best of several runs after a warm-up, for the fused float32 and float64
 /// kernels and the F# reference path, each beside the machine's FMA limit measured in the same run
-/// (`FmaLimit`).
+/// (`FmaLimit`). With `--upstream`, `tidhy bench` times upstream's PyTorch inference on the same
+/// windows in the same run (`UpstreamBenchmark.runInference`); this file holds no upstream figure.
 module TiDHy.Cli.InferenceBenchmark
 
 open System
 open System.Diagnostics
 open System.Globalization
 open TiDHy.Functional
-
-/// Upstream's PyTorch CPU throughput on this machine (sample-iterations per second), from the issue.
-let upstream = Map [ 16, 12_700.0; 256, 71_000.0; 2048, 104_000.0 ]
 
 /// The workload: D = 20, R = 10, R2 = 5, M = 15, H = 50, MSE, linear decoder, full rank, no bias, no
 /// r2 decoder, BatchMean scaling, Batch convergence, T = 3, max_iter = 50, tol = 0, lr 0.02.
@@ -89,17 +87,12 @@ let json (limit: float option) (m: Measurement) (reference: Measurement option) 
         | Some l -> $", \"fma_limit_sample_iterations_per_second\": {inv l}, \"share_of_fma_limit\": {inv (sips / l)}"
         | None -> ""
 
-    let vsUpstream =
-        match upstream.TryFind m.Batch with
-        | Some u -> $", \"upstream_sample_iterations_per_second\": {inv u}, \"speedup_vs_upstream\": {inv (sips / u)}"
-        | None -> ""
-
     let vsReference =
         match reference with
         | Some r when r.Impl <> m.Impl -> $", \"speedup_vs_reference\": {inv (perIteration r / spi)}"
         | _ -> ""
 
-    $"{{\"impl\": \"{m.Impl}\", \"batch\": {m.Batch}, \"seconds_per_iteration\": {inv spi}, \"sample_iterations_per_second\": {inv sips}, \"forward_seconds\": {inv m.Seconds}, \"runs\": {m.Runs}, \"cores\": {Environment.ProcessorCount}{vsLimit}{vsUpstream}{vsReference}}}"
+    $"{{\"impl\": \"{m.Impl}\", \"batch\": {m.Batch}, \"seconds_per_iteration\": {inv spi}, \"sample_iterations_per_second\": {inv sips}, \"forward_seconds\": {inv m.Seconds}, \"runs\": {m.Runs}, \"cores\": {Environment.ProcessorCount}{vsLimit}{vsReference}}}"
 
 /// One line of text; `limit` as for `json`.
 let text (limit: float option) (m: Measurement) (reference: Measurement option) =
@@ -118,7 +111,11 @@ let text (limit: float option) (m: Measurement) (reference: Measurement option) 
             $"  {percent, 5} percent of the FMA limit"
         | None -> ""
 
-    $"{m.Impl, -14} batch {m.Batch, 5}: {spi * 1e6, 10:F2} µs/iteration  {sips, 14:N0} sample-iterations/s{ofLimit}  ({m.Runs} runs){vs}"
+    $"{m.Impl, -16} batch {m.Batch, 5}: {spi * 1e6, 10:F2} µs/iteration  {sips, 14:N0} sample-iterations/s{ofLimit}  ({m.Runs} runs){vs}"
+
+/// How the fused kernels' rows are timed (`best`'s warm-up seconds, least and most runs, and budget
+/// seconds); `tidhy bench --upstream` times upstream's forward the same way.
+let fusedTiming = 1.0, 5, 200, 2.0
 
 let impls =
     [
@@ -129,6 +126,7 @@ let impls =
 
 /// Times every implementation at every batch size. The reference path is slow (seconds per forward
 /// at batch 2048): it runs once as a warm-up and once to three times more within two seconds.
+/// Returns the FMA limit measured and the rows measured, in order.
 let inference (batches: int list) (asJson: bool) (withReference: bool) (maxReferenceBatch: int) =
     let peak = FmaLimit.measure ()
 
@@ -144,6 +142,8 @@ let inference (batches: int list) (asJson: bool) (withReference: bool) (maxRefer
             (FmaLimit.multiplyAdds (config Backend.Fused))
             (limit false)
             (limit true)
+
+    let measured = ResizeArray<Measurement>()
 
     for batch in batches do
         let X = window batch
@@ -164,13 +164,13 @@ let inference (batches: int list) (asJson: bool) (withReference: bool) (maxRefer
                 if asJson then
                     printfn $"{{\"impl\": \"{name}\", \"batch\": {batch}, \"skipped\": \"{why}\"}}"
                 else
-                    printfn $"{name, -14} batch {batch, 5}: skipped ({why})"
+                    printfn $"{name, -16} batch {batch, 5}: skipped ({why})"
             else
                 let warmup, minRuns, maxRuns, budget =
                     if backend = Backend.Reference then
                         0.0, 1, 3, 2.0
                     else
-                        1.0, 5, 200, 2.0
+                        fusedTiming
 
                 let seconds, runs = best warmup minRuns maxRuns budget run
 
@@ -185,6 +185,8 @@ let inference (batches: int list) (asJson: bool) (withReference: bool) (maxRefer
                 if backend = Backend.Reference then
                     reference <- Some m
 
+                measured.Add m
+
                 let limit = Some(limitIn peak (backend <> Backend.FusedFloat32))
 
                 printfn
@@ -193,3 +195,5 @@ let inference (batches: int list) (asJson: bool) (withReference: bool) (maxRefer
                          json limit m reference
                      else
                          text limit m reference)
+
+    peak, List.ofSeq measured

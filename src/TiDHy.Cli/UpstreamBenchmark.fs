@@ -1,7 +1,10 @@
 /// `tidhy bench train --upstream DIR`: upstream TiDHy's PyTorch training step timed in the same run
 /// as this project's, by the harness bench/upstream/train_step.py (embedded in this program as the
 /// resource `train_step.py` and written to a temporary folder when it runs), on the same windows;
-/// then, per setting, the ratio of this project's windows per second to upstream's.
+/// then, per setting, the ratio of this project's windows per second to upstream's. `tidhy bench
+/// --upstream DIR`: the same harness's `--inference` mode times upstream's inference (its model's
+/// forward) on `tidhy bench`'s windows; then each of this project's rows' speedup over upstream's
+/// row of the same batch size.
 module TiDHy.Cli.UpstreamBenchmark
 
 open System
@@ -53,37 +56,54 @@ let resolvePython (given: string option) =
         | Some path -> path
         | None -> fail "--upstream: no python3 on PATH (nor /usr/bin/python3); pass --python PATH."
 
-/// One row of `tidhy bench train` or of the harness, as (impl, setting, windows per second); `None`
-/// for a line that is not a JSON object with a string `impl`, a string `setting` and a positive
-/// number `windows_per_second` (the machine line, ratio lines, anything else).
-let parseRow (line: string) : (string * string * float) option =
+/// `read` applied to the properties of `line` (by name) when it is one JSON object; `None` for any
+/// other line.
+let private ofObject (line: string) (read: (string -> JsonElement option) -> 'a option) : 'a option =
     try
         use doc = JsonDocument.Parse line
         let root = doc.RootElement
 
-        let prop (name: string) =
-            match root.ValueKind with
-            | JsonValueKind.Object ->
+        match root.ValueKind with
+        | JsonValueKind.Object ->
+            read (fun name ->
                 match root.TryGetProperty name with
                 | true, v -> Some v
-                | _ -> None
-            | _ -> None
-
-        match prop "impl", prop "setting", prop "windows_per_second" with
-        | Some i, Some s, Some w when
-            i.ValueKind = JsonValueKind.String
-            && s.ValueKind = JsonValueKind.String
-            && w.ValueKind = JsonValueKind.Number
-            ->
-            let wps = w.GetDouble()
-
-            if wps > 0.0 && Double.IsFinite wps then
-                Some(i.GetString(), s.GetString(), wps)
-            else
-                None
+                | _ -> None)
         | _ -> None
     with :? JsonException ->
         None
+
+/// A property's value when it is a positive finite number.
+let private positive (v: JsonElement option) =
+    match v with
+    | Some w when w.ValueKind = JsonValueKind.Number ->
+        let x = w.GetDouble()
+        if x > 0.0 && Double.IsFinite x then Some x else None
+    | _ -> None
+
+/// A property's value when it is a string.
+let private text (v: JsonElement option) =
+    match v with
+    | Some s when s.ValueKind = JsonValueKind.String -> Some(s.GetString())
+    | _ -> None
+
+/// A property's value when it is an integer of at least 1.
+let private count (v: JsonElement option) =
+    match v with
+    | Some n when n.ValueKind = JsonValueKind.Number ->
+        match n.TryGetInt32() with
+        | true, i when i >= 1 -> Some i
+        | _ -> None
+    | _ -> None
+
+/// One row of `tidhy bench train` or of the harness, as (impl, setting, windows per second); `None`
+/// for a line that is not a JSON object with a string `impl`, a string `setting` and a positive
+/// number `windows_per_second` (the machine line, ratio lines, anything else).
+let parseRow (line: string) : (string * string * float) option =
+    ofObject line (fun prop ->
+        match text (prop "impl"), text (prop "setting"), positive (prop "windows_per_second") with
+        | Some impl, Some setting, Some wps -> Some(impl, setting, wps)
+        | _ -> None)
 
 /// The ratios of one setting: this project's windows per second ÷ upstream's, per impl.
 type Ratio =
@@ -115,11 +135,12 @@ let ratios (ours: (string * string * float) list) (upstream: (string * string * 
 let private inv (v: float) =
     v.ToString("R", CultureInfo.InvariantCulture)
 
+/// A string as a JSON string literal.
+let private quote (s: string) = JsonSerializer.Serialize s
+
 /// The JSON line of a ratio: `{"setting": …, "upstream_windows_per_second": …, "ratio_to_upstream":
 /// {"fused-float64": …, …}}`.
 let ratioJson (r: Ratio) =
-    let quote (s: string) = JsonSerializer.Serialize s
-
     let entries =
         r.Ratios
         |> List.map (fun (impl, ratio) -> $"{quote impl}: {inv ratio}")
@@ -221,14 +242,127 @@ let prepare (dir: string) (python: string option) =
         | 0, _, _ -> h
         | code, _, errors -> harnessFailed h code errors)
 
-/// The windows as float64 little-endian values, windows × length × features, row-major.
-let private writeWindows (path: string) (X: float[,,]) =
+/// Each batch of windows as float64 little-endian values, windows × length × features, row-major,
+/// one batch after the other.
+let private writeWindows (path: string) (batches: float[,,] list) =
     use w = new BinaryWriter(File.Create path)
 
-    for i in 0 .. Array3D.length1 X - 1 do
-        for t in 0 .. Array3D.length2 X - 1 do
-            for d in 0 .. Array3D.length3 X - 1 do
-                w.Write X[i, t, d]
+    for X in batches do
+        for i in 0 .. Array3D.length1 X - 1 do
+            for t in 0 .. Array3D.length2 X - 1 do
+                for d in 0 .. Array3D.length3 X - 1 do
+                    w.Write X[i, t, d]
+
+/// One row of `tidhy bench --json` or of the harness's `--inference` mode.
+type InferenceRow =
+    {
+        Impl: string
+        Batch: int
+        SecondsPerIteration: float
+        SampleIterationsPerSecond: float
+        Runs: int
+        /// The harness's torch threads and torch version (our rows have neither).
+        Threads: int option
+        Torch: string option
+    }
+
+/// One inference row; `None` for a line that is not a JSON object with a string `impl`, an integer
+/// `batch` and `runs` of at least 1 and positive numbers `seconds_per_iteration` and
+/// `sample_iterations_per_second` (skipped rows, speedup lines, training rows, anything else).
+let parseInferenceRow (line: string) : InferenceRow option =
+    ofObject line (fun prop ->
+        match
+            text (prop "impl"),
+            count (prop "batch"),
+            positive (prop "seconds_per_iteration"),
+            positive (prop "sample_iterations_per_second"),
+            count (prop "runs")
+        with
+        | Some impl, Some batch, Some spi, Some sips, Some runs ->
+            Some
+                {
+                    Impl = impl
+                    Batch = batch
+                    SecondsPerIteration = spi
+                    SampleIterationsPerSecond = sips
+                    Runs = runs
+                    Threads = count (prop "threads")
+                    Torch = text (prop "torch")
+                }
+        | _ -> None)
+
+/// One of our rows beside upstream's row of the same batch size.
+type Speedup =
+    {
+        Impl: string
+        Batch: int
+        UpstreamSampleIterationsPerSecond: float
+        /// Our sample-iterations per second ÷ upstream's.
+        Speedup: float
+    }
+
+/// For each of our rows (impl, batch, sample-iterations per second), in order, its speedup over
+/// upstream's row of the same batch size (the first such row); rows without one give none.
+let speedups (ours: (string * int * float) list) (upstream: (string * int * float) list) =
+    [
+        for impl, batch, sips in ours do
+            match upstream |> List.tryFind (fun (_, b, _) -> b = batch) with
+            | Some(_, _, up) ->
+                {
+                    Impl = impl
+                    Batch = batch
+                    UpstreamSampleIterationsPerSecond = up
+                    Speedup = sips / up
+                }
+            | None -> ()
+    ]
+
+/// The JSON line of a speedup: `{"impl": …, "batch": …, "upstream_sample_iterations_per_second": …,
+/// "speedup_vs_upstream": …}`.
+let speedupJson (s: Speedup) =
+    $"{{\"impl\": {quote s.Impl}, \"batch\": {s.Batch}, \"upstream_sample_iterations_per_second\": {inv s.UpstreamSampleIterationsPerSecond}, \"speedup_vs_upstream\": {inv s.Speedup}}}"
+
+/// The text line of a speedup.
+let speedupText (s: Speedup) =
+    let times = s.Speedup.ToString("F2", CultureInfo.InvariantCulture)
+
+    $"{s.Impl, -16} batch {s.Batch, 5}: {times, 10}x upstream-pytorch's {s.UpstreamSampleIterationsPerSecond, 14:N0} sample-iterations/s"
+
+/// Runs the harness with `args` on `batches` (written to a file of its temporary folder, `--data`)
+/// and as many torch threads as the fused kernels' workers, echoing its standard output when
+/// `echo` and passing standard error on; then `f` of its standard output's lines. Exit code 0, or a
+/// user error when the harness fails.
+let private measureWith
+    (h: Harness)
+    (batches: float[,,] list)
+    (args: string list)
+    (echo: bool)
+    (f: string list -> unit)
+    =
+    withHarness (fun folder script ->
+        let data = Path.Combine(folder, "windows.f64")
+        writeWindows data batches
+
+        let all =
+            [ "--upstream"; h.Upstream ]
+            @ args
+            @ [
+                "--data"
+                data
+                // upstream's torch on as many threads as the fused kernels' workers (torch's own
+                // default here is 1): the ratio compares whole machines, not one core with two
+                "--threads"
+                string (TrainBenchmark.kernelThreads ())
+            ]
+
+        match runHarness h script all echo with
+        | 0, lines, errors ->
+            for e in errors do
+                eprintfn "%s" e
+
+            f lines
+            0
+        | code, _, errors -> harnessFailed h code errors)
 
 /// Runs the harness on the windows of `tidhy bench train` (`TrainBenchmark.data`), printing its
 /// rows, then one ratio line per setting against `ours`.
@@ -240,48 +374,99 @@ let run
     (settings: string list)
     (ours: TrainBenchmark.TrainMeasurement list)
     =
-    withHarness (fun folder script ->
-        let X = TrainBenchmark.data windows length
-        let data = Path.Combine(folder, "windows.f64")
-        writeWindows data X
+    let X = TrainBenchmark.data windows length
 
-        let args =
-            [
-                "--upstream"
-                h.Upstream
-                "--windows"
-                string windows
-                "--length"
-                string length
-                "--features"
-                string (Array3D.length3 X)
-                "--steps"
-                string steps
-                "--setting"
-                String.Join(",", settings)
-                "--data"
-                data
-                // upstream's torch on as many threads as the fused kernels' workers (torch's own
-                // default here is 1): the ratio compares whole machines, not one core with two
-                "--threads"
-                string (TrainBenchmark.kernelThreads ())
-            ]
+    let args =
+        [
+            "--windows"
+            string windows
+            "--length"
+            string length
+            "--features"
+            string (Array3D.length3 X)
+            "--steps"
+            string steps
+            "--setting"
+            String.Join(",", settings)
+        ]
 
-        match runHarness h script args true with
-        | 0, lines, errors ->
-            for e in errors do
-                eprintfn "%s" e
+    measureWith h [ X ] args true (fun lines ->
+        let upstream =
+            lines
+            |> List.choose parseRow
+            |> List.filter (fun (impl, _, _) -> impl = "upstream-pytorch")
 
-            let upstream =
-                lines
-                |> List.choose parseRow
-                |> List.filter (fun (impl, _, _) -> impl = "upstream-pytorch")
+        let mine =
+            ours |> List.map (fun m -> m.Impl, m.Setting, float m.Batch / m.SecondsPerStep)
 
-            let mine =
-                ours |> List.map (fun m -> m.Impl, m.Setting, float m.Batch / m.SecondsPerStep)
+        for r in ratios mine upstream do
+            printfn "%s" (ratioJson r))
 
-            for r in ratios mine upstream do
-                printfn "%s" (ratioJson r)
+/// `tidhy bench --upstream`: runs the harness's `--inference` mode on `tidhy bench`'s windows
+/// (`InferenceBenchmark.window`) and model (`InferenceBenchmark.config`: max_iter, tol, lr_r) at each
+/// batch size of `ours`, timed as the fused rows are (`InferenceBenchmark.fusedTiming`); prints
+/// upstream's rows (its JSON lines, or text lines beside the float32 FMA limit `peak`), then one
+/// speedup line per row of `ours`.
+let runInference (h: Harness) (asJson: bool) (peak: FmaLimit.Peak) (ours: InferenceBenchmark.Measurement list) =
+    let batches = ours |> List.map (fun m -> m.Batch) |> List.distinct
+    let cfg = InferenceBenchmark.config TiDHy.Functional.Backend.Fused
+    let windows = batches |> List.map InferenceBenchmark.window
+    let warmup, minRuns, maxRuns, budget = InferenceBenchmark.fusedTiming
 
-            0
-        | code, _, errors -> harnessFailed h code errors)
+    let args =
+        [
+            "--inference"
+            "--batches"
+            String.Join(",", batches)
+            "--length"
+            string InferenceBenchmark.timeSteps
+            "--features"
+            string (Array3D.length3 windows.Head)
+            "--max-iter"
+            string cfg.MaxIter
+            "--tol"
+            inv cfg.Tol
+            "--lr-r"
+            inv cfg.LrR
+            "--warmup"
+            inv warmup
+            "--runs"
+            string minRuns
+            "--max-runs"
+            string maxRuns
+            "--budget"
+            inv budget
+        ]
+
+    measureWith h windows args asJson (fun lines ->
+        let upstream =
+            lines
+            |> List.choose parseInferenceRow
+            |> List.filter (fun r -> r.Impl = "upstream-pytorch")
+
+        if not asJson then
+            let limit = InferenceBenchmark.limitIn peak false
+
+            for r in upstream do
+                let m: InferenceBenchmark.Measurement =
+                    {
+                        Impl = r.Impl
+                        Batch = r.Batch
+                        Seconds = r.SecondsPerIteration * float ((InferenceBenchmark.timeSteps - 1) * cfg.MaxIter)
+                        Runs = r.Runs
+                    }
+
+                let torch = r.Torch |> Option.defaultValue "?"
+                let threads = r.Threads |> Option.map string |> Option.defaultValue "?"
+
+                printfn "%s  torch %s, %s threads" (InferenceBenchmark.text (Some limit) m None) torch threads
+
+        let mine =
+            ours
+            |> List.map (fun m -> m.Impl, m.Batch, float m.Batch / InferenceBenchmark.perIteration m)
+
+        let rows =
+            upstream |> List.map (fun r -> r.Impl, r.Batch, r.SampleIterationsPerSecond)
+
+        for s in speedups mine rows do
+            printfn "%s" (if asJson then speedupJson s else speedupText s))

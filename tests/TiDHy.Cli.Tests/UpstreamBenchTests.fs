@@ -1,6 +1,6 @@
-/// `tidhy bench train --upstream DIR`: the parsing of rows, the ratios and their JSON lines against
-/// hand-computed values, the embedded harness, and the errors that come before any timing (no
-/// test here needs torch or measures time).
+/// `tidhy bench train --upstream DIR` and `tidhy bench --upstream DIR`: the parsing of rows, the
+/// ratios and speedups and their lines against hand-computed values, the embedded harness, and the
+/// errors that come before any timing (no test here needs torch or asserts a time).
 module TiDHy.Cli.Tests.UpstreamBenchTests
 
 open System
@@ -106,6 +106,12 @@ let ``the harness ships inside the program and prints rows with our field names`
             "\"windows_per_second\""
             "\"threads\""
             "\"torch\""
+            // --inference's rows, with the field names of `tidhy bench --json`'s
+            "--inference"
+            "\"seconds_per_iteration\""
+            "\"sample_iterations_per_second\""
+            "\"forward_seconds\""
+            "\"runs\""
         ] do
         Assert.Contains(field, text)
 
@@ -117,8 +123,9 @@ let private fakeCheckout () =
     File.WriteAllText(Path.Combine(models, "TiDHy.py"), "")
     dir
 
-[<Fact>]
-let ``bench train --upstream fails in one line before timing anything when the checkout or the python is wrong`` () =
+/// `command` with `--upstream` fails in one line before timing anything (nothing on standard
+/// output, not even the machine line or the FMA limit) when the checkout or the python is wrong.
+let private failsBeforeTiming (command: string list) =
     let missing =
         Path.Combine(Path.GetTempPath(), $"tidhy-no-upstream-{Guid.NewGuid():N}")
 
@@ -140,8 +147,7 @@ let ``bench train --upstream fails in one line before timing anything when the c
             ]
 
         for extra, expectedCode, message in cases do
-            let code, out, err =
-                run ([ "bench"; "train"; "--length"; "2"; "--steps"; "1" ] @ extra)
+            let code, out, err = run (command @ extra)
 
             let shown = String.Join(" ", extra)
             Assert.True((code = expectedCode), $"{shown}: exit {code}: {err}")
@@ -156,7 +162,7 @@ let ``bench train --upstream fails in one line before timing anything when the c
             let before = Directory.GetDirectories(Path.GetTempPath(), "tidhy-upstream-*").Length
 
             let code, out, err =
-                run [ "bench"; "train"; "--upstream"; checkout; "--python"; "/bin/false" ]
+                run (command @ [ "--upstream"; checkout; "--python"; "/bin/false" ])
 
             Assert.Equal(1, code)
             Assert.StartsWith("tidhy: --upstream: the harness (/bin/false train_step.py) failed with exit code 1", err)
@@ -170,3 +176,151 @@ let ``bench train --upstream fails in one line before timing anything when the c
     finally
         Directory.Delete(empty, true)
         Directory.Delete(checkout, true)
+
+[<Fact>]
+let ``bench train --upstream fails in one line before timing anything when the checkout or the python is wrong`` () =
+    failsBeforeTiming [ "bench"; "train"; "--length"; "2"; "--steps"; "1" ]
+
+[<Fact>]
+let ``bench --upstream fails in one line before timing anything when the checkout or the python is wrong`` () =
+    failsBeforeTiming [ "bench"; "--batch"; "1"; "--no-reference" ]
+
+[<Fact>]
+let ``bench's --upstream and --python go with the inference rows, not with bench train or bench scale`` () =
+    for args in
+        [
+            [ "bench"; "--upstream"; "."; "train" ]
+            [ "bench"; "--python"; "python3"; "scale" ]
+        ] do
+        let code, out, err = run args
+        Assert.Equal(2, code)
+        Assert.StartsWith("tidhy: --upstream, --python: after `bench train`", err)
+        Assert.Equal("", out)
+
+[<Fact>]
+let ``parseInferenceRow reads our inference rows and upstream's, and nothing else`` () =
+    let ours =
+        """{"impl": "fused-float32", "batch": 16, "seconds_per_iteration": 2E-06, "sample_iterations_per_second": 8000000, "forward_seconds": 0.0002, "runs": 200, "cores": 2, "fma_limit_sample_iterations_per_second": 17000000, "share_of_fma_limit": 0.47}"""
+
+    let upstream =
+        """{"impl": "upstream-pytorch", "backend": "pytorch", "batch": 256, "length": 3, "max_iter": 50, "tol": 0.0, "precision": "float32", "seconds_per_iteration": 0.004, "sample_iterations_per_second": 64000, "forward_seconds": 0.4, "runs": 5, "iterations_per_forward": 100.0, "threads": 2, "torch": "1.13.0a0"}"""
+
+    let expected: UpstreamBenchmark.InferenceRow =
+        {
+            Impl = "fused-float32"
+            Batch = 16
+            SecondsPerIteration = 2e-6
+            SampleIterationsPerSecond = 8e6
+            Runs = 200
+            Threads = None
+            Torch = None
+        }
+
+    Assert.Equal(Some expected, UpstreamBenchmark.parseInferenceRow ours)
+
+    Assert.Equal(
+        Some
+            { expected with
+                Impl = "upstream-pytorch"
+                Batch = 256
+                SecondsPerIteration = 0.004
+                SampleIterationsPerSecond = 64000.0
+                Runs = 5
+                Threads = Some 2
+                Torch = Some "1.13.0a0"
+            },
+        UpstreamBenchmark.parseInferenceRow upstream
+    )
+
+    for line in
+        [
+            """{"impl": "reference", "batch": 16, "skipped": "--no-reference"}"""
+            """{"impl": "fused-float32", "batch": 16, "upstream_sample_iterations_per_second": 1000, "speedup_vs_upstream": 8000}"""
+            // A training row: no inference fields.
+            """{"impl": "upstream-pytorch", "setting": "fixed", "batch": 16, "windows_per_second": 1.25, "runs": 3}"""
+            """{"impl": "fused-float32", "batch": 0, "seconds_per_iteration": 1, "sample_iterations_per_second": 1, "runs": 1}"""
+            """{"impl": "fused-float32", "batch": 16.5, "seconds_per_iteration": 1, "sample_iterations_per_second": 1, "runs": 1}"""
+            """{"impl": "fused-float32", "batch": 16, "seconds_per_iteration": 0, "sample_iterations_per_second": 1, "runs": 1}"""
+            """{"impl": "fused-float32", "batch": 16, "seconds_per_iteration": 1, "sample_iterations_per_second": "1", "runs": 1}"""
+            """{"impl": "fused-float32", "batch": 16, "seconds_per_iteration": 1, "sample_iterations_per_second": 1}"""
+            """[1, 2]"""
+            "not json"
+            ""
+        ] do
+        Assert.Equal(None, UpstreamBenchmark.parseInferenceRow line)
+
+[<Fact>]
+let ``speedups divide each of our rows by upstream's sample-iterations per second at the same batch size`` () =
+    let ours =
+        [
+            "fused-float32", 16, 2_000_000.0
+            "fused-float64", 16, 1_000_000.0
+            "fused-float32", 256, 6_000_000.0
+            // No upstream row at this batch size: no speedup.
+            "fused-float32", 2048, 9_000_000.0
+        ]
+
+    let upstream =
+        [
+            "upstream-pytorch", 16, 12_500.0
+            "upstream-pytorch", 256, 75_000.0
+            "upstream-pytorch", 4096, 1.0
+        ]
+
+    let expected: UpstreamBenchmark.Speedup list =
+        [
+            {
+                Impl = "fused-float32"
+                Batch = 16
+                UpstreamSampleIterationsPerSecond = 12_500.0
+                Speedup = 160.0
+            }
+            {
+                Impl = "fused-float64"
+                Batch = 16
+                UpstreamSampleIterationsPerSecond = 12_500.0
+                Speedup = 80.0
+            }
+            {
+                Impl = "fused-float32"
+                Batch = 256
+                UpstreamSampleIterationsPerSecond = 75_000.0
+                Speedup = 80.0
+            }
+        ]
+
+    Assert.Equal<UpstreamBenchmark.Speedup list>(expected, UpstreamBenchmark.speedups ours upstream)
+    Assert.Empty(UpstreamBenchmark.speedups ours [])
+    Assert.Empty(UpstreamBenchmark.speedups [] upstream)
+
+    let line = UpstreamBenchmark.speedupJson expected[0]
+
+    Assert.Equal(
+        """{"impl": "fused-float32", "batch": 16, "upstream_sample_iterations_per_second": 12500, "speedup_vs_upstream": 160}""",
+        line
+    )
+
+    // A speedup line is not a row.
+    Assert.Equal(None, UpstreamBenchmark.parseInferenceRow line)
+
+    let text = UpstreamBenchmark.speedupText expected[1]
+    Assert.StartsWith("fused-float64    batch    16:", text)
+    Assert.Contains("80.00x upstream-pytorch's", text)
+
+[<Fact>]
+let ``without --upstream bench prints no upstream figure`` () =
+    let row: InferenceBenchmark.Measurement =
+        {
+            Impl = "fused-float32"
+            Batch = 16
+            Seconds = 0.01
+            Runs = 5
+        }
+
+    Assert.DoesNotContain("upstream", InferenceBenchmark.json (Some 1e7) row None)
+    Assert.DoesNotContain("upstream", InferenceBenchmark.text (Some 1e7) row None)
+
+    for extra in [ [ "--json" ]; [] ] do
+        let code, out, err = run ([ "bench"; "--batch"; "16"; "--no-reference" ] @ extra)
+        Assert.True((code = 0), $"exit {code}: {err}")
+        Assert.DoesNotContain("upstream", out)
