@@ -605,12 +605,16 @@ let ``A task stopped by SIGTERM resumes to the same result as an uninterrupted o
     let p = SweepPlan.pathsOf parts 0
     let proc, out, errs = start [ "sweep"; "run"; parts; "--task"; "0" ]
     waitFor 120.0 (fun () -> File.Exists p.Last)
+    // Frozen while the checks below run, so that SIGTERM reaches it during training whatever the
+    // machine's speed (400 epochs of this tiny task take about a second): the signal waits for SIGCONT.
+    signal "STOP" proc.Id
     // A second process on the running task stops at once and writes nothing.
     let code, _, err = run [ "sweep"; "run"; parts; "--task"; "0" ]
     Assert.Equal(1, code)
     Assert.Contains("is in use by another tidhy process", err)
     Assert.False(File.Exists p.Failed)
     signal "TERM" proc.Id
+    signal "CONT" proc.Id
     let code, stdout, stderr = finish 120 (proc, out, errs)
     Assert.True((code = 143), $"exit {code}: {stdout} {stderr}")
     Assert.Contains("Task 0 stopped during train (exit 143)", stdout)
