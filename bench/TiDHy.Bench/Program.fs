@@ -31,10 +31,12 @@ let main argv =
         0
     | "train" :: rest ->
         let steps = opt "--steps" rest |> Option.map int |> Option.defaultValue 3
+        let warmup = opt "--warmup" rest |> Option.map float |> Option.defaultValue 1.0
 
         TiDHy.Cli.TrainBenchmark.train
             16
             100
+            warmup
             steps
             (List.map fst TiDHy.Cli.TrainBenchmark.impls)
             (List.map fst TiDHy.Cli.TrainBenchmark.settings)
@@ -42,6 +44,6 @@ let main argv =
         0
     | _ ->
         eprintfn
-            "usage: TiDHy.Bench inference [--batch 1,16,256,2048] [--json] [--no-reference] [--max-reference-batch N] | train [--steps N]"
+            "usage: TiDHy.Bench inference [--batch 1,16,256,2048] [--json] [--no-reference] [--max-reference-batch N] | train [--steps N] [--warmup SECONDS]"
 
         2

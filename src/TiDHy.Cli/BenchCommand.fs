@@ -11,6 +11,7 @@ type TrainBenchArgs =
     | Windows of int
     | Length of int
     | Steps of int
+    | Warmup of seconds: float
     | Impl of names: string
     | Setting of names: string
     | Upstream of dir: string
@@ -21,7 +22,9 @@ type TrainBenchArgs =
             match a with
             | Windows _ -> "windows per batch, >= 1 (default 16, the demo's batch)."
             | Length _ -> "steps per window, >= 2 (default 100, the demo's sequence_length)."
-            | Steps _ -> "measured training steps per case after one warm-up step, >= 1 (default 3)."
+            | Steps _ -> "measured training steps per case after the warm-up, >= 1 (default 3)."
+            | Warmup _ ->
+                "warm-up per case before the measured steps: one step, then steps until this many seconds have passed, >= 0 (default 1; the runtime optimises the kernels' hot code during about the first second of calls)."
             | Impl _ -> "comma-separated backends: reference, fused-float64, fused-float32 (default all)."
             | Setting _ ->
                 "comma-separated settings: fixed (max_iter 50, tol 0), converge (max_iter 200, tol 0.01) (default both)."
@@ -148,6 +151,11 @@ let runTrain (args: ParseResults<TrainBenchArgs>) =
         usage $"--length: expected an integer >= 2, got {length}."
 
     let steps = args.GetResult(Steps, 3) |> positive "--steps"
+    let warmup = args.GetResult(Warmup, 1.0)
+
+    if not (warmup >= 0.0 && Double.IsFinite warmup) then
+        usage $"--warmup: expected a finite number of seconds >= 0, got {warmup}."
+
     checkWindows "--windows" (TrainBenchmark.demoConfig ScaleBenchmark.features) windows length
 
     let impls =
@@ -164,7 +172,7 @@ let runTrain (args: ParseResults<TrainBenchArgs>) =
         args.TryGetResult Upstream
         |> Option.map (fun dir -> UpstreamBenchmark.prepare dir (args.TryGetResult Python))
 
-    let ours = TrainBenchmark.trainMeasured windows length steps impls settings
+    let ours = TrainBenchmark.trainMeasured windows length warmup steps impls settings
 
     match upstream with
     | Some h -> UpstreamBenchmark.run h windows length steps settings ours

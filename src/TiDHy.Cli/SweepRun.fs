@@ -8,12 +8,14 @@ module TiDHy.Cli.SweepRun
 
 open System
 open System.IO
+open System.Threading
 open System.Text
 open System.Text.Json
 open System.Text.Json.Nodes
 open Argu
 open TiDHy.Functional
 open TiDHy.Cli.Args
+open TiDHy.Cli.Signals
 open TiDHy.Cli.SweepFile
 open TiDHy.Cli.SweepPlan
 
@@ -67,20 +69,20 @@ type private LastLine(inner: TextWriter) =
 
     override _.Flush() = inner.Flush()
 
-/// The exit code of `tidhy <args>` run in this process (train or eval), errors reported as the
-/// program reports them.
-let private runCommand (args: string list) =
+/// The exit code of `tidhy <args>` run in this process (train or eval), stopped by the task's `stop`
+/// with `stopCode ()`, errors reported as the program reports them.
+let private runCommand (stop: CancellationToken) (stopCode: unit -> int) (args: string list) =
     match args with
     | "train" :: rest ->
         let parser =
             ArgumentParser.Create<TrainCommand.TrainArgs>(programName = "tidhy train")
 
         let parsed = parser.ParseCommandLine(List.toArray rest)
-        guarded (fun () -> TrainCommand.run parsed)
+        guarded (fun () -> TrainCommand.runWith stop stopCode parsed)
     | "eval" :: rest ->
         let parser = ArgumentParser.Create<EvalCommand.EvalArgs>(programName = "tidhy eval")
         let parsed = parser.ParseCommandLine(List.toArray rest)
-        guarded (fun () -> EvalCommand.run parsed)
+        guarded (fun () -> EvalCommand.runWith stop stopCode ignore parsed)
     | _ -> invalidArg (nameof args) $"not a task command: {String.Join(' ', args)}"
 
 /// The losses `eval` wrote to `metrics.csv` (one header row, one value row).
@@ -207,6 +209,13 @@ let run (dir: string) (id: int) =
         let err = new LastLine(Console.Error)
         let oldErr = Console.Error
         Console.SetError err
+        // One registration for the whole task, so that a signal between its stages stops it too.
+        use cts = new CancellationTokenSource()
+
+        use signals =
+            new StopSignals(cts, "stopping the task; it resumes from its checkpoint when run again")
+
+        let run = runCommand cts.Token (fun () -> signals.ExitCode)
 
         let code =
             try
@@ -214,10 +223,11 @@ let run (dir: string) (id: int) =
                     trainArgs plan.Dir plan.Sweep t
                     @ (if File.Exists p.Last then [ "--resume" ] else [])
 
-                match runCommand train with
+                match run train with
                 | 0 ->
                     match evalArgs plan.Dir plan.Sweep t with
-                    | Some e -> runCommand e |> fun c -> c, "eval"
+                    | Some _ when cts.IsCancellationRequested -> signals.ExitCode, "eval"
+                    | Some e -> run e, "eval"
                     | None -> 0, ""
                 | c -> c, "train"
             finally

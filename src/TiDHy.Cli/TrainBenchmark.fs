@@ -115,27 +115,42 @@ let caseConfigOf (model: Config) (length: int) (adjust: Config -> Config) (backe
 let caseConfig (features: int) (length: int) (adjust: Config -> Config) (backend: Backend) =
     caseConfigOf (demoConfig features) length adjust backend
 
-/// One `Train.step` on `windows` per call, each from the state the one before left (the first from a
-/// fresh state of `cfg`'s model); a call returns the step's mean inference iterations per inference step.
+/// Consecutive steps a `stepper` takes from one fresh model before it starts again from the same fresh
+/// model: one batch trained on over and over diverges after about 90 steps at the demo's learning
+/// rates, and a benchmark that runs longer than that must still time ordinary steps.
+let restartEvery = 40
+
+/// One `Train.step` on `windows` per call, each from the state the one before left, the first (and
+/// every `restartEvery`-th after it) from a fresh state of `cfg`'s model; a call returns the step's
+/// mean inference iterations per inference step.
 let stepper (cfg: Config) (windows: float[,,]) =
-    let state = ref (Train.init cfg (Random.key 0))
+    let fresh = Train.init cfg (Random.key 0)
+    let state = ref fresh
+    let taken = ref 0
 
     fun () ->
+        if taken.Value = restartEvery then
+            state.Value <- fresh
+            taken.Value <- 0
+
         let next, metrics = Train.step cfg state.Value windows
         state.Value <- next
+        taken.Value <- taken.Value + 1
         metrics.MeanIterations
 
-/// Times `steps` consecutive `Train.step` calls (after one warm-up step, which also packs the
-/// kernels' parameters and compiles the code) from a fresh state of the demo's model.
+/// Times `steps` `Train.step` calls of a `stepper` on the demo's model, after a warm-up of one step
+/// and then steps until `warmup` seconds have passed (the first step packs the kernels' parameters;
+/// the runtime compiles the hot code again, optimised, during about the first second of calls).
 let measure
     (windows: float[,,])
+    (warmup: float)
     (steps: int)
     (setting: string, adjust: Config -> Config)
     (impl: string, backend: Backend)
     =
     let length = Array3D.length2 windows
     let cfg = caseConfig (Array3D.length3 windows) length adjust backend
-    let calls = InferenceBenchmark.timed 0.0 steps steps 0.0 (stepper cfg windows)
+    let calls = InferenceBenchmark.timed warmup steps steps 0.0 (stepper cfg windows)
     let times = Array.map fst calls
 
     {
@@ -171,21 +186,35 @@ let json (m: TrainMeasurement) =
 
     $"{{\"impl\": {str m.Impl}, \"backend\": {str (string m.Backend)}, \"setting\": {str m.Setting}, \"batch\": {m.Batch}, \"length\": {m.Length}, \"max_iter\": {m.MaxIter}, \"tol\": {inv m.Tol}, \"precision\": {str precision}, \"threads\": {threads}, \"steps\": {m.Steps}, \"seconds_per_step\": {inv m.SecondsPerStep}, \"ms_per_step\": {inv (1000.0 * m.SecondsPerStep)}, \"best_seconds_per_step\": {inv m.BestSeconds}, \"windows_per_second\": {inv (float m.Batch / m.SecondsPerStep)}, \"mean_iterations\": {inv m.MeanIterations}, \"iterations_per_step\": {inv iterationsPerStep}}}"
 
-/// Runs every case of `implNames` × `settingNames` on `windows` windows of `length` steps, `steps`
-/// measured steps each, printing the machine line and one JSON line per case as it finishes;
+/// Runs every case of `implNames` × `settingNames` on `windows` windows of `length` steps, `warmup`
+/// seconds of warm-up and `steps` measured steps each, printing the machine line and one JSON line per case as it finishes;
 /// returns the measurements.
-let trainMeasured (windows: int) (length: int) (steps: int) (implNames: string list) (settingNames: string list) =
+let trainMeasured
+    (windows: int)
+    (length: int)
+    (warmup: float)
+    (steps: int)
+    (implNames: string list)
+    (settingNames: string list)
+    =
     let X = data windows length
     printfn "%s" (machineLine ())
 
     [
         for setting in settings |> List.filter (fun (n, _) -> List.contains n settingNames) do
             for impl in impls |> List.filter (fun (n, _) -> List.contains n implNames) do
-                let m = measure X steps setting impl
+                let m = measure X warmup steps setting impl
                 printfn "%s" (json m)
                 m
     ]
 
 /// `trainMeasured` without the measurements.
-let train (windows: int) (length: int) (steps: int) (implNames: string list) (settingNames: string list) =
-    trainMeasured windows length steps implNames settingNames |> ignore
+let train
+    (windows: int)
+    (length: int)
+    (warmup: float)
+    (steps: int)
+    (implNames: string list)
+    (settingNames: string list)
+    =
+    trainMeasured windows length warmup steps implNames settingNames |> ignore

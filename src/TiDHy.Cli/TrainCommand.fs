@@ -652,8 +652,10 @@ let selectionLine (s: TrainState) =
 
         $"Selected epoch {b.Epoch + 1} of {s.Epoch} by {by}: {score}.")
 
-/// `tidhy train`; returns the exit code.
-let run (args: ParseResults<TrainArgs>) =
+/// `tidhy train` stopped by `stop` (a Ctrl-C or SIGTERM in `run`, or in the sweep task that runs
+/// it) returning `stopCode ()`: before training starts nothing is written; during training it
+/// stops after the current batch and saves a checkpoint. Returns the exit code.
+let runWith (stop: CancellationToken) (stopCode: unit -> int) (args: ParseResults<TrainArgs>) =
     let o = optionsOf args
     use _lock = lockOutput o.Out
     let last = Path.Combine(o.Out, Train.LastCheckpoint)
@@ -673,57 +675,68 @@ let run (args: ParseResults<TrainArgs>) =
         |> Option.iter (eprintfn "%s")
 
     let options, state = startOf o cfg last stored inputs
-    // The replaced run is set aside until the new one has written its first checkpoint, and put
-    // back if it fails before.
-    setAside o.Out replaced
-    Report.writeAtomic (Path.Combine(o.Out, "config.json")) (ConfigJson.toJson cfg + "\n")
 
-    if stored.IsNone then
-        norm |> Option.iter (Normalising.write o.Out)
-        writeTest o parts
+    if stop.IsCancellationRequested then
+        printfn "Stopped before training started; nothing was written."
+        stopCode ()
+    else
 
-    printStart o cfg inputs state options
+        // The replaced run is set aside until the new one has written its first checkpoint, and put
+        // back if it fails before.
+        setAside o.Out replaced
+        Report.writeAtomic (Path.Combine(o.Out, "config.json")) (ConfigJson.toJson cfg + "\n")
 
-    norm
-    |> Option.iter (fun _ ->
-        printfn
-            "Normalised: each feature z-scored with the mean and standard deviation of the %d training steps (%s; tidhy eval applies it)."
-            (Array2D.length1 parts.Train)
-            (Path.Combine(o.Out, Normalising.FileName)))
+        if stored.IsNone then
+            norm |> Option.iter (Normalising.write o.Out)
+            writeTest o parts
 
+        printStart o cfg inputs state options
+
+        norm
+        |> Option.iter (fun _ ->
+            printfn
+                "Normalised: each feature z-scored with the mean and standard deviation of the %d training steps (%s; tidhy eval applies it)."
+                (Array2D.length1 parts.Train)
+                (Path.Combine(o.Out, Normalising.FileName)))
+
+        let res = whileReplacing o.Out replaced (fit o cfg inputs state options stop)
+        let s = res.State
+        writeResults o cfg inputs options s
+        selectionLine s |> Option.iter (printfn "%s")
+
+        parts.Test
+        |> Option.iter (fun test ->
+            let states =
+                if File.Exists(Path.Combine(o.Out, TestStatesFile)) then
+                    $" --states {Path.Combine(o.Out, TestStatesFile)}"
+                else
+                    ""
+
+            printfn
+                "Test: the last %d steps of %s are held out in %s; evaluate on them with: tidhy eval --model %s --data %s%s --out %s"
+                (Array2D.length1 test)
+                o.DataPath
+                (Path.Combine(o.Out, TestFile))
+                (Path.Combine(o.Out, Train.BestCheckpoint))
+                (Path.Combine(o.Out, TestFile))
+                states
+                (Path.TrimEndingDirectorySeparator o.Out + "-test"))
+
+        if res.Cancelled then
+            printfn
+                "Stopped in epoch %d after %d of its batches; checkpoint %s. Resume with --resume."
+                (s.Epoch + 1)
+                s.Batch
+                last
+
+            stopCode ()
+        else
+            printfn "Done: %d epochs; best parameters in %s." s.Epoch (Path.Combine(o.Out, "model.json"))
+            0
+
+/// `tidhy train`; returns the exit code. Ctrl-C or SIGTERM stops it (`runWith`) with exit code 130
+/// or 143; a second signal ends the process at once.
+let run (args: ParseResults<TrainArgs>) =
     use cts = new CancellationTokenSource()
     use signals = new StopSignals(cts)
-    let res = whileReplacing o.Out replaced (fit o cfg inputs state options cts.Token)
-    let s = res.State
-    writeResults o cfg inputs options s
-    selectionLine s |> Option.iter (printfn "%s")
-
-    parts.Test
-    |> Option.iter (fun test ->
-        let states =
-            if File.Exists(Path.Combine(o.Out, TestStatesFile)) then
-                $" --states {Path.Combine(o.Out, TestStatesFile)}"
-            else
-                ""
-
-        printfn
-            "Test: the last %d steps of %s are held out in %s; evaluate on them with: tidhy eval --model %s --data %s%s --out %s"
-            (Array2D.length1 test)
-            o.DataPath
-            (Path.Combine(o.Out, TestFile))
-            (Path.Combine(o.Out, Train.BestCheckpoint))
-            (Path.Combine(o.Out, TestFile))
-            states
-            (Path.TrimEndingDirectorySeparator o.Out + "-test"))
-
-    if res.Cancelled then
-        printfn
-            "Stopped in epoch %d after %d of its batches; checkpoint %s. Resume with --resume."
-            (s.Epoch + 1)
-            s.Batch
-            last
-
-        signals.ExitCode
-    else
-        printfn "Done: %d epochs; best parameters in %s." s.Epoch (Path.Combine(o.Out, "model.json"))
-        0
+    runWith cts.Token (fun () -> signals.ExitCode) args

@@ -230,6 +230,37 @@ let ``An eval stopped before or between any of its writes leaves its folder as i
     Assert.Equal<string list>(TiDHy.Cli.EvalCommand.EvalFiles |> List.sort, entries out)
 
 [<Fact>]
+let ``A train stopped before training starts writes nothing and exits with the stop code; a replaced run stays as it was``
+    ()
+    =
+    let dir = tempDir ()
+    let out = Path.Combine(dir, "run")
+
+    let stoppedTrain (args: string list) =
+        use cts = new CancellationTokenSource()
+        cts.Cancel()
+
+        let parsed =
+            Argu.ArgumentParser
+                .Create<TiDHy.Cli.TrainCommand.TrainArgs>(programName = "tidhy train")
+                .ParseCommandLine(args |> List.tail |> List.toArray)
+
+        captured (fun () -> TiDHy.Cli.TrainCommand.runWith cts.Token (fun () -> 143) parsed)
+
+    // A new run: the folder stays empty (but for the lock).
+    let code, stdout, err = stoppedTrain (tinyTrain dir out 1 [])
+    Assert.True((code = 143), $"exit {code}: {stdout} {err}")
+    Assert.Contains("Stopped before training started; nothing was written.", stdout)
+    Assert.Equal<string list>([], entries out)
+    // Over a complete run with --force: its files stay byte for byte.
+    let code, _, err = run (tinyTrain dir out 1 [])
+    Assert.True((code = 0), $"exit {code}: {err}")
+    let before = contents out
+    let code, stdout, err = stoppedTrain (tinyTrain dir out 2 [ "--force" ])
+    Assert.True((code = 143), $"--force: exit {code}: {stdout} {err}")
+    Assert.Equal<(string * byte[]) list>(before, contents out)
+
+[<Fact>]
 let ``A staging folder a killed eval left is removed by the next eval, which then succeeds`` () =
     let dir = tempDir ()
     let evalArgs = evalSetup dir
