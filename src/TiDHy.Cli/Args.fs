@@ -33,6 +33,15 @@ let nonNegative (option: string) (value: int) =
 
     value
 
+/// A comma-separated list of integers, each at least `least`; a usage error naming `option` otherwise.
+let integers (option: string) (least: int) (noun: string) (value: string) =
+    value.Split(',')
+    |> Array.map (fun s ->
+        match Int32.TryParse(s.Trim()) with
+        | true, v when v >= least -> v
+        | _ -> usage $"{option}: '{s}' is not a {noun}.")
+    |> List.ofArray
+
 /// The preset that `--preset NAME` names (`None` without the option); a usage error naming the
 /// known presets for a name that is not one.
 let presetOf (name: string option) : Preset option =

@@ -128,15 +128,6 @@ let private checkWindows (option: string) (cfg: TiDHy.Functional.Config) (window
     if int64 (windows - 1) * int64 (TrainBenchmark.stride length) + int64 length > int64 Int32.MaxValue then
         usage $"{option}: {windows} windows of {length} steps need a series longer than 2^31 steps."
 
-/// A comma-separated list of integers, each at least `least`; a usage error naming `option` otherwise.
-let private integers (option: string) (least: int) (noun: string) (value: string) =
-    value.Split(',')
-    |> Array.map (fun s ->
-        match Int32.TryParse(s.Trim()) with
-        | true, v when v >= least -> v
-        | _ -> usage $"{option}: '{s}' is not a {noun}.")
-    |> List.ofArray
-
 /// The settings `--setting` names (`TrainBenchmark.settings`).
 let private settingNames (value: string) =
     value |> names "--setting" (List.map fst TrainBenchmark.settings)

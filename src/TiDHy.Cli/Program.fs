@@ -14,6 +14,7 @@ open TiDHy.Cli.ImportTorchCommand
 open TiDHy.Cli.BenchCommand
 open TiDHy.Cli.BaselineCommand
 open TiDHy.Cli.SweepCommand
+open TiDHy.Cli.ReproduceCommand
 
 [<RequireQualifiedAccess>]
 type CliArgs =
@@ -24,6 +25,7 @@ type CliArgs =
     | [<CliPrefix(CliPrefix.None)>] Bench of ParseResults<BenchArgs>
     | [<CliPrefix(CliPrefix.None)>] Baseline of ParseResults<BaselineArgs>
     | [<CliPrefix(CliPrefix.None)>] Sweep of ParseResults<SweepArgs>
+    | [<CliPrefix(CliPrefix.None)>] Reproduce of ParseResults<ReproduceArgs>
 
     interface IArgParserTemplate with
         member a.Usage =
@@ -37,6 +39,8 @@ type CliArgs =
             | Baseline _ -> "fit a baseline model to a series file (baseline arhmm: an autoregressive HMM)."
             | Sweep _ ->
                 "many training runs from one sweep file: plan, submit (here, or to SLURM as a job array), status, collect."
+            | Reproduce _ ->
+                "a published experiment in one command (reproduce slds: the paper's SLDS benchmark over data seeds, trained, monitored and scored on held-out blocks, one report)."
 
 [<EntryPoint>]
 let main argv =
@@ -53,6 +57,7 @@ let main argv =
         | CliArgs.Bench a -> guarded (fun () -> BenchCommand.run a)
         | CliArgs.Baseline a -> guarded (fun () -> BaselineCommand.run a)
         | CliArgs.Sweep a -> guarded (fun () -> SweepCommand.run a)
+        | CliArgs.Reproduce a -> guarded (fun () -> ReproduceCommand.run a)
     with :? ArguParseException as ex ->
         match ex.ErrorCode with
         | ErrorCode.HelpText ->

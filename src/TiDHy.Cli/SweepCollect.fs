@@ -265,7 +265,7 @@ let private summaryColumns (rows: Row list) =
 
 /// The metrics by epoch of a task's run (`run/metrics.csv`, whose epochs count from 1): column →
 /// values by epoch.
-let private metricsOf (plan: Plan) (t: SweepTask) : Map<string, (int * float) list> =
+let metricsOf (plan: Plan) (t: SweepTask) : Map<string, (int * float) list> =
     let path = Path.Combine((pathsOf plan.Dir t.Id).Run, "metrics.csv")
 
     if not (File.Exists path) then
@@ -307,6 +307,8 @@ let private epochMetrics =
         "validation", "validation objective"
         "r2_hat_accuracy", "R2_hat decoding accuracy (validation, held-out blocks)"
         "w_accuracy", "W decoding accuracy (validation, held-out blocks)"
+        "r_hat_accuracy", "R_hat decoding accuracy (validation, held-out blocks)"
+        "raw_input_accuracy", "raw input decoding accuracy (validation, held-out blocks; the baseline)"
         "total", "training total (mean over batches)"
     ]
 

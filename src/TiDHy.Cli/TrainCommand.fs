@@ -55,7 +55,7 @@ type TrainArgs =
             | Seed _ -> "seed of the initialisation and the shuffle (default 0; with --resume the checkpoint's)."
             | Validate_Every _ -> "validate every this many epochs, >= 0 (default 1; 0 only after the last)."
             | States _ ->
-                "true discrete states [time × systems] (integers >= 0; .csv, .npy or .npz), one row per step of --val-data, or of --data when the validation is its held-out tail (sliced like the data): the validation steps' states are decoded (kNN, k = 3) from R2_hat and W every --monitor-every epochs, into metrics.csv's r2_hat_accuracy and w_accuracy."
+                "true discrete states [time × systems] (integers >= 0; .csv, .npy or .npz), one row per step of --val-data, or of --data when the validation is its held-out tail (sliced like the data): the validation steps' states are decoded (kNN, k = 3) from R2_hat, W, R_hat and the raw input every --monitor-every epochs, into metrics.csv's r2_hat_accuracy, w_accuracy, r_hat_accuracy and raw_input_accuracy."
             | Select _ ->
                 "the best model: loss (lowest validation loss; default), r2 (highest r2_hat_accuracy) or w (highest w_accuracy); r2 and w need --states."
             | Monitor_Every _ -> "with --states, decode every this many epochs, >= 1 (and after the last; default 1)."

@@ -94,7 +94,7 @@ public class TiDHyModelTests
         Assert.Equal(new[] { 2, 4, 5 }, report.History.Where(h => h.Monitor.Count > 0).Select(h => h.Epoch));
         foreach (var h in report.History.Where(h => h.Monitor.Count > 0))
         {
-            Assert.Equal(new[] { "r2_hat_accuracy", "w_accuracy" }, h.Monitor.Keys.OrderBy(k => k, StringComparer.Ordinal));
+            Assert.Equal(new[] { "r2_hat_accuracy", "r_hat_accuracy", "raw_input_accuracy", "w_accuracy" }, h.Monitor.Keys.OrderBy(k => k, StringComparer.Ordinal));
             Assert.All(h.Monitor.Values, v => Assert.InRange(v, 0.0, 1.0));
         }
         var best = report.History.Where(h => h.Monitor.Count > 0).MaxBy(h => h.Monitor["w_accuracy"])!;

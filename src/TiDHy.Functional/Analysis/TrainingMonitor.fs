@@ -13,6 +13,12 @@ module TrainingMonitor =
     let WAccuracy = "w_accuracy"
 
     [<Literal>]
+    let RHatAccuracy = "r_hat_accuracy"
+
+    [<Literal>]
+    let RawInputAccuracy = "raw_input_accuracy"
+
+    [<Literal>]
     let monitorSplits = 5
 
     let blockLength (steps: int) = max 1 (min 100 (steps / 8))
@@ -44,11 +50,21 @@ module TrainingMonitor =
         let splits =
             Decoding.blockSplits (Random.key 0) monitorSplits steps (blockLength steps) 0.25
 
+        let decode (x: float[,]) =
+            (Decoding.decodingSpread Decoding.defaultNeighbours x labels splits).Mean
+
+        // The baseline does not depend on the parameters: decoded once, reported every time.
+        let raw = decode series
+
         fun p ->
             let record =
                 Evaluate.evaluateSeries cfg p batchSize SeriesEvaluation.Continuous series
 
-            let accuracy (a: float[,,]) =
-                (Decoding.decodingSpread Decoding.defaultNeighbours (Decoding.flatten a) labels splits).Mean
+            let accuracy (a: float[,,]) = decode (Decoding.flatten a)
 
-            [ R2HatAccuracy, accuracy record.R2Hat; WAccuracy, accuracy record.W ]
+            [
+                R2HatAccuracy, accuracy record.R2Hat
+                WAccuracy, accuracy record.W
+                RHatAccuracy, accuracy record.RHat
+                RawInputAccuracy, raw
+            ]

@@ -278,7 +278,12 @@ let ``decodingMonitor decodes the validation steps' states from R2_hat and W`` (
     let labels = Array.init steps (fun i -> i / 6)
     let measure = TrainingMonitor.decodingMonitor cfg 2 valid labels
     let metrics = measure p
-    Assert.Equal<string list>([ TrainingMonitor.R2HatAccuracy; TrainingMonitor.WAccuracy ], List.map fst metrics)
+
+    Assert.Equal<string list>(
+        [ "r2_hat_accuracy"; "w_accuracy"; "r_hat_accuracy"; "raw_input_accuracy" ],
+        List.map fst metrics
+    )
+
     // The same as decoding the evaluation record by hand on the fixed splits.
     let series =
         Array2D.init steps (Array3D.length3 valid) (fun i d -> valid[i / 6, i % 6, d])
@@ -296,6 +301,15 @@ let ``decodingMonitor decodes the validation steps' states from R2_hat and W`` (
 
     Assert.Equal(expected record.R2Hat, List.item 0 metrics |> snd)
     Assert.Equal(expected record.W, List.item 1 metrics |> snd)
+    Assert.Equal(expected record.RHat, List.item 2 metrics |> snd)
+    // The raw input: the validation windows themselves, step by step.
+    let rawSteps =
+        Array3D.init 1 steps (Array3D.length3 valid) (fun _ i d -> valid[i / 6, i % 6, d])
+
+    Assert.Equal(expected rawSteps, List.item 3 metrics |> snd)
+    // The raw input's does not move with the parameters; the latents' do.
+    let other = measure (Init.init cfg (Random.key 4))
+    Assert.Equal(List.item 3 metrics |> snd, List.item 3 other |> snd)
     Assert.All(metrics, fun (_, v) -> Assert.InRange(v, 0.0, 1.0))
     // Deterministic: the same parameters give the same metrics.
     Assert.Equal<(string * float) list>(metrics, measure p)
