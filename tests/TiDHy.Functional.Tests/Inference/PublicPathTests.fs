@@ -555,3 +555,87 @@ let ``forwardInto allocates nothing that grows with the batch, where forward all
             newLarge - newSmall < 512L,
             $"{backend}: forwardInto allocated {newSmall} bytes at batch 16, {newLarge} at batch 1024"
         )
+
+[<Fact>]
+let ``Inference.inferInto gives the bits of infer on each batch of rows, every backend`` () =
+    for backend in Backend.Reference :: backends do
+        for cfg in configs backend do
+            let p = Init.ofSeed cfg 5
+
+            for batch, batchSize in [ 1, 4; 7, 7; 33, 8; 300, 64 ] do
+                let x = randomMatrix 21 0.7 batch cfg.InputDim
+                let rP = randomMatrix 22 0.5 batch cfg.RDim
+                let r2 = randomMatrix 23 0.5 batch cfg.R2Dim
+                let r = Array2D.zeroCreate batch cfg.RDim
+                let r2Out = Array2D.zeroCreate batch cfg.R2Dim
+                let rHat = Array2D.zeroCreate batch cfg.RDim
+                let iters = Array.zeroCreate batch
+
+                let struct (iterations, converged) =
+                    Inference.inferInto cfg p x rP r2 batchSize r r2Out rHat iters
+
+                // The expected rows: `infer` on each batch's rows copied out, joined.
+                let parts =
+                    [
+                        for start in 0..batchSize .. batch - 1 do
+                            let n = min batchSize (batch - start)
+                            let rows (a: float[,]) = a[start .. start + n - 1, *]
+                            Inference.infer cfg p (rows x) (rows rP) (rows r2)
+                    ]
+
+                let joined (f: InferResult -> float[,]) =
+                    parts |> List.map (f >> flat) |> Array.concat
+
+                let what = $"{backend}, D = {cfg.InputDim}, batch {batch} in batches of {batchSize}"
+                Assert.True((toBits (joined _.R) = bits r), $"{what}: r")
+                Assert.True((toBits (joined _.R2) = bits r2Out), $"{what}: r2")
+                Assert.True((toBits (joined _.RHat) = bits rHat), $"{what}: rHat")
+                Assert.Equal<int[]>(parts |> List.map _.SampleIterations |> Array.concat, iters)
+                Assert.Equal(parts |> List.map _.Iterations |> List.max, iterations)
+                Assert.Equal(parts |> List.forall _.Converged, converged)
+
+    let cfg =
+        { smallConfig with
+            Backend = Backend.Fused
+        }
+
+    let p = Init.ofSeed cfg 5
+    let x = randomMatrix 1 0.7 5 cfg.InputDim
+    let rP = randomMatrix 2 0.5 5 cfg.RDim
+    let r2 = randomMatrix 3 0.5 5 cfg.R2Dim
+
+    let e =
+        Assert.ThrowsAny<ArgumentException>(fun () ->
+            Inference.inferInto
+                cfg
+                p
+                x
+                rP
+                r2
+                4
+                (Array2D.zeroCreate 5 cfg.RDim)
+                (Array2D.zeroCreate 6 cfg.R2Dim)
+                (Array2D.zeroCreate 5 cfg.RDim)
+                (Array.zeroCreate 5)
+            |> ignore)
+
+    Assert.Equal("r2Out", e.ParamName)
+    Assert.Contains("r2Out: expected shape [5; 3], got [6; 3]", e.Message)
+
+    let e =
+        Assert.ThrowsAny<ArgumentException>(fun () ->
+            Inference.inferInto
+                cfg
+                p
+                x
+                rP
+                r2
+                4
+                (Array2D.zeroCreate 5 cfg.RDim)
+                (Array2D.zeroCreate 5 cfg.R2Dim)
+                (Array2D.zeroCreate 5 cfg.RDim)
+                (Array.zeroCreate 4)
+            |> ignore)
+
+    Assert.Equal("sampleIterations", e.ParamName)
+    Assert.Contains("sampleIterations: expected shape [5], got [4]", e.Message)
