@@ -109,12 +109,16 @@ type InferenceKernelBenchmarks() =
 /// sample-iterations per second = Batch / Mean, comparable with `InferenceKernelBenchmarks`. What
 /// it allocates is mostly what the result holds (the zero carry `r`, `r2`, each step's `r` and `r2`) and each step's
 /// `r̂` (`InferResult.RHat`): (R + R2 + 2·(2R + R2))·8 = 520 bytes per sample and window here.
+/// `ForwardInto*` is the same pass written into buffers allocated once (`Forward.forwardInto`): what
+/// it allocates should not grow with the batch.
 [<MemoryDiagnoser>]
 type ForwardBenchmarks() =
     let mutable cfg32: Config = Unchecked.defaultof<_>
     let mutable cfg64: Config = Unchecked.defaultof<_>
     let mutable p: Params = Unchecked.defaultof<_>
     let mutable X: float[,,] = Array3D.zeroCreate 0 0 0
+    let mutable buffers32: ForwardBuffers = Unchecked.defaultof<_>
+    let mutable buffers64: ForwardBuffers = Unchecked.defaultof<_>
 
     /// Samples per window.
     [<Params(16, 256, 2048)>]
@@ -126,6 +130,8 @@ type ForwardBenchmarks() =
         cfg64 <- InferenceBenchmark.config Backend.Fused
         p <- Init.init cfg64 (Random.key 0)
         X <- InferenceBenchmark.window this.Batch
+        buffers32 <- Forward.buffers cfg32 this.Batch (Array3D.length2 X) false
+        buffers64 <- Forward.buffers cfg64 this.Batch (Array3D.length2 X) false
 
     /// `Forward.forward` with the fused float32 kernels.
     [<Benchmark(OperationsPerInvoke = 2 * Iterations)>]
@@ -134,6 +140,17 @@ type ForwardBenchmarks() =
     /// `Forward.forward` with the fused float64 kernels.
     [<Benchmark(OperationsPerInvoke = 2 * Iterations)>]
     member _.ForwardFloat64() = Forward.forward cfg64 p None X
+
+    /// `Forward.forwardInto` with the fused float32 kernels, into buffers allocated once
+    /// (`Forward.buffers`): what it allocates should not grow with the batch.
+    [<Benchmark(OperationsPerInvoke = 2 * Iterations)>]
+    member _.ForwardIntoFloat32() =
+        Forward.forwardInto cfg32 p None X buffers32
+
+    /// `Forward.forwardInto` with the fused float64 kernels, into buffers allocated once.
+    [<Benchmark(OperationsPerInvoke = 2 * Iterations)>]
+    member _.ForwardIntoFloat64() =
+        Forward.forwardInto cfg64 p None X buffers64
 
 /// A whole `Train.step` (inference over the window, the objective's gradients, clipping, AdamW,
 /// GradNorm) on the demo's shape (16 windows × 100 steps, 20 channels, R = 10, R2 = 5, M = 15,

@@ -30,6 +30,18 @@ internal static class Batches
         }
     }
 
+    /// <summary>Throws unless <paramref name="a"/> is <c>[rows, cols]</c>; the message names the array <paramref name="name"/>, the expected shape and the given one.</summary>
+    public static void RequireShape(double[,] a, int rows, int cols, string name, string paramName)
+    {
+        if (a.GetLength(0) != rows || a.GetLength(1) != cols)
+        {
+            throw new ArgumentException(
+                $"{name}: expected shape [{rows}; {cols}], got [{a.GetLength(0)}; {a.GetLength(1)}].",
+                paramName
+            );
+        }
+    }
+
     /// <summary>The rows <paramref name="range"/> of <paramref name="a"/> (the array itself when the range is all of it).</summary>
     public static double[,] Rows(double[,] a, Range range)
     {

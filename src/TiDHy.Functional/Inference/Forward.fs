@@ -46,6 +46,36 @@ type ForwardResult =
         Converged: bool[]
     }
 
+/// Caller-owned buffers of `Forward.forwardInto` for one window shape `[batch; T; D]`: made once by
+/// `Forward.buffers` and reused by every later call of that shape, which overwrites all their
+/// outputs (read them, or copy what you keep, before the next call). The arrays must be distinct.
+type ForwardBuffers =
+    {
+        /// Output: `r` at the window's start, `[batch; R]` (zeros unless a carry was given; then a
+        /// copy of the carry's `r`), as `ForwardResult.RFirst`.
+        RFirst: float[,]
+        /// Output: `r2` at the window's start, `[batch; R2]` (zeros or a copy of the carry's `r2`).
+        R2First: float[,]
+        /// Output: `r, r2` after each inference step, in time order, `[steps]` of `[batch; R]` and
+        /// `[batch; R2]`, as `ForwardResult.States`; the last is `ForwardResult.Final`.
+        States: Carry[]
+        /// Output: inference iterations per inference step, `[steps]`.
+        Iterations: int[]
+        /// Output: whether each inference step converged, `[steps]`.
+        Converged: bool[]
+        /// Output: `L_hat`, `L_bar`, `temp_weight·L_temp` and `L_r2`, as `ForwardResult.Losses`.
+        mutable Losses: LossTerms<float>
+        /// Workspace: the temporal prediction `r̂` of a step, `[batch; R]` (the last step's after a call).
+        RHat: float[,]
+        /// Workspace: the iterations that updated each sample in a step, `[batch]` (the last step's).
+        SampleIterations: int[]
+        /// Workspace: a time step of the window, `[batch; D]`.
+        Input: float[,]
+    }
+
+    /// `r, r2` after the last inference step (the carry of the next window in stateful mode).
+    member b.Final = b.States[b.States.Length - 1]
+
 /// The training objective over a window as a scan over time, in the Linen manner:
 /// `step : Config -> Params -> Carry -> x_t -> Carry * StepLosses`.
 [<RequireQualifiedAccess>]
@@ -292,6 +322,169 @@ module Forward =
             Iterations = outs |> Array.map _.Iterations
             Converged = outs |> Array.map _.Converged
         }
+
+    /// Inference steps of a window of `time` steps: `time` with a carry, `time − 1` without.
+    let steps (time: int) (withCarry: bool) = if withCarry then time else time - 1
+
+    /// Buffers for `forwardInto` on windows `[batch; time; D]` of `cfg`, with a carry (`withCarry`)
+    /// or without: allocate them once and pass them to every call of that shape.
+    let buffers (cfg: Config) (batch: int) (time: int) (withCarry: bool) : ForwardBuffers =
+        let cfg = Config.validateOrThrow cfg
+
+        if batch < 1 then
+            invalidArg (nameof batch) $"batch = {batch}: a window has at least one sample."
+
+        let minTime = if withCarry then 1 else 2
+
+        if time < minTime then
+            let carry = if withCarry then "with" else "without"
+            invalidArg (nameof time) $"time = {time}: a window {carry} a carry has at least {minTime} time steps."
+
+        let n = steps time withCarry
+
+        {
+            RFirst = Array2D.zeroCreate batch cfg.RDim
+            R2First = Array2D.zeroCreate batch cfg.R2Dim
+            States = Array.init n (fun _ -> zeroCarry cfg batch)
+            Iterations = Array.zeroCreate n
+            Converged = Array.zeroCreate n
+            Losses =
+                {
+                    SpatialLossRHat = 0.0
+                    SpatialLossRBar = 0.0
+                    TempLoss = 0.0
+                    R2Loss = 0.0
+                }
+            RHat = Array2D.zeroCreate batch cfg.RDim
+            SampleIterations = Array.zeroCreate batch
+            Input = Array2D.zeroCreate batch cfg.InputDim
+        }
+
+    /// Raises an `ArgumentException` naming the buffer `name ()` (built only on failure), the
+    /// expected shape `[rows; cols]` and `a`'s, unless `a` is a `[rows; cols]` matrix.
+    let private checkBuffer (name: unit -> string) (rows: int) (cols: int) (a: float[,]) =
+        if isNull a || Array2D.length1 a <> rows || Array2D.length2 a <> cols then
+            Shape.checkMatrix (name ()) rows cols a
+
+    /// Raises an `ArgumentException` naming the buffer, the expected length and the given one, unless
+    /// `a` has `n` entries.
+    let private checkLength (name: string) (n: int) (a: 'T[]) =
+        if isNull a then
+            nullArg name
+
+        if a.Length <> n then
+            raise (
+                ArgumentException($"{name}: expected shape {Shape.show [ n ]}, got {Shape.show [ a.Length ]}.", name)
+            )
+
+    let private checkBuffers (cfg: Config) (batch: int) (time: int) (withCarry: bool) (b: ForwardBuffers) =
+        if obj.ReferenceEquals(b, null) then
+            nullArg "buffers"
+
+        let n = steps time withCarry
+        checkBuffer (fun () -> "buffers.RFirst") batch cfg.RDim b.RFirst
+        checkBuffer (fun () -> "buffers.R2First") batch cfg.R2Dim b.R2First
+        checkLength "buffers.States" n b.States
+
+        for i in 0 .. n - 1 do
+            checkBuffer (fun () -> $"buffers.States[{i}].R") batch cfg.RDim b.States[i].R
+            checkBuffer (fun () -> $"buffers.States[{i}].R2") batch cfg.R2Dim b.States[i].R2
+
+        checkLength "buffers.Iterations" n b.Iterations
+        checkLength "buffers.Converged" n b.Converged
+        checkBuffer (fun () -> "buffers.RHat") batch cfg.RDim b.RHat
+        checkLength "buffers.SampleIterations" batch b.SampleIterations
+        checkBuffer (fun () -> "buffers.Input") batch cfg.InputDim b.Input
+
+    /// `forward cfg p init X` written into the caller's `buffers` (`buffers cfg batch T init.IsSome`),
+    /// bit for bit: the same checks, the same arithmetic in the same order. With the fused backends
+    /// and a linear decoder without the r2 decoder it allocates nothing that grows with the batch
+    /// (the nonlinear decoder's and the r2 decoder's loss terms, and the reference backend, still
+    /// allocate per call as `forward` does). Wrong buffers raise an `ArgumentException` that names the
+    /// buffer, the expected shape and the given one.
+    let forwardInto (cfg: Config) (p: Params) (init: Carry option) (X: float[,,]) (buffers: ForwardBuffers) : unit =
+        let cfg = Config.validateOrThrow cfg
+        Model.checkParams cfg p
+
+        let batch, time =
+            Shape.checkWindow (nameof X) (if init.IsSome then 1 else 2) cfg.InputDim X
+
+        Shape.checkFiniteArray3 (nameof X) X
+        checkBuffers cfg batch time init.IsSome buffers
+        let out = buffers
+        let x = out.Input
+
+        let lHat0, t0 =
+            match init with
+            | None ->
+                Array.Clear out.RFirst
+                Array.Clear out.R2First
+                timeStepInto X 0 x
+                spatialLoss cfg p x out.RFirst, 1
+            | Some c ->
+                checkCarry cfg batch c
+                // Copied first: the carry may be this buffer's own final state.
+                Array.Copy(c.R, out.RFirst, c.R.Length)
+                Array.Copy(c.R2, out.R2First, c.R2.Length)
+                0.0, 0
+
+        let mutable hat = 0.0
+        let mutable bar = 0.0
+        let mutable temp = 0.0
+        let mutable r2 = 0.0
+
+        for i in 0 .. out.States.Length - 1 do
+            timeStepInto X (t0 + i) x
+            let rP = if i = 0 then out.RFirst else out.States[i - 1].R
+            let r2P = if i = 0 then out.R2First else out.States[i - 1].R2
+            let next = out.States[i]
+
+            match cfg.Backend with
+            | Backend.Fused
+            | Backend.FusedFloat32 ->
+                Inference.checkInputs cfg p x rP r2P |> ignore
+
+                let stats =
+                    Fused.inferSpans
+                        cfg
+                        p
+                        batch
+                        (Fused.items x)
+                        (Fused.items rP)
+                        (Fused.items r2P)
+                        (Fused.span next.R)
+                        (Fused.span next.R2)
+                        (Fused.span out.RHat)
+                        (Span out.SampleIterations)
+
+                out.Iterations[i] <- stats.Iterations
+                out.Converged[i] <- stats.Converged
+            | _ ->
+                let inf = Inference.infer cfg p x rP r2P
+                Array.Copy(inf.R, next.R, inf.R.Length)
+                Array.Copy(inf.R2, next.R2, inf.R2.Length)
+                Array.Copy(inf.RHat, out.RHat, inf.RHat.Length)
+                Array.Copy(inf.SampleIterations, out.SampleIterations, batch)
+                out.Iterations[i] <- inf.Iterations
+                out.Converged[i] <- inf.Converged
+
+            let lHat, lBar, lTemp = stepLosses cfg p x next.R out.RHat
+            hat <- hat + lHat
+            bar <- bar + lBar
+            temp <- temp + lTemp
+
+            if cfg.UseR2Decoder then
+                r2 <- r2 + squaredError next.R2 (Model.r2Decode cfg p rP r2P)
+            else
+                r2 <- r2 + 0.0
+
+        out.Losses <-
+            {
+                SpatialLossRHat = lHat0 + hat
+                SpatialLossRBar = bar
+                TempLoss = cfg.TempWeight * temp
+                R2Loss = r2
+            }
 
     /// The objective over consecutive windows `[batch; T; D]` of one series (same batch, in time
     /// order). With `cfg.Stateful` each window starts from the previous one's `Final` carry (the

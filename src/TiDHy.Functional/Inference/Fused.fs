@@ -260,19 +260,26 @@ module internal Fused =
                 )
             )
 
-    /// `inf(x, r_p, r2₀)` through the fused kernel for `cfg`, in float32 when `cfg.Backend` is
-    /// `FusedFloat32`, else float64: `x [batch; D]`, `rP [batch; R]`, `r2 [batch; R2]`; returns
-    /// `r [batch; R]`, `r2 [batch; R2]`, the temporal prediction `r̂ [batch; R]` from `rP` with the final
-    /// `r2`, the iterations, whether it converged, and each sample's iterations.
-    let infer (cfg: Config) (p: Params) (x: float[,]) (rP: float[,]) (r2: float[,]) : InferResult =
-        let b = Array2D.length1 x
+    /// `inf(x, r_p, r2₀)` through the fused kernel for `cfg` on `b` samples of flat row-major spans, in
+    /// float32 when `cfg.Backend` is `FusedFloat32` (through this thread's staging buffers), else
+    /// float64 (in place): `x [b·D]`, `rP [b·R]`, `r2 [b·R2]` in; `r [b·R]`, `r2o [b·R2]`, `rHat [b·R]`
+    /// and each sample's iterations `iters [b]` written. Raises the divergence the kernel reports;
+    /// allocates nothing once this thread's staging buffers have grown to `b`.
+    let inferSpans
+        (cfg: Config)
+        (p: Params)
+        (b: int)
+        (x: ReadOnlySpan<float>)
+        (rP: ReadOnlySpan<float>)
+        (r2: ReadOnlySpan<float>)
+        (r: Span<float>)
+        (r2o: Span<float>)
+        (rHat: Span<float>)
+        (iters: Span<int>)
+        : InferenceStats =
         let k = kernel cfg
         let s = settings cfg
         let m = model cfg p
-        let iters = Array.zeroCreate<int> b
-        let r = Array2D.zeroCreate<float> b cfg.RDim
-        let r2o = Array2D.zeroCreate<float> b cfg.R2Dim
-        let rHat = Array2D.zeroCreate<float> b cfg.RDim
 
         let stats =
             match cfg.Backend with
@@ -283,9 +290,9 @@ module internal Fused =
                 let r32, r2o32, rHat32 =
                     w.Get(3, r.Length), w.Get(4, r2o.Length), w.Get(5, rHat.Length)
 
-                narrow (items x) (Span(x32, 0, x.Length))
-                narrow (items rP) (Span(rP32, 0, rP.Length))
-                narrow (items r2) (Span(r232, 0, r2.Length))
+                narrow x (Span(x32, 0, x.Length))
+                narrow rP (Span(rP32, 0, rP.Length))
+                narrow r2 (Span(r232, 0, r2.Length))
 
                 let st =
                     k.Infer(
@@ -298,16 +305,32 @@ module internal Fused =
                         Span(r32, 0, r.Length),
                         Span(r2o32, 0, r2o.Length),
                         Span(rHat32, 0, rHat.Length),
-                        Span iters
+                        iters
                     )
 
-                widen (ReadOnlySpan(r32, 0, r.Length)) (span r)
-                widen (ReadOnlySpan(r2o32, 0, r2o.Length)) (span r2o)
-                widen (ReadOnlySpan(rHat32, 0, rHat.Length)) (span rHat)
+                widen (ReadOnlySpan(r32, 0, r.Length)) r
+                widen (ReadOnlySpan(r2o32, 0, r2o.Length)) r2o
+                widen (ReadOnlySpan(rHat32, 0, rHat.Length)) rHat
                 st
-            | _ -> k.Infer(m.Double, s, b, items x, items rP, items r2, span r, span r2o, span rHat, Span iters)
+            | _ -> k.Infer(m.Double, s, b, x, rP, r2, r, r2o, rHat, iters)
 
         checkDiverged cfg "inf" stats
+        stats
+
+    /// `inf(x, r_p, r2₀)` through the fused kernel for `cfg`, in float32 when `cfg.Backend` is
+    /// `FusedFloat32`, else float64: `x [batch; D]`, `rP [batch; R]`, `r2 [batch; R2]`; returns
+    /// `r [batch; R]`, `r2 [batch; R2]`, the temporal prediction `r̂ [batch; R]` from `rP` with the final
+    /// `r2`, the iterations, whether it converged, and each sample's iterations (`inferSpans` into
+    /// fresh arrays).
+    let infer (cfg: Config) (p: Params) (x: float[,]) (rP: float[,]) (r2: float[,]) : InferResult =
+        let b = Array2D.length1 x
+        let iters = Array.zeroCreate<int> b
+        let r = Array2D.zeroCreate<float> b cfg.RDim
+        let r2o = Array2D.zeroCreate<float> b cfg.R2Dim
+        let rHat = Array2D.zeroCreate<float> b cfg.RDim
+
+        let stats =
+            inferSpans cfg p b (items x) (items rP) (items r2) (span r) (span r2o) (span rHat) (Span iters)
 
         {
             R = r

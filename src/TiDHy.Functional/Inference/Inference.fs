@@ -386,6 +386,80 @@ module Inference =
             checkInputs cfg p x rP r2 |> ignore
             Fused.infer cfg p x rP r2
 
+    let inferInto
+        (cfg: Config)
+        (p: Params)
+        (x: float[,])
+        (rP: float[,])
+        (r2: float[,])
+        (batchSize: int)
+        (r: float[,])
+        (r2Out: float[,])
+        (rHat: float[,])
+        (sampleIterations: int[])
+        : struct (int * bool) =
+        let b = checkInputs cfg p x rP r2
+
+        if batchSize < 1 then
+            raise (ArgumentOutOfRangeException(nameof batchSize, batchSize, "batchSize: must be at least 1."))
+
+        Shape.checkMatrix (nameof r) b cfg.RDim r
+        Shape.checkMatrix (nameof r2Out) b cfg.R2Dim r2Out
+        Shape.checkMatrix (nameof rHat) b cfg.RDim rHat
+
+        if isNull sampleIterations then
+            nullArg (nameof sampleIterations)
+
+        if sampleIterations.Length <> b then
+            raise (
+                ArgumentException(
+                    $"sampleIterations: expected shape {Shape.show [ b ]}, got {Shape.show [ sampleIterations.Length ]}.",
+                    nameof sampleIterations
+                )
+            )
+
+        let d, rd, r2d = cfg.InputDim, cfg.RDim, cfg.R2Dim
+        let mutable iterations = 0
+        let mutable converged = true
+        let mutable start = 0
+
+        while start < b do
+            let n = min batchSize (b - start)
+
+            match cfg.Backend with
+            | Backend.Fused
+            | Backend.FusedFloat32 ->
+                let stats =
+                    Fused.inferSpans
+                        cfg
+                        p
+                        n
+                        ((Fused.items x).Slice(start * d, n * d))
+                        ((Fused.items rP).Slice(start * rd, n * rd))
+                        ((Fused.items r2).Slice(start * r2d, n * r2d))
+                        ((Fused.span r).Slice(start * rd, n * rd))
+                        ((Fused.span r2Out).Slice(start * r2d, n * r2d))
+                        ((Fused.span rHat).Slice(start * rd, n * rd))
+                        (Span(sampleIterations, start, n))
+
+                iterations <- max iterations stats.Iterations
+                converged <- converged && stats.Converged
+            | _ ->
+                let rows (a: float[,]) =
+                    Array2D.init n (Array2D.length2 a) (fun i j -> a[start + i, j])
+
+                let res = inferReference cfg p (rows x) (rows rP) (rows r2)
+                Array.Copy(res.R, 0, r, start * rd, n * rd)
+                Array.Copy(res.R2, 0, r2Out, start * r2d, n * r2d)
+                Array.Copy(res.RHat, 0, rHat, start * rd, n * rd)
+                Array.Copy(res.SampleIterations, 0, sampleIterations, start, n)
+                iterations <- max iterations res.Iterations
+                converged <- converged && res.Converged
+
+            start <- start + n
+
+        struct (iterations, converged)
+
     let inferFirstStep (cfg: Config) (p: Params) (x: float[,]) : FirstStepResult =
         match cfg.Backend with
         | Backend.Reference -> inferFirstStepReference cfg p x

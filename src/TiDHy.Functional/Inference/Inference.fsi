@@ -115,6 +115,27 @@ module Inference =
     /// `InferenceDivergedException` (iteration, sample, latent) when the inner optimisation overflows.
     val infer: cfg: Config -> p: Params -> x: float[,] -> rP: float[,] -> r2: float[,] -> InferResult
 
+    /// `infer` on consecutive batches of at most `batchSize` rows of `x`, `rP`, `r2` (each batch
+    /// inferred on its own, as separate `infer` calls on those rows would), written into the same rows
+    /// of the caller's `r [batch; R]`, `r2Out [batch; R2]`, `rHat [batch; R]` and
+    /// `sampleIterations [batch]`, bit for bit. Returns the most iterations any batch took and whether
+    /// every batch converged. With the fused backends it reads and writes the arrays in place and
+    /// allocates nothing that grows with the batch; the reference backend copies each batch's rows.
+    /// Checks as `infer` does (the whole arrays, once); an output of the wrong shape raises an
+    /// `ArgumentException` that names it with the expected and the given shape.
+    val inferInto:
+        cfg: Config ->
+        p: Params ->
+        x: float[,] ->
+        rP: float[,] ->
+        r2: float[,] ->
+        batchSize: int ->
+        r: float[,] ->
+        r2Out: float[,] ->
+        rHat: float[,] ->
+        sampleIterations: int[] ->
+            struct (int * bool)
+
     /// `inf_first_step(x)` (see `inferFirstStepReference`) on the implementation that
     /// `cfg.Backend` names. `x [batch; D]`; returns `r [batch; R]`. Raises `InferenceDivergedException`
     /// on every backend when the optimisation overflows.
