@@ -475,8 +475,6 @@ module Forward =
 
             if cfg.UseR2Decoder then
                 r2 <- r2 + squaredError next.R2 (Model.r2Decode cfg p rP r2P)
-            else
-                r2 <- r2 + 0.0
 
         out.Losses <-
             {
