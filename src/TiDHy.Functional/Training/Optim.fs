@@ -177,3 +177,24 @@ module Optim =
 
         let s = cfg.NumEpochs / 5
         if s = 0 then 1.0 else pown 0.5 (epoch / s)
+
+    /// The factor of the outer learning rates under `cfg.LrSchedule` for the optimizer step that
+    /// follows `steps` steps (`AdamWState.Step` before it; 0 for the first), in epoch `epoch`
+    /// (from 0): `StepLR` `scheduleFactor cfg epoch`; `Constant` 1; `Exponential`
+    /// `schedule_decay^(steps / schedule_transition_steps)` (optax's `exponential_decay`, whose
+    /// count is the updates already made); `ExponentialStaircase`
+    /// `schedule_decay^(steps div schedule_transition_steps)`. Raises an ArgumentException for a
+    /// negative `epoch` or `steps`.
+    let learningRateFactor (cfg: Config) (epoch: int) (steps: int) =
+        if steps < 0 then
+            invalidArg (nameof steps) $"steps: expected a step count >= 0, got {steps}."
+
+        match cfg.LrSchedule with
+        | LrSchedule.StepLR -> scheduleFactor cfg epoch
+        | LrSchedule.Constant
+        | LrSchedule.Exponential
+        | LrSchedule.ExponentialStaircase when epoch < 0 ->
+            invalidArg (nameof epoch) $"epoch: expected an epoch >= 0, got {epoch}."
+        | LrSchedule.Constant -> 1.0
+        | LrSchedule.Exponential -> Math.Pow(cfg.ScheduleDecay, float steps / float cfg.ScheduleTransitionSteps)
+        | LrSchedule.ExponentialStaircase -> pown cfg.ScheduleDecay (steps / cfg.ScheduleTransitionSteps)
