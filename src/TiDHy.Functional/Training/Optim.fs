@@ -184,17 +184,20 @@ module Optim =
     /// `schedule_decay^(steps / schedule_transition_steps)` (optax's `exponential_decay`, whose
     /// count is the updates already made); `ExponentialStaircase`
     /// `schedule_decay^(steps div schedule_transition_steps)`. Raises an ArgumentException for a
-    /// negative `epoch` or `steps`.
+    /// negative `epoch`, and for negative `steps` under the schedules other than `StepLR` (which
+    /// does not read them) as `adamW` does for the step that follows.
     let learningRateFactor (cfg: Config) (epoch: int) (steps: int) =
-        if steps < 0 then
-            invalidArg (nameof steps) $"steps: expected a step count >= 0, got {steps}."
-
         match cfg.LrSchedule with
         | LrSchedule.StepLR -> scheduleFactor cfg epoch
         | LrSchedule.Constant
         | LrSchedule.Exponential
         | LrSchedule.ExponentialStaircase when epoch < 0 ->
             invalidArg (nameof epoch) $"epoch: expected an epoch >= 0, got {epoch}."
+        | LrSchedule.Constant
+        | LrSchedule.Exponential
+        | LrSchedule.ExponentialStaircase when steps < 0 ->
+            // As `adamW` says it of the step that follows (`steps + 1`).
+            invalidArg "step" $"step: expected a step count >= 1, got {steps + 1}."
         | LrSchedule.Constant -> 1.0
         | LrSchedule.Exponential -> Math.Pow(cfg.ScheduleDecay, float steps / float cfg.ScheduleTransitionSteps)
         | LrSchedule.ExponentialStaircase -> pown cfg.ScheduleDecay (steps / cfg.ScheduleTransitionSteps)
