@@ -85,9 +85,9 @@ type TrainingPrecision =
 /// `exponential_decay` when its `use_schedule` is set. JSON key `lr_schedule`.
 [<RequireQualifiedAccess>]
 [<Doc("How the outer learning rates change during training (`Optim.learningRateFactor`).")>]
-type LrSchedule =
+type LearningRateSchedule =
     /// Halved every `num_epochs div 5` epochs (upstream PyTorch's StepLR; the default).
-    | [<Doc("Halved every `num_epochs div 5` epochs (upstream PyTorch's StepLR; the default).")>] StepLR
+    | [<Doc("Halved every `num_epochs div 5` epochs (upstream PyTorch's StepLR; the default).")>] Halving
     /// Constant (upstream JAX with `use_schedule` false).
     | [<Doc("Constant (upstream JAX with `use_schedule` false).")>] Constant
     /// `schedule_decay^(n / schedule_transition_steps)` at the step that follows `n` optimizer steps,
@@ -307,14 +307,14 @@ type Config =
                        Min = 0.0,
                        Doc = "AdamW rate of the hypernetwork and the r2 decoder.")>]
         LearningRateH: float
-        /// how the outer learning rates change during training (not upstream; `StepLR` is upstream
-        /// PyTorch's, `Exponential` upstream JAX's). JSON key `lr_schedule`.
+        /// how the outer learning rates change during training (not upstream; `Halving` is upstream
+        /// PyTorch's StepLR, `Exponential` upstream JAX's). JSON key `lr_schedule`.
         [<ConfigOption("lr_schedule",
                        Stage = OptionStage.Optimiser,
-                       Default = "StepLR",
+                       Default = "Halving",
                        Doc =
-                           "how the outer learning rates change during training (not upstream; `StepLR` is upstream PyTorch's, `Exponential` upstream JAX's).")>]
-        LrSchedule: LrSchedule
+                           "how the outer learning rates change during training (not upstream; `Halving` is upstream PyTorch's StepLR, `Exponential` upstream JAX's).")>]
+        LearningRateSchedule: LearningRateSchedule
         /// optimizer steps per factor `schedule_decay` of the `Exponential` schedules. JSON key
         /// `schedule_transition_steps`.
         [<ConfigOption("schedule_transition_steps",

@@ -55,7 +55,7 @@ module Presets =
                         "learning_rate_t", "0.01"
                         "learning_rate_h", "0.001"
                         "weight_decay", "1e-5"
-                        "lr_schedule", "StepLR"
+                        "lr_schedule", "Halving"
                         "sequence_length", "200"
                         "overlap", "20"
                         "num_epochs", "1500"

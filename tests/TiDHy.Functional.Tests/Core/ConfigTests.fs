@@ -594,7 +594,7 @@ let ``The paper presets set upstream's two SLDS configurations`` () =
             SequenceLength = 50
             Overlap = 50
             NumEpochs = 7
-            LrSchedule = LrSchedule.Constant
+            LearningRateSchedule = LearningRateSchedule.Constant
             ScheduleTransitionSteps = 7
             ScheduleDecay = 0.5
         }
@@ -604,7 +604,7 @@ let ``The paper presets set upstream's two SLDS configurations`` () =
     Assert.Equal((2000, 0.01, 0.2, 0.2), (pt.MaxIter, pt.Tol, pt.LrR, pt.LrR2))
     Assert.Equal((5.0, true, 500.0), (pt.OrthAlphaR2, pt.GradNorm, pt.ClipGrad))
     Assert.Equal((0.01, 0.01, 0.001, 1e-5), (pt.LearningRateS, pt.LearningRateT, pt.LearningRateH, pt.WeightDecay))
-    Assert.Equal(LrSchedule.StepLR, pt.LrSchedule)
+    Assert.Equal(LearningRateSchedule.Halving, pt.LearningRateSchedule)
     Assert.Equal((200, 20, 1500), (pt.SequenceLength, pt.Overlap, pt.NumEpochs))
     Assert.Equal(20, pt.InputDim)
 
@@ -616,7 +616,12 @@ let ``The paper presets set upstream's two SLDS configurations`` () =
     Assert.Equal((0.02, 0.25), (jx.SparsityWSafe, jx.WMinActiveRatio))
     Assert.Equal((false, 1.0), (jx.GradNorm, jx.ClipGrad))
     Assert.Equal((0.01, 0.01, 0.001, 1e-5), (jx.LearningRateS, jx.LearningRateT, jx.LearningRateH, jx.WeightDecay))
-    Assert.Equal((LrSchedule.Exponential, 100, 0.96), (jx.LrSchedule, jx.ScheduleTransitionSteps, jx.ScheduleDecay))
+
+    Assert.Equal(
+        (LearningRateSchedule.Exponential, 100, 0.96),
+        (jx.LearningRateSchedule, jx.ScheduleTransitionSteps, jx.ScheduleDecay)
+    )
+
     Assert.Equal((200, 20, 1000), (jx.SequenceLength, jx.Overlap, jx.NumEpochs))
     // Windows of 200 steps starting 20 apart: the paper's 200 000 training steps give 9 991.
     Assert.Equal(
@@ -627,7 +632,11 @@ let ``The paper presets set upstream's two SLDS configurations`` () =
 [<Fact>]
 let ``The default schedule options keep upstream PyTorch's StepLR, and the new options are range-checked`` () =
     let d = Config.defaults 6
-    Assert.Equal((LrSchedule.StepLR, 100, 0.96), (d.LrSchedule, d.ScheduleTransitionSteps, d.ScheduleDecay))
+
+    Assert.Equal(
+        (LearningRateSchedule.Halving, 100, 0.96),
+        (d.LearningRateSchedule, d.ScheduleTransitionSteps, d.ScheduleDecay)
+    )
 
     let fields (cfg: Config) =
         Config.errors cfg |> List.map _.Field |> List.sort

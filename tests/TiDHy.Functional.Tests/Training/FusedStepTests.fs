@@ -436,7 +436,7 @@ let ``An optimizer state that does not fit the parameters raises the same except
             cfg, "second moment of another shape", { optimizer with ExpAvgSq = smaller }
             cfg, "negative step count", { optimizer with Step = -5 }
             { cfg with
-                LrSchedule = LrSchedule.Exponential
+                LearningRateSchedule = LearningRateSchedule.Exponential
             },
             "negative step count, exponential schedule",
             { optimizer with Step = -5 }

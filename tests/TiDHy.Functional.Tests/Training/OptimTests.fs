@@ -143,7 +143,7 @@ let ``The outer learning rates halve every num_epochs div 5 epochs`` () =
 let ``The exponential schedules decay by 0.96 per 100 optimizer steps, smoothly or as a staircase`` () =
     let cfg =
         { smallConfig with
-            LrSchedule = LrSchedule.Exponential
+            LearningRateSchedule = LearningRateSchedule.Exponential
             ScheduleTransitionSteps = 100
             ScheduleDecay = 0.96
         }
@@ -161,7 +161,7 @@ let ``The exponential schedules decay by 0.96 per 100 optimizer steps, smoothly 
     let stairs =
         at
             { cfg with
-                LrSchedule = LrSchedule.ExponentialStaircase
+                LearningRateSchedule = LearningRateSchedule.ExponentialStaircase
             }
 
     for expected, actual in List.zip [ 1.0; 1.0; 0.96; 0.9216 ] stairs do
@@ -172,16 +172,16 @@ let ``The exponential schedules decay by 0.96 per 100 optimizer steps, smoothly 
         [ 1.0; 1.0; 1.0; 1.0 ],
         at
             { cfg with
-                LrSchedule = LrSchedule.Constant
+                LearningRateSchedule = LearningRateSchedule.Constant
             }
     )
 
-    // StepLR (the default) ignores the step count: the epoch rule above.
-    let stepLr = { smallConfig with NumEpochs = 100 }
+    // Halving (the default, upstream's StepLR) ignores the step count: the epoch rule above.
+    let halving = { smallConfig with NumEpochs = 100 }
 
     for epoch in [ 0; 19; 20; 99 ] do
         for steps in [ 0; 99; 100; 250 ] do
-            Assert.Equal(Optim.scheduleFactor stepLr epoch, Optim.learningRateFactor stepLr epoch steps)
+            Assert.Equal(Optim.scheduleFactor halving epoch, Optim.learningRateFactor halving epoch steps)
 
     Assert.Throws<System.ArgumentException>(fun () -> Optim.learningRateFactor cfg 0 -1 |> ignore)
     |> ignore

@@ -260,14 +260,14 @@ let ``A step under the exponential schedule moves as a constant schedule with th
 
     let decayed =
         { cfg with
-            LrSchedule = LrSchedule.Exponential
+            LearningRateSchedule = LearningRateSchedule.Exponential
             ScheduleTransitionSteps = 100
             ScheduleDecay = 0.96
         }
 
     let constant =
         { cfg with
-            LrSchedule = LrSchedule.Constant
+            LearningRateSchedule = LearningRateSchedule.Constant
             LearningRateS = cfg.LearningRateS * f
             LearningRateT = cfg.LearningRateT * f
             LearningRateH = cfg.LearningRateH * f
@@ -292,7 +292,7 @@ let ``A step under the exponential schedule moves as a constant schedule with th
 let ``A cancelled fit under the exponential staircase schedule resumes bit for bit`` () =
     let scfg =
         { cfg with
-            LrSchedule = LrSchedule.ExponentialStaircase
+            LearningRateSchedule = LearningRateSchedule.ExponentialStaircase
             ScheduleTransitionSteps = 2
             ScheduleDecay = 0.5
         }
@@ -300,7 +300,7 @@ let ``A cancelled fit under the exponential staircase schedule resumes bit for b
     let train = syntheticWindows 3 10 6 cfg.InputDim
     let start = Train.init scfg (Random.key 7)
     let full = Train.fit scfg { options with Epochs = 3 } train None start
-    // The schedule is in effect: the StepLR default (factor 1 in these epochs) trains otherwise.
+    // The schedule is in effect: the default Halving (factor 1 in these epochs) trains otherwise.
     let plain = Train.fit cfg { options with Epochs = 3 } train None start
     Assert.NotEqual(plain.State.Params, full.State.Params)
     // 3 batches per epoch: the last step (the 9th) ran at 0.5^(8 div 2) = 0.0625.
