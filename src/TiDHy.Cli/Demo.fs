@@ -21,17 +21,13 @@ type DemoArgs =
             | Seed _ -> "seed of the data, the model and the shuffle (default 1)."
             | Epochs _ -> "training epochs, >= 1 (default 40)."
             | Out _ -> "report folder (default ./tidhy-demo); never one holding a run's files without --force."
-            | Preset _ -> "set the options of a named preset (recovery: see docs/SWEEP.md) on the demo's configuration."
+            | Preset _ ->
+                "set the options of a named preset (recovery: see docs/SWEEP.md; paper-pytorch, paper-jax) on the demo's configuration."
             | Force -> "replace the run files already in the report folder."
 
 /// The demo's data: docs/MODEL.md's SLDS benchmark (with upstream's projection to 20 channels),
 /// shortened to 20 000 / 2 000 / 2 000 steps so that the demo runs in a minute or two.
-let dataOptions =
-    { Slds.defaults with
-        TrainLength = 20000
-        ValLength = 2000
-        TestLength = 2000
-    }
+let dataOptions = Slds.demo
 
 /// The demo's model for the data's channels: `Slds.benchmarkConfig`.
 let config (features: int) = Slds.benchmarkConfig features

@@ -8,6 +8,7 @@ open Argu
 open TiDHy.Functional
 open TiDHy.Cli.Args
 open TiDHy.Cli.Demo
+open TiDHy.Cli.DataCommand
 open TiDHy.Cli.TrainCommand
 open TiDHy.Cli.EvalCommand
 open TiDHy.Cli.ImportTorchCommand
@@ -19,6 +20,7 @@ open TiDHy.Cli.ReproduceCommand
 [<RequireQualifiedAccess>]
 type CliArgs =
     | [<CliPrefix(CliPrefix.None)>] Demo of ParseResults<DemoArgs>
+    | [<CliPrefix(CliPrefix.None)>] Data of ParseResults<DataArgs>
     | [<CliPrefix(CliPrefix.None)>] Train of ParseResults<TrainArgs>
     | [<CliPrefix(CliPrefix.None)>] Eval of ParseResults<EvalArgs>
     | [<CliPrefix(CliPrefix.None)>] Import_Torch of ParseResults<ImportArgs>
@@ -31,6 +33,8 @@ type CliArgs =
         member a.Usage =
             match a with
             | Demo _ -> "train and evaluate on a built-in switching series, writing a report."
+            | Data _ ->
+                "write a benchmark data set to a file (data slds: the paper's SLDS data at --scale demo or paper, as HDF5)."
             | Train _ -> "train a model on a series file."
             | Eval _ -> "evaluate a trained model on a series file."
             | Import_Torch _ -> "turn an upstream PyTorch state_dict (JSON) into a checkpoint."
@@ -51,6 +55,7 @@ let main argv =
 
         match args.GetSubCommand() with
         | CliArgs.Demo a -> guarded (fun () -> Demo.runArgs a)
+        | CliArgs.Data a -> guarded (fun () -> DataCommand.run a)
         | CliArgs.Train a -> guarded (fun () -> TrainCommand.run a)
         | CliArgs.Eval a -> guarded (fun () -> EvalCommand.run a)
         | CliArgs.Import_Torch a -> guarded (fun () -> ImportTorchCommand.run a)

@@ -20,6 +20,7 @@ type TrainArgs =
     | Val_Fraction of float
     | Epochs of int
     | Batch_Size of int
+    | Full_Batch
     | Seed of int
     | Validate_Every of int
     | States of file: string
@@ -44,7 +45,7 @@ type TrainArgs =
             | Config _ ->
                 "configuration JSON with upstream's option names (docs/MODEL.md, docs/CLI.md); missing keys take the defaults, input_dim comes from the data."
             | Preset _ ->
-                "set the options of a named preset (recovery: see docs/SWEEP.md) on the configuration (--config or the defaults)."
+                "set the options of a named preset on the configuration (--config or the defaults): recovery (docs/SWEEP.md), paper-pytorch or paper-jax (upstream's two SLDS configurations; train them with --full-batch)."
             | Out _ ->
                 "output folder: config.json, checkpoints, model.json, metrics.csv (rewritten after each epoch), plots and index.html."
             | Val_Data _ -> "validation series (default: the last --val-fraction of --data)."
@@ -52,6 +53,8 @@ type TrainArgs =
                 "fraction of the series held out for validation when --val-data is absent, in [0, 1) (default 0.1; 0 for none); with --test-fraction, the part just before the test tail."
             | Epochs _ -> "train until this many epochs are complete, >= 1 (default: the config's num_epochs)."
             | Batch_Size _ -> "windows per batch, >= 1 (default 16; with --resume the checkpoint's)."
+            | Full_Batch ->
+                "every training window in one batch (upstream JAX's batch_size null; one optimizer step per epoch), recorded as --batch-size <the window count>; the memory it needs is checked before training starts."
             | Seed _ -> "seed of the initialisation and the shuffle (default 0; with --resume the checkpoint's)."
             | Validate_Every _ -> "validate every this many epochs, >= 0 (default 1; 0 only after the last)."
             | States _ ->
@@ -151,6 +154,8 @@ type private TrainOptions =
         Fraction: float
         /// `--batch-size`, when given.
         BatchSizeGiven: int option
+        /// `--full-batch`.
+        FullBatch: bool
         /// `--epochs`, when given.
         EpochsGiven: int option
         /// `--seed`, when given.
@@ -182,6 +187,9 @@ let private optionsOf (args: ParseResults<TrainArgs>) : TrainOptions =
 
     let batchSizeGiven =
         args.TryGetResult TrainArgs.Batch_Size |> Option.map (positive "--batch-size")
+
+    if args.Contains TrainArgs.Full_Batch && batchSizeGiven.IsSome then
+        usage "--full-batch and --batch-size: give one of them."
 
     let epochsGiven =
         args.TryGetResult TrainArgs.Epochs |> Option.map (positive "--epochs")
@@ -245,6 +253,7 @@ let private optionsOf (args: ParseResults<TrainArgs>) : TrainOptions =
         ValData = args.TryGetResult TrainArgs.Val_Data
         Fraction = fraction
         BatchSizeGiven = batchSizeGiven
+        FullBatch = args.Contains TrainArgs.Full_Batch
         EpochsGiven = epochsGiven
         SeedGiven = seedGiven
         ValidateEvery = validateEvery
@@ -483,12 +492,17 @@ let private startOf
 
     let run = stored |> Option.bind _.Run
 
+    let windows = Array3D.length1 inputs.TrainWindows
+
+    // --full-batch: one batch of every training window.
+    let batchSizeGiven = if o.FullBatch then Some windows else o.BatchSizeGiven
+
     stored
     |> Option.iter (fun st ->
-        checkResume last st (o.BatchSizeGiven, o.SeedGiven) inputs.TrainWindows inputs.ValidWindows statesSha)
+        checkResume last st (batchSizeGiven, o.SeedGiven) inputs.TrainWindows inputs.ValidWindows statesSha)
 
     let batchSize =
-        o.BatchSizeGiven
+        batchSizeGiven
         |> Option.orElse (run |> Option.map _.BatchSize)
         |> Option.defaultValue 16
 
@@ -502,8 +516,6 @@ let private startOf
 
     // The checks the fit would make before its first batch, made here, before the run that --force
     // replaces is touched.
-    let windows = Array3D.length1 inputs.TrainWindows
-
     if cfg.Stateful && windows % batchSize <> 0 then
         fail
             $"--batch-size {batchSize}: stateful training needs a window count that is a multiple of the batch size, but {o.DataPath} gives {windows} training windows; choose a batch size that divides {windows}."

@@ -208,7 +208,7 @@ type internal Trainer(ctx: Ctx, cfg: Config, state: TrainState) =
         let h = Optim.adamWDefaults
         let bc1 = 1.0 - Math.Pow(h.Beta1, float step)
         let bc2Sqrt = sqrt (1.0 - Math.Pow(h.Beta2, float step))
-        let groups = Train.groups cfg epoch
+        let groups = Train.groups cfg epoch adamStep
 
         let updated =
             Array.init leaves.Length (fun j ->

@@ -25,8 +25,8 @@ public partial class TiDHyOptionsNamingTests
         "Dimension", "Dynamic", "Epochs", "Eta", "Gradient", "Hidden", "Hypernetwork", "Inference", "Input",
         "Iterations", "Lambda", "Learning", "Length", "Loss", "Low", "Max", "Min", "Mixture", "Nonlinear", "Norm",
         "Normalize", "Nuclear", "Orthogonality", "Overlap", "Precision", "Rank", "Rate", "Ratio", "Safe",
-        "Saturate", "Scale", "Scaling", "Sequence", "Sparsity", "Spatial", "Stateful", "Task", "Temporal",
-        "Tolerance", "Training", "Use", "Weight", "Weights",
+        "Saturate", "Scale", "Scaling", "Schedule", "Sequence", "Sparsity", "Spatial", "Stateful", "Steps", "Task", "Temporal",
+        "Tolerance", "Training", "Transition", "Use", "Weight", "Weights",
     ];
 
     /// <summary>The words of a PascalCase name (a capital, then lower-case letters, then digits), or null if it is not one.</summary>

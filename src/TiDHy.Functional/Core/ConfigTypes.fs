@@ -80,6 +80,23 @@ type TrainingPrecision =
     /// the backward pass in float32 (backend Reference keeps the F# float64 gradients).
     | [<Doc("Parameters and AdamW moments rounded to float32 after every step, and with a fused backend the backward pass in float32 (backend Reference keeps the F# float64 gradients).")>] Float32
 
+/// How the outer learning rates change during training (`Optim.learningRateFactor`). Not an
+/// upstream key: upstream PyTorch always halves them (StepLR), upstream JAX decays them with optax's
+/// `exponential_decay` when its `use_schedule` is set. JSON key `lr_schedule`.
+[<RequireQualifiedAccess>]
+[<Doc("How the outer learning rates change during training (`Optim.learningRateFactor`).")>]
+type LearningRateSchedule =
+    /// Halved every `num_epochs div 5` epochs (upstream PyTorch's StepLR; the default).
+    | [<Doc("Halved every `num_epochs div 5` epochs (upstream PyTorch's StepLR; the default).")>] Halving
+    /// Constant (upstream JAX with `use_schedule` false).
+    | [<Doc("Constant (upstream JAX with `use_schedule` false).")>] Constant
+    /// `schedule_decay^(n / schedule_transition_steps)` at the step that follows `n` optimizer steps,
+    /// smoothly (upstream JAX's `use_schedule`: optax `exponential_decay` without staircase).
+    | [<Doc("`schedule_decay^(n / schedule_transition_steps)` at the step that follows `n` optimizer steps, smoothly (upstream JAX's `use_schedule`: optax `exponential_decay` without staircase).")>] Exponential
+    /// `schedule_decay^(n div schedule_transition_steps)` at the step that follows `n` optimizer
+    /// steps: a drop every `schedule_transition_steps` steps (optax's `staircase = True`).
+    | [<Doc("`schedule_decay^(n div schedule_transition_steps)` at the step that follows `n` optimizer steps: a drop every `schedule_transition_steps` steps (optax's `staircase = True`).")>] ExponentialStaircase
+
 /// Every hyperparameter of MODEL.md, with upstream's SLDS defaults (`Config.defaults`). Each field's
 /// `ConfigOption` declaration gives its upstream name, default, range and meaning, and is the only
 /// place those are written (`ConfigOptions` reads them). Immutable: derive variants with `{ cfg with … }`.
@@ -290,6 +307,33 @@ type Config =
                        Min = 0.0,
                        Doc = "AdamW rate of the hypernetwork and the r2 decoder.")>]
         LearningRateH: float
+        /// how the outer learning rates change during training (not upstream; `Halving` is upstream
+        /// PyTorch's StepLR, `Exponential` upstream JAX's). JSON key `lr_schedule`.
+        [<ConfigOption("lr_schedule",
+                       Stage = OptionStage.Optimiser,
+                       Default = "Halving",
+                       Doc =
+                           "how the outer learning rates change during training (not upstream; `Halving` is upstream PyTorch's StepLR, `Exponential` upstream JAX's).")>]
+        LearningRateSchedule: LearningRateSchedule
+        /// optimizer steps per factor `schedule_decay` of the `Exponential` schedules. JSON key
+        /// `schedule_transition_steps`.
+        [<ConfigOption("schedule_transition_steps",
+                       Stage = OptionStage.Optimiser,
+                       Default = "100",
+                       Min = 1.0,
+                       Doc = "optimizer steps per factor `schedule_decay` of the `Exponential` schedules.")>]
+        ScheduleTransitionSteps: int
+        /// the factor of the learning rates per `schedule_transition_steps` optimizer steps of the
+        /// `Exponential` schedules. JSON key `schedule_decay`.
+        [<ConfigOption("schedule_decay",
+                       Stage = OptionStage.Optimiser,
+                       Default = "0.96",
+                       Min = 0.0,
+                       MinExclusive = true,
+                       Max = 1.0,
+                       Doc =
+                           "the factor of the learning rates per `schedule_transition_steps` optimizer steps of the `Exponential` schedules.")>]
+        ScheduleDecay: float
         /// AdamW weight decay. JSON key `weight_decay`.
         [<ConfigOption("weight_decay",
                        Stage = OptionStage.Optimiser,

@@ -34,6 +34,67 @@ module Presets =
                         "learning_rate_t", "0.003"
                     ]
             }
+            {
+                Name = "paper-pytorch"
+                Doc =
+                    "the paper's SLDS configuration of upstream's PyTorch era (da3d280): R 10, R2 5, M 15, H 50, inference max_iter 2000 with lr_r = lr_r2 = 0.2, Orth_alpha_r2 5, GradNorm, learning rates 0.01 / 0.01 / 0.001 halved every num_epochs div 5 epochs, 1500 epochs on windows of 200 steps starting 20 apart; upstream trained it in batches of 32 768 windows, more than the 9 991 of the paper's data: full batch (tidhy train --full-batch)."
+                Options =
+                    [
+                        "r_dim", "10"
+                        "r2_dim", "5"
+                        "mix_dim", "15"
+                        "hyper_hid_dim", "50"
+                        "max_iter", "2000"
+                        "tol", "0.01"
+                        "lr_r", "0.2"
+                        "lr_r2", "0.2"
+                        "Orth_alpha_r2", "5"
+                        "grad_norm", "true"
+                        "clip_grad", "500"
+                        "learning_rate_s", "0.01"
+                        "learning_rate_t", "0.01"
+                        "learning_rate_h", "0.001"
+                        "weight_decay", "1e-5"
+                        "lr_schedule", "Halving"
+                        "sequence_length", "200"
+                        "overlap", "20"
+                        "num_epochs", "1500"
+                    ]
+            }
+            {
+                Name = "paper-jax"
+                Doc =
+                    "the paper's SLDS configuration of upstream's JAX code (HEAD, configs/model/r2_sparse.yaml and dataset/SLDS.yaml): R 8, R2 8, M 8, H 32, inference max_iter 250 with lr_r = lr_r2 = 0.01 and L1_inf_r2 0.05, r saturated by 5·tanh(r/5), SAFE sparsity 0.02 of w, no GradNorm, gradients clipped to global norm 1, learning rates 0.01 / 0.01 / 0.001 decaying ×0.96 per 100 optimizer steps (optax exponential_decay), weight decay 1e-5, 1000 epochs on windows of 200 steps starting 20 apart, full batch (tidhy train --full-batch)."
+                Options =
+                    [
+                        "r_dim", "8"
+                        "r2_dim", "8"
+                        "mix_dim", "8"
+                        "hyper_hid_dim", "32"
+                        "max_iter", "250"
+                        "tol", "0.01"
+                        "lr_r", "0.01"
+                        "lr_r2", "0.01"
+                        "L1_inf_r2", "0.05"
+                        "batch_scaling", "PerSample"
+                        "saturate_r_method", "ScaledTanh"
+                        "saturate_r_scale", "5"
+                        "sparsity_w_safe", "0.02"
+                        "w_min_active_ratio", "0.25"
+                        "grad_norm", "false"
+                        "clip_grad", "1"
+                        "learning_rate_s", "0.01"
+                        "learning_rate_t", "0.01"
+                        "learning_rate_h", "0.001"
+                        "weight_decay", "1e-5"
+                        "lr_schedule", "Exponential"
+                        "schedule_transition_steps", "100"
+                        "schedule_decay", "0.96"
+                        "sequence_length", "200"
+                        "overlap", "20"
+                        "num_epochs", "1000"
+                    ]
+            }
         ]
 
     /// The preset named `name`, if any.

@@ -490,3 +490,73 @@ module Slds =
             LrR = 0.2 / 16.0
             LrR2 = 0.2 / 16.0
         }
+
+    /// The demo's SLDS data (`tidhy demo`): `defaults` shortened to 20 000 / 2 000 / 2 000 steps, a
+    /// tenth of the paper's training series.
+    let demo =
+        { defaults with
+            TrainLength = 20000
+            ValLength = 2000
+            TestLength = 2000
+        }
+
+    /// The paper's SLDS data: `defaults`, upstream's parameters and sizes (200 000 / 50 000 / 50 000
+    /// steps; 9 991 training windows of 200 steps starting 20 apart).
+    let paper = defaults
+
+    /// The named sizes of the benchmark (`tidhy data slds --scale`): `demo` and `paper`.
+    let scales: (string * SldsOptions) list = [ "demo", demo; "paper", paper ]
+
+    /// The options of the scale named `name` (`scales`); raises an ArgumentException naming the
+    /// scales for another name.
+    let ofScale (name: string) : SldsOptions =
+        match scales |> List.tryFind (fst >> (=) name) with
+        | Some(_, o) -> o
+        | None ->
+            let known = String.Join(" or ", scales |> List.map (fun (n, _) -> $"\"{n}\""))
+            invalidArg (nameof name) $"scale \"{name}\": no such SLDS scale; expected {known}."
+
+    let private tensor (shape: int[]) (data: float[]) : NpyArray = { Shape = shape; Data = data }
+
+    let private ofMatrix (a: float[,]) =
+        tensor [| Array2D.length1 a; Array2D.length2 a |] (Seq.cast<float> a |> Seq.toArray)
+
+    let private ofMatrices (ms: float[,][]) =
+        tensor [| ms.Length; 2; 2 |] (ms |> Array.collect (fun m -> Seq.cast<float> m |> Seq.toArray))
+
+    /// The datasets of the HDF5 file `writeHdf5` writes, by path: for each split (`train`, `val`,
+    /// `test`) `observations` `[time; channels]` (what `tidhy train --data FILE.h5:/train/observations`
+    /// reads), `states` `[time; Systems]` (the discrete states as numbers; `--states
+    /// FILE.h5:/val/states`), `latents` `[time; Systems·2]` and `emissions` `[time; Systems·ObsDim]`;
+    /// for each system `i` `systems/i/dynamics` `[States; 2; 2]`, `biases` `[States; 2]`,
+    /// `noise_covariances` `[States; 2; 2]`, `emission` `[ObsDim; 2]`, `emission_bias`,
+    /// `emission_noise_variances` `[ObsDim]` and `transitions` `[States; States]`; `projection`
+    /// `[superimposed channels; Projection]` when there is one; and `true_timescales`
+    /// (`trueTimescales`).
+    let hdf5Entries (data: SldsData) : (string * NpyArray) list =
+        [
+            for name, split in [ "train", data.Train; "val", data.Val; "test", data.Test ] do
+                $"{name}/observations", ofMatrix split.Observations
+                $"{name}/states", ofMatrix (Array2D.map float split.States)
+                $"{name}/latents", ofMatrix split.Latents
+                $"{name}/emissions", ofMatrix split.Emissions
+            for i, s in Array.indexed data.Systems do
+                $"systems/{i}/dynamics", ofMatrices s.Dynamics
+                $"systems/{i}/biases", tensor [| s.Biases.Length; latentDim |] (Array.concat s.Biases)
+                $"systems/{i}/noise_covariances", ofMatrices s.NoiseCovariances
+                $"systems/{i}/emission", ofMatrix s.Emission
+                $"systems/{i}/emission_bias", tensor [| s.EmissionBias.Length |] s.EmissionBias
+
+                $"systems/{i}/emission_noise_variances",
+                tensor [| s.EmissionNoiseVariances.Length |] s.EmissionNoiseVariances
+
+                $"systems/{i}/transitions", ofMatrix s.Transitions
+            match data.Projection with
+            | Some p -> "projection", ofMatrix p
+            | None -> ()
+            let ts = trueTimescales data
+            "true_timescales", tensor [| ts.Length |] ts
+        ]
+
+    /// Writes `data` to the HDF5 file `path` (float64 datasets, `hdf5Entries`), atomically.
+    let writeHdf5 (path: string) (data: SldsData) = Hdf5.write path (hdf5Entries data)

@@ -102,7 +102,7 @@ module internal Epochs =
                 Epoch = epoch
                 Train = trainLosses
                 Validation = validated
-                LearningRateFactor = Optim.scheduleFactor cfg epoch
+                LearningRateFactor = Optim.learningRateFactor cfg epoch (max 0 (s.Optimizer.Step - 1))
                 Seconds = seconds
                 Monitor = measured
             }

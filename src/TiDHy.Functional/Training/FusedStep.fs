@@ -309,7 +309,7 @@ module internal FusedStep =
 
         pack state.Optimizer.ExpAvg w.M
         pack state.Optimizer.ExpAvgSq w.V
-        let factor = Optim.scheduleFactor cfg state.Epoch
+        let factor = Optim.learningRateFactor cfg state.Epoch state.Optimizer.Step
         let bc1 = 1.0 - Math.Pow(h.Beta1, float step)
         let bc2Sqrt = sqrt (1.0 - Math.Pow(h.Beta2, float step))
         let pv, m, v = w.P, w.M, w.V

@@ -177,3 +177,28 @@ module Optim =
 
         let s = cfg.NumEpochs / 5
         if s = 0 then 1.0 else pown 0.5 (epoch / s)
+
+    /// The factor of the outer learning rates under `cfg.LearningRateSchedule` for the optimizer step that
+    /// follows `steps` steps (`AdamWState.Step` before it; 0 for the first), in epoch `epoch`
+    /// (from 0): `Halving` `scheduleFactor cfg epoch`; `Constant` 1; `Exponential`
+    /// `schedule_decay^(steps / schedule_transition_steps)` (optax's `exponential_decay`, whose
+    /// count is the updates already made); `ExponentialStaircase`
+    /// `schedule_decay^(steps div schedule_transition_steps)`. Raises an ArgumentException for a
+    /// negative `epoch`, and for negative `steps` under the schedules other than `Halving` (which
+    /// does not read them) as `adamW` does for the step that follows.
+    let learningRateFactor (cfg: Config) (epoch: int) (steps: int) =
+        match cfg.LearningRateSchedule with
+        | LearningRateSchedule.Halving -> scheduleFactor cfg epoch
+        | LearningRateSchedule.Constant
+        | LearningRateSchedule.Exponential
+        | LearningRateSchedule.ExponentialStaircase when epoch < 0 ->
+            invalidArg (nameof epoch) $"epoch: expected an epoch >= 0, got {epoch}."
+        | LearningRateSchedule.Constant
+        | LearningRateSchedule.Exponential
+        | LearningRateSchedule.ExponentialStaircase when steps < 0 ->
+            // As `adamW` says it of the step that follows (`steps + 1`).
+            invalidArg "step" $"step: expected a step count >= 1, got {steps + 1}."
+        | LearningRateSchedule.Constant -> 1.0
+        | LearningRateSchedule.Exponential ->
+            Math.Pow(cfg.ScheduleDecay, float steps / float cfg.ScheduleTransitionSteps)
+        | LearningRateSchedule.ExponentialStaircase -> pown cfg.ScheduleDecay (steps / cfg.ScheduleTransitionSteps)

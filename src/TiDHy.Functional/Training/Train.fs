@@ -28,8 +28,8 @@ module Train =
 
     let init (cfg: Config) (key: Key) = initState cfg (Init.init cfg key)
 
-    let groups (cfg: Config) (epoch: int) =
-        let factor = Optim.scheduleFactor cfg epoch
+    let groups (cfg: Config) (epoch: int) (steps: int) =
+        let factor = Optim.learningRateFactor cfg epoch steps
 
         fun name ->
             let g = Optim.groupOf cfg name
@@ -134,7 +134,12 @@ module Train =
         let clipped = Optim.clipGradNorm cfg.ClipGrad o.Gradient
 
         let stepped =
-            Optim.adamW Optim.adamWDefaults (groups cfg state.Epoch) state.Optimizer state.Params clipped.Gradient
+            Optim.adamW
+                Optim.adamWDefaults
+                (groups cfg state.Epoch state.Optimizer.Step)
+                state.Optimizer
+                state.Params
+                clipped.Gradient
 
         // training_precision Float32: parameters and moments are stored as float32 values.
         let stored =

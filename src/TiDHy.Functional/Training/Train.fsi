@@ -11,8 +11,9 @@ module Train =
     /// `initState cfg (Init.init cfg key)`.
     val init: cfg: Config -> key: Key -> TrainState
 
-    /// The parameter group of each leaf, with the learning rate scaled for `epoch` (`Optim.scheduleFactor`).
-    val groups: cfg: Config -> epoch: int -> (string -> ParamGroup)
+    /// The parameter group of each leaf, with the learning rate scaled for the optimizer step that
+    /// follows `steps` steps in epoch `epoch` (`Optim.learningRateFactor`).
+    val groups: cfg: Config -> epoch: int -> steps: int -> (string -> ParamGroup)
 
     /// The objective of one batch and the network gradient that a training step follows, before
     /// clipping: `Σ` of every term's gradient, or `Σ a_i·∂L_i/∂θ` with `grad_norm` (`a` the

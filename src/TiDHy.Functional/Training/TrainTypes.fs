@@ -63,7 +63,7 @@ type EpochRecord =
         /// The validation objective `L_hat + L_bar + temp_weight·L_temp + L_r2`, per window averaged
         /// over the validation windows, when validation ran in this epoch.
         Validation: float option
-        /// The outer learning-rate factor of the epoch schedule.
+        /// The outer learning-rate factor of the schedule (`lr_schedule`) at the epoch's last step.
         LearningRateFactor: float
         /// Wall-clock seconds of the epoch (validation and monitor included).
         Seconds: float

@@ -241,7 +241,13 @@ let ``The defaults are the declared defaults`` () =
 let private another (o: ConfigOption) (cfg: Config) : obj =
     match o.Kind, ConfigOptions.get o cfg with
     | OptionKind.Int, (:? int as v) -> box (if o.Key = "overlap" then v - 1 else v + 1)
-    | OptionKind.Float, (:? float as v) -> box (v + 0.375)
+    | OptionKind.Float, (:? float as v) ->
+        box (
+            if o.Max |> Option.exists (fun m -> v + 0.375 > m) then
+                v - 0.375
+            else
+                v + 0.375
+        )
     | OptionKind.Bool, (:? bool as v) -> box (not v)
     | OptionKind.Enum cases, v -> cases.Values |> List.find (fun c -> not (c.Equals v))
     | _ -> failwith "unexpected kind"
@@ -542,16 +548,13 @@ let ``A preset sets only its options, and an unknown preset is an error naming t
 
     for preset in Presets.all do
         let applied = Presets.apply preset.Name cfg
-        // Every option the preset names changes …
+        // Every option the preset names takes the preset's value …
         let json = ConfigJson.toJson applied
 
         for key, value in preset.Options do
             Assert.Contains($"\"{key}\"", json)
-
-            Assert.NotEqual<obj>(
-                ConfigOptions.get (ConfigOptions.find key) cfg,
-                ConfigOptions.get (ConfigOptions.find key) applied
-            )
+            let o = ConfigOptions.find key
+            Assert.Equal<obj>(ConfigOptions.parse o value, ConfigOptions.get o applied)
 
         // … and every other option keeps its value.
         for o in ConfigOptions.all do
@@ -566,3 +569,94 @@ let ``A preset sets only its options, and an unknown preset is an error naming t
         Assert.Throws<System.ArgumentException>(fun () -> Presets.apply "nosuch" cfg |> ignore)
 
     Assert.Contains("\"recovery\"", ex.Message)
+
+[<Fact>]
+let ``The paper presets set upstream's two SLDS configurations`` () =
+    // From a configuration far from both, so that every value below comes from the preset.
+    let far =
+        { Config.defaults 20 with
+            RDim = 3
+            R2Dim = 3
+            MixDim = 3
+            HyperHidDim = 7
+            MaxIter = 11
+            Tol = 0.5
+            LrR = 0.7
+            LrR2 = 0.7
+            OrthAlphaR2 = 0.0
+            L1InfR2 = 0.9
+            GradNorm = false
+            ClipGrad = 3.0
+            LearningRateS = 0.5
+            LearningRateT = 0.5
+            LearningRateH = 0.5
+            WeightDecay = 0.5
+            SequenceLength = 50
+            Overlap = 50
+            NumEpochs = 7
+            LearningRateSchedule = LearningRateSchedule.Constant
+            ScheduleTransitionSteps = 7
+            ScheduleDecay = 0.5
+        }
+
+    let pt = Presets.apply "paper-pytorch" far
+    Assert.Equal((10, 5, 15, 50), (pt.RDim, pt.R2Dim, pt.MixDim, pt.HyperHidDim))
+    Assert.Equal((2000, 0.01, 0.2, 0.2), (pt.MaxIter, pt.Tol, pt.LrR, pt.LrR2))
+    Assert.Equal((5.0, true, 500.0), (pt.OrthAlphaR2, pt.GradNorm, pt.ClipGrad))
+    Assert.Equal((0.01, 0.01, 0.001, 1e-5), (pt.LearningRateS, pt.LearningRateT, pt.LearningRateH, pt.WeightDecay))
+    Assert.Equal(LearningRateSchedule.Halving, pt.LearningRateSchedule)
+    Assert.Equal((200, 20, 1500), (pt.SequenceLength, pt.Overlap, pt.NumEpochs))
+    Assert.Equal(20, pt.InputDim)
+
+    let jx = Presets.apply "paper-jax" far
+    Assert.Equal((8, 8, 8, 32), (jx.RDim, jx.R2Dim, jx.MixDim, jx.HyperHidDim))
+    Assert.Equal((250, 0.01, 0.01, 0.01, 0.05), (jx.MaxIter, jx.Tol, jx.LrR, jx.LrR2, jx.L1InfR2))
+    Assert.Equal(BatchScaling.PerSample, jx.BatchScaling)
+    Assert.Equal((Saturation.ScaledTanh, 5.0), (jx.SaturateR, jx.SaturateRScale))
+    Assert.Equal((0.02, 0.25), (jx.SparsityWSafe, jx.WMinActiveRatio))
+    Assert.Equal((false, 1.0), (jx.GradNorm, jx.ClipGrad))
+    Assert.Equal((0.01, 0.01, 0.001, 1e-5), (jx.LearningRateS, jx.LearningRateT, jx.LearningRateH, jx.WeightDecay))
+
+    Assert.Equal(
+        (LearningRateSchedule.Exponential, 100, 0.96),
+        (jx.LearningRateSchedule, jx.ScheduleTransitionSteps, jx.ScheduleDecay)
+    )
+
+    Assert.Equal((200, 20, 1000), (jx.SequenceLength, jx.Overlap, jx.NumEpochs))
+    // Windows of 200 steps starting 20 apart: the paper's 200 000 training steps give 9 991.
+    Assert.Equal(
+        9991,
+        Array3D.length1 (Series.windowsStrided jx.SequenceLength jx.Overlap (Array2D.zeroCreate 200000 1))
+    )
+
+[<Fact>]
+let ``The default schedule options keep upstream PyTorch's StepLR, and the new options are range-checked`` () =
+    let d = Config.defaults 6
+
+    Assert.Equal(
+        (LearningRateSchedule.Halving, 100, 0.96),
+        (d.LearningRateSchedule, d.ScheduleTransitionSteps, d.ScheduleDecay)
+    )
+
+    let fields (cfg: Config) =
+        Config.errors cfg |> List.map _.Field |> List.sort
+
+    Assert.Equal<string list>([ "schedule_transition_steps" ], fields { d with ScheduleTransitionSteps = 0 })
+    Assert.Equal<string list>([ "schedule_decay" ], fields { d with ScheduleDecay = 0.0 })
+    Assert.Equal<string list>([ "schedule_decay" ], fields { d with ScheduleDecay = 1.5 })
+    Assert.Empty(fields { d with ScheduleDecay = 1.0 })
+
+[<Fact>]
+let ``The memory check refuses a full batch that cannot fit, naming the estimate and the available memory`` () =
+    let cfg = Presets.apply "paper-jax" (Config.defaults 20)
+    // The paper's full batch (9 991 windows of 200 steps) with windows 10 000 times longer: about
+    // 150 TiB by the estimate, more than any machine this runs on.
+    let e = Memory.estimate cfg 9991 2_000_000
+
+    let m =
+        Assert.Throws<System.ArgumentException>(fun () -> Config.checkMemory cfg 9991 2_000_000)
+
+    Assert.True(e.TotalBytes > e.AvailableBytes)
+    Assert.Contains("batch = 9991 windows of 2000000 steps", m.Message)
+    Assert.Contains(Memory.gibText e.TotalBytes + " needed", m.Message)
+    Assert.Contains("more than the " + Memory.gibText e.AvailableBytes + " available", m.Message)

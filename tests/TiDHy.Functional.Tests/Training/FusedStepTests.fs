@@ -430,11 +430,16 @@ let ``An optimizer state that does not fit the parameters raises the same except
 
     let optimizer = s0.Optimizer
 
-    for what, o in
+    for cfg, what, o in
         [
-            "first moment of another shape", { optimizer with ExpAvg = smaller }
-            "second moment of another shape", { optimizer with ExpAvgSq = smaller }
-            "negative step count", { optimizer with Step = -5 }
+            cfg, "first moment of another shape", { optimizer with ExpAvg = smaller }
+            cfg, "second moment of another shape", { optimizer with ExpAvgSq = smaller }
+            cfg, "negative step count", { optimizer with Step = -5 }
+            { cfg with
+                LearningRateSchedule = LearningRateSchedule.Exponential
+            },
+            "negative step count, exponential schedule",
+            { optimizer with Step = -5 }
         ] do
         let s = { s0 with Optimizer = o }
         let a = Record.Exception(fun () -> FusedStep.step cfg s X |> ignore)

@@ -138,3 +138,50 @@ let ``The outer learning rates halve every num_epochs div 5 epochs`` () =
     )
 
     Assert.Equal(1.0, Optim.scheduleFactor { cfg with NumEpochs = 4 } 3)
+
+[<Fact>]
+let ``The exponential schedules decay by 0.96 per 100 optimizer steps, smoothly or as a staircase`` () =
+    let cfg =
+        { smallConfig with
+            LearningRateSchedule = LearningRateSchedule.Exponential
+            ScheduleTransitionSteps = 100
+            ScheduleDecay = 0.96
+        }
+
+    let at (c: Config) =
+        [ 0; 99; 100; 250 ] |> List.map (Optim.learningRateFactor c 0)
+    // optax exponential_decay (staircase False) is rate^(count / transition_steps) with count the
+    // updates already made: 0.96^0, 0.96^0.99, 0.96^1, 0.96^2.5 (values computed apart, in Python).
+    let smooth = at cfg
+
+    for expected, actual in List.zip [ 1.0; 0.9603919711471712; 0.96; 0.9029798987795907 ] smooth do
+        Assert.Equal(expected, actual, 15)
+
+    // Staircase: rate^(count div transition_steps): 1, 1, 0.96, 0.96² = 0.9216.
+    let stairs =
+        at
+            { cfg with
+                LearningRateSchedule = LearningRateSchedule.ExponentialStaircase
+            }
+
+    for expected, actual in List.zip [ 1.0; 1.0; 0.96; 0.9216 ] stairs do
+        Assert.Equal(expected, actual, 15)
+
+    // Constant: 1 at every step and epoch.
+    Assert.Equal<float list>(
+        [ 1.0; 1.0; 1.0; 1.0 ],
+        at
+            { cfg with
+                LearningRateSchedule = LearningRateSchedule.Constant
+            }
+    )
+
+    // Halving (the default, upstream's StepLR) ignores the step count: the epoch rule above.
+    let halving = { smallConfig with NumEpochs = 100 }
+
+    for epoch in [ 0; 19; 20; 99 ] do
+        for steps in [ 0; 99; 100; 250 ] do
+            Assert.Equal(Optim.scheduleFactor halving epoch, Optim.learningRateFactor halving epoch steps)
+
+    Assert.Throws<System.ArgumentException>(fun () -> Optim.learningRateFactor cfg 0 -1 |> ignore)
+    |> ignore

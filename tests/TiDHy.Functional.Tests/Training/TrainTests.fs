@@ -245,3 +245,91 @@ let ``A cancelled token stops a fused step between the time steps of its inferen
 
     // The whole state, as a checkpoint's bytes (round-trip numbers).
     Assert.Equal<byte[]>(Checkpoint.toBytes cfg before, Checkpoint.toBytes cfg after)
+
+[<Fact>]
+let ``A step under the exponential schedule moves as a constant schedule with the decayed learning rates`` () =
+    let X = syntheticWindows 2 3 5 cfg.InputDim
+    let start = Train.init cfg (Random.key 3)
+    // 250 optimizer steps taken: the next one runs at 0.96^2.5 of the learning rates.
+    let state =
+        { start with
+            Optimizer = { start.Optimizer with Step = 250 }
+        }
+
+    let f = System.Math.Pow(0.96, 2.5)
+
+    let decayed =
+        { cfg with
+            LearningRateSchedule = LearningRateSchedule.Exponential
+            ScheduleTransitionSteps = 100
+            ScheduleDecay = 0.96
+        }
+
+    let constant =
+        { cfg with
+            LearningRateSchedule = LearningRateSchedule.Constant
+            LearningRateS = cfg.LearningRateS * f
+            LearningRateT = cfg.LearningRateT * f
+            LearningRateH = cfg.LearningRateH * f
+        }
+
+    let a, _ = Train.step decayed state X
+    let b, _ = Train.step constant state X
+
+    let c, _ =
+        Train.step
+            { constant with
+                LearningRateS = cfg.LearningRateS
+            }
+            state
+            X
+
+    Assert.Equal(b.Params, a.Params)
+    // The schedule matters: undecayed rates give other parameters.
+    Assert.NotEqual(c.Params, a.Params)
+
+[<Fact>]
+let ``A cancelled fit under the exponential staircase schedule resumes bit for bit`` () =
+    let scfg =
+        { cfg with
+            LearningRateSchedule = LearningRateSchedule.ExponentialStaircase
+            ScheduleTransitionSteps = 2
+            ScheduleDecay = 0.5
+        }
+
+    let train = syntheticWindows 3 10 6 cfg.InputDim
+    let start = Train.init scfg (Random.key 7)
+    let full = Train.fit scfg { options with Epochs = 3 } train None start
+    // The schedule is in effect: the default Halving (factor 1 in these epochs) trains otherwise.
+    let plain = Train.fit cfg { options with Epochs = 3 } train None start
+    Assert.NotEqual(plain.State.Params, full.State.Params)
+    // 3 batches per epoch: the last step (the 9th) ran at 0.5^(8 div 2) = 0.0625.
+    Assert.Equal(0.0625, (Array.last full.State.History).LearningRateFactor)
+    use cts = new CancellationTokenSource()
+    let mutable seen = 0
+
+    let stop (_: FitProgress) =
+        seen <- seen + 1
+
+        if seen = 5 then
+            cts.Cancel()
+
+    let part =
+        Train.fit
+            scfg
+            { options with
+                Epochs = 3
+                Progress = stop
+                Cancellation = cts.Token
+            }
+            train
+            None
+            start
+
+    Assert.True(part.Cancelled)
+
+    let stored = Checkpoint.ofBytes "memory" (Checkpoint.toBytes scfg part.State)
+    Assert.Equal(scfg, stored.Config)
+    let rest = Train.fit scfg { options with Epochs = 3 } train None stored.State
+    Assert.Equal(full.State.Params, rest.State.Params)
+    Assert.Equal(full.State.Optimizer, rest.State.Optimizer)
