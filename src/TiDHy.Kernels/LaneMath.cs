@@ -15,9 +15,18 @@ public static class LaneMath
 {
     private const MethodImplOptions Inline = MethodImplOptions.AggressiveInlining | MethodImplOptions.AggressiveOptimization;
 
+    // 2^k without a float-to-integer conversion: k is a whole number (|k| ≤ 1023), so k + 1.5·2^23
+    // (1.5·2^52) is exact and its bits are the magic's bits plus k; the magic's low 9 (12) bits are
+    // zero and k + 127 (k + 1023) fits in them, so shifting the bits plus the bias left by 23 (52)
+    // gives the same exponent bits as converting k. AVX2 has no vector double-to-long conversion
+    // (.NET ran four scalar conversions through the stack per vector), and ConvertToInt32 adds a
+    // saturation fix-up of four instructions.
+    private const float RoundF = 12582912.0f;
+    private const double RoundD = 6755399441055744.0;
+
     /// <summary>
     /// <c>exp(x)</c> in float32 to about 1 ulp: <c>x = k·ln2 + r</c> with <c>|r| ≤ ln2/2</c> (Cody–Waite),
-    /// a degree-7 Taylor polynomial for <c>exp(r)</c>, and <c>2^k</c> from the exponent bits. Arguments are
+    /// a degree-7 Taylor polynomial for <c>exp(r)</c>, and <c>2^k</c> from the exponent bits (of <c>k + 1.5·2^23</c>, with no conversion). Arguments are
     /// clamped to [−87.3, 88.7] (results stay finite and normal).
     /// </summary>
     [MethodImpl(Inline)]
@@ -35,7 +44,7 @@ public static class LaneMath
         p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(0.5f));
         p = Vector512.FusedMultiplyAdd(p, r, Vector512<float>.One);
         p = Vector512.FusedMultiplyAdd(p, r, Vector512<float>.One);
-        var scale = Vector512.ShiftLeft(Vector512.ConvertToInt32(k) + Vector512.Create(127), 23).AsSingle();
+        var scale = Vector512.ShiftLeft((k + Vector512.Create(RoundF)).AsInt32() + Vector512.Create(127), 23).AsSingle();
         return p * scale;
     }
 
@@ -64,7 +73,7 @@ public static class LaneMath
         p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(0.5));
         p = Vector512.FusedMultiplyAdd(p, r, Vector512<double>.One);
         p = Vector512.FusedMultiplyAdd(p, r, Vector512<double>.One);
-        var scale = Vector512.ShiftLeft(Vector512.ConvertToInt64(k) + Vector512.Create(1023L), 52).AsDouble();
+        var scale = Vector512.ShiftLeft((k + Vector512.Create(RoundD)).AsInt64() + Vector512.Create(1023L), 52).AsDouble();
         return p * scale;
     }
     /// <summary><see cref="Exp(Vector512{float})"/> on 256-bit lanes: the same operations, so the same bits per lane.</summary>
@@ -83,7 +92,7 @@ public static class LaneMath
         p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(0.5f));
         p = Vector256.FusedMultiplyAdd(p, r, Vector256<float>.One);
         p = Vector256.FusedMultiplyAdd(p, r, Vector256<float>.One);
-        var scale = Vector256.ShiftLeft(Vector256.ConvertToInt32(k) + Vector256.Create(127), 23).AsSingle();
+        var scale = Vector256.ShiftLeft((k + Vector256.Create(RoundF)).AsInt32() + Vector256.Create(127), 23).AsSingle();
         return p * scale;
     }
 
@@ -109,7 +118,7 @@ public static class LaneMath
         p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(0.5));
         p = Vector256.FusedMultiplyAdd(p, r, Vector256<double>.One);
         p = Vector256.FusedMultiplyAdd(p, r, Vector256<double>.One);
-        var scale = Vector256.ShiftLeft(Vector256.ConvertToInt64(k) + Vector256.Create(1023L), 52).AsDouble();
+        var scale = Vector256.ShiftLeft((k + Vector256.Create(RoundD)).AsInt64() + Vector256.Create(1023L), 52).AsDouble();
         return p * scale;
     }
 
