@@ -21,7 +21,7 @@ open TiDHy.Cli.SweepPlan
 
 /// The preset `--preset` defaults to.
 [<Literal>]
-let DefaultPreset = "recovery"
+let DefaultPreset = "paper-jax"
 
 type SldsArgs =
     | [<Mandatory>] Out of dir: string
@@ -55,7 +55,8 @@ type SldsArgs =
                 "train,validation,test steps of the generated series (default 200000,50000,50000, the paper's)."
             | Monitor_Every _ ->
                 "decode the validation states from R2_hat, W and R_hat every this many epochs, >= 1 (default 5; and after the last)."
-            | Batch_Size _ -> "windows per training batch, >= 1 (default: the sweep's, 16)."
+            | Batch_Size _ ->
+                "windows per training batch, >= 1 (default: every training window in one batch, as the paper; the memory it needs is checked before training starts)."
             | Executor _ ->
                 "local (default: run here, in the foreground) or slurm (submit one job array with sbatch; then run the same command with --report when it is done)."
             | Jobs _ -> "local: runs at once, >= 1 (default: the cores divided by --cpus)."
@@ -114,7 +115,12 @@ let sweepJson (r: Reproduction) =
     o["seeds"] <- ints r.TrainSeeds
     o["preset"] <- JsonValue.Create r.Preset
     o["epochs"] <- JsonValue.Create r.Epochs
-    r.BatchSize |> Option.iter (fun n -> o["batch_size"] <- JsonValue.Create n)
+
+    o["batch_size"] <-
+        match r.BatchSize with
+        | Some n -> JsonValue.Create n
+        | None -> JsonValue.Create "full"
+
     o["validate_every"] <- JsonValue.Create 1
     o["monitor_every"] <- JsonValue.Create r.MonitorEvery
     o["select"] <- JsonValue.Create "r2"

@@ -65,6 +65,9 @@ type Sweep =
         Epochs: int option
         /// `--batch-size`.
         BatchSize: int
+        /// `--full-batch` (`"batch_size": "full"`): every training window in one batch; `BatchSize`
+        /// is then eval's batch.
+        FullBatch: bool
         /// `--validate-every`.
         ValidateEvery: int
         /// `--monitor-every`, when given.
@@ -133,6 +136,12 @@ let SldsData = "slds"
 let DefaultSldsLengths = 20000, 2000, 2000
 
 let private invariant = CultureInfo.InvariantCulture
+
+/// Whether `v` is the text "full" (`"batch_size": "full"`: every training window in one batch).
+let isFull (v: JsonNode) =
+    match v with
+    | :? JsonValue as j when j.GetValueKind() = JsonValueKind.String -> j.GetValue<string>() = "full"
+    | _ -> false
 
 /// The value of `key` in `o`; None when it is missing or null.
 let prop (o: JsonObject) (key: string) : JsonNode option =
@@ -523,7 +532,13 @@ let ofJson (where: string) (baseDir: string) (root: JsonObject) : Sweep =
         Seeds = seedList "seeds" |> Option.defaultValue [ 0 ]
         DataSeeds = dataSeeds
         Epochs = int "epochs" 1
-        BatchSize = int "batch_size" 1 |> Option.defaultValue 16
+        BatchSize =
+            match node "batch_size" with
+            | Some v when isFull v -> 16
+            | Some(:? JsonValue as j) when j.GetValueKind() = JsonValueKind.String ->
+                err "batch_size" $"expected an integer >= 1 or \"full\", got {j.ToJsonString()}."
+            | _ -> int "batch_size" 1 |> Option.defaultValue 16
+        FullBatch = node "batch_size" |> Option.exists isFull
         ValidateEvery = int "validate_every" 0 |> Option.defaultValue 1
         MonitorEvery = monitorEvery
         Select = select
@@ -626,7 +641,14 @@ let toJson (s: Sweep) : JsonObject =
             ))
 
     s.Epochs |> Option.iter (fun e -> set "epochs" (JsonValue.Create e))
-    set "batch_size" (JsonValue.Create s.BatchSize)
+
+    set
+        "batch_size"
+        (if s.FullBatch then
+             JsonValue.Create "full"
+         else
+             JsonValue.Create s.BatchSize)
+
     set "validate_every" (JsonValue.Create s.ValidateEvery)
 
     s.MonitorEvery

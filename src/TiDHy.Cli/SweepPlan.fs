@@ -161,8 +161,10 @@ let trainArgs (dir: string) (s: Sweep) (t: SweepTask) =
         p.Run
         "--seed"
         string t.Seed
-        "--batch-size"
-        string s.BatchSize
+        if s.FullBatch then
+            "--full-batch"
+        else
+            yield! [ "--batch-size"; string s.BatchSize ]
         "--validate-every"
         string s.ValidateEvery
         match s.Epochs with

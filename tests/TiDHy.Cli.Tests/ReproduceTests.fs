@@ -51,21 +51,24 @@ let ``reproduce slds trains, monitors, evaluates and reports a tiny SLDS run; th
     let code, stdout, err = finish 900 (start (tiny out 2))
     Assert.True((code = 0), $"exit {code}: {stdout} {err}")
 
-    // The sweep file: the SLDS benchmark at the given lengths, the default preset, monitored every
-    // epoch, selected by R2_hat decoding, fully evaluated.
+    // The sweep file: the SLDS benchmark at the given lengths, the default preset (the paper's JAX
+    // configuration) on full batches, monitored every epoch, selected by R2_hat decoding, fully
+    // evaluated.
     let sweep =
         JsonNode.Parse(File.ReadAllText(Path.Combine(out, "reproduce.json"))).AsObject()
 
     Assert.Equal("slds", sweep["data"].GetValue<string>())
     Assert.Equal("[1200,400,400]", sweep["slds_lengths"].ToJsonString())
     Assert.Equal("[10]", sweep["data_seeds"].ToJsonString())
-    Assert.Equal("recovery", sweep["preset"].GetValue<string>())
+    Assert.Equal("paper-jax", sweep["preset"].GetValue<string>())
+    Assert.Equal("full", sweep["batch_size"].GetValue<string>())
     Assert.Equal(2, sweep["epochs"].GetValue<int>())
     Assert.Equal(1, sweep["monitor_every"].GetValue<int>())
     Assert.Equal("r2", sweep["select"].GetValue<string>())
     Assert.Equal("full", sweep["evaluate"].GetValue<string>())
 
     let task = Path.Combine(out, "sweep", "tasks", "0")
+    Assert.Contains("--full-batch", File.ReadAllText(Path.Combine(task, "command.txt")))
     let result = Path.Combine(task, "result.json")
     Assert.True(File.Exists result, "no result.json")
     let metrics = Path.Combine(task, "run", "metrics.csv")

@@ -68,6 +68,29 @@ let ``A sweep file reads back from its normalised JSON to the same sweep`` () =
     Assert.Equal<int list>([ 3 ], again.DataSeeds)
     Assert.Equal(Some "3G", again.Resources.Memory)
     Assert.Equal("losses", again.Evaluate)
+    Assert.False(again.FullBatch)
+    // "full": every training window in one batch (train --full-batch), read back as written.
+    let full =
+        parse """{"name": "x", "data": "slds", "slds_lengths": [300, 100, 100], "batch_size": "full"}"""
+
+    Assert.True(full.FullBatch)
+    let fullText = (SweepFile.toJson full).ToJsonString()
+    Assert.Contains("\"batch_size\":\"full\"", fullText)
+    Assert.True((SweepFile.ofJson "manifest" "/" (JsonNode.Parse(fullText).AsObject())).FullBatch)
+
+    let args =
+        SweepPlan.trainArgs
+            "/sweep"
+            full
+            {
+                Id = 0
+                Options = []
+                Seed = 0
+                DataSeed = Some 1
+            }
+
+    Assert.Contains("--full-batch", args)
+    Assert.DoesNotContain("--batch-size", args)
 
 [<Fact>]
 let ``A sweep file's mistakes are one-line errors naming the key`` () =
@@ -83,6 +106,8 @@ let ``A sweep file's mistakes are one-line errors naming the key`` () =
             """{"data": "slds", "grid": {"lr_r": [0.1, 0.1]}}""", "grid.lr_r: the value 0.1 is listed twice"
             """{"data": "slds", "grid": {"input_dim": [3]}}""", "grid.input_dim: input_dim comes from the data"
             """{"data": "slds", "epochs": 0}""", "epochs: expected an integer >= 1"
+            """{"data": "slds", "batch_size": "all"}""", "batch_size: expected an integer >= 1 or \"full\""
+            """{"data": "slds", "batch_size": 0}""", "batch_size: expected an integer >= 1"
             """{"data": "slds", "select": "best"}""", "select: expected loss, r2 or w"
             """{"data": "slds", "evaluate": "some"}""", "evaluate: expected full, losses or none"
             """{"data": "slds", "preset": "fast"}""", "preset: no preset 'fast'"
