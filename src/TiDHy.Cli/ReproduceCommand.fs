@@ -32,6 +32,7 @@ type SldsArgs =
     | Lengths of steps: string
     | Monitor_Every of int
     | Batch_Size of int
+    | Backend of name: string
     | Executor of name: string
     | Jobs of int
     | Cpus of int
@@ -57,6 +58,8 @@ type SldsArgs =
                 "decode the validation states from R2_hat, W and R_hat every this many epochs, >= 1 (default 5; and after the last)."
             | Batch_Size _ ->
                 "windows per training batch, >= 1 (default: every training window in one batch, as the paper; the memory it needs is checked before training starts)."
+            | Backend _ ->
+                "the engine, as tidhy train's --backend names it (default FusedFloat32: float32 inference, as upstream's PyTorch and JAX code ran; Fused for float64)."
             | Executor _ ->
                 "local (default: run here, in the foreground) or slurm (submit one job array with sbatch; then run the same command with --report when it is done)."
             | Jobs _ -> "local: runs at once, >= 1 (default: the cores divided by --cpus)."
@@ -95,6 +98,7 @@ type Reproduction =
         Lengths: int * int * int
         MonitorEvery: int
         BatchSize: int option
+        Backend: string
         Cpus: int
         Memory: string option
         Time: string option
@@ -121,6 +125,7 @@ let sweepJson (r: Reproduction) =
         | Some n -> JsonValue.Create n
         | None -> JsonValue.Create "full"
 
+    o["backend"] <- JsonValue.Create r.Backend
     o["validate_every"] <- JsonValue.Create 1
     o["monitor_every"] <- JsonValue.Create r.MonitorEvery
     o["select"] <- JsonValue.Create "r2"
@@ -530,6 +535,8 @@ let private runSlds (a: ParseResults<SldsArgs>) =
             | _ -> usage "--lengths: expected three lengths: train,validation,test."
 
         let executor = a.GetResult(SldsArgs.Executor, "local")
+        let backend = a.GetResult(SldsArgs.Backend, "FusedFloat32")
+        Backends.resolve (Some backend) None |> ignore
 
         if executor <> "local" && executor <> "slurm" then
             usage $"--executor: expected local or slurm, got '{executor}'."
@@ -558,6 +565,7 @@ let private runSlds (a: ParseResults<SldsArgs>) =
                 Lengths = lengths
                 MonitorEvery = a.GetResult(SldsArgs.Monitor_Every, 5) |> positive "--monitor-every"
                 BatchSize = a.TryGetResult SldsArgs.Batch_Size |> Option.map (positive "--batch-size")
+                Backend = backend
                 Cpus = a.GetResult(SldsArgs.Cpus, Environment.ProcessorCount) |> positive "--cpus"
                 Memory = a.TryGetResult SldsArgs.Memory
                 Time = a.TryGetResult SldsArgs.Time

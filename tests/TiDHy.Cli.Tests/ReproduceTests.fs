@@ -62,6 +62,7 @@ let ``reproduce slds trains, monitors, evaluates and reports a tiny SLDS run; th
     Assert.Equal("[10]", sweep["data_seeds"].ToJsonString())
     Assert.Equal("paper-jax", sweep["preset"].GetValue<string>())
     Assert.Equal("full", sweep["batch_size"].GetValue<string>())
+    Assert.Equal("FusedFloat32", sweep["backend"].GetValue<string>())
     Assert.Equal(2, sweep["epochs"].GetValue<int>())
     Assert.Equal(1, sweep["monitor_every"].GetValue<int>())
     Assert.Equal("r2", sweep["select"].GetValue<string>())
@@ -173,6 +174,7 @@ let ``reproduce slds refuses bad options before it writes anything`` () =
     refused [ "--seeds"; "x" ] 2 "--seeds: 'x' is not a seed"
     refused [ "--preset"; "nope" ] 2 "--preset: no preset 'nope'"
     refused [ "--executor"; "cloud" ] 2 "--executor: expected local or slurm"
+    refused [ "--backend"; "fast" ] 2 "--backend fast: not in this program"
     refused [ "--partition"; "p" ] 2 "--partition goes with --executor slurm"
     refused [ "--executor"; "slurm"; "--jobs"; "2" ] 2 "--jobs goes with --executor local"
     refused [ "--report" ] 2 "--report takes only --out"
