@@ -484,6 +484,24 @@ let writeReport (dir: string) (plan: Plan) (command: string) =
     let finished = rows |> List.filter (fun r -> r.State = "done") |> List.length
     printfn "Report: %s (%d of %d runs finished; charts by epoch in %s)." md finished rows.Length index
 
+/// What a reproduction's runs need, checked before anything is generated: training and validation
+/// series of at least one window of the preset's model, and on full batches the memory of one batch
+/// (`Config.checkMemory`, as `train` checks it).
+let checkSizes (r: Reproduction) =
+    let o = Slds.paper
+    let features = defaultArg o.Projection (o.Systems * o.ObsDim)
+    let cfg = Presets.apply r.Preset (Demo.config features)
+    let t = cfg.SequenceLength
+    let train, validation, _ = r.Lengths
+
+    if train < t || validation < t then
+        usage
+            $"--lengths: the training and validation series need at least one window of {t} steps (preset {r.Preset}), got {train} and {validation}."
+
+    if r.BatchSize.IsNone then
+        let windows = (train - t) / max 1 cfg.Overlap + 1
+        Config.checkMemory cfg windows t
+
 let private runSlds (a: ParseResults<SldsArgs>) =
     let dir = Path.GetFullPath(a.GetResult SldsArgs.Out)
 
@@ -572,6 +590,7 @@ let private runSlds (a: ParseResults<SldsArgs>) =
             }
 
         let jobs = a.TryGetResult SldsArgs.Jobs |> Option.map (positive "--jobs")
+        checkSizes r
         let plan = planIn dir (sweepJson r)
 
         match executor with

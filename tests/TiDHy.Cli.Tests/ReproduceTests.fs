@@ -179,6 +179,9 @@ let ``reproduce slds refuses bad options before it writes anything`` () =
     refused [ "--executor"; "slurm"; "--jobs"; "2" ] 2 "--jobs goes with --executor local"
     refused [ "--report" ] 2 "--report takes only --out"
     refused [ "--monitor-every"; "0" ] 2 "--monitor-every: expected a positive integer"
+    refused [ "--lengths"; "1000,150,400" ] 2 "at least one window of 200 steps (preset paper-jax), got 1000 and 150"
+    // A full batch that cannot fit this machine: refused before any data are generated.
+    refused [ "--lengths"; "2000000000,400,400" ] 1 "more than the"
 
     // --report where nothing is planned.
     let out = Path.Combine(dir, "none")
