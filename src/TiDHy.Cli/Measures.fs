@@ -82,7 +82,9 @@ let private capped (x: float[,]) =
 type Projection = { Mean: float[]; Axes: float[,] }
 
 /// The first `k` principal axes of `x [n; d]` (at most its numerical rank: the right singular
-/// vectors of the centred rows whose singular values exceed 1e-9 of the largest).
+/// vectors of the centred rows whose singular values exceed 1e-9 of the largest). The singular
+/// vectors are those of the thin QR decomposition's `R [d; d]` (the centred rows' own right
+/// singular vectors, up to sign), never an `[n; n]` matrix: 50 000 steps would need 20 GB.
 let principalAxes (k: int) (x: float[,]) : Projection =
     let n, d = Array2D.length1 x, Array2D.length2 x
     let mean = Array.init d (fun j -> Seq.init n (fun i -> x[i, j]) |> Seq.average)
@@ -90,7 +92,13 @@ let principalAxes (k: int) (x: float[,]) : Projection =
     let centred =
         MathNet.Numerics.LinearAlgebra.Matrix<float>.Build.Dense(n, d, fun i j -> x[i, j] - mean[j])
 
-    let svd = centred.Svd(true)
+    let reduced =
+        if n > d then
+            centred.QR(MathNet.Numerics.LinearAlgebra.Factorization.QRMethod.Thin).R
+        else
+            centred
+
+    let svd = reduced.Svd(true)
     let s = svd.S.ToArray()
     let rank = s |> Array.filter (fun v -> v > 1e-9 * s[0]) |> Array.length
     let k = max 1 (min k rank)

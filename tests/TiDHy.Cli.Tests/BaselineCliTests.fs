@@ -160,3 +160,19 @@ let ``baseline arhmm on bad input: a missing file, --k 0, a short series, a cons
     Assert.True((code = 0), err)
     Assert.DoesNotContain("NaN", stdout)
     ignore states
+
+[<Fact>]
+let ``Principal axes of a long series (60 000 steps) are its covariance's eigenvectors, with no steps-by-steps matrix``
+    ()
+    =
+    // Independent channels with standard deviations 3, 2 and 1: the axes are the unit vectors in that
+    // order, up to sign. A full SVD of the rows needed a 60 000 × 60 000 matrix: an OverflowException.
+    let n = 60000
+    let z = Random.normal (Random.key 3) (n * 3)
+    let scale = [| 3.0; 2.0; 1.0 |]
+    let x = Array2D.init n 3 (fun i j -> scale[j] * z[i * 3 + j])
+    let p = TiDHy.Cli.Measures.principalAxes 3 x
+    Assert.Equal(3, Array2D.length2 p.Axes)
+
+    for j in 0..2 do
+        Assert.InRange(abs p.Axes[j, j], 0.999, 1.0)
