@@ -2,6 +2,7 @@
 /// arrays in place, float32 staging buffers per thread; `Forward`'s loss terms without an array per
 /// sample): bit for bit what the per-call path (flatten, convert, fresh arrays) and the per-sample
 /// definitions give, for both fused backends, and the same bits under concurrent callers.
+[<Xunit.Collection("Allocation counts, run alone")>]
 module TiDHy.Functional.Tests.PublicPathTests
 
 open System
