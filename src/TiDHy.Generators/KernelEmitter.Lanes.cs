@@ -161,17 +161,23 @@ internal static partial class KernelEmitter
             w.Close();
         }
 
-        /// <summary>dst[o] = Σ_i a[i]·B[index(o, i)] with lane vectors on both sides.</summary>
-        private void LaneMatVec(string dst, Sz rows, string a, Sz inner, string b, Func<string, string, string> index)
+        /// <summary>
+        /// dst[o] = Σ_i a[i]·B[o·rowStride + i·innerStride] with lane vectors on both sides. A chunk's rows are
+        /// read at constant offsets from one pointer that steps along the inner index (one addressing mode
+        /// per FMA, as <see cref="MatVecChunkFixed"/>, instead of an index computed for each load).
+        /// </summary>
+        private void LaneMatVec(string dst, Sz rows, string a, Sz inner, string b, string rowStride, string innerStride)
         {
             w.Open();
             void ChunkAt(string o0, int k)
             {
                 w.Open();
                 for (int j = 0; j < k; j++) w.Line($"{V} la{j} = {V}.Zero;");
-                w.Open($"for (int li = 0; li < {inner.Name}; li++)");
-                w.Line($"{V} lx = {Ld(a + " + li * L")};");
-                for (int j = 0; j < k; j++) w.Line($"la{j} = {VS}.FusedMultiplyAdd(lx, {Ld($"{b} + ({index($"{o0} + {j}", "li")}) * L")}, la{j});");
+                w.Line($"{T}* lb = {b} + ({o0}) * {rowStride} * L;");
+                w.Line($"{T}* lp = {a};");
+                w.Open($"for (int li = 0; li < {inner.Name}; li++, lp += L, lb += {innerStride} * L)");
+                w.Line($"{V} lx = {Ld("lp")};");
+                for (int j = 0; j < k; j++) w.Line($"la{j} = {VS}.FusedMultiplyAdd(lx, {Ld(j == 0 ? "lb" : $"lb + {j} * {rowStride} * L")}, la{j});");
                 w.Close();
                 for (int j = 0; j < k; j++) w.Line($"{VS}.Store(la{j}, {dst} + ({o0} + {j}) * L);");
                 w.Close();

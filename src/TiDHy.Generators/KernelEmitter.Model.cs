@@ -28,23 +28,43 @@ internal static partial class KernelEmitter
             w.Line($"{V} xh = ({Ld(pre + " + j * L")} - mean) * inv;");
             w.Line($"{VS}.Store(xh, {pre} + j * L);");
             w.Line($"{V} nv = {VS}.FusedMultiplyAdd(xh, {Bc(gamma + "[j]")}, {Bc(beta + "[j]")});");
-            w.Line($"{V} ex = K.LaneMath.Exp({VS}.Min(nv, {V}.Zero));");
+            w.Line($"{V} ex = K.LaneMath.ExpNonPositive({VS}.Min(nv, {V}.Zero));");
             w.Line($"{V} pos = {VS}.GreaterThan(nv, {V}.Zero);");
-            w.Line($"{VS}.Store({VS}.ConditionalSelect(pos, nv, ex - {V}.One), {act} + j * L);");
-            if (eluD is not null) w.Line($"{VS}.Store({VS}.ConditionalSelect(pos, {V}.One, ex), {eluD} + j * L);");
+            w.Line($"{VS}.Store({Sel("pos", "nv", $"ex - {V}.One")}, {act} + j * L);");
+            if (eluD is not null) w.Line($"{VS}.Store({Sel("pos", $"{V}.One", "ex")}, {eluD} + j * L);");
             w.Close();
             w.Close();
         }
 
-        /// <summary><c>Numerics.layerNormVjp</c>: g ← LayerNorm's vector–Jacobian product at x̂ (with 1/σ in sd) for the output gradient g.</summary>
-        private void EmitLayerNormVjp(string g, Sz n, string gamma, string xh, string sd)
+        /// <summary>
+        /// <c>Numerics.layerNormVjp</c>: g ← LayerNorm's vector–Jacobian product at x̂ (with 1/σ in sd) for the
+        /// output gradient g, first multiplied by the ELU's derivative <paramref name="eluD"/> (the ELU's VJP).
+        /// One pass forms g·ELU′·γ (kept) with both sums (four partial sums each, as <see cref="Sum4"/>), and one
+        /// pass the result: the same operations in the same order as a pass for each, so the same bits.
+        /// </summary>
+        private void EmitLayerNormVjp(string g, Sz n, string gamma, string xh, string sd, string eluD)
         {
             w.Open();
-            w.Line($"for (int j = 0; j < {n.Name}; j++) {VS}.Store({Ld(g + " + j * L")} * {Bc(gamma + "[j]")}, {g} + j * L);");
-            Sum4("mg", n, (j, a) => $"{a} += {Ld($"{g} + {j} * L")};");
-            Sum4("mgx", n, (j, a) => $"{a} = {VS}.FusedMultiplyAdd({Ld($"{g} + {j} * L")}, {Ld($"{xh} + {j} * L")}, {a});");
-            w.Line($"mg /= {Bc($"({T}){n.Name}")};");
-            w.Line($"mgx /= {Bc($"({T}){n.Name}")};");
+            w.Line($"{V} mg0 = {V}.Zero, mg1 = {V}.Zero, mg2 = {V}.Zero, mg3 = {V}.Zero;");
+            w.Line($"{V} mgx0 = {V}.Zero, mgx1 = {V}.Zero, mgx2 = {V}.Zero, mgx3 = {V}.Zero;");
+            void Term(string j, int q)
+            {
+                w.Open();
+                w.Line($"{V} gv = ({Ld($"{g} + {j} * L")} * {Ld($"{eluD} + {j} * L")}) * {Bc($"{gamma}[{j}]")};");
+                w.Line($"{VS}.Store(gv, {g} + {j} * L);");
+                w.Line($"mg{q} += gv;");
+                w.Line($"mgx{q} = {VS}.FusedMultiplyAdd(gv, {Ld($"{xh} + {j} * L")}, mgx{q});");
+                w.Close();
+            }
+            w.Line("int sj = 0;");
+            w.Open($"for (; sj + 4 <= {n.Name}; sj += 4)");
+            for (int q = 0; q < 4; q++) Term(q == 0 ? "sj" : $"(sj + {q})", q);
+            w.Close();
+            w.Open($"for (; sj < {n.Name}; sj++)");
+            Term("sj", 0);
+            w.Close();
+            w.Line($"{V} mg = ((mg0 + mg1) + (mg2 + mg3)) / {Bc($"({T}){n.Name}")};");
+            w.Line($"{V} mgx = ((mgx0 + mgx1) + (mgx2 + mgx3)) / {Bc($"({T}){n.Name}")};");
             w.Line($"{V} inv = {Ld(sd)};");
             w.Line($"for (int j = 0; j < {n.Name}; j++) {VS}.Store(({Ld(g + " + j * L")} - mg - {Ld(xh + " + j * L")} * mgx) * inv, {g} + j * L);");
             w.Close();
@@ -144,8 +164,7 @@ internal static partial class KernelEmitter
                 MatVec("gy", D, "dact", H, "wDecOW", "wDecOB");
                 EmitLossDerivative();
                 MatVec("dact", H, "gy", D, "wDecOWT", null);
-                w.Line($"for (int j = 0; j < H; j++) {VS}.Store({Ld("dact + j * L")} * {Ld("de + j * L")}, dact + j * L);");
-                EmitLayerNormVjp("dact", H, "wDecGamma", "dpre", "sdd");
+                EmitLayerNormVjp("dact", H, "wDecGamma", "dpre", "sdd", "de");
                 MatVec("gr", R, "dact", H, "wDec0WT", null);
             });
             w.Close();
@@ -181,7 +200,7 @@ internal static partial class KernelEmitter
             w.Line($"{VS}.Store({Ld("gr + i * L")} + vK2tw * ev + vL1r * {Sign("rr")}, gr + i * L);");
             w.Line($"{VS}.Store(vKNeg * ev, e + i * L);");
             w.Close();
-            LaneMatVec("gp", M, "e", R, "pk", (o, i) => $"({o}) * R + {i}");
+            LaneMatVec("gp", M, "e", R, "pk", "R", "1");
             w.Line($"{V} vL1w = {Bc("l1w")};");
             w.Open("for (int k = 0; k < M; k++)");
             w.Line($"{VS}.Store({VS}.ConditionalSelect({VS}.GreaterThan({Ld("wb + k * L")}, {V}.Zero), {Ld("gp + k * L")} + vL1w, {V}.Zero), gp + k * L);");
@@ -198,7 +217,7 @@ internal static partial class KernelEmitter
         private void EmitTemporalSample(string dst)
         {
             w.Line($"for (int k = 0; k < M; k++) {VS}.Store({VS}.Max({Ld("wb + k * L")}, {V}.Zero), gp + k * L);");
-            LaneMatVec(dst, R, "gp", M, "pk", (o, i) => $"{i} * R + {o}");
+            LaneMatVec(dst, R, "gp", M, "pk", "1", "R");
             Switch(opt.DynBias, "dynBias", () =>
                 w.Line($"for (int i = 0; i < R; i++) {VS}.Store({VS}.FusedMultiplyAdd({VS}.Max({Ld("wb + (M + i) * L")}, {V}.Zero), {Bc("wC[i]")}, {Ld(dst + " + i * L")}), {dst} + i * L);"));
         }
@@ -223,8 +242,7 @@ internal static partial class KernelEmitter
             Hot($"private void HyperGrad({T}* blk, {T}* scr)");
             Prologue(true, true, infBlock);
             MatVec("hact", H, "gp", O, "wHypOWT", null);
-            w.Line($"for (int j = 0; j < H; j++) {VS}.Store({Ld("hact + j * L")} * {Ld("he + j * L")}, hact + j * L);");
-            EmitLayerNormVjp("hact", H, "wHypGamma", "hpre", "sdh");
+            EmitLayerNormVjp("hact", H, "wHypGamma", "hpre", "sdh", "he");
             MatVec("gr2", R2, "hact", H, "wHyp0WT", null);
             w.Line($"{V} vK2 = {Bc("k2")}, vL1r2 = {Bc("l1r2")};");
             w.Open("for (int j = 0; j < R2; j++)");

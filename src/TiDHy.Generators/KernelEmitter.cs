@@ -156,6 +156,9 @@ internal static partial class KernelEmitter
         /// <summary>An integer literal.</summary>
         protected static string Lit(int i) => i.ToString(CultureInfo.InvariantCulture);
 
+        /// <summary><c>mask ? a : b</c> per lane for a comparison's mask (<c>LaneMath.Select</c>: one blend instruction on 256-bit vectors).</summary>
+        protected static string Sel(string mask, string a, string b) => $"K.LaneMath.Select({mask}, {a}, {b})";
+
         /// <summary>A scalar broadcast to every lane.</summary>
         protected string Bc(string scalar) => $"{VS}.Create({scalar})";
 

@@ -1,6 +1,7 @@
 using System.ComponentModel;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace TiDHy.Kernels;
 
@@ -30,9 +31,19 @@ public static class LaneMath
     /// clamped to [−87.3, 88.7] (results stay finite and normal).
     /// </summary>
     [MethodImpl(Inline)]
-    public static Vector512<float> Exp(Vector512<float> x)
+    public static Vector512<float> Exp(Vector512<float> x) => ExpFrom(Vector512.Min(Vector512.Max(x, Vector512.Create(-87.3f)), Vector512.Create(88.7f)));
+
+    /// <summary>
+    /// <see cref="Exp(Vector512{float})"/> of an argument that is not positive (the ELU's <c>exp(min(x, 0))</c>): the same
+    /// bits for every argument ≤ 0 (NaN gives NaN), without the upper clamp, which is the identity there.
+    /// </summary>
+    [MethodImpl(Inline)]
+    public static Vector512<float> ExpNonPositive(Vector512<float> x) => ExpFrom(Vector512.Max(x, Vector512.Create(-87.3f)));
+
+    /// <summary>The part of <see cref="Exp(Vector512{float})"/> after the clamp.</summary>
+    [MethodImpl(Inline)]
+    private static Vector512<float> ExpFrom(Vector512<float> x)
     {
-        x = Vector512.Min(Vector512.Max(x, Vector512.Create(-87.3f)), Vector512.Create(88.7f));
         var k = Vector512.Round(x * Vector512.Create(1.44269504088896341f));
         var r = Vector512.FusedMultiplyAdd(k, Vector512.Create(-0.693359375f), x);
         r = Vector512.FusedMultiplyAdd(k, Vector512.Create(2.12194440e-4f), r);
@@ -53,9 +64,19 @@ public static class LaneMath
     /// polynomial. Arguments are clamped to [−708, 709].
     /// </summary>
     [MethodImpl(Inline)]
-    public static Vector512<double> Exp(Vector512<double> x)
+    public static Vector512<double> Exp(Vector512<double> x) => ExpFrom(Vector512.Min(Vector512.Max(x, Vector512.Create(-708.0)), Vector512.Create(709.0)));
+
+    /// <summary>
+    /// <see cref="Exp(Vector512{double})"/> of an argument that is not positive (the ELU's <c>exp(min(x, 0))</c>): the same
+    /// bits for every argument ≤ 0 (NaN gives NaN), without the upper clamp, which is the identity there.
+    /// </summary>
+    [MethodImpl(Inline)]
+    public static Vector512<double> ExpNonPositive(Vector512<double> x) => ExpFrom(Vector512.Max(x, Vector512.Create(-708.0)));
+
+    /// <summary>The part of <see cref="Exp(Vector512{double})"/> after the clamp.</summary>
+    [MethodImpl(Inline)]
+    private static Vector512<double> ExpFrom(Vector512<double> x)
     {
-        x = Vector512.Min(Vector512.Max(x, Vector512.Create(-708.0)), Vector512.Create(709.0));
         var k = Vector512.Round(x * Vector512.Create(1.4426950408889634));
         var r = Vector512.FusedMultiplyAdd(k, Vector512.Create(-6.93147180369123816490e-01), x);
         r = Vector512.FusedMultiplyAdd(k, Vector512.Create(-1.90821492927058770002e-10), r);
@@ -78,9 +99,19 @@ public static class LaneMath
     }
     /// <summary><see cref="Exp(Vector512{float})"/> on 256-bit lanes: the same operations, so the same bits per lane.</summary>
     [MethodImpl(Inline)]
-    public static Vector256<float> Exp(Vector256<float> x)
+    public static Vector256<float> Exp(Vector256<float> x) => ExpFrom(Vector256.Min(Vector256.Max(x, Vector256.Create(-87.3f)), Vector256.Create(88.7f)));
+
+    /// <summary>
+    /// <see cref="Exp(Vector256{float})"/> of an argument that is not positive (the ELU's <c>exp(min(x, 0))</c>): the same
+    /// bits for every argument ≤ 0 (NaN gives NaN), without the upper clamp, which is the identity there.
+    /// </summary>
+    [MethodImpl(Inline)]
+    public static Vector256<float> ExpNonPositive(Vector256<float> x) => ExpFrom(Vector256.Max(x, Vector256.Create(-87.3f)));
+
+    /// <summary>The part of <see cref="Exp(Vector256{float})"/> after the clamp.</summary>
+    [MethodImpl(Inline)]
+    private static Vector256<float> ExpFrom(Vector256<float> x)
     {
-        x = Vector256.Min(Vector256.Max(x, Vector256.Create(-87.3f)), Vector256.Create(88.7f));
         var k = Vector256.Round(x * Vector256.Create(1.44269504088896341f));
         var r = Vector256.FusedMultiplyAdd(k, Vector256.Create(-0.693359375f), x);
         r = Vector256.FusedMultiplyAdd(k, Vector256.Create(2.12194440e-4f), r);
@@ -98,9 +129,19 @@ public static class LaneMath
 
     /// <summary><see cref="Exp(Vector512{double})"/> on 256-bit lanes: the same operations, so the same bits per lane.</summary>
     [MethodImpl(Inline)]
-    public static Vector256<double> Exp(Vector256<double> x)
+    public static Vector256<double> Exp(Vector256<double> x) => ExpFrom(Vector256.Min(Vector256.Max(x, Vector256.Create(-708.0)), Vector256.Create(709.0)));
+
+    /// <summary>
+    /// <see cref="Exp(Vector256{double})"/> of an argument that is not positive (the ELU's <c>exp(min(x, 0))</c>): the same
+    /// bits for every argument ≤ 0 (NaN gives NaN), without the upper clamp, which is the identity there.
+    /// </summary>
+    [MethodImpl(Inline)]
+    public static Vector256<double> ExpNonPositive(Vector256<double> x) => ExpFrom(Vector256.Max(x, Vector256.Create(-708.0)));
+
+    /// <summary>The part of <see cref="Exp(Vector256{double})"/> after the clamp.</summary>
+    [MethodImpl(Inline)]
+    private static Vector256<double> ExpFrom(Vector256<double> x)
     {
-        x = Vector256.Min(Vector256.Max(x, Vector256.Create(-708.0)), Vector256.Create(709.0));
         var k = Vector256.Round(x * Vector256.Create(1.4426950408889634));
         var r = Vector256.FusedMultiplyAdd(k, Vector256.Create(-6.93147180369123816490e-01), x);
         r = Vector256.FusedMultiplyAdd(k, Vector256.Create(-1.90821492927058770002e-10), r);
@@ -121,6 +162,28 @@ public static class LaneMath
         var scale = Vector256.ShiftLeft((k + Vector256.Create(RoundD)).AsInt64() + Vector256.Create(1023L), 52).AsDouble();
         return p * scale;
     }
+
+    /// <summary>
+    /// <c>mask ? a : b</c> per lane, for a mask whose lanes are all ones or all zeros (a comparison's
+    /// result): one blend instruction with AVX (the runtime's <c>ConditionalSelect</c> is three bitwise
+    /// operations on 256-bit vectors), the same bits.
+    /// </summary>
+    [MethodImpl(Inline)]
+    public static Vector256<float> Select(Vector256<float> mask, Vector256<float> a, Vector256<float> b) =>
+        Avx.IsSupported ? Avx.BlendVariable(b, a, mask) : Vector256.ConditionalSelect(mask, a, b);
+
+    /// <summary><see cref="Select(Vector256{float}, Vector256{float}, Vector256{float})"/> in float64.</summary>
+    [MethodImpl(Inline)]
+    public static Vector256<double> Select(Vector256<double> mask, Vector256<double> a, Vector256<double> b) =>
+        Avx.IsSupported ? Avx.BlendVariable(b, a, mask) : Vector256.ConditionalSelect(mask, a, b);
+
+    /// <summary><c>mask ? a : b</c> per lane on 512-bit vectors (one ternary-logic instruction with AVX-512).</summary>
+    [MethodImpl(Inline)]
+    public static Vector512<float> Select(Vector512<float> mask, Vector512<float> a, Vector512<float> b) => Vector512.ConditionalSelect(mask, a, b);
+
+    /// <summary><c>mask ? a : b</c> per lane on 512-bit vectors (one ternary-logic instruction with AVX-512).</summary>
+    [MethodImpl(Inline)]
+    public static Vector512<double> Select(Vector512<double> mask, Vector512<double> a, Vector512<double> b) => Vector512.ConditionalSelect(mask, a, b);
 
     /// <summary>
     /// The sum of a block's lanes in a fixed order on every CPU: each 256-bit half summed by
