@@ -17,7 +17,7 @@ internal static partial class KernelEmitter
         /// than becoming 0.
         /// </summary>
         private void EmitSoftThreshold(string v, string lmda) =>
-            w.Line($"{{ {V} sa = {VS}.Max({VS}.Abs({v}) - {lmda}, {V}.Zero); {v} = {VS}.ConditionalSelect({VS}.LessThan({v}, {V}.Zero), -sa, sa); }}");
+            w.Line($"{{ {V} sa = {VS}.Max({VS}.Abs({v}) - {lmda}, {V}.Zero); {v} = {Sel($"{VS}.LessThan({v}, {V}.Zero)", "-sa", "sa")}; }}");
 
         /// <summary>
         /// <c>Update</c>: one Nesterov step of r (step size lr from the schedule) and of r2, each followed by
@@ -40,8 +40,8 @@ internal static partial class KernelEmitter
                 EmitSoftThreshold("np", "vLm");
                 w.Line("if (sat != K.InferenceSaturation.None) np = Saturate(np, sat, vSat);");
                 w.Open("if (masked)");
-                w.Line($"np = {VS}.ConditionalSelect(mask, np, p);");
-                w.Line($"nv = {VS}.ConditionalSelect(mask, nv, v);");
+                w.Line($"np = {Sel("mask", "np", "p")};");
+                w.Line($"nv = {Sel("mask", "nv", "v")};");
                 w.Close();
                 w.Line($"{VS}.Store(np, {p} + j * L);");
                 w.Line($"{VS}.Store(nv, {vel} + j * L);");
@@ -73,8 +73,8 @@ internal static partial class KernelEmitter
             w.Line($"{V} x = sat == K.InferenceSaturation.ScaledTanh ? v / s : v;");
             w.Line($"{V} e = K.LaneMath.Exp({Bc(Lit(-2.0))} * {VS}.Abs(x));");
             w.Line($"{V} t = ({V}.One - e) / ({V}.One + e);");
-            w.Line($"t = {VS}.ConditionalSelect({VS}.LessThan(x, {V}.Zero), -t, t);");
-            w.Line($"t = {VS}.ConditionalSelect({VS}.Equals(x, x), t, x);");
+            w.Line($"t = {Sel($"{VS}.LessThan(x, {V}.Zero)", "-t", "t")};");
+            w.Line($"t = {Sel($"{VS}.Equals(x, x)", "t", "x")};");
             w.Line("return sat == K.InferenceSaturation.ScaledTanh ? s * t : t;");
             w.Close();
             w.Line();
@@ -118,9 +118,9 @@ internal static partial class KernelEmitter
             w.Line($"{V} np = p * c1 - lrb * na / ({VS}.Sqrt(nq) / bc2 + eps);");
             w.Line("if (sat != K.InferenceSaturation.None) np = Saturate(np, sat, vSat);");
             w.Open("if (masked)");
-            w.Line($"np = {VS}.ConditionalSelect(mask, np, p);");
-            w.Line($"na = {VS}.ConditionalSelect(mask, na, a);");
-            w.Line($"nq = {VS}.ConditionalSelect(mask, nq, q);");
+            w.Line($"np = {Sel("mask", "np", "p")};");
+            w.Line($"na = {Sel("mask", "na", "a")};");
+            w.Line($"nq = {Sel("mask", "nq", "q")};");
             w.Close();
             w.Line($"{VS}.Store(np, rv + j * L);");
             w.Line($"{VS}.Store(na, m1 + j * L);");
