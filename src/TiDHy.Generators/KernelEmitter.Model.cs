@@ -24,14 +24,32 @@ internal static partial class KernelEmitter
             Sum4("lq", n, (j, a) => $"{{ {V} dv = {Ld($"{pre} + {j} * L")} - mean; {a} = {VS}.FusedMultiplyAdd(dv, dv, {a}); }}");
             w.Line($"{V} inv = {V}.One / {VS}.Sqrt(lq / {Bc($"({T}){n.Name}")} + {Bc(Const(nameof(ModelConstants.LayerNormEps)))});");
             w.Line($"{VS}.Store(inv, {sd});");
-            w.Open($"for (int j = 0; j < {n.Name}; j++)");
-            w.Line($"{V} xh = ({Ld(pre + " + j * L")} - mean) * inv;");
-            w.Line($"{VS}.Store(xh, {pre} + j * L);");
-            w.Line($"{V} nv = {VS}.FusedMultiplyAdd(xh, {Bc(gamma + "[j]")}, {Bc(beta + "[j]")});");
-            w.Line($"{V} ex = K.LaneMath.ExpNonPositive({VS}.Min(nv, {V}.Zero));");
-            w.Line($"{V} pos = {VS}.GreaterThan(nv, {V}.Zero);");
-            w.Line($"{VS}.Store({Sel("pos", "nv", $"ex - {V}.One")}, {act} + j * L);");
-            if (eluD is not null) w.Line($"{VS}.Store({Sel("pos", $"{V}.One", "ex")}, {eluD} + j * L);");
+            // Two units per pass, their exponentials interleaved (LaneMath.ExpNonPositive of a pair), then
+            // an odd last unit alone: each unit's operations, and so its bits, are those of a pass of one.
+            void Unit(string j, string u)
+            {
+                w.Line($"{V} xh{u} = ({Ld($"{pre} + {j} * L")} - mean) * inv;");
+                w.Line($"{VS}.Store(xh{u}, {pre} + {j} * L);");
+                w.Line($"{V} nv{u} = {VS}.FusedMultiplyAdd(xh{u}, {Bc($"{gamma}[{j}]")}, {Bc($"{beta}[{j}]")});");
+            }
+            void Elu(string j, string u)
+            {
+                w.Line($"{V} pos{u} = {VS}.GreaterThan(nv{u}, {V}.Zero);");
+                w.Line($"{VS}.Store({Sel($"pos{u}", $"nv{u}", $"ex{u} - {V}.One")}, {act} + {j} * L);");
+                if (eluD is not null) w.Line($"{VS}.Store({Sel($"pos{u}", $"{V}.One", $"ex{u}")}, {eluD} + {j} * L);");
+            }
+            w.Line("int ej = 0;");
+            w.Open($"for (; ej + 2 <= {n.Name}; ej += 2)");
+            Unit("ej", "0");
+            Unit("(ej + 1)", "1");
+            w.Line($"K.LaneMath.ExpNonPositive({VS}.Min(nv0, {V}.Zero), {VS}.Min(nv1, {V}.Zero), out {V} ex0, out {V} ex1);");
+            Elu("ej", "0");
+            Elu("(ej + 1)", "1");
+            w.Close();
+            w.Open($"if (ej < {n.Name})");
+            Unit("ej", "0");
+            w.Line($"{V} ex0 = K.LaneMath.ExpNonPositive({VS}.Min(nv0, {V}.Zero));");
+            Elu("ej", "0");
             w.Close();
             w.Close();
         }

@@ -164,6 +164,104 @@ public static class LaneMath
     }
 
     /// <summary>
+    /// <see cref="ExpNonPositive(Vector512{float})"/> of two vectors (the ELU loop's pair of hidden units).
+    /// </summary>
+    [MethodImpl(Inline)]
+    public static void ExpNonPositive(Vector512<float> x, Vector512<float> y, out Vector512<float> ex, out Vector512<float> ey)
+    {
+        ex = ExpNonPositive(x);
+        ey = ExpNonPositive(y);
+    }
+
+    /// <summary><see cref="ExpNonPositive(Vector512{double})"/> of two vectors.</summary>
+    [MethodImpl(Inline)]
+    public static void ExpNonPositive(Vector512<double> x, Vector512<double> y, out Vector512<double> ex, out Vector512<double> ey)
+    {
+        ex = ExpNonPositive(x);
+        ey = ExpNonPositive(y);
+    }
+
+    /// <summary>
+    /// <see cref="ExpNonPositive(Vector256{float})"/> of two vectors, their operations interleaved: the
+    /// same operations per lane, so the same bits, but the polynomial's two chains of dependent FMAs
+    /// side by side (on 256-bit lanes a chain waiting alone leaves the FMA units idle).
+    /// </summary>
+    [MethodImpl(Inline)]
+    public static void ExpNonPositive(Vector256<float> x, Vector256<float> y, out Vector256<float> ex, out Vector256<float> ey)
+    {
+        x = Vector256.Max(x, Vector256.Create(-87.3f));
+        y = Vector256.Max(y, Vector256.Create(-87.3f));
+        var kx = Vector256.Round(x * Vector256.Create(1.44269504088896341f));
+        var ky = Vector256.Round(y * Vector256.Create(1.44269504088896341f));
+        var rx = Vector256.FusedMultiplyAdd(kx, Vector256.Create(-0.693359375f), x);
+        var ry = Vector256.FusedMultiplyAdd(ky, Vector256.Create(-0.693359375f), y);
+        rx = Vector256.FusedMultiplyAdd(kx, Vector256.Create(2.12194440e-4f), rx);
+        ry = Vector256.FusedMultiplyAdd(ky, Vector256.Create(2.12194440e-4f), ry);
+        var px = Vector256.Create(1.0f / 5040.0f);
+        var py = px;
+        px = Vector256.FusedMultiplyAdd(px, rx, Vector256.Create(1.0f / 720.0f));
+        py = Vector256.FusedMultiplyAdd(py, ry, Vector256.Create(1.0f / 720.0f));
+        px = Vector256.FusedMultiplyAdd(px, rx, Vector256.Create(1.0f / 120.0f));
+        py = Vector256.FusedMultiplyAdd(py, ry, Vector256.Create(1.0f / 120.0f));
+        px = Vector256.FusedMultiplyAdd(px, rx, Vector256.Create(1.0f / 24.0f));
+        py = Vector256.FusedMultiplyAdd(py, ry, Vector256.Create(1.0f / 24.0f));
+        px = Vector256.FusedMultiplyAdd(px, rx, Vector256.Create(1.0f / 6.0f));
+        py = Vector256.FusedMultiplyAdd(py, ry, Vector256.Create(1.0f / 6.0f));
+        px = Vector256.FusedMultiplyAdd(px, rx, Vector256.Create(0.5f));
+        py = Vector256.FusedMultiplyAdd(py, ry, Vector256.Create(0.5f));
+        px = Vector256.FusedMultiplyAdd(px, rx, Vector256<float>.One);
+        py = Vector256.FusedMultiplyAdd(py, ry, Vector256<float>.One);
+        px = Vector256.FusedMultiplyAdd(px, rx, Vector256<float>.One);
+        py = Vector256.FusedMultiplyAdd(py, ry, Vector256<float>.One);
+        ex = px * Vector256.ShiftLeft((kx + Vector256.Create(RoundF)).AsInt32() + Vector256.Create(127), 23).AsSingle();
+        ey = py * Vector256.ShiftLeft((ky + Vector256.Create(RoundF)).AsInt32() + Vector256.Create(127), 23).AsSingle();
+    }
+
+    /// <summary><see cref="ExpNonPositive(Vector256{float}, Vector256{float}, out Vector256{float}, out Vector256{float})"/> in float64.</summary>
+    [MethodImpl(Inline)]
+    public static void ExpNonPositive(Vector256<double> x, Vector256<double> y, out Vector256<double> ex, out Vector256<double> ey)
+    {
+        x = Vector256.Max(x, Vector256.Create(-708.0));
+        y = Vector256.Max(y, Vector256.Create(-708.0));
+        var kx = Vector256.Round(x * Vector256.Create(1.4426950408889634));
+        var ky = Vector256.Round(y * Vector256.Create(1.4426950408889634));
+        var rx = Vector256.FusedMultiplyAdd(kx, Vector256.Create(-6.93147180369123816490e-01), x);
+        var ry = Vector256.FusedMultiplyAdd(ky, Vector256.Create(-6.93147180369123816490e-01), y);
+        rx = Vector256.FusedMultiplyAdd(kx, Vector256.Create(-1.90821492927058770002e-10), rx);
+        ry = Vector256.FusedMultiplyAdd(ky, Vector256.Create(-1.90821492927058770002e-10), ry);
+        var px = Vector256.Create(1.0 / 6227020800.0);
+        var py = px;
+        px = Vector256.FusedMultiplyAdd(px, rx, Vector256.Create(1.0 / 479001600.0));
+        py = Vector256.FusedMultiplyAdd(py, ry, Vector256.Create(1.0 / 479001600.0));
+        px = Vector256.FusedMultiplyAdd(px, rx, Vector256.Create(1.0 / 39916800.0));
+        py = Vector256.FusedMultiplyAdd(py, ry, Vector256.Create(1.0 / 39916800.0));
+        px = Vector256.FusedMultiplyAdd(px, rx, Vector256.Create(1.0 / 3628800.0));
+        py = Vector256.FusedMultiplyAdd(py, ry, Vector256.Create(1.0 / 3628800.0));
+        px = Vector256.FusedMultiplyAdd(px, rx, Vector256.Create(1.0 / 362880.0));
+        py = Vector256.FusedMultiplyAdd(py, ry, Vector256.Create(1.0 / 362880.0));
+        px = Vector256.FusedMultiplyAdd(px, rx, Vector256.Create(1.0 / 40320.0));
+        py = Vector256.FusedMultiplyAdd(py, ry, Vector256.Create(1.0 / 40320.0));
+        px = Vector256.FusedMultiplyAdd(px, rx, Vector256.Create(1.0 / 5040.0));
+        py = Vector256.FusedMultiplyAdd(py, ry, Vector256.Create(1.0 / 5040.0));
+        px = Vector256.FusedMultiplyAdd(px, rx, Vector256.Create(1.0 / 720.0));
+        py = Vector256.FusedMultiplyAdd(py, ry, Vector256.Create(1.0 / 720.0));
+        px = Vector256.FusedMultiplyAdd(px, rx, Vector256.Create(1.0 / 120.0));
+        py = Vector256.FusedMultiplyAdd(py, ry, Vector256.Create(1.0 / 120.0));
+        px = Vector256.FusedMultiplyAdd(px, rx, Vector256.Create(1.0 / 24.0));
+        py = Vector256.FusedMultiplyAdd(py, ry, Vector256.Create(1.0 / 24.0));
+        px = Vector256.FusedMultiplyAdd(px, rx, Vector256.Create(1.0 / 6.0));
+        py = Vector256.FusedMultiplyAdd(py, ry, Vector256.Create(1.0 / 6.0));
+        px = Vector256.FusedMultiplyAdd(px, rx, Vector256.Create(0.5));
+        py = Vector256.FusedMultiplyAdd(py, ry, Vector256.Create(0.5));
+        px = Vector256.FusedMultiplyAdd(px, rx, Vector256<double>.One);
+        py = Vector256.FusedMultiplyAdd(py, ry, Vector256<double>.One);
+        px = Vector256.FusedMultiplyAdd(px, rx, Vector256<double>.One);
+        py = Vector256.FusedMultiplyAdd(py, ry, Vector256<double>.One);
+        ex = px * Vector256.ShiftLeft((kx + Vector256.Create(RoundD)).AsInt64() + Vector256.Create(1023L), 52).AsDouble();
+        ey = py * Vector256.ShiftLeft((ky + Vector256.Create(RoundD)).AsInt64() + Vector256.Create(1023L), 52).AsDouble();
+    }
+
+    /// <summary>
     /// <c>mask ? a : b</c> per lane, for a mask whose lanes are all ones or all zeros (a comparison's
     /// result): one blend instruction with AVX (the runtime's <c>ConditionalSelect</c> is three bitwise
     /// operations on 256-bit vectors), the same bits.
