@@ -168,6 +168,7 @@ internal static partial class KernelEmitter
         /// </summary>
         private void LaneMatVec(string dst, Sz rows, string a, Sz inner, string b, string rowStride, string innerStride)
         {
+            const int LaneChunkMax = 12;
             w.Open();
             void ChunkAt(string o0, int k)
             {
@@ -182,11 +183,15 @@ internal static partial class KernelEmitter
                 for (int j = 0; j < k; j++) w.Line($"{VS}.Store(la{j}, {dst} + ({o0} + {j}) * L);");
                 w.Close();
             }
+            // Each row has one accumulator in any chunk, so the chunking never changes a bit; a chunk of
+            // many rows overlaps their FMA chains, where a chunk of one or two waits on each FMA's latency.
+            // Up to LaneChunkMax rows (with the lane vector, within the sixteen vector registers) run as one
+            // chunk, more as chunks of 8 and the rest.
             if (rows.Fixed > 0)
             {
                 for (int o = 0; o < rows.Fixed;)
                 {
-                    int k = Math.Min(Chunk, rows.Fixed - o);
+                    int k = rows.Fixed - o <= LaneChunkMax ? rows.Fixed - o : Chunk;
                     ChunkAt(o.ToString(CultureInfo.InvariantCulture), k);
                     o += k;
                 }
@@ -194,9 +199,12 @@ internal static partial class KernelEmitter
             else
             {
                 w.Line("int lo = 0;");
-                w.Open($"for (; lo + 4 <= {rows.Name}; lo += 4)");
-                ChunkAt("lo", 4);
-                w.Close();
+                foreach (int k in new[] { Chunk, 4, 2 })
+                {
+                    w.Open($"for (; lo + {k} <= {rows.Name}; lo += {k})");
+                    ChunkAt("lo", k);
+                    w.Close();
+                }
                 w.Open($"for (; lo < {rows.Name}; lo++)");
                 ChunkAt("lo", 1);
                 w.Close();
