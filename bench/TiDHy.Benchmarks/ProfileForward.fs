@@ -101,7 +101,7 @@ let run (batch: int) (backend: Backend) =
     let tCheckInputs =
         time n (fun () -> Inference.checkInputs cfg p xs[1] c0.R c0.R2 |> ignore)
 
-    let tLhat0 = time n (fun () -> Forward.spatialLoss cfg p xs[0] c0.R |> ignore)
+    let tLhat0 = time n (fun () -> Forward.spatialLossAtZero cfg p xs[0] c0.R |> ignore)
 
     printfn
         "%A B=%d forward %.0f µs | per step: Inference.infer %.0f = checkInputs %.0f + Fused.infer %.0f (kernel alone %.0f, so packing/convert/copy %.0f) | stepLosses %.0f | per window: timeStep x3 %.0f, checks %.0f, L_hat0 %.0f | forward - 2*(infer+losses) = %.0f"
