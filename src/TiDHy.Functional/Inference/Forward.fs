@@ -265,8 +265,25 @@ module Forward =
 
         sum
 
+    /// `Σ_s Σ_d ell v_d x_sd` in `Loss.batch`'s order for one decoded row `v [D]` shared by every sample
+    /// (`ell` inlined at each loss's call).
+    let inline private sharedRowSum
+        ([<InlineIfLambda>] ell: float -> float -> float)
+        (v: float[])
+        (xs: ReadOnlySpan<float>)
+        (batch: int)
+        =
+        let dim = v.Length
+        let mutable sum = 0.0
+
+        for s in 0 .. batch - 1 do
+            for d in 0 .. dim - 1 do
+                sum <- sum + ell v[d] xs[s * dim + d]
+
+        sum
+
     /// `linearSpatialSum cfg l x r` where every row of `r` is 0 (the window's first step without a
-    /// carry): every sample decodes to the same `y`, decoded once.
+    /// carry): every sample decodes to the same `y + b`, decoded once.
     let private linearSpatialSumAtZero (cfg: Config) (l: LinearParams) (x: float[,]) (rDim: int) =
         let batch, dim = Array2D.length1 x, Array2D.length2 x
         let wt = transposedOf l rDim dim
@@ -275,13 +292,51 @@ module Forward =
         let y = Array.zeroCreate<float> dim
         let zero = ReadOnlySpan(Array.zeroCreate<float> rDim)
         decodeRowsInto wt dim zero zero y y
-        let mutable sum = 0.0
+        let v = Array.init dim (fun d -> if isNull bias then y[d] else y[d] + bias[d])
+
+        match cfg.Loss with
+        | LossKind.MSE -> sharedRowSum (fun v o -> Loss.mse v o) v xs batch
+        | LossKind.BCE -> sharedRowSum (fun v o -> Loss.bce (Numerics.sigmoid v) o) v xs batch
+        | LossKind.Poisson -> sharedRowSum (fun v o -> Loss.poisson v o) v xs batch
+
+    /// `stepLosses`' three sums for the linear decoder with the loss `ell v obs` of a decoded value
+    /// `v = y_d + b_d` (inlined at each loss's call, so that no loss is chosen per element).
+    let inline private linearStepSums
+        ([<InlineIfLambda>] ell: float -> float -> float)
+        (wt: float[])
+        (bias: float[])
+        (xs: ReadOnlySpan<float>)
+        (rs: ReadOnlySpan<float>)
+        (hs: ReadOnlySpan<float>)
+        (batch: int)
+        (dim: int)
+        (rDim: int)
+        =
+        let yR = Array.zeroCreate<float> dim
+        let yH = Array.zeroCreate<float> dim
+        let mutable hat = 0.0
+        let mutable bar = 0.0
+        let mutable temp = 0.0
 
         for s in 0 .. batch - 1 do
-            for d in 0 .. dim - 1 do
-                sum <- sum + linearElement cfg.Loss bias y d xs[s * dim + d]
+            let rRow = rs.Slice(s * rDim, rDim)
+            let hRow = hs.Slice(s * rDim, rDim)
+            decodeRowsInto wt dim rRow hRow yR yH
 
-        sum
+            for d in 0 .. dim - 1 do
+                let obs = xs[s * dim + d]
+
+                if isNull bias then
+                    hat <- hat + ell yR[d] obs
+                    bar <- bar + ell yH[d] obs
+                else
+                    hat <- hat + ell (yR[d] + bias[d]) obs
+                    bar <- bar + ell (yH[d] + bias[d]) obs
+
+            for i in 0 .. rDim - 1 do
+                temp <- temp + (rRow[i] - hRow[i]) * (rRow[i] - hRow[i])
+
+        struct (hat, bar, temp)
 
     /// `stepLossesPerSample`'s three terms, bitwise equal to it; with a linear decoder in one pass over
     /// the samples without an array per sample: each of the three sums runs in its own order
@@ -296,24 +351,13 @@ module Forward =
             let rs = Fused.items r
             let hs = Fused.items rHat
             let bias = Option.toObj l.Bias
-            let yR = Array.zeroCreate<float> dim
-            let yH = Array.zeroCreate<float> dim
-            let mutable hat = 0.0
-            let mutable bar = 0.0
-            let mutable temp = 0.0
 
-            for s in 0 .. batch - 1 do
-                let rRow = rs.Slice(s * rDim, rDim)
-                let hRow = hs.Slice(s * rDim, rDim)
-                decodeRowsInto wt dim rRow hRow yR yH
-
-                for d in 0 .. dim - 1 do
-                    let obs = xs[s * dim + d]
-                    hat <- hat + linearElement cfg.Loss bias yR d obs
-                    bar <- bar + linearElement cfg.Loss bias yH d obs
-
-                for i in 0 .. rDim - 1 do
-                    temp <- temp + (rRow[i] - hRow[i]) * (rRow[i] - hRow[i])
+            let struct (hat, bar, temp) =
+                match cfg.Loss with
+                | LossKind.MSE -> linearStepSums (fun v o -> Loss.mse v o) wt bias xs rs hs batch dim rDim
+                | LossKind.BCE ->
+                    linearStepSums (fun v o -> Loss.bce (Numerics.sigmoid v) o) wt bias xs rs hs batch dim rDim
+                | LossKind.Poisson -> linearStepSums (fun v o -> Loss.poisson v o) wt bias xs rs hs batch dim rDim
 
             let b = float batch
             hat / b, bar / b, temp / b
