@@ -83,6 +83,9 @@ let run (batch: int) (backend: Backend) =
             )
             |> ignore
 
+    let buffers = Forward.buffers cfg batch 3 false
+    // forwardInto first, then forward: neither gains from being timed later (tiered compilation).
+    let tForwardInto = time n (fun () -> Forward.forwardInto cfg p None X buffers)
     let tForward = time n (fun () -> Forward.forward cfg p None X |> ignore)
     let tInfer = time n (fun () -> Inference.infer cfg p xs[1] c0.R c0.R2 |> ignore)
     let tFusedInfer = time n (fun () -> Fused.infer cfg p xs[1] c0.R c0.R2 |> ignore)
@@ -101,18 +104,30 @@ let run (batch: int) (backend: Backend) =
     let tCheckInputs =
         time n (fun () -> Inference.checkInputs cfg p xs[1] c0.R c0.R2 |> ignore)
 
-    let tLhat0 = time n (fun () -> Forward.spatialLoss cfg p xs[0] c0.R |> ignore)
+    // The float32 path's conversions around one kernel call: x, r_p, r2 narrowed, r, r2, r̂ widened.
+    let tConvert =
+        time n (fun () ->
+            Fused.narrow (ReadOnlySpan x64) (Span x32)
+            Fused.narrow (ReadOnlySpan r64) (Span r32)
+            Fused.narrow (ReadOnlySpan r264) (Span r232)
+            Fused.widen (ReadOnlySpan o32) (Span o64)
+            Fused.widen (ReadOnlySpan o232) (Span o264)
+            Fused.widen (ReadOnlySpan h32) (Span h64))
+
+    let tLhat0 = time n (fun () -> Forward.spatialLossAtZero cfg p xs[0] c0.R |> ignore)
 
     printfn
-        "%A B=%d forward %.0f µs | per step: Inference.infer %.0f = checkInputs %.0f + Fused.infer %.0f (kernel alone %.0f, so packing/convert/copy %.0f) | stepLosses %.0f | per window: timeStep x3 %.0f, checks %.0f, L_hat0 %.0f | forward - 2*(infer+losses) = %.0f"
+        "%A B=%d forward %.0f µs, forwardInto %.0f µs | per step: Inference.infer %.0f = checkInputs %.0f + Fused.infer %.0f (kernel alone %.0f, so packing/convert/copy %.0f; float32 conversions alone %.0f) | stepLosses %.0f | per window: timeStep x3 %.0f, checks %.0f, L_hat0 %.0f | forward - 2*(infer+losses) = %.0f"
         backend
         batch
         tForward
+        tForwardInto
         tInfer
         tCheckInputs
         tFusedInfer
         tKernel
         (tFusedInfer - tKernel)
+        tConvert
         tLoss
         tTimeSteps
         tChecks

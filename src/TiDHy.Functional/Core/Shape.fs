@@ -1,6 +1,9 @@
 namespace TiDHy.Functional
 
 open System
+open System.Numerics
+open System.Runtime.CompilerServices
+open System.Runtime.InteropServices
 
 /// Shape checks, in one place. Each one raises an ArgumentException that names the argument, the
 /// expected shape and the actual one, so that a bad input fails before any arithmetic runs. Every
@@ -81,25 +84,36 @@ module Shape =
             if not (Double.IsFinite v) then
                 raise (ArgumentException($"{name}: entry {i} (row-major) is {v}; the data must be finite.", name)))
 
+    /// The elements of an array of any rank in row-major order, read in place (no copy).
+    let private elements (a: Array) : ReadOnlySpan<float> =
+        MemoryMarshal.CreateReadOnlySpan(&Unsafe.As<byte, float>(&MemoryMarshal.GetArrayDataReference a), a.Length)
+
+    /// Whether every entry of `s` is finite: `v − v` is 0 for a finite `v` and NaN for NaN or an
+    /// infinity, and a NaN stays in the lanes' sum; SIMD lanes, no branch per entry.
+    let private allFinite (s: ReadOnlySpan<float>) =
+        let lanes = Vector<float>.Count
+        let mutable acc = Vector<float>.Zero
+        let mutable i = 0
+
+        while i + lanes <= s.Length do
+            let v = Vector<float>(s.Slice(i, lanes))
+            acc <- acc + (v - v)
+            i <- i + lanes
+
+        let mutable tail = 0.0
+
+        while i < s.Length do
+            tail <- tail + (s[i] - s[i])
+            i <- i + 1
+
+        Vector.EqualsAll(acc, Vector<float>.Zero) && tail = 0.0
+
     /// `checkFinite` for a matrix, scanning it without boxing its entries (the same error).
     let checkFiniteMatrix (name: string) (a: float[,]) =
-        let mutable finite = true
-
-        for i in 0 .. Array2D.length1 a - 1 do
-            for j in 0 .. Array2D.length2 a - 1 do
-                finite <- finite && Double.IsFinite a[i, j]
-
-        if not finite then
+        if not (allFinite (elements a)) then
             checkFinite name (Seq.cast a)
 
     /// `checkFinite` for a rank-3 array, scanning it without boxing its entries (the same error).
     let checkFiniteArray3 (name: string) (a: float[,,]) =
-        let mutable finite = true
-
-        for i in 0 .. Array3D.length1 a - 1 do
-            for j in 0 .. Array3D.length2 a - 1 do
-                for k in 0 .. Array3D.length3 a - 1 do
-                    finite <- finite && Double.IsFinite a[i, j, k]
-
-        if not finite then
+        if not (allFinite (elements a)) then
             checkFinite name (Seq.cast a)

@@ -167,68 +167,200 @@ module Forward =
     /// `Wᵀ [R; D]` (flat) of the linear decoder weights `W [D; R]`, built once per weight array.
     let private transposed = ConditionalWeakTable<float[,], float[]>()
 
+    /// `Wᵀ [R; D]` (flat) of the linear decoder `l`, built once per weight array.
+    let private transposedOf (l: LinearParams) (rDim: int) (dim: int) =
+        transposed.GetValue(l.Weight, fun w -> Array.init (rDim * dim) (fun k -> w[k % dim, k / dim]))
+
+    /// `ya = W·a` and `yb = W·b` of two samples `a`, `b` `[R]` through `wt = Wᵀ [R; D]` (flat), with
+    /// `decodeSample`'s arithmetic: each `y_d` starts at 0 and adds `W_di·v_i` for `i` in order from 0
+    /// (a multiply, then an add, as the scalar code rounds them). The D sums run side by side in SIMD
+    /// lanes, kept in registers over `i`, two lane groups of both samples at a time (four independent
+    /// chains of adds).
+    let private decodeRowsInto
+        (wt: float[])
+        (dim: int)
+        (a: ReadOnlySpan<float>)
+        (b: ReadOnlySpan<float>)
+        (ya: float[])
+        (yb: float[])
+        =
+        let lanes = Vector<float>.Count
+        let n = a.Length
+        let mutable d = 0
+
+        while d + 2 * lanes <= dim do
+            let mutable a0 = Vector<float>.Zero
+            let mutable a1 = Vector<float>.Zero
+            let mutable b0 = Vector<float>.Zero
+            let mutable b1 = Vector<float>.Zero
+
+            for i in 0 .. n - 1 do
+                let w0 = Vector<float>(wt, i * dim + d)
+                let w1 = Vector<float>(wt, i * dim + d + lanes)
+                let va = Vector<float>(a[i])
+                let vb = Vector<float>(b[i])
+                a0 <- a0 + w0 * va
+                a1 <- a1 + w1 * va
+                b0 <- b0 + w0 * vb
+                b1 <- b1 + w1 * vb
+
+            a0.CopyTo(ya, d)
+            a1.CopyTo(ya, d + lanes)
+            b0.CopyTo(yb, d)
+            b1.CopyTo(yb, d + lanes)
+            d <- d + 2 * lanes
+
+        while d + lanes <= dim do
+            let mutable a0 = Vector<float>.Zero
+            let mutable b0 = Vector<float>.Zero
+
+            for i in 0 .. n - 1 do
+                let w0 = Vector<float>(wt, i * dim + d)
+                a0 <- a0 + w0 * Vector<float>(a[i])
+                b0 <- b0 + w0 * Vector<float>(b[i])
+
+            a0.CopyTo(ya, d)
+            b0.CopyTo(yb, d)
+            d <- d + lanes
+
+        while d < dim do
+            let mutable sa = 0.0
+            let mutable sb = 0.0
+
+            for i in 0 .. n - 1 do
+                sa <- sa + wt[i * dim + d] * a[i]
+                sb <- sb + wt[i * dim + d] * b[i]
+
+            ya[d] <- sa
+            yb[d] <- sb
+            d <- d + 1
+
+    /// `ℓ(y_d + b_d, obs)` as `decodeSample` and `Loss.batch` compute it (`b` null: no bias).
+    let inline private linearElement (loss: LossKind) (bias: float[]) (y: float[]) (d: int) (obs: float) =
+        let v = if isNull bias then y[d] else y[d] + bias[d]
+
+        match loss with
+        | LossKind.MSE -> Loss.mse v obs
+        | LossKind.BCE -> Loss.bce (Numerics.sigmoid v) obs
+        | LossKind.Poisson -> Loss.poisson v obs
+
     /// `Σ_s Σ_d ℓ(decode(r_s)_d, x_sd)` through the linear decoder `l`, summed in `Loss.batch`'s order
-    /// (samples, then features) with `decodeSample`'s arithmetic (each `(W·r)_d` summed over `i` in
-    /// order from 0, then `+ b_d`, then the sigmoid with BCE), so bitwise equal to it, without an array
-    /// per sample: a sample's D sums run side by side in SIMD lanes (a multiply, then an add, in each
-    /// lane, as the scalar code rounds them).
+    /// (samples, then features) with `decodeSample`'s arithmetic (`decodeRowsInto`, then `+ b_d`, then
+    /// the sigmoid with BCE), so bitwise equal to it, without an array per sample.
     let private linearSpatialSum (cfg: Config) (l: LinearParams) (x: float[,]) (r: float[,]) =
         let batch, dim, rDim = Array2D.length1 x, Array2D.length2 x, Array2D.length2 r
-
-        let wt =
-            transposed.GetValue(l.Weight, fun w -> Array.init (rDim * dim) (fun k -> w[k % dim, k / dim]))
-
+        let wt = transposedOf l rDim dim
         let xs = Fused.items x
         let rs = Fused.items r
         let bias = Option.toObj l.Bias
         let y = Array.zeroCreate<float> dim
-        let lanes = Vector<float>.Count
         let mutable sum = 0.0
 
         for s in 0 .. batch - 1 do
-            Array.Clear y
-
-            for i in 0 .. rDim - 1 do
-                let ri = rs[s * rDim + i]
-                let vi = Vector<float> ri
-                let mutable d = 0
-
-                while d + lanes <= dim do
-                    (Vector<float>(y, d) + Vector<float>(wt, i * dim + d) * vi).CopyTo(y, d)
-                    d <- d + lanes
-
-                while d < dim do
-                    y[d] <- y[d] + wt[i * dim + d] * ri
-                    d <- d + 1
+            let row = rs.Slice(s * rDim, rDim)
+            decodeRowsInto wt dim row row y y
 
             for d in 0 .. dim - 1 do
-                let v = if isNull bias then y[d] else y[d] + bias[d]
-                let obs = xs[s * dim + d]
-
-                sum <-
-                    sum
-                    + (match cfg.Loss with
-                       | LossKind.MSE -> Loss.mse v obs
-                       | LossKind.BCE -> Loss.bce (Numerics.sigmoid v) obs
-                       | LossKind.Poisson -> Loss.poisson v obs)
+                sum <- sum + linearElement cfg.Loss bias y d xs[s * dim + d]
 
         sum
 
-    /// `stepLossesPerSample`'s three terms, bitwise equal to it; with a linear decoder without an
-    /// array per sample (`linearSpatialSum`).
+    /// `Σ_s Σ_d ell v_d x_sd` in `Loss.batch`'s order for one decoded row `v [D]` shared by every sample
+    /// (`ell` inlined at each loss's call).
+    let inline private sharedRowSum
+        ([<InlineIfLambda>] ell: float -> float -> float)
+        (v: float[])
+        (xs: ReadOnlySpan<float>)
+        (batch: int)
+        =
+        let dim = v.Length
+        let mutable sum = 0.0
+
+        for s in 0 .. batch - 1 do
+            for d in 0 .. dim - 1 do
+                sum <- sum + ell v[d] xs[s * dim + d]
+
+        sum
+
+    /// `linearSpatialSum cfg l x r` where every row of `r` is 0 (the window's first step without a
+    /// carry): every sample decodes to the same `y + b`, decoded once.
+    let private linearSpatialSumAtZero (cfg: Config) (l: LinearParams) (x: float[,]) (rDim: int) =
+        let batch, dim = Array2D.length1 x, Array2D.length2 x
+        let wt = transposedOf l rDim dim
+        let xs = Fused.items x
+        let bias = Option.toObj l.Bias
+        let y = Array.zeroCreate<float> dim
+        let zero = ReadOnlySpan(Array.zeroCreate<float> rDim)
+        decodeRowsInto wt dim zero zero y y
+        let v = Array.init dim (fun d -> if isNull bias then y[d] else y[d] + bias[d])
+
+        match cfg.Loss with
+        | LossKind.MSE -> sharedRowSum (fun v o -> Loss.mse v o) v xs batch
+        | LossKind.BCE -> sharedRowSum (fun v o -> Loss.bce (Numerics.sigmoid v) o) v xs batch
+        | LossKind.Poisson -> sharedRowSum (fun v o -> Loss.poisson v o) v xs batch
+
+    /// `stepLosses`' three sums for the linear decoder with the loss `ell v obs` of a decoded value
+    /// `v = y_d + b_d` (inlined at each loss's call, so that no loss is chosen per element).
+    let inline private linearStepSums
+        ([<InlineIfLambda>] ell: float -> float -> float)
+        (wt: float[])
+        (bias: float[])
+        (xs: ReadOnlySpan<float>)
+        (rs: ReadOnlySpan<float>)
+        (hs: ReadOnlySpan<float>)
+        (batch: int)
+        (dim: int)
+        (rDim: int)
+        =
+        let yR = Array.zeroCreate<float> dim
+        let yH = Array.zeroCreate<float> dim
+        let mutable hat = 0.0
+        let mutable bar = 0.0
+        let mutable temp = 0.0
+
+        for s in 0 .. batch - 1 do
+            let rRow = rs.Slice(s * rDim, rDim)
+            let hRow = hs.Slice(s * rDim, rDim)
+            decodeRowsInto wt dim rRow hRow yR yH
+
+            for d in 0 .. dim - 1 do
+                let obs = xs[s * dim + d]
+
+                if isNull bias then
+                    hat <- hat + ell yR[d] obs
+                    bar <- bar + ell yH[d] obs
+                else
+                    hat <- hat + ell (yR[d] + bias[d]) obs
+                    bar <- bar + ell (yH[d] + bias[d]) obs
+
+            for i in 0 .. rDim - 1 do
+                temp <- temp + (rRow[i] - hRow[i]) * (rRow[i] - hRow[i])
+
+        struct (hat, bar, temp)
+
+    /// `stepLossesPerSample`'s three terms, bitwise equal to it; with a linear decoder in one pass over
+    /// the samples without an array per sample: each of the three sums runs in its own order
+    /// (`linearSpatialSum`'s for the first two, row-major for `⟨(r − r̂)²⟩`), side by side.
     let internal stepLosses (cfg: Config) (p: Params) (x: float[,]) (r: float[,]) (rHat: float[,]) =
         match p.SpatialDecoder with
         | NonlinearDecoder _ -> stepLossesPerSample cfg p x r rHat
         | LinearDecoder l ->
+            let batch, dim, rDim = Array2D.length1 x, Array2D.length2 x, Array2D.length2 r
+            let wt = transposedOf l rDim dim
+            let xs = Fused.items x
             let rs = Fused.items r
             let hs = Fused.items rHat
-            let mutable temp = 0.0
+            let bias = Option.toObj l.Bias
 
-            for k in 0 .. rs.Length - 1 do
-                temp <- temp + (rs[k] - hs[k]) * (rs[k] - hs[k])
+            let struct (hat, bar, temp) =
+                match cfg.Loss with
+                | LossKind.MSE -> linearStepSums (fun v o -> Loss.mse v o) wt bias xs rs hs batch dim rDim
+                | LossKind.BCE ->
+                    linearStepSums (fun v o -> Loss.bce (Numerics.sigmoid v) o) wt bias xs rs hs batch dim rDim
+                | LossKind.Poisson -> linearStepSums (fun v o -> Loss.poisson v o) wt bias xs rs hs batch dim rDim
 
-            let b = float (Array2D.length1 x)
-            linearSpatialSum cfg l x r / b, linearSpatialSum cfg l x rHat / b, temp / b
+            let b = float batch
+            hat / b, bar / b, temp / b
 
     /// `Loss.batch cfg.Loss (Model.decode cfg p r) x` (`⟨ℓ(decode(r), x)⟩`), bitwise; with a linear
     /// decoder without an array per sample (`linearSpatialSum`).
@@ -236,6 +368,13 @@ module Forward =
         match p.SpatialDecoder with
         | NonlinearDecoder _ -> Loss.batch cfg.Loss (Model.decode cfg p r) x
         | LinearDecoder l -> linearSpatialSum cfg l x r / float (Array2D.length1 x)
+
+    /// `spatialLoss cfg p x r` for `r` all 0 (`[batch; R]`), bitwise; with a linear decoder it decodes
+    /// the zero row once (`linearSpatialSumAtZero`).
+    let internal spatialLossAtZero (cfg: Config) (p: Params) (x: float[,]) (r: float[,]) =
+        match p.SpatialDecoder with
+        | NonlinearDecoder _ -> spatialLoss cfg p x r
+        | LinearDecoder l -> linearSpatialSumAtZero cfg l x (Array2D.length2 r) / float (Array2D.length1 x)
 
     /// One step of the objective: inference from the carry `(r_p, r2_p)` on `x [batch; D]`, then
     /// the step's loss terms (the temporal prediction uses the NEW `r2`). Returns the new carry.
@@ -289,7 +428,7 @@ module Forward =
             match init with
             | None ->
                 let c = zeroCarry cfg batch
-                c, spatialLoss cfg p (at 0) c.R, seq { for t in 1 .. time - 1 -> at t }
+                c, spatialLossAtZero cfg p (at 0) c.R, seq { for t in 1 .. time - 1 -> at t }
             | Some c ->
                 checkCarry cfg batch c
                 c, 0.0, seq { for t in 0 .. time - 1 -> at t }
@@ -420,7 +559,7 @@ module Forward =
                 Array.Clear out.RFirst
                 Array.Clear out.R2First
                 timeStepInto X 0 x
-                spatialLoss cfg p x out.RFirst, 1
+                spatialLossAtZero cfg p x out.RFirst, 1
             | Some c ->
                 checkCarry cfg batch c
                 // Copied first: the carry may be this buffer's own final state.

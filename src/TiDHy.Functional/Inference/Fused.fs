@@ -1,6 +1,7 @@
 namespace TiDHy.Functional
 
 open System
+open System.Numerics
 open System.Runtime.CompilerServices
 open System.Runtime.InteropServices
 open System.Threading
@@ -220,15 +221,40 @@ module internal Fused =
             a.Length
         )
 
-    /// `dst[i] = float32 src[i]`.
-    let private narrow (src: ReadOnlySpan<float>) (dst: Span<float32>) =
-        for i in 0 .. src.Length - 1 do
-            dst[i] <- float32 src[i]
+    /// `dst[i] = float32 src[i]`, in SIMD lanes (the same rounding, to nearest, as the scalar
+    /// conversion).
+    let internal narrow (src: ReadOnlySpan<float>) (dst: Span<float32>) =
+        let lanes = Vector<float>.Count
+        let mutable i = 0
 
-    /// `dst[i] = float src[i]`.
-    let private widen (src: ReadOnlySpan<float32>) (dst: Span<float>) =
-        for i in 0 .. src.Length - 1 do
+        while i + 2 * lanes <= src.Length do
+            Vector
+                .Narrow(Vector<float>(src.Slice(i, lanes)), Vector<float>(src.Slice(i + lanes, lanes)))
+                .CopyTo(dst.Slice(i, 2 * lanes))
+
+            i <- i + 2 * lanes
+
+        while i < src.Length do
+            dst[i] <- float32 src[i]
+            i <- i + 1
+
+    /// `dst[i] = float src[i]` (exact), in SIMD lanes.
+    let internal widen (src: ReadOnlySpan<float32>) (dst: Span<float>) =
+        let lanes = Vector<float32>.Count
+        let half = Vector<float>.Count
+        let mutable i = 0
+
+        while i + lanes <= src.Length do
+            let mutable lo = Vector<float>.Zero
+            let mutable hi = Vector<float>.Zero
+            Vector.Widen(Vector<float32>(src.Slice(i, lanes)), &lo, &hi)
+            lo.CopyTo(dst.Slice(i, half))
+            hi.CopyTo(dst.Slice(i + half, half))
+            i <- i + lanes
+
+        while i < src.Length do
             dst[i] <- float src[i]
+            i <- i + 1
 
     /// One thread's float32 staging buffers of the fused float32 path: the inputs `x`, `r_p`, `r2₀` and
     /// the outputs `r`, `r2`, `r̂`, each grown to the largest batch seen and reused by every later call

@@ -126,6 +126,64 @@ let ``The loss terms without per-sample arrays give the bits of the per-sample d
                 )
 
 [<Fact>]
+let ``The first step's loss with r = 0 decoded once gives the bits of the loss of every zero row`` () =
+    // D = 6 and D = 20: SIMD lanes and a scalar tail; every loss, both decoders, with and without bias.
+    for shape in [ smallConfig; slds Backend.Fused ] do
+        for loss in [ LossKind.MSE; LossKind.BCE; LossKind.Poisson ] do
+            for nonlin in [ false; true ] do
+                let cfg =
+                    { shape with
+                        Loss = loss
+                        NonlinDecoder = nonlin
+                    }
+
+                let p = Init.ofSeed cfg 5
+                let x = randomMatrix 21 0.5 29 cfg.InputDim |> Array2D.map (fun v -> abs v % 1.0)
+                let zeros = Array2D.zeroCreate<float> 29 cfg.RDim
+
+                Assert.Equal(
+                    BitConverter.DoubleToInt64Bits(Forward.spatialLoss cfg p x zeros),
+                    BitConverter.DoubleToInt64Bits(Forward.spatialLossAtZero cfg p x zeros)
+                )
+
+[<Fact>]
+let ``The float32 staging conversions in SIMD lanes give the bits of the scalar conversions`` () =
+    // Lengths around the lane counts (a SIMD part and a scalar tail), values that round when narrowed.
+    for n in [ 0; 1; 3; 7; 8; 9; 15; 16; 17; 33; 250 ] do
+        let z = Random.normal (Random.key (40 + n)) (max n 1)
+
+        let src =
+            Array.init n (fun i -> z[i] * (if i % 3 = 0 then 1e-30 else 1e3) + 1.0 / 3.0)
+
+        let narrowed = Array.zeroCreate<float32> n
+        Fused.narrow (ReadOnlySpan src) (Span narrowed)
+        Assert.Equal<float32[]>(Array.map float32 src, narrowed)
+        let widened = Array.zeroCreate<float> n
+        Fused.widen (ReadOnlySpan narrowed) (Span widened)
+        Assert.Equal<int64[]>(Array.map (float >> BitConverter.DoubleToInt64Bits) narrowed, toBits widened)
+
+[<Fact>]
+let ``The finite checks find a NaN or an infinity anywhere, SIMD lanes and tail, and pass finite extremes`` () =
+    let finite =
+        Array2D.init 3 7 (fun i j -> if (i + j) % 2 = 0 then Double.MaxValue else -Double.Epsilon)
+
+    Shape.checkFiniteMatrix "a" finite
+    Shape.checkFiniteArray3 "X" (Array3D.init 3 7 5 (fun i j k -> finite[i, j] * 0.5 * float (k - 2)))
+
+    for bad in [ nan; infinity; -infinity ] do
+        for k in 0 .. 3 * 7 - 1 do
+            let a = Array2D.copy finite
+            a[k / 7, k % 7] <- bad
+            let ex = Assert.Throws<ArgumentException>(fun () -> Shape.checkFiniteMatrix "a" a)
+            Assert.Contains($"entry {k} (row-major)", ex.Message)
+
+        for k in [ 0; 4; 5; 3 * 7 * 5 - 1 ] do
+            let X = Array3D.zeroCreate<float> 3 7 5
+            X[k / 35, k / 5 % 7, k % 5] <- bad
+            let ex = Assert.Throws<ArgumentException>(fun () -> Shape.checkFiniteArray3 "X" X)
+            Assert.Contains($"entry {k} (row-major)", ex.Message)
+
+[<Fact>]
 let ``timeStep copies step t of every sample`` () =
     let z = Random.normal (Random.key 3) (5 * 4 * 6)
     let X = Array3D.init 5 4 6 (fun b t d -> z[(b * 4 + t) * 6 + d])
