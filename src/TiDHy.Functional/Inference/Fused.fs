@@ -148,8 +148,7 @@ module internal Fused =
         | Saturation.Tanh -> InferenceSaturation.Tanh
         | Saturation.ScaledTanh -> InferenceSaturation.ScaledTanh
 
-    /// The kernels' run-time settings of `cfg`.
-    let settings (cfg: Config) =
+    let private settingsOf (cfg: Config) =
         InferenceSettings(
             Options = options cfg,
             MaxIter = cfg.MaxIter,
@@ -168,37 +167,49 @@ module internal Fused =
             SaturateR2Scale = cfg.SaturateR2Scale
         )
 
+    let private settingsCache = ConditionalWeakTable<Config, InferenceSettings>()
+
+    /// The kernels' run-time settings of `cfg`, made once per `Config` value (an immutable record) and
+    /// shared, so that a call allocates none.
+    let settings (cfg: Config) : InferenceSettings =
+        match settingsCache.TryGetValue cfg with
+        | true, s -> s
+        | _ -> settingsCache.GetValue(cfg, (fun c -> settingsOf c))
+
     let private packed = ConditionalWeakTable<Params, KernelModel>()
 
     /// The kernels' float64 model of `p` (sizes from `cfg`), built once per `Params` value.
     let model (cfg: Config) (p: Params) : KernelModel =
-        packed.GetValue(
-            p,
-            fun p ->
-                let linW, linB, nonlin =
-                    match p.SpatialDecoder with
-                    | LinearDecoder l -> flat2 l.Weight, bias ParamNames.SpatialDecoderBias l.Bias, null
-                    | NonlinearDecoder m -> null, null, mlp ParamNames.SpatialDecoder m
+        match packed.TryGetValue p with
+        | true, m -> m
+        | _ ->
+            packed.GetValue(
+                p,
+                fun p ->
+                    let linW, linB, nonlin =
+                        match p.SpatialDecoder with
+                        | LinearDecoder l -> flat2 l.Weight, bias ParamNames.SpatialDecoderBias l.Bias, null
+                        | NonlinearDecoder m -> null, null, mlp ParamNames.SpatialDecoder m
 
-                let temporal, lowRank =
-                    match p.Temporal with
-                    | FullRank t -> flat2 t, false
-                    | LowRank u -> flat3 u, true
+                    let temporal, lowRank =
+                        match p.Temporal with
+                        | FullRank t -> flat2 t, false
+                        | LowRank u -> flat3 u, true
 
-                KernelModel(
-                    sizes cfg,
-                    linW,
-                    linB,
-                    nonlin,
-                    temporal,
-                    lowRank,
-                    Option.toObj p.TemporalBias,
-                    mlp ParamNames.Hypernet p.Hypernet,
-                    (match p.R2Decoder with
-                     | Some m -> mlp ParamNames.R2Decoder m
-                     | None -> null)
-                )
-        )
+                    KernelModel(
+                        sizes cfg,
+                        linW,
+                        linB,
+                        nonlin,
+                        temporal,
+                        lowRank,
+                        Option.toObj p.TemporalBias,
+                        mlp ParamNames.Hypernet p.Hypernet,
+                        (match p.R2Decoder with
+                         | Some m -> mlp ParamNames.R2Decoder m
+                         | None -> null)
+                    )
+            )
 
     /// The most specific registered kernel for `cfg` (a variant declared by an application that
     /// matches wins over the library's general ones).

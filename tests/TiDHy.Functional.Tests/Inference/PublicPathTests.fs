@@ -616,6 +616,34 @@ let ``forwardInto allocates nothing that grows with the batch, where forward all
         )
 
 [<Fact>]
+let ``Inference.inferInto in batches allocates nothing per batch`` () =
+    // Each batch is one kernel call: the call's settings and packed model are looked up, not made
+    // again (before, each call made its settings record and a lookup closure: about 250 bytes).
+    for backend in backends do
+        let cfg = { slds backend with MaxIter = 10 }
+        let p = Init.ofSeed cfg 2
+
+        let bytes batch batchSize =
+            let x = randomMatrix 21 0.7 batch cfg.InputDim
+            let rP = randomMatrix 22 0.5 batch cfg.RDim
+            let r2 = randomMatrix 23 0.5 batch cfg.R2Dim
+
+            let r, r2o, rHat =
+                Array2D.zeroCreate batch cfg.RDim, Array2D.zeroCreate batch cfg.R2Dim, Array2D.zeroCreate batch cfg.RDim
+
+            let iters = Array.zeroCreate batch
+
+            threadAllocations (fun () -> Inference.inferInto cfg p x rP r2 batchSize r r2o rHat iters |> ignore)
+
+        let one = bytes 16 16
+        let many = bytes 1024 16
+
+        Assert.True(
+            many - one < 512L,
+            $"{backend}: inferInto allocated {one} bytes for one batch of 16, {many} for 64 batches of 16"
+        )
+
+[<Fact>]
 let ``Inference.inferInto gives the bits of infer on each batch of rows, every backend`` () =
     for backend in Backend.Reference :: backends do
         for cfg in configs backend do
