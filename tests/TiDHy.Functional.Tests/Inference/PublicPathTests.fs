@@ -95,56 +95,53 @@ let ``Fused inference in place gives the bits of the per-call path, both backend
 
                 Assert.Equal((stFirst.Iterations, stFirst.Converged), (first.Iterations, first.Converged))
 
-[<Fact>]
-let ``The loss terms without per-sample arrays give the bits of the per-sample definition`` () =
-    // D = 6 and D = 20: SIMD lanes and a scalar tail.
-    for shape in [ smallConfig; slds Backend.Fused ] do
-        for loss in [ LossKind.MSE; LossKind.BCE; LossKind.Poisson ] do
-            for nonlin in [ false; true ] do
-                let cfg =
+/// Every loss with both decoders at D = 6 and D = 20 (SIMD lanes and a scalar tail).
+let private lossConfigs =
+    [
+        for shape in [ smallConfig; slds Backend.Fused ] do
+            for loss in [ LossKind.MSE; LossKind.BCE; LossKind.Poisson ] do
+                for nonlin in [ false; true ] do
                     { shape with
                         Loss = loss
                         NonlinDecoder = nonlin
                     }
+    ]
 
-                let p = Init.ofSeed cfg 9
-                let batch = 37
-                // Observations in every loss's domain ([0, 1] for BCE, ≥ 0 for Poisson).
-                let x = randomMatrix 11 0.5 batch cfg.InputDim |> Array2D.map (fun v -> abs v % 1.0)
-                // Any latents: a Poisson mean below 0 gives NaN, compared bit for bit like any value.
-                let r = randomMatrix 12 0.3 batch cfg.RDim
-                let rHat = randomMatrix 13 0.3 batch cfg.RDim
-                let a = Forward.stepLosses cfg p x r rHat
-                let b = Forward.stepLossesPerSample cfg p x r rHat
-                let triple (u, v, w) = [| u; v; w |] |> toBits
-                Assert.True((triple a = triple b), $"D = {cfg.InputDim}, {loss}, nonlinear {nonlin}: {a} vs {b}")
-                let spatial = Forward.spatialLoss cfg p x r
+[<Fact>]
+let ``The loss terms without per-sample arrays give the bits of the per-sample definition`` () =
+    for cfg in lossConfigs do
+        let loss, nonlin = cfg.Loss, cfg.NonlinDecoder
+        let p = Init.ofSeed cfg 9
+        let batch = 37
+        // Observations in every loss's domain ([0, 1] for BCE, ≥ 0 for Poisson).
+        let x = randomMatrix 11 0.5 batch cfg.InputDim |> Array2D.map (fun v -> abs v % 1.0)
+        // Any latents: a Poisson mean below 0 gives NaN, compared bit for bit like any value.
+        let r = randomMatrix 12 0.3 batch cfg.RDim
+        let rHat = randomMatrix 13 0.3 batch cfg.RDim
+        let a = Forward.stepLosses cfg p x r rHat
+        let b = Forward.stepLossesPerSample cfg p x r rHat
+        let triple (u, v, w) = [| u; v; w |] |> toBits
+        Assert.True((triple a = triple b), $"D = {cfg.InputDim}, {loss}, nonlinear {nonlin}: {a} vs {b}")
+        let spatial = Forward.spatialLoss cfg p x r
 
-                Assert.Equal(
-                    BitConverter.DoubleToInt64Bits(Loss.batch cfg.Loss (Model.decode cfg p r) x),
-                    BitConverter.DoubleToInt64Bits spatial
-                )
+        Assert.Equal(
+            BitConverter.DoubleToInt64Bits(Loss.batch cfg.Loss (Model.decode cfg p r) x),
+            BitConverter.DoubleToInt64Bits spatial
+        )
 
 [<Fact>]
 let ``The first step's loss with r = 0 decoded once gives the bits of the loss of every zero row`` () =
-    // D = 6 and D = 20: SIMD lanes and a scalar tail; every loss, both decoders, with and without bias.
-    for shape in [ smallConfig; slds Backend.Fused ] do
-        for loss in [ LossKind.MSE; LossKind.BCE; LossKind.Poisson ] do
-            for nonlin in [ false; true ] do
-                let cfg =
-                    { shape with
-                        Loss = loss
-                        NonlinDecoder = nonlin
-                    }
+    // Every loss, both decoders, with and without bias.
+    for cfg in lossConfigs do
+        let loss, nonlin = cfg.Loss, cfg.NonlinDecoder
+        let p = Init.ofSeed cfg 5
+        let x = randomMatrix 21 0.5 29 cfg.InputDim |> Array2D.map (fun v -> abs v % 1.0)
+        let zeros = Array2D.zeroCreate<float> 29 cfg.RDim
 
-                let p = Init.ofSeed cfg 5
-                let x = randomMatrix 21 0.5 29 cfg.InputDim |> Array2D.map (fun v -> abs v % 1.0)
-                let zeros = Array2D.zeroCreate<float> 29 cfg.RDim
-
-                Assert.Equal(
-                    BitConverter.DoubleToInt64Bits(Forward.spatialLoss cfg p x zeros),
-                    BitConverter.DoubleToInt64Bits(Forward.spatialLossAtZero cfg p x zeros)
-                )
+        Assert.Equal(
+            BitConverter.DoubleToInt64Bits(Forward.spatialLoss cfg p x zeros),
+            BitConverter.DoubleToInt64Bits(Forward.spatialLossAtZero cfg p x zeros)
+        )
 
 [<Fact>]
 let ``The float32 staging conversions in SIMD lanes give the bits of the scalar conversions`` () =
