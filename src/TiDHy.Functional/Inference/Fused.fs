@@ -172,17 +172,23 @@ module internal Fused =
     /// The kernels' run-time settings of `cfg`, made once per `Config` value (an immutable record) and
     /// shared, so that a call allocates none.
     let settings (cfg: Config) : InferenceSettings =
-        match settingsCache.TryGetValue cfg with
-        | true, s -> s
-        | _ -> settingsCache.GetValue(cfg, (fun c -> settingsOf c))
+        // TryGetValue with a byref, not a tuple pattern: a Debug build allocates the tuple.
+        let mutable s = Unchecked.defaultof<InferenceSettings>
+
+        if settingsCache.TryGetValue(cfg, &s) then
+            s
+        else
+            settingsCache.GetValue(cfg, (fun c -> settingsOf c))
 
     let private packed = ConditionalWeakTable<Params, KernelModel>()
 
     /// The kernels' float64 model of `p` (sizes from `cfg`), built once per `Params` value.
     let model (cfg: Config) (p: Params) : KernelModel =
-        match packed.TryGetValue p with
-        | true, m -> m
-        | _ ->
+        let mutable m = Unchecked.defaultof<KernelModel>
+
+        if packed.TryGetValue(p, &m) then
+            m
+        else
             packed.GetValue(
                 p,
                 fun p ->
@@ -322,10 +328,13 @@ module internal Fused =
             match cfg.Backend with
             | Backend.FusedFloat32 ->
                 let w = staging.Value
-                let x32, rP32, r232 = w.Get(0, x.Length), w.Get(1, rP.Length), w.Get(2, r2.Length)
-
-                let r32, r2o32, rHat32 =
-                    w.Get(3, r.Length), w.Get(4, r2o.Length), w.Get(5, rHat.Length)
+                // One let each, not tuples: a Debug build allocates a tuple per call.
+                let x32 = w.Get(0, x.Length)
+                let rP32 = w.Get(1, rP.Length)
+                let r232 = w.Get(2, r2.Length)
+                let r32 = w.Get(3, r.Length)
+                let r2o32 = w.Get(4, r2o.Length)
+                let rHat32 = w.Get(5, rHat.Length)
 
                 narrow x (Span(x32, 0, x.Length))
                 narrow rP (Span(rP32, 0, rP.Length))
@@ -392,7 +401,8 @@ module internal Fused =
             match cfg.Backend with
             | Backend.FusedFloat32 ->
                 let w = staging.Value
-                let x32, r32 = w.Get(0, x.Length), w.Get(3, r.Length)
+                let x32 = w.Get(0, x.Length)
+                let r32 = w.Get(3, r.Length)
                 narrow (items x) (Span(x32, 0, x.Length))
 
                 let st =
