@@ -169,6 +169,10 @@ let runArhmm (args: ParseResults<ArhmmArgs>) =
             Iterations = iterations
         }
 
+    // --out checked (writable, no file in the way) before the fit, which can take minutes.
+    args.TryGetResult ArhmmArgs.Out
+    |> Option.iter (RunFolder.checkFolderTarget "--out")
+
     // On the training series' principal components (every axis of non-zero variance): channels
     // of lower rank than their count would make the covariances singular.
     let projection, fit =

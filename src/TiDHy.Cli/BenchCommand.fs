@@ -229,8 +229,9 @@ let runScale (args: ParseResults<ScaleBenchArgs>) =
         if skip.IsNone then
             checkWindows "--batches" (ScaleBenchmark.config c) c.Batch c.Length
 
-    ScaleBenchmark.run model cases seconds most (args.GetResult(Out, "bench-scale"))
-    |> ignore
+    let out = args.GetResult(Out, "bench-scale")
+    RunFolder.checkFolderTarget "--out" out
+    ScaleBenchmark.run model cases seconds most out |> ignore
 
     0
 

@@ -50,8 +50,7 @@ let private runSlds (args: ParseResults<SldsArgs>) =
     if File.Exists out && not (args.Contains SldsArgs.Force) then
         fail $"{out}: already exists; use --force to replace it."
 
-    if Directory.Exists out then
-        fail $"{out}: is a folder; --out names the HDF5 file to write."
+    RunFolder.checkFileTarget "--out" out
 
     // The demo's data key (Demo.run: the first half of the seed's key).
     let kData, _ = Random.split (Random.key seed)

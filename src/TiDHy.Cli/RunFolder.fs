@@ -179,6 +179,65 @@ let whileReplacing (dir: string) (replaced: string list) (work: (unit -> unit) -
     settle ()
     res
 
+/// Fails unless a file can be created in `dir` (a probe, deleted on close).
+let private probeWritable (option: string) (shown: string) (dir: string) =
+    try
+        (new FileStream(
+            Path.Combine(dir, $".tidhy-probe-{Guid.NewGuid():N}"),
+            FileMode.CreateNew,
+            FileAccess.Write,
+            FileShare.None,
+            1,
+            FileOptions.DeleteOnClose
+        ))
+            .Dispose()
+    with
+    | :? IOException
+    | :? UnauthorizedAccessException as ex -> fail $"{option} {shown}: cannot be written ({dir}): {ex.Message}"
+
+/// Checks, before a command's long work, that the output folder `dir` of the option `option` can be
+/// made and written: no file stands at it or at a folder above it, and the nearest folder that
+/// exists takes a new file. Creates nothing (the command makes the folder when it writes), so that a
+/// path that cannot be written (a file, a read-only or system place, an empty name) fails at once,
+/// naming the option, instead of after the work with its results lost.
+let checkFolderTarget (option: string) (dir: string) =
+    if String.IsNullOrWhiteSpace dir then
+        usage $"{option}: expected a folder, got an empty path."
+
+    let rec nearest (p: string) =
+        if Directory.Exists p then
+            p
+        elif File.Exists p then
+            if p = Path.GetFullPath dir then
+                fail $"{option} {dir}: is a file; {option} names a folder."
+            else
+                fail $"{option} {dir}: {p} is a file, not a folder."
+        else
+            match Path.GetDirectoryName p with
+            | null -> p
+            | parent -> nearest parent
+
+    probeWritable option dir (nearest (Path.GetFullPath dir))
+
+/// Checks, before a command's work, that the file `path` of the option `option` can be written:
+/// it is not a folder and the folder it goes in exists.
+let checkFileTarget (option: string) (path: string) =
+    if String.IsNullOrWhiteSpace path then
+        usage $"{option}: expected a file name, got an empty path."
+
+    if Directory.Exists path then
+        fail $"{option} {path}: is a folder; {option} names the file to write."
+
+    let parent = Path.GetDirectoryName(Path.GetFullPath path)
+
+    if File.Exists parent then
+        fail $"{option} {path}: {parent} is a file, not a folder."
+
+    if not (Directory.Exists parent) then
+        fail $"{option} {path}: the folder {parent} does not exist."
+
+    probeWritable option path parent
+
 /// The name of the lock file a command holds in its output folder while it runs.
 [<Literal>]
 let LockFile = ".tidhy.lock"

@@ -218,6 +218,7 @@ let json
     (maxSampleIterations: float)
     (rows: Row list)
     (skipped: (Case * float) list)
+    (complete: bool)
     =
     let machine = (JsonNode.Parse(machineLine)["machine"]).DeepClone().AsObject()
 
@@ -237,6 +238,7 @@ let json
                     "float32_sample_iterations_per_second", num (FmaLimit.sampleIterationsPerSecond peak false model)
                     "float64_sample_iterations_per_second", num (FmaLimit.sampleIterationsPerSecond peak true model)
                 ]
+            "complete", JsonValue.Create complete :> JsonNode
             "seconds_per_case", num seconds
             "max_sample_iterations", num maxSampleIterations
             "rows", JsonArray(rows |> List.map (fun r -> rowJson r :> JsonNode) |> Array.ofList)
@@ -358,7 +360,9 @@ let html (table: JsonObject) (limitLine: string) (rows: Row list) (lines: string
         ]
 
 /// Runs the grid (`plan`'s cases; skipped ones printed with their estimates), printing the text
-/// table as it goes, and writes `scale.json` and `scale.html` into `out`; returns their paths.
+/// table as it goes, and writes `scale.json` and `scale.html` into `out` (made when missing) after
+/// every case, so that an interrupted or failed run keeps the cases it finished (`"complete": false`
+/// until the last); returns their paths.
 let run
     (model: Config)
     (cases: (Case * float option) list)
@@ -387,6 +391,18 @@ let run
         Console.Out.Flush()
         lines.Add line
 
+    let jsonPath = Path.Combine(out, "scale.json")
+    let htmlPath = Path.Combine(out, "scale.html")
+
+    let save complete =
+        Directory.CreateDirectory out |> ignore
+
+        let table =
+            json model machine peak seconds maxSampleIterations (List.ofSeq rows) (List.ofSeq skipped) complete
+
+        Report.writeAtomic jsonPath (table.ToJsonString(JsonSerializerOptions(WriteIndented = true)))
+        Report.writeAtomic htmlPath (html table limitLine (List.ofSeq rows) (List.ofSeq lines))
+
     // The windows of a batch size and length, made once for all cases that run on them.
     for (batch, length), group in cases |> List.groupBy (fun (c, _) -> c.Batch, c.Length) do
         let windows = lazy (TrainBenchmark.data batch length)
@@ -400,15 +416,8 @@ let run
                 let r = measure peak seconds windows.Value c
                 rows.Add r
                 say (rowText r)
+                save false
 
-    Directory.CreateDirectory out |> ignore
-
-    let table =
-        json model machine peak seconds maxSampleIterations (List.ofSeq rows) (List.ofSeq skipped)
-
-    let jsonPath = Path.Combine(out, "scale.json")
-    let htmlPath = Path.Combine(out, "scale.html")
-    Report.writeAtomic jsonPath (table.ToJsonString(JsonSerializerOptions(WriteIndented = true)))
-    Report.writeAtomic htmlPath (html table limitLine (List.ofSeq rows) (List.ofSeq lines))
+    save true
     printfn $"wrote {jsonPath} and {htmlPath}"
     jsonPath, htmlPath

@@ -239,6 +239,8 @@ let run (args: ParseResults<SweepArgs>) =
             a.TryGetResult CollectArgs.Out
             |> Option.defaultValue (IO.Path.Combine(plan.Dir, "collect"))
 
+        RunFolder.checkFolderTarget "--out" out
+
         let csv, index, rows = SweepCollect.write plan out
         let finished = rows |> List.filter (fun r -> r.State = "done") |> List.length
         printfn "Collected %d of %d tasks: %s and %s." finished rows.Length csv index

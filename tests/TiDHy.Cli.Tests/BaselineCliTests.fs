@@ -159,7 +159,20 @@ let ``baseline arhmm on bad input: a missing file, --k 0, a short series, a cons
 
     Assert.True((code = 0), err)
     Assert.DoesNotContain("NaN", stdout)
-    ignore states
+    // An --out that cannot be a folder fails before the fit (no log-likelihood printed), the file kept.
+    let aFile = Path.Combine(dir, "a-file")
+    File.WriteAllText(aFile, "kept")
+
+    for out, says in [ aFile, "is a file"; Path.Combine(aFile, "sub"), "is a file, not a folder" ] do
+        let code, stdout, err =
+            run [ "baseline"; "arhmm"; "--data"; data; "--states"; states; "--out"; out ]
+
+        Assert.Equal(1, code)
+        Assert.StartsWith("tidhy: --out", err)
+        Assert.Contains(says, err)
+        Assert.DoesNotContain("Log-likelihood", stdout)
+
+    Assert.Equal("kept", File.ReadAllText aFile)
 
 [<Fact>]
 let ``Principal axes of a long series (60 000 steps) are its covariance's eigenvectors, with no steps-by-steps matrix``

@@ -32,6 +32,19 @@ let ``data slds --scale demo writes the demo's data with its true states, and tr
     Assert.Equal(2, code)
     Assert.Contains("\"demo\" or \"paper\"", err)
     Assert.False(File.Exists(Path.Combine(dir, "x.h5")))
+    // An --out that cannot be written: in a missing folder, under a file, a folder; refused at once.
+    for out, says in
+        [
+            Path.Combine(dir, "missing", "x.h5"), "does not exist"
+            Path.Combine(file, "x.h5"), "is a file, not a folder"
+            dir, "is a folder"
+        ] do
+        let code, _, err = run [ "data"; "slds"; "--scale"; "demo"; "--out"; out ]
+        Assert.Equal(1, code)
+        Assert.StartsWith("tidhy: --out", err)
+        Assert.Contains(says, err)
+
+    Assert.False(Directory.Exists(Path.Combine(dir, "missing")))
     // tidhy train on the file's observations, validated on its val split with its states.
     let cfg = writeConfig dir ""
     let run1 = Path.Combine(dir, "run")

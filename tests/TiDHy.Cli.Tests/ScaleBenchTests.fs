@@ -36,6 +36,7 @@ let ``bench scale writes one row per case with consistent arithmetic, and the pa
     Assert.True(limit32 > 0.0 && Double.IsFinite limit32)
     Assert.Equal(limit32 / 2.0, limit64, 6)
     Assert.Equal(0, root.GetProperty("skipped").GetArrayLength())
+    Assert.True(root.GetProperty("complete").GetBoolean(), "complete once every case has run")
 
     let rows = [ for r in root.GetProperty("rows").EnumerateArray() -> r ]
 
@@ -172,6 +173,31 @@ let ``bench scale refuses bad grids with a usage error naming the option, before
     Assert.Contains("--device", err)
 
     Assert.False(IO.Directory.Exists out, "no output for a refused grid")
+
+[<Fact>]
+let ``bench scale refuses an --out that cannot be a writable folder before measuring anything`` () =
+    let dir = tempDir ()
+    let file = IO.Path.Combine(dir, "a-file")
+    IO.File.WriteAllText(file, "kept")
+
+    for out, says in
+        [
+            file, "is a file"
+            IO.Path.Combine(file, "scale"), "is a file, not a folder"
+            "/proc/tidhy-scale-test/scale", "cannot be written"
+            "", "empty"
+        ] do
+        let code, stdout, err =
+            scale out [ "--batches"; "1"; "--lengths"; "5"; "--what"; "inference" ]
+
+        Assert.True((code = 1 || code = 2), $"--out '{out}': exit {code}: {err}")
+        Assert.StartsWith("tidhy: --out", err)
+        Assert.Contains(says, err)
+        // Refused before the FMA limit, the first thing a run measures, is printed.
+        Assert.DoesNotContain("FMA limit", stdout)
+
+    Assert.Equal("kept", IO.File.ReadAllText file)
+    Assert.Equal<string[]>([| file |], IO.Directory.GetFileSystemEntries dir)
 
 [<Fact>]
 let ``bench scale --config times that model: its sizes, its max_iter under converge, and its own FMA limit`` () =

@@ -611,6 +611,13 @@ let ``The local executor runs the tasks in their own processes; collect gathers 
 
     Assert.Equal(1, code)
     Assert.Contains("holds another report", err)
+    // ... nor over a file, refused naming --out.
+    let code, _, err =
+        run [ "sweep"; "collect"; out; "--out"; (SweepPlan.pathsOf out 0).Result ]
+
+    Assert.Equal(1, code)
+    Assert.StartsWith("tidhy: --out", err)
+    Assert.Contains("is a file", err)
     let html = File.ReadAllText(Path.Combine(out, "collect", "index.html"))
     Assert.Contains("validation objective by epoch", html)
     Assert.Contains("lr_r=0.05 (2 seed(s))", html)
