@@ -12,6 +12,9 @@ open TiDHy.Cli.Args
 
 /// The text of the configuration file `path`; an error naming it when it cannot be read.
 let private configText (path: string) =
+    if Directory.Exists path then
+        fail $"{path}: is a folder; --config names a configuration file (JSON)."
+
     try
         File.ReadAllText path
     with ex ->

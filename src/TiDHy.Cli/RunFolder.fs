@@ -248,8 +248,20 @@ let LockFile = ".tidhy.lock"
 /// `tidhy` process on the same folder fails at once naming it. A lock file that is a symbolic link
 /// is refused (never followed). With the lock held, the temporary files that a killed writer left
 /// (`DataFile.removeTemporaries`) are removed, and a replacement that a killed `train --force` left
-/// is settled (`recoverReplaced`).
+/// is settled (`recoverReplaced`). The folders this call creates are removed again on release if
+/// they hold nothing but the lock then: a command refused after taking the lock (a missing input,
+/// a bad configuration) leaves no folder behind.
 let lockOutput (dir: string) : IDisposable =
+    // The folders that do not exist yet, the leaf first.
+    let created =
+        let rec missing (p: string) acc =
+            if isNull p || Directory.Exists p || File.Exists p then
+                List.rev acc
+            else
+                missing (Path.GetDirectoryName p) (p :: acc)
+
+        missing (Path.GetFullPath dir) []
+
     try
         Directory.CreateDirectory dir |> ignore
     with
@@ -290,4 +302,32 @@ let lockOutput (dir: string) : IDisposable =
         eprintfn "Removed %d temporary file(s) left in %s by an interrupted run." removed dir
 
     recoverReplaced dir
-    stream
+
+    let release () =
+        let onlyTheLock () =
+            Directory.EnumerateFileSystemEntries dir
+            |> Seq.forall (fun e -> Path.GetFileName e = LockFile)
+
+        if not created.IsEmpty && onlyTheLock () then
+            // Unlinked while still held, so no other process can have opened it in between; then
+            // the folders, each only while empty (a non-recursive delete fails otherwise).
+            File.Delete path
+            stream.Dispose()
+
+            try
+                for d in created do
+                    Directory.Delete d
+            with
+            | :? IOException
+            | :? UnauthorizedAccessException -> ()
+        else
+            stream.Dispose()
+
+    { new IDisposable with
+        member _.Dispose() =
+            try
+                release ()
+            with
+            | :? IOException
+            | :? UnauthorizedAccessException -> stream.Dispose()
+    }

@@ -201,8 +201,9 @@ let ``An eval stopped before or between any of its writes leaves its folder as i
         let code, stdout, err = evalStoppedAfter (Some stopAt) (evalArgs out [])
         Assert.True((code = 143), $"stopped after '{stopAt}': exit {code}: {stdout} {err}")
         Assert.Contains("nothing written", stdout)
-        // No record without its report, no temporary file or folder: nothing but the lock.
-        Assert.Equal<string list>([], entries out)
+        // No record without its report, no temporary file or folder: the new folder, which held
+        // nothing but the lock, is removed.
+        Assert.False(Directory.Exists out, $"stopped after '{stopAt}': {out} left")
         let code, _, err = run ("eval" :: evalArgs out [])
         Assert.True((code = 0), $"rerun after '{stopAt}': exit {code}: {err}")
         Assert.Equal<string list>(TiDHy.Cli.EvalCommand.EvalFiles |> List.sort, entries out)
@@ -247,11 +248,11 @@ let ``A train stopped before training starts writes nothing and exits with the s
 
         captured (fun () -> TiDHy.Cli.TrainCommand.runWith cts.Token (fun () -> 143) parsed)
 
-    // A new run: the folder stays empty (but for the lock).
+    // A new run: the folder it made is removed again (it held nothing but the lock).
     let code, stdout, err = stoppedTrain (tinyTrain dir out 1 [])
     Assert.True((code = 143), $"exit {code}: {stdout} {err}")
     Assert.Contains("Stopped before training started; nothing was written.", stdout)
-    Assert.Equal<string list>([], entries out)
+    Assert.False(Directory.Exists out, "the new, empty output folder was left")
     // Over a complete run with --force: its files stay byte for byte.
     let code, _, err = run (tinyTrain dir out 1 [])
     Assert.True((code = 0), $"exit {code}: {err}")
@@ -312,7 +313,7 @@ let ``SIGTERM during eval exits 143 and puts none of its files in place; the rer
     let code, stdout, err = finish 120 (p, o, e)
     Assert.True((code = 143), $"exit {code}: {stdout} {err}")
     Assert.Contains("nothing written", stdout)
-    Assert.Equal<string list>([], entries out)
+    Assert.False(Directory.Exists out, $"{out} left")
     let code, _, err = run ("eval" :: evalArgs out [])
     Assert.True((code = 0), $"exit {code}: {err}")
     Assert.Equal<string list>(TiDHy.Cli.EvalCommand.EvalFiles |> List.sort, entries out)
@@ -741,3 +742,46 @@ let ``eval and train report the share of inference steps at max_iter, and eval w
     Assert.EndsWith("max_iter_share", metrics[0])
     Assert.EndsWith(",1", metrics[1])
     Assert.Contains("stopped at max_iter", File.ReadAllText(Path.Combine(ev, "index.html")))
+
+[<Fact>]
+let ``A command refused after taking its output folder's lock leaves no folder behind, and an existing one as it was``
+    ()
+    =
+    let dir = tempDir ()
+    let missing = Path.Combine(dir, "missing.csv")
+    let fresh = Path.Combine(dir, "new")
+    let out = Path.Combine(fresh, "run")
+
+    let cases (out: string) =
+        [
+            [ "train"; "--data"; missing; "--out"; out ]
+            [ "eval"; "--model"; missing; "--data"; missing; "--out"; out ]
+            [
+                "import-torch"
+                "--state-dict"
+                missing
+                "--config"
+                missing
+                "--out"
+                Path.Combine(out, "m.tidhy.json")
+            ]
+        ]
+
+    for args in cases out do
+        let code, _, err = run args
+        let shown = String.Join(" ", args)
+        Assert.True((code = 1), $"{shown}: exit {code}: {err}")
+        Assert.Contains("missing.csv", err)
+        // Neither the run folder nor the folder above it, both made by the command, is left.
+        Assert.False(Directory.Exists fresh, $"{shown}: left {fresh}")
+
+    // A folder that existed keeps what it held (the lock file, which the command made, stays).
+    let existing = Path.Combine(dir, "existing")
+    Directory.CreateDirectory existing |> ignore
+    File.WriteAllText(Path.Combine(existing, "notes.txt"), "kept")
+
+    for args in cases existing do
+        let code, _, err = run args
+        Assert.True((code = 1), $"exit {code}: {err}")
+        Assert.Equal<string list>([ "notes.txt" ], entries existing)
+        Assert.Equal("kept", File.ReadAllText(Path.Combine(existing, "notes.txt")))
