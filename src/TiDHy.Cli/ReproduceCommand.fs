@@ -503,6 +503,7 @@ let checkSizes (r: Reproduction) =
         Config.checkMemory cfg windows t
 
 let private runSlds (a: ParseResults<SldsArgs>) =
+    RunFolder.checkFolderTarget "--out" (a.GetResult SldsArgs.Out)
     let dir = Path.GetFullPath(a.GetResult SldsArgs.Out)
 
     let command =

@@ -192,8 +192,9 @@ let private probeWritable (option: string) (shown: string) (dir: string) =
         ))
             .Dispose()
     with
-    | :? IOException
-    | :? UnauthorizedAccessException as ex -> fail $"{option} {shown}: cannot be written ({dir}): {ex.Message}"
+    | :? UnauthorizedAccessException ->
+        fail $"{option} {shown}: cannot be written: {dir} takes no new file (permission denied)."
+    | :? IOException -> fail $"{option} {shown}: cannot be written: {dir} takes no new file."
 
 /// Checks, before a command's long work, that the output folder `dir` of the option `option` can be
 /// made and written: no file stands at it or at a folder above it, and the nearest folder that

@@ -100,6 +100,8 @@ type SweepArgs =
             | Run _ -> "run one task to the end (what both executors run; resumes a stopped task)."
 
 let private plan (a: ParseResults<PlanArgs>) =
+    RunFolder.checkFolderTarget "--out" (a.GetResult PlanArgs.Out)
+
     let plan, added =
         SweepPlan.plan (a.GetResult PlanArgs.File) (a.GetResult PlanArgs.Out) (a.Contains PlanArgs.Extend)
 

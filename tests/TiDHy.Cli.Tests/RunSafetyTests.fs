@@ -785,3 +785,35 @@ let ``A command refused after taking its output folder's lock leaves no folder b
         Assert.True((code = 1), $"exit {code}: {err}")
         Assert.Equal<string list>([ "notes.txt" ], entries existing)
         Assert.Equal("kept", File.ReadAllText(Path.Combine(existing, "notes.txt")))
+
+[<Fact>]
+let ``An --out that cannot be written is refused at once, naming --out, and nothing is written`` () =
+    let dir = tempDir ()
+    let file = Path.Combine(dir, "a-file")
+    File.WriteAllText(file, "kept")
+    let sweep = Path.Combine(dir, "sweep.json")
+    File.WriteAllText(sweep, """{"name": "t", "data": "slds", "base": {"epochs": 1}, "seeds": [1]}""")
+
+    let commands (out: string) =
+        [
+            [ "sweep"; "plan"; sweep; "--out"; out ]
+            [ "reproduce"; "slds"; "--out"; out; "--epochs"; "1" ]
+            [ "bench"; "scale"; "--batches"; "1"; "--lengths"; "5"; "--out"; out ]
+        ]
+
+    for out, says in
+        [
+            file, "is a file; --out names a folder"
+            Path.Combine(file, "below"), $"{file} is a file, not a folder"
+            "/proc/tidhy-test/out", "cannot be written: /proc takes no new file"
+        ] do
+        for args in commands out do
+            let code, stdout, err = run args
+            let shown = String.Join(" ", args)
+            Assert.True((code = 1), $"{shown}: exit {code}: {err}")
+            let first = err.Trim().Split('\n')[0]
+            Assert.Equal($"tidhy: --out {out}: {says}", first.TrimEnd('.'))
+            Assert.Equal("", stdout.Trim())
+
+    Assert.Equal("kept", File.ReadAllText file)
+    Assert.Equal<string list>([ "a-file"; "sweep.json" ], entries dir)
