@@ -76,7 +76,20 @@ let private modelOf (path: string) (config: string option) (features: int) =
         cfg, state.Best |> Option.map _.Params |> Option.defaultValue state.Params
     else
         match config with
-        | None -> fail $"{path} is a state_dict, not a checkpoint: pass its --config too."
+        | None ->
+            // A run folder's model.json (the best parameters as a state_dict) has its config.json
+            // and checkpoints beside it: say so.
+            let beside (name: string) =
+                let p = Path.Combine(Path.GetDirectoryName(Path.GetFullPath path), name)
+                if File.Exists p then Some p else None
+
+            let hint =
+                match beside "best.tidhy.json", beside "config.json" with
+                | Some best, Some cfg -> $" (tidhy train's folder: --model {best}, or --config {cfg})"
+                | None, Some cfg -> $" (--config {cfg}?)"
+                | _ -> ""
+
+            fail $"{path} is a state_dict, not a checkpoint: pass its --config too{hint}."
         | Some c ->
             let cfg = configFor (Some c) features
 

@@ -382,6 +382,11 @@ let ``eval writes the record as npz and a report, from a checkpoint or a state_d
     let code, _, err = run [ "eval"; "--model"; model; "--data"; data; "--out"; out2 ]
     Assert.Equal(1, code)
     Assert.Contains("--config", err)
+    // In a run folder the error names the checkpoint and the configuration beside the state_dict.
+    let best = Path.GetFullPath(Path.Combine(run1, "best.tidhy.json"))
+    let beside = Path.GetFullPath(Path.Combine(run1, "config.json"))
+    Assert.Contains($"--model {best}", err)
+    Assert.Contains($"--config {beside}", err)
 
     let code, _, err =
         run [ "eval"; "--model"; model; "--config"; cfg; "--data"; data; "--out"; out2 ]
